@@ -1,0 +1,81 @@
+"""The `letta-apply` command: option parsing and error-to-exit-code mapping only.
+
+Exit codes: 0 success (with `--detailed-exitcode`: no changes), 1 error, 2 changes present
+(only with `--detailed-exitcode`), 3 an apply finished with some changes failed.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from reconciler import __version__
+from reconciler.errors import ApplyFailed, LettaApplyError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+EXIT_PARTIAL = 3
+
+
+class DefaultCommandGroup(click.Group):
+    """A group where `letta-apply PATHS` means `letta-apply run PATHS`."""
+
+    default_command = "run"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=DefaultCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="letta-apply")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Converge a Letta server to the users, agents, memory blocks, conversations and
+    identities declared in YAML manifests.
+
+    `letta-apply PATHS` plans and then applies; see `plan`, `apply`, `validate`, `outputs`.
+    """
+    ctx.obj = {"debug": debug}
+
+
+def _register() -> None:
+    from reconciler.cli import commands, devserver
+
+    for command in (*commands.COMMANDS, devserver.dev_server):
+        cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console-script entry point: run the CLI and turn errors into one clear line."""
+    _register()
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        return cli.main(args=argv, prog_name="letta-apply", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_ERROR)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(EXIT_ERROR)
+    except ApplyFailed as exc:
+        _report(exc, debug)
+        sys.exit(EXIT_PARTIAL)
+    except LettaApplyError as exc:
+        _report(exc, debug)
+        sys.exit(EXIT_ERROR)
+
+
+def _report(exc: LettaApplyError, debug: bool) -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exception(exc)
+    click.echo(f"Error: {exc}", err=True)

@@ -1,0 +1,94 @@
+"""The exception tree: one root, structured subclasses the CLI maps to messages and exit codes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class LettaApplyError(Exception):
+    """Root of every error letta-apply reports to a user (exit code 1 unless stated)."""
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where in a manifest file something is: 1-based line and column."""
+
+    file: str
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        if self.line <= 0:
+            return self.file
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the manifests, with the place a person should look."""
+
+    location: Location
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+class ManifestError(LettaApplyError):
+    """The manifests are invalid; carries every problem found, not just the first."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(sorted(problems, key=_problem_order))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def _problem_order(problem: Problem) -> tuple[str, int, int, str]:
+    loc = problem.location
+    return (loc.file, loc.line, loc.column, problem.message)
+
+
+class ServerError(LettaApplyError):
+    """The Letta server refused or failed a request; names the resource and the server's answer."""
+
+    def __init__(self, address: str, message: str, status: int | None = None) -> None:
+        self.address = address
+        self.status = status
+        self.server_message = message
+        where = f" (HTTP {status})" if status is not None else ""
+        super().__init__(f"{address}: {message}{where}")
+
+
+class ConnectionFailed(LettaApplyError):
+    """The server could not be reached at all."""
+
+
+class PreflightError(LettaApplyError):
+    """The target server cannot take this stack (bad key, unknown model handles, ...)."""
+
+
+class StalePlanError(LettaApplyError):
+    """A saved plan no longer matches the server it was computed against."""
+
+
+class LockError(LettaApplyError):
+    """Another apply holds the stack's lock on the server."""
+
+
+class UnsafePlanError(LettaApplyError):
+    """The plan does something the current options do not allow (mass delete, destroy in CI)."""
+
+
+class ApplyFailed(LettaApplyError):
+    """Some changes failed; the rest were applied. Carries the per-resource failures."""
+
+    def __init__(self, failures: Sequence[ServerError], applied: int) -> None:
+        self.failures = tuple(failures)
+        self.applied = applied
+        lines = [f"{len(self.failures)} change(s) failed, {applied} applied:"]
+        lines += [f"  {f}" for f in self.failures]
+        super().__init__("\n".join(lines))
+
+
+class DevServerError(LettaApplyError):
+    """The local development server could not be installed, started or stopped."""

@@ -1,0 +1,1 @@
+"""Planning: compare desired and live state (both plain values) and produce a `Plan`."""
