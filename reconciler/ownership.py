@@ -14,6 +14,7 @@ from typing import Any
 TAG_PREFIX = "letta-apply:"
 METADATA_KEY = "letta_apply"
 IDENTITY_MARKER_KEY = "letta_apply_stack"
+IDENTITY_PROTECTED_KEY = "letta_apply_protected"
 LOCK_KEY_PREFIX = "letta-apply-lock:"
 
 _CONVERSATION_MARKER = re.compile(r"\s*\[letta-apply:(?P<stack>[^/\]\s]+)/(?P<user>[^\]]+)\]$")

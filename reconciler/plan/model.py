@@ -119,7 +119,8 @@ class Plan:
     """A complete plan for one stack against one server.
 
     `live_fingerprint` digests the live state the plan was computed from; applying a saved plan
-    re-reads the server and refuses when the digest differs.
+    re-reads the server and refuses when the digest differs. `owned_resources` counts what
+    the stack owned then, for the mass-deletion guard.
     """
 
     stack: str
@@ -128,6 +129,7 @@ class Plan:
     notices: tuple[Notice, ...] = ()
     live_fingerprint: str = ""
     prune: bool = False
+    owned_resources: int = 0
     format_version: int = PLAN_FORMAT_VERSION
 
     @property

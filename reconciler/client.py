@@ -1,0 +1,249 @@
+"""The one way letta-apply talks to a Letta server: retries, request counting, error mapping.
+
+The SDK's own retries are off (`max_retries=0`): it retries POST on 5xx and timeouts with no
+idempotency key, which leaves duplicate agents behind when the first attempt did succeed.
+Here reads and idempotent writes are retried with backoff (honouring `Retry-After`); a create
+is sent once, and after an ambiguous failure the caller's read-back decides whether it
+happened before a new attempt is made.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import letta_client
+from letta_client._types import RequestOptions
+
+from reconciler.errors import ConnectionFailed, LettaApplyError, ServerError
+
+JSON = Any
+Params = Mapping[str, Any]
+
+_RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Backoff for retryable failures: exponential with full jitter, capped."""
+
+    attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.max_delay)
+        ceiling = min(self.max_delay, self.base_delay * (2**attempt))
+        return random.uniform(0, ceiling)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the server is and how to authenticate; the key is never part of any output."""
+
+    base_url: str
+    api_key: str | None = None
+    project_id: str | None = None
+    timeout: float = 60.0
+
+    def __repr__(self) -> str:
+        return f"Target(base_url={self.base_url!r}, project_id={self.project_id!r})"
+
+
+class LettaApi:
+    """Thread-safe access to the server's REST API with plain JSON in and out."""
+
+    def __init__(
+        self,
+        target: Target,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.target = target
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._requests = 0
+        http = httpx.Client(
+            timeout=target.timeout,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            event_hooks={"request": [self._count]},
+        )
+        self.sdk = letta_client.Letta(
+            base_url=target.base_url,
+            api_key=target.api_key,
+            project_id=target.project_id,
+            max_retries=0,
+            timeout=target.timeout,
+            http_client=http,
+        )
+
+    @property
+    def requests(self) -> int:
+        """How many HTTP requests this client has sent, retries included."""
+        return self._requests
+
+    def _count(self, _request: httpx.Request) -> None:
+        with self._lock:
+            self._requests += 1
+
+    def close(self) -> None:
+        self.sdk.close()
+
+    # Reads and idempotent writes: retried.
+
+    def get(self, path: str, params: Params | None = None, *, address: str = "") -> JSON:
+        return self._retrying(lambda: self._send("get", path, params=params), address or path)
+
+    def paginate(
+        self, path: str, params: Params | None = None, page_size: int = 200
+    ) -> Iterator[JSON]:
+        """Every item of a cursor-paginated listing, oldest first, one page per request."""
+        after: str | None = None
+        while True:
+            query = {**(params or {}), "limit": page_size, "order": "asc"}
+            if after is not None:
+                query["after"] = after
+            page = self.get(path, query)
+            yield from page
+            if len(page) < page_size:
+                return
+            after = page[-1]["id"]
+
+    def patch(self, path: str, body: JSON | None = None, *, address: str = "") -> JSON:
+        return self._retrying(lambda: self._send("patch", path, body=body), address or path)
+
+    def delete(self, path: str, *, address: str = "") -> None:
+        """Delete, treating 404 after a retry as done (the earlier attempt got through)."""
+        attempts = [0]
+
+        def once() -> JSON:
+            attempts[0] += 1
+            try:
+                return self._send("delete", path)
+            except _Failure as exc:
+                if exc.status == 404 and attempts[0] > 1:
+                    return None
+                raise
+
+        self._retrying(once, address or path)
+
+    # Creates: sent once; an ambiguous failure is resolved by reading back.
+
+    def create(
+        self,
+        path: str,
+        body: JSON,
+        *,
+        address: str,
+        find_existing: Callable[[], JSON | None],
+        params: Params | None = None,
+    ) -> JSON:
+        """POST a new resource without blind retries.
+
+        After a failure that may have happened after the server acted (timeout, dropped
+        connection, 5xx), `find_existing` looks for the resource; if found it is the result,
+        otherwise the create is attempted again, up to the retry policy's attempts.
+        """
+        for attempt in range(self.retry.attempts):
+            try:
+                return self._send("post", path, body=body, params=params)
+            except _Failure as exc:
+                if not exc.retryable or attempt + 1 >= self.retry.attempts:
+                    raise exc.final(address) from exc
+                self._sleep(self.retry.delay(attempt, exc.retry_after))
+                existing = self._retrying(find_existing, address)
+                if existing is not None:
+                    return existing
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    # Plumbing.
+
+    def _retrying(self, call: Callable[[], JSON], address: str) -> JSON:
+        for attempt in range(self.retry.attempts):
+            try:
+                return call()
+            except _Failure as exc:
+                if not exc.retryable or attempt + 1 >= self.retry.attempts:
+                    raise exc.final(address) from exc
+                self._sleep(self.retry.delay(attempt, exc.retry_after))
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _send(
+        self, method: str, path: str, *, body: JSON = None, params: Params | None = None
+    ) -> JSON:
+        options: RequestOptions = {"params": dict(params)} if params else {}
+        try:
+            match method:
+                case "get":
+                    return self.sdk.get(path, cast_to=object, options=options)
+                case "post":
+                    return self.sdk.post(path, cast_to=object, body=body, options=options)
+                case "patch":
+                    return self.sdk.patch(path, cast_to=object, body=body, options=options)
+                case "delete":
+                    return self.sdk.delete(path, cast_to=object, options=options)
+                case _:
+                    raise ValueError(f"unsupported method {method}")
+        except letta_client.APIStatusError as exc:
+            raise _from_status(exc) from exc
+        except letta_client.APIConnectionError as exc:
+            raise _Failure(None, _connection_message(exc, self.target.base_url)) from exc
+
+
+class _Failure(Exception):
+    """A failed request inside the client; `final` turns it into the error the user sees.
+
+    A status of None means no answer at all (connection failed or timed out).
+    """
+
+    def __init__(self, status: int | None, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return self.status is None or self.status in _RETRYABLE_STATUS
+
+    def final(self, address: str) -> LettaApplyError:
+        if self.status is None:
+            return ConnectionFailed(f"{address}: {self.message}")
+        return ServerError(address, self.message, self.status)
+
+
+def _from_status(exc: letta_client.APIStatusError) -> _Failure:
+    return _Failure(exc.status_code, _server_message(exc), _retry_after(exc.response))
+
+
+def _server_message(exc: letta_client.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, Mapping):
+        detail = body.get("detail") or body.get("message") or body.get("error")
+        if detail:
+            return detail if isinstance(detail, str) else str(detail)
+    text = exc.response.text.strip()
+    return text[:500] if text else exc.response.reason_phrase
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _connection_message(exc: letta_client.APIConnectionError, base_url: str) -> str:
+    kind = "timed out" if isinstance(exc, letta_client.APITimeoutError) else "connection failed"
+    cause = exc.__cause__
+    return f"{kind} talking to {base_url}" + (f" ({cause})" if cause else "")
