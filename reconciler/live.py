@@ -131,18 +131,20 @@ def read_live(
             "/v1/agents/", {"tags": [tag], "include": list(AGENT_INCLUDES)}, page_size
         )
     )
-    blocks = tuple(
-        sorted(
-            (_block(raw) for raw in api.paginate("/v1/blocks/", {"tags": [tag]}, page_size)),
-            key=lambda b: b.id,
-        )
-    )
+    tagged = (_block(raw) for raw in api.paginate("/v1/blocks/", {"tags": [tag]}, page_size))
+    blocks = tuple(sorted((b for b in tagged if _is_shared(b, stack)), key=lambda b: b.id))
     shared_ids = [a.id for a in agents if a.address and not a.address.startswith("agent/user:")]
     conversations = _read_conversations(api, stack, shared_ids, page_size)
     wanted_keys = {i.identifier_key for i in desired.identities} if desired else set()
     identities = _read_identities(api, stack, wanted_keys, page_size)
     foreign = _read_foreign(api, agents, desired, parallelism) if desired else ()
     return LiveState(stack, agents, blocks, conversations, identities, foreign)
+
+
+def _is_shared(block: LiveBlock, stack: str) -> bool:
+    """Stack-level blocks have a one-part address (`block/<name>`); an agent's own blocks two."""
+    address = ownership.metadata_address(block.metadata, stack)
+    return address is not None and address.count("/") == 1
 
 
 def _sorted(agents: Iterable[LiveAgent]) -> tuple[LiveAgent, ...]:

@@ -130,6 +130,7 @@ class Plan:
     live_fingerprint: str = ""
     prune: bool = False
     owned_resources: int = 0
+    max_delete_percent: float = 25.0
     format_version: int = PLAN_FORMAT_VERSION
 
     @property

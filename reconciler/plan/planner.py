@@ -61,7 +61,23 @@ def build_plan(
         live_fingerprint=live.fingerprint(),
         prune=prune_on,
         owned_resources=live.owned_count(),
+        max_delete_percent=desired.prune.max_delete_percent,
     )
+
+
+def kept_ids(stack: str, live: LiveState) -> dict[str, str]:
+    """Address -> id of the live resource a plan refers to (the oldest, for duplicates)."""
+    ids: dict[str, str] = {}
+    oldest_first = sorted(live.agents, key=lambda a: (a.created_at, a.id), reverse=True)
+    ids.update((a.address, a.id) for a in oldest_first if a.address)
+    for block in live.blocks:
+        address = ownership.metadata_address(block.metadata, stack)
+        if address:
+            ids.setdefault(address, block.id)
+    owned = sorted((i for i in live.identities if i.owned), key=lambda i: (i.created_at, i.id))
+    for identity in reversed(owned):
+        ids[f"identity/{identity.identifier_key}"] = identity.id
+    return ids
 
 
 _PHASE = {

@@ -1,0 +1,5 @@
+"""`python -m reconciler` runs the letta-apply command."""
+
+from reconciler.cli import main
+
+main()

@@ -1,0 +1,6 @@
+"""Applying a plan: dependency order, bounded parallelism, per-resource results, a stack lock."""
+
+from reconciler.apply.executor import ApplyResult, apply_plan, check_guards
+from reconciler.apply.lock import StackLock
+
+__all__ = ["ApplyResult", "StackLock", "apply_plan", "check_guards"]

@@ -1,0 +1,136 @@
+"""A lock on the server, so two applies of one stack never run at once.
+
+CI runners share no disk, so the lock lives on the server: an identity whose identifier_key is
+`letta-apply-lock:<stack>`. The server refuses a second identity with the same key; if two
+creates still race past that check, each side lists the lock identities after creating its own
+and backs off unless it sees only its own, so at most one proceeds.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from reconciler import ownership
+from reconciler.client import LettaApi
+from reconciler.errors import LockError, ServerError
+
+JSON = Any
+
+
+class StackLock:
+    """Context manager holding the stack's lock; waits up to `timeout` seconds for it."""
+
+    def __init__(
+        self,
+        api: LettaApi,
+        stack: str,
+        *,
+        timeout: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._api = api
+        self._key = ownership.lock_key(stack)
+        self._stack = stack
+        self._timeout = timeout
+        self._clock = clock
+        self._sleep = sleep
+        self._token = uuid.uuid4().hex
+        self._id: str | None = None
+
+    def __enter__(self) -> StackLock:
+        deadline = self._clock() + self._timeout
+        while True:
+            holder = self._try_acquire()
+            if holder is None:
+                return self
+            if self._clock() >= deadline:
+                raise LockError(_held_message(self._stack, holder))
+            self._sleep(2.0)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._id is not None:
+            self._api.delete(f"/v1/identities/{self._id}", address=f"lock/{self._stack}")
+            self._id = None
+
+    def _try_acquire(self) -> JSON | None:
+        """Take the lock; return the current holder's identity if someone else has it."""
+        try:
+            created = self._api.create(
+                "/v1/identities/",
+                self._body(),
+                address=f"lock/{self._stack}",
+                find_existing=self._find_mine,
+            )
+        except ServerError as exc:
+            if exc.status != 409:
+                raise
+            return self._holders()[0] if self._holders() else {}
+        self._id = str(created["id"])
+        holders = self._holders()
+        if len(holders) > 1:
+            self._api.delete(f"/v1/identities/{self._id}", address=f"lock/{self._stack}")
+            self._id = None
+            return next(h for h in holders if _token(h) != self._token)
+        return None
+
+    def _body(self) -> dict[str, JSON]:
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        holder = f"{socket.gethostname()}:{os.getpid()}"
+        properties = {"token": self._token, "holder": holder, "started_at": started}
+        return {
+            "identifier_key": self._key,
+            "name": f"letta-apply lock for stack {self._stack}",
+            "identity_type": "other",
+            "properties": [
+                {"key": k, "value": v, "type": "string"} for k, v in sorted(properties.items())
+            ],
+        }
+
+    def _holders(self) -> list[JSON]:
+        found: list[JSON] = self._api.get("/v1/identities/", {"identifier_key": self._key})
+        return [h for h in found if h.get("identifier_key") == self._key]
+
+    def _find_mine(self) -> JSON | None:
+        return next((h for h in self._holders() if _token(h) == self._token), None)
+
+
+def _token(identity: JSON) -> JSON:
+    return _properties(identity).get("token")
+
+
+def _properties(identity: JSON) -> dict[str, JSON]:
+    return {p["key"]: p["value"] for p in identity.get("properties") or ()}
+
+
+def _held_message(stack: str, holder: JSON) -> str:
+    props = _properties(holder) if holder else {}
+    who = props.get("holder", "another apply")
+    since = props.get("started_at", "an unknown time")
+    return (
+        f"stack {stack!r} is locked by {who} since {since}; another apply is running. "
+        f"Wait for it (--lock-timeout SECONDS), or if it died, run `letta-apply unlock` "
+        f"for this stack."
+    )
+
+
+def force_unlock(api: LettaApi, stack: str) -> int:
+    """Remove the stack's lock whoever holds it; return how many lock records were removed."""
+    key = ownership.lock_key(stack)
+    found: list[JSON] = api.get("/v1/identities/", {"identifier_key": key})
+    locks = [h for h in found if h.get("identifier_key") == key]
+    for lock in locks:
+        api.delete(f"/v1/identities/{lock['id']}", address=f"lock/{stack}")
+    return len(locks)

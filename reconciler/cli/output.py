@@ -1,0 +1,78 @@
+"""What the commands print besides the plan: progress on long applies and the final tally.
+
+Colour and the progress line appear only on a terminal, and colour never with NO_COLOR.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+import click
+
+from reconciler.apply.executor import ApplyResult
+
+
+_PAST = {
+    "create": "created",
+    "update": "updated",
+    "attach": "attached",
+    "detach": "detached",
+    "delete": "deleted",
+}
+
+
+@dataclass
+class Console:
+    """The streams a command writes to, and whether a person is watching them."""
+
+    stdout: TextIO
+    stderr: TextIO
+    color: bool
+    interactive: bool
+    progress_every: int = 100
+
+    @classmethod
+    def for_streams(cls) -> Console:
+        """Decide colour and interactivity from the real streams and the environment."""
+        tty = sys.stdout.isatty()
+        ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+        return cls(
+            stdout=sys.stdout,
+            stderr=sys.stderr,
+            color=tty and "NO_COLOR" not in os.environ,
+            interactive=tty and sys.stdin.isatty() and not ci,
+        )
+
+    def out(self, text: str) -> None:
+        click.echo(text.rstrip("\n"), file=self.stdout)
+
+    def err(self, text: str) -> None:
+        click.echo(text, file=self.stderr)
+
+    def progress(self, done: int, total: int, result: ApplyResult) -> None:
+        """Called after each change: failures at once; a status line now and then."""
+        change = result.change
+        if not result.ok:
+            self._clear_line()
+            self.err(f"  failed {change.action.symbol} {change.address}: {result.error}")
+        if self.stderr.isatty():
+            line = f"\r  [{done}/{total}] {change.action.symbol} {change.address}"
+            self.stderr.write(line[:120].ljust(120))
+            self.stderr.flush()
+        elif done == total or done % self.progress_every == 0:
+            self.err(f"  {done}/{total} changes done")
+
+    def finish(self, results: Sequence[ApplyResult]) -> None:
+        self._clear_line()
+        counts = Counter(r.change.action.value for r in results if r.ok)
+        done = ", ".join(f"{n} {_PAST[a]}" for a, n in sorted(counts.items())) or "nothing"
+        self.out(f"Apply complete: {done}.")
+
+    def _clear_line(self) -> None:
+        if self.stderr.isatty():
+            self.stderr.write("\r" + " " * 120 + "\r")

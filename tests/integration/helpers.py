@@ -1,0 +1,42 @@
+"""Running the real command against the real server, and writing manifests for a test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def letta_apply(*args: str, url: str, timeout: float = 600, **env: str) -> Result:
+    """Run `letta-apply ARGS` in a subprocess, as a CI job would (no terminal)."""
+    environ = {**os.environ, "LETTA_BASE_URL": url, "CI": "true", "NO_COLOR": "1", **env}
+    proc = subprocess.run(
+        [sys.executable, "-m", "reconciler", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def write_manifest(directory: Path, text: str, name: str = "stack.yaml") -> Path:
+    """Write a manifest (dedented) into `directory` and return the directory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    return directory
