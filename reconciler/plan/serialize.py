@@ -1,0 +1,301 @@
+"""Saved plans: a `Plan` to and from plain JSON data, with a digest for integrity checks.
+
+`plan_to_dict` writes every key in a fixed order; `plan_from_dict` is its exact inverse and
+also reads the `--format json` document (it checks that document's derived `digest` and
+`summary` against the plan they describe, so an edited file is refused, not applied).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING
+from typing import Any, TypeVar
+
+from reconciler.errors import LettaApplyError
+from reconciler.plan.model import (
+    JSON,
+    PLAN_FORMAT_VERSION,
+    Action,
+    Change,
+    FieldChange,
+    Kind,
+    Notice,
+    NoticeKind,
+    Plan,
+)
+
+_T = TypeVar("_T")
+_Reader = Callable[[object, str], _T]
+"""Converts one value read from a document; the string names where it was, for errors."""
+
+DERIVED_KEYS = ("digest", "summary")
+"""Keys of the `--format json` document that are computed from the plan, not part of it."""
+
+
+def plan_to_dict(plan: Plan) -> dict[str, JSON]:
+    """The plan as plain data; keys in a fixed order, `body`/`refs` keys sorted."""
+    return {
+        "format_version": plan.format_version,
+        "stack": plan.stack,
+        "target": plan.target,
+        "prune": plan.prune,
+        "max_delete_percent": plan.max_delete_percent,
+        "owned_resources": plan.owned_resources,
+        "live_fingerprint": plan.live_fingerprint,
+        "changes": [_change_to_dict(c) for c in plan.changes],
+        "notices": [_notice_to_dict(n) for n in plan.notices],
+    }
+
+
+def _change_to_dict(change: Change) -> dict[str, JSON]:
+    return {
+        "action": change.action.value,
+        "kind": change.kind.value,
+        "address": change.address,
+        "resource_id": change.resource_id,
+        "pattern": change.pattern,
+        "reason": change.reason,
+        "fields": [_field_to_dict(f) for f in change.fields],
+        "body": _sorted_copy(change.body),
+        "refs": dict(sorted(change.refs.items())),
+    }
+
+
+def _notice_to_dict(notice: Notice) -> dict[str, JSON]:
+    return {
+        "kind": notice.kind.value,
+        "address": notice.address,
+        "message": notice.message,
+        "fields": [_field_to_dict(f) for f in notice.fields],
+        "resource_ids": list(notice.resource_ids),
+    }
+
+
+def _field_to_dict(change: FieldChange) -> dict[str, JSON]:
+    return {
+        "path": change.path,
+        "before": _sorted_copy(change.before),
+        "after": _sorted_copy(change.after),
+    }
+
+
+def _sorted_copy(value: JSON) -> JSON:
+    """A deep copy with mapping keys sorted, so output is stable and never aliases the plan."""
+    if isinstance(value, Mapping):
+        return {key: _sorted_copy(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_copy(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_sorted_copy(item) for item in value)
+    return copy.deepcopy(value)
+
+
+def plan_summary(plan: Plan) -> dict[str, int]:
+    """Counts a machine reads without walking the plan: one per action, total, notices."""
+    counts = plan.counts()
+    summary = {action.value: counts[action] for action in Action}
+    summary["total"] = len(plan.changes)
+    summary["notices"] = len(plan.notices)
+    return summary
+
+
+def plan_digest(plan: Plan) -> str:
+    """Hex sha256 of the plan's canonical JSON (sorted keys, no whitespace, UTF-8)."""
+    canonical = json.dumps(
+        plan_to_dict(plan), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def plan_document(plan: Plan) -> dict[str, JSON]:
+    """The `--format json` document: the plan plus its digest and summary, in reading order."""
+    data = plan_to_dict(plan)
+    changes, notices = data.pop("changes"), data.pop("notices")
+    derived = {"digest": plan_digest(plan), "summary": plan_summary(plan)}
+    return {**data, **derived, "changes": changes, "notices": notices}
+
+
+def plan_from_json(text: str) -> Plan:
+    """Parse a saved plan file's text; any problem is a `LettaApplyError` naming it."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LettaApplyError(f"saved plan is not valid JSON: {exc}") from exc
+    return plan_from_dict(data)
+
+
+def plan_from_dict(data: object) -> Plan:
+    """Rebuild a plan from `plan_to_dict` or `plan_document` output.
+
+    Keys that hold a default in `Plan`/`Change`/`Notice` may be omitted. Unknown keys, wrong
+    types, unknown enum values and a different `format_version` are refused with a message
+    naming the offending key.
+    """
+    doc = _mapping(data, "plan")
+    _version(doc.get("format_version"), "plan.format_version")
+    own = {key: value for key, value in doc.items() if key not in DERIVED_KEYS}
+    plan = Plan(**_read(own, "plan", Plan, _PLAN_READERS))
+    _check_derived(doc, plan)
+    return plan
+
+
+def _check_derived(doc: Mapping[str, Any], plan: Plan) -> None:
+    """A document's digest and summary must describe its plan: a mismatch means an edit."""
+    expected = {"digest": plan_digest, "summary": plan_summary}
+    for key in DERIVED_KEYS:
+        if key in doc and doc[key] != expected[key](plan):
+            raise _malformed(
+                f"plan.{key}", "does not match the plan's contents (was the file edited?)"
+            )
+
+
+def _read(
+    doc: Mapping[str, Any], where: str, cls: type[Any], readers: Mapping[str, _Reader[Any]]
+) -> dict[str, Any]:
+    """Constructor arguments for `cls`: every key known and converted, none required missing.
+
+    Keys without a default in `cls` are required, so the dataclass stays the one place that
+    says what may be omitted.
+    """
+    unknown = sorted(str(key) for key in doc if key not in readers)
+    if unknown:
+        raise _malformed(where, f"unknown key(s) {', '.join(unknown)}")
+    for spec in dataclasses.fields(cls):
+        no_default = spec.default is MISSING and spec.default_factory is MISSING
+        if no_default and spec.name not in doc:
+            raise _malformed(f"{where}.{spec.name}", "missing")
+    return {key: readers[key](value, f"{where}.{key}") for key, value in doc.items()}
+
+
+def _change_from_dict(data: object, where: str) -> Change:
+    return Change(**_read(_mapping(data, where), where, Change, _CHANGE_READERS))
+
+
+def _notice_from_dict(data: object, where: str) -> Notice:
+    return Notice(**_read(_mapping(data, where), where, Notice, _NOTICE_READERS))
+
+
+def _field_from_dict(data: object, where: str) -> FieldChange:
+    return FieldChange(**_read(_mapping(data, where), where, FieldChange, _FIELD_READERS))
+
+
+def _malformed(where: str, problem: str) -> LettaApplyError:
+    return LettaApplyError(f"malformed saved plan: {where}: {problem}")
+
+
+def _version(value: object, where: str) -> int:
+    if type(value) is not int:
+        raise _malformed(where, "missing or not an integer")
+    if value != PLAN_FORMAT_VERSION:
+        raise LettaApplyError(
+            f"saved plan has format_version {value}; this letta-apply reads version "
+            f"{PLAN_FORMAT_VERSION} only. Re-run `letta-apply plan` with this version."
+        )
+    return value
+
+
+def _mapping(value: object, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _malformed(where, f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def _tuple_of(convert: _Reader[_T]) -> _Reader[tuple[_T, ...]]:
+    def read(value: object, where: str) -> tuple[_T, ...]:
+        if not isinstance(value, list | tuple):
+            raise _malformed(where, f"expected a list, got {type(value).__name__}")
+        return tuple(convert(item, f"{where}[{index}]") for index, item in enumerate(value))
+
+    return read
+
+
+def _str(value: object, where: str) -> str:
+    if not isinstance(value, str):
+        raise _malformed(where, f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _optional_str(value: object, where: str) -> str | None:
+    return None if value is None else _str(value, where)
+
+
+def _bool(value: object, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise _malformed(where, f"expected true or false, got {type(value).__name__}")
+    return value
+
+
+def _count(value: object, where: str) -> int:
+    if type(value) is int and value >= 0:
+        return value
+    raise _malformed(where, f"expected a whole number >= 0, got {value!r}")
+
+
+def _percent(value: object, where: str) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 100:
+        return float(value)
+    raise _malformed(where, f"expected a number from 0 to 100, got {value!r}")
+
+
+def _json_object(value: object, where: str) -> dict[str, JSON]:
+    return copy.deepcopy(dict(_mapping(value, where)))
+
+
+def _json(value: object, where: str) -> JSON:
+    return copy.deepcopy(value)
+
+
+def _refs(value: object, where: str) -> dict[str, str]:
+    return {_str(k, where): _str(v, f"{where}.{k}") for k, v in _mapping(value, where).items()}
+
+
+_E = TypeVar("_E", Action, Kind, NoticeKind)
+
+
+def _enum(enum: type[_E]) -> _Reader[_E]:
+    """A reader accepting exactly the enum's string values."""
+
+    def read(value: object, where: str) -> _E:
+        for member in enum:
+            if isinstance(value, str) and value == member.value:
+                return member
+        names = ", ".join(member.value for member in enum)
+        raise _malformed(where, f"{value!r} is not one of {names}")
+
+    return read
+
+
+_FIELD_READERS: dict[str, _Reader[Any]] = {"path": _str, "before": _json, "after": _json}
+_CHANGE_READERS: dict[str, _Reader[Any]] = {
+    "action": _enum(Action),
+    "kind": _enum(Kind),
+    "address": _str,
+    "resource_id": _optional_str,
+    "pattern": _optional_str,
+    "reason": _optional_str,
+    "fields": _tuple_of(_field_from_dict),
+    "body": _json_object,
+    "refs": _refs,
+}
+_NOTICE_READERS: dict[str, _Reader[Any]] = {
+    "kind": _enum(NoticeKind),
+    "address": _str,
+    "message": _str,
+    "fields": _tuple_of(_field_from_dict),
+    "resource_ids": _tuple_of(_str),
+}
+_PLAN_READERS: dict[str, _Reader[Any]] = {
+    "format_version": _version,
+    "stack": _str,
+    "target": _str,
+    "prune": _bool,
+    "max_delete_percent": _percent,
+    "owned_resources": _count,
+    "live_fingerprint": _str,
+    "changes": _tuple_of(_change_from_dict),
+    "notices": _tuple_of(_notice_from_dict),
+}

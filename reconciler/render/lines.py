@@ -1,0 +1,279 @@
+"""What the text and markdown renderers show, as marked lines, so both show the same thing.
+
+Owns the reading order (changes grouped by action in apply order, by address within a group;
+notices by kind), the headings and summary sentence, how values and multi-line diffs are
+shortened, and the escaping of control characters in anything that came from a user.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import assert_never
+from urllib.parse import urlsplit, urlunsplit
+
+from reconciler.plan.model import JSON, Action, Change, FieldChange, Notice, NoticeKind, Plan
+
+MAX_DIFF_LINES = 20
+"""Lines of a multi-line value shown before the rest is summarised as "(N more lines)"."""
+
+MAX_INLINE_CHARS = 160
+"""Characters of a one-line value shown before the rest is summarised as "(N more chars)"."""
+
+
+@dataclass(frozen=True)
+class Line:
+    """One displayed line.
+
+    `depth` 0 is a change or notice, 1 one of its fields, 2 a line of a multi-line value.
+    `mark` is "+", "-", "~", ">" or "<" (what happens), or " " (context, information).
+    """
+
+    depth: int
+    mark: str
+    text: str
+
+
+def changes_by_action(plan: Plan) -> list[tuple[Action, list[Change]]]:
+    """Non-empty groups in apply order; within a group by address, so reruns diff cleanly."""
+    groups = []
+    for action in Action:
+        members = [c for c in plan.changes if c.action is action]
+        members.sort(key=lambda c: (c.address, c.kind.value, c.resource_id or ""))
+        if members:
+            groups.append((action, members))
+    return groups
+
+
+def notices_by_kind(plan: Plan) -> list[tuple[NoticeKind, list[Notice]]]:
+    """Non-empty groups in `NoticeKind` order; within a group by address and message."""
+    groups = []
+    for kind in NoticeKind:
+        members = sorted(
+            (n for n in plan.notices if n.kind is kind), key=lambda n: (n.address, n.message)
+        )
+        if members:
+            groups.append((kind, members))
+    return groups
+
+
+def action_title(action: Action) -> str:
+    """The section name of an action's changes."""
+    match action:
+        case Action.CREATE:
+            return "Create"
+        case Action.UPDATE:
+            return "Update"
+        case Action.ATTACH:
+            return "Attach"
+        case Action.DETACH:
+            return "Detach"
+        case Action.DELETE:
+            return "Delete"
+        case _:
+            assert_never(action)
+
+
+def notice_title(kind: NoticeKind) -> tuple[str, str | None]:
+    """A notice section's name and, when the name alone could alarm, what it means."""
+    match kind:
+        case NoticeKind.DRIFT:
+            return "Drift", "kept; seeded memory belongs to the agent"
+        case NoticeKind.CONFLICT:
+            return "Conflicts", None
+        case NoticeKind.DUPLICATE:
+            return "Duplicates", None
+        case NoticeKind.PROTECTED:
+            return "Not deleted", "protected"
+        case NoticeKind.UNDECLARED:
+            return "No longer declared", "kept; enable prune to delete"
+        case _:
+            assert_never(kind)
+
+
+def counted(number: int, noun: str) -> str:
+    """`1 notice`, `2,000 notices`."""
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
+
+
+def summary_sentence(plan: Plan) -> str:
+    """The closing line: counts for every action, or that nothing changes; then notices."""
+    if plan.changes:
+        counts = plan.counts()
+        text = "Plan: " + ", ".join(f"{counts[a]:,} to {a.value}" for a in Action) + "."
+    else:
+        text = "No changes. The server matches the manifests."
+    if plan.notices:
+        text += f" {counted(len(plan.notices), 'notice')}."
+    return text
+
+
+def target_label(target: str) -> str:
+    """The target URL as shown: credentials in it are replaced, control characters escaped."""
+    parts = urlsplit(target)
+    if "@" in parts.netloc:
+        parts = parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1])
+    return clean(urlunsplit(parts))
+
+
+_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: str) -> str:
+    """Escape control and bidi-override characters: user values must not move the cursor,
+    recolour a terminal, reorder text, or break a line the layout relies on."""
+    return _UNSAFE.sub(lambda m: _escape(m.group()), text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def inline(value: JSON) -> str:
+    """A value on one line, as JSON, shortened past `MAX_INLINE_CHARS`."""
+    text = clean(json.dumps(value, ensure_ascii=False, sort_keys=True))
+    extra = len(text) - MAX_INLINE_CHARS
+    if extra > 0:
+        return f"{text[:MAX_INLINE_CHARS]}... ({counted(extra, 'more char')})"
+    return text
+
+
+def change_lines(change: Change, *, details: bool) -> list[Line]:
+    """A change's headline and, with `details`, what it sends or alters."""
+    lines = [Line(0, change.action.symbol, _headline(change))]
+    if details:
+        lines += _ref_lines(change)
+        if change.action is Action.DELETE and change.resource_id:
+            lines.append(Line(1, " ", f"id: {clean(change.resource_id)}"))
+        if change.action is Action.CREATE:
+            lines += _body_lines(change.body)
+        for field in change.fields:
+            lines += _field_lines(field)
+    return lines
+
+
+def notice_lines(notice: Notice, *, details: bool) -> list[Line]:
+    """A notice's address and message and, with `details`, its ids and field differences."""
+    lines = [Line(0, " ", f"{clean(notice.address)}: {clean(notice.message)}")]
+    if details:
+        if notice.resource_ids:
+            lines.append(Line(1, " ", "ids: " + ", ".join(map(clean, notice.resource_ids))))
+        for field in notice.fields:
+            lines += _field_lines(field)
+    return lines
+
+
+def has_details(lines: list[Line]) -> bool:
+    """Whether a change's or notice's lines hold more than its headline."""
+    return len(lines) > 1
+
+
+def _headline(change: Change) -> str:
+    text = clean(change.address)
+    match change.action:
+        case Action.ATTACH:
+            text += _link("to", change.refs)
+        case Action.DETACH:
+            text += _link("from", change.refs)
+        case Action.CREATE | Action.UPDATE | Action.DELETE:
+            pass
+        case _:
+            assert_never(change.action)
+    if change.reason:
+        text += f"  ({clean(change.reason)})"
+    return text
+
+
+def _link(preposition: str, refs: Mapping[str, str]) -> str:
+    """What an attach/detach links to: the one referenced address, or each with its role."""
+    if not refs:
+        return ""
+    if len(refs) == 1:
+        return f" {preposition} {clean(next(iter(refs.values())))}"
+    pairs = ", ".join(f"{clean(role)}: {clean(address)}" for role, address in sorted(refs.items()))
+    return f" {preposition} {pairs}"
+
+
+def _ref_lines(change: Change) -> list[Line]:
+    if change.action in (Action.ATTACH, Action.DETACH):
+        return []  # already named in the headline
+    return [Line(1, " ", f"{clean(r)}: {clean(a)}") for r, a in sorted(change.refs.items())]
+
+
+def _body_lines(body: Mapping[str, JSON]) -> list[Line]:
+    """A created resource's fields, nested objects flattened to dotted paths."""
+    lines: list[Line] = []
+    for path, value in _flatten(body, ""):
+        if _is_multiline(value):
+            lines.append(Line(1, "+", f"{clean(path)}:"))
+            lines += _shortened([Line(2, "+", clean(v)) for v in value.splitlines()])
+        else:
+            lines.append(Line(1, "+", f"{clean(path)}: {inline(value)}"))
+    return lines
+
+
+def _flatten(value: JSON, path: str) -> Iterator[tuple[str, JSON]]:
+    """Leaf values by path; lists of objects (e.g. memory blocks) are indexed, others kept."""
+    if isinstance(value, Mapping) and value:
+        for key in sorted(value):
+            yield from _flatten(value[key], f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list | tuple) and any(isinstance(v, Mapping) for v in value):
+        for index, item in enumerate(value):
+            yield from _flatten(item, f"{path}[{index}]")
+    else:
+        yield path, value
+
+
+def _field_lines(field: FieldChange) -> list[Line]:
+    path = clean(field.path)
+    if _is_multiline(field.before) or _is_multiline(field.after):
+        before, after = _as_text(field.before), _as_text(field.after)
+        return [Line(1, "~", f"{path}:"), *_shortened(_diff(before, after))]
+    return [Line(1, "~", f"{path}: {inline(field.before)} -> {inline(field.after)}")]
+
+
+def _is_multiline(value: JSON) -> bool:
+    return isinstance(value, str) and "\n" in value
+
+
+def _as_text(value: JSON) -> str:
+    """A side of a multi-line diff: a missing value diffs as empty, a non-string as JSON."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else inline(value)
+
+
+def _diff(before: str, after: str) -> list[Line]:
+    """Changed lines with one line of context; runs of unchanged lines are counted, not shown."""
+    old, new = before.splitlines(), after.splitlines()
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    lines: list[Line] = []
+    shown_to = 0
+    for group in matcher.get_grouped_opcodes(1):
+        lines += _unchanged(old[shown_to : group[0][1]])
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                lines += [Line(2, " ", clean(text)) for text in old[i1:i2]]
+                continue
+            lines += [Line(2, "-", clean(text)) for text in old[i1:i2]]
+            lines += [Line(2, "+", clean(text)) for text in new[j1:j2]]
+        shown_to = group[-1][2]
+    return lines + _unchanged(old[shown_to:])
+
+
+def _unchanged(hidden: list[str]) -> list[Line]:
+    """Lines between hunks: counted, unless showing the one line is as short as counting it."""
+    if len(hidden) == 1:
+        return [Line(2, " ", clean(hidden[0]))]
+    return [Line(2, " ", f"({counted(len(hidden), 'unchanged line')})")] if hidden else []
+
+
+def _shortened(lines: list[Line]) -> list[Line]:
+    extra = len(lines) - MAX_DIFF_LINES
+    if extra <= 0:
+        return lines
+    return [*lines[:MAX_DIFF_LINES], Line(2, " ", f"... ({counted(extra, 'more line')})")]
