@@ -2,9 +2,118 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import click
+
+from reconciler.devserver import DevServer, ServerInfo, default_state_dir
+
+
+def _progress(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _server(ctx: click.Context, port: int | None = None) -> DevServer:
+    state_dir: Path = ctx.obj["dev_server_dir"]
+    return DevServer(state_dir, port=port, progress=_progress)
 
 
 @click.group("dev-server")
-def dev_server() -> None:
-    """Manage a local Letta server (installed and started by letta-apply itself)."""
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="LETTA_APPLY_DEV_SERVER_DIR",
+    help="Folder holding the server's database, logs and state "
+    "[default: ~/.cache/letta-apply/dev-server].",
+)
+@click.pass_context
+def dev_server(ctx: click.Context, state_dir: Path | None) -> None:
+    """Manage a local Letta server (installed and started by letta-apply itself).
+
+    The server and its PostgreSQL live in their own environment under ~/.cache/letta-apply;
+    the first `up` installs them (~1 GB, a few minutes).
+    """
+    ctx.ensure_object(dict)["dev_server_dir"] = state_dir or default_state_dir()
+
+
+@dev_server.command()
+@click.option("--port", type=int, help="Port to listen on (127.0.0.1) [default: a free one].")
+@click.option(
+    "--timeout",
+    type=float,
+    default=240.0,
+    show_default=True,
+    help="Seconds to wait for the server to be ready (a first install comes on top).",
+)
+@click.pass_context
+def up(ctx: click.Context, port: int | None, timeout: float) -> None:
+    """Start the server; print `export LETTA_BASE_URL=...` on stdout for `eval`."""
+    began = time.monotonic()
+    info = _server(ctx, port).up(timeout=timeout)
+    if info.started:
+        _progress(
+            f"Letta server {info.version} ready at {info.url} in {time.monotonic() - began:.0f} s"
+        )
+    else:
+        _progress(f"Letta server already running at {info.url}")
+    _progress(
+        f"  pids: server {info.server_pid}, postgres {info.postgres_pid}; log: {info.log_path}"
+    )
+    click.echo(f"export LETTA_BASE_URL={info.url}")
+
+
+@dev_server.command()
+@click.pass_context
+def down(ctx: click.Context) -> None:
+    """Stop the server and its database (the data is kept for the next `up`)."""
+    stopped = _server(ctx).down()
+    if stopped:
+        click.echo(f"Stopped (pids {', '.join(str(pid) for pid in stopped)}).")
+    else:
+        click.echo("Not running.")
+
+
+@dev_server.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Show whether the server runs, its URL and health; exit 1 if it does not run."""
+    info = _server(ctx).status()
+    if info is None:
+        click.echo("Not running.")
+        raise click.exceptions.Exit(1)
+    click.echo(_describe(info))
+
+
+def _describe(info: ServerInfo) -> str:
+    health = f"healthy, Letta {info.version}" if info.version else "NOT answering /v1/health/"
+    return (
+        f"Running at {info.url} ({health})\n"
+        f"  pids: server {info.server_pid}, postgres {info.postgres_pid}\n"
+        f"  data: {info.data_dir}\n"
+        f"  log:  {info.log_path}"
+    )
+
+
+@dev_server.command()
+@click.option(
+    "-n",
+    "--lines",
+    type=int,
+    default=50,
+    show_default=True,
+    help="How many of the last log lines to show.",
+)
+@click.option("--path", "path_only", is_flag=True, help="Print only the log file's path.")
+@click.pass_context
+def logs(ctx: click.Context, lines: int, path_only: bool) -> None:
+    """Show the end of the server's log."""
+    log = _server(ctx).logs()
+    if path_only:
+        click.echo(str(log))
+        return
+    if not log.exists():
+        click.echo(f"No log yet ({log}).", err=True)
+        return
+    click.echo("\n".join(log.read_text(errors="replace").splitlines()[-lines:]))
+    click.echo(f"-- {log}", err=True)
