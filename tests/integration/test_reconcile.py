@@ -48,23 +48,30 @@ USERS = [
 ]
 
 
-def manifest(tmp_path: Path, stack: str, users: list[str] = USERS, human_policy: str = "seed",
-             extra: str = "") -> Path:
+def manifest(
+    tmp_path: Path,
+    stack: str,
+    users: list[str] = USERS,
+    human_policy: str = "seed",
+    extra: str = "",
+) -> Path:
     text = MANIFEST.format(stack=stack, users="\n".join(users), human_policy=human_policy)
     return write_manifest(tmp_path / "m", text + extra)
 
 
 def only_agent(sdk: Letta, user_id: str, stack: str) -> Any:
     agents = [
-        a for a in sdk.agents.list(tags=[f"user:{user_id}"], include=["agent.tags", "agent.blocks"])
+        a
+        for a in sdk.agents.list(tags=[f"user:{user_id}"], include=["agent.tags", "agent.blocks"])
         if f"letta-apply:{stack}" in a.tags
     ]
     assert len(agents) == 1, [a.id for a in agents]
     return agents[0]
 
 
-def test_seed_patterns_end_to_end(tmp_path: Path, letta_url: str, stack_name: str,
-                                  sdk: Letta) -> None:
+def test_seed_patterns_end_to_end(
+    tmp_path: Path, letta_url: str, stack_name: str, sdk: Letta
+) -> None:
     path = manifest(tmp_path, stack_name)
     applied = letta_apply(str(path), url=letta_url)
     assert applied.code == 0, applied.output
@@ -94,8 +101,9 @@ def test_seed_patterns_end_to_end(tmp_path: Path, letta_url: str, stack_name: st
     assert "No changes" in again.stdout
 
 
-def test_learned_memory_survives_and_enforce_restores(tmp_path: Path, letta_url: str,
-                                                      stack_name: str, sdk: Letta) -> None:
+def test_learned_memory_survives_and_enforce_restores(
+    tmp_path: Path, letta_url: str, stack_name: str, sdk: Letta
+) -> None:
     users = USERS[:1]
     path = manifest(tmp_path, stack_name, users)
     assert letta_apply(str(path), url=letta_url).code == 0
@@ -107,7 +115,9 @@ def test_learned_memory_survives_and_enforce_restores(tmp_path: Path, letta_url:
     assert seeded.code == 0, seeded.output
     assert "likes tea" in seeded.stdout  # shown as information
     assert letta_apply(str(path), url=letta_url).code == 0
-    assert {b.label: b.value for b in only_agent(sdk, "alice", stack_name).blocks}["human"] == learned
+    assert {b.label: b.value for b in only_agent(sdk, "alice", stack_name).blocks}[
+        "human"
+    ] == learned
 
     path = manifest(tmp_path, stack_name, users, human_policy="enforce")
     enforced = letta_apply("plan", str(path), "--detailed-exitcode", url=letta_url)
@@ -118,8 +128,9 @@ def test_learned_memory_survives_and_enforce_restores(tmp_path: Path, letta_url:
     assert human == "User ID: alice\nName: Alice\nPreferences: (to be learned)"
 
 
-def test_template_change_updates_in_place(tmp_path: Path, letta_url: str, stack_name: str,
-                                          sdk: Letta) -> None:
+def test_template_change_updates_in_place(
+    tmp_path: Path, letta_url: str, stack_name: str, sdk: Letta
+) -> None:
     users = USERS[:2]
     path = manifest(tmp_path, stack_name, users)
     assert letta_apply(str(path), url=letta_url).code == 0
@@ -146,9 +157,13 @@ def test_template_change_updates_in_place(tmp_path: Path, letta_url: str, stack_
 def test_removed_user_needs_prune_and_foreign_agents_are_untouched(
     tmp_path: Path, letta_url: str, stack_name: str, sdk: Letta
 ) -> None:
-    foreign = sdk.agents.create(name="hand-made", model="letta/letta-free",
-                                embedding="letta/letta-free", tags=["user:dave"],
-                                memory_blocks=[{"label": "human", "value": "not yours"}])
+    foreign = sdk.agents.create(
+        name="hand-made",
+        model="letta/letta-free",
+        embedding="letta/letta-free",
+        tags=["user:dave"],
+        memory_blocks=[{"label": "human", "value": "not yours"}],
+    )
     path = manifest(tmp_path, stack_name, USERS[:2])
     assert letta_apply(str(path), url=letta_url).code == 0
     dave = only_agent(sdk, "dave", stack_name)
@@ -162,11 +177,15 @@ def test_removed_user_needs_prune_and_foreign_agents_are_untouched(
 
     refused = letta_apply(str(path), "--prune", url=letta_url)
     assert refused.code == 1 and "--allow-delete" in refused.stderr
-    pruned = letta_apply(str(path), "--prune", "--allow-delete", "--allow-mass-delete",
-                         url=letta_url)
+    pruned = letta_apply(
+        str(path), "--prune", "--allow-delete", "--allow-mass-delete", url=letta_url
+    )
     assert pruned.code == 0, pruned.output
-    owned = [a for a in sdk.agents.list(tags=["user:dave"], include=["agent.tags"])
-             if f"letta-apply:{stack_name}" in a.tags]
+    owned = [
+        a
+        for a in sdk.agents.list(tags=["user:dave"], include=["agent.tags"])
+        if f"letta-apply:{stack_name}" in a.tags
+    ]
     assert owned == []
     remaining = {b.id for b in sdk.blocks.list(limit=1000)}
     assert not remaining & set(dave_blocks)
@@ -175,8 +194,9 @@ def test_removed_user_needs_prune_and_foreign_agents_are_untouched(
     sdk.agents.delete(foreign.id)
 
 
-def test_saved_plan_is_refused_after_the_server_changed(tmp_path: Path, letta_url: str,
-                                                        stack_name: str, sdk: Letta) -> None:
+def test_saved_plan_is_refused_after_the_server_changed(
+    tmp_path: Path, letta_url: str, stack_name: str, sdk: Letta
+) -> None:
     path = manifest(tmp_path, stack_name, USERS[:1])
     assert letta_apply(str(path), url=letta_url).code == 0
     path = manifest(tmp_path, stack_name, USERS[:2])
@@ -188,8 +208,11 @@ def test_saved_plan_is_refused_after_the_server_changed(tmp_path: Path, letta_ur
     stale = letta_apply("apply", str(plan_file), url=letta_url)
     assert stale.code == 1
     assert "changed since this plan was made" in stale.stderr
-    assert not [a for a in sdk.agents.list(tags=["user:dave"], include=["agent.tags"])
-                if f"letta-apply:{stack_name}" in a.tags]
+    assert not [
+        a
+        for a in sdk.agents.list(tags=["user:dave"], include=["agent.tags"])
+        if f"letta-apply:{stack_name}" in a.tags
+    ]
 
     assert letta_apply("plan", str(path), "--out", str(plan_file), url=letta_url).code == 0
     fresh = letta_apply("apply", str(plan_file), url=letta_url)

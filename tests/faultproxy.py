@@ -1,0 +1,161 @@
+"""A fault-injecting reverse proxy to put in front of the real Letta server in tests.
+
+Faults are chosen by rules (method, path pattern, rate or the first N matches) from a seeded
+random generator, so a failing run reproduces. Kinds of fault:
+- `status`: answer with an HTTP error (e.g. 500, or 429 with a Retry-After header) without
+  forwarding;
+- `drop`: close the connection without forwarding or answering;
+- `lose`: forward the request (the server acts on it), then close the connection without
+  passing the answer on: the client sees an error for something that happened;
+- `delay`: wait before forwarding.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+
+HOP_HEADERS = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "host",
+    "content-encoding",
+}
+
+
+@dataclass
+class Rule:
+    """Inject `fault` into requests matching `method` and `path` (a regex)."""
+
+    fault: str
+    method: str = ".*"
+    path: str = ".*"
+    rate: float = 1.0
+    first: int | None = None
+    status: int = 500
+    retry_after: float | None = None
+    delay: float = 0.0
+    matched: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        return bool(re.fullmatch(self.method, method) and re.search(self.path, path))
+
+
+@dataclass
+class FaultProxy:
+    """The proxy's rules and what it did; `url` is where clients should point."""
+
+    upstream: str
+    seed: int = 0
+    rules: list[Rule] = field(default_factory=list)
+    injected: Counter[str] = field(default_factory=Counter)
+    forwarded: Counter[str] = field(default_factory=Counter)
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+        self._lock = threading.Lock()
+
+    def choose(self, method: str, path: str) -> Rule | None:
+        """The rule that fires for this request, if any (deterministic for a seed)."""
+        with self._lock:
+            for rule in self.rules:
+                if not rule.matches(method, path):
+                    continue
+                rule.matched += 1
+                if rule.first is not None:
+                    fire = rule.matched <= rule.first
+                else:
+                    fire = self._random.random() < rule.rate
+                if fire:
+                    self.injected[rule.fault] += 1
+                    return rule
+            return None
+
+    def count_forwarded(self, method: str, path: str) -> None:
+        with self._lock:
+            self.forwarded[f"{method} {path.split('?')[0]}"] += 1
+
+
+def _handler(proxy: FaultProxy, client: httpx.Client) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else b""
+            rule = proxy.choose(self.command, self.path)
+            if rule is not None and rule.fault == "delay":
+                time.sleep(rule.delay)
+            elif rule is not None and rule.fault == "status":
+                return self._answer_error(rule)
+            elif rule is not None and rule.fault == "drop":
+                self.close_connection = True
+                return None
+            response = self._forward(body)
+            if rule is not None and rule.fault == "lose":
+                self.close_connection = True
+                return None
+            self._relay(response)
+            return None
+
+        def _forward(self, body: bytes) -> httpx.Response:
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
+            proxy.count_forwarded(self.command, self.path)
+            return client.request(
+                self.command, proxy.upstream + self.path, headers=headers, content=body
+            )
+
+        def _relay(self, response: httpx.Response) -> None:
+            self.send_response(response.status_code)
+            for key, value in response.headers.items():
+                if key.lower() not in HOP_HEADERS:
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(response.content)))
+            self.end_headers()
+            self.wfile.write(response.content)
+
+        def _answer_error(self, rule: Rule) -> None:
+            payload = b'{"detail": "injected fault"}'
+            self.send_response(rule.status)
+            if rule.retry_after is not None:
+                self.send_header("Retry-After", f"{rule.retry_after:g}")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Handler
+
+
+@contextmanager
+def running(upstream: str, rules: list[Rule] | None = None, seed: int = 0) -> Iterator[FaultProxy]:
+    """Start a proxy on a free local port in front of `upstream`; stop it on exit."""
+    proxy = FaultProxy(upstream.rstrip("/"), seed=seed, rules=list(rules or []))
+    with httpx.Client(timeout=120) as client:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(proxy, client))
+        server.daemon_threads = True
+        proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield proxy
+        finally:
+            server.shutdown()
+            server.server_close()
