@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from reconciler.adopt import adopt
 from reconciler.apply.executor import check_guards
 from reconciler.apply.lock import StackLock, force_unlock
 from reconciler.cli.output import Console
@@ -250,4 +251,25 @@ def unlock(
     click.echo(f"Removed {removed} lock(s) for stack {desired.stack}.")
 
 
-COMMANDS: list[click.Command] = [run, plan, apply, outputs_command, unlock]
+@click.command("adopt")
+@PATHS
+@target_options
+@click.option("--address", required=True, help="The declared address, e.g. agent/user:alice.")
+@click.option("--id", "resource_id", required=True, help="The server id of the resource.")
+def adopt_command(
+    paths: tuple[Path, ...],
+    base_url: str,
+    project_id: str | None,
+    parallelism: int,
+    timeout: float,
+    address: str,
+    resource_id: str,
+) -> None:
+    """Take an existing resource under the stack's ownership (the next apply converges it)."""
+    desired = load_desired(list(paths))
+    api = _connect(base_url, project_id, timeout)
+    with StackLock(api, desired.stack):
+        click.echo(adopt(api, desired, address, resource_id))
+
+
+COMMANDS: list[click.Command] = [run, plan, apply, outputs_command, unlock, adopt_command]
