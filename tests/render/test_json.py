@@ -1,0 +1,113 @@
+"""The `--format json` document: valid against schemas/plan.schema.json, stable, documented."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from reconciler.plan.model import Plan
+from reconciler.plan.serialize import plan_digest, plan_from_dict, plan_to_dict
+from reconciler.render import render_json
+
+from .plans import SAMPLES, hostile_plan, many_users_plan, mixed_plan
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "plan.schema.json"
+ALL_PLANS = [factory() for factory in SAMPLES.values()] + [hostile_plan(), many_users_plan(20)]
+
+
+@pytest.fixture(scope="module")
+def validator() -> Draft202012Validator:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+@pytest.mark.parametrize("plan", ALL_PLANS)
+def test_output_matches_the_schema(plan: Plan, validator: Draft202012Validator) -> None:
+    validator.validate(json.loads(render_json(plan)))
+    validator.validate(json.loads(json.dumps(plan_to_dict(plan))))
+
+
+def test_schema_rejects_what_a_reader_refuses(validator: Draft202012Validator) -> None:
+    document: dict[str, Any] = json.loads(render_json(mixed_plan()))
+    document["changes"][0]["action"] = "destroy"
+    document["format_version"] = 2
+    document["extra"] = True
+    assert len(list(validator.iter_errors(document))) == 3
+
+
+@pytest.mark.parametrize("plan", ALL_PLANS)
+def test_round_trip(plan: Plan) -> None:
+    assert plan_from_dict(json.loads(render_json(plan))) == plan
+
+
+def test_summary_and_digest() -> None:
+    plan = mixed_plan()
+    document = json.loads(render_json(plan))
+    assert document["summary"] == {
+        "create": 3,
+        "update": 2,
+        "attach": 2,
+        "detach": 1,
+        "delete": 2,
+        "total": 10,
+        "notices": 1,
+    }
+    assert document["digest"] == plan_digest(plan)
+
+
+def test_key_order_is_the_documented_one() -> None:
+    document = json.loads(render_json(mixed_plan()))
+    assert list(document) == [
+        "format_version",
+        "stack",
+        "target",
+        "prune",
+        "max_delete_percent",
+        "owned_resources",
+        "live_fingerprint",
+        "digest",
+        "summary",
+        "changes",
+        "notices",
+    ]
+    assert list(document["changes"][0]) == [
+        "action",
+        "kind",
+        "address",
+        "resource_id",
+        "pattern",
+        "reason",
+        "fields",
+        "body",
+        "refs",
+    ]
+
+
+def test_changes_keep_the_plans_apply_order() -> None:
+    plan = mixed_plan()
+    addresses = [c["address"] for c in json.loads(render_json(plan))["changes"]]
+    assert addresses == [c.address for c in plan.changes]
+
+
+def reverse_keys(value: Any) -> Any:
+    """The same JSON value with every object's keys inserted in reverse order."""
+    if isinstance(value, dict):
+        return {key: reverse_keys(value[key]) for key in reversed(value)}
+    if isinstance(value, list):
+        return [reverse_keys(item) for item in value]
+    return value
+
+
+def test_output_does_not_depend_on_dict_insertion_order() -> None:
+    plan = mixed_plan()
+    reordered = tuple(replace(c, body=reverse_keys(c.body)) for c in plan.changes)
+    other = replace(plan, changes=reordered)
+    assert other == plan
+    assert render_json(other) == render_json(plan)
+    assert plan_digest(other) == plan_digest(plan)

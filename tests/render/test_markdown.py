@@ -1,0 +1,121 @@
+"""The PR-comment renderer: the size limit, what it says it folded, and inert user values."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+
+from reconciler.plan.model import Plan
+from reconciler.render import render_markdown
+
+from .plans import SAMPLES, hostile_plan, many_users_plan, mixed_plan
+
+LIMIT = 65536
+FENCE = re.compile(r"^(`{3,})diff$")
+OUR_TAGS = {"<details>", "<details open>", "<summary>", "</summary>", "</details>"}
+
+
+def utf16_size(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_code(markdown: str) -> tuple[str, list[str]]:
+    """(the text outside fenced blocks and code spans, the fenced blocks' contents).
+
+    Follows CommonMark for what these documents contain: a block opened by N backticks closes
+    only at a line of at least N backticks and nothing else.
+    """
+    outside: list[str] = []
+    blocks: list[str] = []
+    block: list[str] = []
+    fence: str | None = None
+    for line in markdown.split("\n"):
+        if fence is None:
+            opening = FENCE.match(line)
+            if opening:
+                fence, block = opening.group(1), []
+            else:
+                outside.append(line)
+        elif re.fullmatch(f"{fence}`*", line):
+            blocks.append("\n".join(block))
+            fence = None
+        else:
+            block.append(line)
+    assert fence is None, "a code block is never closed"
+    text = re.sub(r"(`+)(.+?)\1", "", "\n".join(outside))
+    return text, blocks
+
+
+def test_two_thousand_users_fit_and_the_comment_says_what_it_folded() -> None:
+    markdown = render_markdown(many_users_plan(2000))
+    assert len(markdown) <= LIMIT and utf16_size(markdown) <= LIMIT
+    assert "Field details for 2,000 changes omitted to fit the 65,536-character" in markdown
+    assert "run `letta-apply plan --format text` for all." in markdown
+    assert "**Plan: 1,000 to create, 1,000 to update, 0 to attach" in markdown
+    assert "| dedicated | 1,000 | 1,000 | 0 | 0 | 0 | 2,000 |" in markdown
+
+
+def test_when_addresses_do_not_fit_sections_end_with_and_n_more() -> None:
+    plan = many_users_plan(2000)
+    verbose = tuple(replace(c, reason="r" * 40) for c in plan.changes)
+    markdown = render_markdown(replace(plan, changes=verbose))
+    assert utf16_size(markdown) <= LIMIT
+    note = re.search(
+        r"Field details omitted and ([\d,]+) changes not listed \(at most ([\d,]+)", markdown
+    )
+    assert note is not None
+    unlisted, cap = (int(n.replace(",", "")) for n in note.groups())
+    assert unlisted == 2000 - 2 * cap
+    assert markdown.count(f"_... and {1000 - cap:,} more not listed._") == 2
+    _, blocks = split_code(markdown)
+    assert [block.count("\n") + 1 for block in blocks] == [cap, cap]
+
+
+@pytest.mark.parametrize("limit", [120, 300, 700, 1500, 4000, 9000, 30000])
+def test_never_exceeds_any_limit(limit: int) -> None:
+    for plan in [many_users_plan(300), mixed_plan(), hostile_plan()]:
+        assert utf16_size(render_markdown(plan, max_chars=limit)) <= limit
+
+
+def test_counts_only_when_no_entry_fits() -> None:
+    markdown = render_markdown(many_users_plan(300), max_chars=700)
+    assert "Details for all 300 changes omitted" in markdown
+    assert "<details" not in markdown
+
+
+def test_small_plan_is_not_folded() -> None:
+    markdown = render_markdown(mixed_plan())
+    assert "Note:" not in markdown
+    assert "<details open><summary>Delete: 2</summary>" in markdown
+    assert "+     memory_blocks[1].limit: 2000" in markdown
+
+
+def test_size_counts_utf16_units() -> None:
+    plan = replace(
+        mixed_plan(), changes=tuple(replace(c, reason="😀" * 50) for c in mixed_plan().changes)
+    )
+    limit = utf16_size(render_markdown(plan)) - 1
+    assert utf16_size(render_markdown(plan, max_chars=limit)) <= limit
+
+
+def test_hostile_values_stay_inside_code() -> None:
+    markdown = render_markdown(hostile_plan())
+    outside, blocks = split_code(markdown)
+    assert set(re.findall(r"(?<!\\)<[^>\n]*>", outside)) <= OUR_TAGS
+    assert outside.count("<details") == outside.count("</details>") == 2
+    assert "@" not in outside and "script" not in outside and "s3cret" not in markdown
+    assert len(blocks) == 2
+    assert all("<script>alert(1)</script>" in block for block in blocks)
+    assert "\x1b" not in markdown and "\u202e" not in markdown
+
+
+def test_hostile_table_cell_cannot_add_columns() -> None:
+    row = next(line for line in render_markdown(hostile_plan()).splitlines() if "cated" in line)
+    assert row.count("|") - row.count("\\|") == 8
+
+
+@pytest.mark.parametrize("plan", [factory() for factory in SAMPLES.values()])
+def test_code_blocks_are_closed(plan: Plan) -> None:
+    split_code(render_markdown(plan))

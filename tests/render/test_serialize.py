@@ -1,0 +1,125 @@
+"""Saved plans: exact round trip, every model field covered, clear refusals."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import pytest
+
+from reconciler.errors import LettaApplyError
+from reconciler.plan.model import Change, FieldChange, Notice, Plan
+from reconciler.plan.serialize import (
+    plan_digest,
+    plan_document,
+    plan_from_dict,
+    plan_from_json,
+    plan_to_dict,
+)
+
+from .plans import SAMPLES, drift_plan, hostile_plan, mixed_plan
+
+ALL_PLANS = [factory() for factory in SAMPLES.values()] + [hostile_plan()]
+
+
+@pytest.mark.parametrize("plan", ALL_PLANS)
+def test_dict_round_trip_is_exact(plan: Plan) -> None:
+    again = plan_from_dict(plan_to_dict(plan))
+    assert again == plan
+    assert [type(c.fields) for c in again.changes] == [tuple] * len(plan.changes)
+    assert [type(n.resource_ids) for n in again.notices] == [tuple] * len(plan.notices)
+
+
+def test_every_model_field_is_written() -> None:
+    plan = mixed_plan()
+    document = plan_to_dict(plan)
+    assert set(document) == {f.name for f in dataclasses.fields(Plan)}
+    assert set(document["changes"][0]) == {f.name for f in dataclasses.fields(Change)}
+    assert set(document["notices"][0]) == {f.name for f in dataclasses.fields(Notice)}
+    field = plan_to_dict(drift_plan())["notices"][0]["fields"][0]
+    assert set(field) == {f.name for f in dataclasses.fields(FieldChange)}
+
+
+def test_non_default_plan_settings_survive() -> None:
+    plan = dataclasses.replace(mixed_plan(), owned_resources=40, max_delete_percent=12.5)
+    assert plan_from_json(json.dumps(plan_document(plan))) == plan
+
+
+def test_output_does_not_alias_the_plan() -> None:
+    plan = mixed_plan()
+    document = plan_to_dict(plan)
+    document["changes"][1]["body"]["memory_blocks"][0]["value"] = "changed"
+    assert plan.changes[1].body["memory_blocks"][0]["value"] == "I am a personal assistant."
+
+
+def test_only_required_keys_give_defaults() -> None:
+    plan = plan_from_dict(
+        {
+            "format_version": 1,
+            "stack": "acme",
+            "target": "http://localhost:8283",
+            "changes": [{"action": "create", "kind": "identity", "address": "identity/carol"}],
+            "notices": [{"kind": "drift", "address": "block/knowledge", "message": "m"}],
+        }
+    )
+    assert plan.changes[0].body == {} and plan.changes[0].resource_id is None
+    assert plan.notices[0].resource_ids == ()
+    assert plan.prune is False
+
+
+def test_digest_is_stable_and_sensitive() -> None:
+    plan = mixed_plan()
+    assert plan_digest(plan) == plan_digest(mixed_plan())
+    assert len(plan_digest(plan)) == 64
+    assert plan_digest(dataclasses.replace(plan, prune=False)) != plan_digest(plan)
+
+
+def edit(path: str, value: Any) -> dict[str, Any]:
+    """The mixed plan's JSON document with one key set (or removed, for `...`)."""
+    document: dict[str, Any] = json.loads(json.dumps(plan_document(mixed_plan())))
+    *parents, last = path.split("/")
+    target: Any = document
+    for part in parents:
+        target = target[int(part)] if part.isdigit() else target[part]
+    if value is ...:
+        del target[last]
+    else:
+        target[last] = value
+    return document
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ([], "plan: expected an object, got list"),
+        (edit("format_version", 2), "format_version 2; this letta-apply reads version 1"),
+        (edit("format_version", ...), "plan.format_version: missing or not an integer"),
+        (edit("format_version", "1"), "plan.format_version: missing or not an integer"),
+        (edit("stack", ...), "plan.stack: missing"),
+        (edit("colour", "blue"), "plan: unknown key(s) colour"),
+        (edit("prune", "yes"), "plan.prune: expected true or false"),
+        (edit("owned_resources", -1), "plan.owned_resources: expected a whole number"),
+        (edit("max_delete_percent", 250), "plan.max_delete_percent: expected a number"),
+        (edit("changes", {}), "plan.changes: expected a list, got dict"),
+        (edit("changes/0/action", "destroy"), "plan.changes[0].action: 'destroy' is not one of"),
+        (edit("changes/0/kind", "tool"), "plan.changes[0].kind: 'tool' is not one of"),
+        (edit("changes/2/address", ...), "plan.changes[2].address: missing"),
+        (edit("changes/2/refs/agent", 7), "plan.changes[2].refs.agent: expected a string"),
+        (edit("changes/2/typo", 1), "plan.changes[2]: unknown key(s) typo"),
+        (edit("changes/5/fields/0/after", ...), "plan.changes[5].fields[0].after: missing"),
+        (edit("notices/0/kind", "info"), "plan.notices[0].kind: 'info' is not one of"),
+        (edit("notices/0/resource_ids", [1]), "plan.notices[0].resource_ids[0]: expected a str"),
+        (edit("changes/2/reason", "edited"), "plan.digest: does not match the plan's contents"),
+        (edit("summary/delete", 0), "plan.summary: does not match the plan's contents"),
+    ],
+)
+def test_malformed_documents_are_refused_with_the_place(document: Any, message: str) -> None:
+    with pytest.raises(LettaApplyError) as caught:
+        plan_from_dict(document)
+    assert message in str(caught.value)
+
+
+def test_invalid_json_is_a_letta_apply_error() -> None:
+    with pytest.raises(LettaApplyError, match="saved plan is not valid JSON"):
+        plan_from_json('{"format_version": 1,')

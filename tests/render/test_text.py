@@ -1,0 +1,105 @@
+"""The terminal renderer: colour only on request, escaping, ordering, shortening."""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import replace
+
+import pytest
+
+from reconciler.plan.model import Plan
+from reconciler.render import render_text
+from reconciler.render.lines import MAX_DIFF_LINES
+
+from .plans import SAMPLES, drift_plan, hostile_plan, many_users_plan, mixed_plan
+
+ALL_PLANS = [factory() for factory in SAMPLES.values()] + [hostile_plan(), many_users_plan(50)]
+OUR_CODES = re.compile(r"\x1b\[(?:0|1|2|31|32|33|36)m")
+
+
+@pytest.mark.parametrize("plan", ALL_PLANS)
+def test_no_escape_codes_without_color(plan: Plan) -> None:
+    assert "\x1b" not in render_text(plan, color=False)
+
+
+def test_color_marks_each_action() -> None:
+    text = render_text(mixed_plan(), color=True)
+    assert "\x1b[32m+\x1b[0m agent/user:alice" in text
+    assert "\x1b[33m~\x1b[0m agent/support" in text
+    assert "\x1b[36m>\x1b[0m identity/carol to agent/support" in text
+    assert "\x1b[36m<\x1b[0m block/knowledge from agent/user:frank" in text
+    assert "\x1b[31m-\x1b[0m agent/user:frank" in text
+    assert "\x1b[2mNo longer declared (kept; enable prune to delete):\x1b[0m" in text
+
+
+def test_color_changes_nothing_but_escape_codes() -> None:
+    for plan in ALL_PLANS:
+        assert OUR_CODES.sub("", render_text(plan, color=True)) == render_text(plan, color=False)
+
+
+def test_user_values_cannot_drive_the_terminal() -> None:
+    text = render_text(hostile_plan(), color=True)
+    assert "\x1b" not in OUR_CODES.sub("", text)
+    assert "\u202e" not in text and "\x07" not in text and "\r" not in text
+    assert r"\x1b[31mred\x1b[0m \u202eevil" in text
+
+
+def test_target_credentials_are_not_shown() -> None:
+    text = render_text(hostile_plan(), color=False)
+    assert "s3cret" not in text
+    assert text.splitlines()[0].startswith("Target: http://***@evil.example:8283/")
+
+
+def test_header_and_summary_frame_the_plan() -> None:
+    lines = render_text(mixed_plan(), color=False).splitlines()
+    assert lines[0] == "Target: http://localhost:8283 · stack: acme · prune: on"
+    assert lines[-1] == (
+        "Plan: 3 to create, 2 to update, 2 to attach, 1 to detach, 2 to delete. 1 notice."
+    )
+
+
+def test_no_changes_says_so_and_counts_notices() -> None:
+    last = render_text(SAMPLES["notices"](), color=False).splitlines()[-1]
+    assert last == "No changes. The server matches the manifests. 5 notices."
+
+
+def test_order_does_not_depend_on_plan_order() -> None:
+    plan = mixed_plan()
+    for seed in range(5):
+        changes, notices = list(plan.changes), list(plan.notices + drift_plan().notices)
+        random.Random(seed).shuffle(changes)
+        random.Random(seed).shuffle(notices)
+        shuffled = replace(plan, changes=tuple(changes), notices=tuple(notices))
+        ordered = replace(plan, notices=plan.notices + drift_plan().notices)
+        assert render_text(shuffled, color=False) == render_text(ordered, color=False)
+
+
+def test_changes_are_grouped_in_apply_order() -> None:
+    marks = [
+        line[2]
+        for line in render_text(mixed_plan(), color=False).splitlines()
+        if re.match(r"  [+~<>-] ", line)
+    ]
+    assert marks == ["+", "+", "+", "~", "~", ">", ">", "<", "-", "-"]
+
+
+def test_long_block_diff_is_shortened_with_a_count() -> None:
+    lines = render_text(drift_plan(), color=False).splitlines()
+    start = lines.index(
+        "    block/user:dave/human: the value differs from the seed; kept (policy: seed)"
+    )
+    value_lines = lines[start + 3 : lines.index("", start)]
+    assert len(value_lines) == MAX_DIFF_LINES + 1
+    assert value_lines[-1].strip() == "... (33 more lines)"
+
+
+def test_long_single_line_value_is_shortened() -> None:
+    plan = many_users_plan(2)
+    long_reason = replace(
+        plan.changes[0], fields=(replace(plan.changes[0].fields[0], after="x" * 500),)
+    )
+    text = render_text(replace(plan, changes=(long_reason,)), color=False)
+    assert '"' + "x" * 150 in text
+    assert "x" * 200 not in text
+    assert "more chars)" in text
