@@ -3,7 +3,9 @@
 CI runners share no disk, so the lock lives on the server: an identity whose identifier_key is
 `letta-apply-lock:<stack>`. The server refuses a second identity with the same key; if two
 creates still race past that check, each side lists the lock identities after creating its own
-and backs off unless it sees only its own, so at most one proceeds.
+and backs off unless it sees only its own, so at most one proceeds. A lock whose holder ran on
+this host and is no longer alive (a killed run) is taken over; any other stale lock is removed
+with `letta-apply unlock`.
 """
 
 from __future__ import annotations
@@ -77,7 +79,11 @@ class StackLock:
         except ServerError as exc:
             if exc.status != 409:
                 raise
-            return self._holders()[0] if self._holders() else {}
+            holders = self._holders()
+            if holders and all(_abandoned(h) for h in holders):
+                self._release_abandoned(holders)
+                return self._try_acquire()
+            return holders[0] if holders else {}
         self._id = str(created["id"])
         holders = self._holders()
         if len(holders) > 1:
@@ -103,8 +109,26 @@ class StackLock:
         found: list[JSON] = self._api.get("/v1/identities/", {"identifier_key": self._key})
         return [h for h in found if h.get("identifier_key") == self._key]
 
+    def _release_abandoned(self, holders: list[JSON]) -> None:
+        for holder in holders:
+            self._api.delete(f"/v1/identities/{holder['id']}", address=f"lock/{self._stack}")
+
     def _find_mine(self) -> JSON | None:
         return next((h for h in self._holders() if _token(h) == self._token), None)
+
+
+def _abandoned(identity: JSON) -> bool:
+    """True when the lock's holder ran on this host and that process is gone (e.g. killed)."""
+    host, _, pid = str(_properties(identity).get("holder", "")).rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _token(identity: JSON) -> JSON:
