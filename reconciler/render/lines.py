@@ -173,14 +173,13 @@ def has_details(lines: list[Line]) -> bool:
 
 
 def _headline(change: Change) -> str:
-    text = clean(change.address)
     match change.action:
         case Action.ATTACH:
-            text += _link("to", change.refs)
+            text = _link(change, "to")
         case Action.DETACH:
-            text += _link("from", change.refs)
+            text = _link(change, "from")
         case Action.CREATE | Action.UPDATE | Action.DELETE:
-            pass
+            text = clean(change.address)
         case _:
             assert_never(change.action)
     if change.reason:
@@ -188,20 +187,22 @@ def _headline(change: Change) -> str:
     return text
 
 
-def _link(preposition: str, refs: Mapping[str, str]) -> str:
-    """What an attach/detach links to: the one referenced address, or each with its role."""
-    if not refs:
-        return ""
-    if len(refs) == 1:
-        return f" {preposition} {clean(next(iter(refs.values())))}"
-    pairs = ", ".join(f"{clean(role)}: {clean(address)}" for role, address in sorted(refs.items()))
-    return f" {preposition} {pairs}"
+def _link(change: Change, preposition: str) -> str:
+    """`block/knowledge to agent/support`: what is linked, to which agent (the `agent` ref);
+    the change's own address when the refs do not say."""
+    agent = change.refs.get("agent")
+    linked = [clean(a) for role, a in sorted(change.refs.items()) if role != "agent"]
+    if agent is None:
+        return clean(change.address)
+    subject = ", ".join(linked) if linked else clean(change.address)
+    return f"{subject} {preposition} {clean(agent)}"
 
 
 def _ref_lines(change: Change) -> list[Line]:
+    """Resources a change needs, for the actions whose headline does not already name them."""
     if change.action in (Action.ATTACH, Action.DETACH):
-        return []  # already named in the headline
-    return [Line(1, " ", f"{clean(r)}: {clean(a)}") for r, a in sorted(change.refs.items())]
+        return []
+    return [Line(1, " ", f"{clean(r)} = {clean(a)}") for r, a in sorted(change.refs.items())]
 
 
 def _body_lines(body: Mapping[str, JSON]) -> list[Line]:
