@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import assert_never
 from urllib.parse import urlsplit, urlunsplit
 
+from reconciler.ownership import METADATA_KEY
 from reconciler.plan.model import JSON, Action, Change, FieldChange, Notice, NoticeKind, Plan
 
 MAX_DIFF_LINES = 20
@@ -206,15 +207,21 @@ def _ref_lines(change: Change) -> list[Line]:
 
 
 def _body_lines(body: Mapping[str, JSON]) -> list[Line]:
-    """A created resource's fields, nested objects flattened to dotted paths."""
+    """A created resource's fields, nested objects flattened to dotted paths, without the
+    ownership record."""
     lines: list[Line] = []
     for path, value in _flatten(body, ""):
+        if path.startswith(_OWNERSHIP_RECORD):
+            continue  # the same stack and address on every create; the headline says both
         if _is_multiline(value):
             lines.append(Line(1, "+", f"{clean(path)}:"))
             lines += _shortened([Line(2, "+", clean(v)) for v in value.splitlines()])
         else:
             lines.append(Line(1, "+", f"{clean(path)}: {inline(value)}"))
     return lines
+
+
+_OWNERSHIP_RECORD = f"metadata.{METADATA_KEY}."
 
 
 def _flatten(value: JSON, path: str) -> Iterator[tuple[str, JSON]]:

@@ -33,6 +33,10 @@ def mixed_plan() -> Plan:
                 "model": "anthropic/claude-sonnet-4-5-20250929",
                 "embedding": "openai/text-embedding-3-small",
                 "tags": ["tier:premium", "plan:pro", "user:alice", "letta-apply:acme"],
+                "metadata": {
+                    "team": "cx",
+                    "letta_apply": {"stack": "acme", "address": "agent/user:alice"},
+                },
                 "memory_blocks": [
                     {"label": "persona", "value": "I am a personal assistant."},
                     {"label": "human", "value": ALICE_HUMAN, "limit": 2000},

@@ -103,3 +103,9 @@ def test_long_single_line_value_is_shortened() -> None:
     assert '"' + "x" * 150 in text
     assert "x" * 200 not in text
     assert "more chars)" in text
+
+
+def test_create_shows_declared_metadata_but_not_the_ownership_record() -> None:
+    text = render_text(mixed_plan(), color=False)
+    assert '      + metadata.team: "cx"' in text
+    assert "metadata.letta_apply" not in text
