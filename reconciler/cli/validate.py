@@ -1,0 +1,39 @@
+"""`letta-apply validate PATHS`: check manifests offline and summarize the stack they declare."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reconciler.desired import DesiredState
+from reconciler.manifest import validate_paths
+
+
+@click.command("validate")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(paths: tuple[Path, ...]) -> None:
+    """Check manifests offline: YAML, schema, cross-references and variables.
+
+    Problems are printed as `file:line:col: message`, one per line (exit code 1).
+    """
+    click.echo(f"OK: {summary(validate_paths(paths))}")
+
+
+def summary(state: DesiredState) -> str:
+    """`<stack>: 3 users, 2 agents, 1 shared block, 1 conversation, 1 identity`."""
+    dedicated = sum(1 for agent in state.agents if agent.user_id is not None)
+    users = dedicated + len(state.conversations) + len(state.identities)
+    counts = (
+        (users, "user"),
+        (len(state.agents), "agent"),
+        (len(state.blocks), "shared block"),
+        (len(state.conversations), "conversation"),
+        (len(state.identities), "identity"),
+    )
+    return f"{state.stack}: " + ", ".join(_count(n, word) for n, word in counts)
+
+
+def _count(number: int, word: str) -> str:
+    plural = word[:-1] + "ies" if word.endswith("y") else word + "s"
+    return f"{number} {word if number == 1 else plural}"

@@ -1,0 +1,259 @@
+"""Templates, shared agents and shared blocks compiled once, with `defaults` applied.
+
+A blueprint holds parsed texts (variables resolved to references), so expanding it for
+thousands of users is plain string joining. Everything that does not depend on a user is
+checked here, once: model handles, block labels, shared-block references, reserved names,
+and `${user.*}` used where there is no user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.desired import JSON, Policy
+from reconciler.errors import Location
+from reconciler.manifest.files import MANIFEST_MAX_BYTES, read_text
+from reconciler.manifest.marked import MarkedList, MarkedMap, plain
+from reconciler.manifest.merge import Definition, Stack
+from reconciler.manifest.problems import Problems, suggest
+from reconciler.manifest.variables import Text, compile_text
+from reconciler.ownership import METADATA_KEY, TAG_PREFIX
+
+DEFAULT_BLOCK_LIMIT = 100_000
+"""The server's limit for a block created without one (Letta 0.16.8,
+`letta.constants.CORE_MEMORY_BLOCK_CHAR_LIMIT`)."""
+
+DEFAULT_SUMMARY = "Support chat for ${user.id}"
+
+
+@dataclass(frozen=True)
+class BlockPrint:
+    """A memory block as declared; `value` is None when its file could not be read."""
+
+    label: str
+    value: Text | None
+    policy: Policy
+    limit: int | None
+    description: Text | None
+    read_only: bool | None
+    loc: Location
+
+    @property
+    def texts(self) -> tuple[Text, ...]:
+        """The parsed texts of the block (for variable checks)."""
+        return tuple(t for t in (self.value, self.description) if t is not None)
+
+
+@dataclass(frozen=True)
+class Blueprint:
+    """A template or shared agent with defaults applied; `model`/`embedding` None if missing,
+    `name` None for a template's default name."""
+
+    definition: Definition
+    name: Text | None
+    model: str | None
+    embedding: str | None
+    system: str | None
+    description: Text | None
+    tags: tuple[Text, ...]
+    metadata: dict[str, JSON]
+    blocks: tuple[BlockPrint, ...]
+    shared_blocks: tuple[str, ...]
+    protected: bool
+    summary: Text | None
+
+    @property
+    def texts(self) -> tuple[Text, ...]:
+        """Every text rendered into the agent itself (not the conversation summary)."""
+        named = (self.name, self.description)
+        own = (*self.tags, *(t for b in self.blocks for t in b.texts))
+        return (*own, *(text for text in named if text is not None))
+
+    @property
+    def variables(self) -> frozenset[str]:
+        """The variables a user must provide for the agent."""
+        return frozenset(name for text in self.texts for name in text.variables)
+
+
+class Compiler:
+    """Compiles the definitions of one stack, recording problems as it goes."""
+
+    def __init__(self, stack: Stack, problems: Problems) -> None:
+        self.stack = stack
+        self.problems = problems
+        self.defaults = stack.defaults
+
+    def shared_block(self, definition: Definition) -> BlockPrint:
+        """A top-level block; it serves many agents, so it may not use user variables."""
+        body = definition.body
+        label = body.get("label", definition.name)
+        block = self._block(label, body, definition)
+        self._no_user_variables(block.texts, f"shared block '{definition.name}'")
+        return block
+
+    def agent(self, definition: Definition, shared: dict[str, BlockPrint]) -> Blueprint:
+        """A template (`kind == "template"`) or a shared agent."""
+        body = definition.body
+        blocks = body.get("blocks", MarkedMap(definition.loc))
+        blueprint = Blueprint(
+            definition=definition,
+            name=self._name(definition),
+            model=self._required(definition, "model"),
+            embedding=self._required(definition, "embedding"),
+            system=self._setting(body, "system"),
+            description=self._text(body, "description", defaults=True),
+            tags=self._tags(definition),
+            metadata=self._metadata(definition),
+            blocks=tuple(self._block(label, blocks[label], definition) for label in sorted(blocks)),
+            shared_blocks=self._shared_names(definition, shared),
+            protected=bool(body.get("protected", False)),
+            summary=self._summary(definition),
+        )
+        if definition.kind == "agent":
+            self._no_user_variables(blueprint.texts, f"shared agent '{definition.name}'")
+        return blueprint
+
+    def _name(self, definition: Definition) -> Text | None:
+        body = definition.body
+        if "name" in body:
+            return compile_text(body["name"], body.value_loc("name"), self.problems)
+        if definition.kind == "template":
+            return None
+        return compile_text(definition.name, definition.loc, self.problems)
+
+    def _required(self, definition: Definition, key: str) -> str | None:
+        value: str | None = self._setting(definition.body, key)
+        if value is None:
+            what = f"{definition.kind} '{definition.name}'"
+            self.problems.add(
+                definition.loc, f"{what} has no {key}: set '{key}' here or in defaults"
+            )
+        return value
+
+    def _setting(self, body: MarkedMap, key: str) -> Any:
+        if key in body:
+            return body[key]
+        default = self.defaults.get(key)
+        return None if default is None else default.value
+
+    def _text(self, body: MarkedMap, key: str, *, defaults: bool = False) -> Text | None:
+        if key in body:
+            return compile_text(body[key], body.value_loc(key), self.problems)
+        default = self.defaults.get(key) if defaults else None
+        if default is None:
+            return None
+        return compile_text(default.value, default.loc, self.problems)
+
+    def _tags(self, definition: Definition) -> tuple[Text, ...]:
+        lists = [self.defaults["tags"].value] if "tags" in self.defaults else []
+        lists.append(definition.body.get("tags", MarkedList(definition.loc)))
+        texts: list[Text] = []
+        for tags in lists:
+            for index, tag in enumerate(tags):
+                loc = tags.item_loc(index)
+                if tag.startswith(TAG_PREFIX):
+                    self.problems.add(
+                        loc, f"tag '{tag}': tags starting with '{TAG_PREFIX}' are reserved"
+                    )
+                texts.append(compile_text(tag, loc, self.problems))
+        return tuple(texts)
+
+    def _metadata(self, definition: Definition) -> dict[str, JSON]:
+        default = self.defaults.get("metadata")
+        merged = {
+            **plain(default.value if default else {}),
+            **plain(definition.body.get("metadata", {})),
+        }
+        if METADATA_KEY in merged:
+            loc = definition.body.get("metadata", definition.body).loc
+            self.problems.add(
+                loc, f"metadata key '{METADATA_KEY}' is reserved for ownership records"
+            )
+            merged.pop(METADATA_KEY)
+        return dict(sorted(merged.items()))
+
+    def _summary(self, definition: Definition) -> Text | None:
+        if definition.kind != "agent":
+            return None
+        body = definition.body
+        if "conversationSummary" in body:
+            return self._text(body, "conversationSummary")
+        return compile_text(DEFAULT_SUMMARY, definition.loc, self.problems)
+
+    def _block(self, label: str, body: MarkedMap, definition: Definition) -> BlockPrint:
+        block = BlockPrint(
+            label=label,
+            value=self._block_value(body, definition),
+            policy=Policy(body.get("policy", Policy.SEED.value)),
+            limit=body.get("limit"),
+            description=self._text(body, "description"),
+            read_only=body.get("readOnly"),
+            loc=body.loc,
+        )
+        if block.value is not None and (literal := block.value.literal) is not None:
+            check_length(block, literal, "", self.problems)
+        return block
+
+    def _block_value(self, body: MarkedMap, definition: Definition) -> Text | None:
+        if "value" in body:
+            return compile_text(body["value"], body.value_loc("value"), self.problems)
+        loc = body.value_loc("valueFrom")
+        path = definition.base / body["valueFrom"]
+        if not path.is_file():
+            self.problems.add(loc, f"valueFrom: file not found: {path.as_posix()}")
+            return None
+        file = read_text(path, MANIFEST_MAX_BYTES, self.problems)
+        if file is None:
+            return None
+        start = Location(file.display, 1, 1)
+        return compile_text(file.text, start, self.problems, whole_file=True)
+
+    def _shared_names(
+        self, definition: Definition, shared: dict[str, BlockPrint]
+    ) -> tuple[str, ...]:
+        names = definition.body.get("sharedBlocks", MarkedList(definition.loc))
+        labels = {label: f"block '{label}'" for label in definition.body.get("blocks", {})}
+        what = f"{definition.kind} '{definition.name}'"
+        for index, name in enumerate(names):
+            loc = names.item_loc(index)
+            if name not in shared:
+                hint = suggest(name, shared) or _known_blocks(shared)
+                self.problems.add(loc, f"{what}: unknown shared block '{name}'{hint}")
+            elif names.index(name) != index:
+                self.problems.add(loc, f"{what}: shared block '{name}' is listed twice")
+            elif (label := shared[name].label) in labels:
+                message = (
+                    f"{what}: shared block '{name}' has label '{label}', as has {labels[label]}"
+                )
+                self.problems.add(loc, f"{message}; an agent's block labels must be unique")
+            else:
+                labels[label] = f"shared block '{name}'"
+        return tuple(sorted(set(names)))
+
+    def _no_user_variables(self, texts: tuple[Text, ...], what: str) -> None:
+        for text in texts:
+            for name in sorted(text.variables):
+                message = f"'${{{name}}}' cannot be used in {what}: it has no single user"
+                self.problems.add(text.loc, message)
+
+
+def _known_blocks(shared: dict[str, BlockPrint]) -> str:
+    return (
+        f" (top-level blocks: {', '.join(sorted(shared))})"
+        if shared
+        else " (no top-level blocks are defined)"
+    )
+
+
+def check_length(block: BlockPrint, value: str, whose: str, problems: Problems) -> bool:
+    """Record a problem if `value` is over the block's limit (or the server's default)."""
+    limit = block.limit or DEFAULT_BLOCK_LIMIT
+    if len(value) <= limit:
+        return True
+    which = "its limit" if block.limit else "the server's default limit"
+    problems.add(
+        block.value.loc if block.value else block.loc,
+        f"block '{block.label}'{whose}: value is {len(value)} characters, over {which} of {limit}",
+    )
+    return False

@@ -1,0 +1,291 @@
+"""Expansion: blueprints and users into the flat, sorted DesiredState.
+
+Every user becomes exactly one resource: a dedicated agent, a conversation on a shared
+agent, or an identity attached to one. Problems that depend on a user (references, missing
+properties, agent names, values over their limit) are recorded here, one per user.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from reconciler.desired import (
+    AgentSpec,
+    BlockSpec,
+    ConversationSpec,
+    DesiredState,
+    IdentitySpec,
+    Pattern,
+    PruneSettings,
+    SharedBlockSpec,
+)
+from reconciler.manifest.blueprints import BlockPrint, Blueprint, Compiler, check_length
+from reconciler.manifest.merge import Stack
+from reconciler.manifest.problems import Problems, suggest
+from reconciler.manifest.users import User
+from reconciler.manifest.variables import PROPERTY_VARIABLE, Text, user_values
+from reconciler.ownership import user_tag
+
+AGENT_NAME = re.compile(r"^[\w '\-]+$")
+"""The characters the Letta server accepts in an agent name."""
+
+RESERVED_PROPERTY = "letta_apply_stack"
+"""The identity property that records ownership (see reconciler.ownership)."""
+
+NO_VALUES: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class Blueprints:
+    """The compiled definitions of a stack, by name."""
+
+    blocks: dict[str, BlockPrint]
+    templates: dict[str, Blueprint]
+    agents: dict[str, Blueprint]
+
+
+def compile_stack(stack: Stack, problems: Problems) -> Blueprints:
+    """Compile every shared block, template and shared agent of the stack."""
+    compiler = Compiler(stack, problems)
+    sections = stack.definitions
+    blocks = {name: compiler.shared_block(d) for name, d in sections["blocks"].items()}
+    templates = {name: compiler.agent(d, blocks) for name, d in sections["templates"].items()}
+    agents = {name: compiler.agent(d, blocks) for name, d in sections["agents"].items()}
+    return Blueprints(blocks, templates, agents)
+
+
+def expand(stack: Stack, users: Iterable[User], problems: Problems) -> DesiredState:
+    """The desired state of the stack; problems are recorded, not raised."""
+    prints = compile_stack(stack, problems)
+    agents = [a for bp in prints.agents.values() if (a := _agent(bp, None, problems))]
+    conversations: list[ConversationSpec] = []
+    identities: list[IdentitySpec] = []
+    for user in users:
+        match user.pattern:
+            case Pattern.DEDICATED:
+                if (template := _template_of(user, prints, problems)) is not None:
+                    agents.extend(_present(_agent(template, user, problems)))
+            case Pattern.SHARED:
+                if (agent := _agent_of(user, prints, problems)) is not None:
+                    conversations.extend(_present(_conversation(agent, user, problems)))
+            case Pattern.IDENTITY:
+                if _agent_of(user, prints, problems) is not None:
+                    identities.append(_identity(user, problems))
+    return DesiredState(
+        stack=stack.name,
+        agents=_sorted(agents),
+        blocks=_sorted(
+            b for name, bp in prints.blocks.items() if (b := _shared_block(name, bp, stack))
+        ),
+        conversations=_sorted(conversations),
+        identities=_sorted(identities),
+        prune=_prune(stack),
+    )
+
+
+Spec = TypeVar("Spec", AgentSpec, SharedBlockSpec, ConversationSpec, IdentitySpec)
+Item = TypeVar("Item")
+
+
+def _sorted(specs: Iterable[Spec]) -> tuple[Spec, ...]:
+    return tuple(sorted(specs, key=lambda spec: spec.address))
+
+
+def _present(item: Item | None) -> list[Item]:
+    return [] if item is None else [item]
+
+
+def _template_of(user: User, prints: Blueprints, problems: Problems) -> Blueprint | None:
+    _not_for(user, ("agent",), problems)
+    templates = prints.templates
+    name = user.template
+    if name is None and len(templates) == 1:
+        name = next(iter(templates))
+    if name is None:
+        known = f"templates: {', '.join(sorted(templates))}" if templates else "none is defined"
+        problems.add(user.loc, f"dedicated user '{user.id}' needs a 'template' ({known})")
+        return None
+    if name not in templates:
+        hint = suggest(name, templates) or _listing("templates", templates)
+        problems.add(user.where("template"), f"user '{user.id}': unknown template '{name}'{hint}")
+        return None
+    return templates[name]
+
+
+def _agent_of(user: User, prints: Blueprints, problems: Problems) -> Blueprint | None:
+    _not_for(user, ("template", "tags"), problems)
+    agents = prints.agents
+    if user.agent is None:
+        known = f"agents: {', '.join(sorted(agents))}" if agents else "no shared agent is defined"
+        problems.add(user.loc, f"{user.pattern} user '{user.id}' needs an 'agent' ({known})")
+        return None
+    if user.agent not in agents:
+        hint = suggest(user.agent, agents) or _listing("shared agents", agents)
+        message = f"user '{user.id}': unknown shared agent '{user.agent}'{hint}"
+        problems.add(user.where("agent"), message)
+        return None
+    return agents[user.agent]
+
+
+def _not_for(user: User, keys: tuple[str, ...], problems: Problems) -> None:
+    for key in keys:
+        if key in user.source:
+            message = f"'{key}' does not apply to {user.pattern} user '{user.id}'"
+            problems.add(user.where(key), f"{message}; {_APPLIES[key]}")
+
+
+_APPLIES = {
+    "agent": "it names the shared agent of shared and identity users",
+    "template": "it names the template of dedicated users",
+    "tags": "it adds tags to a dedicated user's own agent",
+}
+
+
+def _listing(what: str, names: Iterable[str]) -> str:
+    known = sorted(names)
+    return f" ({what}: {', '.join(known)})" if known else f" (no {what} are defined)"
+
+
+def _agent(bp: Blueprint, user: User | None, problems: Problems) -> AgentSpec | None:
+    """A user's dedicated agent, or (without a user) a shared agent."""
+    values = _values(bp.variables, user, bp, problems)
+    if values is None or bp.model is None or bp.embedding is None:
+        return None
+    definition = bp.definition
+    name = bp.name.render(values) if bp.name else default_name(definition.name, user)
+    whose = f" (user '{user.id}')" if user else ""
+    _check_name(name, bp, whose, problems)
+    key = user_tag(user.id) if user else definition.name
+    return AgentSpec(
+        address=f"agent/{key}",
+        key=key,
+        name=name,
+        model=bp.model,
+        embedding=bp.embedding,
+        pattern=Pattern.DEDICATED if user else None,
+        user_id=user.id if user else None,
+        description=bp.description.render(values) if bp.description else None,
+        system=bp.system,
+        tags=_tags(bp, user, values),
+        metadata=bp.metadata,
+        blocks=tuple(_user_block(block, values, whose, problems) for block in bp.blocks),
+        shared_blocks=bp.shared_blocks,
+        protected=bp.protected or (user.protected if user else False),
+    )
+
+
+def default_name(template: str, user: User | None) -> str:
+    """`<template>-<user id>`, with characters the server refuses in names made `-`."""
+    user_id = user.id if user else ""
+    return f"{template}-" + "".join(c if AGENT_NAME.match(c) else "-" for c in user_id)
+
+
+def _check_name(name: str, bp: Blueprint, whose: str, problems: Problems) -> None:
+    if AGENT_NAME.match(name):
+        return
+    allowed = "letters, digits, spaces, '-', '_' and apostrophes"
+    loc = bp.name.loc if bp.name else bp.definition.loc
+    problems.add(loc, f"agent name '{name}'{whose}: the server only accepts {allowed}")
+
+
+def _values(
+    needed: frozenset[str], user: User | None, bp: Blueprint, problems: Problems
+) -> dict[str, str] | None:
+    """Every variable value the user provides, or None if one of `needed` is missing."""
+    if user is None:
+        return None if needed else NO_VALUES
+    values = user_values(user.id, user.name, user.properties)
+    missing = sorted(name for name in needed if name not in values)
+    what = f"{bp.definition.kind} '{bp.definition.name}'"
+    for name in missing:
+        key = name[len(PROPERTY_VARIABLE) :]
+        message = f"user '{user.id}' has no property '{key}' (used by {what})"
+        problems.add(user.where("properties"), message)
+    return None if missing else values
+
+
+def _tags(bp: Blueprint, user: User | None, values: dict[str, str]) -> tuple[str, ...]:
+    tags = {text.render(values) for text in bp.tags}
+    if user is not None:
+        tags.update(user.tags)
+        tags.add(user_tag(user.id))
+    return tuple(sorted(tags))
+
+
+def _user_block(
+    block: BlockPrint, values: dict[str, str], whose: str, problems: Problems
+) -> BlockSpec:
+    spec = _block_spec(block, values)
+    if block.value is not None and block.value.literal is None:
+        check_length(block, spec.value, whose, problems)
+    return spec
+
+
+def _block_spec(block: BlockPrint, values: dict[str, str]) -> BlockSpec:
+    return BlockSpec(
+        label=block.label,
+        value=_render(block.value, values),
+        policy=block.policy,
+        limit=block.limit,
+        description=_render(block.description, values) if block.description else None,
+        read_only=block.read_only,
+    )
+
+
+def _render(text: Text | None, values: dict[str, str]) -> str:
+    return "" if text is None else text.render(values)
+
+
+def _conversation(agent: Blueprint, user: User, problems: Problems) -> ConversationSpec | None:
+    summary = agent.summary
+    assert summary is not None
+    values = _values(summary.variables, user, agent, problems)
+    if values is None:
+        return None
+    key = agent.definition.name
+    return ConversationSpec(
+        address=f"conversation/{key}/{user.id}",
+        agent_key=key,
+        user_id=user.id,
+        summary=summary.render(values),
+        protected=user.protected,
+    )
+
+
+def _identity(user: User, problems: Problems) -> IdentitySpec:
+    if RESERVED_PROPERTY in user.properties:
+        message = f"property '{RESERVED_PROPERTY}' is reserved for ownership records"
+        problems.add(user.where("properties"), message)
+    assert user.agent is not None
+    return IdentitySpec(
+        address=f"identity/{user.id}",
+        identifier_key=user.id,
+        name=user.name or user.id,
+        properties=user.properties,
+        agent_keys=(user.agent,),
+        protected=user.protected,
+    )
+
+
+def _shared_block(name: str, block: BlockPrint, stack: Stack) -> SharedBlockSpec | None:
+    if any(text.variables for text in block.texts):
+        return None
+    body = stack.definitions["blocks"][name].body
+    return SharedBlockSpec(
+        address=f"block/{name}",
+        name=name,
+        block=_block_spec(block, NO_VALUES),
+        protected=bool(body.get("protected", False)),
+    )
+
+
+def _prune(stack: Stack) -> PruneSettings:
+    settings = {key: setting.value for key, setting in stack.prune.items()}
+    defaults = PruneSettings()
+    return PruneSettings(
+        enabled=bool(settings.get("enabled", defaults.enabled)),
+        max_delete_percent=float(settings.get("maxDeletePercent", defaults.max_delete_percent)),
+    )

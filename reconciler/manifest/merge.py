@@ -1,0 +1,149 @@
+"""Merging the documents of many files into one stack, reporting every conflict.
+
+Definitions (templates, agents, blocks) merge by key and may be defined once; users are
+concatenated; `defaults` and `prune` merge field by field, and a field set twice must agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import Location
+from reconciler.manifest.marked import MarkedList, MarkedMap
+from reconciler.manifest.problems import Problems
+from reconciler.manifest.users import User, parse_user
+from reconciler.manifest.users_from import UsersFile, read_users_file
+from reconciler.manifest.yaml_loader import Document
+
+SECTIONS = {"templates": "template", "agents": "agent", "blocks": "block"}
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A template, shared agent or shared block, with the directory its files are relative to."""
+
+    kind: str
+    name: str
+    body: MarkedMap
+    loc: Location
+    base: Path
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One field of `defaults` or `prune`, with where it was set."""
+
+    value: Any
+    loc: Location
+
+
+@dataclass
+class Stack:
+    """Everything the documents declare, merged, before expansion."""
+
+    name: str
+    loc: Location
+    defaults: dict[str, Setting] = field(default_factory=dict)
+    prune: dict[str, Setting] = field(default_factory=dict)
+    definitions: dict[str, dict[str, Definition]] = field(
+        default_factory=lambda: {section: {} for section in SECTIONS}
+    )
+    raw_users: list[tuple[Any, str, Location]] = field(default_factory=list)
+    users_files: list[UsersFile] = field(default_factory=list)
+
+
+def merge(documents: Iterable[Document], problems: Problems) -> Stack | None:
+    """One stack from the documents (already valid against the schema)."""
+    stack: Stack | None = None
+    for document in documents:
+        root = document.root
+        if stack is None:
+            stack = Stack(root["stack"], root.value_loc("stack"))
+        elif root["stack"] != stack.name:
+            problems.add(root.value_loc("stack"), _other_stack(root["stack"], stack))
+            continue
+        _merge_document(stack, document, problems)
+    return stack
+
+
+def _other_stack(name: str, stack: Stack) -> str:
+    return (
+        f"stack '{name}' differs from stack '{stack.name}' declared at {stack.loc}; "
+        "all manifests of one run must belong to one stack"
+    )
+
+
+def _merge_document(stack: Stack, document: Document, problems: Problems) -> None:
+    root = document.root
+    base = document.file.path.parent
+    for section in ("defaults", "prune"):
+        _merge_settings(getattr(stack, section), section, root.get(section), problems)
+    for section, kind in SECTIONS.items():
+        for name, body in root.get(section, {}).items():
+            definition = Definition(kind, name, body, root[section].key_loc(name), base)
+            _define(stack.definitions[section], definition, problems)
+    users = root.get("users", MarkedList(root.loc))
+    stack.raw_users.extend((user, f"users[{i}]", users.item_loc(i)) for i, user in enumerate(users))
+    stack.users_files.extend(_users_files(root, base))
+
+
+def _merge_settings(
+    settings: dict[str, Setting], section: str, body: MarkedMap | None, problems: Problems
+) -> None:
+    for key, value in (body or {}).items():
+        assert body is not None
+        loc = body.value_loc(key)
+        earlier = settings.get(key)
+        if earlier is None:
+            settings[key] = Setting(value, loc)
+        elif earlier.value != value:
+            problems.add(loc, f"{section}.{key} conflicts with the value set at {earlier.loc}")
+
+
+def _define(known: dict[str, Definition], definition: Definition, problems: Problems) -> None:
+    earlier = known.get(definition.name)
+    if earlier is None:
+        known[definition.name] = definition
+        return
+    what = f"{definition.kind} '{definition.name}'"
+    problems.add(definition.loc, f"{what} is already defined at {earlier.loc}")
+
+
+def _users_files(root: MarkedMap, base: Path) -> list[UsersFile]:
+    if "usersFrom" not in root:
+        return []
+    value = root["usersFrom"]
+    if isinstance(value, MarkedList):
+        entries = [(item, value.item_loc(i)) for i, item in enumerate(value)]
+    else:
+        entries = [(value, root.value_loc("usersFrom"))]
+    return [_users_file(item, loc, base) for item, loc in entries]
+
+
+def _users_file(entry: Any, loc: Location, base: Path) -> UsersFile:
+    if isinstance(entry, str):
+        return UsersFile(base / entry, None, loc)
+    return UsersFile(base / entry["path"], entry.get("format"), entry.value_loc("path"))
+
+
+def collect_users(stack: Stack, problems: Problems) -> list[User]:
+    """Declared users then file users, each checked, with duplicate ids reported."""
+    raws = list(stack.raw_users)
+    for ref in stack.users_files:
+        raws.extend((row, "user", row.loc) for row in read_users_file(ref, problems))
+    users: list[User] = []
+    seen: dict[str, User] = {}
+    for raw, where, loc in raws:
+        user = parse_user(raw, where, loc, problems)
+        if user is None:
+            continue
+        if user.id in seen:
+            message = f"duplicate user id '{user.id}' (also declared at {seen[user.id].loc})"
+            problems.add(user.loc, message)
+            continue
+        seen[user.id] = user
+        users.append(user)
+    return users

@@ -1,0 +1,43 @@
+"""Collecting every problem in one run, and the "did you mean" hint shared by all checks."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+from reconciler.errors import Location, ManifestError, Problem
+
+
+class Problems:
+    """An append-only, duplicate-free list of problems, raised together as one ManifestError."""
+
+    def __init__(self) -> None:
+        self.items: list[Problem] = []
+        self._seen: set[Problem] = set()
+
+    def add(self, loc: Location, message: str) -> None:
+        """Record one problem (once: a value reached twice through an alias is one mistake)."""
+        problem = Problem(loc, message)
+        if problem not in self._seen:
+            self._seen.add(problem)
+            self.items.append(problem)
+
+    def raise_if_any(self) -> None:
+        """Raise a ManifestError carrying everything recorded so far."""
+        if self.items:
+            raise ManifestError(self.items)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice closest to a misspelled word, if any is close enough."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """`; did you mean 'x'?` for the closest choice, or an empty string."""
+    close = closest(word, choices)
+    return f"; did you mean '{close}'?" if close else ""

@@ -1,0 +1,180 @@
+"""Users listed in files (`usersFrom`): CSV with a header row, or JSON Lines.
+
+Rows become marked user mappings located at their line (and, for CSV, the cell's column),
+so that every problem in a list of thousands of users points at the exact row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.errors import Location
+from reconciler.manifest.files import DATA_MAX_BYTES, TextFile, read_text
+from reconciler.manifest.marked import MarkedList, MarkedMap, mark_plain
+from reconciler.manifest.problems import Problems, suggest
+
+CSV_COLUMNS = ("id", "name", "pattern", "template", "agent", "tags", "protected")
+PROPERTY_PREFIX = "properties."
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+_TRUE = frozenset({"true", "yes", "1"})
+_FALSE = frozenset({"false", "no", "0"})
+_TAG_SEPARATORS = re.compile(r"[;\s]+")
+
+
+@dataclass(frozen=True)
+class UsersFile:
+    """One `usersFrom` entry: the file (resolved against its manifest) and where it is named."""
+
+    path: Path
+    format: str | None
+    loc: Location
+
+
+def read_users_file(ref: UsersFile, problems: Problems) -> list[MarkedMap]:
+    """The rows of a users file as marked user mappings (not yet checked against the schema)."""
+    fmt = ref.format or FORMATS.get(ref.path.suffix.lower())
+    if fmt is None:
+        known = ", ".join(FORMATS)
+        problems.add(
+            ref.loc,
+            f"usersFrom: cannot tell the format of '{ref.path.name}' "
+            f"(extension not one of {known}); set 'format: csv' or 'format: jsonl'",
+        )
+        return []
+    if not ref.path.is_file():
+        problems.add(ref.loc, f"usersFrom: file not found: {ref.path.as_posix()}")
+        return []
+    file = read_text(ref.path, DATA_MAX_BYTES, problems)
+    if file is None:
+        return []
+    return list(_csv_users(file, problems) if fmt == "csv" else _jsonl_users(file, problems))
+
+
+def _jsonl_users(file: TextFile, problems: Problems) -> Iterator[MarkedMap]:
+    for number, line in enumerate(file.text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        loc = Location(file.display, number, 1)
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.add(Location(file.display, number, exc.colno), f"invalid JSON: {exc.msg}")
+            continue
+        if not isinstance(value, dict):
+            problems.add(loc, "each line must be a JSON object (one user)")
+            continue
+        user = mark_plain(value, loc)
+        assert isinstance(user, MarkedMap)
+        yield user
+
+
+def _csv_users(file: TextFile, problems: Problems) -> Iterator[MarkedMap]:
+    lines = file.text.splitlines()
+    reader = csv.reader(io.StringIO(file.text, newline=""))
+    try:
+        header = [cell.strip() for cell in next(reader, [])]
+    except csv.Error as exc:
+        problems.add(Location(file.display, 1, 1), f"invalid CSV: {exc}")
+        return
+    if not _header_ok(header, file, lines, problems):
+        return
+    start = reader.line_num + 1
+    try:
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                yield from _csv_user(header, row, _Cells(file.display, lines, start), problems)
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        problems.add(Location(file.display, start, 1), f"invalid CSV: {exc}")
+
+
+def _header_ok(header: list[str], file: TextFile, lines: list[str], problems: Problems) -> bool:
+    cells = _Cells(file.display, lines, 1)
+    ok = "id" in header
+    if not ok:
+        problems.add(cells.loc(0), "the CSV header has no 'id' column")
+    for index, name in enumerate(header):
+        if name not in CSV_COLUMNS and not _property_column(name):
+            hint = (
+                suggest(name, CSV_COLUMNS)
+                or f" (columns: {', '.join(CSV_COLUMNS)}, properties.<key>)"
+            )
+            problems.add(cells.loc(index), f"unknown CSV column '{name}'{hint}")
+            ok = False
+        elif name in header[:index]:
+            problems.add(cells.loc(index), f"duplicate CSV column '{name}'")
+            ok = False
+    return ok
+
+
+def _property_column(name: str) -> bool:
+    return name.startswith(PROPERTY_PREFIX) and len(name) > len(PROPERTY_PREFIX)
+
+
+def _csv_user(
+    header: list[str], row: list[str], cells: _Cells, problems: Problems
+) -> Iterator[MarkedMap]:
+    if len(row) > len(header):
+        problems.add(cells.loc(len(header)), f"row has {len(row)} cells, the header {len(header)}")
+        return
+    user = MarkedMap(cells.loc(0))
+    properties = MarkedMap(cells.loc(0))
+    for index, (name, raw) in enumerate(zip(header, row, strict=False)):
+        cell = raw.strip()
+        if not cell:
+            continue
+        loc = cells.loc(index)
+        if _property_column(name):
+            properties.put(name[len(PROPERTY_PREFIX) :], cell, loc, loc)
+        elif (value := _csv_value(name, cell, loc, problems)) is not None:
+            user.put(name, value, loc, loc)
+    if properties:
+        user.put("properties", properties, properties.loc, properties.loc)
+    yield user
+
+
+def _csv_value(name: str, cell: str, loc: Location, problems: Problems) -> object:
+    if name == "tags":
+        tags = MarkedList(loc)
+        for tag in _TAG_SEPARATORS.split(cell):
+            if tag:
+                tags.push(tag, loc)
+        return tags
+    if name == "protected":
+        if cell.lower() in _TRUE | _FALSE:
+            return cell.lower() in _TRUE
+        problems.add(loc, f"protected: expected true or false, got '{cell}'")
+        return None
+    return cell
+
+
+class _Cells:
+    """Columns of the cells of one CSV record, for locations (1 when a record spans lines)."""
+
+    def __init__(self, display: str, lines: list[str], line: int) -> None:
+        self.display = display
+        self.line = line
+        text = lines[line - 1] if 0 < line <= len(lines) else ""
+        self.starts = _cell_starts(text)
+
+    def loc(self, index: int) -> Location:
+        column = self.starts[index] if index < len(self.starts) else 1
+        return Location(self.display, self.line, column)
+
+
+def _cell_starts(text: str) -> list[int]:
+    """1-based start column of each cell of a one-line CSV record (quotes respected)."""
+    starts = [1]
+    quoted = False
+    for column, char in enumerate(text, start=1):
+        if char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            starts.append(column + 1)
+    return starts
