@@ -147,14 +147,28 @@ def change_lines(change: Change, *, details: bool) -> list[Line]:
     """A change's headline and, with `details`, what it sends or alters."""
     lines = [Line(0, change.action.symbol, _headline(change))]
     if details:
-        lines += _ref_lines(change)
-        if change.action is Action.DELETE and change.resource_id:
-            lines.append(Line(1, " ", f"id: {clean(change.resource_id)}"))
-        if change.action is Action.CREATE:
-            lines += _body_lines(change.body)
+        lines += _action_lines(change)
         for field in change.fields:
             lines += _field_lines(field)
     return lines
+
+
+def _action_lines(change: Change) -> list[Line]:
+    """What a reviewer needs besides field changes: what a create sends, which id a delete
+    removes, and the resources a change refers to (a link's headline already names them)."""
+    refs = [Line(1, " ", f"{clean(r)} = {clean(a)}") for r, a in sorted(change.refs.items())]
+    match change.action:
+        case Action.CREATE:
+            return refs + _body_lines(change.body)
+        case Action.UPDATE:
+            return refs
+        case Action.DELETE:
+            ids = [Line(1, " ", f"id: {clean(change.resource_id)}")] if change.resource_id else []
+            return refs + ids
+        case Action.ATTACH | Action.DETACH:
+            return []
+        case _:
+            assert_never(change.action)
 
 
 def notice_lines(notice: Notice, *, details: bool) -> list[Line]:
@@ -197,13 +211,6 @@ def _link(change: Change, preposition: str) -> str:
         return clean(change.address)
     subject = ", ".join(linked) if linked else clean(change.address)
     return f"{subject} {preposition} {clean(agent)}"
-
-
-def _ref_lines(change: Change) -> list[Line]:
-    """Resources a change needs, for the actions whose headline does not already name them."""
-    if change.action in (Action.ATTACH, Action.DETACH):
-        return []
-    return [Line(1, " ", f"{clean(r)} = {clean(a)}") for r, a in sorted(change.refs.items())]
 
 
 def _body_lines(body: Mapping[str, JSON]) -> list[Line]:
