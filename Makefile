@@ -1,0 +1,48 @@
+# letta-apply: `make demo` runs a plan against a local Letta server, `make test` runs every check.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test demo dev-server-down clean
+
+venv: $(STAMP)
+
+# Rebuilt when pyproject.toml changes (new dependencies); otherwise a no-op.
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "letta-apply needs Python 3.11 or newer; $(PYTHON) is $$($(PYTHON) --version 2>&1)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -U pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+test: venv
+	$(BIN)/ruff check reconciler tests
+	$(BIN)/ruff format --check reconciler tests
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+# Uses $$LETTA_BASE_URL if set; otherwise starts the local dev server (left running: see
+# `make dev-server-down`).
+demo: venv
+	@set -e; \
+	if [ -n "$$LETTA_BASE_URL" ]; then \
+		echo "Using LETTA_BASE_URL=$$LETTA_BASE_URL"; \
+	else \
+		exports=$$($(BIN)/letta-apply dev-server up); eval "$$exports"; \
+		$(BIN)/letta-apply dev-server status; \
+	fi; \
+	if find examples -name '*.yaml' -o -name '*.yml' 2>/dev/null | grep -q .; then \
+		$(BIN)/letta-apply plan examples/; \
+	else \
+		echo "No manifests in examples/ to plan."; \
+	fi
+
+dev-server-down: venv
+	$(BIN)/letta-apply dev-server down
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	find reconciler tests -name __pycache__ -type d -prune -exec rm -rf {} +

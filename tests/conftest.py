@@ -1,0 +1,97 @@
+"""Shared fixtures: one real Letta server for the whole session, started only when needed.
+
+Tests that talk to a server are marked `server` and ask for `letta_url` or `sdk`; the server
+starts on the first such test (nothing starts for a run without one) and stops at the end.
+`LETTA_APPLY_TEST_SERVER=<url>` points the suite at a server that is already running instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from letta_client import Letta
+
+from reconciler.devserver import DevServer
+
+SERVER_FIXTURES = {"letta_url", "sdk"}
+_STARTUP_KEY = pytest.StashKey[str]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse tests that use the server without the `server` marker (so `-m` selects right)."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("server") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "tests using the Letta server must be marked @pytest.mark.server: "
+            + ", ".join(unmarked)
+        )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Report how long the session's server took to start, next to the test results."""
+    line = terminalreporter.config.stash.get(_STARTUP_KEY, None)
+    if line:
+        terminalreporter.write_sep("-", "letta test server")
+        terminalreporter.write_line(line)
+
+
+def _say(config: pytest.Config, message: str) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        print(message, file=sys.stderr)
+        return
+    reporter.ensure_newline()
+    reporter.write_line(message)
+
+
+@pytest.fixture(scope="session")
+def letta_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Base URL of a real Letta server shared by the session."""
+    external = os.environ.get("LETTA_APPLY_TEST_SERVER")
+    if external:
+        request.config.stash[_STARTUP_KEY] = f"using the running server at {external}"
+        yield external.rstrip("/")
+        return
+    state_dir = tmp_path_factory.mktemp("letta-server")
+    server = DevServer(state_dir, progress=lambda message: _say(request.config, message))
+    began = time.monotonic()
+    _say(request.config, "starting a local Letta server for the tests ...")
+    info = server.up()  # on failure it stops whatever it started
+    line = f"Letta {info.version} at {info.url} started in {time.monotonic() - began:.1f} s"
+    request.config.stash[_STARTUP_KEY] = line
+    _say(request.config, line)
+    try:
+        yield info.url
+    finally:
+        server.down()
+
+
+@pytest.fixture(scope="session")
+def sdk(letta_url: str) -> Iterator[Letta]:
+    """The official client on the test server, with the SDK's own retries off.
+
+    Its default retries re-send POSTs and can duplicate creates; tests should see what happened.
+    """
+    client = Letta(base_url=letta_url, max_retries=0)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def stack_name() -> str:
+    """A stack name no other test uses, so tests on the shared server cannot see each other."""
+    return f"t-{uuid.uuid4().hex[:8]}"
