@@ -46,3 +46,9 @@ dev-server-down: venv
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
 	find reconciler tests -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Benchmarks against $$LETTA_BASE_URL, or a throwaway local server started for the run.
+# Sizes: BENCH_SIZES=100,1000 (default); BENCH_ARGS=--full adds 10,000 users (slow to seed).
+.PHONY: bench
+bench: venv
+	$(BIN)/python -m bench $(BENCH_ARGS)

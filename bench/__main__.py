@@ -1,0 +1,32 @@
+"""`python -m bench`: run the benchmarks, print the table, save the results as JSON."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+
+from bench import report
+from bench.options import parse
+from bench.run import Run, execute, say
+from bench.server import bench_server
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse(argv)
+    with bench_server() as server:
+        run = Run(options, server)
+        where = "throwaway local server" if server.throwaway else server.url
+        run.results.update(
+            machine=report.machine(),
+            server={"version": server.version, "where": where},
+            options=asdict(options),
+        )
+        execute(run)
+    path = report.write_json(run.results)
+    sys.stdout.write(report.render(run.results))
+    say(f"results saved to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Command-line options of `python -m bench`, with `BENCH_SIZES` as the environment default."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+
+DEFAULT_SIZES = (100, 1000)
+FULL_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to run. `sizes` are dedicated-user counts for the no-op plan."""
+
+    sizes: tuple[int, ...]
+    apply_size: int
+    mixed_size: int
+    parallelism: int
+    reps: int
+    lookup_all_up_to: int
+    lookup_sample: int
+    keep: bool
+
+
+def parse(argv: list[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark letta-apply against a real Letta server (LETTA_BASE_URL, "
+        "or a throwaway local one).",
+    )
+    parser.add_argument(
+        "--sizes",
+        default=os.environ.get("BENCH_SIZES", ""),
+        help="comma-separated dedicated-user counts for the no-op plan "
+        "(default: BENCH_SIZES, else 100,1000)",
+    )
+    parser.add_argument("--full", action="store_true", help=f"also {FULL_SIZE:,} users (slow)")
+    parser.add_argument("--apply-size", type=int, default=1000, help="users for apply figures")
+    parser.add_argument("--mixed-size", type=int, default=1000, help="users in the mixed stack")
+    parser.add_argument("--parallelism", type=int, default=8, help="requests in flight")
+    parser.add_argument("--reps", type=int, default=3, help="repetitions of each read (median)")
+    parser.add_argument(
+        "--lookup-all-up-to",
+        type=int,
+        default=1000,
+        help="per-user lookups are timed for every user up to this many users ...",
+    )
+    parser.add_argument(
+        "--lookup-sample", type=int, default=200, help="... and for a sample this big beyond"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="leave the benchmark's stacks on the server"
+    )
+    args = parser.parse_args(argv)
+    return Options(
+        sizes=_sizes(args.sizes, args.full),
+        apply_size=args.apply_size,
+        mixed_size=args.mixed_size,
+        parallelism=args.parallelism,
+        reps=args.reps,
+        lookup_all_up_to=args.lookup_all_up_to,
+        lookup_sample=args.lookup_sample,
+        keep=args.keep,
+    )
+
+
+def _sizes(text: str, full: bool) -> tuple[int, ...]:
+    sizes = {int(part) for part in text.replace(" ", "").split(",") if part} or set(DEFAULT_SIZES)
+    if full:
+        sizes.add(FULL_SIZE)
+    return tuple(sorted(sizes))

@@ -1,0 +1,151 @@
+"""Read-side benchmarks: the no-op plan and the two references it is compared with.
+
+- plan: `make_plan` (read_live + build_plan), the path `letta-apply plan` takes;
+- floor: the same resources listed once with the SDK, page by page, doing nothing with them;
+- per-user lookups: what an app following the seeds does, one request per user.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from bench.measure import CountingSdk, Sample, measure, median, new_api, scaled
+from bench.stacks import SHARED_AGENTS, StackShape
+from reconciler import ownership
+from reconciler.desired import DesiredState, Pattern
+from reconciler.live import AGENT_INCLUDES
+from reconciler.workflow import make_plan
+
+PAGE = 200
+
+
+def noop_plan(url: str, desired: DesiredState, parallelism: int, reps: int) -> tuple[Sample, int]:
+    """Median time and requests of planning the stack; also how many changes the plan has."""
+    api = new_api(url)
+    changes: list[int] = []
+
+    def step() -> None:
+        plan, _live = make_plan(api, desired, prune=None, parallelism=parallelism)
+        changes.append(len(plan.changes))
+
+    try:
+        return median(step, lambda: api.requests, reps), changes[-1]
+    finally:
+        api.close()
+
+
+def raw_listing(url: str, desired: DesiredState, reps: int) -> Sample:
+    """The floor: one SDK listing of the stack's agents (and conversations and identities)."""
+    client = CountingSdk(url)
+    try:
+        return median(lambda: list_everything(client, desired), lambda: client.requests, reps)
+    finally:
+        client.close()
+
+
+def list_everything(client: CountingSdk, desired: DesiredState) -> int:
+    sdk = client.sdk
+    tag = ownership.stack_tag(desired.stack)
+    agents = list(sdk.agents.list(tags=[tag], include=list(AGENT_INCLUDES), limit=PAGE))
+    count = len(agents)
+    if desired.conversations:
+        shared = [a.id for a in agents if a.name in SHARED_AGENTS]
+        count += sum(len(_conversations(client, agent_id)) for agent_id in shared)
+    if desired.identities:
+        count += len(_pages(client, "/v1/identities/", {}))
+    return count
+
+
+def _conversations(client: CountingSdk, agent_id: str) -> list[Any]:
+    found: list[Any] = []
+    after: str | None = None
+    while True:
+        page = client.sdk.conversations.list(agent_id=agent_id, limit=PAGE, **_after(after))
+        found += page
+        if len(page) < PAGE:
+            return found
+        after = page[-1].id
+
+
+def _pages(client: CountingSdk, path: str, params: dict[str, Any]) -> list[Any]:
+    found: list[Any] = []
+    after: str | None = None
+    while True:
+        query = {**params, "limit": PAGE, **_after(after)}
+        page: list[Any] = client.sdk.get(path, cast_to=object, options={"params": query})
+        found += page
+        if len(page) < PAGE:
+            return found
+        after = page[-1]["id"]
+
+
+def _after(after: str | None) -> dict[str, str]:
+    return {"after": after} if after else {}
+
+
+def per_user_lookups(url: str, desired: DesiredState, cap: int) -> Sample:
+    """One lookup per user, as an app would do it; over `cap` users, a sample extrapolated."""
+    client = CountingSdk(url)
+    try:
+        lookups = _lookups(client, desired)
+        step = max(1, len(lookups) // cap) if len(lookups) > cap else 1
+        chosen = lookups[::step][:cap]
+        sample = measure(lambda: [lookup() for lookup in chosen], lambda: client.requests)
+        return scaled(sample, len(chosen), len(lookups))
+    finally:
+        client.close()
+
+
+def _lookups(client: CountingSdk, desired: DesiredState) -> list[Callable[[], object]]:
+    """Per user: dedicated by `user:` tag, shared by conversation summary, identity by key."""
+    sdk = client.sdk
+    found: list[Callable[[], object]] = []
+    for spec in desired.agents:
+        if spec.pattern is Pattern.DEDICATED and spec.user_id:
+            tag = ownership.user_tag(spec.user_id)
+            found.append(lambda tag=tag: sdk.agents.list(tags=[tag], limit=1))
+    agent_ids = _shared_agent_ids(client, desired) if desired.conversations else {}
+    for conv in desired.conversations:
+        marker = ownership.conversation_marker(desired.stack, conv.user_id)
+        agent_id = agent_ids[conv.agent_key]
+        found.append(
+            lambda a=agent_id, m=marker: sdk.conversations.list(
+                agent_id=a, summary_search=m, limit=1
+            )
+        )
+    for identity in desired.identities:
+        params = {"identifier_key": identity.identifier_key, "limit": 1}
+        found.append(
+            lambda p=params: sdk.get("/v1/identities/", cast_to=object, options={"params": p})
+        )
+    return found
+
+
+def _shared_agent_ids(client: CountingSdk, desired: DesiredState) -> dict[str, str]:
+    tag = ownership.stack_tag(desired.stack)
+    return {
+        a.name: a.id
+        for a in client.sdk.agents.list(tags=[tag], limit=PAGE)
+        if a.name in SHARED_AGENTS
+    }
+
+
+def plan_memory(url: str, stack: str, shape: StackShape, parallelism: int) -> dict[str, float]:
+    """Peak memory of one plan, measured in a fresh process (see `bench.probe`)."""
+    command = [
+        sys.executable,
+        "-m",
+        "bench.probe",
+        url,
+        stack,
+        shape.kind,
+        str(shape.size),
+        str(parallelism),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=3600)
+    result: dict[str, float] = json.loads(done.stdout)
+    return result

@@ -1,0 +1,136 @@
+"""The benchmark report: the machine, a table of figures beside their references, and JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "uname": " ".join(platform.uname()),
+        "cpus": os.cpu_count(),
+        "memory_gb": _memory_gb(),
+        "python": platform.python_version(),
+        "letta_client": metadata.version("letta-client"),
+        "commit": _commit(),
+    }
+
+
+def _memory_gb() -> float | None:
+    try:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+    return round(pages * size / 2**30, 1)
+
+
+def _commit() -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=RESULTS_DIR.parent,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
+
+
+def write_json(results: dict[str, Any]) -> Path:
+    RESULTS_DIR.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS_DIR / f"{stamp}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = [_header(results)]
+    if results.get("noop_plan"):
+        lines += ["", *_noop_table(results["noop_plan"])]
+    if results.get("apply"):
+        lines += ["", *_apply_table(results["apply"])]
+    if results.get("update"):
+        lines += ["", *_update_table(results["update"])]
+    return "\n".join(lines) + "\n"
+
+
+def _header(results: dict[str, Any]) -> str:
+    m, s = results["machine"], results["server"]
+    return (
+        f"letta-apply benchmarks: Letta {s.get('version')} ({s['where']}), "
+        f"{m['cpus']} CPUs, {m['memory_gb']} GB, Python {m['python']}, "
+        f"letta-client {m['letta_client']}, commit {m['commit']}, "
+        f"parallelism {results['options']['parallelism']}"
+    )
+
+
+def _secs(sample: dict[str, Any]) -> str:
+    mark = "~" if sample.get("extrapolated_from") else ""
+    return f"{mark}{sample['seconds']:.2f} s / {sample['requests']} req"
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b else "n/a"
+
+
+def _noop_table(rows: list[dict[str, Any]]) -> list[str]:
+    head = (
+        f"{'NO-OP PLAN':<18}{'users':>7}  {'letta-apply plan':<22}{'raw SDK listing':<22}"
+        f"{'plan/listing':>12}  {'per-user lookups':<24}{'plan peak memory':<28}"
+    )
+    lines = [head, "-" * len(head)]
+    for row in rows:
+        plan, floor, lookups = row["plan"], row["raw_listing"], row["per_user_lookups"]
+        memory = f"{plan['tracemalloc_peak_mb']} MB traced, {plan['rss_delta_mb']} MB RSS"
+        lines.append(
+            f"{row['stack']:<18}{row['users']:>7}  {_secs(plan):<22}{_secs(floor):<22}"
+            f"{_ratio(plan['seconds'], floor['seconds']):>12}  {_secs(lookups):<24}{memory:<28}"
+        )
+        if plan["changes"]:
+            lines.append(f"{'':<27}warning: the plan was not empty ({plan['changes']} changes)")
+        if lookups.get("extrapolated_from"):
+            sampled = lookups["extrapolated_from"]
+            lines.append(f"{'':<27}~ lookups timed for {sampled} users, extrapolated linearly")
+    return lines
+
+
+def _apply_table(apply: dict[str, Any]) -> list[str]:
+    users = apply["users"]
+    mine, raw = apply["letta_apply"], apply["raw_create"]
+    apply_rate = users / mine["apply"]["seconds"]
+    raw_rate = users / raw["seconds"]
+    both = mine["plan"]["seconds"] + mine["apply"]["seconds"]
+    return [
+        f"APPLY FROM EMPTY, {users} dedicated users, parallelism {apply['parallelism']}",
+        f"  letta-apply apply_plan   {apply_rate:6.1f} users/s  ({_secs(mine['apply'])}, "
+        f"{mine['changes']} changes, {mine['failed']} failed)",
+        f"  raw agents.create        {raw_rate:6.1f} agents/s ({_secs(raw)}, "
+        f"{raw['failed']} failed)",
+        f"  apply / raw create       {apply_rate / raw_rate:6.0%}",
+        f"  plan from empty          {_secs(mine['plan'])}; plan + apply "
+        f"{users / both:.1f} users/s",
+    ]
+
+
+def _update_table(update: dict[str, Any]) -> list[str]:
+    plan, apply = update["plan"], update["apply"]
+    changed = update["changes"]
+    per_change = apply["requests"] / changed if changed else 0.0
+    return [
+        f"UPDATE, tags of {update['changed_users']} of {update['users']} users",
+        f"  plan                     {_secs(plan)}",
+        f"  apply                    {_secs(apply)} for {changed} changed resources "
+        f"({per_change:.2f} req per change, {update['failed']} failed)",
+    ]

@@ -1,0 +1,144 @@
+"""The benchmark run: seed stacks, measure each figure next to its reference, clean up."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench import reads, writes
+from bench.options import Options
+from bench.server import BenchServer
+from bench.stacks import StackShape, user_ids
+
+
+@dataclass
+class Run:
+    """One benchmark run's stacks and results (a JSON-ready dict)."""
+
+    options: Options
+    server: BenchServer
+    prefix: str = field(default_factory=lambda: f"bench-{uuid.uuid4().hex[:6]}")
+    stacks: list[str] = field(default_factory=list)
+    results: dict[str, Any] = field(default_factory=dict)
+
+    def stack(self, label: str) -> str:
+        name = f"{self.prefix}-{label}"
+        self.stacks.append(name)
+        return name
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def execute(run: Run) -> dict[str, Any]:
+    """Every benchmark in order; writes first (fresh stacks), then reads of settled stacks."""
+    opts = run.options
+    try:
+        seeded: dict[str, StackShape] = {}
+        if opts.apply_size:
+            seeded.update(_apply_benchmarks(run))
+        for size in opts.sizes:
+            if size != opts.apply_size:
+                seeded[_seed_dedicated(run, size)] = StackShape("dedicated", size)
+        if opts.mixed_size:
+            seeded[_seed_mixed(run)] = StackShape("mixed", opts.mixed_size)
+        run.results["noop_plan"] = [
+            _read_benchmarks(run, stack, shape) for stack, shape in seeded.items()
+        ]
+    finally:
+        if not opts.keep:
+            _clean_up(run)
+    return run.results
+
+
+def _apply_benchmarks(run: Run) -> dict[str, StackShape]:
+    """Raw creates, then apply from empty, then a 10% update, each on a fresh stack."""
+    opts, url = run.options, run.server.url
+    size = opts.apply_size
+    raw_stack = run.stack(f"d{size}")
+    shape = StackShape("dedicated", size)
+    say(f"raw agents.create x{size} (parallelism {opts.parallelism}) ...")
+    raw, raw_failed = writes.raw_creates(url, shape.build(raw_stack), opts.parallelism)
+    _fill_up(url, shape.build(raw_stack), opts.parallelism)
+    applied_stack = run.stack(f"a{size}")
+    say(f"plan + apply from empty, {size} users ...")
+    applied = writes.plan_and_apply(url, shape.build(applied_stack), opts.parallelism)
+    run.results["apply"] = {
+        "users": size,
+        "parallelism": opts.parallelism,
+        "letta_apply": applied.to_json(),
+        "raw_create": {**raw.to_json(), "failed": raw_failed},
+    }
+    run.results["update"] = _update_tenth(run, applied_stack, shape)
+    seeded = {raw_stack: shape} if size in opts.sizes else {}
+    return seeded
+
+
+def _update_tenth(run: Run, stack: str, shape: StackShape) -> dict[str, Any]:
+    ids = user_ids(stack, shape.size)
+    chosen = set(ids[::10])
+    say(f"update: a tag on {len(chosen)} of {shape.size} users ...")
+    figures = writes.update_some(
+        run.server.url, shape.build(stack), chosen, run.options.parallelism
+    )
+    return {"users": shape.size, "changed_users": len(chosen), **figures.to_json()}
+
+
+def _seed_dedicated(run: Run, size: int) -> str:
+    stack = run.stack(f"d{size}")
+    say(f"seeding {size} dedicated users with raw creates ...")
+    desired = StackShape("dedicated", size).build(stack)
+    writes.raw_creates(run.server.url, desired, run.options.parallelism)
+    _fill_up(run.server.url, desired, run.options.parallelism)
+    return stack
+
+
+def _seed_mixed(run: Run) -> str:
+    size = run.options.mixed_size
+    stack = run.stack(f"m{size}")
+    say(f"seeding a mixed stack of {size} users with letta-apply ...")
+    left = writes.converge(
+        run.server.url, StackShape("mixed", size).build(stack), run.options.parallelism
+    )
+    if left:
+        say(f"  warning: {left} change(s) still planned after seeding")
+    return stack
+
+
+def _fill_up(url: str, desired: Any, parallelism: int) -> None:
+    """Apply whatever a seed's failed creates left out, so the no-op plan is really no-op."""
+    left = writes.converge(url, desired, parallelism)
+    if left:
+        say(f"  warning: {left} change(s) still planned after seeding {desired.stack}")
+
+
+def _read_benchmarks(run: Run, stack: str, shape: StackShape) -> dict[str, Any]:
+    opts, url = run.options, run.server.url
+    desired = shape.build(stack)
+    say(f"no-op plan of {shape.kind} {shape.size} ...")
+    plan, changes = reads.noop_plan(url, desired, opts.parallelism, opts.reps)
+    floor = reads.raw_listing(url, desired, opts.reps)
+    cap = shape.size if shape.size <= opts.lookup_all_up_to else opts.lookup_sample
+    say(f"  per-user lookups ({min(cap, shape.size)} users) ...")
+    lookups = reads.per_user_lookups(url, desired, cap)
+    memory = reads.plan_memory(url, stack, shape, opts.parallelism)
+    return {
+        "stack": shape.kind,
+        "users": shape.size,
+        "resources": len(desired.addresses()),
+        "plan": {**plan.to_json(), "changes": changes, **memory},
+        "raw_listing": floor.to_json(),
+        "per_user_lookups": lookups.to_json(),
+    }
+
+
+def _clean_up(run: Run) -> None:
+    if run.server.throwaway:
+        return  # the whole server goes away
+    say(f"deleting the benchmark's stacks ({len(run.stacks)}) ...")
+    failed = writes.clean_up(run.server.url, run.stacks, run.options.parallelism)
+    if failed:
+        say(f"  warning: {failed} delete(s) failed; stacks: {', '.join(run.stacks)}")

@@ -1,0 +1,133 @@
+"""The stacks the benchmarks plan and apply, built as desired-state values (no manifests).
+
+A dedicated stack has one agent per user (the seeds' dedicated pattern, two memory blocks each);
+a mixed stack adds shared agents with a shared block, one conversation per shared-pattern user,
+and one identity per identity-pattern user. Everything is derived from (stack, size), so a
+separate process can rebuild the same desired state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from reconciler.desired import (
+    AgentSpec,
+    BlockSpec,
+    ConversationSpec,
+    DesiredState,
+    IdentitySpec,
+    Pattern,
+    Policy,
+    SharedBlockSpec,
+)
+
+MODEL = "letta/letta-free"
+PERSONA = BlockSpec("persona", "I am a personal assistant.", Policy.ENFORCE)
+SHARED_AGENTS = ("support", "sales")
+MIXED_SHARES = (("dedicated", 0.5), ("shared", 0.4), ("identity", 0.1))
+
+
+@dataclass(frozen=True)
+class StackShape:
+    """What a benchmark stack holds: `kind` is `dedicated` or `mixed`, `size` counts users."""
+
+    kind: str
+    size: int
+
+    def build(self, stack: str) -> DesiredState:
+        if self.kind == "dedicated":
+            return dedicated_stack(stack, self.size)
+        return mixed_stack(stack, self.size)
+
+
+def user_ids(stack: str, size: int) -> list[str]:
+    """User ids unique to the stack, so lookups by `user:` tag find this stack's agents."""
+    return [f"{stack}-{n:05d}" for n in range(size)]
+
+
+def dedicated_agent(user_id: str, extra_tags: tuple[str, ...] = ()) -> AgentSpec:
+    human = BlockSpec(
+        "human",
+        f"User ID: {user_id}\nName: User {user_id}\nPreferences: (to be learned)",
+        Policy.SEED,
+        limit=2000,
+    )
+    return AgentSpec(
+        address=f"agent/user:{user_id}",
+        key=f"user:{user_id}",
+        name=f"assistant-{user_id}",
+        model=MODEL,
+        embedding=MODEL,
+        pattern=Pattern.DEDICATED,
+        user_id=user_id,
+        tags=tuple(sorted({"tier:premium", f"user:{user_id}", *extra_tags})),
+        blocks=(human, PERSONA),
+    )
+
+
+def dedicated_stack(stack: str, size: int) -> DesiredState:
+    agents = tuple(dedicated_agent(u) for u in user_ids(stack, size))
+    return DesiredState(stack, tuple(sorted(agents, key=lambda a: a.address)))
+
+
+def split_mixed(ids: list[str]) -> dict[str, list[str]]:
+    """Users by pattern: half dedicated, 40% shared (conversations), 10% identities."""
+    groups: dict[str, list[str]] = {}
+    start = 0
+    for pattern, share in MIXED_SHARES:
+        count = round(len(ids) * share) if pattern != MIXED_SHARES[-1][0] else len(ids) - start
+        groups[pattern] = ids[start : start + count]
+        start += count
+    return groups
+
+
+def mixed_stack(stack: str, size: int) -> DesiredState:
+    groups = split_mixed(user_ids(stack, size))
+    agents = [dedicated_agent(u) for u in groups["dedicated"]]
+    agents += [_shared_agent(name) for name in SHARED_AGENTS]
+    conversations = [
+        _conversation(u, SHARED_AGENTS[n % len(SHARED_AGENTS)])
+        for n, u in enumerate(groups["shared"])
+    ]
+    identities = [
+        IdentitySpec(f"identity/{u}", u, f"User {u}", {"plan": "enterprise"}, (SHARED_AGENTS[0],))
+        for u in groups["identity"]
+    ]
+    company = SharedBlockSpec(
+        "block/company", "company", BlockSpec("company", "Acme Corp.", Policy.ENFORCE)
+    )
+    return DesiredState(
+        stack,
+        tuple(sorted(agents, key=lambda a: a.address)),
+        (company,),
+        tuple(sorted(conversations, key=lambda c: c.address)),
+        tuple(sorted(identities, key=lambda i: i.address)),
+    )
+
+
+def _shared_agent(name: str) -> AgentSpec:
+    persona = BlockSpec("persona", f"I am the {name} agent for Acme Corp.", Policy.ENFORCE)
+    return AgentSpec(
+        address=f"agent/{name}",
+        key=name,
+        name=name,
+        model=MODEL,
+        embedding=MODEL,
+        blocks=(persona,),
+        shared_blocks=("company",),
+    )
+
+
+def _conversation(user_id: str, agent: str) -> ConversationSpec:
+    return ConversationSpec(
+        f"conversation/{agent}/{user_id}", agent, user_id, f"Support chat for {user_id}"
+    )
+
+
+def with_extra_tag(desired: DesiredState, user_ids_to_change: set[str], tag: str) -> DesiredState:
+    """The same stack with `tag` added to the dedicated agents of the given users."""
+    agents = tuple(
+        replace(a, tags=tuple(sorted({*a.tags, tag}))) if a.user_id in user_ids_to_change else a
+        for a in desired.agents
+    )
+    return replace(desired, agents=agents)
