@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -21,7 +20,7 @@ from reconciler.errors import LettaApplyError
 from reconciler.live import read_live
 from reconciler.manifest import load_desired
 from reconciler.plan.model import Plan
-from reconciler.plan.serialize import plan_from_dict, plan_to_dict
+from reconciler.plan.serialize import plan_from_json
 from reconciler.render import render_json, render_markdown, render_text
 from reconciler.workflow import (
     ApplyOptions,
@@ -164,7 +163,7 @@ def plan(
     result, _live = make_plan(api, desired, prune=prune, parallelism=parallelism)
     console.out(_render(result, fmt, console.color))
     if out is not None:
-        out.write_text(json.dumps(plan_to_dict(result), indent=2) + "\n", encoding="utf-8")
+        out.write_text(render_json(result) + "\n", encoding="utf-8")
         console.err(f"Saved the plan to {out}; apply it with `letta-apply apply {out}`.")
     if detailed_exitcode and result.has_changes:
         raise click.exceptions.Exit(2)
@@ -213,9 +212,13 @@ def apply(
 
 def _read_plan(path: Path) -> Plan:
     try:
-        return plan_from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise LettaApplyError(f"{path}: not a saved plan ({exc})") from exc
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LettaApplyError(f"{path}: cannot read the saved plan ({exc})") from exc
+    try:
+        return plan_from_json(text)
+    except LettaApplyError as exc:
+        raise LettaApplyError(f"{path}: {exc}") from exc
 
 
 @click.command("outputs")

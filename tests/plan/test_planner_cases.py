@@ -57,8 +57,8 @@ def test_planner_case(case: Path) -> None:
 
 
 def test_fingerprint_changes_with_any_owned_value() -> None:
-    raw = json.loads((CASES[0] / "live.json").read_text())
+    raw = json.loads((CASES[1] / "live.json").read_text())
     base = live_from_json("acme", raw)
     raw["agents"][0]["blocks"][0]["value"] += " (edited)"
     assert live_from_json("acme", raw).fingerprint() != base.fingerprint()
-    assert live_from_json("acme", json.loads((CASES[0] / "live.json").read_text())).fingerprint() == base.fingerprint()
+    assert live_from_json("acme", json.loads((CASES[1] / "live.json").read_text())).fingerprint() == base.fingerprint()
