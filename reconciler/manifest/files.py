@@ -14,7 +14,7 @@ MANIFEST_MAX_BYTES = 5 * 1024 * 1024
 """Manifests are hand-written; anything larger is a mistake and is refused before parsing."""
 
 DATA_MAX_BYTES = 50 * 1024 * 1024
-"""User lists (`usersFrom`) and block files (`valueFrom`) may legitimately be larger."""
+"""User lists (`usersFrom`) may legitimately be larger than any hand-written manifest."""
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 

@@ -69,7 +69,7 @@ class _Root:
         return locate(self.value, path, self.loc)
 
     def where(self, path: list[str | int]) -> str:
-        return format_path([self.prefix, *path] if self.prefix else path) or "document"
+        return format_path([self.prefix, *path] if self.prefix else path) or "manifest"
 
 
 def check_document(root: MarkedMap, problems: Problems) -> bool:

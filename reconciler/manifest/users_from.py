@@ -57,7 +57,7 @@ def read_users_file(ref: UsersFile, problems: Problems) -> list[MarkedMap]:
 
 
 def _jsonl_users(file: TextFile, problems: Problems) -> Iterator[MarkedMap]:
-    for number, line in enumerate(file.text.splitlines(), start=1):
+    for number, line in enumerate(file.text.split("\n"), start=1):
         if not line.strip():
             continue
         loc = Location(file.display, number, 1)
@@ -75,7 +75,8 @@ def _jsonl_users(file: TextFile, problems: Problems) -> Iterator[MarkedMap]:
 
 
 def _csv_users(file: TextFile, problems: Problems) -> Iterator[MarkedMap]:
-    lines = file.text.splitlines()
+    # Only "\n" ends a line for the csv module's line count, so only "\n" splits here.
+    lines = file.text.split("\n")
     reader = csv.reader(io.StringIO(file.text, newline=""))
     try:
         header = [cell.strip() for cell in next(reader, [])]
@@ -84,11 +85,13 @@ def _csv_users(file: TextFile, problems: Problems) -> Iterator[MarkedMap]:
         return
     if not _header_ok(header, file, lines, problems):
         return
+    properties = [_property_key(name) for name in header]
     start = reader.line_num + 1
     try:
         for row in reader:
             if any(cell.strip() for cell in row):
-                yield from _csv_user(header, row, _Cells(file.display, lines, start), problems)
+                cells = _Cells(file.display, lines, start)
+                yield from _csv_user(header, properties, row, cells, problems)
             start = reader.line_num + 1
     except csv.Error as exc:
         problems.add(Location(file.display, start, 1), f"invalid CSV: {exc}")
@@ -100,7 +103,7 @@ def _header_ok(header: list[str], file: TextFile, lines: list[str], problems: Pr
     if not ok:
         problems.add(cells.loc(0), "the CSV header has no 'id' column")
     for index, name in enumerate(header):
-        if name not in CSV_COLUMNS and not _property_column(name):
+        if name not in CSV_COLUMNS and _property_key(name) is None:
             hint = (
                 suggest(name, CSV_COLUMNS)
                 or f" (columns: {', '.join(CSV_COLUMNS)}, properties.<key>)"
@@ -113,25 +116,32 @@ def _header_ok(header: list[str], file: TextFile, lines: list[str], problems: Pr
     return ok
 
 
-def _property_column(name: str) -> bool:
-    return name.startswith(PROPERTY_PREFIX) and len(name) > len(PROPERTY_PREFIX)
+def _property_key(column: str) -> str | None:
+    """`plan` for a `properties.plan` column; None for any other column."""
+    if column.startswith(PROPERTY_PREFIX) and len(column) > len(PROPERTY_PREFIX):
+        return column[len(PROPERTY_PREFIX) :]
+    return None
 
 
 def _csv_user(
-    header: list[str], row: list[str], cells: _Cells, problems: Problems
+    header: list[str],
+    property_keys: list[str | None],
+    row: list[str],
+    cells: _Cells,
+    problems: Problems,
 ) -> Iterator[MarkedMap]:
     if len(row) > len(header):
         problems.add(cells.loc(len(header)), f"row has {len(row)} cells, the header {len(header)}")
         return
     user = MarkedMap(cells.loc(0))
     properties = MarkedMap(cells.loc(0))
-    for index, (name, raw) in enumerate(zip(header, row, strict=False)):
+    for index, (name, key, raw) in enumerate(zip(header, property_keys, row, strict=False)):
         cell = raw.strip()
         if not cell:
             continue
         loc = cells.loc(index)
-        if _property_column(name):
-            properties.put(name[len(PROPERTY_PREFIX) :], cell, loc, loc)
+        if key is not None:
+            properties.put(key, cell, loc, loc)
         elif (value := _csv_value(name, cell, loc, problems)) is not None:
             user.put(name, value, loc, loc)
     if properties:
@@ -170,6 +180,11 @@ class _Cells:
 
 def _cell_starts(text: str) -> list[int]:
     """1-based start column of each cell of a one-line CSV record (quotes respected)."""
+    if '"' not in text:
+        starts = [1]
+        for cell in text.split(",")[:-1]:
+            starts.append(starts[-1] + len(cell) + 1)
+        return starts
     starts = [1]
     quoted = False
     for column, char in enumerate(text, start=1):
