@@ -7,7 +7,6 @@ Exit codes: 0 success (with `--detailed-exitcode`: no changes), 1 error, 2 chang
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
@@ -51,12 +50,14 @@ def _register() -> None:
         cli.add_command(command)
 
 
-def main(argv: list[str] | None = None) -> Any:
+def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI and turn errors into one clear line."""
     _register()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        return cli.main(args=argv, prog_name="letta-apply", standalone_mode=False)
+        # Without standalone mode click returns a command's exit code instead of exiting.
+        code = cli.main(args=argv, prog_name="letta-apply", standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

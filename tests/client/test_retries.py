@@ -37,7 +37,7 @@ def test_sdk_default_retries_duplicate_a_create_whose_answer_was_lost(
     tag = f"hazard:{stack_name}"
     with faultproxy.running(letta_url, [Rule("lose", "POST", r"^/v1/agents/?$", first=1)]) as proxy:
         naive = Letta(base_url=proxy.url, max_retries=2)
-        naive.agents.create(name=tag, tags=[tag], **AGENT)
+        naive.agents.create(name=tag.replace(":", "-"), tags=[tag], **AGENT)
     assert len(tagged(sdk, tag)) == 2
 
 
@@ -50,7 +50,7 @@ def test_create_whose_answer_was_lost_is_read_back_not_repeated(
         api = api_for(proxy.url, delays)
         created = api.create(
             "/v1/agents/",
-            {"name": tag, "tags": [tag], **AGENT},
+            {"name": tag.replace(":", "-"), "tags": [tag], **AGENT},
             address="agent/test",
             find_existing=lambda: next(iter(api.get("/v1/agents/", {"tags": [tag]})), None),
         )
@@ -68,7 +68,7 @@ def test_create_that_failed_before_the_server_acted_is_sent_again(
         api = api_for(proxy.url, delays)
         created = api.create(
             "/v1/agents/",
-            {"name": tag, "tags": [tag], **AGENT},
+            {"name": tag.replace(":", "-"), "tags": [tag], **AGENT},
             address="agent/test",
             find_existing=lambda: next(iter(api.get("/v1/agents/", {"tags": [tag]})), None),
         )

@@ -43,7 +43,7 @@ USERS = [
     "  - {id: dave, name: Dave, pattern: dedicated, template: assistant}",
     "  - {id: bob, pattern: shared, agent: support}",
     "  - {id: erin, pattern: shared, agent: support}",
-    "  - id: carol\n    name: Carol\n    pattern: identity\n    agent: support\n"
+    "  - id: carol-{stack}\n    name: Carol\n    pattern: identity\n    agent: support\n"
     "    properties: {email: carol@acme.com, plan: enterprise, company: Acme}",
 ]
 
@@ -55,7 +55,9 @@ def manifest(
     human_policy: str = "seed",
     extra: str = "",
 ) -> Path:
-    text = MANIFEST.format(stack=stack, users="\n".join(users), human_policy=human_policy)
+    # Identity keys are unique on a server, so identity users are named per stack.
+    listed = "\n".join(users).replace("{stack}", stack)
+    text = MANIFEST.format(stack=stack, users=listed, human_policy=human_policy)
     return write_manifest(tmp_path / "m", text + extra)
 
 
@@ -92,7 +94,8 @@ def test_seed_patterns_end_to_end(
         assert conversation_id in summaries, (user, summaries)
         assert user in (summaries[conversation_id] or "")
     support = sdk.agents.retrieve(support_id, include=["agent.identities"])
-    carol_id = outputs["carol"]["identity_id"]
+    carol_id = outputs[f"carol-{stack_name}"]["identity_id"]
+    assert carol_id is not None
     assert carol_id in {i.id for i in support.identities}
     assert outputs["alice"]["agent_id"] == alice.id
 
