@@ -24,8 +24,8 @@ test: venv
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
-# Uses $$LETTA_BASE_URL if set; otherwise starts the local dev server (left running: see
-# `make dev-server-down`).
+# Plans each example stack (one folder each) against $$LETTA_BASE_URL if set, otherwise
+# against the local dev server, which it starts and leaves running (`make dev-server-down`).
 demo: venv
 	@set -e; \
 	if [ -n "$$LETTA_BASE_URL" ]; then \
@@ -34,11 +34,14 @@ demo: venv
 		exports=$$($(BIN)/letta-apply dev-server up); eval "$$exports"; \
 		$(BIN)/letta-apply dev-server status; \
 	fi; \
-	if find examples -name '*.yaml' -o -name '*.yml' 2>/dev/null | grep -q .; then \
-		$(BIN)/letta-apply plan examples/; \
-	else \
-		echo "No manifests in examples/ to plan."; \
-	fi
+	planned=0; \
+	for dir in $$(find examples -mindepth 1 -maxdepth 1 -type d 2>/dev/null | sort); do \
+		if find "$$dir" -name '*.yaml' -o -name '*.yml' | grep -q .; then \
+			echo; echo "== letta-apply plan $$dir"; \
+			$(BIN)/letta-apply plan "$$dir"; planned=1; \
+		fi; \
+	done; \
+	[ "$$planned" = 1 ] || echo "No manifests in examples/ to plan."
 
 dev-server-down: venv
 	$(BIN)/letta-apply dev-server down

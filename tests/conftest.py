@@ -8,10 +8,13 @@ starts on the first such test (nothing starts for a run without one) and stops a
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from letta_client import Letta
@@ -20,6 +23,7 @@ from reconciler.devserver import DevServer
 
 SERVER_FIXTURES = {"letta_url", "sdk"}
 _STARTUP_KEY = pytest.StashKey[str]()
+_ROOT_PREFIX = "letta-apply-test-"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -55,16 +59,43 @@ def _say(config: pytest.Config, message: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def letta_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+def server_state_root() -> Iterator[Path]:
+    """A folder for dev server state folders, removed at the end of the session.
+
+    Not under pytest's tmp_path: pytest makes its base folder private (0700) at every session
+    start, which locks PostgreSQL (running as its own user when we are root) out of its data
+    folder whenever another pytest session starts meanwhile.
+    """
+    _stop_abandoned_servers()
+    root = Path(tempfile.mkdtemp(prefix=_ROOT_PREFIX))
+    (root / "owner.pid").write_text(str(os.getpid()))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _stop_abandoned_servers() -> None:
+    """Stop servers left by a test session that was killed before its teardown ran."""
+    for root in Path(tempfile.gettempdir()).glob(f"{_ROOT_PREFIX}*"):
+        try:
+            owner = int((root / "owner.pid").read_text())
+            os.kill(owner, 0)
+            continue  # another session, still running
+        except (OSError, ValueError):
+            pass
+        for state in root.glob("*/state.json"):
+            DevServer(state.parent).down()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def letta_url(request: pytest.FixtureRequest, server_state_root: Path) -> Iterator[str]:
     """Base URL of a real Letta server shared by the session."""
     external = os.environ.get("LETTA_APPLY_TEST_SERVER")
     if external:
         request.config.stash[_STARTUP_KEY] = f"using the running server at {external}"
         yield external.rstrip("/")
         return
-    state_dir = tmp_path_factory.mktemp("letta-server")
+    state_dir = server_state_root / "session"
     server = DevServer(state_dir, progress=lambda message: _say(request.config, message))
     began = time.monotonic()
     _say(request.config, "starting a local Letta server for the tests ...")

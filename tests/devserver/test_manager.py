@@ -97,9 +97,9 @@ def test_status_reports_recorded_processes_that_died(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def state_dir(server_state_root: Path) -> Path:
     """One state folder for the start/stop tests: the second start reuses its database."""
-    return tmp_path_factory.mktemp("dev-server")
+    return server_state_root / "lifecycle"
 
 
 @pytest.mark.server
@@ -139,3 +139,29 @@ def test_status_after_the_server_is_killed_says_so_and_cleans_up(state_dir: Path
 
     assert _eventually_gone([info.postgres_pid], timeout=1.0) == []
     assert server.status() is None
+
+
+@pytest.mark.server
+def test_server_dying_during_start_is_reported_and_stops_the_database(state_dir: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    blocker = socket.socket()
+    seen: dict[str, int] = {}
+
+    def take_the_port(message: str) -> None:
+        # Called right before the server is spawned: it will fail to bind and exit.
+        if message.startswith("Starting the Letta server"):
+            seen["postgres"] = json.loads((state_dir / "state.json").read_text())["postgres_pid"]
+            blocker.bind(("127.0.0.1", port))
+            blocker.listen()
+
+    try:
+        with pytest.raises(DevServerError, match=r"exited during start") as failure:
+            DevServer(state_dir, port=port, progress=take_the_port).up()
+    finally:
+        blocker.close()
+
+    assert str(state_dir / "logs" / "server.log") in str(failure.value)
+    assert _eventually_gone([seen["postgres"]], timeout=1.0) == []
+    assert not (state_dir / "state.json").exists()
