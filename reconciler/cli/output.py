@@ -16,7 +16,6 @@ import click
 
 from reconciler.apply.executor import ApplyResult
 
-
 _PAST = {
     "create": "created",
     "update": "updated",

@@ -61,4 +61,7 @@ def test_fingerprint_changes_with_any_owned_value() -> None:
     base = live_from_json("acme", raw)
     raw["agents"][0]["blocks"][0]["value"] += " (edited)"
     assert live_from_json("acme", raw).fingerprint() != base.fingerprint()
-    assert live_from_json("acme", json.loads((CASES[1] / "live.json").read_text())).fingerprint() == base.fingerprint()
+    assert (
+        live_from_json("acme", json.loads((CASES[1] / "live.json").read_text())).fingerprint()
+        == base.fingerprint()
+    )
