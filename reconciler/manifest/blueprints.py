@@ -246,14 +246,12 @@ def _known_blocks(shared: dict[str, BlockPrint]) -> str:
     )
 
 
-def check_length(block: BlockPrint, value: str, whose: str, problems: Problems) -> bool:
+def check_length(block: BlockPrint, value: str, whose: str, problems: Problems) -> None:
     """Record a problem if `value` is over the block's limit (or the server's default)."""
     limit = block.limit or DEFAULT_BLOCK_LIMIT
     if len(value) <= limit:
-        return True
+        return
     which = "its limit" if block.limit else "the server's default limit"
-    problems.add(
-        block.value.loc if block.value else block.loc,
-        f"block '{block.label}'{whose}: value is {len(value)} characters, over {which} of {limit}",
-    )
-    return False
+    where = block.value.loc if block.value else block.loc
+    message = f"value is {len(value)} characters, over {which} of {limit}"
+    problems.add(where, f"block '{block.label}'{whose}: {message}")

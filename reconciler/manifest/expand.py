@@ -170,7 +170,7 @@ def _agent(bp: Blueprint, user: User | None, problems: Problems) -> AgentSpec | 
         description=bp.description.render(values) if bp.description else None,
         system=bp.system,
         tags=_tags(bp, user, values),
-        metadata=bp.metadata,
+        metadata=dict(bp.metadata),
         blocks=tuple(_user_block(block, values, whose, problems) for block in bp.blocks),
         shared_blocks=bp.shared_blocks,
         protected=bp.protected or (user.protected if user else False),

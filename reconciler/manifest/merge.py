@@ -93,8 +93,9 @@ def _merge_document(stack: Stack, document: Document, problems: Problems) -> Non
 def _merge_settings(
     settings: dict[str, Setting], section: str, body: MarkedMap | None, problems: Problems
 ) -> None:
-    for key, value in (body or {}).items():
-        assert body is not None
+    if body is None:
+        return
+    for key, value in body.items():
         loc = body.value_loc(key)
         earlier = settings.get(key)
         if earlier is None:

@@ -18,6 +18,7 @@ from reconciler.errors import Location
 from reconciler.manifest.files import DATA_MAX_BYTES, TextFile, read_text
 from reconciler.manifest.marked import MarkedList, MarkedMap, mark_plain
 from reconciler.manifest.problems import Problems, suggest
+from reconciler.manifest.variables import PROPERTY_KEY
 
 CSV_COLUMNS = ("id", "name", "pattern", "template", "agent", "tags", "protected")
 PROPERTY_PREFIX = "properties."
@@ -103,7 +104,12 @@ def _header_ok(header: list[str], file: TextFile, lines: list[str], problems: Pr
     if not ok:
         problems.add(cells.loc(0), "the CSV header has no 'id' column")
     for index, name in enumerate(header):
-        if name not in CSV_COLUMNS and _property_key(name) is None:
+        key = _property_key(name)
+        if key is not None and not PROPERTY_KEY.fullmatch(key):
+            message = f"CSV column '{name}': a property key is letters, digits, '_' and '-'"
+            problems.add(cells.loc(index), message)
+            ok = False
+        elif name not in CSV_COLUMNS and key is None:
             hint = (
                 suggest(name, CSV_COLUMNS)
                 or f" (columns: {', '.join(CSV_COLUMNS)}, properties.<key>)"

@@ -17,7 +17,8 @@ PROPERTY_VARIABLE = "user.properties."
 KNOWN = ("user.id", "user.name")
 KNOWN_TEXT = "${user.id}, ${user.name}, ${user.properties.<key>}"
 _TOKEN = re.compile(r"\$\$\{|\$\{([^{}\n]*)\}|\$\{")
-_PROPERTY_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+PROPERTY_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+"""What a property key may look like to be usable in a variable (the schema says the same)."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def _known(name: str, loc: Location, problems: Problems) -> bool:
     if name in KNOWN:
         return True
     if name.startswith(PROPERTY_VARIABLE):
-        if _PROPERTY_KEY.fullmatch(name[len(PROPERTY_VARIABLE) :]):
+        if PROPERTY_KEY.fullmatch(name[len(PROPERTY_VARIABLE) :]):
             return True
         problems.add(loc, f"'${{{name}}}': not a valid property key (letters, digits, _ and -)")
         return False
