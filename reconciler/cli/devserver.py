@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
+from types import FrameType
 
 import click
 
@@ -12,6 +14,10 @@ from reconciler.devserver import DevServer, ServerInfo, default_state_dir
 
 def _progress(message: str) -> None:
     click.echo(message, err=True)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def _server(ctx: click.Context, port: int | None = None) -> DevServer:
@@ -50,7 +56,12 @@ def dev_server(ctx: click.Context, state_dir: Path | None) -> None:
 def up(ctx: click.Context, port: int | None, timeout: float) -> None:
     """Start the server; print `export LETTA_BASE_URL=...` on stdout for `eval`."""
     began = time.monotonic()
-    info = _server(ctx, port).up(timeout=timeout)
+    # A terminated `up` (CI timeout, `kill`) must stop what it started, as Ctrl-C does.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        info = _server(ctx, port).up(timeout=timeout)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if info.started:
         _progress(
             f"Letta server {info.version} ready at {info.url} in {time.monotonic() - began:.0f} s"

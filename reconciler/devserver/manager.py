@@ -367,7 +367,9 @@ def _postmaster_pid(pgdata: Path) -> int:
 
 def _describe_dead(record: _Record) -> str:
     gone = []
-    if not processes.runs(record.server_pid, "letta"):
+    if record.server_pid == 0:
+        gone.append("an earlier start was interrupted before the Letta server ran")
+    elif not processes.runs(record.server_pid, "letta"):
         gone.append(f"the Letta server (pid {record.server_pid}) is gone")
     if not processes.runs(record.postgres_pid, "postgres"):
         gone.append(f"PostgreSQL (pid {record.postgres_pid}) is gone")
