@@ -3,7 +3,7 @@
 Requests grow with pages, not with users: owned agents come from one tag-filtered, paginated
 listing that includes their tags, blocks and identities; conversations from one listing per
 shared agent; identities and shared blocks from one listing each. Only users the stack is about
-to create cost a request each, to look for foreign agents already carrying their `user:` tag.
+to create are looked up, in batches of tags, for foreign agents already carrying their `user:` tag.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from reconciler.desired import DesiredState, Pattern
 JSON = Any
 
 AGENT_INCLUDES = ("agent.tags", "agent.blocks", "agent.identities")
+_FOREIGN_BATCH = 50
+"""`user:` tags per foreign-agent lookup: one request per batch keeps the query string short."""
 
 
 @dataclass(frozen=True)
@@ -187,16 +189,17 @@ def _read_foreign(
     if not missing:
         return ()
 
-    def lookup(user_id: str) -> list[JSON]:
-        params = {"tags": [ownership.user_tag(user_id)], "include": ["agent.tags"], "limit": 10}
-        result: list[JSON] = api.get("/v1/agents/", params)
-        return result
+    def lookup(user_ids: list[str]) -> list[JSON]:
+        # The server matches any of the listed tags: one listing covers a whole batch of users.
+        params = {"tags": [ownership.user_tag(u) for u in user_ids], "include": ["agent.tags"]}
+        return list(api.paginate("/v1/agents/", params))
 
+    batches = [missing[i : i + _FOREIGN_BATCH] for i in range(0, len(missing), _FOREIGN_BATCH)]
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        pages = list(pool.map(lookup, missing))
-    foreign = (_agent(raw, desired.stack) for page in pages for raw in page)
+        pages = list(pool.map(lookup, batches))
+    found = {raw["id"]: _agent(raw, desired.stack) for page in pages for raw in page}
     tag = ownership.stack_tag(desired.stack)
-    return _sorted(a for a in foreign if tag not in a.tags)
+    return _sorted(a for a in found.values() if tag not in a.tags)
 
 
 def _agent(raw: Mapping[str, JSON], stack: str) -> LiveAgent:
