@@ -8,6 +8,9 @@ random generator, so a failing run reproduces. Kinds of fault:
 - `lose`: forward the request (the server acts on it), then close the connection without
   passing the answer on: the client sees an error for something that happened;
 - `delay`: wait before forwarding.
+
+`stop()` makes the proxy drop every request from then on, as if the server had stopped;
+`stop_after(method, path, count)` does so once `count` matching requests were forwarded.
 """
 
 from __future__ import annotations
@@ -62,10 +65,29 @@ class FaultProxy:
     injected: Counter[str] = field(default_factory=Counter)
     forwarded: Counter[str] = field(default_factory=Counter)
     url: str = ""
+    stopped: bool = False
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
         self._lock = threading.Lock()
+        self._stop_rule: Rule | None = None
+
+    def stop(self) -> None:
+        """Drop every request from now on: the server looks stopped."""
+        with self._lock:
+            self.stopped = True
+
+    def stop_after(self, method: str, path: str, count: int) -> None:
+        """Stop once `count` requests matching `method` and `path` have been forwarded."""
+        with self._lock:
+            self._stop_rule = Rule("stop", method, path, first=count)
+
+    def refuses(self) -> bool:
+        """Whether the proxy is stopped; counts the request as dropped if so."""
+        with self._lock:
+            if self.stopped:
+                self.injected["stopped"] += 1
+            return self.stopped
 
     def choose(self, method: str, path: str) -> Rule | None:
         """The rule that fires for this request, if any (deterministic for a seed)."""
@@ -86,6 +108,10 @@ class FaultProxy:
     def count_forwarded(self, method: str, path: str) -> None:
         with self._lock:
             self.forwarded[f"{method} {path.split('?')[0]}"] += 1
+            rule = self._stop_rule
+            if rule is not None and rule.matches(method, path):
+                rule.matched += 1
+                self.stopped = self.stopped or rule.matched >= (rule.first or 0)
 
 
 def _handler(proxy: FaultProxy, client: httpx.Client) -> type[BaseHTTPRequestHandler]:
@@ -95,6 +121,9 @@ def _handler(proxy: FaultProxy, client: httpx.Client) -> type[BaseHTTPRequestHan
         def _handle(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length) if length else b""
+            if proxy.refuses():
+                self.close_connection = True
+                return None
             rule = proxy.choose(self.command, self.path)
             if rule is not None and rule.fault == "delay":
                 time.sleep(rule.delay)

@@ -1,0 +1,40 @@
+"""Fixtures for the fault tests: each test's stack is removed from the server afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from letta_client import Letta, NotFoundError
+
+from tests.faults.fleet import owned_agents, shared_blocks, stack_tag
+
+
+@pytest.fixture
+def stack(stack_name: str, sdk: Letta) -> Iterator[str]:
+    """A unique stack name. On a server the suite did not start, whatever the stack owns is
+    deleted when the test ends; a server the suite started is thrown away whole."""
+    yield stack_name
+    if os.environ.get("LETTA_APPLY_TEST_SERVER"):
+        remove_stack(sdk, stack_name)
+
+
+def remove_stack(sdk: Letta, stack: str) -> None:
+    agents = owned_agents(sdk, stack)
+    own_blocks = [b.id for a in agents for b in a.blocks if stack_tag(stack) not in (b.tags or [])]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda a: _quietly(sdk.agents.delete, a.id), agents))
+        list(pool.map(lambda b: _quietly(sdk.blocks.delete, b), own_blocks))
+        list(pool.map(lambda b: _quietly(sdk.blocks.delete, b.id), shared_blocks(sdk, stack)))
+    found = sdk.get("/v1/identities/", cast_to=object, options={"params": {"limit": 1000}})
+    for identity in found:
+        if str(identity.get("identifier_key", "")).startswith(stack):
+            _quietly(lambda i: sdk.delete(f"/v1/identities/{i}", cast_to=object), identity["id"])
+
+
+def _quietly(delete: Callable[[str], object], resource_id: str) -> None:
+    with contextlib.suppress(NotFoundError):
+        delete(resource_id)
