@@ -166,7 +166,8 @@ class Compiler:
             **plain(definition.body.get("metadata", {})),
         }
         if METADATA_KEY in merged:
-            loc = definition.body.get("metadata", definition.body).loc
+            own = definition.body.get("metadata", {})
+            loc = own.loc if METADATA_KEY in own else (default.loc if default else definition.loc)
             self.problems.add(
                 loc, f"metadata key '{METADATA_KEY}' is reserved for ownership records"
             )
