@@ -44,9 +44,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from reconciler.cli import commands, devserver
+    from reconciler.cli import commands, devserver, validate
 
-    for command in (*commands.COMMANDS, devserver.dev_server):
+    for command in (*commands.COMMANDS, validate.validate, devserver.dev_server):
         cli.add_command(command)
 
 

@@ -1,0 +1,77 @@
+"""Every example stack applied to the real server: the apps' lookups from the seeds work and
+a second plan finds nothing to do."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from letta_client import Letta
+
+from reconciler.desired import DesiredState
+from reconciler.manifest import load_desired
+from tests.integration.helpers import letta_apply
+
+pytestmark = pytest.mark.server
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+STACKS = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir())
+
+
+def isolated_copy(name: str, stack: str, tmp_path: Path) -> Path:
+    """The example with its stack renamed and user ids suffixed, so runs on one server do not
+    meet (identity keys are unique on a server)."""
+    target = tmp_path / name
+    shutil.copytree(EXAMPLES / name, target)
+    for manifest in target.rglob("*.y*ml"):
+        text = re.sub(r"(?m)^stack: .*$", f"stack: {stack}", manifest.read_text("utf-8"))
+        text = re.sub(r"\bid: ([\w.@-]+)", rf"id: \1-{stack}", text)
+        manifest.write_text(text, encoding="utf-8")
+    for users in target.rglob("*.csv"):
+        header, *rows = users.read_text("utf-8").splitlines()
+        rows = [re.sub(r"^([^,]+)", rf"\1-{stack}", row) if row.strip() else row for row in rows]
+        users.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return target
+
+
+def check_dedicated(sdk: Letta, desired: DesiredState) -> None:
+    tag = f"letta-apply:{desired.stack}"
+    for spec in (a for a in desired.agents if a.user_id is not None):
+        found = sdk.agents.list(
+            tags=[f"user:{spec.user_id}"], include=["agent.tags", "agent.blocks"]
+        )
+        owned = [a for a in found if tag in a.tags]
+        assert len(owned) == 1, spec.address
+        labels = {b.label for b in owned[0].blocks}
+        assert {b.label for b in spec.blocks} <= labels
+
+
+def check_apps_ids(sdk: Letta, desired: DesiredState, outputs: dict[str, dict[str, str]]) -> None:
+    for conversation in desired.conversations:
+        row = outputs[conversation.user_id]
+        listed = {c.id for c in sdk.conversations.list(agent_id=row["agent_id"], limit=1000)}
+        assert row["conversation_id"] in listed, conversation.address
+    for identity in desired.identities:
+        row = outputs[identity.identifier_key]
+        agent = sdk.agents.retrieve(row["agent_id"], include=["agent.identities"])
+        assert row["identity_id"] in {i.id for i in agent.identities}, identity.address
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_example_applies_and_converges(
+    name: str, tmp_path: Path, letta_url: str, stack_name: str, sdk: Letta
+) -> None:
+    path = isolated_copy(name, stack_name, tmp_path)
+    desired = load_desired([path])
+    applied = letta_apply(str(path), url=letta_url)
+    assert applied.code == 0, applied.output
+
+    check_dedicated(sdk, desired)
+    outputs = json.loads(letta_apply("outputs", str(path), url=letta_url).stdout)["users"]
+    check_apps_ids(sdk, desired, outputs)
+
+    again = letta_apply("plan", str(path), "--detailed-exitcode", url=letta_url)
+    assert again.code == 0, again.output
