@@ -3,6 +3,7 @@
 Phases: creates of shared blocks and identities and every in-place update; agent creates;
 blocks, conversations made on agents; attaches and detaches; deletes last. A change whose
 dependency failed is skipped and reported; everything else still runs, so a re-run converges.
+Once the server stops answering, the changes not started yet are reported as not attempted.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from itertools import groupby
 
 from reconciler.apply.operations import execute
 from reconciler.client import LettaApi
-from reconciler.errors import ApplyFailed, LettaApplyError, ServerError, UnsafePlanError
+from reconciler.errors import (
+    ApplyFailed,
+    ConnectionFailed,
+    LettaApplyError,
+    ServerError,
+    UnsafePlanError,
+)
 from reconciler.live import LiveState
 from reconciler.plan.model import Action, Change, Kind, Plan
 from reconciler.plan.planner import kept_ids
@@ -62,13 +69,14 @@ def apply_plan(
 ) -> list[ApplyResult]:
     """Apply every change; raise ApplyFailed (after finishing what it can) if any failed."""
     ids = _IdTable(kept_ids(plan.stack, live))
+    outage = _Outage()
     results: list[ApplyResult] = []
     total = len(plan.changes)
     report = _Reporter(total, progress)
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
         for _, batch in groupby(sorted(plan.changes, key=_phase), key=_phase):
             changes = list(batch)
-            run = lambda c: report(_run_one(api, plan.stack, c, ids))  # noqa: E731
+            run = lambda c: report(_run_one(api, plan.stack, c, ids, outage))  # noqa: E731
             results.extend(pool.map(run, changes))
     failures = [r for r in results if not r.ok]
     if failures:
@@ -96,12 +104,19 @@ def _phase(change: Change) -> int:
     raise AssertionError(change.action)
 
 
-def _run_one(api: LettaApi, stack: str, change: Change, ids: _IdTable) -> ApplyResult:
+def _run_one(
+    api: LettaApi, stack: str, change: Change, ids: _IdTable, outage: _Outage
+) -> ApplyResult:
+    if outage.reason is not None:
+        return ApplyResult(change, error=f"not attempted: {outage.reason}")
     missing = [ref for ref in change.refs.values() if ids.get(ref) is None]
     if missing and change.action is not Action.DETACH:
         return ApplyResult(change, error=f"skipped: {', '.join(sorted(missing))} does not exist")
     try:
         resource_id = execute(api, stack, change, ids.require)
+    except ConnectionFailed as exc:
+        outage.record(f"the server at {api.target.base_url} stopped answering")
+        return ApplyResult(change, error=_describe(exc))
     except LettaApplyError as exc:
         return ApplyResult(change, error=_describe(exc))
     if change.action is Action.CREATE and resource_id is not None:
@@ -114,6 +129,20 @@ def _describe(exc: LettaApplyError) -> str:
         where = f" (HTTP {exc.status})" if exc.status is not None else ""
         return f"{exc.server_message}{where}"
     return str(exc)
+
+
+class _Outage:
+    """Set once a change failed for want of an answer even after the client's retries: the
+    changes not started yet are reported as not attempted instead of each waiting out its own
+    retries against a server that is gone."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self._lock = threading.Lock()
+
+    def record(self, reason: str) -> None:
+        with self._lock:
+            self.reason = self.reason or reason
 
 
 class _IdTable:
