@@ -20,8 +20,10 @@ def main(argv: list[str] | None = None) -> int:
             machine=report.machine(),
             server={"version": server.version, "where": where},
             options=asdict(options),
+            load_before=report.load(),
         )
         execute(run)
+        run.results["load_after"] = report.load()
     path = report.write_json(run.results)
     sys.stdout.write(report.render(run.results))
     say(f"results saved to {path}")

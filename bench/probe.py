@@ -1,9 +1,10 @@
 """Peak memory of one no-op plan, in a process of its own so nothing else is counted.
 
-`python -m bench.probe URL STACK KIND SIZE PARALLELISM` prints JSON with two figures:
-`rss_delta_mb`, the growth of the process's peak resident set (ru_maxrss) over one plan,
-measured first and without tracing; and `tracemalloc_peak_mb`, the peak of Python
-allocations during a second plan run under tracemalloc.
+`python -m bench.probe URL STACK KIND SIZE PARALLELISM` prints JSON with three figures:
+`rss_before_mb`, the process's peak resident set (ru_maxrss) once the interpreter, the
+libraries and the desired state are loaded; `rss_peak_mb`, the same after one plan, measured
+without tracing (what the operating system sees `letta-apply plan` use at most); and
+`tracemalloc_peak_mb`, the peak of Python allocations during a second plan under tracemalloc.
 """
 
 from __future__ import annotations
@@ -27,14 +28,18 @@ def main(argv: list[str]) -> None:
     desired = StackShape(kind, int(size)).build(stack)
     api = new_api(url)
     api.get("/v1/health/")  # connection set up before the baseline
-    baseline = _maxrss_mb()
+    before = _maxrss_mb()
     make_plan(api, desired, prune=None, parallelism=int(parallelism))
-    rss_delta = _maxrss_mb() - baseline
+    peak = _maxrss_mb()
     tracemalloc.start()
     make_plan(api, desired, prune=None, parallelism=int(parallelism))
-    _current, peak = tracemalloc.get_traced_memory()
+    _current, traced = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    result = {"rss_delta_mb": round(rss_delta, 1), "tracemalloc_peak_mb": round(peak / 2**20, 1)}
+    result = {
+        "rss_before_mb": round(before, 1),
+        "rss_peak_mb": round(peak, 1),
+        "tracemalloc_peak_mb": round(traced / 2**20, 1),
+    }
     sys.stdout.write(json.dumps(result) + "\n")
 
 

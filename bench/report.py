@@ -25,6 +25,11 @@ def machine() -> dict[str, Any]:
     }
 
 
+def load() -> list[float]:
+    """The 1, 5 and 15 minute load averages: other work on the machine skews the figures."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def _memory_gb() -> float | None:
     try:
         pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
@@ -63,7 +68,7 @@ def render(results: dict[str, Any]) -> str:
         lines += ["", *_apply_table(results["apply"])]
     if results.get("update"):
         lines += ["", *_update_table(results["update"])]
-    return "\n".join(lines) + "\n"
+    return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
 def _header(results: dict[str, Any]) -> str:
@@ -72,7 +77,8 @@ def _header(results: dict[str, Any]) -> str:
         f"letta-apply benchmarks: Letta {s.get('version')} ({s['where']}), "
         f"{m['cpus']} CPUs, {m['memory_gb']} GB, Python {m['python']}, "
         f"letta-client {m['letta_client']}, commit {m['commit']}, "
-        f"parallelism {results['options']['parallelism']}"
+        f"parallelism {results['options']['parallelism']}; load average "
+        f"{results['load_before'][0]} before, {results.get('load_after', ['?'])[0]} after"
     )
 
 
@@ -88,15 +94,18 @@ def _ratio(a: float, b: float) -> str:
 def _noop_table(rows: list[dict[str, Any]]) -> list[str]:
     head = (
         f"{'NO-OP PLAN':<18}{'users':>7}  {'letta-apply plan':<22}{'raw SDK listing':<22}"
-        f"{'plan/listing':>12}  {'per-user lookups':<24}{'plan peak memory':<28}"
+        f"{'plan/listing':>12}  {'per-user lookups':<24}{'plan process peak memory':<34}"
     )
     lines = [head, "-" * len(head)]
     for row in rows:
         plan, floor, lookups = row["plan"], row["raw_listing"], row["per_user_lookups"]
-        memory = f"{plan['tracemalloc_peak_mb']} MB traced, {plan['rss_delta_mb']} MB RSS"
+        memory = (
+            f"{plan['rss_peak_mb']:.0f} MB RSS ({plan['rss_before_mb']:.0f} before), "
+            f"{plan['tracemalloc_peak_mb']} MB traced"
+        )
         lines.append(
             f"{row['stack']:<18}{row['users']:>7}  {_secs(plan):<22}{_secs(floor):<22}"
-            f"{_ratio(plan['seconds'], floor['seconds']):>12}  {_secs(lookups):<24}{memory:<28}"
+            f"{_ratio(plan['seconds'], floor['seconds']):>12}  {_secs(lookups):<24}{memory:<34}"
         )
         if plan["changes"]:
             lines.append(f"{'':<27}warning: the plan was not empty ({plan['changes']} changes)")
