@@ -116,19 +116,20 @@ def _run_one(
         resource_id = execute(api, stack, change, ids.require)
     except ConnectionFailed as exc:
         outage.record(f"the server at {api.target.base_url} stopped answering")
-        return ApplyResult(change, error=_describe(exc))
+        return ApplyResult(change, error=_describe(exc, change.address))
     except LettaApplyError as exc:
-        return ApplyResult(change, error=_describe(exc))
+        return ApplyResult(change, error=_describe(exc, change.address))
     if change.action is Action.CREATE and resource_id is not None:
         ids.set(change.address, resource_id)
     return ApplyResult(change, resource_id=resource_id)
 
 
-def _describe(exc: LettaApplyError) -> str:
+def _describe(exc: LettaApplyError, address: str) -> str:
+    """The error without the address (results are reported next to their address)."""
     if isinstance(exc, ServerError):
         where = f" (HTTP {exc.status})" if exc.status is not None else ""
         return f"{exc.server_message}{where}"
-    return str(exc)
+    return str(exc).removeprefix(f"{address}: ")
 
 
 class _Outage:
