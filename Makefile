@@ -24,8 +24,9 @@ test: venv
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
-# Plans each example stack (one folder each) against $$LETTA_BASE_URL if set, otherwise
-# against the local dev server, which it starts and leaves running (`make dev-server-down`).
+# Applies each example stack (one folder each) to $$LETTA_BASE_URL if set, otherwise to the
+# local dev server, which it starts and leaves running (`make dev-server-down`); then shows
+# that a second plan finds nothing to do and prints the ids an app would store.
 demo: venv
 	@set -e; \
 	if [ -n "$$LETTA_BASE_URL" ]; then \
@@ -34,14 +35,14 @@ demo: venv
 		exports=$$($(BIN)/letta-apply dev-server up); eval "$$exports"; \
 		$(BIN)/letta-apply dev-server status; \
 	fi; \
-	planned=0; \
-	for dir in $$(find examples -mindepth 1 -maxdepth 1 -type d 2>/dev/null | sort); do \
-		if find "$$dir" -name '*.yaml' -o -name '*.yml' | grep -q .; then \
-			echo; echo "== letta-apply plan $$dir"; \
-			$(BIN)/letta-apply plan "$$dir"; planned=1; \
-		fi; \
+	for dir in $$(find examples -mindepth 1 -maxdepth 1 -type d | sort); do \
+		echo; echo "== letta-apply $$dir"; \
+		$(BIN)/letta-apply "$$dir" --auto-approve; \
+		echo "== letta-apply plan $$dir --detailed-exitcode"; \
+		$(BIN)/letta-apply plan "$$dir" --detailed-exitcode | tail -n 1; \
 	done; \
-	[ "$$planned" = 1 ] || echo "No manifests in examples/ to plan."
+	echo; echo "== letta-apply outputs examples/mixed --format csv"; \
+	$(BIN)/letta-apply outputs examples/mixed --format csv
 
 dev-server-down: venv
 	$(BIN)/letta-apply dev-server down
