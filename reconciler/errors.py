@@ -90,5 +90,9 @@ class ApplyFailed(LettaApplyError):
         super().__init__("\n".join(lines))
 
 
+class NotConverged(LettaApplyError):
+    """Everything possible was applied, but declared resources remain blocked (exit code 3)."""
+
+
 class DevServerError(LettaApplyError):
     """The local development server could not be installed, started or stopped."""

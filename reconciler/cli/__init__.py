@@ -1,7 +1,8 @@
 """The `letta-apply` command: option parsing and error-to-exit-code mapping only.
 
-Exit codes: 0 success (with `--detailed-exitcode`: no changes), 1 error, 2 changes present
-(only with `--detailed-exitcode`), 3 an apply finished with some changes failed.
+Exit codes: 0 success (with `--detailed-exitcode`: no changes), 1 error, 2 changes present or
+resources blocked (only with `--detailed-exitcode`), 3 an apply that did not converge (some
+changes failed, or declared resources are blocked by resources the stack does not own).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 import click
 
 from reconciler import __version__
-from reconciler.errors import ApplyFailed, LettaApplyError
+from reconciler.errors import ApplyFailed, LettaApplyError, NotConverged
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(EXIT_ERROR)
-    except ApplyFailed as exc:
+    except (ApplyFailed, NotConverged) as exc:
         _report(exc, debug)
         sys.exit(EXIT_PARTIAL)
     except LettaApplyError as exc:

@@ -11,12 +11,13 @@ from typing import Any
 import click
 
 from reconciler.adopt import adopt
+from reconciler.apply import apply_plan
 from reconciler.apply.executor import check_guards
 from reconciler.apply.lock import StackLock, force_unlock
 from reconciler.cli.output import Console
 from reconciler.client import LettaApi, Target
 from reconciler.desired import DesiredState
-from reconciler.errors import LettaApplyError
+from reconciler.errors import LettaApplyError, NotConverged
 from reconciler.live import read_live
 from reconciler.manifest import load_desired
 from reconciler.plan.model import Plan
@@ -116,6 +117,7 @@ def run(
         plan, live = make_plan(api, desired, prune=prune, parallelism=parallelism)
         console.out(render_text(plan, color=console.color))
         if not plan.has_changes:
+            _fail_if_blocked(plan)
             return
         interactive = console.interactive and not auto_approve
         check_guards(
@@ -123,10 +125,19 @@ def run(
         )
         if interactive and not click.confirm("Apply these changes?", default=False):
             raise click.exceptions.Exit(1)
-        from reconciler.apply import apply_plan
-
         results = apply_plan(api, plan, live, parallelism=parallelism, progress=console.progress)
     console.finish(results)
+    _fail_if_blocked(plan)
+
+
+def _fail_if_blocked(result: Plan) -> None:
+    """A run that leaves declared resources uncreated has not converged: say so, exit 3."""
+    if result.blocked:
+        addresses = ", ".join(n.address for n in result.blocked)
+        raise NotConverged(
+            f"{len(result.blocked)} declared resource(s) blocked by resources this stack does "
+            f"not own: {addresses}; adopt them (`letta-apply adopt`) or remove them"
+        )
 
 
 @click.command("plan")
@@ -165,7 +176,7 @@ def plan(
     if out is not None:
         out.write_text(render_json(result) + "\n", encoding="utf-8")
         console.err(f"Saved the plan to {out}; apply it with `letta-apply apply {out}`.")
-    if detailed_exitcode and result.has_changes:
+    if detailed_exitcode and (result.has_changes or result.blocked):
         raise click.exceptions.Exit(2)
 
 

@@ -61,6 +61,8 @@ class NoticeKind(StrEnum):
 
     DRIFT: a seeded value the agent (or a person) changed on the server; kept as is.
     CONFLICT: something not owned by the stack is in the way (e.g. a foreign `user:` tag).
+    BLOCKED: a declared resource cannot be created because something not owned by the stack
+    holds its key; the server cannot match the manifests until it is adopted or removed.
     DUPLICATE: two owned resources claim one address (e.g. from an interrupted create).
     PROTECTED: a deletion that protection prevented.
     UNDECLARED: an owned resource no longer declared, kept because prune is off.
@@ -68,6 +70,7 @@ class NoticeKind(StrEnum):
 
     DRIFT = "drift"
     CONFLICT = "conflict"
+    BLOCKED = "blocked"
     DUPLICATE = "duplicate"
     PROTECTED = "protected"
     UNDECLARED = "undeclared"
@@ -136,6 +139,11 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return bool(self.changes)
+
+    @property
+    def blocked(self) -> tuple[Notice, ...]:
+        """Declared resources that cannot be created until something in the way is resolved."""
+        return tuple(n for n in self.notices if n.kind is NoticeKind.BLOCKED)
 
     @property
     def destructive(self) -> tuple[Change, ...]:

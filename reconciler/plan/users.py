@@ -101,7 +101,7 @@ def plan_identities(
         current = kept.get(spec.address)
         if current is None and spec.identifier_key in foreign:
             out.notice(
-                NoticeKind.CONFLICT,
+                NoticeKind.BLOCKED,
                 spec.address,
                 f"an identity with identifier_key {spec.identifier_key!r} exists and "
                 "is not owned by this stack; adopt it to manage it",

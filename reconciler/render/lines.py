@@ -85,6 +85,8 @@ def notice_title(kind: NoticeKind) -> tuple[str, str | None]:
             return "Drift", "kept; seeded memory belongs to the agent"
         case NoticeKind.CONFLICT:
             return "Conflicts", None
+        case NoticeKind.BLOCKED:
+            return "Blocked", "not created: adopt or remove what is in the way"
         case NoticeKind.DUPLICATE:
             return "Duplicates", None
         case NoticeKind.PROTECTED:
@@ -105,8 +107,12 @@ def summary_sentence(plan: Plan) -> str:
     if plan.changes:
         counts = plan.counts()
         text = "Plan: " + ", ".join(f"{counts[a]:,} to {a.value}" for a in Action) + "."
+    elif plan.blocked:
+        text = "No changes can be made, but the server does not match the manifests."
     else:
         text = "No changes. The server matches the manifests."
+    if plan.blocked:
+        text += f" {counted(len(plan.blocked), 'declared resource')} blocked."
     if plan.notices:
         text += f" {counted(len(plan.notices), 'notice')}."
     return text
