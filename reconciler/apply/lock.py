@@ -21,7 +21,7 @@ from typing import Any
 
 from reconciler import ownership
 from reconciler.client import LettaApi
-from reconciler.errors import LockError, ServerError
+from reconciler.errors import LettaApplyError, LockError, ServerError
 
 JSON = Any
 
@@ -63,9 +63,20 @@ class StackLock:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._id is not None:
-            self._api.delete(f"/v1/identities/{self._id}", address=f"lock/{self._stack}")
-            self._id = None
+        if self._id is None:
+            return
+        lock_id, self._id = self._id, None
+        try:
+            self._api.delete(f"/v1/identities/{lock_id}", address=f"lock/{self._stack}")
+        except LettaApplyError as failure:
+            advice = (
+                f"the stack's lock ({lock_id}) could not be released ({failure}); "
+                "run `letta-apply unlock` once the server answers again"
+            )
+            if exc is None:
+                raise LockError(advice) from failure
+            # The run's own error says what was and was not done: keep it, add this to it.
+            exc.add_note(advice)
 
     def _try_acquire(self) -> JSON | None:
         """Take the lock; return the current holder's identity if someone else has it."""

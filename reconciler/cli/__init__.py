@@ -81,3 +81,5 @@ def _report(exc: LettaApplyError, debug: bool) -> None:
 
         traceback.print_exception(exc)
     click.echo(f"Error: {exc}", err=True)
+    for note in getattr(exc, "__notes__", ()):
+        click.echo(f"Note: {note}", err=True)
