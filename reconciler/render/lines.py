@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import assert_never
 from urllib.parse import urlsplit, urlunsplit
 
-from reconciler.ownership import METADATA_KEY
+from reconciler.ownership import IDENTITY_MARKER_KEY, METADATA_KEY
 from reconciler.plan.model import JSON, Action, Change, FieldChange, Notice, NoticeKind, Plan
 
 MAX_DIFF_LINES = 20
@@ -223,7 +223,7 @@ def _body_lines(body: Mapping[str, JSON]) -> list[Line]:
     """A created resource's fields, nested objects flattened to dotted paths, without the
     ownership record."""
     lines: list[Line] = []
-    for path, value in _flatten(body, ""):
+    for path, value in _flatten(_displayed(body), ""):
         if path.startswith(_OWNERSHIP_RECORD):
             continue  # the same stack and address on every create; the headline says both
         if _is_multiline(value):
@@ -235,6 +235,18 @@ def _body_lines(body: Mapping[str, JSON]) -> list[Line]:
 
 
 _OWNERSHIP_RECORD = f"metadata.{METADATA_KEY}."
+_OWNERSHIP_PROPERTIES = frozenset({IDENTITY_MARKER_KEY})
+
+
+def _displayed(body: Mapping[str, JSON]) -> Mapping[str, JSON]:
+    """Identity properties as `key: value` (as a person declared them), without the marker."""
+    properties = body.get("properties")
+    if not isinstance(properties, list) or not all(
+        isinstance(p, Mapping) and "key" in p for p in properties
+    ):
+        return body
+    shown = {p["key"]: p.get("value") for p in properties if p["key"] not in _OWNERSHIP_PROPERTIES}
+    return {**body, "properties": shown}
 
 
 def _flatten(value: JSON, path: str) -> Iterator[tuple[str, JSON]]:
