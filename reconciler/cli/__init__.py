@@ -24,10 +24,14 @@ class DefaultCommandGroup(click.Group):
     """A group where `letta-apply PATHS` means `letta-apply run PATHS`."""
 
     default_command = "run"
+    group_options = frozenset({"--debug", "--version", "--help", "-h"})
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
-            args = [self.default_command, *args]
+        # The first argument that is not one of the group's own options names the command;
+        # anything else (a path, or a run option such as --prune) means `run`.
+        position = next((i for i, a in enumerate(args) if a not in self.group_options), None)
+        if position is not None and args[position] not in self.commands:
+            args = [*args[:position], self.default_command, *args[position:]]
         return super().parse_args(ctx, args)
 
 

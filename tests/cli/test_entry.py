@@ -1,0 +1,43 @@
+"""The command line's entry point: `letta-apply PATHS` means run, options may come first,
+and errors become one line and an exit code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconciler.cli import main
+
+EXAMPLE = str(Path(__file__).resolve().parents[2] / "examples" / "dedicated")
+CLOSED = "http://127.0.0.1:9"  # nothing listens on the discard port
+
+
+def exit_code(args: list[str]) -> int:
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    return int(exited.value.code or 0)
+
+
+def test_group_options_then_a_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert exit_code(["--debug", "validate", EXAMPLE]) == 0
+    assert capsys.readouterr().out.startswith("OK: example-dedicated")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [[EXAMPLE, "--base-url", CLOSED], ["--prune", "--base-url", CLOSED, EXAMPLE]],
+    ids=["paths-first", "run-options-first"],
+)
+def test_paths_without_a_command_plan_and_apply(
+    args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert exit_code(args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: cannot reach the Letta server")
+    assert "Traceback" not in err
+
+
+def test_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert exit_code(["plan", "--no-such-option", EXAMPLE]) == 1
+    assert "No such option" in capsys.readouterr().err
