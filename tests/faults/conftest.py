@@ -31,7 +31,8 @@ def remove_stack(sdk: Letta, stack: str) -> None:
         list(pool.map(lambda b: _quietly(sdk.blocks.delete, b.id), shared_blocks(sdk, stack)))
     found = sdk.get("/v1/identities/", cast_to=object, options={"params": {"limit": 1000}})
     for identity in found:
-        if str(identity.get("identifier_key", "")).startswith(stack):
+        key = str(identity.get("identifier_key", ""))
+        if key.startswith(stack) or key == f"letta-apply-lock:{stack}":
             _quietly(lambda i: sdk.delete(f"/v1/identities/{i}", cast_to=object), identity["id"])
 
 
