@@ -1,7 +1,9 @@
 """Read-side benchmarks: the no-op plan and the two references it is compared with.
 
 - plan: `make_plan` (read_live + build_plan), the path `letta-apply plan` takes;
-- floor: the same resources listed once with the SDK, page by page, doing nothing with them;
+- floor: the same resources listed once with the SDK, page by page, doing nothing with them
+  (typed SDK models, as an app would use them), and the same pages fetched as plain JSON
+  (no model parsing: the HTTP and server part alone);
 - per-user lookups: what an app following the seeds does, one request per user.
 """
 
@@ -45,6 +47,27 @@ def raw_listing(url: str, desired: DesiredState, reps: int) -> Sample:
         return median(lambda: list_everything(client, desired), lambda: client.requests, reps)
     finally:
         client.close()
+
+
+def json_listing(url: str, desired: DesiredState, reps: int) -> Sample:
+    """The same pages as `raw_listing`, fetched as plain JSON without building SDK models."""
+    client = CountingSdk(url)
+    try:
+        return median(lambda: list_json(client, desired), lambda: client.requests, reps)
+    finally:
+        client.close()
+
+
+def list_json(client: CountingSdk, desired: DesiredState) -> int:
+    tag = ownership.stack_tag(desired.stack)
+    agents = _pages(client, "/v1/agents/", {"tags": [tag], "include": list(AGENT_INCLUDES)})
+    count = len(agents)
+    for agent in agents:
+        if desired.conversations and agent["name"] in SHARED_AGENTS:
+            count += len(_pages(client, "/v1/conversations/", {"agent_id": agent["id"]}))
+    if desired.identities:
+        count += len(_pages(client, "/v1/identities/", {}))
+    return count
 
 
 def list_everything(client: CountingSdk, desired: DesiredState) -> int:

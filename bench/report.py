@@ -93,25 +93,30 @@ def _ratio(a: float, b: float) -> str:
 
 def _noop_table(rows: list[dict[str, Any]]) -> list[str]:
     head = (
-        f"{'NO-OP PLAN':<18}{'users':>7}  {'letta-apply plan':<22}{'raw SDK listing':<22}"
-        f"{'plan/listing':>12}  {'per-user lookups':<24}{'plan process peak memory':<34}"
+        f"{'NO-OP PLAN':<10}{'users':>7}  {'letta-apply plan':<20}{'raw SDK listing':<20}"
+        f"{'raw JSON listing':<20}{'plan/SDK':>9}{'plan/JSON':>10}  {'per-user lookups':<24}"
+        f"{'plan process peak memory':<34}"
     )
     lines = [head, "-" * len(head)]
     for row in rows:
-        plan, floor, lookups = row["plan"], row["raw_listing"], row["per_user_lookups"]
+        plan, sdk, plain = row["plan"], row["raw_listing"], row.get("json_listing")
+        lookups = row["per_user_lookups"]
         memory = (
             f"{plan['rss_peak_mb']:.0f} MB RSS ({plan['rss_before_mb']:.0f} before), "
             f"{plan['tracemalloc_peak_mb']} MB traced"
         )
+        plain_secs = _secs(plain) if plain else "n/a"
+        plain_ratio = _ratio(plan["seconds"], plain["seconds"]) if plain else "n/a"
         lines.append(
-            f"{row['stack']:<18}{row['users']:>7}  {_secs(plan):<22}{_secs(floor):<22}"
-            f"{_ratio(plan['seconds'], floor['seconds']):>12}  {_secs(lookups):<24}{memory:<34}"
+            f"{row['stack']:<10}{row['users']:>7}  {_secs(plan):<20}{_secs(sdk):<20}"
+            f"{plain_secs:<20}{_ratio(plan['seconds'], sdk['seconds']):>9}{plain_ratio:>10}  "
+            f"{_secs(lookups):<24}{memory:<34}"
         )
         if plan["changes"]:
-            lines.append(f"{'':<27}warning: the plan was not empty ({plan['changes']} changes)")
+            lines.append(f"{'':<19}warning: the plan was not empty ({plan['changes']} changes)")
         if lookups.get("extrapolated_from"):
             sampled = lookups["extrapolated_from"]
-            lines.append(f"{'':<27}~ lookups timed for {sampled} users, extrapolated linearly")
+            lines.append(f"{'':<19}~ lookups timed for {sampled} users, extrapolated linearly")
     return lines
 
 

@@ -121,6 +121,7 @@ def _read_benchmarks(run: Run, stack: str, shape: StackShape) -> dict[str, Any]:
     say(f"no-op plan of {shape.kind} {shape.size} ...")
     plan, changes = reads.noop_plan(url, desired, opts.parallelism, opts.reps)
     floor = reads.raw_listing(url, desired, opts.reps)
+    plain = reads.json_listing(url, desired, opts.reps)
     cap = shape.size if shape.size <= opts.lookup_all_up_to else opts.lookup_sample
     say(f"  per-user lookups ({min(cap, shape.size)} users) ...")
     lookups = reads.per_user_lookups(url, desired, cap)
@@ -131,6 +132,7 @@ def _read_benchmarks(run: Run, stack: str, shape: StackShape) -> dict[str, Any]:
         "resources": len(desired.addresses()),
         "plan": {**plan.to_json(), "changes": changes, **memory},
         "raw_listing": floor.to_json(),
+        "json_listing": plain.to_json(),
         "per_user_lookups": lookups.to_json(),
     }
 
