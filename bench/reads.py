@@ -13,7 +13,11 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
-from typing import Any
+from functools import partial
+from typing import Any, cast
+
+from letta_client import omit
+from letta_client._types import RequestOptions
 
 from bench.measure import CountingSdk, Sample, measure, median, new_api, scaled
 from bench.stacks import SHARED_AGENTS, StackShape
@@ -23,6 +27,7 @@ from reconciler.live import AGENT_INCLUDES
 from reconciler.workflow import make_plan
 
 PAGE = 200
+SDK_INCLUDES: list[Any] = list(AGENT_INCLUDES)
 
 
 def noop_plan(url: str, desired: DesiredState, parallelism: int, reps: int) -> tuple[Sample, int]:
@@ -73,7 +78,7 @@ def list_json(client: CountingSdk, desired: DesiredState) -> int:
 def list_everything(client: CountingSdk, desired: DesiredState) -> int:
     sdk = client.sdk
     tag = ownership.stack_tag(desired.stack)
-    agents = list(sdk.agents.list(tags=[tag], include=list(AGENT_INCLUDES), limit=PAGE))
+    agents = list(sdk.agents.list(tags=[tag], include=SDK_INCLUDES, limit=PAGE))
     count = len(agents)
     if desired.conversations:
         shared = [a.id for a in agents if a.name in SHARED_AGENTS]
@@ -87,7 +92,7 @@ def _conversations(client: CountingSdk, agent_id: str) -> list[Any]:
     found: list[Any] = []
     after: str | None = None
     while True:
-        page = client.sdk.conversations.list(agent_id=agent_id, limit=PAGE, **_after(after))
+        page = client.sdk.conversations.list(agent_id=agent_id, limit=PAGE, after=after or omit)
         found += page
         if len(page) < PAGE:
             return found
@@ -99,7 +104,8 @@ def _pages(client: CountingSdk, path: str, params: dict[str, Any]) -> list[Any]:
     after: str | None = None
     while True:
         query = {**params, "limit": PAGE, **_after(after)}
-        page: list[Any] = client.sdk.get(path, cast_to=object, options={"params": query})
+        options: RequestOptions = {"params": query}
+        page = cast("list[Any]", client.sdk.get(path, cast_to=object, options=options))
         found += page
         if len(page) < PAGE:
             return found
@@ -126,25 +132,26 @@ def per_user_lookups(url: str, desired: DesiredState, cap: int) -> Sample:
 def _lookups(client: CountingSdk, desired: DesiredState) -> list[Callable[[], object]]:
     """Per user: dedicated by `user:` tag, shared by conversation summary, identity by key."""
     sdk = client.sdk
-    found: list[Callable[[], object]] = []
-    for spec in desired.agents:
-        if spec.pattern is Pattern.DEDICATED and spec.user_id:
-            tag = ownership.user_tag(spec.user_id)
-            found.append(lambda tag=tag: sdk.agents.list(tags=[tag], limit=1))
+    found: list[Callable[[], object]] = [
+        partial(sdk.agents.list, tags=[ownership.user_tag(spec.user_id)], limit=1)
+        for spec in desired.agents
+        if spec.pattern is Pattern.DEDICATED and spec.user_id
+    ]
     agent_ids = _shared_agent_ids(client, desired) if desired.conversations else {}
     for conv in desired.conversations:
         marker = ownership.conversation_marker(desired.stack, conv.user_id)
-        agent_id = agent_ids[conv.agent_key]
         found.append(
-            lambda a=agent_id, m=marker: sdk.conversations.list(
-                agent_id=a, summary_search=m, limit=1
+            partial(
+                sdk.conversations.list,
+                agent_id=agent_ids[conv.agent_key],
+                summary_search=marker,
+                limit=1,
             )
         )
     for identity in desired.identities:
-        params = {"identifier_key": identity.identifier_key, "limit": 1}
-        found.append(
-            lambda p=params: sdk.get("/v1/identities/", cast_to=object, options={"params": p})
-        )
+        query = {"identifier_key": identity.identifier_key, "limit": 1}
+        options: RequestOptions = {"params": query}
+        found.append(partial(sdk.get, "/v1/identities/", cast_to=object, options=options))
     return found
 
 
