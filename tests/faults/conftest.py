@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from letta_client import Letta, NotFoundError
 
-from tests.faults.fleet import owned_agents, shared_blocks, stack_tag
+from tests.faults.fleet import list_identities, owned_agents, shared_blocks, stack_tag
 
 
 @pytest.fixture
@@ -29,8 +29,7 @@ def remove_stack(sdk: Letta, stack: str) -> None:
         list(pool.map(lambda a: _quietly(sdk.agents.delete, a.id), agents))
         list(pool.map(lambda b: _quietly(sdk.blocks.delete, b), own_blocks))
         list(pool.map(lambda b: _quietly(sdk.blocks.delete, b.id), shared_blocks(sdk, stack)))
-    found = sdk.get("/v1/identities/", cast_to=object, options={"params": {"limit": 1000}})
-    for identity in found:
+    for identity in list_identities(sdk, limit=1000):
         key = str(identity.get("identifier_key", ""))
         if key.startswith(stack) or key == f"letta-apply-lock:{stack}":
             _quietly(lambda i: sdk.delete(f"/v1/identities/{i}", cast_to=object), identity["id"])

@@ -7,9 +7,10 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from letta_client import Letta
+from letta_client._types import RequestOptions
 
 from tests.integration.helpers import letta_apply, write_manifest
 
@@ -100,12 +101,15 @@ def conversations_per_user(sdk: Letta, agent_id: str, stack: str) -> Counter[str
     )
 
 
+def list_identities(sdk: Letta, **params: str | int) -> list[Any]:
+    """Identities as raw JSON (the SDK has no identities resource any more)."""
+    options: RequestOptions = {"params": params}
+    return cast("list[Any]", sdk.get("/v1/identities/", cast_to=object, options=options))
+
+
 def identities(sdk: Letta, keys: tuple[str, ...]) -> dict[str, list[Any]]:
-    """The identities carrying each key, raw JSON (the SDK has no identities resource)."""
-    return {
-        key: sdk.get("/v1/identities/", cast_to=object, options={"params": {"identifier_key": key}})
-        for key in keys
-    }
+    """The identities carrying each key."""
+    return {key: list_identities(sdk, identifier_key=key) for key in keys}
 
 
 def shared_blocks(sdk: Letta, stack: str) -> list[Any]:

@@ -20,6 +20,7 @@ from tests.faults.fleet import (
     assert_converged,
     assert_outputs_match,
     converges,
+    list_identities,
     write_fleet,
 )
 from tests.faults.processes import finish, settled, start, wait_until
@@ -50,12 +51,11 @@ def kill_halfway(fleet: Fleet, url: str, sdk: Letta, logs: Path) -> int:
 
 def lock_records(sdk: Letta, stack: str) -> list[Any]:
     key = f"letta-apply-lock:{stack}"
-    found = sdk.get("/v1/identities/", cast_to=object, options={"params": {"identifier_key": key}})
-    return [i for i in found if i["identifier_key"] == key]
+    return [i for i in list_identities(sdk, identifier_key=key) if i["identifier_key"] == key]
 
 
 def holder(record: Any) -> str:
-    return next(p["value"] for p in record["properties"] if p["key"] == "holder")
+    return str(next(p["value"] for p in record["properties"] if p["key"] == "holder"))
 
 
 def move_holder_elsewhere(sdk: Letta, record: Any) -> None:
