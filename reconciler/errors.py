@@ -82,11 +82,20 @@ class UnsafePlanError(LettaApplyError):
 class ApplyFailed(LettaApplyError):
     """Some changes failed; the rest were applied. Carries the per-resource failures."""
 
-    def __init__(self, failures: Sequence[ServerError], applied: int) -> None:
+    def __init__(
+        self,
+        failures: Sequence[ServerError],
+        applied: int,
+        not_attempted: Sequence[str] = (),
+        why_not: str = "",
+    ) -> None:
         self.failures = tuple(failures)
         self.applied = applied
-        lines = [f"{len(self.failures)} change(s) failed, {applied} applied:"]
-        lines += [f"  {f}" for f in self.failures]
+        self.not_attempted = tuple(not_attempted)
+        head = f"{len(self.failures)} change(s) failed, {applied} applied"
+        if self.not_attempted:
+            head += f", {len(self.not_attempted)} not attempted ({why_not})"
+        lines = [head + ":", *(f"  {f}" for f in self.failures)]
         super().__init__("\n".join(lines))
 
 

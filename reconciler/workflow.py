@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,13 +79,17 @@ class ApplyOptions:
 
 
 def apply_saved_plan(
-    api: LettaApi, plan: Plan, options: ApplyOptions, progress: Progress | None = None
+    api: LettaApi,
+    plan: Plan,
+    options: ApplyOptions,
+    progress: Progress | None = None,
+    notify: Callable[[str], None] = lambda _message: None,
 ) -> list[ApplyResult]:
     """Apply exactly `plan`, under the stack lock, if the server still matches it."""
     check_guards(
         plan, allow_destructive=options.allow_delete, allow_mass_delete=options.allow_mass_delete
     )
-    with StackLock(api, plan.stack, timeout=options.lock_timeout):
+    with StackLock(api, plan.stack, timeout=options.lock_timeout, notify=notify):
         live = read_live(api, plan.stack, parallelism=options.parallelism)
         if live.fingerprint() != plan.live_fingerprint:
             raise StalePlanError(

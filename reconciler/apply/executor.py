@@ -35,6 +35,7 @@ class ApplyResult:
     change: Change
     resource_id: str | None = None
     error: str | None = None
+    attempted: bool = True
 
     @property
     def ok(self) -> bool:
@@ -78,10 +79,12 @@ def apply_plan(
             changes = list(batch)
             run = lambda c: report(_run_one(api, plan.stack, c, ids, outage))  # noqa: E731
             results.extend(pool.map(run, changes))
-    failures = [r for r in results if not r.ok]
-    if failures:
+    failures = [r for r in results if not r.ok and r.attempted]
+    skipped = [r.change.address for r in results if not r.attempted]
+    if failures or skipped:
         errors = [ServerError(r.change.address, r.error or "failed") for r in failures]
-        raise ApplyFailed(errors, applied=len(results) - len(failures))
+        applied = sum(r.ok for r in results)
+        raise ApplyFailed(errors, applied, skipped, outage.reason or "")
     return results
 
 
@@ -108,7 +111,7 @@ def _run_one(
     api: LettaApi, stack: str, change: Change, ids: _IdTable, outage: _Outage
 ) -> ApplyResult:
     if outage.reason is not None:
-        return ApplyResult(change, error=f"not attempted: {outage.reason}")
+        return ApplyResult(change, error=f"not attempted: {outage.reason}", attempted=False)
     missing = [ref for ref in change.refs.values() if ids.get(ref) is None]
     if missing and change.action is not Action.DETACH:
         return ApplyResult(change, error=f"skipped: {', '.join(sorted(missing))} does not exist")

@@ -25,6 +25,9 @@ from reconciler.errors import LettaApplyError, LockError, ServerError
 
 JSON = Any
 
+TAKEOVER_SETTLE_SECONDS = 10.0
+"""After taking over a dead run's lock: longer than a create takes on the server."""
+
 
 class StackLock:
     """Context manager holding the stack's lock; waits up to `timeout` seconds for it."""
@@ -35,6 +38,8 @@ class StackLock:
         stack: str,
         *,
         timeout: float = 0.0,
+        notify: Callable[[str], None] = lambda _message: None,
+        settle: float = TAKEOVER_SETTLE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -42,6 +47,8 @@ class StackLock:
         self._key = ownership.lock_key(stack)
         self._stack = stack
         self._timeout = timeout
+        self._notify = notify
+        self._settle = settle
         self._clock = clock
         self._sleep = sleep
         self._token = uuid.uuid4().hex
@@ -92,8 +99,7 @@ class StackLock:
                 raise
             holders = self._holders()
             if holders and all(_abandoned(h) for h in holders):
-                self._release_abandoned(holders)
-                return self._try_acquire()
+                return self._take_over(holders)
             return holders[0] if holders else {}
         self._id = str(created["id"])
         holders = self._holders()
@@ -120,9 +126,24 @@ class StackLock:
         found: list[JSON] = self._api.get("/v1/identities/", {"identifier_key": self._key})
         return [h for h in found if h.get("identifier_key") == self._key]
 
-    def _release_abandoned(self, holders: list[JSON]) -> None:
+    def _take_over(self, holders: list[JSON]) -> JSON | None:
+        """Replace the lock of a run that died on this host, then let its last requests land.
+
+        Creates the dead run had in flight still complete on the server after it was killed;
+        planning before they land would miss them and make duplicates.
+        """
         for holder in holders:
             self._api.delete(f"/v1/identities/{holder['id']}", address=f"lock/{self._stack}")
+        outcome = self._try_acquire()
+        if outcome is None:
+            props = _properties(holders[0])
+            self._notify(
+                f"Took over the lock of {props.get('holder')} (since {props.get('started_at')}), "
+                f"which is no longer running; waiting {self._settle:g} s for its last requests "
+                "to reach the server."
+            )
+            self._sleep(self._settle)
+        return outcome
 
     def _find_mine(self) -> JSON | None:
         return next((h for h in self._holders() if _token(h) == self._token), None)

@@ -113,7 +113,7 @@ def run(
     """Plan, show the plan, and apply it (asks first at a terminal)."""
     console = Console.for_streams()
     desired, api = _prepare(paths, base_url, project_id, timeout)
-    with StackLock(api, desired.stack, timeout=lock_timeout):
+    with StackLock(api, desired.stack, timeout=lock_timeout, notify=console.err):
         plan, live = make_plan(api, desired, prune=prune, parallelism=parallelism)
         console.out(render_text(plan, color=console.color))
         if not plan.has_changes:
@@ -217,7 +217,7 @@ def apply(
     check_target(saved, api.target)
     options = ApplyOptions(allow_delete, allow_mass_delete, parallelism, lock_timeout)
     console.err(f"Applying {len(saved.changes)} change(s) to {saved.target} (stack {saved.stack}).")
-    results = apply_saved_plan(api, saved, options, progress=console.progress)
+    results = apply_saved_plan(api, saved, options, progress=console.progress, notify=console.err)
     console.finish(results)
 
 

@@ -34,6 +34,7 @@ class Console:
     color: bool
     interactive: bool
     progress_every: int = 100
+    failed: int = 0
 
     @classmethod
     def for_streams(cls) -> Console:
@@ -57,14 +58,22 @@ class Console:
         """Called after each change: failures at once; a status line now and then."""
         change = result.change
         if not result.ok:
+            self.failed += 1
+        if not result.attempted:
+            return self._tick(done, total, change.address)
+        if not result.ok:
             self._clear_line()
             self.err(f"  failed {change.action.symbol} {change.address}: {result.error}")
+        self._tick(done, total, f"{change.action.symbol} {change.address}")
+
+    def _tick(self, done: int, total: int, what: str) -> None:
+        failed = f", {self.failed} failed" if self.failed else ""
         if self.stderr.isatty():
-            line = f"\r  [{done}/{total}] {change.action.symbol} {change.address}"
+            line = f"\r  [{done}/{total}{failed}] {what}"
             self.stderr.write(line[:120].ljust(120))
             self.stderr.flush()
         elif done == total or done % self.progress_every == 0:
-            self.err(f"  {done}/{total} changes done")
+            self.err(f"  {done}/{total} changes processed{failed}")
 
     def finish(self, results: Sequence[ApplyResult]) -> None:
         self._clear_line()
