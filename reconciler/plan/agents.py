@@ -19,9 +19,8 @@ from reconciler.plan.builder import (
     dedupe,
     group,
     link,
-    moved_reason,
     optional,
-    undeclared,
+    prune_undeclared,
 )
 from reconciler.plan.diff import field_changes
 from reconciler.plan.model import Action, Change, FieldChange, Kind, NoticeKind
@@ -38,7 +37,6 @@ def plan_agents(
         b.id: ownership.metadata_address(b.metadata, desired.stack) or b.id for b in live.blocks
     }
     shared_ids = set(shared)
-    declared = {spec.address for spec in desired.agents}
     for spec in desired.agents:
         current = kept.get(spec.address)
         if current is None:
@@ -46,19 +44,16 @@ def plan_agents(
         else:
             _update_agent(spec, current, desired.stack, out)
             _plan_agent_blocks(spec, current, shared, out, prune)
-    users = declared_users(desired)
-    for address, agent in kept.items():
-        if address not in declared:
-            undeclared(
-                out,
-                prune,
-                Kind.AGENT,
-                address,
-                agent.id,
-                agent.protected,
-                moved_reason(address, users),
-                _owned_block_ids(agent, shared_ids),
-            )
+    prune_undeclared(
+        out,
+        prune,
+        Kind.AGENT,
+        kept,
+        (spec.address for spec in desired.agents),
+        declared_users(desired),
+        protected=lambda agent: agent.protected,
+        owned_blocks=lambda agent: _owned_block_ids(agent, shared_ids),
+    )
     for agent in live.agents:
         if agent.address is None:
             out.notice(
@@ -167,18 +162,15 @@ def _plan_agent_blocks(
             )
         else:
             _update_block(block, current, address, out, _pattern(spec))
-    declared_labels = {b.label for b in spec.blocks}
-    for label, extra in own.items():
-        if label not in declared_labels:
-            undeclared(
-                out,
-                prune,
-                Kind.BLOCK,
-                f"block/{spec.key}/{label}",
-                extra.id,
-                spec.protected,
-                "no longer declared",
-            )
+    prune_undeclared(
+        out,
+        prune,
+        Kind.BLOCK,
+        {f"block/{spec.key}/{label}": block for label, block in own.items()},
+        (f"block/{spec.key}/{block.label}" for block in spec.blocks),
+        {},
+        protected=lambda _block: spec.protected,
+    )
     _plan_attachments(spec, agent, shared, out)
 
 
@@ -252,11 +244,17 @@ def plan_shared_blocks(desired: DesiredState, live: LiveState, out: Builder, pru
             )
         else:
             _update_block(spec.block, current, spec.address, out, None)
-    declared = {spec.address for spec in desired.blocks}
-    for address, block in by_address.items():
-        if address not in declared:
-            protected = bool(block.metadata.get(ownership.METADATA_KEY, {}).get("protected"))
-            undeclared(out, prune, Kind.BLOCK, address, block.id, protected, "no longer declared")
+    prune_undeclared(
+        out,
+        prune,
+        Kind.BLOCK,
+        by_address,
+        (spec.address for spec in desired.blocks),
+        {},
+        protected=lambda block: bool(
+            block.metadata.get(ownership.METADATA_KEY, {}).get("protected")
+        ),
+    )
 
 
 def _shared_block_body(spec: SharedBlockSpec, stack: str) -> dict[str, JSON]:

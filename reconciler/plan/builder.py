@@ -4,9 +4,9 @@ address, keeping the oldest of duplicates, and the rule for what is no longer de
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from reconciler.desired import DesiredState
 from reconciler.live import LiveAgent
@@ -117,6 +117,33 @@ def undeclared(
     else:
         body = {"block_ids": list(block_ids)} if kind is Kind.AGENT else {}
         out.change(Change(Action.DELETE, kind, address, resource_id, reason=reason, body=body))
+
+
+class _Owned(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Owned)
+
+
+def prune_undeclared(
+    out: Builder,
+    prune: bool,
+    kind: Kind,
+    kept: Mapping[str, R],
+    declared: Iterable[str],
+    users: Mapping[str, str],
+    protected: Callable[[R], bool] = lambda _item: False,
+    owned_blocks: Callable[[R], Sequence[str]] = lambda _item: (),
+) -> None:
+    """Every kept resource no declared address claims: reported, or deleted with prune."""
+    wanted = set(declared)
+    for address, item in kept.items():
+        if address not in wanted:
+            reason = moved_reason(address, users)
+            blocks = owned_blocks(item)
+            undeclared(out, prune, kind, address, item.id, protected(item), reason, blocks)
 
 
 def declared_users(desired: DesiredState) -> dict[str, str]:

@@ -19,8 +19,7 @@ from reconciler.plan.builder import (
     dedupe,
     group,
     link,
-    moved_reason,
-    undeclared,
+    prune_undeclared,
 )
 from reconciler.plan.diff import field_changes
 from reconciler.plan.model import Action, Change, FieldChange, Kind, NoticeKind
@@ -60,19 +59,8 @@ def plan_conversations(
                     pattern="shared",
                 )
             )
-    users = declared_users(desired)
-    declared = {spec.address for spec in desired.conversations}
-    for addr, conversation in kept.items():
-        if addr not in declared:
-            undeclared(
-                out,
-                prune,
-                Kind.CONVERSATION,
-                addr,
-                conversation.id,
-                False,
-                moved_reason(addr, users),
-            )
+    declared = (spec.address for spec in desired.conversations)
+    prune_undeclared(out, prune, Kind.CONVERSATION, kept, declared, declared_users(desired))
 
 
 def _create_conversation(spec: ConversationSpec, stack: str) -> Change:
@@ -122,14 +110,15 @@ def plan_identities(
             _update_identity(spec, current, desired.stack, out)
         _plan_identity_links(spec, current, agents, out)
     _detach_stale_identities(desired, kept, agents, out)
-    users = declared_users(desired)
-    declared = {spec.address for spec in desired.identities}
-    for addr, identity in kept.items():
-        if addr not in declared:
-            protected = bool(identity.properties.get(ownership.IDENTITY_PROTECTED_KEY))
-            undeclared(
-                out, prune, Kind.IDENTITY, addr, identity.id, protected, moved_reason(addr, users)
-            )
+    prune_undeclared(
+        out,
+        prune,
+        Kind.IDENTITY,
+        kept,
+        (spec.address for spec in desired.identities),
+        declared_users(desired),
+        protected=lambda identity: bool(identity.properties.get(ownership.IDENTITY_PROTECTED_KEY)),
+    )
 
 
 def _identity_body(spec: IdentitySpec, stack: str) -> dict[str, JSON]:
