@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -124,15 +124,17 @@ def read_live(
     *,
     parallelism: int = 8,
     page_size: int = 200,
+    progress: Callable[[str], None] | None = None,
 ) -> LiveState:
-    """Read the stack's resources. With `desired`, also look for foreign resources in the way."""
+    """Read the stack's resources. With `desired`, also look for foreign resources in the way.
+
+    `progress` hears how many agents have been read so far, a page at a time.
+    """
     tag = ownership.stack_tag(stack)
-    agents = _sorted(
-        _agent(raw, stack)
-        for raw in api.paginate(
-            "/v1/agents/", {"tags": [tag], "include": list(AGENT_INCLUDES)}, page_size
-        )
+    listed = api.paginate(
+        "/v1/agents/", {"tags": [tag], "include": list(AGENT_INCLUDES)}, page_size
     )
+    agents = _sorted(_agent(raw, stack) for raw in _counted(listed, page_size, progress))
     tagged = (_block(raw) for raw in api.paginate("/v1/blocks/", {"tags": [tag]}, page_size))
     blocks = tuple(sorted((b for b in tagged if _is_shared(b, stack)), key=lambda b: b.id))
     shared_ids = [a.id for a in agents if a.address and not a.address.startswith("agent/user:")]
@@ -141,6 +143,15 @@ def read_live(
     identities = _read_identities(api, stack, wanted_keys, page_size)
     foreign = _read_foreign(api, agents, desired, parallelism) if desired else ()
     return LiveState(stack, agents, blocks, conversations, identities, foreign)
+
+
+def _counted(
+    items: Iterable[JSON], every: int, progress: Callable[[str], None] | None
+) -> Iterator[JSON]:
+    for count, item in enumerate(items, 1):
+        if progress is not None and count % every == 0:
+            progress(f"Reading the server: {count:,} agents")
+        yield item
 
 
 def _is_shared(block: LiveBlock, stack: str) -> bool:

@@ -60,10 +60,15 @@ def _check_handles(what: str, wanted: set[str], listed: list[JSON]) -> None:
 
 
 def make_plan(
-    api: LettaApi, desired: DesiredState, *, prune: bool | None, parallelism: int
+    api: LettaApi,
+    desired: DesiredState,
+    *,
+    prune: bool | None,
+    parallelism: int,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[Plan, LiveState]:
     """Read the live state and plan against it."""
-    live = read_live(api, desired.stack, desired, parallelism=parallelism)
+    live = read_live(api, desired.stack, desired, parallelism=parallelism, progress=progress)
     plan = build_plan(desired, live, target=api.target.base_url, prune=prune)
     return plan, live
 

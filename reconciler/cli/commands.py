@@ -114,7 +114,10 @@ def run(
     console = Console.for_streams()
     desired, api = _prepare(paths, base_url, project_id, timeout)
     with StackLock(api, desired.stack, timeout=lock_timeout, notify=console.err):
-        plan, live = make_plan(api, desired, prune=prune, parallelism=parallelism)
+        plan, live = make_plan(
+            api, desired, prune=prune, parallelism=parallelism, progress=console.status
+        )
+        console.end_status()
         console.out(render_text(plan, color=console.color))
         if not plan.has_changes:
             _fail_if_blocked(plan)
@@ -171,7 +174,10 @@ def plan(
     """Show what applying the manifests would change. Changes nothing."""
     console = Console.for_streams()
     desired, api = _prepare(paths, base_url, project_id, timeout)
-    result, _live = make_plan(api, desired, prune=prune, parallelism=parallelism)
+    result, _live = make_plan(
+        api, desired, prune=prune, parallelism=parallelism, progress=console.status
+    )
+    console.end_status()
     console.out(_render(result, fmt, console.color))
     if out is not None:
         out.write_text(render_json(result) + "\n", encoding="utf-8")

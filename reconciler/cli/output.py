@@ -75,6 +75,15 @@ class Console:
         elif done == total or done % self.progress_every == 0:
             self.err(f"  {done}/{total} changes processed{failed}")
 
+    def status(self, text: str) -> None:
+        """A transient line on a terminal (e.g. reading progress); nothing elsewhere."""
+        if self.stderr.isatty():
+            self.stderr.write(f"\r  {text}"[:120].ljust(120))
+            self.stderr.flush()
+
+    def end_status(self) -> None:
+        self._clear_line()
+
     def finish(self, results: Sequence[ApplyResult]) -> None:
         self._clear_line()
         counts = Counter(r.change.action.value for r in results if r.ok)
