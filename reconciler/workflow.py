@@ -25,7 +25,7 @@ from reconciler.errors import (
 )
 from reconciler.live import LiveState, read_live
 from reconciler.plan.model import Plan
-from reconciler.plan.planner import build_plan
+from reconciler.plan.planner import build_plan, kept_ids
 
 JSON = Any
 
@@ -120,9 +120,13 @@ OUTPUT_COLUMNS = ("user_id", "pattern", "agent_id", "conversation_id", "identity
 
 def outputs(desired: DesiredState, live: LiveState) -> list[dict[str, str | None]]:
     """Per declared user: the ids an app stores (agent, conversation, identity)."""
-    agent_ids = {a.address: a.id for a in reversed(live.agents) if a.address}
+    ids = kept_ids(desired.stack, live)
+    agent_ids = {a: i for a, i in ids.items() if a.startswith("agent/")}
+    identities = {
+        a.removeprefix("identity/"): i for a, i in ids.items() if a.startswith("identity/")
+    }
+    # Oldest first in the live state; reversed so the oldest of any duplicates is the one kept.
     conversations = {(c.agent_id, c.user_id): c.id for c in reversed(live.conversations)}
-    identities = {i.identifier_key: i.id for i in reversed(live.identities) if i.owned}
     rows: list[dict[str, str | None]] = []
     for agent in desired.agents:
         if agent.user_id is not None:
