@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 from reconciler.devserver import processes
-from reconciler.devserver.venv import Progress, ServerVenv, cache_root
+from reconciler.devserver.venv import Progress, ServerVenv, cache_root, ignore_progress
 from reconciler.errors import DevServerError
 
 HOST = "127.0.0.1"
@@ -38,10 +38,6 @@ _STOP_TIMEOUT = 20.0
 def default_state_dir() -> Path:
     """Where `letta-apply dev-server` keeps its server: `~/.cache/letta-apply/dev-server`."""
     return cache_root() / "dev-server"
-
-
-def _noop(_: str) -> None:
-    """Progress sink that drops messages."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +88,7 @@ class DevServer:
         self,
         state_dir: Path,
         port: int | None = None,
-        progress: Progress = _noop,
+        progress: Progress = ignore_progress,
         venv: ServerVenv | None = None,
     ) -> None:
         self.state_dir = state_dir.expanduser().resolve()

@@ -45,7 +45,7 @@ def pins_key(requirements: bytes, constraints: bytes) -> str:
     return hashlib.sha256(requirements + constraints).hexdigest()[:16]
 
 
-def _noop(_: str) -> None:
+def ignore_progress(_: str) -> None:
     """Progress sink that drops messages."""
 
 
@@ -94,7 +94,7 @@ class ServerVenv:
         """True if a verified install is recorded and its executables are still there."""
         return self.marker.is_file() and self.python.exists() and self.letta.exists()
 
-    def ensure(self, progress: Progress = _noop) -> None:
+    def ensure(self, progress: Progress = ignore_progress) -> None:
         """Build the venv unless a verified one exists; safe to call from several processes."""
         if self.is_ready():
             return

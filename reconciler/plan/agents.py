@@ -65,15 +65,22 @@ def plan_agents(
     return kept
 
 
-def _create_agent(spec: AgentSpec, stack: str, live: LiveState, out: Builder) -> None:
-    body = {
+def _managed_fields(spec: AgentSpec, stack: str) -> dict[str, JSON]:
+    """The agent fields the stack manages, as the server should hold them."""
+    return {
         "name": spec.name,
         "model": spec.model,
         "embedding": spec.embedding,
         "tags": _agent_tags(spec, stack),
         "metadata": _agent_metadata(spec, stack),
-        "memory_blocks": [_block_body(b) for b in spec.blocks],
         **optional(description=spec.description, system=spec.system),
+    }
+
+
+def _create_agent(spec: AgentSpec, stack: str, live: LiveState, out: Builder) -> None:
+    body = {
+        **_managed_fields(spec, stack),
+        "memory_blocks": [_block_body(b) for b in spec.blocks],
     }
     refs = {f"block:{name}": f"block/{name}" for name in spec.shared_blocks}
     out.change(
@@ -99,14 +106,7 @@ def _report_foreign(spec: AgentSpec, live: LiveState, out: Builder) -> None:
 
 
 def _update_agent(spec: AgentSpec, agent: LiveAgent, stack: str, out: Builder) -> None:
-    desired = {
-        "name": spec.name,
-        "model": spec.model,
-        "embedding": spec.embedding,
-        "tags": _agent_tags(spec, stack),
-        "metadata": _agent_metadata(spec, stack),
-        **optional(description=spec.description, system=spec.system),
-    }
+    desired = _managed_fields(spec, stack)
     current = {
         "name": agent.name,
         "model": agent.model,
