@@ -21,8 +21,8 @@ import letta_client
 from letta_client._types import RequestOptions
 
 from reconciler.errors import ConnectionFailed, LettaApplyError, ServerError
+from reconciler.values import JSON
 
-JSON = Any
 Params = Mapping[str, Any]
 
 _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})

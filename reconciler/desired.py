@@ -1,18 +1,29 @@
 """The desired state: the flat, typed, deterministic set of resources a stack declares.
 
 Built from manifests by `reconciler.manifest`, consumed by the planner. Plain values only:
-making one never touches the network. A field left as None is not managed by the stack.
+making one never touches the network. A field left as None (or absent from `settings`) is not
+managed by the stack.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
-JSON = Any
-"""A value that survives a JSON round trip (str, int, float, bool, None, list, dict)."""
+from reconciler.address import Address, Pattern
+from reconciler.values import EMPTY, Frozen
+
+__all__ = [
+    "AgentSpec",
+    "BlockSpec",
+    "ConversationSpec",
+    "DesiredState",
+    "IdentitySpec",
+    "Pattern",
+    "Policy",
+    "PruneSettings",
+    "SharedBlockSpec",
+]
 
 
 class Policy(StrEnum):
@@ -24,14 +35,6 @@ class Policy(StrEnum):
 
     SEED = "seed"
     ENFORCE = "enforce"
-
-
-class Pattern(StrEnum):
-    """The multi-user patterns a user can be served with."""
-
-    DEDICATED = "dedicated"
-    SHARED = "shared"
-    IDENTITY = "identity"
 
 
 @dataclass(frozen=True)
@@ -48,35 +51,41 @@ class BlockSpec:
 
 @dataclass(frozen=True)
 class AgentSpec:
-    """An agent the stack owns: a user's dedicated agent or a shared agent.
+    """An agent the stack owns: a user's dedicated agent (`agent/user:<id>`) or a shared one.
 
-    `key` is `user:<id>` for a dedicated agent and the agent's manifest name for a shared one;
-    the address is `agent/<key>`. `tags` are the declared tags only (ownership tags are added
-    by the planner). `shared_blocks` names stack-level blocks (`block/<name>`) to attach.
+    `settings` holds the managed fields of the agent kind's settings table (model, embedding,
+    system, ...) by their server name, only those the manifest declares. `tags` are the
+    declared tags only (the ownership tag is added by the planner). `shared_blocks` are the
+    stack-level blocks to attach.
     """
 
-    address: str
-    key: str
+    address: Address
     name: str
-    model: str
-    embedding: str
-    pattern: Pattern | None = None
-    user_id: str | None = None
-    description: str | None = None
-    system: str | None = None
+    settings: Frozen = EMPTY
     tags: tuple[str, ...] = ()
-    metadata: Mapping[str, JSON] = field(default_factory=dict)
+    metadata: Frozen = EMPTY
     blocks: tuple[BlockSpec, ...] = ()
-    shared_blocks: tuple[str, ...] = ()
+    shared_blocks: tuple[Address, ...] = ()
     protected: bool = False
+
+    @property
+    def user_id(self) -> str | None:
+        return self.address.user
+
+    @property
+    def model(self) -> str:
+        return str(self.settings["model"])
+
+    @property
+    def embedding(self) -> str:
+        return str(self.settings["embedding"])
 
 
 @dataclass(frozen=True)
 class SharedBlockSpec:
     """A stack-level block attached to many agents (e.g. company knowledge): `block/<name>`."""
 
-    address: str
-    name: str
+    address: Address
     block: BlockSpec
     protected: bool = False
 
@@ -85,27 +94,38 @@ class SharedBlockSpec:
 class ConversationSpec:
     """A shared-pattern user's conversation on a shared agent: `conversation/<agent>/<user>`."""
 
-    address: str
-    agent_key: str
-    user_id: str
+    address: Address
     summary: str
     protected: bool = False
+
+    @property
+    def agent(self) -> Address:
+        owner = self.address.owner
+        assert owner is not None
+        return owner
+
+    @property
+    def user_id(self) -> str:
+        return self.address.name
 
 
 @dataclass(frozen=True)
 class IdentitySpec:
     """An identity-pattern user's identity (`identifier_key` = user id): `identity/<user>`.
 
-    `agent_keys` are the shared agents it is attached to.
+    `agents` are the shared agents it is attached to.
     """
 
-    address: str
-    identifier_key: str
+    address: Address
     name: str
-    properties: Mapping[str, JSON] = field(default_factory=dict)
-    agent_keys: tuple[str, ...] = ()
+    properties: Frozen = EMPTY
+    agents: tuple[Address, ...] = ()
     identity_type: str = "user"
     protected: bool = False
+
+    @property
+    def identifier_key(self) -> str:
+        return self.address.name
 
 
 @dataclass(frozen=True)
@@ -128,12 +148,25 @@ class DesiredState:
     identities: tuple[IdentitySpec, ...] = ()
     prune: PruneSettings = PruneSettings()
 
-    def addresses(self) -> list[str]:
+    def addresses(self) -> list[Address]:
         """Every declared address, in a stable order."""
-        groups: tuple[tuple[Any, ...], ...] = (
-            self.agents,
-            self.blocks,
-            self.conversations,
-            self.identities,
+        specs: tuple[AgentSpec | SharedBlockSpec | ConversationSpec | IdentitySpec, ...] = (
+            *self.agents,
+            *self.blocks,
+            *self.conversations,
+            *self.identities,
         )
-        return [item.address for group in groups for item in group]
+        return [spec.address for spec in specs]
+
+    def patterns(self) -> dict[str, Pattern]:
+        """User id -> the pattern it is declared with now."""
+        specs: tuple[AgentSpec | ConversationSpec | IdentitySpec, ...] = (
+            *self.agents,
+            *self.conversations,
+            *self.identities,
+        )
+        return {
+            user: pattern
+            for spec in specs
+            if (user := spec.address.user) is not None and (pattern := spec.address.pattern)
+        }

@@ -1,8 +1,9 @@
 """How the stack marks what it owns on the server, and how those marks are read back.
 
-Agents and blocks carry a stack tag; agents also carry their address in metadata.
-Conversations have no tags or metadata: their summary ends with a marker naming stack and user.
-Identities carry a marker property. Nothing without these marks is ever changed or deleted.
+Agents and blocks carry a stack tag and an ownership record in metadata (stack, address,
+protected). Conversations have no tags or metadata: their summary ends with a marker naming
+stack and user. Identities carry marker properties. Nothing without these marks is ever
+changed or deleted.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.address import Address
+
 TAG_PREFIX = "letta-apply:"
 METADATA_KEY = "letta_apply"
 IDENTITY_MARKER_KEY = "letta_apply_stack"
 IDENTITY_PROTECTED_KEY = "letta_apply_protected"
-LOCK_KEY_PREFIX = "letta-apply-lock:"
+RESERVED_PROPERTIES = (IDENTITY_MARKER_KEY, IDENTITY_PROTECTED_KEY)
+"""Identity properties that hold ownership marks; a manifest may not declare them."""
 
 _CONVERSATION_MARKER = re.compile(r"\s*\[letta-apply:(?P<stack>[^/\]\s]+)/(?P<user>[^\]]+)\]$")
 
@@ -30,23 +34,45 @@ def user_tag(user_id: str) -> str:
     return f"user:{user_id}"
 
 
-def agent_metadata(stack: str, address: str, declared: Mapping[str, Any]) -> dict[str, Any]:
+def agent_metadata(
+    stack: str, address: Address, declared: Mapping[str, Any], *, protected: bool = False
+) -> dict[str, Any]:
     """Declared metadata plus the ownership record (the server replaces metadata wholesale)."""
-    return {**declared, METADATA_KEY: {"stack": stack, "address": address}}
+    record: dict[str, Any] = {"stack": stack, "address": str(address)}
+    if protected:
+        record["protected"] = True
+    return {**declared, METADATA_KEY: record}
 
 
-def metadata_address(metadata: Mapping[str, Any] | None, stack: str) -> str | None:
-    """The address recorded in an agent's or block's metadata, if this stack wrote it."""
+def _record(metadata: Mapping[str, Any] | None, stack: str) -> Mapping[str, Any] | None:
     record = (metadata or {}).get(METADATA_KEY)
     if isinstance(record, Mapping) and record.get("stack") == stack:
-        address = record.get("address")
-        return address if isinstance(address, str) else None
+        return record
     return None
+
+
+def metadata_address(metadata: Mapping[str, Any] | None, stack: str) -> Address | None:
+    """The address recorded in an agent's or block's metadata, if this stack wrote it."""
+    record = _record(metadata, stack)
+    return Address.parse_or_none(record.get("address")) if record else None
+
+
+def metadata_protected(metadata: Mapping[str, Any] | None, stack: str) -> bool:
+    """Whether this stack's ownership record marks the resource as protected."""
+    record = _record(metadata, stack)
+    return bool(record and record.get("protected") is True)
+
+
+def recorded_stack(metadata: Mapping[str, Any] | None) -> str | None:
+    """The stack named by an ownership record, whichever stack wrote it."""
+    record = (metadata or {}).get(METADATA_KEY)
+    stack = record.get("stack") if isinstance(record, Mapping) else None
+    return stack if isinstance(stack, str) else None
 
 
 def conversation_summary(summary: str, stack: str, user_id: str) -> str:
     """A conversation summary with the ownership marker appended."""
-    return f"{summary} [letta-apply:{stack}/{user_id}]"
+    return f"{summary} {conversation_marker(stack, user_id)}"
 
 
 def conversation_marker(stack: str, user_id: str) -> str:
@@ -62,8 +88,3 @@ def parse_conversation_summary(summary: str | None) -> tuple[str, str, str] | No
     if match is None:
         return None
     return summary[: match.start()], match["stack"], match["user"]
-
-
-def lock_key(stack: str) -> str:
-    """The identifier_key of the identity used as the stack's server-side apply lock."""
-    return f"{LOCK_KEY_PREFIX}{stack}"

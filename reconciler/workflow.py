@@ -10,7 +10,6 @@ import io
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from reconciler.apply import StackLock, apply_plan, check_guards
 from reconciler.apply.executor import ApplyResult, Progress
@@ -23,11 +22,11 @@ from reconciler.errors import (
     ServerError,
     StalePlanError,
 )
-from reconciler.live import LiveState, read_live
+from reconciler.live.reader import read_live
+from reconciler.live.state import LiveState
 from reconciler.plan.model import Plan
-from reconciler.plan.planner import build_plan, kept_ids
-
-JSON = Any
+from reconciler.plan.planner import build_plan
+from reconciler.values import JSON
 
 
 def preflight(api: LettaApi, desired: DesiredState) -> None:
@@ -119,27 +118,21 @@ OUTPUT_COLUMNS = ("user_id", "pattern", "agent_id", "conversation_id", "identity
 
 
 def outputs(desired: DesiredState, live: LiveState) -> list[dict[str, str | None]]:
-    """Per declared user: the ids an app stores (agent, conversation, identity)."""
-    ids = kept_ids(desired.stack, live)
-    agent_ids = {a: i for a, i in ids.items() if a.startswith("agent/")}
-    identities = {
-        a.removeprefix("identity/"): i for a, i in ids.items() if a.startswith("identity/")
-    }
-    # Oldest first in the live state; reversed so the oldest of any duplicates is the one kept.
-    conversations = {(c.agent_id, c.user_id): c.id for c in reversed(live.conversations)}
+    """Per declared user: the ids an app stores (agent, conversation, identity), of the
+    resources the stack keeps (the survivors, for duplicates)."""
+    ids = live.kept_ids()
     rows: list[dict[str, str | None]] = []
     for agent in desired.agents:
         if agent.user_id is not None:
-            rows.append(_row(agent.user_id, "dedicated", agent_ids.get(agent.address)))
+            rows.append(_row(agent.user_id, "dedicated", ids.get(agent.address)))
     for conv in desired.conversations:
-        agent_id = agent_ids.get(f"agent/{conv.agent_key}")
-        row = _row(conv.user_id, "shared", agent_id)
-        row["conversation_id"] = conversations.get((agent_id or "", conv.user_id))
+        row = _row(conv.user_id, "shared", ids.get(conv.agent))
+        row["conversation_id"] = ids.get(conv.address)
         rows.append(row)
     for identity in desired.identities:
-        agent_id = agent_ids.get(f"agent/{identity.agent_keys[0]}") if identity.agent_keys else None
+        agent_id = ids.get(identity.agents[0]) if identity.agents else None
         row = _row(identity.identifier_key, "identity", agent_id)
-        row["identity_id"] = identities.get(identity.identifier_key)
+        row["identity_id"] = ids.get(identity.address)
         rows.append(row)
     return sorted(rows, key=lambda r: str(r["user_id"]))
 

@@ -1,20 +1,21 @@
 """Runs a plan's changes against the server in dependency order, in parallel within a phase.
 
-Phases: creates of shared blocks and identities and every in-place update; agent creates;
-blocks, conversations made on agents; attaches and detaches; deletes last. A change whose
-dependency failed is skipped and reported; everything else still runs, so a re-run converges.
-Once the server stops answering, the changes not started yet are reported as not attempted.
+The order is `reconciler.plan.order.phases`, the rule the planner sorts plans by: creates in
+waves by dependency, then updates, attaches, detaches, and deletes last. Each change is carried
+out by its kind's module (`reconciler.kinds`). A change whose dependency failed is skipped and
+reported; everything else still runs, so a re-run converges. Once the server stops answering,
+the changes not started yet are reported as not attempted.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import groupby
+from typing import assert_never
 
-from reconciler.apply.operations import execute
+from reconciler.address import Address
 from reconciler.client import LettaApi
 from reconciler.errors import (
     ApplyFailed,
@@ -23,23 +24,30 @@ from reconciler.errors import (
     ServerError,
     UnsafePlanError,
 )
-from reconciler.live import LiveState
-from reconciler.plan.model import Action, Change, Kind, Plan
-from reconciler.plan.planner import kept_ids
+from reconciler.kinds import handler, linker
+from reconciler.kinds.common import Resolve
+from reconciler.live.state import LiveState
+from reconciler.plan.model import Attach, Change, Create, Delete, Detach, Plan, Update
+from reconciler.plan.order import phases
 
 
 @dataclass(frozen=True)
 class ApplyResult:
-    """What happened to one change: `error` is None on success."""
+    """What happened to one change: `failure` is None on success."""
 
     change: Change
     resource_id: str | None = None
-    error: str | None = None
+    failure: LettaApplyError | None = None
     attempted: bool = True
 
     @property
     def ok(self) -> bool:
-        return self.error is None
+        return self.failure is None
+
+    @property
+    def error(self) -> str | None:
+        """The failure as shown next to the change's address (without repeating it)."""
+        return None if self.failure is None else _describe(self.failure, self.change.address)
 
 
 Progress = Callable[[int, int, ApplyResult], None]
@@ -69,70 +77,81 @@ def apply_plan(
     progress: Progress | None = None,
 ) -> list[ApplyResult]:
     """Apply every change; raise ApplyFailed (after finishing what it can) if any failed."""
-    ids = _IdTable(kept_ids(plan.stack, live))
+    ids = _IdTable(live.kept_ids())
     outage = _Outage()
     results: list[ApplyResult] = []
-    total = len(plan.changes)
-    report = _Reporter(total, progress)
+    report = _Reporter(len(plan.changes), progress)
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        for _, batch in groupby(sorted(plan.changes, key=_phase), key=_phase):
-            changes = list(batch)
+        for batch in phases(plan.changes):
             run = lambda c: report(_run_one(api, plan.stack, c, ids, outage))  # noqa: E731
-            results.extend(pool.map(run, changes))
+            results.extend(pool.map(run, batch))
     failures = [r for r in results if not r.ok and r.attempted]
-    skipped = [r.change.address for r in results if not r.attempted]
+    skipped = [str(r.change.address) for r in results if not r.attempted]
     if failures or skipped:
-        errors = [ServerError(r.change.address, r.error or "failed") for r in failures]
+        errors = [_server_error(r) for r in failures]
         applied = sum(r.ok for r in results)
         raise ApplyFailed(errors, applied, skipped, outage.reason or "")
     return results
 
 
-def _phase(change: Change) -> int:
-    match change.action:
-        case Action.CREATE if change.kind is Kind.AGENT:
-            return 1
-        case Action.CREATE if (
-            change.kind in (Kind.BLOCK, Kind.IDENTITY) and "agent" not in change.refs
-        ):
-            return 0
-        case Action.CREATE:
-            return 2
-        case Action.UPDATE:
-            return 0
-        case Action.ATTACH | Action.DETACH:
-            return 3
-        case Action.DELETE:
-            return 4
-    raise AssertionError(change.action)
+def execute(api: LettaApi, stack: str, change: Change, resolve: Resolve) -> str | None:
+    """Carry out one change through its kind's module; return the id it created or changed."""
+    kind = change.address.kind
+    match change:
+        case Create():
+            return handler(kind).create(api, stack, change, resolve)
+        case Update():
+            handler(kind).update(api, change)
+            return change.resource_id
+        case Attach():
+            linker(kind).attach(api, change, resolve)
+            return None
+        case Detach():
+            linker(kind).detach(api, change, resolve)
+            return None
+        case Delete():
+            handler(kind).delete(api, change)
+            return change.resource_id
+        case _:
+            assert_never(change)
 
 
 def _run_one(
     api: LettaApi, stack: str, change: Change, ids: _IdTable, outage: _Outage
 ) -> ApplyResult:
     if outage.reason is not None:
-        return ApplyResult(change, error=f"not attempted: {outage.reason}", attempted=False)
-    missing = [ref for ref in change.refs.values() if ids.get(ref) is None]
-    if missing and change.action is not Action.DETACH:
-        return ApplyResult(change, error=f"skipped: {', '.join(sorted(missing))} does not exist")
+        not_attempted = LettaApplyError(f"not attempted: {outage.reason}")
+        return ApplyResult(change, failure=not_attempted, attempted=False)
+    missing = sorted(str(need) for need in change.needs if ids.get(need) is None)
+    if missing:
+        skipped = LettaApplyError(f"skipped: {', '.join(missing)} does not exist")
+        return ApplyResult(change, failure=skipped)
     try:
         resource_id = execute(api, stack, change, ids.require)
     except ConnectionFailed as exc:
         outage.record(f"the server at {api.target.base_url} stopped answering")
-        return ApplyResult(change, error=_describe(exc, change.address))
+        return ApplyResult(change, failure=exc)
     except LettaApplyError as exc:
-        return ApplyResult(change, error=_describe(exc, change.address))
-    if change.action is Action.CREATE and resource_id is not None:
+        return ApplyResult(change, failure=exc)
+    if isinstance(change, Create):
         ids.set(change.address, resource_id)
     return ApplyResult(change, resource_id=resource_id)
 
 
-def _describe(exc: LettaApplyError, address: str) -> str:
+def _describe(exc: LettaApplyError, address: Address) -> str:
     """The error without the address (results are reported next to their address)."""
     if isinstance(exc, ServerError):
         where = f" (HTTP {exc.status})" if exc.status is not None else ""
         return f"{exc.server_message}{where}"
     return str(exc).removeprefix(f"{address}: ")
+
+
+def _server_error(result: ApplyResult) -> ServerError:
+    """A failure as the server's answer for the change's address, its status kept."""
+    failure = result.failure
+    if isinstance(failure, ServerError):
+        return failure
+    return ServerError(str(result.change.address), result.error or "failed")
 
 
 class _Outage:
@@ -152,19 +171,21 @@ class _Outage:
 class _IdTable:
     """Address -> id of what exists, filled in as creates succeed; shared across threads."""
 
-    def __init__(self, initial: dict[str, str]) -> None:
+    def __init__(self, initial: dict[Address, str]) -> None:
         self._ids = dict(initial)
         self._lock = threading.Lock()
 
-    def get(self, address: str) -> str | None:
+    def get(self, address: Address) -> str | None:
         with self._lock:
             return self._ids.get(address)
 
-    def set(self, address: str, resource_id: str) -> None:
+    def set(self, address: Address, resource_id: str | None) -> None:
+        if resource_id is None:
+            return
         with self._lock:
             self._ids[address] = resource_id
 
-    def require(self, address: str) -> str:
+    def require(self, address: Address) -> str:
         found = self.get(address)
         if found is None:
             raise LettaApplyError(f"{address} has no id on the server")
@@ -186,12 +207,3 @@ class _Reporter:
             if self._progress is not None:
                 self._progress(self._done, self._total, result)
         return result
-
-
-def summarize(results: Iterable[ApplyResult]) -> dict[str, int]:
-    """Counts of successful changes by action, for the final report line."""
-    counts: dict[str, int] = {}
-    for result in results:
-        if result.ok:
-            counts[result.change.action.value] = counts.get(result.change.action.value, 0) + 1
-    return counts

@@ -17,13 +17,11 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
 
-from reconciler import ownership
 from reconciler.client import LettaApi
 from reconciler.errors import LettaApplyError, LockError, ServerError
-
-JSON = Any
+from reconciler.kinds import lock
+from reconciler.values import JSON
 
 TAKEOVER_SETTLE_SECONDS = 10.0
 """After taking over a dead run's lock: longer than a create takes on the server."""
@@ -44,7 +42,6 @@ class StackLock:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._api = api
-        self._key = ownership.lock_key(stack)
         self._stack = stack
         self._timeout = timeout
         self._notify = notify
@@ -74,7 +71,7 @@ class StackLock:
             return
         lock_id, self._id = self._id, None
         try:
-            self._api.delete(f"/v1/identities/{lock_id}", address=f"lock/{self._stack}")
+            lock.delete(self._api, self._stack, lock_id)
         except LettaApplyError as failure:
             advice = (
                 f"the stack's lock ({lock_id}) could not be released ({failure}); "
@@ -88,12 +85,7 @@ class StackLock:
     def _try_acquire(self) -> JSON | None:
         """Take the lock; return the current holder's identity if someone else has it."""
         try:
-            created = self._api.create(
-                "/v1/identities/",
-                self._body(),
-                address=f"lock/{self._stack}",
-                find_existing=self._find_mine,
-            )
+            created = lock.create(self._api, self._stack, self._holder(), self._find_mine)
         except ServerError as exc:
             if exc.status != 409:
                 raise
@@ -104,27 +96,18 @@ class StackLock:
         self._id = str(created["id"])
         holders = self._holders()
         if len(holders) > 1:
-            self._api.delete(f"/v1/identities/{self._id}", address=f"lock/{self._stack}")
+            lock.delete(self._api, self._stack, self._id)
             self._id = None
             return next(h for h in holders if _token(h) != self._token)
         return None
 
-    def _body(self) -> dict[str, JSON]:
+    def _holder(self) -> dict[str, str]:
         started = datetime.now(UTC).isoformat(timespec="seconds")
         holder = f"{socket.gethostname()}:{os.getpid()}"
-        properties = {"token": self._token, "holder": holder, "started_at": started}
-        return {
-            "identifier_key": self._key,
-            "name": f"letta-apply lock for stack {self._stack}",
-            "identity_type": "other",
-            "properties": [
-                {"key": k, "value": v, "type": "string"} for k, v in sorted(properties.items())
-            ],
-        }
+        return {"token": self._token, "holder": holder, "started_at": started}
 
     def _holders(self) -> list[JSON]:
-        found: list[JSON] = self._api.get("/v1/identities/", {"identifier_key": self._key})
-        return [h for h in found if h.get("identifier_key") == self._key]
+        return lock.records(self._api, self._stack)
 
     def _take_over(self, holders: list[JSON]) -> JSON | None:
         """Replace the lock of a run that died on this host, then let its last requests land.
@@ -133,10 +116,10 @@ class StackLock:
         planning before they land would miss them and make duplicates.
         """
         for holder in holders:
-            self._api.delete(f"/v1/identities/{holder['id']}", address=f"lock/{self._stack}")
+            lock.delete(self._api, self._stack, str(holder["id"]))
         outcome = self._try_acquire()
         if outcome is None:
-            props = _properties(holders[0])
+            props = lock.holder(holders[0])
             self._notify(
                 f"Took over the lock of {props.get('holder')} (since {props.get('started_at')}), "
                 f"which is no longer running; waiting {self._settle:g} s for its last requests "
@@ -151,7 +134,7 @@ class StackLock:
 
 def _abandoned(identity: JSON) -> bool:
     """True when the lock's holder ran on this host and that process is gone (e.g. killed)."""
-    host, _, pid = str(_properties(identity).get("holder", "")).rpartition(":")
+    host, _, pid = str(lock.holder(identity).get("holder", "")).rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return False
     try:
@@ -164,15 +147,11 @@ def _abandoned(identity: JSON) -> bool:
 
 
 def _token(identity: JSON) -> JSON:
-    return _properties(identity).get("token")
-
-
-def _properties(identity: JSON) -> dict[str, JSON]:
-    return {p["key"]: p["value"] for p in identity.get("properties") or ()}
+    return lock.holder(identity).get("token")
 
 
 def _held_message(stack: str, holder: JSON) -> str:
-    props = _properties(holder) if holder else {}
+    props = lock.holder(holder)
     who = props.get("holder", "another apply")
     since = props.get("started_at", "an unknown time")
     return (
@@ -184,9 +163,7 @@ def _held_message(stack: str, holder: JSON) -> str:
 
 def force_unlock(api: LettaApi, stack: str) -> int:
     """Remove the stack's lock whoever holds it; return how many lock records were removed."""
-    key = ownership.lock_key(stack)
-    found: list[JSON] = api.get("/v1/identities/", {"identifier_key": key})
-    locks = [h for h in found if h.get("identifier_key") == key]
-    for lock in locks:
-        api.delete(f"/v1/identities/{lock['id']}", address=f"lock/{stack}")
-    return len(locks)
+    records = lock.records(api, stack)
+    for record in records:
+        lock.delete(api, stack, str(record["id"]))
+    return len(records)

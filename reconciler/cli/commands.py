@@ -18,7 +18,7 @@ from reconciler.cli.output import Console
 from reconciler.client import LettaApi, Target
 from reconciler.desired import DesiredState
 from reconciler.errors import LettaApplyError, NotConverged
-from reconciler.live import read_live
+from reconciler.live.reader import read_live
 from reconciler.manifest import load_desired
 from reconciler.plan.model import Plan
 from reconciler.plan.serialize import plan_from_json
@@ -136,7 +136,7 @@ def run(
 def _fail_if_blocked(result: Plan) -> None:
     """A run that leaves declared resources uncreated has not converged: say so, exit 3."""
     if result.blocked:
-        addresses = ", ".join(n.address for n in result.blocked)
+        addresses = ", ".join(str(n.address) for n in result.blocked)
         raise NotConverged(
             f"{len(result.blocked)} declared resource(s) blocked by resources this stack does "
             f"not own: {addresses}; adopt them (`letta-apply adopt`) or remove them"

@@ -60,7 +60,7 @@ class Console:
         if not result.ok:
             self.failed += 1
         if not result.attempted:
-            return self._tick(done, total, change.address)
+            return self._tick(done, total, str(change.address))
         if not result.ok:
             self._clear_line()
             self.err(f"  failed {change.action.symbol} {change.address}: {result.error}")

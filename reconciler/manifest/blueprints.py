@@ -2,7 +2,7 @@
 
 A blueprint holds parsed texts (variables resolved to references), so expanding it for
 thousands of users is plain string joining. Everything that does not depend on a user is
-checked here, once: model handles, block labels, shared-block references, reserved names,
+checked here, once: required settings, block labels, shared-block references, reserved names,
 and `${user.*}` used where there is no user.
 """
 
@@ -11,14 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.desired import JSON, Policy
+from reconciler.desired import Policy
 from reconciler.errors import Location
+from reconciler.kinds import agent as agent_kind
 from reconciler.manifest.files import MANIFEST_MAX_BYTES, read_text
 from reconciler.manifest.marked import MarkedList, MarkedMap, plain
 from reconciler.manifest.merge import Definition, Stack
 from reconciler.manifest.problems import Problems, suggest
 from reconciler.manifest.variables import Text, compile_text
 from reconciler.ownership import METADATA_KEY, TAG_PREFIX
+from reconciler.values import JSON
 
 DEFAULT_BLOCK_LIMIT = 100_000
 """The server's limit for a block created without one (Letta 0.16.8,
@@ -47,15 +49,15 @@ class BlockPrint:
 
 @dataclass(frozen=True)
 class Blueprint:
-    """A template or shared agent with defaults applied; `model`/`embedding` None if missing,
-    `name` None for a template's default name."""
+    """A template or shared agent with defaults applied; `name` None for a template's
+    default name. `settings` holds the agent kind's settings (`reconciler.kinds.agent.SETTINGS`)
+    that are set, by server name: a `Text` where variables are allowed; `complete` is False
+    when a required one is missing."""
 
     definition: Definition
     name: Text | None
-    model: str | None
-    embedding: str | None
-    system: str | None
-    description: Text | None
+    settings: dict[str, Any]
+    complete: bool
     tags: tuple[Text, ...]
     metadata: dict[str, JSON]
     blocks: tuple[BlockPrint, ...]
@@ -66,9 +68,9 @@ class Blueprint:
     @property
     def texts(self) -> tuple[Text, ...]:
         """Every text rendered into the agent itself (not the conversation summary)."""
-        named = (self.name, self.description)
         own = (*self.tags, *(t for b in self.blocks for t in b.texts))
-        return (*own, *(text for text in named if text is not None))
+        settings = (value for value in self.settings.values() if isinstance(value, Text))
+        return (*own, *settings, *((self.name,) if self.name else ()))
 
     @property
     def variables(self) -> frozenset[str]:
@@ -96,13 +98,12 @@ class Compiler:
         """A template (`kind == "template"`) or a shared agent."""
         body = definition.body
         blocks = body.get("blocks", MarkedMap(definition.loc))
+        settings = self._settings(definition)
         blueprint = Blueprint(
             definition=definition,
             name=self._name(definition),
-            model=self._required(definition, "model"),
-            embedding=self._required(definition, "embedding"),
-            system=self._setting(body, "system"),
-            description=self._text(body, "description", defaults=True),
+            settings=settings,
+            complete=all(s.name in settings for s in agent_kind.SETTINGS if s.required),
             tags=self._tags(definition),
             metadata=self._metadata(definition),
             blocks=tuple(self._block(label, blocks[label], definition) for label in sorted(blocks)),
@@ -122,14 +123,24 @@ class Compiler:
             return None
         return compile_text(definition.name, definition.loc, self.problems)
 
-    def _required(self, definition: Definition, key: str) -> str | None:
-        value: str | None = self._setting(definition.body, key)
-        if value is None:
-            what = f"{definition.kind} '{definition.name}'"
-            self.problems.add(
-                definition.loc, f"{what} has no {key}: set '{key}' here or in defaults"
-            )
-        return value
+    def _settings(self, definition: Definition) -> dict[str, Any]:
+        """Every setting of the table that is set here or in defaults; a missing required
+        one is a problem."""
+        found: dict[str, Any] = {}
+        for setting in agent_kind.SETTINGS:
+            if setting.text:
+                value: Any = self._text(definition.body, setting.manifest, defaults=True)
+            else:
+                value = self._setting(definition.body, setting.manifest)
+            if value is not None:
+                found[setting.name] = value
+            elif setting.required:
+                what = f"{definition.kind} '{definition.name}'"
+                key = setting.manifest
+                self.problems.add(
+                    definition.loc, f"{what} has no {key}: set '{key}' here or in defaults"
+                )
+        return found
 
     def _setting(self, body: MarkedMap, key: str) -> Any:
         if key in body:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from reconciler.address import Address
 from reconciler.desired import (
     AgentSpec,
     BlockSpec,
@@ -27,13 +28,11 @@ from reconciler.manifest.merge import Stack
 from reconciler.manifest.problems import Problems, suggest
 from reconciler.manifest.users import User
 from reconciler.manifest.variables import PROPERTY_VARIABLE, Text, user_values
-from reconciler.ownership import user_tag
+from reconciler.ownership import RESERVED_PROPERTIES, user_tag
+from reconciler.values import freeze
 
 AGENT_NAME = re.compile(r"^[\w '\-]+$")
 """The characters the Letta server accepts in an agent name."""
-
-RESERVED_PROPERTY = "letta_apply_stack"
-"""The identity property that records ownership (see reconciler.ownership)."""
 
 NO_VALUES: dict[str, str] = {}
 
@@ -152,27 +151,24 @@ def _listing(what: str, names: Iterable[str]) -> str:
 def _agent(bp: Blueprint, user: User | None, problems: Problems) -> AgentSpec | None:
     """A user's dedicated agent, or (without a user) a shared agent."""
     values = _values(bp.variables, user, bp, problems)
-    if values is None or bp.model is None or bp.embedding is None:
+    if values is None or not bp.complete:
         return None
     definition = bp.definition
     name = bp.name.render(values) if bp.name else default_name(definition.name, user)
     whose = f" (user '{user.id}')" if user else ""
     _check_name(name, bp, whose, problems)
-    key = user_tag(user.id) if user else definition.name
+    settings = {
+        key: value.render(values) if isinstance(value, Text) else value
+        for key, value in bp.settings.items()
+    }
     return AgentSpec(
-        address=f"agent/{key}",
-        key=key,
+        address=Address.dedicated_agent(user.id) if user else Address.agent(definition.name),
         name=name,
-        model=bp.model,
-        embedding=bp.embedding,
-        pattern=Pattern.DEDICATED if user else None,
-        user_id=user.id if user else None,
-        description=bp.description.render(values) if bp.description else None,
-        system=bp.system,
+        settings=freeze(settings),
         tags=_tags(bp, user, values),
-        metadata=dict(bp.metadata),
+        metadata=freeze(bp.metadata),
         blocks=tuple(_user_block(block, values, whose, problems) for block in bp.blocks),
-        shared_blocks=bp.shared_blocks,
+        shared_blocks=tuple(Address.shared_block(name) for name in bp.shared_blocks),
         protected=bp.protected or (user.protected if user else False),
     )
 
@@ -245,27 +241,24 @@ def _conversation(agent: Blueprint, user: User, problems: Problems) -> Conversat
     values = _values(summary.variables, user, agent, problems)
     if values is None:
         return None
-    key = agent.definition.name
     return ConversationSpec(
-        address=f"conversation/{key}/{user.id}",
-        agent_key=key,
-        user_id=user.id,
+        address=Address.conversation(Address.agent(agent.definition.name), user.id),
         summary=summary.render(values),
         protected=user.protected,
     )
 
 
 def _identity(user: User, problems: Problems) -> IdentitySpec:
-    if RESERVED_PROPERTY in user.properties:
-        message = f"property '{RESERVED_PROPERTY}' is reserved for ownership records"
-        problems.add(user.where("properties"), message)
+    for reserved in RESERVED_PROPERTIES:
+        if reserved in user.properties:
+            message = f"property '{reserved}' is reserved for ownership records"
+            problems.add(user.where("properties"), message)
     assert user.agent is not None
     return IdentitySpec(
-        address=f"identity/{user.id}",
-        identifier_key=user.id,
+        address=Address.identity(user.id),
         name=user.name or user.id,
-        properties=user.properties,
-        agent_keys=(user.agent,),
+        properties=freeze(user.properties),
+        agents=(Address.agent(user.agent),),
         protected=user.protected,
     )
 
@@ -275,8 +268,7 @@ def _shared_block(name: str, block: BlockPrint, stack: Stack) -> SharedBlockSpec
         return None
     body = stack.definitions["blocks"][name].body
     return SharedBlockSpec(
-        address=f"block/{name}",
-        name=name,
+        address=Address.shared_block(name),
         block=_block_spec(block, NO_VALUES),
         protected=bool(body.get("protected", False)),
     )

@@ -8,13 +8,9 @@ names the exact key that changed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-from deepdiff import DeepDiff
 
 from reconciler.plan.model import FieldChange
-
-JSON = Any
+from reconciler.values import JSON, freeze, thaw
 
 
 def field_changes(
@@ -23,19 +19,21 @@ def field_changes(
     """The changes that turn `current` into `desired`, for the keys `desired` declares."""
     changes: list[FieldChange] = []
     for key in sorted(desired):
-        before, after = current.get(key), desired[key]
+        before, after = thaw(current.get(key)), thaw(desired[key])
         if before == after:
             continue
         if isinstance(before, Mapping) and isinstance(after, Mapping):
             changes.extend(_nested(key, before, after))
         else:
-            changes.append(FieldChange(key, before, after))
+            changes.append(FieldChange(key, freeze(before), freeze(after)))
     return tuple(changes)
 
 
 def _nested(
     prefix: str, before: Mapping[str, JSON], after: Mapping[str, JSON]
 ) -> list[FieldChange]:
+    from deepdiff import DeepDiff  # only plans with nested changes pay for importing it
+
     diff = DeepDiff(dict(before), dict(after), ignore_order=False, view="tree")
     paths: set[tuple[str, ...]] = set()
     for level in (item for items in diff.values() for item in items):
@@ -43,5 +41,6 @@ def _nested(
         if path:
             paths.add((str(path[0]),))
     return [
-        FieldChange(f"{prefix}.{key}", before.get(key), after.get(key)) for (key,) in sorted(paths)
+        FieldChange(f"{prefix}.{key}", freeze(before.get(key)), freeze(after.get(key)))
+        for (key,) in sorted(paths)
     ]

@@ -1,24 +1,32 @@
-"""The plan: typed, frozen data shared by the renderers, the applier and saved plan files."""
+"""The plan: typed, frozen data shared by the renderers, the applier and saved plan files.
+
+A change is one of five operations, each a frozen class holding exactly its own fields:
+`Create`, `Update`, `Attach`, `Detach`, `Delete`. Code that handles changes matches on the
+`Change` union with `assert_never`, so a new operation cannot be forgotten anywhere.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import ClassVar
 
-JSON = Any
+from reconciler.address import Address, Kind, Pattern
+from reconciler.values import EMPTY, JSON, Frozen
 
-PLAN_FORMAT_VERSION = 1
+PLAN_FORMAT_VERSION = 2
 """Version of the saved-plan and `--format json` document; bumped on incompatible changes."""
 
 
 class Action(StrEnum):
     """What a change does, in the order the applier runs them.
 
-    CREATE makes a resource; UPDATE changes fields of one in place (its id is kept);
-    ATTACH / DETACH link a block or identity to an agent; DELETE removes a resource the stack
-    owns (only with prune). Deletes run last, after everything that could still need them.
+    CREATE makes a resource (dependencies first: a shared block before the agent using it,
+    an agent before its conversations); UPDATE changes fields of one in place (its id is
+    kept); ATTACH / DETACH link a block or identity to an agent; DELETE removes a resource
+    the stack owns (only with prune). Deletes run last, after everything that could still
+    need them.
     """
 
     CREATE = "create"
@@ -47,15 +55,6 @@ _SYMBOLS = {
 }
 
 
-class Kind(StrEnum):
-    """The kinds of resource a stack manages."""
-
-    AGENT = "agent"
-    BLOCK = "block"
-    CONVERSATION = "conversation"
-    IDENTITY = "identity"
-
-
 class NoticeKind(StrEnum):
     """Things a plan reports that are not changes.
 
@@ -78,7 +77,7 @@ class NoticeKind(StrEnum):
 
 @dataclass(frozen=True)
 class FieldChange:
-    """One field's old and new value; `path` is dotted, e.g. `tags` or `blocks.human.value`."""
+    """One field's old and new value; `path` is dotted, e.g. `tags` or `metadata.team`."""
 
     path: str
     before: JSON
@@ -86,32 +85,110 @@ class FieldChange:
 
 
 @dataclass(frozen=True)
-class Change:
-    """One step of a plan.
+class Create:
+    """Make a resource. `body` is sent as is (ownership marks included); `links` are
+    resources attached as it is made (an agent's shared blocks), resolved to ids at apply
+    time so a plan can refer to resources it creates."""
 
-    `resource_id` is the live id when the resource exists. `body` is what is sent to the
-    server (for creates, the full resource; for updates, only changed fields). `refs` maps a
-    role to another resource's address whose id is needed (e.g. `agent` for a conversation),
-    resolved at apply time so a plan can refer to resources it creates.
-    """
+    action: ClassVar[Action] = Action.CREATE
+    address: Address
+    body: Frozen = EMPTY
+    links: tuple[Address, ...] = ()
 
-    action: Action
-    kind: Kind
-    address: str
-    resource_id: str | None = None
-    fields: tuple[FieldChange, ...] = ()
-    body: dict[str, JSON] = field(default_factory=dict)
-    refs: dict[str, str] = field(default_factory=dict)
-    pattern: str | None = None
-    reason: str | None = None
+    @property
+    def needs(self) -> tuple[Address, ...]:
+        """Resources that must exist first: the owning agent, then the linked ones."""
+        owner = self.address.owner
+        return (*((owner,) if owner else ()), *self.links)
+
+
+@dataclass(frozen=True)
+class Update:
+    """Change fields of an existing resource in place; `body` holds only what changes."""
+
+    action: ClassVar[Action] = Action.UPDATE
+    address: Address
+    resource_id: str
+    fields: tuple[FieldChange, ...]
+    body: Frozen = EMPTY
+
+    @property
+    def needs(self) -> tuple[Address, ...]:
+        return ()
+
+
+@dataclass(frozen=True)
+class Attach:
+    """Link the resource at `address` (a block or identity) to `agent`; both may be new."""
+
+    action: ClassVar[Action] = Action.ATTACH
+    address: Address
+    agent: Address
+
+    @property
+    def needs(self) -> tuple[Address, ...]:
+        return (self.agent, self.address)
+
+
+@dataclass(frozen=True)
+class Detach:
+    """Unlink the resource `resource_id` at `address` from `agent`."""
+
+    action: ClassVar[Action] = Action.DETACH
+    address: Address
+    agent: Address
+    resource_id: str
+
+    @property
+    def needs(self) -> tuple[Address, ...]:
+        return (self.agent,)
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Remove an owned resource; `owned_children` are the ids of an agent's own memory
+    blocks, removed with it (the server would leave them behind)."""
+
+    action: ClassVar[Action] = Action.DELETE
+    address: Address
+    resource_id: str
+    reason: str
+    owned_children: tuple[str, ...] = ()
+
+    @property
+    def needs(self) -> tuple[Address, ...]:
+        return ()
+
+
+Change = Create | Update | Attach | Detach | Delete
+"""One step of a plan."""
+
+
+def kind_of(change: Change) -> Kind:
+    """The kind of resource a change creates, changes, links or deletes."""
+    return change.address.kind
+
+
+def pattern_of(change: Change) -> Pattern | None:
+    """The pattern of the user a change serves (a link: of either end); None for the stack's
+    own resources."""
+    match change:
+        case Attach() | Detach():
+            return change.address.pattern or change.agent.pattern
+        case Create() | Update() | Delete():
+            return change.address.pattern
 
 
 @dataclass(frozen=True)
 class Notice:
-    """Information in a plan that changes nothing on the server."""
+    """Information in a plan that changes nothing on the server.
+
+    `address` is None when the resource has none (an agent carrying the stack's tag but no
+    ownership record); `resource_ids` then say which one is meant.
+    """
 
     kind: NoticeKind
-    address: str
+    address: Address | None
     message: str
     fields: tuple[FieldChange, ...] = ()
     resource_ids: tuple[str, ...] = ()

@@ -7,7 +7,6 @@ also reads the `--format json` document (it checks that document's derived `dige
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import json
@@ -15,18 +14,25 @@ from collections.abc import Callable, Mapping
 from dataclasses import MISSING
 from typing import Any, TypeVar
 
+from reconciler.address import Address, AddressError
 from reconciler.errors import LettaApplyError
 from reconciler.plan.model import (
-    JSON,
     PLAN_FORMAT_VERSION,
     Action,
+    Attach,
     Change,
+    Create,
+    Delete,
+    Detach,
     FieldChange,
-    Kind,
     Notice,
     NoticeKind,
     Plan,
+    Update,
+    kind_of,
+    pattern_of,
 )
+from reconciler.values import JSON, Frozen, freeze, thaw
 
 _T = TypeVar("_T")
 _Reader = Callable[[object, str], _T]
@@ -52,46 +58,37 @@ def plan_to_dict(plan: Plan) -> dict[str, JSON]:
 
 
 def _change_to_dict(change: Change) -> dict[str, JSON]:
+    """`action`, `kind` and `pattern` (derived, for readers of the document), then the
+    operation's own fields."""
+    pattern = pattern_of(change)
+    own = {f.name: _plain(getattr(change, f.name)) for f in dataclasses.fields(change)}
     return {
         "action": change.action.value,
-        "kind": change.kind.value,
-        "address": change.address,
-        "resource_id": change.resource_id,
-        "pattern": change.pattern,
-        "reason": change.reason,
-        "fields": [_field_to_dict(f) for f in change.fields],
-        "body": _sorted_copy(change.body),
-        "refs": dict(sorted(change.refs.items())),
+        "kind": kind_of(change).value,
+        "pattern": pattern.value if pattern else None,
+        **own,
     }
 
 
 def _notice_to_dict(notice: Notice) -> dict[str, JSON]:
     return {
         "kind": notice.kind.value,
-        "address": notice.address,
+        "address": str(notice.address) if notice.address else None,
         "message": notice.message,
-        "fields": [_field_to_dict(f) for f in notice.fields],
+        "fields": [_plain(f) for f in notice.fields],
         "resource_ids": list(notice.resource_ids),
     }
 
 
-def _field_to_dict(change: FieldChange) -> dict[str, JSON]:
-    return {
-        "path": change.path,
-        "before": _sorted_copy(change.before),
-        "after": _sorted_copy(change.after),
-    }
-
-
-def _sorted_copy(value: JSON) -> JSON:
-    """A deep copy with mapping keys sorted, so output is stable and never aliases the plan."""
-    if isinstance(value, Mapping):
-        return {key: _sorted_copy(value[key]) for key in sorted(value)}
-    if isinstance(value, list):
-        return [_sorted_copy(item) for item in value]
+def _plain(value: object) -> JSON:
+    """A plan value as JSON data: addresses as text, mapping keys sorted, new containers."""
+    if isinstance(value, Address):
+        return str(value)
+    if isinstance(value, FieldChange):
+        return {"path": value.path, "before": thaw(value.before), "after": thaw(value.after)}
     if isinstance(value, tuple):
-        return tuple(_sorted_copy(item) for item in value)
-    return copy.deepcopy(value)
+        return [_plain(item) for item in value]
+    return thaw(value)
 
 
 def plan_summary(plan: Plan) -> dict[str, int]:
@@ -161,7 +158,8 @@ def _read(
     Keys without a default in `cls` are required, so the dataclass stays the one place that
     says what may be omitted.
     """
-    unknown = sorted(str(key) for key in doc if key not in readers)
+    names = {spec.name for spec in dataclasses.fields(cls)}
+    unknown = sorted(str(key) for key in doc if key not in readers or key not in names)
     if unknown:
         raise _malformed(where, f"unknown key(s) {', '.join(unknown)}")
     for spec in dataclasses.fields(cls):
@@ -172,7 +170,16 @@ def _read(
 
 
 def _change_from_dict(data: object, where: str) -> Change:
-    return Change(**_read(_mapping(data, where), where, Change, _CHANGE_READERS))
+    doc = _mapping(data, where)
+    action = _enum(Action)(doc.get("action"), f"{where}.action")
+    cls = _OPERATIONS[action]
+    own = {key: value for key, value in doc.items() if key not in _CHANGE_DERIVED}
+    change: Change = cls(**_read(own, where, cls, _CHANGE_READERS))
+    derived = _change_to_dict(change)
+    for key in _CHANGE_DERIVED:
+        if key in doc and doc[key] != derived[key]:
+            raise _malformed(f"{where}.{key}", f"{doc[key]!r} does not match the change")
+    return change
 
 
 def _notice_from_dict(data: object, where: str) -> Notice:
@@ -181,6 +188,17 @@ def _notice_from_dict(data: object, where: str) -> Notice:
 
 def _field_from_dict(data: object, where: str) -> FieldChange:
     return FieldChange(**_read(_mapping(data, where), where, FieldChange, _FIELD_READERS))
+
+
+def _address(value: object, where: str) -> Address:
+    try:
+        return Address.parse(_str(value, where))
+    except AddressError as exc:
+        raise _malformed(where, str(exc)) from exc
+
+
+def _optional_address(value: object, where: str) -> Address | None:
+    return None if value is None else _address(value, where)
 
 
 def _malformed(where: str, problem: str) -> LettaApplyError:
@@ -241,19 +259,16 @@ def _percent(value: object, where: str) -> float:
     raise _malformed(where, f"expected a number from 0 to 100, got {value!r}")
 
 
-def _json_object(value: object, where: str) -> dict[str, JSON]:
-    return copy.deepcopy(dict(_mapping(value, where)))
+def _json_object(value: object, where: str) -> Frozen:
+    frozen: Frozen = freeze(dict(_mapping(value, where)))
+    return frozen
 
 
 def _json(value: object, where: str) -> JSON:
-    return copy.deepcopy(value)
+    return freeze(value)
 
 
-def _refs(value: object, where: str) -> dict[str, str]:
-    return {_str(k, where): _str(v, f"{where}.{k}") for k, v in _mapping(value, where).items()}
-
-
-_E = TypeVar("_E", Action, Kind, NoticeKind)
+_E = TypeVar("_E", Action, NoticeKind)
 
 
 def _enum(enum: type[_E]) -> _Reader[_E]:
@@ -270,20 +285,28 @@ def _enum(enum: type[_E]) -> _Reader[_E]:
 
 
 _FIELD_READERS: dict[str, _Reader[Any]] = {"path": _str, "before": _json, "after": _json}
+_OPERATIONS: dict[Action, type[Create | Update | Attach | Detach | Delete]] = {
+    Action.CREATE: Create,
+    Action.UPDATE: Update,
+    Action.ATTACH: Attach,
+    Action.DETACH: Detach,
+    Action.DELETE: Delete,
+}
+_CHANGE_DERIVED = ("action", "kind", "pattern")
+"""Keys of a change that follow from the operation; checked, not read."""
 _CHANGE_READERS: dict[str, _Reader[Any]] = {
-    "action": _enum(Action),
-    "kind": _enum(Kind),
-    "address": _str,
-    "resource_id": _optional_str,
-    "pattern": _optional_str,
-    "reason": _optional_str,
+    "address": _address,
+    "agent": _address,
+    "resource_id": _str,
+    "reason": _str,
     "fields": _tuple_of(_field_from_dict),
     "body": _json_object,
-    "refs": _refs,
+    "links": _tuple_of(_address),
+    "owned_children": _tuple_of(_str),
 }
 _NOTICE_READERS: dict[str, _Reader[Any]] = {
     "kind": _enum(NoticeKind),
-    "address": _str,
+    "address": _optional_address,
     "message": _str,
     "fields": _tuple_of(_field_from_dict),
     "resource_ids": _tuple_of(_str),

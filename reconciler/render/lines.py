@@ -16,7 +16,21 @@ from typing import assert_never
 from urllib.parse import urlsplit, urlunsplit
 
 from reconciler.ownership import IDENTITY_MARKER_KEY, METADATA_KEY
-from reconciler.plan.model import JSON, Action, Change, FieldChange, Notice, NoticeKind, Plan
+from reconciler.plan.model import (
+    Action,
+    Attach,
+    Change,
+    Create,
+    Delete,
+    Detach,
+    FieldChange,
+    Notice,
+    NoticeKind,
+    Plan,
+    Update,
+    kind_of,
+)
+from reconciler.values import JSON, thaw
 
 MAX_DIFF_LINES = 20
 """Lines of a multi-line value shown before the rest is summarised as "(N more lines)"."""
@@ -43,10 +57,21 @@ def changes_by_action(plan: Plan) -> list[tuple[Action, list[Change]]]:
     groups = []
     for action in Action:
         members = [c for c in plan.changes if c.action is action]
-        members.sort(key=lambda c: (c.address, c.kind.value, c.resource_id or ""))
+        members.sort(key=_change_key)
         if members:
             groups.append((action, members))
     return groups
+
+
+def _change_key(change: Change) -> tuple[str, str, str]:
+    match change:
+        case Attach() | Detach():
+            other = str(change.agent)
+        case Create() | Update() | Delete():
+            other = ""
+        case _:
+            assert_never(change)
+    return (str(change.address), kind_of(change).value, other)
 
 
 def notices_by_kind(plan: Plan) -> list[tuple[NoticeKind, list[Notice]]]:
@@ -54,7 +79,8 @@ def notices_by_kind(plan: Plan) -> list[tuple[NoticeKind, list[Notice]]]:
     groups = []
     for kind in NoticeKind:
         members = sorted(
-            (n for n in plan.notices if n.kind is kind), key=lambda n: (n.address, n.message)
+            (n for n in plan.notices if n.kind is kind),
+            key=lambda n: (_notice_address(n), n.message, n.resource_ids),
         )
         if members:
             groups.append((kind, members))
@@ -142,7 +168,7 @@ def _escape(char: str) -> str:
 
 def inline(value: JSON) -> str:
     """A value on one line, as JSON, shortened past `MAX_INLINE_CHARS`."""
-    text = clean(json.dumps(value, ensure_ascii=False, sort_keys=True))
+    text = clean(json.dumps(thaw(value), ensure_ascii=False, sort_keys=True))
     extra = len(text) - MAX_INLINE_CHARS
     if extra > 0:
         return f"{text[:MAX_INLINE_CHARS]}... ({counted(extra, 'more char')})"
@@ -154,32 +180,33 @@ def change_lines(change: Change, *, details: bool) -> list[Line]:
     lines = [Line(0, change.action.symbol, _headline(change))]
     if details:
         lines += _action_lines(change)
-        for field in change.fields:
-            lines += _field_lines(field)
     return lines
 
 
 def _action_lines(change: Change) -> list[Line]:
-    """What a reviewer needs besides field changes: what a create sends, which id a delete
-    removes, and the resources a change refers to (a link's headline already names them)."""
-    refs = [Line(1, " ", f"{clean(r)} = {clean(a)}") for r, a in sorted(change.refs.items())]
-    match change.action:
-        case Action.CREATE:
-            return refs + _body_lines(change.body)
-        case Action.UPDATE:
-            return refs
-        case Action.DELETE:
-            ids = [Line(1, " ", f"id: {clean(change.resource_id)}")] if change.resource_id else []
-            return refs + ids
-        case Action.ATTACH | Action.DETACH:
+    """What a reviewer needs besides field changes: what a create sends and links, which ids
+    a delete removes (a link's headline already names both ends)."""
+    match change:
+        case Create():
+            links = [Line(1, " ", f"links: {clean(str(a))}") for a in change.links]
+            return links + _body_lines(change.body)
+        case Delete():
+            lines = [Line(1, " ", f"id: {clean(change.resource_id)}")]
+            if change.owned_children:
+                ids = ", ".join(map(clean, change.owned_children))
+                lines.append(Line(1, "-", f"its own blocks: {ids}"))
+            return lines
+        case Update():
+            return [line for field in change.fields for line in _field_lines(field)]
+        case Attach() | Detach():
             return []
         case _:
-            assert_never(change.action)
+            assert_never(change)
 
 
 def notice_lines(notice: Notice, *, details: bool) -> list[Line]:
     """A notice's address and message and, with `details`, its ids and field differences."""
-    lines = [Line(0, " ", f"{clean(notice.address)}: {clean(notice.message)}")]
+    lines = [Line(0, " ", f"{clean(_notice_address(notice))}: {clean(notice.message)}")]
     if details:
         if notice.resource_ids:
             lines.append(Line(1, " ", "ids: " + ", ".join(map(clean, notice.resource_ids))))
@@ -193,30 +220,22 @@ def has_details(lines: list[Line]) -> bool:
     return len(lines) > 1
 
 
+def _notice_address(notice: Notice) -> str:
+    return str(notice.address) if notice.address else "(no address)"
+
+
 def _headline(change: Change) -> str:
-    match change.action:
-        case Action.ATTACH:
-            text = _link(change, "to")
-        case Action.DETACH:
-            text = _link(change, "from")
-        case Action.CREATE | Action.UPDATE | Action.DELETE:
-            text = clean(change.address)
+    match change:
+        case Attach():
+            return f"{clean(str(change.address))} to {clean(str(change.agent))}"
+        case Detach():
+            return f"{clean(str(change.address))} from {clean(str(change.agent))}"
+        case Delete():
+            return f"{clean(str(change.address))}  ({clean(change.reason)})"
+        case Create() | Update():
+            return clean(str(change.address))
         case _:
-            assert_never(change.action)
-    if change.reason:
-        text += f"  ({clean(change.reason)})"
-    return text
-
-
-def _link(change: Change, preposition: str) -> str:
-    """`block/knowledge to agent/support`: what is linked, to which agent (the `agent` ref);
-    the change's own address when the refs do not say."""
-    agent = change.refs.get("agent")
-    linked = [clean(a) for role, a in sorted(change.refs.items()) if role != "agent"]
-    if agent is None:
-        return clean(change.address)
-    subject = ", ".join(linked) if linked else clean(change.address)
-    return f"{subject} {preposition} {clean(agent)}"
+            assert_never(change)
 
 
 def _body_lines(body: Mapping[str, JSON]) -> list[Line]:
@@ -241,7 +260,7 @@ _OWNERSHIP_PROPERTIES = frozenset({IDENTITY_MARKER_KEY})
 def _displayed(body: Mapping[str, JSON]) -> Mapping[str, JSON]:
     """Identity properties as `key: value` (as a person declared them), without the marker."""
     properties = body.get("properties")
-    if not isinstance(properties, list) or not all(
+    if not isinstance(properties, list | tuple) or not all(
         isinstance(p, Mapping) and "key" in p for p in properties
     ):
         return body

@@ -16,8 +16,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from reconciler.desired import Pattern
-from reconciler.plan.model import Action, Change, Notice, NoticeKind, Plan
+from reconciler.address import Pattern
+from reconciler.plan.model import Action, Change, Notice, NoticeKind, Plan, pattern_of
 from reconciler.render.lines import (
     Line,
     action_title,
@@ -139,23 +139,21 @@ def _entries(changes: int, notices: int) -> str:
 
 def _table(plan: Plan) -> str:
     """Counts by pattern (None: the stack's own shared resources) and action."""
-    by_pattern: dict[str | None, Counter[Action]] = {}
+    by_pattern: dict[Pattern | None, Counter[Action]] = {}
     for change in plan.changes:
-        by_pattern.setdefault(change.pattern, Counter())[change.action] += 1
+        by_pattern.setdefault(pattern_of(change), Counter())[change.action] += 1
     rows = ["| Pattern | " + " | ".join(map(action_title, Action)) + " | Total |"]
     rows.append("| --- |" + " ---: |" * (len(Action) + 1))
     for pattern in sorted(by_pattern, key=_pattern_order):
-        rows.append(_row(_escape(clean(pattern)) if pattern else "stack", by_pattern[pattern]))
+        rows.append(_row(pattern.value if pattern else "stack", by_pattern[pattern]))
     rows.append(_row("**Total**", plan.counts()))
     return "\n".join(rows)
 
 
-def _pattern_order(pattern: str | None) -> tuple[int, str]:
-    """Known patterns in their declared order, then any other by name, the stack last."""
-    known = [p.value for p in Pattern]
-    if pattern is None:
-        return len(known) + 1, ""
-    return (known.index(pattern), "") if pattern in known else (len(known), pattern)
+def _pattern_order(pattern: Pattern | None) -> int:
+    """Patterns in their declared order, the stack's own resources last."""
+    patterns = list(Pattern)
+    return len(patterns) if pattern is None else patterns.index(pattern)
 
 
 def _row(label: str, counts: Counter[Action]) -> str:
@@ -204,14 +202,6 @@ def _code(text: str) -> str:
 
 def _longest_backtick_run(text: str) -> int:
     return max((len(m) for m in re.findall("`+", text)), default=0)
-
-
-_MARKUP = re.compile(r"([\\`*_{}\[\]()#+!|<>~&$@-])")
-
-
-def _escape(text: str) -> str:
-    """Markdown-inert text for a table cell: punctuation that could start markup is escaped."""
-    return _MARKUP.sub(r"\\\1", text)
 
 
 def _size(text: str) -> int:

@@ -13,7 +13,10 @@ from typing import Any
 
 import pytest
 
+from reconciler import ownership
+from reconciler.address import Address
 from reconciler.live import LiveAgent, LiveBlock, LiveConversation, LiveIdentity, LiveState
+from reconciler.values import freeze
 from reconciler.manifest import load_desired
 from reconciler.plan.planner import build_plan
 from reconciler.plan.serialize import plan_to_dict
@@ -21,25 +24,46 @@ from reconciler.plan.serialize import plan_to_dict
 CASES = sorted(p for p in (Path(__file__).parent / "cases").iterdir() if p.is_dir())
 
 
-def _block(raw: dict[str, Any]) -> LiveBlock:
-    return LiveBlock(**{**raw, "tags": tuple(raw.get("tags", ()))})
+def _block(raw: dict[str, Any], stack: str) -> LiveBlock:
+    fields = {
+        **raw,
+        "tags": tuple(raw.get("tags", ())),
+        "metadata": freeze(raw.get("metadata", {})),
+    }
+    fields["address"] = ownership.metadata_address(raw.get("metadata"), stack)
+    fields["protected"] = ownership.metadata_protected(raw.get("metadata"), stack)
+    return LiveBlock(**fields)
 
 
-def _agent(raw: dict[str, Any]) -> LiveAgent:
-    fields = {**raw, "tags": tuple(raw.get("tags", ()))}
-    fields["blocks"] = tuple(_block(b) for b in raw.get("blocks", ()))
+_SETTINGS = ("model", "embedding", "description", "system")
+
+
+def _agent(raw: dict[str, Any], stack: str) -> LiveAgent:
+    fields = {k: v for k, v in raw.items() if k not in _SETTINGS}
+    fields["settings"] = freeze({k: raw.get(k) for k in _SETTINGS})
+    fields["tags"] = tuple(raw.get("tags", ()))
+    fields["metadata"] = freeze(raw.get("metadata", {}))
+    fields["address"] = Address.parse(raw["address"]) if raw.get("address") else None
+    fields["blocks"] = tuple(_block(b, stack) for b in raw.get("blocks", ()))
     fields["identity_ids"] = tuple(raw.get("identity_ids", ()))
+    fields["protected"] = ownership.metadata_protected(raw.get("metadata"), stack)
     return LiveAgent(**fields)
+
+
+def _identity(raw: dict[str, Any]) -> LiveIdentity:
+    properties = dict(raw.get("properties", {}))
+    protected = properties.pop(ownership.IDENTITY_PROTECTED_KEY, None) is True
+    return LiveIdentity(**{**raw, "properties": freeze(properties), "protected": protected})
 
 
 def live_from_json(stack: str, raw: dict[str, Any]) -> LiveState:
     return LiveState(
         stack=stack,
-        agents=tuple(_agent(a) for a in raw.get("agents", ())),
-        blocks=tuple(_block(b) for b in raw.get("blocks", ())),
+        agents=tuple(_agent(a, stack) for a in raw.get("agents", ())),
+        blocks=tuple(_block(b, stack) for b in raw.get("blocks", ())),
         conversations=tuple(LiveConversation(**c) for c in raw.get("conversations", ())),
-        identities=tuple(LiveIdentity(**i) for i in raw.get("identities", ())),
-        foreign_agents=tuple(_agent(a) for a in raw.get("foreign_agents", ())),
+        identities=tuple(_identity(i) for i in raw.get("identities", ())),
+        foreign_agents=tuple(_agent(a, stack) for a in raw.get("foreign_agents", ())),
     )
 
 

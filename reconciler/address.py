@@ -1,0 +1,164 @@
+"""Addresses: the stable, readable name of every resource a stack manages.
+
+`agent/user:alice`, `agent/support`, `block/company`, `block/user:alice/human`,
+`conversation/support/bob`, `identity/carol`, `lock/acme`. In code an address is a typed
+value: a kind plus its parts, printed by `str()` and read back by `Address.parse`, the only
+two places that know the text form. Which multi-user pattern a resource serves, and which
+user, follow from its address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+USER_KEY_PREFIX = "user:"
+"""A dedicated agent's key is its user's lookup tag, `user:<id>` (the seeds' convention)."""
+
+
+class Kind(StrEnum):
+    """The kinds of resource a stack manages (the lock is the stack's own bookkeeping)."""
+
+    AGENT = "agent"
+    BLOCK = "block"
+    CONVERSATION = "conversation"
+    IDENTITY = "identity"
+    LOCK = "lock"
+
+
+class Pattern(StrEnum):
+    """The multi-user patterns a user can be served with."""
+
+    DEDICATED = "dedicated"
+    SHARED = "shared"
+    IDENTITY = "identity"
+
+
+_ARITY: dict[Kind, tuple[int, ...]] = {
+    Kind.AGENT: (1,),
+    Kind.BLOCK: (1, 2),
+    Kind.CONVERSATION: (2,),
+    Kind.IDENTITY: (1,),
+    Kind.LOCK: (1,),
+}
+
+
+class AddressError(ValueError):
+    """Text that is not an address."""
+
+
+@dataclass(frozen=True, order=True)
+class Address:
+    """A resource's kind and the parts naming it within the stack.
+
+    agent: (key,) where key is `user:<id>` or the shared agent's name; block: (name,) for a
+    stack-level block or (agent key, label) for an agent's own; conversation: (agent key,
+    user id); identity: (user id,); lock: (stack,).
+    """
+
+    kind: Kind
+    parts: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.parts) not in _ARITY[self.kind]:
+            raise AddressError(f"{self.kind.value} address with {len(self.parts)} part(s)")
+        for part in self.parts:
+            if not part or "/" in part or any(c.isspace() or not c.isprintable() for c in part):
+                raise AddressError(f"invalid address part {part!r}")
+
+    def __str__(self) -> str:
+        return "/".join((self.kind.value, *self.parts))
+
+    @classmethod
+    def parse(cls, text: str) -> Address:
+        """The address printed as `text`; AddressError if it is not one."""
+        kind, _, rest = text.partition("/")
+        try:
+            return cls(Kind(kind), tuple(rest.split("/")) if rest else ())
+        except ValueError as exc:
+            raise AddressError(f"not an address: {text!r}") from exc
+
+    @classmethod
+    def parse_or_none(cls, text: object) -> Address | None:
+        """Like `parse` for untrusted values (server data): None when it is not an address."""
+        if not isinstance(text, str):
+            return None
+        try:
+            return cls.parse(text)
+        except AddressError:
+            return None
+
+    # Constructors, one per shape.
+
+    @classmethod
+    def agent(cls, key: str) -> Address:
+        return cls(Kind.AGENT, (key,))
+
+    @classmethod
+    def dedicated_agent(cls, user_id: str) -> Address:
+        return cls(Kind.AGENT, (USER_KEY_PREFIX + user_id,))
+
+    @classmethod
+    def shared_block(cls, name: str) -> Address:
+        return cls(Kind.BLOCK, (name,))
+
+    @classmethod
+    def agent_block(cls, agent: Address, label: str) -> Address:
+        return cls(Kind.BLOCK, (agent.parts[0], label))
+
+    @classmethod
+    def conversation(cls, agent: Address, user_id: str) -> Address:
+        return cls(Kind.CONVERSATION, (agent.parts[0], user_id))
+
+    @classmethod
+    def identity(cls, user_id: str) -> Address:
+        return cls(Kind.IDENTITY, (user_id,))
+
+    @classmethod
+    def lock(cls, stack: str) -> Address:
+        return cls(Kind.LOCK, (stack,))
+
+    # What an address says about its resource.
+
+    @property
+    def name(self) -> str:
+        """The last part: an agent's key, a block's name or label, a user id."""
+        return self.parts[-1]
+
+    @property
+    def owner(self) -> Address | None:
+        """The agent an agent's own block or a conversation belongs to."""
+        if self.kind is Kind.CONVERSATION or (self.kind is Kind.BLOCK and len(self.parts) == 2):
+            return Address.agent(self.parts[0])
+        return None
+
+    @property
+    def user(self) -> str | None:
+        """The user this resource serves, if it serves one."""
+        match self.kind:
+            case Kind.AGENT:
+                key = self.parts[0]
+                return (
+                    key.removeprefix(USER_KEY_PREFIX) if key.startswith(USER_KEY_PREFIX) else None
+                )
+            case Kind.CONVERSATION | Kind.IDENTITY:
+                return self.parts[-1]
+            case Kind.BLOCK:
+                return self.owner.user if self.owner else None
+            case Kind.LOCK:
+                return None
+
+    @property
+    def pattern(self) -> Pattern | None:
+        """The pattern of the user this resource serves; None for the stack's own resources."""
+        match self.kind:
+            case Kind.AGENT:
+                return Pattern.DEDICATED if self.user is not None else None
+            case Kind.BLOCK:
+                return self.owner.pattern if self.owner else None
+            case Kind.CONVERSATION:
+                return Pattern.SHARED
+            case Kind.IDENTITY:
+                return Pattern.IDENTITY
+            case Kind.LOCK:
+                return None

@@ -1,0 +1,231 @@
+"""Agents: a user's dedicated agent (`agent/user:<id>`) or a shared agent (`agent/<name>`).
+
+Keyed by the address in the ownership record of their metadata (and, for an agent carrying
+only the stack tag and one `user:` tag, by that tag). Compared on their name, tags, metadata
+and the fields of `SETTINGS`, the table of managed agent fields: a new managed field is a
+row there plus its key in the manifest schema. Deleting an agent also deletes its own memory
+blocks, which the server would leave behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from reconciler import ownership
+from reconciler.address import Address, AddressError, Kind
+from reconciler.desired import AgentSpec, DesiredState
+from reconciler.errors import LettaApplyError
+from reconciler.kinds import block
+from reconciler.kinds.common import Resolve, adopt_tagged, delete_if_present, first_owned
+from reconciler.live.state import LiveAgent, LiveBlock, LiveState
+from reconciler.plan.builder import Builder
+from reconciler.plan.model import Create, Delete, NoticeKind, Update
+from reconciler.values import JSON, Frozen, freeze, thaw
+
+if TYPE_CHECKING:
+    from reconciler.client import LettaApi
+
+KIND = Kind.AGENT
+INCLUDES = ("agent.tags", "agent.blocks", "agent.identities")
+"""What an agent listing must include: without them the server returns no tags or blocks."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One managed agent field.
+
+    `name` is the field on the server and in plans, `manifest` its key in templates, shared
+    agents and `defaults`; `read` takes it from the server's agent; `required` fields must be
+    set (here or in defaults); `text` fields may use `${user.*}` variables.
+    """
+
+    name: str
+    manifest: str
+    read: Callable[[Mapping[str, JSON]], JSON]
+    required: bool = False
+    text: bool = False
+
+
+def _plain(name: str) -> Callable[[Mapping[str, JSON]], JSON]:
+    return lambda raw: raw.get(name)
+
+
+def _handle(name: str, config: str) -> Callable[[Mapping[str, JSON]], JSON]:
+    """A model handle: the agent's own field, or the handle inside its config."""
+
+    def read(raw: Mapping[str, JSON]) -> JSON:
+        settings = raw.get(config)
+        nested = settings.get("handle") if isinstance(settings, Mapping) else None
+        return raw.get(name) or (nested if isinstance(nested, str) else None)
+
+    return read
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("model", "model", _handle("model", "llm_config"), required=True),
+    Setting("embedding", "embedding", _handle("embedding", "embedding_config"), required=True),
+    Setting("description", "description", _plain("description"), text=True),
+    Setting("system", "system", _plain("system")),
+)
+
+
+# Reading --------------------------------------------------------------------------------------
+
+
+def from_server(raw: Mapping[str, JSON], stack: str) -> LiveAgent:
+    """An agent as the server lists it (with `INCLUDES`)."""
+    tags = tuple(sorted(raw.get("tags") or ()))
+    metadata = freeze(raw.get("metadata") or {})
+    return LiveAgent(
+        id=str(raw["id"]),
+        name=str(raw.get("name") or ""),
+        address=_address(metadata, tags, stack),
+        created_at=str(raw.get("created_at") or ""),
+        settings=Frozen({s.name: freeze(s.read(raw)) for s in SETTINGS}),
+        tags=tags,
+        metadata=metadata,
+        blocks=tuple(
+            sorted((block.from_server(b, stack) for b in raw.get("blocks") or ()), key=_label)
+        ),
+        identity_ids=_identity_ids(raw),
+        protected=ownership.metadata_protected(metadata, stack),
+    )
+
+
+def _label(live: LiveBlock) -> tuple[str, str]:
+    return (live.label, live.id)
+
+
+def _address(metadata: Frozen, tags: tuple[str, ...], stack: str) -> Address | None:
+    """The owned agent's address: from its ownership record, else from its `user:` tag."""
+    recorded = ownership.metadata_address(metadata, stack)
+    if recorded is not None:
+        return recorded if recorded.kind is KIND else None
+    if ownership.stack_tag(stack) not in tags:
+        return None
+    users = [t.removeprefix("user:") for t in tags if t.startswith("user:")]
+    if len(users) != 1:
+        return None
+    try:
+        return Address.dedicated_agent(users[0])
+    except AddressError:
+        return None
+
+
+def _identity_ids(raw: Mapping[str, JSON]) -> tuple[str, ...]:
+    ids = {str(i["id"]) for i in raw.get("identities") or ()}
+    ids.update(str(i) for i in raw.get("identity_ids") or ())
+    return tuple(sorted(ids))
+
+
+# Planning -------------------------------------------------------------------------------------
+
+
+def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
+    """Create, update, report or delete the stack's agents."""
+    children = _own_blocks(live)
+    kept = out.keep_survivors(live.agents_by_address, "agent", children)
+    for spec in desired.agents:
+        current = kept.get(spec.address)
+        if current is None:
+            _create(spec, desired.stack, live, out)
+        else:
+            out.update(spec.address, current.id, _current(current), _managed(spec, desired.stack))
+    out.undeclared(kept, (spec.address for spec in desired.agents), lambda a: a.protected, children)
+    for agent in live.agents:
+        if agent.address is None:
+            out.notice(
+                NoticeKind.CONFLICT,
+                None,
+                f"agent {agent.name!r} carries the stack tag but no address; left alone",
+                resource_ids=(agent.id,),
+            )
+
+
+def _managed(spec: AgentSpec, stack: str) -> dict[str, JSON]:
+    """The agent fields the stack manages, as the server should hold them."""
+    metadata = ownership.agent_metadata(
+        stack, spec.address, spec.metadata, protected=spec.protected
+    )
+    return {
+        "name": spec.name,
+        **spec.settings,
+        "tags": sorted({*spec.tags, ownership.stack_tag(stack)}),
+        "metadata": metadata,
+    }
+
+
+def _current(agent: LiveAgent) -> dict[str, JSON]:
+    return {
+        "name": agent.name,
+        **agent.settings,
+        "tags": sorted(agent.tags),
+        "metadata": agent.metadata,
+    }
+
+
+def _create(spec: AgentSpec, stack: str, live: LiveState, out: Builder) -> None:
+    body = {
+        **_managed(spec, stack),
+        "memory_blocks": [block.body(b) for b in spec.blocks],
+    }
+    out.change(Create(spec.address, freeze(body), links=spec.shared_blocks))
+    if spec.user_id is not None:
+        _report_foreign(spec, spec.user_id, live, out)
+
+
+def _report_foreign(spec: AgentSpec, user_id: str, live: LiveState, out: Builder) -> None:
+    tag = ownership.user_tag(user_id)
+    others = [a.id for a in live.foreign_agents if tag in a.tags]
+    if others:
+        out.notice(
+            NoticeKind.CONFLICT,
+            spec.address,
+            f"{len(others)} agent(s) not owned by this stack already carry {tag}; "
+            "they are left alone, and apps looking agents up by tag may find either",
+            resource_ids=tuple(others),
+        )
+
+
+def _own_blocks(live: LiveState) -> Callable[[LiveAgent], tuple[str, ...]]:
+    """An agent's own blocks (not the stack's shared ones): removed along with the agent."""
+    shared = {b.id for b in live.blocks}
+    return lambda agent: tuple(b.id for b in agent.blocks if b.id not in shared)
+
+
+# Server calls ---------------------------------------------------------------------------------
+
+
+def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
+    """Create the agent with its own blocks, its shared blocks attached by id."""
+    block_ids = [resolve(address) for address in change.links]
+    body = {**thaw(change.body), **({"block_ids": block_ids} if block_ids else {})}
+
+    def find() -> JSON | None:
+        params = {"tags": [ownership.stack_tag(stack)], "name": body["name"], "limit": 50}
+        found = api.get("/v1/agents/", params, address=str(change.address))
+        return first_owned(found, stack, change.address)
+
+    created = api.create("/v1/agents/", body, address=str(change.address), find_existing=find)
+    return str(created["id"])
+
+
+def update(api: LettaApi, change: Update) -> None:
+    api.patch(f"/v1/agents/{change.resource_id}", thaw(change.body), address=str(change.address))
+
+
+def delete(api: LettaApi, change: Delete) -> None:
+    """Delete the agent, then its own blocks (the server leaves them behind)."""
+    api.delete(f"/v1/agents/{change.resource_id}", address=str(change.address))
+    for block_id in change.owned_children:
+        delete_if_present(api, f"/v1/blocks/{block_id}", change.address)
+
+
+def adopt(api: LettaApi, desired: DesiredState, address: Address, resource_id: str) -> None:
+    """Mark an existing agent as the stack's agent at `address`."""
+    if address not in {spec.address for spec in desired.agents}:
+        raise LettaApplyError(f"{address} is not declared in stack {desired.stack!r}")
+    path = f"/v1/agents/{resource_id}"
+    adopt_tagged(api, desired.stack, path, address, {"include": ["agent.tags"]})

@@ -1,0 +1,187 @@
+"""Memory blocks: the stack's shared blocks (`block/<name>`) and agents' own blocks
+(`block/<agent key>/<label>`), and the links of shared blocks to agents.
+
+A seeded block's value is never overwritten: an agent's edit is reported as drift. An
+enforced block is kept equal to the manifest. The fields of `CONFIG` always converge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from reconciler import ownership
+from reconciler.address import Address, Kind
+from reconciler.desired import AgentSpec, BlockSpec, DesiredState, Policy
+from reconciler.errors import LettaApplyError
+from reconciler.kinds.common import Resolve, adopt_tagged, first_owned
+from reconciler.live.state import LiveAgent, LiveBlock, LiveState
+from reconciler.plan.builder import Builder, drift, optional
+from reconciler.plan.model import Attach, Create, Delete, Detach, FieldChange, Update
+from reconciler.values import JSON, freeze, thaw
+
+if TYPE_CHECKING:
+    from reconciler.client import LettaApi
+
+KIND = Kind.BLOCK
+CONFIG = ("limit", "description", "read_only")
+"""Block fields that are configuration, not learned state: they always converge."""
+
+SEEDED = "the value differs from the seed; kept (policy: seed)"
+
+
+# Reading --------------------------------------------------------------------------------------
+
+
+def from_server(raw: Mapping[str, JSON], stack: str) -> LiveBlock:
+    metadata = freeze(raw.get("metadata") or {})
+    return LiveBlock(
+        id=str(raw["id"]),
+        label=str(raw.get("label") or ""),
+        value=str(raw.get("value") or ""),
+        limit=raw.get("limit"),
+        description=raw.get("description"),
+        read_only=bool(raw.get("read_only")),
+        tags=tuple(sorted(raw.get("tags") or ())),
+        metadata=metadata,
+        address=ownership.metadata_address(metadata, stack),
+        protected=ownership.metadata_protected(metadata, stack),
+        created_at=str(raw.get("created_at") or ""),
+    )
+
+
+def is_shared(live: LiveBlock) -> bool:
+    """A stack-level block: its ownership record names a one-part block address."""
+    return live.address is not None and live.address.kind is KIND and live.address.owner is None
+
+
+# Planning -------------------------------------------------------------------------------------
+
+
+def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
+    """Shared blocks, then each existing agent's own blocks and shared-block links."""
+    _plan_shared(desired, live, out)
+    shared = {b.id: address for address, group in live.blocks_by_address.items() for b in group}
+    agents = {address: group[0] for address, group in live.agents_by_address.items()}
+    for spec in desired.agents:
+        agent = agents.get(spec.address)
+        if agent is not None:
+            _plan_own(spec, agent, shared, desired.stack, out)
+            _plan_links(spec, agent, shared, out)
+
+
+def _plan_shared(desired: DesiredState, live: LiveState, out: Builder) -> None:
+    kept = out.keep_survivors(live.blocks_by_address, "block")
+    for spec in desired.blocks:
+        current = kept.get(spec.address)
+        if current is None:
+            record = _marks(desired.stack, spec.address, protected=spec.protected)
+            out.change(Create(spec.address, freeze({**body(spec.block), **record})))
+        else:
+            _update(spec.block, current, spec.address, out)
+    out.undeclared(kept, (spec.address for spec in desired.blocks), lambda b: b.protected)
+
+
+def _plan_own(
+    spec: AgentSpec, agent: LiveAgent, shared: Mapping[str, Address], stack: str, out: Builder
+) -> None:
+    own = {
+        Address.agent_block(spec.address, b.label): b for b in agent.blocks if b.id not in shared
+    }
+    for block in spec.blocks:
+        address = Address.agent_block(spec.address, block.label)
+        current = own.get(address)
+        if current is None:
+            out.change(Create(address, freeze({**body(block), **_marks(stack, address)})))
+        else:
+            _update(block, current, address, out)
+    declared = (Address.agent_block(spec.address, b.label) for b in spec.blocks)
+    out.undeclared(own, declared, lambda _block: spec.protected)
+
+
+def _plan_links(
+    spec: AgentSpec, agent: LiveAgent, shared: Mapping[str, Address], out: Builder
+) -> None:
+    """Attach the declared shared blocks; detach the stack's ones no longer declared."""
+    attached = {shared[b.id]: b.id for b in agent.blocks if b.id in shared}
+    wanted = set(spec.shared_blocks)
+    for address in sorted(wanted - attached.keys()):
+        out.change(Attach(address, spec.address))
+    for address in sorted(attached.keys() - wanted):
+        out.change(Detach(address, spec.address, attached[address]))
+
+
+def body(block: BlockSpec) -> dict[str, JSON]:
+    """A block as sent on creation (alone, or inside an agent's `memory_blocks`)."""
+    return {
+        "label": block.label,
+        "value": block.value,
+        **optional(limit=block.limit, description=block.description, read_only=block.read_only),
+    }
+
+
+def _marks(stack: str, address: Address, *, protected: bool = False) -> dict[str, JSON]:
+    return {
+        "tags": [ownership.stack_tag(stack)],
+        "metadata": ownership.agent_metadata(stack, address, {}, protected=protected),
+    }
+
+
+def _update(block: BlockSpec, live: LiveBlock, address: Address, out: Builder) -> None:
+    desired = {key: value for key in CONFIG if (value := getattr(block, key)) is not None}
+    current: dict[str, JSON] = {key: getattr(live, key) for key in CONFIG}
+    if block.policy is Policy.ENFORCE:
+        desired["value"], current["value"] = block.value, live.value
+    elif block.value != live.value:
+        drift(out, address, live.id, FieldChange("value", block.value, live.value), SEEDED)
+    out.update(address, live.id, current, desired)
+
+
+# Server calls ---------------------------------------------------------------------------------
+
+
+def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
+    """A shared block, or a block added to an existing agent (created, then attached)."""
+    sent = thaw(change.body)
+
+    def find() -> JSON | None:
+        params = {"tags": [ownership.stack_tag(stack)], "label": sent["label"], "limit": 50}
+        found = api.get("/v1/blocks/", params, address=str(change.address))
+        return first_owned(found, stack, change.address)
+
+    created = api.create("/v1/blocks/", sent, address=str(change.address), find_existing=find)
+    block_id = str(created["id"])
+    owner = change.address.owner
+    if owner is not None:
+        link(api, "attach", resolve(owner), block_id, change.address)
+    return block_id
+
+
+def update(api: LettaApi, change: Update) -> None:
+    api.patch(f"/v1/blocks/{change.resource_id}", thaw(change.body), address=str(change.address))
+
+
+def delete(api: LettaApi, change: Delete) -> None:
+    api.delete(f"/v1/blocks/{change.resource_id}", address=str(change.address))
+
+
+def attach(api: LettaApi, change: Attach, resolve: Resolve) -> None:
+    link(api, "attach", resolve(change.agent), resolve(change.address), change.address)
+
+
+def detach(api: LettaApi, change: Detach, resolve: Resolve) -> None:
+    link(api, "detach", resolve(change.agent), change.resource_id, change.address)
+
+
+def link(api: LettaApi, verb: str, agent_id: str, block_id: str, address: Address) -> None:
+    path = f"/v1/agents/{agent_id}/core-memory/blocks/{verb}/{block_id}"
+    api.patch(path, address=str(address))
+
+
+def adopt(api: LettaApi, desired: DesiredState, address: Address, resource_id: str) -> None:
+    """Mark an existing block as the stack's shared block at `address`."""
+    if address not in {spec.address for spec in desired.blocks}:
+        raise LettaApplyError(
+            f"{address} is not a shared block declared in stack {desired.stack!r}"
+        )
+    adopt_tagged(api, desired.stack, f"/v1/blocks/{resource_id}", address, None)

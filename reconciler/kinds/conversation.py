@@ -1,0 +1,125 @@
+"""Conversations: one per shared-pattern user on a shared agent (`conversation/<agent>/<user>`).
+
+Conversations have no tags or metadata: the ownership marker is the end of the summary,
+`[letta-apply:<stack>/<user>]`, written with the create so a lost answer can be read back by
+searching for it. The summary (without the marker) is the one managed field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from reconciler import ownership
+from reconciler.address import Address, Kind
+from reconciler.desired import ConversationSpec, DesiredState
+from reconciler.errors import LettaApplyError
+from reconciler.kinds import agent as agents
+from reconciler.kinds.common import Resolve, refuse_other_owner
+from reconciler.live.state import LiveConversation, LiveState
+from reconciler.plan.builder import Builder
+from reconciler.plan.model import Create, Delete, Update
+from reconciler.values import JSON, freeze, thaw
+
+if TYPE_CHECKING:
+    from reconciler.client import LettaApi
+
+KIND = Kind.CONVERSATION
+
+
+def from_server(raw: Mapping[str, JSON], stack: str) -> LiveConversation | None:
+    """The conversation if this stack's marker ends its summary, else None."""
+    parsed = ownership.parse_conversation_summary(raw.get("summary"))
+    if parsed is None or parsed[1] != stack:
+        return None
+    summary, _stack, user_id = parsed
+    return LiveConversation(
+        id=str(raw["id"]),
+        agent_id=str(raw["agent_id"]),
+        user_id=user_id,
+        summary=summary,
+        created_at=str(raw.get("created_at") or ""),
+    )
+
+
+def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
+    kept = out.keep_survivors(live.conversations_by_address, "conversation")
+    for spec in desired.conversations:
+        current = kept.get(spec.address)
+        if current is None:
+            out.change(Create(spec.address, freeze(_body(spec, desired.stack))))
+        else:
+            _update(spec, current, desired.stack, out)
+    out.undeclared(kept, (spec.address for spec in desired.conversations))
+
+
+def _update(spec: ConversationSpec, live: LiveConversation, stack: str, out: Builder) -> None:
+    """The summary is compared without the marker and sent with it."""
+    current, declared = {"summary": live.summary}, {"summary": spec.summary}
+    out.update(spec.address, live.id, current, declared, lambda _changed: _body(spec, stack))
+
+
+def _body(spec: ConversationSpec, stack: str) -> dict[str, JSON]:
+    return {"summary": ownership.conversation_summary(spec.summary, stack, spec.user_id)}
+
+
+# Server calls ---------------------------------------------------------------------------------
+
+
+def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
+    """Create on the agent; after an ambiguous failure, search for the marker first."""
+    agent = change.address.owner
+    assert agent is not None
+    agent_id = resolve(agent)
+    marker = ownership.conversation_marker(stack, change.address.name)
+
+    def find() -> JSON | None:
+        params = {"agent_id": agent_id, "summary_search": marker, "limit": 10}
+        found = api.get("/v1/conversations/", params, address=str(change.address))
+        return next((c for c in found if str(c.get("summary", "")).endswith(marker)), None)
+
+    created = api.create(
+        "/v1/conversations/",
+        thaw(change.body),
+        params={"agent_id": agent_id},
+        address=str(change.address),
+        find_existing=find,
+    )
+    return str(created["id"])
+
+
+def update(api: LettaApi, change: Update) -> None:
+    path = f"/v1/conversations/{change.resource_id}"
+    api.patch(path, thaw(change.body), address=str(change.address))
+
+
+def delete(api: LettaApi, change: Delete) -> None:
+    api.delete(f"/v1/conversations/{change.resource_id}", address=str(change.address))
+
+
+def adopt(api: LettaApi, desired: DesiredState, address: Address, resource_id: str) -> None:
+    """Append this stack's marker to an existing conversation on the stack's agent."""
+    spec = next((c for c in desired.conversations if c.address == address), None)
+    if spec is None:
+        raise LettaApplyError(f"{address} is not declared in stack {desired.stack!r}")
+    current = api.get(f"/v1/conversations/{resource_id}", address=str(address))
+    parsed = ownership.parse_conversation_summary(current.get("summary"))
+    refuse_other_owner(address, parsed[1] if parsed else None, desired.stack)
+    agent_id = _agent_id(api, desired.stack, spec.agent)
+    if agent_id != current.get("agent_id"):
+        raise LettaApplyError(
+            f"{address}: conversation {resource_id} is not on the stack's agent "
+            f"{spec.agent} (apply the agent first, or adopt it)"
+        )
+    summary = parsed[0] if parsed else (current.get("summary") or spec.summary)
+    marked = ownership.conversation_summary(summary, desired.stack, spec.user_id)
+    api.patch(f"/v1/conversations/{resource_id}", {"summary": marked}, address=str(address))
+
+
+def _agent_id(api: LettaApi, stack: str, agent: Address) -> str | None:
+    """The id of the stack's agent at `agent`, read by its ownership tag."""
+    params = {"tags": [ownership.stack_tag(stack)], "include": ["agent.tags"]}
+    for raw in api.paginate("/v1/agents/", params):
+        if agents.from_server(raw, stack).address == agent:
+            return str(raw["id"])
+    return None

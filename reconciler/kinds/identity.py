@@ -1,0 +1,210 @@
+"""Identities: one per identity-pattern user (`identity/<user>`, `identifier_key` = user id),
+attached to shared agents.
+
+Identities have no tags: the ownership marks are properties (`ownership.RESERVED_PROPERTIES`),
+hidden from plans. An identity whose key is held by one the stack does not own is a blocked
+resource to adopt, never something to overwrite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from reconciler import ownership
+from reconciler.address import Address, Kind
+from reconciler.desired import DesiredState, IdentitySpec
+from reconciler.errors import LettaApplyError
+from reconciler.kinds.common import Resolve, refuse_other_owner
+from reconciler.live.state import LiveAgent, LiveIdentity, LiveState
+from reconciler.plan.builder import Builder
+from reconciler.plan.model import Attach, Create, Delete, Detach, NoticeKind, Update
+from reconciler.values import JSON, freeze, thaw
+
+if TYPE_CHECKING:
+    from reconciler.client import LettaApi
+
+KIND = Kind.IDENTITY
+
+
+def properties(raw: Mapping[str, JSON]) -> dict[str, JSON]:
+    """An identity's properties as key -> value (the server sends a list of records)."""
+    found = raw.get("properties") or ()
+    return {str(p["key"]): p.get("value") for p in found if isinstance(p, Mapping) and "key" in p}
+
+
+def from_server(raw: Mapping[str, JSON], stack: str) -> LiveIdentity:
+    values = properties(raw)
+    marks = {key: values.pop(key, None) for key in ownership.RESERVED_PROPERTIES}
+    return LiveIdentity(
+        id=str(raw["id"]),
+        identifier_key=str(raw.get("identifier_key") or ""),
+        name=str(raw.get("name") or ""),
+        identity_type=str(raw.get("identity_type") or "user"),
+        properties=freeze(values),
+        owned=marks[ownership.IDENTITY_MARKER_KEY] == stack,
+        created_at=str(raw.get("created_at") or ""),
+        protected=marks[ownership.IDENTITY_PROTECTED_KEY] is True,
+    )
+
+
+# Planning -------------------------------------------------------------------------------------
+
+
+def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
+    """Create, update, link, report or delete the stack's identities."""
+    kept = out.keep_survivors(live.identities_by_address, "identity")
+    foreign = {i.identifier_key: i for i in live.identities if not i.owned}
+    agents = {address: group[0] for address, group in live.agents_by_address.items()}
+    for spec in desired.identities:
+        current = kept.get(spec.address)
+        if current is None and spec.identifier_key in foreign:
+            out.notice(
+                NoticeKind.BLOCKED,
+                spec.address,
+                f"an identity with identifier_key {spec.identifier_key!r} exists and "
+                "is not owned by this stack; adopt it to manage it",
+                resource_ids=(foreign[spec.identifier_key].id,),
+            )
+            continue
+        if current is None:
+            out.change(Create(spec.address, freeze(_body(spec, desired.stack))))
+        else:
+            _update(spec, current, desired.stack, out)
+        for agent in spec.agents:
+            live_agent = agents.get(agent)
+            if current is None or live_agent is None or current.id not in live_agent.identity_ids:
+                out.change(Attach(spec.address, agent))
+    _detach_stale(desired, kept, agents, out)
+    out.undeclared(kept, (spec.address for spec in desired.identities), lambda i: i.protected)
+
+
+def _body(spec: IdentitySpec, stack: str) -> dict[str, JSON]:
+    return {
+        "identifier_key": spec.identifier_key,
+        "name": spec.name,
+        "identity_type": spec.identity_type,
+        "properties": _property_list(spec, stack),
+    }
+
+
+def _declared_properties(spec: IdentitySpec) -> dict[str, JSON]:
+    """The properties the stack keeps on the identity, as compared (the stack marker is
+    implied by ownership; protection is compared so that it can be switched on and off)."""
+    declared = dict(spec.properties)
+    if spec.protected:
+        declared[ownership.IDENTITY_PROTECTED_KEY] = True
+    return declared
+
+
+def _property_list(spec: IdentitySpec, stack: str) -> list[dict[str, JSON]]:
+    """Every property as the server stores them, ownership marks included."""
+    values = {**_declared_properties(spec), ownership.IDENTITY_MARKER_KEY: stack}
+    return [{"key": k, "value": v, "type": _property_type(v)} for k, v in sorted(values.items())]
+
+
+def _property_type(value: JSON) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "json" if isinstance(value, Mapping | list | tuple) else "string"
+
+
+def _update(spec: IdentitySpec, live: LiveIdentity, stack: str, out: Builder) -> None:
+    current_properties = dict(live.properties)
+    if live.protected:
+        current_properties[ownership.IDENTITY_PROTECTED_KEY] = True
+    current = {
+        "name": live.name,
+        "identity_type": live.identity_type,
+        "properties": current_properties,
+    }
+    desired = {
+        "name": spec.name,
+        "identity_type": spec.identity_type,
+        "properties": _declared_properties(spec),
+    }
+
+    def send(changed: Mapping[str, JSON]) -> dict[str, JSON]:
+        # The server replaces the property list whole: send all of it, marks included.
+        if "properties" in changed:
+            return {**changed, "properties": _property_list(spec, stack)}
+        return dict(changed)
+
+    out.update(spec.address, live.id, current, desired, send)
+
+
+def _detach_stale(
+    desired: DesiredState,
+    kept: Mapping[Address, LiveIdentity],
+    agents: Mapping[Address, LiveAgent],
+    out: Builder,
+) -> None:
+    """Owned identities linked to a kept agent that no longer declares them: detached."""
+    wanted = {(agent, spec.address) for spec in desired.identities for agent in spec.agents}
+    address_of = {identity.id: address for address, identity in kept.items()}
+    for agent_address, agent in sorted(agents.items()):
+        for identity_id in agent.identity_ids:
+            identity = address_of.get(identity_id)
+            if identity is not None and (agent_address, identity) not in wanted:
+                out.change(Detach(identity, agent_address, identity_id))
+
+
+# Server calls ---------------------------------------------------------------------------------
+
+
+def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
+    key = str(change.body["identifier_key"])
+
+    def find() -> JSON | None:
+        found = api.get("/v1/identities/", {"identifier_key": key}, address=str(change.address))
+        return next((i for i in found if from_server(i, stack).owned), None)
+
+    sent = thaw(change.body)
+    created = api.create("/v1/identities/", sent, address=str(change.address), find_existing=find)
+    return str(created["id"])
+
+
+def update(api: LettaApi, change: Update) -> None:
+    path = f"/v1/identities/{change.resource_id}"
+    api.patch(path, thaw(change.body), address=str(change.address))
+
+
+def delete(api: LettaApi, change: Delete) -> None:
+    api.delete(f"/v1/identities/{change.resource_id}", address=str(change.address))
+
+
+def attach(api: LettaApi, change: Attach, resolve: Resolve) -> None:
+    _link(api, "attach", resolve(change.agent), resolve(change.address), change.address)
+
+
+def detach(api: LettaApi, change: Detach, resolve: Resolve) -> None:
+    _link(api, "detach", resolve(change.agent), change.resource_id, change.address)
+
+
+def _link(api: LettaApi, verb: str, agent_id: str, identity_id: str, address: Address) -> None:
+    api.patch(f"/v1/agents/{agent_id}/identities/{verb}/{identity_id}", address=str(address))
+
+
+def adopt(api: LettaApi, desired: DesiredState, address: Address, resource_id: str) -> None:
+    """Add this stack's marker property to an existing identity with the declared key."""
+    spec = next((i for i in desired.identities if i.address == address), None)
+    if spec is None:
+        raise LettaApplyError(f"{address} is not declared in stack {desired.stack!r}")
+    current = api.get(f"/v1/identities/{resource_id}", address=str(address))
+    if current.get("identifier_key") != spec.identifier_key:
+        raise LettaApplyError(
+            f"{address}: identity {resource_id} has identifier_key "
+            f"{current.get('identifier_key')!r}, not {spec.identifier_key!r}"
+        )
+    owner = properties(current).get(ownership.IDENTITY_MARKER_KEY)
+    refuse_other_owner(address, owner if isinstance(owner, str) else None, desired.stack)
+    kept = [
+        dict(p)
+        for p in current.get("properties") or ()
+        if p.get("key") != ownership.IDENTITY_MARKER_KEY
+    ]
+    marker = {"key": ownership.IDENTITY_MARKER_KEY, "value": desired.stack, "type": "string"}
+    path = f"/v1/identities/{resource_id}"
+    api.patch(path, {"properties": [*kept, marker]}, address=str(address))

@@ -1,0 +1,120 @@
+"""Reading the live state from the server, in bulk.
+
+Requests grow with pages, not with users: owned agents come from one tag-filtered, paginated
+listing that includes their tags, blocks and identities; conversations from one listing per
+shared agent; identities and shared blocks from one listing each. Only users the stack is about
+to create are looked up, in batches of tags, for foreign agents already carrying their `user:`
+tag. Each kind's module turns the server's JSON into its live value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+from reconciler import ownership
+from reconciler.client import LettaApi
+from reconciler.desired import DesiredState
+from reconciler.kinds import agent, block, conversation, identity
+from reconciler.live.state import (
+    LiveAgent,
+    LiveConversation,
+    LiveIdentity,
+    LiveState,
+    survivor_first,
+)
+from reconciler.values import JSON
+
+FOREIGN_BATCH = 50
+"""`user:` tags per foreign-agent lookup: one request per batch keeps the query string short."""
+
+
+def read_live(
+    api: LettaApi,
+    stack: str,
+    desired: DesiredState | None = None,
+    *,
+    parallelism: int = 8,
+    page_size: int = 200,
+    progress: Callable[[str], None] | None = None,
+) -> LiveState:
+    """Read the stack's resources. With `desired`, also look for foreign resources in the way.
+
+    `progress` hears how many agents have been read so far, a page at a time.
+    """
+    tag = ownership.stack_tag(stack)
+    listed = api.paginate(
+        "/v1/agents/", {"tags": [tag], "include": list(agent.INCLUDES)}, page_size
+    )
+    agents = tuple(
+        survivor_first(
+            agent.from_server(raw, stack) for raw in _counted(listed, page_size, progress)
+        )
+    )
+    tagged = (
+        block.from_server(raw, stack)
+        for raw in api.paginate("/v1/blocks/", {"tags": [tag]}, page_size)
+    )
+    blocks = tuple(survivor_first(b for b in tagged if block.is_shared(b)))
+    shared_ids = [a.id for a in agents if a.address and a.address.user is None]
+    conversations = _read_conversations(api, stack, shared_ids, page_size)
+    wanted = {spec.identifier_key for spec in desired.identities} if desired else set()
+    identities = _read_identities(api, stack, wanted, page_size)
+    foreign = _read_foreign(api, agents, desired, parallelism) if desired else ()
+    return LiveState(stack, agents, blocks, conversations, identities, foreign)
+
+
+def _counted(
+    items: Iterable[JSON], every: int, progress: Callable[[str], None] | None
+) -> Iterator[JSON]:
+    for count, item in enumerate(items, 1):
+        if progress is not None and count % every == 0:
+            progress(f"Reading the server: {count:,} agents")
+        yield item
+
+
+def _read_conversations(
+    api: LettaApi, stack: str, agent_ids: list[str], page_size: int
+) -> tuple[LiveConversation, ...]:
+    found: list[LiveConversation] = []
+    for agent_id in agent_ids:
+        for raw in api.paginate("/v1/conversations/", {"agent_id": agent_id}, page_size):
+            live = conversation.from_server(raw, stack)
+            if live is not None:
+                found.append(live)
+    return tuple(survivor_first(found))
+
+
+def _read_identities(
+    api: LettaApi, stack: str, wanted_keys: set[str], page_size: int
+) -> tuple[LiveIdentity, ...]:
+    read = (
+        identity.from_server(raw, stack) for raw in api.paginate("/v1/identities/", None, page_size)
+    )
+    return tuple(survivor_first(i for i in read if i.owned or i.identifier_key in wanted_keys))
+
+
+def _read_foreign(
+    api: LettaApi, owned: tuple[LiveAgent, ...], desired: DesiredState, parallelism: int
+) -> tuple[LiveAgent, ...]:
+    """Agents of others carrying the `user:` tag of a dedicated user this stack will create."""
+    have = {a.address for a in owned}
+    missing = [
+        spec.user_id
+        for spec in desired.agents
+        if spec.user_id is not None and spec.address not in have
+    ]
+    if not missing:
+        return ()
+
+    def lookup(user_ids: list[str]) -> list[JSON]:
+        # The server matches any of the listed tags: one listing covers a whole batch of users.
+        params = {"tags": [ownership.user_tag(u) for u in user_ids], "include": ["agent.tags"]}
+        return list(api.paginate("/v1/agents/", params))
+
+    batches = [missing[i : i + FOREIGN_BATCH] for i in range(0, len(missing), FOREIGN_BATCH)]
+    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+        pages = list(pool.map(lookup, batches))
+    found = {raw["id"]: agent.from_server(raw, desired.stack) for page in pages for raw in page}
+    tag = ownership.stack_tag(desired.stack)
+    return tuple(survivor_first(a for a in found.values() if tag not in a.tags))

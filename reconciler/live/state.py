@@ -1,0 +1,188 @@
+"""The live state's value types: what the server holds for a stack, as plain frozen values.
+
+No network code here: the planner depends on these types only. `reconciler.live.reader`
+fills them from the server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Protocol, TypeVar
+
+from reconciler.address import Address, AddressError
+from reconciler.values import EMPTY, Frozen, canonical
+
+
+class Resource(Protocol):
+    """What every live resource has: its server id and, where the server says, its birth."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def created_at(self) -> str: ...
+
+
+R = TypeVar("R", bound=Resource)
+
+
+def survivor_first(resources: Iterable[R]) -> list[R]:
+    """The rule for which of several resources claiming one address is kept: the oldest
+    (`created_at`), and where the server gives no creation time (blocks), the lowest id, so
+    every run and every reader keeps the same one. The kept one comes first."""
+    return sorted(resources, key=lambda r: (r.created_at, r.id))
+
+
+def by_address(
+    resources: Iterable[R], address_of: Callable[[R], Address | None]
+) -> dict[Address, list[R]]:
+    """Resources grouped by the address they claim (survivor first); unaddressed ones left out."""
+    groups: dict[Address, list[R]] = defaultdict(list)
+    for resource in resources:
+        address = address_of(resource)
+        if address is not None:
+            groups[address].append(resource)
+    return {address: survivor_first(group) for address, group in sorted(groups.items())}
+
+
+@dataclass(frozen=True)
+class LiveBlock:
+    """A memory block; `address` is set when the stack's ownership record names one."""
+
+    id: str
+    label: str
+    value: str
+    limit: int | None = None
+    description: str | None = None
+    read_only: bool = False
+    tags: tuple[str, ...] = ()
+    metadata: Frozen = EMPTY
+    address: Address | None = None
+    protected: bool = False
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
+class LiveAgent:
+    """An agent on the server. `address` is set when the stack's ownership record names one.
+
+    `settings` holds the fields of the agent kind's settings table, by server name.
+    """
+
+    id: str
+    name: str
+    address: Address | None
+    created_at: str
+    settings: Frozen = EMPTY
+    tags: tuple[str, ...] = ()
+    metadata: Frozen = EMPTY
+    blocks: tuple[LiveBlock, ...] = ()
+    identity_ids: tuple[str, ...] = ()
+    protected: bool = False
+
+
+@dataclass(frozen=True)
+class LiveConversation:
+    """A conversation marked as the stack's, on one of the stack's shared agents."""
+
+    id: str
+    agent_id: str
+    user_id: str
+    summary: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class LiveIdentity:
+    """An identity; `owned` when it carries this stack's marker property. `properties`
+    leaves out the ownership properties."""
+
+    id: str
+    identifier_key: str
+    name: str
+    identity_type: str
+    properties: Frozen
+    owned: bool
+    created_at: str = ""
+    protected: bool = False
+
+    @property
+    def address(self) -> Address | None:
+        try:
+            return Address.identity(self.identifier_key)
+        except AddressError:
+            return None
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """What the server holds that matters to one stack.
+
+    `agents`, `blocks` (stack-level ones), `conversations` are owned by the stack.
+    `identities` holds owned ones and foreign ones whose key the stack declares.
+    `foreign_agents` are agents not owned by the stack carrying the `user:` tag of a declared
+    user the stack has no agent for.
+    """
+
+    stack: str
+    agents: tuple[LiveAgent, ...] = ()
+    blocks: tuple[LiveBlock, ...] = ()
+    conversations: tuple[LiveConversation, ...] = ()
+    identities: tuple[LiveIdentity, ...] = ()
+    foreign_agents: tuple[LiveAgent, ...] = ()
+
+    @property
+    def owned_identities(self) -> tuple[LiveIdentity, ...]:
+        return tuple(i for i in self.identities if i.owned)
+
+    def owned_count(self) -> int:
+        counted = (self.agents, self.blocks, self.conversations, self.owned_identities)
+        return sum(len(group) for group in counted)
+
+    def fingerprint(self) -> str:
+        """Digest of everything owned: any change on the server changes it."""
+        owned = (self.agents, self.blocks, self.conversations, self.owned_identities)
+        return hashlib.sha256(canonical(owned).encode()).hexdigest()
+
+    # Addresses, with the survivor rule applied once for every reader.
+
+    @cached_property
+    def agents_by_address(self) -> dict[Address, list[LiveAgent]]:
+        return by_address(self.agents, lambda a: a.address)
+
+    @cached_property
+    def blocks_by_address(self) -> dict[Address, list[LiveBlock]]:
+        return by_address(self.blocks, lambda b: b.address)
+
+    @cached_property
+    def identities_by_address(self) -> dict[Address, list[LiveIdentity]]:
+        return by_address(self.owned_identities, lambda i: i.address)
+
+    @cached_property
+    def conversations_by_address(self) -> dict[Address, list[LiveConversation]]:
+        """Keyed by the kept agent they are on; those on other agents by that agent's id."""
+        agents = {group[0].id: address for address, group in self.agents_by_address.items()}
+
+        def address(c: LiveConversation) -> Address | None:
+            try:
+                return Address.conversation(
+                    agents.get(c.agent_id) or Address.agent(c.agent_id), c.user_id
+                )
+            except AddressError:
+                return None
+
+        return by_address(self.conversations, address)
+
+    def kept_ids(self) -> dict[Address, str]:
+        """Address -> id of the live resource the stack keeps there (the survivor)."""
+        groups: tuple[Mapping[Address, Sequence[Resource]], ...] = (
+            self.agents_by_address,
+            self.blocks_by_address,
+            self.conversations_by_address,
+            self.identities_by_address,
+        )
+        return {address: group[0].id for found in groups for address, group in found.items()}

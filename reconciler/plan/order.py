@@ -1,0 +1,68 @@
+"""The order changes are applied in: one rule, used to sort a plan and to run it.
+
+Actions run in `Action` order. Creates run in waves by dependency: a create waits for the
+creates of what it needs (a shared block before the agent that links it, an agent before its
+own blocks and conversations), so independent creates run together. Within a phase, changes
+are sorted by kind (in dependency order) and address, so plans diff cleanly between runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from itertools import groupby
+from typing import assert_never
+
+from reconciler.address import Address
+from reconciler.kinds import rank
+from reconciler.plan.model import Action, Attach, Change, Create, Delete, Detach, Update
+
+Phase = tuple[int, int]
+"""(position of the action in `Action`, dependency depth among creates)."""
+
+
+def phases(changes: Iterable[Change]) -> list[list[Change]]:
+    """The changes in apply order, batched: a batch may run in parallel, batches in order."""
+    ordered = in_order(changes)
+    depth = _create_depths(ordered)
+    return [list(batch) for _, batch in groupby(ordered, key=lambda c: _phase(c, depth))]
+
+
+def in_order(changes: Iterable[Change]) -> list[Change]:
+    """The changes sorted into apply order."""
+    listed = list(changes)
+    depth = _create_depths(listed)
+    return sorted(listed, key=lambda c: (_phase(c, depth), *_position(c)))
+
+
+def _phase(change: Change, depth: dict[Address, int]) -> Phase:
+    wave = depth.get(change.address, 0) if isinstance(change, Create) else 0
+    return (list(Action).index(change.action), wave)
+
+
+def _position(change: Change) -> tuple[str, str, str]:
+    match change:
+        case Attach() | Detach():
+            agent = str(change.agent)
+        case Create() | Update() | Delete():
+            agent = ""
+        case _:
+            assert_never(change)
+    return (f"{rank(change.address.kind):03d}", str(change.address), agent)
+
+
+def _create_depths(changes: Sequence[Change]) -> dict[Address, int]:
+    """For each created address, how many creates must land before it (0: none)."""
+    creates = {c.address: c for c in changes if isinstance(c, Create)}
+    depth: dict[Address, int] = {}
+
+    def visit(address: Address, path: frozenset[Address]) -> int:
+        if address in depth:
+            return depth[address]
+        needed = [n for n in creates[address].needs if n in creates and n not in path]
+        found = 1 + max((visit(n, path | {address}) for n in needed), default=-1)
+        depth[address] = found
+        return found
+
+    for address in creates:
+        visit(address, frozenset())
+    return depth

@@ -1,0 +1,82 @@
+"""JSON values as they travel through the stages, and their immutable form.
+
+Desired state, live state and plans are frozen dataclasses; what they hold inside must not
+change either, so nested JSON is kept as `Frozen` mappings and tuples. `thaw` turns it back
+into plain dicts and lists where it leaves the program (requests, plan files); `canonical`
+is the one stable serialisation used for digests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator, Mapping
+from enum import Enum
+from typing import Any
+
+JSON = Any
+"""A value that survives a JSON round trip (str, int, float, bool, None, list, dict)."""
+
+
+class Frozen(Mapping[str, Any]):
+    """An immutable, hashable mapping with string keys (a frozen JSON object)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, Any] | None = None) -> None:
+        self._items: dict[str, Any] = dict(items or {})
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(canonical(self))
+
+    def __repr__(self) -> str:
+        return f"Frozen({self._items!r})"
+
+
+EMPTY = Frozen()
+
+
+def freeze(value: JSON) -> JSON:
+    """The same value with every mapping made `Frozen` and every list a tuple."""
+    if isinstance(value, Mapping):
+        return Frozen({str(k): freeze(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze(item) for item in value)
+    return value
+
+
+def thaw(value: JSON) -> JSON:
+    """Plain dicts (keys sorted) and lists again, for requests and documents."""
+    if isinstance(value, Mapping):
+        return {str(k): thaw(value[k]) for k in sorted(value)}
+    if isinstance(value, list | tuple):
+        return [thaw(item) for item in value]
+    return value
+
+
+def canonical(value: Any) -> str:
+    """Compact JSON with sorted keys: equal values give equal text (dataclasses included)."""
+    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _plain(value: Any) -> JSON:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
