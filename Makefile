@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test demo dev-server-down clean
+.PHONY: venv test coverage demo dev-server-down clean
 
 venv: $(STAMP)
 
@@ -23,6 +23,11 @@ test: venv
 	$(BIN)/ruff format --check reconciler tests
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# Statement coverage of the planner and renderers by the offline suite (no server needed).
+coverage: venv
+	$(BIN)/pytest -q -m "not server" --cov=reconciler/plan --cov=reconciler/render \
+		--cov-report=term-missing --cov-fail-under=95
 
 # Applies each example stack (one folder each) to $$LETTA_BASE_URL if set, otherwise to the
 # local dev server, which it starts and leaves running (`make dev-server-down`); then shows
