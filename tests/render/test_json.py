@@ -3,21 +3,36 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+import yaml
 from jsonschema import Draft202012Validator
 
-from reconciler.plan.model import Plan
 from reconciler.plan.serialize import plan_digest, plan_from_dict, plan_to_dict
 from reconciler.render import render_json
+from tests.plan.data import plan_case
 
-from .plans import SAMPLES, hostile_plan, many_users_plan, mixed_plan
+from .plans import (
+    SAMPLES,
+    SAMPLES_DIR,
+    TARGET,
+    hostile_plan,
+    many_users_plan,
+    mixed_plan,
+    pattern_rows_plan,
+)
+
+if TYPE_CHECKING:
+    from reconciler.plan.model import Plan
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "plan.schema.json"
-ALL_PLANS = [factory() for factory in SAMPLES.values()] + [hostile_plan(), many_users_plan(20)]
+ALL_PLANS = [factory() for factory in SAMPLES.values()] + [
+    hostile_plan(),
+    pattern_rows_plan(),
+    many_users_plan(20),
+]
 
 
 @pytest.fixture(scope="module")
@@ -104,10 +119,19 @@ def reverse_keys(value: Any) -> Any:
     return value
 
 
-def test_output_does_not_depend_on_dict_insertion_order() -> None:
-    plan = mixed_plan()
-    reordered = tuple(replace(c, body=reverse_keys(c.body)) for c in plan.changes)
-    other = replace(plan, changes=reordered)
+def test_output_does_not_depend_on_key_order_in_manifests_or_server_answers(
+    tmp_path: Path,
+) -> None:
+    source = SAMPLES_DIR / "mixed"
+    manifest = yaml.safe_load((source / "desired.yaml").read_text(encoding="utf-8"))
+    live = json.loads((source / "live.json").read_text(encoding="utf-8"))
+    (tmp_path / "desired.yaml").write_text(
+        yaml.safe_dump(reverse_keys(manifest), sort_keys=False, allow_unicode=True),
+        encoding="utf-8",
+    )
+    (tmp_path / "live.json").write_text(json.dumps(reverse_keys(live)), encoding="utf-8")
+    plan, other = mixed_plan(), plan_case(tmp_path, target=TARGET)
     assert other == plan
+    assert repr(other) != repr(plan), "some mapping in the plan must keep the reversed order"
     assert render_json(other) == render_json(plan)
     assert plan_digest(other) == plan_digest(plan)

@@ -18,9 +18,22 @@ from reconciler.plan.serialize import (
     plan_to_dict,
 )
 
-from .plans import SAMPLES, drift_plan, hostile_plan, mixed_plan
+from .plans import SAMPLES, drift_plan, hostile_plan, mixed_plan, pattern_rows_plan, sample
 
-ALL_PLANS = [factory() for factory in SAMPLES.values()] + [hostile_plan()]
+ALL_PLANS = [factory() for factory in SAMPLES.values()] + [hostile_plan(), pattern_rows_plan()]
+
+
+def position(action: str, address: str) -> int:
+    """Where the mixed plan's document lists the change with this action and address."""
+    changes = plan_to_dict(mixed_plan())["changes"]
+    return next(
+        i for i, c in enumerate(changes) if (c["action"], c["address"]) == (action, address)
+    )
+
+
+AGENT_CREATE = position("create", "agent/user:alice")
+CONVERSATION_CREATE = position("create", "conversation/support/bob")
+BLOCK_UPDATE = position("update", "block/knowledge")
 
 
 @pytest.mark.parametrize("plan", ALL_PLANS)
@@ -42,15 +55,19 @@ def test_every_model_field_is_written() -> None:
 
 
 def test_non_default_plan_settings_survive() -> None:
-    plan = dataclasses.replace(mixed_plan(), owned_resources=40, max_delete_percent=12.5)
-    assert plan_from_json(json.dumps(plan_document(plan))) == plan
+    plan = mixed_plan()
+    document = plan_document(plan)
+    assert (document["prune"], document["max_delete_percent"]) == (True, 40.0)
+    assert document["owned_resources"] == 7
+    assert plan_from_json(json.dumps(document)) == plan
 
 
 def test_output_does_not_alias_the_plan() -> None:
     plan = mixed_plan()
     document = plan_to_dict(plan)
-    document["changes"][1]["body"]["memory_blocks"][0]["value"] = "changed"
-    assert plan.changes[1].body["memory_blocks"][0]["value"] == "I am a personal assistant."
+    document["changes"][AGENT_CREATE]["body"]["memory_blocks"][1]["value"] = "changed"
+    again = plan_to_dict(plan)["changes"][AGENT_CREATE]["body"]["memory_blocks"][1]
+    assert again["value"] == "I am a personal assistant."
 
 
 def test_only_required_keys_give_defaults() -> None:
@@ -72,7 +89,7 @@ def test_digest_is_stable_and_sensitive() -> None:
     plan = mixed_plan()
     assert plan_digest(plan) == plan_digest(mixed_plan())
     assert len(plan_digest(plan)) == 64
-    assert plan_digest(dataclasses.replace(plan, prune=False)) != plan_digest(plan)
+    assert plan_digest(sample("mixed", target="http://other:8283")) != plan_digest(plan)
 
 
 def edit(path: str, value: Any) -> dict[str, Any]:
@@ -104,13 +121,28 @@ def edit(path: str, value: Any) -> dict[str, Any]:
         (edit("changes", {}), "plan.changes: expected a list, got dict"),
         (edit("changes/0/action", "destroy"), "plan.changes[0].action: 'destroy' is not one of"),
         (edit("changes/0/kind", "tool"), "plan.changes[0].kind: 'tool' is not one of"),
-        (edit("changes/2/address", ...), "plan.changes[2].address: missing"),
-        (edit("changes/2/refs/agent", 7), "plan.changes[2].refs.agent: expected a string"),
-        (edit("changes/2/typo", 1), "plan.changes[2]: unknown key(s) typo"),
-        (edit("changes/5/fields/0/after", ...), "plan.changes[5].fields[0].after: missing"),
+        (
+            edit(f"changes/{CONVERSATION_CREATE}/address", ...),
+            f"plan.changes[{CONVERSATION_CREATE}].address: missing",
+        ),
+        (
+            edit(f"changes/{CONVERSATION_CREATE}/refs/agent", 7),
+            f"plan.changes[{CONVERSATION_CREATE}].refs.agent: expected a string",
+        ),
+        (
+            edit(f"changes/{CONVERSATION_CREATE}/typo", 1),
+            f"plan.changes[{CONVERSATION_CREATE}]: unknown key(s) typo",
+        ),
+        (
+            edit(f"changes/{BLOCK_UPDATE}/fields/0/after", ...),
+            f"plan.changes[{BLOCK_UPDATE}].fields[0].after: missing",
+        ),
         (edit("notices/0/kind", "info"), "plan.notices[0].kind: 'info' is not one of"),
         (edit("notices/0/resource_ids", [1]), "plan.notices[0].resource_ids[0]: expected a str"),
-        (edit("changes/2/reason", "edited"), "plan.digest: does not match the plan's contents"),
+        (
+            edit(f"changes/{CONVERSATION_CREATE}/reason", "edited"),
+            "plan.digest: does not match the plan's contents",
+        ),
         (edit("summary/delete", 0), "plan.summary: does not match the plan's contents"),
     ],
 )
