@@ -135,6 +135,29 @@ def test_hostile_values_cannot_add_table_rows_or_columns() -> None:
     assert all(row.count("|") - row.count("\\|") == 8 for row in rows)
 
 
+def table_counts(markdown: str) -> dict[str, list[int]]:
+    """The summary table's rows: pattern label -> counts (create ... delete, total)."""
+    rows = [line for line in markdown.splitlines() if re.match(r"\| [^-|]", line)]
+    return {
+        cells[0]: [int(c.replace(",", "")) for c in cells[1:]]
+        for cells in ([c.strip() for c in row.strip("|").split("|")] for row in rows[1:])
+    }
+
+
+def test_summary_table_files_each_change_under_its_users_pattern() -> None:
+    """A dedicated user's agent deleted and a shared block attached to it count as dedicated,
+    a conversation deleted as shared, an identity detached and deleted as identity; only the
+    stack's own shared agent and blocks count under "stack"."""
+    assert table_counts(render_markdown(pattern_rows_plan())) == {
+        #              create update attach detach delete total
+        "dedicated": [0, 0, 1, 0, 1, 2],
+        "shared": [0, 0, 0, 0, 1, 1],
+        "identity": [0, 0, 0, 1, 1, 2],
+        "stack": [1, 2, 0, 0, 0, 3],
+        "**Total**": [1, 2, 1, 1, 3, 8],
+    }
+
+
 @pytest.mark.parametrize(
     "plan", [factory() for factory in SAMPLES.values()] + [hostile_plan(), pattern_rows_plan()]
 )
