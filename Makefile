@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test demo dev-server-down clean
+.PHONY: venv test coverage demo dev-server-down clean
 
 venv: $(STAMP)
 
@@ -18,11 +18,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
+# Lint and types, then the offline tests (with the coverage figure), then the tests against a
+# real Letta server: every test runs once.
 test: venv
 	$(BIN)/ruff check reconciler tests
 	$(BIN)/ruff format --check reconciler tests
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(MAKE) --no-print-directory coverage
+	$(BIN)/pytest -q -m server
+
+# Statement coverage by the offline suite (no server needed): the resource kinds (whose server
+# calls are exercised by the server tests instead) for information, then the planner and the
+# renderers, which must stay at 95% or more.
+coverage: venv
+	$(BIN)/pytest -q -m "not server" --cov=reconciler --cov-report=
+	$(BIN)/coverage report --include='reconciler/kinds/*,reconciler/live/state.py,reconciler/address.py'
+	$(BIN)/coverage report --show-missing --fail-under=95 \
+		--include='reconciler/plan/*,reconciler/render/*'
 
 # Applies each example stack (one folder each) to $$LETTA_BASE_URL if set, otherwise to the
 # local dev server, which it starts and leaves running (`make dev-server-down`); then shows

@@ -126,7 +126,7 @@ def _identity_ids(raw: Mapping[str, JSON]) -> tuple[str, ...]:
 def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
     """Create, update, report or delete the stack's agents."""
     children = _own_blocks(live)
-    kept = out.keep_survivors(live.agents_by_address, "agent", children)
+    kept = out.keep_survivors(live.agents_by_address, "agents", children)
     for spec in desired.agents:
         current = kept.get(spec.address)
         if current is None:

@@ -71,14 +71,15 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
 
 
 def _plan_shared(desired: DesiredState, live: LiveState, out: Builder) -> None:
-    kept = out.keep_survivors(live.blocks_by_address, "block")
+    kept = out.keep_survivors(live.blocks_by_address, "blocks")
     for spec in desired.blocks:
         current = kept.get(spec.address)
         if current is None:
             record = _marks(desired.stack, spec.address, protected=spec.protected)
             out.change(Create(spec.address, freeze({**body(spec.block), **record})))
         else:
-            _update(spec.block, current, spec.address, out)
+            record = _marks(desired.stack, spec.address, protected=spec.protected)["metadata"]
+            _update(spec.block, current, spec.address, out, record)
     out.undeclared(kept, (spec.address for spec in desired.blocks), lambda b: b.protected)
 
 
@@ -127,9 +128,19 @@ def _marks(stack: str, address: Address, *, protected: bool = False) -> dict[str
     }
 
 
-def _update(block: BlockSpec, live: LiveBlock, address: Address, out: Builder) -> None:
+def _update(
+    block: BlockSpec,
+    live: LiveBlock,
+    address: Address,
+    out: Builder,
+    metadata: Mapping[str, JSON] | None = None,
+) -> None:
+    """Converge the configuration (and, for a shared block, its ownership record, which
+    says whether it is protected); the value only when enforced."""
     desired = {key: value for key in CONFIG if (value := getattr(block, key)) is not None}
     current: dict[str, JSON] = {key: getattr(live, key) for key in CONFIG}
+    if metadata is not None:
+        desired["metadata"], current["metadata"] = metadata, live.metadata
     if block.policy is Policy.ENFORCE:
         desired["value"], current["value"] = block.value, live.value
     elif block.value != live.value:

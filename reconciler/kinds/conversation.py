@@ -43,7 +43,7 @@ def from_server(raw: Mapping[str, JSON], stack: str) -> LiveConversation | None:
 
 
 def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
-    kept = out.keep_survivors(live.conversations_by_address, "conversation")
+    kept = out.keep_survivors(live.conversations_by_address, "conversations")
     for spec in desired.conversations:
         current = kept.get(spec.address)
         if current is None:

@@ -53,7 +53,7 @@ def from_server(raw: Mapping[str, JSON], stack: str) -> LiveIdentity:
 
 def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
     """Create, update, link, report or delete the stack's identities."""
-    kept = out.keep_survivors(live.identities_by_address, "identity")
+    kept = out.keep_survivors(live.identities_by_address, "identities")
     foreign = {i.identifier_key: i for i in live.identities if not i.owned}
     agents = {address: group[0] for address, group in live.agents_by_address.items()}
     for spec in desired.identities:
@@ -141,9 +141,11 @@ def _detach_stale(
     agents: Mapping[Address, LiveAgent],
     out: Builder,
 ) -> None:
-    """Owned identities linked to a kept agent that no longer declares them: detached."""
+    """Declared identities linked to a kept agent that no longer lists them: detached. An
+    identity no longer declared keeps its links until prune deletes it."""
     wanted = {(agent, spec.address) for spec in desired.identities for agent in spec.agents}
-    address_of = {identity.id: address for address, identity in kept.items()}
+    declared = {spec.address for spec in desired.identities}
+    address_of = {i.id: address for address, i in kept.items() if address in declared}
     for agent_address, agent in sorted(agents.items()):
         for identity_id in agent.identity_ids:
             identity = address_of.get(identity_id)

@@ -54,7 +54,7 @@ class Builder:
     def keep_survivors(
         self,
         groups: Mapping[Address, Sequence[R]],
-        noun: str,
+        nouns: str,
         children: Callable[[R], Sequence[str]] = lambda _r: (),
     ) -> dict[Address, R]:
         """The resource kept at each address (see `survivor_first`); the others reported as
@@ -68,7 +68,7 @@ class Builder:
             self.notice(
                 NoticeKind.DUPLICATE,
                 address,
-                f"{len(group)} owned {noun}s claim this address; keeping the oldest "
+                f"{len(group)} owned {nouns} claim this address; keeping the oldest "
                 f"({group[0].id}); {action}",
                 resource_ids=tuple(r.id for r in group),
             )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.desired import Pattern
+from reconciler.address import Address, Pattern
 from reconciler.manifest import load_desired
 from tests.manifest.cli import run_validate
 
@@ -52,7 +52,7 @@ def test_examples_directory_is_not_one_stack(capsys: pytest.CaptureFixture[str])
 
 def test_mixed_example_combines_the_three_patterns() -> None:
     state = load_desired([EXAMPLES / "mixed"])
-    assert {agent.pattern for agent in state.agents} == {None, Pattern.DEDICATED}
+    assert {agent.address.pattern for agent in state.agents} == {None, Pattern.DEDICATED}
     assert state.conversations and state.identities
-    assert [block.name for block in state.blocks] == ["company"]
-    assert all(agent.shared_blocks == ("company",) for agent in state.agents)
+    assert [block.address.name for block in state.blocks] == ["company"]
+    assert all(agent.shared_blocks == (Address.shared_block("company"),) for agent in state.agents)

@@ -9,11 +9,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from reconciler.address import Address
 from reconciler.desired import DesiredState
 from reconciler.manifest import load_desired
 
@@ -23,8 +25,20 @@ GOLDEN = "expected-desired.json"
 
 
 def as_json(state: DesiredState) -> Any:
-    """The state as JSON values (enums as their strings, tuples as lists)."""
-    return json.loads(json.dumps(dataclasses.asdict(state)))
+    """The state as JSON values (enums as their strings, addresses as text, tuples as lists)."""
+    return json.loads(json.dumps(_plain(state)))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Address):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import pytest
 
-from reconciler.plan.model import Plan
 from reconciler.render import render_markdown
 
-from .plans import SAMPLES, hostile_plan, many_users_plan, mixed_plan
+from .plans import (
+    HOSTILE_LINE,
+    SAMPLES,
+    hostile_plan,
+    many_users_plan,
+    mixed_plan,
+    pattern_rows_plan,
+)
+
+if TYPE_CHECKING:
+    from reconciler.plan.model import Plan
 
 LIMIT = 65536
 FENCE = re.compile(r"^(`{3,})diff$")
@@ -58,9 +67,7 @@ def test_two_thousand_users_fit_and_the_comment_says_what_it_folded() -> None:
 
 
 def test_when_addresses_do_not_fit_sections_end_with_and_n_more() -> None:
-    plan = many_users_plan(2000)
-    verbose = tuple(replace(c, reason="r" * 40) for c in plan.changes)
-    markdown = render_markdown(replace(plan, changes=verbose))
+    markdown = render_markdown(many_users_plan(2000, id_suffix="-" + "r" * 40))
     assert utf16_size(markdown) <= LIMIT
     note = re.search(
         r"Field details omitted and ([\d,]+) changes not listed \(at most ([\d,]+)", markdown
@@ -89,14 +96,14 @@ def test_small_plan_is_not_folded() -> None:
     markdown = render_markdown(mixed_plan())
     assert "Note:" not in markdown
     assert "<details open><summary>Delete: 2</summary>" in markdown
-    assert "+     memory_blocks[1].limit: 2000" in markdown
+    assert "+     memory_blocks[0].limit: 2000" in markdown
 
 
 def test_size_counts_utf16_units() -> None:
-    plan = replace(
-        mixed_plan(), changes=tuple(replace(c, reason="😀" * 50) for c in mixed_plan().changes)
-    )
-    limit = utf16_size(render_markdown(plan)) - 1
+    plan = mixed_plan()
+    full = render_markdown(plan)
+    assert utf16_size(full) > len(full), "the sample must hold characters outside the BMP"
+    limit = utf16_size(full) - 1
     assert utf16_size(render_markdown(plan, max_chars=limit)) <= limit
 
 
@@ -104,18 +111,56 @@ def test_hostile_values_stay_inside_code() -> None:
     markdown = render_markdown(hostile_plan())
     outside, blocks = split_code(markdown)
     assert set(re.findall(r"(?<!\\)<[^>\n]*>", outside)) <= OUR_TAGS
-    assert outside.count("<details") == outside.count("</details>") == 2
+    sections = ["Create", "Update", "Attach", "Drift", "Conflicts"]
+    assert re.findall(r"<summary>(\w+)", outside) == sections
+    assert outside.count("<details") == outside.count("</details>") == len(sections)
     assert "@" not in outside and "script" not in outside and "s3cret" not in markdown
-    assert len(blocks) == 2
-    assert all("<script>alert(1)</script>" in block for block in blocks)
+    assert len(blocks) == len(sections)
+    assert [HOSTILE_LINE in block for block in blocks] == [True, True, False, True, False]
+    assert "x```</summary></details><details open> @acme/admins" in blocks[-1]
     assert "\x1b" not in markdown and "\u202e" not in markdown
 
 
-def test_hostile_table_cell_cannot_add_columns() -> None:
-    row = next(line for line in render_markdown(hostile_plan()).splitlines() if "cated" in line)
-    assert row.count("|") - row.count("\\|") == 8
+def test_hostile_values_cannot_add_table_rows_or_columns() -> None:
+    outside, _ = split_code(render_markdown(hostile_plan()))
+    rows = [line for line in outside.splitlines() if line.startswith("|")]
+    assert [row.split("|")[1].strip() for row in rows] == [
+        "Pattern",
+        "---",
+        "dedicated",
+        "identity",
+        "stack",
+        "**Total**",
+    ]
+    assert all(row.count("|") - row.count("\\|") == 8 for row in rows)
 
 
-@pytest.mark.parametrize("plan", [factory() for factory in SAMPLES.values()])
+def table_counts(markdown: str) -> dict[str, list[int]]:
+    """The summary table's rows: pattern label -> counts (create ... delete, total)."""
+    rows = [line for line in markdown.splitlines() if re.match(r"\| [^-|]", line)]
+    return {
+        cells[0]: [int(c.replace(",", "")) for c in cells[1:]]
+        for cells in ([c.strip() for c in row.strip("|").split("|")] for row in rows[1:])
+    }
+
+
+def test_summary_table_files_each_change_under_its_users_pattern() -> None:
+    """A dedicated user's agent deleted and a shared block attached to it count as dedicated,
+    a conversation deleted as shared, an identity moved to another agent (attached, detached)
+    and one deleted as identity; only the stack's own shared agents and blocks count under
+    "stack"."""
+    assert table_counts(render_markdown(pattern_rows_plan())) == {
+        #              create update attach detach delete total
+        "dedicated": [0, 0, 1, 0, 1, 2],
+        "shared": [0, 0, 0, 0, 1, 1],
+        "identity": [0, 0, 1, 1, 1, 3],
+        "stack": [2, 2, 0, 0, 0, 4],
+        "**Total**": [2, 2, 2, 1, 3, 10],
+    }
+
+
+@pytest.mark.parametrize(
+    "plan", [factory() for factory in SAMPLES.values()] + [hostile_plan(), pattern_rows_plan()]
+)
 def test_code_blocks_are_closed(plan: Plan) -> None:
     split_code(render_markdown(plan))

@@ -5,16 +5,33 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import pytest
 
-from reconciler.plan.model import Plan
+from reconciler.plan.serialize import plan_to_dict
 from reconciler.render import render_text
 from reconciler.render.lines import MAX_DIFF_LINES
 
-from .plans import SAMPLES, drift_plan, hostile_plan, many_users_plan, mixed_plan
+from .plans import (
+    SAMPLES,
+    drift_plan,
+    empty_plan,
+    hostile_plan,
+    many_users_plan,
+    mixed_plan,
+    notices_plan,
+    pattern_rows_plan,
+)
 
-ALL_PLANS = [factory() for factory in SAMPLES.values()] + [hostile_plan(), many_users_plan(50)]
+if TYPE_CHECKING:
+    from reconciler.plan.model import Plan
+
+ALL_PLANS = [factory() for factory in SAMPLES.values()] + [
+    hostile_plan(),
+    pattern_rows_plan(),
+    many_users_plan(50),
+]
 OUR_CODES = re.compile(r"\x1b\[(?:0|1|2|31|32|33|36)m")
 
 
@@ -28,9 +45,9 @@ def test_color_marks_each_action() -> None:
     assert "\x1b[32m+\x1b[0m agent/user:alice" in text
     assert "\x1b[33m~\x1b[0m agent/support" in text
     assert "\x1b[36m>\x1b[0m identity/carol to agent/support" in text
-    assert "\x1b[36m<\x1b[0m block/knowledge from agent/user:frank" in text
+    assert "\x1b[36m<\x1b[0m block/legacy from agent/user:dave" in text
     assert "\x1b[31m-\x1b[0m agent/user:frank" in text
-    assert "\x1b[2mNo longer declared (kept; enable prune to delete):\x1b[0m" in text
+    assert "\x1b[2mNot deleted (protected):\x1b[0m" in text
 
 
 def test_color_changes_nothing_but_escape_codes() -> None:
@@ -60,8 +77,13 @@ def test_header_and_summary_frame_the_plan() -> None:
 
 
 def test_no_changes_says_so_and_counts_notices() -> None:
-    last = render_text(SAMPLES["notices"](), color=False).splitlines()[-1]
-    assert last == "No changes. The server matches the manifests. 5 notices."
+    assert render_text(empty_plan(), color=False).splitlines()[-1] == (
+        "No changes. The server matches the manifests."
+    )
+    assert render_text(notices_plan(), color=False).splitlines()[-1] == (
+        "No changes can be made, but the server does not match the manifests. "
+        "1 declared resource blocked. 6 notices."
+    )
 
 
 def test_order_does_not_depend_on_plan_order() -> None:
@@ -95,13 +117,13 @@ def test_long_block_diff_is_shortened_with_a_count() -> None:
 
 
 def test_long_single_line_value_is_shortened() -> None:
-    plan = many_users_plan(2)
-    long_reason = replace(
-        plan.changes[0], fields=(replace(plan.changes[0].fields[0], after="x" * 500),)
-    )
-    text = render_text(replace(plan, changes=(long_reason,)), color=False)
-    assert '"' + "x" * 150 in text
-    assert "x" * 200 not in text
+    plan = mixed_plan()
+    update = next(c for c in plan_to_dict(plan)["changes"] if c["address"] == "agent/support")
+    description = next(f["after"] for f in update["fields"] if f["path"] == "description")
+    assert len(description) > 200 and "\n" not in description
+    text = render_text(plan, color=False)
+    assert '"' + description[:150] in text
+    assert description[:200] not in text
     assert "more chars)" in text
 
 

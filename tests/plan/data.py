@@ -1,0 +1,70 @@
+"""Planner inputs as data: a folder holding `desired.yaml` (a manifest) and `live.json` (what
+the server holds, as live values) becomes the (desired, live) pair the planner takes.
+
+`live.json` lists `agents`, `blocks`, `conversations`, `identities` and `foreign_agents`; a
+missing list is empty. Agents and blocks are written as the server sends them (ownership
+record in `metadata`); a conversation's `summary` leaves out the ownership marker and names
+its `user_id`; an identity's `properties` are key -> value and `owned` stands for this stack's
+marker property.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reconciler import ownership
+from reconciler.desired import DesiredState
+from reconciler.kinds import agent, block, conversation, identity
+from reconciler.live import LiveConversation, LiveIdentity, LiveState
+from reconciler.manifest import load_desired
+from reconciler.plan.planner import build_plan
+
+if TYPE_CHECKING:
+    from reconciler.plan.model import Plan
+
+TARGET = "http://letta.test"
+
+
+def _conversation(raw: dict[str, Any], stack: str) -> LiveConversation:
+    """A conversation; `summary` is written without the marker, which is added here."""
+    marked = ownership.conversation_summary(raw["summary"], stack, raw["user_id"])
+    found = conversation.from_server({**raw, "summary": marked}, stack)
+    assert found is not None, raw
+    return found
+
+
+def _identity(raw: dict[str, Any], stack: str) -> LiveIdentity:
+    """An identity; `properties` as key -> value, `owned` adding this stack's marker."""
+    values = dict(raw.get("properties", {}))
+    if raw.get("owned"):
+        values[ownership.IDENTITY_MARKER_KEY] = stack
+    listed = [{"key": k, "value": v, "type": "string"} for k, v in values.items()]
+    return identity.from_server({**raw, "properties": listed}, stack)
+
+
+def live_from_json(stack: str, raw: dict[str, Any]) -> LiveState:
+    """The live state a `live.json` document describes, for `stack`, read through the same
+    functions that read the server's answers."""
+    return LiveState(
+        stack=stack,
+        agents=tuple(agent.from_server(a, stack) for a in raw.get("agents", ())),
+        blocks=tuple(block.from_server(b, stack) for b in raw.get("blocks", ())),
+        conversations=tuple(_conversation(c, stack) for c in raw.get("conversations", ())),
+        identities=tuple(_identity(i, stack) for i in raw.get("identities", ())),
+        foreign_agents=tuple(agent.from_server(a, stack) for a in raw.get("foreign_agents", ())),
+    )
+
+
+def load_case(folder: Path) -> tuple[DesiredState, LiveState]:
+    """The desired state of `folder/desired.yaml` and the live state of `folder/live.json`."""
+    desired = load_desired([folder / "desired.yaml"])
+    raw = json.loads((folder / "live.json").read_text(encoding="utf-8"))
+    return desired, live_from_json(desired.stack, raw)
+
+
+def plan_case(folder: Path, *, target: str = TARGET, prune: bool | None = None) -> Plan:
+    """The plan the planner makes for a case folder (prune as the manifest says by default)."""
+    desired, live = load_case(folder)
+    return build_plan(desired, live, target=target, prune=prune)
