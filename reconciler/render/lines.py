@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import assert_never
 from urllib.parse import urlsplit, urlunsplit
 
+from reconciler.address import Kind
+from reconciler.kinds import identity
 from reconciler.ownership import IDENTITY_MARKER_KEY, METADATA_KEY
 from reconciler.plan.model import (
     Action,
@@ -189,7 +191,7 @@ def _action_lines(change: Change) -> list[Line]:
     match change:
         case Create():
             links = [Line(1, " ", f"links: {clean(str(a))}") for a in change.links]
-            return links + _body_lines(change.body)
+            return links + _body_lines(change)
         case Delete():
             lines = [Line(1, " ", f"id: {clean(change.resource_id)}")]
             if change.owned_children:
@@ -238,11 +240,11 @@ def _headline(change: Change) -> str:
             assert_never(change)
 
 
-def _body_lines(body: Mapping[str, JSON]) -> list[Line]:
+def _body_lines(change: Create) -> list[Line]:
     """A created resource's fields, nested objects flattened to dotted paths, without the
     ownership record."""
     lines: list[Line] = []
-    for path, value in _flatten(_displayed(body), ""):
+    for path, value in _flatten(_displayed(change), ""):
         if path.startswith(_OWNERSHIP_RECORD):
             continue  # the same stack and address on every create; the headline says both
         if _is_multiline(value):
@@ -257,15 +259,14 @@ _OWNERSHIP_RECORD = f"metadata.{METADATA_KEY}."
 _OWNERSHIP_PROPERTIES = frozenset({IDENTITY_MARKER_KEY})
 
 
-def _displayed(body: Mapping[str, JSON]) -> Mapping[str, JSON]:
-    """Identity properties as `key: value` (as a person declared them), without the marker."""
-    properties = body.get("properties")
-    if not isinstance(properties, list | tuple) or not all(
-        isinstance(p, Mapping) and "key" in p for p in properties
-    ):
-        return body
-    shown = {p["key"]: p.get("value") for p in properties if p["key"] not in _OWNERSHIP_PROPERTIES}
-    return {**body, "properties": shown}
+def _displayed(change: Create) -> Mapping[str, JSON]:
+    """What a create sends, an identity's properties as `key: value` (as a person declared
+    them) without the ownership marker."""
+    if change.address.kind is not Kind.IDENTITY:
+        return change.body
+    declared = identity.properties(change.body)
+    shown = {k: v for k, v in declared.items() if k not in _OWNERSHIP_PROPERTIES}
+    return {**change.body, "properties": shown}
 
 
 def _flatten(value: JSON, path: str) -> Iterator[tuple[str, JSON]]:
