@@ -22,8 +22,8 @@ from letta_client._types import RequestOptions
 from bench.measure import CountingSdk, Sample, measure, median, new_api, scaled
 from bench.stacks import SHARED_AGENTS, StackShape
 from reconciler import ownership
-from reconciler.desired import DesiredState, Pattern
-from reconciler.live import AGENT_INCLUDES
+from reconciler.desired import DesiredState
+from reconciler.kinds.agent import INCLUDES as AGENT_INCLUDES
 from reconciler.workflow import make_plan
 
 PAGE = 200
@@ -135,7 +135,7 @@ def _lookups(client: CountingSdk, desired: DesiredState) -> list[Callable[[], ob
     found: list[Callable[[], object]] = [
         partial(sdk.agents.list, tags=[ownership.user_tag(spec.user_id)], limit=1)
         for spec in desired.agents
-        if spec.pattern is Pattern.DEDICATED and spec.user_id
+        if spec.user_id
     ]
     agent_ids = _shared_agent_ids(client, desired) if desired.conversations else {}
     for conv in desired.conversations:
@@ -143,7 +143,7 @@ def _lookups(client: CountingSdk, desired: DesiredState) -> list[Callable[[], ob
         found.append(
             partial(
                 sdk.conversations.list,
-                agent_id=agent_ids[conv.agent_key],
+                agent_id=agent_ids[conv.agent.name],
                 summary_search=marker,
                 limit=1,
             )

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from reconciler.address import Address
 from reconciler.desired import (
     AgentSpec,
     BlockSpec,
     ConversationSpec,
     DesiredState,
     IdentitySpec,
-    Pattern,
     Policy,
     SharedBlockSpec,
 )
+from reconciler.values import freeze
 
 MODEL = "letta/letta-free"
+SETTINGS = freeze({"model": MODEL, "embedding": MODEL})
 PERSONA = BlockSpec("persona", "I am a personal assistant.", Policy.ENFORCE)
 SHARED_AGENTS = ("support", "sales")
 MIXED_SHARES = (("dedicated", 0.5), ("shared", 0.4), ("identity", 0.1))
@@ -53,13 +55,9 @@ def dedicated_agent(user_id: str, extra_tags: tuple[str, ...] = ()) -> AgentSpec
         limit=2000,
     )
     return AgentSpec(
-        address=f"agent/user:{user_id}",
-        key=f"user:{user_id}",
+        address=Address.dedicated_agent(user_id),
         name=f"assistant-{user_id}",
-        model=MODEL,
-        embedding=MODEL,
-        pattern=Pattern.DEDICATED,
-        user_id=user_id,
+        settings=SETTINGS,
         tags=tuple(sorted({"tier:premium", f"user:{user_id}", *extra_tags})),
         blocks=(human, PERSONA),
     )
@@ -90,11 +88,16 @@ def mixed_stack(stack: str, size: int) -> DesiredState:
         for n, u in enumerate(groups["shared"])
     ]
     identities = [
-        IdentitySpec(f"identity/{u}", u, f"User {u}", {"plan": "enterprise"}, (SHARED_AGENTS[0],))
+        IdentitySpec(
+            Address.identity(u),
+            f"User {u}",
+            freeze({"plan": "enterprise"}),
+            (Address.agent(SHARED_AGENTS[0]),),
+        )
         for u in groups["identity"]
     ]
     company = SharedBlockSpec(
-        "block/company", "company", BlockSpec("company", "Acme Corp.", Policy.ENFORCE)
+        Address.shared_block("company"), BlockSpec("company", "Acme Corp.", Policy.ENFORCE)
     )
     return DesiredState(
         stack,
@@ -108,20 +111,17 @@ def mixed_stack(stack: str, size: int) -> DesiredState:
 def _shared_agent(name: str) -> AgentSpec:
     persona = BlockSpec("persona", f"I am the {name} agent for Acme Corp.", Policy.ENFORCE)
     return AgentSpec(
-        address=f"agent/{name}",
-        key=name,
+        address=Address.agent(name),
         name=name,
-        model=MODEL,
-        embedding=MODEL,
+        settings=SETTINGS,
         blocks=(persona,),
-        shared_blocks=("company",),
+        shared_blocks=(Address.shared_block("company"),),
     )
 
 
 def _conversation(user_id: str, agent: str) -> ConversationSpec:
-    return ConversationSpec(
-        f"conversation/{agent}/{user_id}", agent, user_id, f"Support chat for {user_id}"
-    )
+    address = Address.conversation(Address.agent(agent), user_id)
+    return ConversationSpec(address, f"Support chat for {user_id}")
 
 
 def with_extra_tag(desired: DesiredState, user_ids_to_change: set[str], tag: str) -> DesiredState:

@@ -15,13 +15,16 @@ from typing import Any
 
 from bench.measure import CountingSdk, Sample, measure, new_api
 from bench.stacks import with_extra_tag
+from reconciler.address import Kind
 from reconciler.apply import apply_plan
 from reconciler.client import LettaApi
 from reconciler.desired import DesiredState
 from reconciler.errors import ApplyFailed, LettaApplyError, ServerError
-from reconciler.live import LiveState, read_live
-from reconciler.plan.model import Action, Kind, Plan
+from reconciler.live.reader import read_live
+from reconciler.live.state import LiveState
+from reconciler.plan.model import Create, Plan
 from reconciler.plan.planner import build_plan
+from reconciler.values import thaw
 from reconciler.workflow import make_plan
 
 
@@ -46,10 +49,10 @@ class ApplyFigures:
 def agent_bodies(desired: DesiredState) -> list[dict[str, Any]]:
     """The create bodies the planner makes for a stack that does not exist yet."""
     plan = build_plan(desired, LiveState(desired.stack), target="")
-    creates = [c for c in plan.changes if c.action is Action.CREATE and c.kind is Kind.AGENT]
-    if any(c.refs for c in creates):
+    creates = [c for c in plan.changes if isinstance(c, Create) and c.address.kind is Kind.AGENT]
+    if any(c.links for c in creates):
         raise ValueError("raw creates need agents without references to other resources")
-    return [dict(c.body) for c in creates]
+    return [thaw(c.body) for c in creates]
 
 
 def raw_creates(url: str, desired: DesiredState, parallelism: int) -> tuple[Sample, int]:
