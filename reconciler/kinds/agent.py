@@ -1,7 +1,7 @@
 """Agents: a user's dedicated agent (`agent/user:<id>`) or a shared agent (`agent/<name>`).
 
-Keyed by the address in the ownership record of their metadata (and, for an agent carrying
-only the stack tag and one `user:` tag, by that tag). Compared on their name, tags, metadata
+Keyed by the address in the ownership record of their metadata; an agent carrying the stack's
+tag without a record is reported, never changed. Compared on their name, tags, metadata
 and the fields of `SETTINGS`, the table of managed agent fields: a new managed field is a
 row there plus its key in the manifest schema. Deleting an agent also deletes its own memory
 blocks, which the server would leave behind.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from reconciler import ownership
-from reconciler.address import Address, AddressError, Kind
+from reconciler.address import Address, Kind
 from reconciler.desired import AgentSpec, DesiredState
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import block
@@ -81,7 +81,7 @@ def from_server(raw: Mapping[str, JSON], stack: str) -> LiveAgent:
     return LiveAgent(
         id=str(raw["id"]),
         name=str(raw.get("name") or ""),
-        address=_address(metadata, tags, stack),
+        address=_address(metadata, stack),
         created_at=str(raw.get("created_at") or ""),
         settings=Frozen({s.name: freeze(s.read(raw)) for s in SETTINGS}),
         tags=tags,
@@ -98,20 +98,11 @@ def _label(live: LiveBlock) -> tuple[str, str]:
     return (live.label, live.id)
 
 
-def _address(metadata: Frozen, tags: tuple[str, ...], stack: str) -> Address | None:
-    """The owned agent's address: from its ownership record, else from its `user:` tag."""
+def _address(metadata: Frozen, stack: str) -> Address | None:
+    """The owned agent's address, from the stack's ownership record. Tags alone never make
+    an agent the stack's: anyone can add the stack's tag to an agent."""
     recorded = ownership.metadata_address(metadata, stack)
-    if recorded is not None:
-        return recorded if recorded.kind is KIND else None
-    if ownership.stack_tag(stack) not in tags:
-        return None
-    users = [t.removeprefix("user:") for t in tags if t.startswith("user:")]
-    if len(users) != 1:
-        return None
-    try:
-        return Address.dedicated_agent(users[0])
-    except AddressError:
-        return None
+    return recorded if recorded is not None and recorded.kind is KIND else None
 
 
 def _identity_ids(raw: Mapping[str, JSON]) -> tuple[str, ...]:
@@ -126,22 +117,27 @@ def _identity_ids(raw: Mapping[str, JSON]) -> tuple[str, ...]:
 def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
     """Create, update, report or delete the stack's agents."""
     children = _own_blocks(live)
-    kept = out.keep_survivors(live.agents_by_address, "agents", children)
+    kept = out.keep_survivors(live.agents_by_address, "agents", _protected, children)
     for spec in desired.agents:
         current = kept.get(spec.address)
         if current is None:
             _create(spec, desired.stack, live, out)
         else:
             out.update(spec.address, current.id, _current(current), _managed(spec, desired.stack))
-    out.undeclared(kept, (spec.address for spec in desired.agents), lambda a: a.protected, children)
+    out.undeclared(kept, (spec.address for spec in desired.agents), _protected, children)
     for agent in live.agents:
         if agent.address is None:
             out.notice(
                 NoticeKind.CONFLICT,
                 None,
-                f"agent {agent.name!r} carries the stack tag but no address; left alone",
+                f"agent {agent.name!r} carries the stack's tag but no ownership record; "
+                "left alone (adopt it to manage it)",
                 resource_ids=(agent.id,),
             )
+
+
+def _protected(agent: LiveAgent) -> bool:
+    return agent.protected
 
 
 def _managed(spec: AgentSpec, stack: str) -> dict[str, JSON]:

@@ -71,7 +71,7 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
 
 
 def _plan_shared(desired: DesiredState, live: LiveState, out: Builder) -> None:
-    kept = out.keep_survivors(live.blocks_by_address, "blocks")
+    kept = out.keep_survivors(live.blocks_by_address, "blocks", lambda b: b.protected)
     for spec in desired.blocks:
         current = kept.get(spec.address)
         if current is None:

@@ -53,7 +53,7 @@ def from_server(raw: Mapping[str, JSON], stack: str) -> LiveIdentity:
 
 def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
     """Create, update, link, report or delete the stack's identities."""
-    kept = out.keep_survivors(live.identities_by_address, "identities")
+    kept = out.keep_survivors(live.identities_by_address, "identities", lambda i: i.protected)
     foreign = {i.identifier_key: i for i in live.identities if not i.owned}
     agents = {address: group[0] for address, group in live.agents_by_address.items()}
     for spec in desired.identities:

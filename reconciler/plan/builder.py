@@ -55,25 +55,37 @@ class Builder:
         self,
         groups: Mapping[Address, Sequence[R]],
         nouns: str,
+        protected: Callable[[R], bool] = lambda _r: False,
         children: Callable[[R], Sequence[str]] = lambda _r: (),
     ) -> dict[Address, R]:
         """The resource kept at each address (see `survivor_first`); the others reported as
-        duplicates, and deleted with their own children when prune is on."""
+        duplicates, and deleted with their own children when prune is on, unless protected."""
         kept: dict[Address, R] = {}
         for address, group in groups.items():
             kept[address] = group[0]
             if len(group) == 1:
                 continue
-            action = "deleting the others" if self.prune else "enable prune to delete the others"
+            action = (
+                "deleting the others unless protected"
+                if self.prune
+                else "enable prune to delete the others"
+            )
             self.notice(
                 NoticeKind.DUPLICATE,
                 address,
-                f"{len(group)} owned {nouns} claim this address; keeping the oldest "
-                f"({group[0].id}); {action}",
+                f"{len(group)} owned {nouns} claim this address; keeping {group[0].id} "
+                f"(ownership record, then oldest); {action}",
                 resource_ids=tuple(r.id for r in group),
             )
-            if self.prune:
-                for extra in group[1:]:
+            for extra in group[1:] if self.prune else ():
+                if protected(extra):
+                    self.notice(
+                        NoticeKind.PROTECTED,
+                        address,
+                        "a duplicate; protected, so it is not deleted",
+                        resource_ids=(extra.id,),
+                    )
+                else:
                     self.change(Delete(address, extra.id, "duplicate", tuple(children(extra))))
         return kept
 
