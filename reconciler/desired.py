@@ -67,6 +67,8 @@ class AgentSpec:
     blocks: tuple[BlockSpec, ...] = ()
     shared_blocks: tuple[Address, ...] = ()
     protected: bool = False
+    user_tag: str | None = None
+    """A dedicated agent's lookup tag (also in `tags`): how apps find the user's agent."""
 
     @property
     def user_id(self) -> str | None:

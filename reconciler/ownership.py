@@ -15,6 +15,11 @@ from typing import Any
 from reconciler.address import Address
 
 TAG_PREFIX = "letta-apply:"
+USER_TAG_PREFIX = "user:"
+DEFAULT_USER_TAG = "user:${user.id}"
+"""The seeds' lookup tag of a user's dedicated agent; a stack may choose its own format."""
+RESERVED_TAG_PREFIXES = (TAG_PREFIX, USER_TAG_PREFIX)
+"""Tags a manifest may not declare: ownership, and the user tags the stack adds itself."""
 METADATA_KEY = "letta_apply"
 IDENTITY_MARKER_KEY = "letta_apply_stack"
 IDENTITY_PROTECTED_KEY = "letta_apply_protected"
@@ -31,7 +36,7 @@ def stack_tag(stack: str) -> str:
 
 def user_tag(user_id: str) -> str:
     """The seeds' lookup tag for a dedicated agent: `user:<id>`."""
-    return f"user:{user_id}"
+    return f"{USER_TAG_PREFIX}{user_id}"
 
 
 def agent_metadata(

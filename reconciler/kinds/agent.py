@@ -167,22 +167,24 @@ def _create(spec: AgentSpec, stack: str, live: LiveState, out: Builder) -> None:
         **_managed(spec, stack),
         "memory_blocks": [block.body(b) for b in spec.blocks],
     }
-    out.change(Create(spec.address, freeze(body), links=spec.shared_blocks))
-    if spec.user_id is not None:
-        _report_foreign(spec, spec.user_id, live, out)
-
-
-def _report_foreign(spec: AgentSpec, user_id: str, live: LiveState, out: Builder) -> None:
-    tag = ownership.user_tag(user_id)
-    others = [a.id for a in live.foreign_agents if tag in a.tags]
+    others = _foreign(spec, live)
     if others:
         out.notice(
-            NoticeKind.CONFLICT,
+            NoticeKind.BLOCKED,
             spec.address,
-            f"{len(others)} agent(s) not owned by this stack already carry {tag}; "
-            "they are left alone, and apps looking agents up by tag may find either",
-            resource_ids=tuple(others),
+            f"{len(others)} agent(s) not owned by this stack already carry {spec.user_tag}, so "
+            "apps looking the user's agent up by tag would find either; adopt it, or give the "
+            "stack its own defaults.userTag",
+            resource_ids=others,
         )
+        return
+    out.change(Create(spec.address, freeze(body), links=spec.shared_blocks))
+
+
+def _foreign(spec: AgentSpec, live: LiveState) -> tuple[str, ...]:
+    """Agents the stack does not own carrying the user's lookup tag."""
+    tag = spec.user_tag
+    return tuple(a.id for a in live.foreign_agents if tag is not None and tag in a.tags)
 
 
 def _own_blocks(live: LiveState) -> Callable[[LiveAgent], tuple[str, ...]]:

@@ -100,17 +100,16 @@ def _read_foreign(
     """Agents of others carrying the `user:` tag of a dedicated user this stack will create."""
     have = {a.address for a in owned}
     missing = [
-        spec.user_id
+        spec.user_tag
         for spec in desired.agents
-        if spec.user_id is not None and spec.address not in have
+        if spec.user_tag is not None and spec.address not in have
     ]
     if not missing:
         return ()
 
-    def lookup(user_ids: list[str]) -> list[JSON]:
+    def lookup(tags: list[str]) -> list[JSON]:
         # The server matches any of the listed tags: one listing covers a whole batch of users.
-        params = {"tags": [ownership.user_tag(u) for u in user_ids], "include": ["agent.tags"]}
-        return list(api.paginate("/v1/agents/", params))
+        return list(api.paginate("/v1/agents/", {"tags": tags, "include": ["agent.tags"]}))
 
     batches = [missing[i : i + FOREIGN_BATCH] for i in range(0, len(missing), FOREIGN_BATCH)]
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:

@@ -19,7 +19,12 @@ from reconciler.manifest.marked import MarkedList, MarkedMap, plain
 from reconciler.manifest.merge import Definition, Stack
 from reconciler.manifest.problems import Problems, suggest
 from reconciler.manifest.variables import Text, compile_text
-from reconciler.ownership import METADATA_KEY, TAG_PREFIX
+from reconciler.ownership import (
+    DEFAULT_USER_TAG,
+    METADATA_KEY,
+    RESERVED_TAG_PREFIXES,
+    TAG_PREFIX,
+)
 from reconciler.values import JSON
 
 DEFAULT_BLOCK_LIMIT = 100_000
@@ -64,6 +69,8 @@ class Blueprint:
     shared_blocks: tuple[str, ...]
     protected: bool
     summary: Text | None
+    user_tag: Text
+    """The tag a user's dedicated agent carries for lookups (`defaults.userTag`)."""
 
     @property
     def texts(self) -> tuple[Text, ...]:
@@ -85,6 +92,22 @@ class Compiler:
         self.stack = stack
         self.problems = problems
         self.defaults = stack.defaults
+        self.user_tag = self._user_tag()
+
+    def _user_tag(self) -> Text:
+        """`defaults.userTag` (default `user:${user.id}`); it must name the user by id only,
+        so that one agent carries it."""
+        setting = self.defaults.get("userTag")
+        if setting is None:
+            return compile_text(DEFAULT_USER_TAG, self.stack.loc, self.problems)
+        text = compile_text(setting.value, setting.loc, self.problems)
+        if text.variables != {"user.id"}:
+            self.problems.add(setting.loc, "userTag must contain ${user.id} and no other variable")
+        elif setting.value.startswith(TAG_PREFIX):
+            self.problems.add(
+                setting.loc, f"userTag may not start with the reserved '{TAG_PREFIX}'"
+            )
+        return text
 
     def shared_block(self, definition: Definition) -> BlockPrint:
         """A top-level block; it serves many agents, so it may not use user variables."""
@@ -110,6 +133,7 @@ class Compiler:
             shared_blocks=self._shared_names(definition, shared),
             protected=bool(body.get("protected", False)),
             summary=self._summary(definition),
+            user_tag=self.user_tag,
         )
         if definition.kind == "agent":
             self._no_user_variables(blueprint.texts, f"shared agent '{definition.name}'")
@@ -163,10 +187,7 @@ class Compiler:
         for tags in lists:
             for index, tag in enumerate(tags):
                 loc = tags.item_loc(index)
-                if tag.startswith(TAG_PREFIX):
-                    self.problems.add(
-                        loc, f"tag '{tag}': tags starting with '{TAG_PREFIX}' are reserved"
-                    )
+                reserved_tag(tag, loc, self.problems)
                 texts.append(compile_text(tag, loc, self.problems))
         return tuple(texts)
 
@@ -256,6 +277,14 @@ def _known_blocks(shared: dict[str, BlockPrint]) -> str:
         if shared
         else " (no top-level blocks are defined)"
     )
+
+
+def reserved_tag(tag: str, loc: Location, problems: Problems) -> None:
+    """Tags for ownership and user lookups are the stack's to write, never a manifest's."""
+    for prefix in RESERVED_TAG_PREFIXES:
+        if tag.startswith(prefix):
+            why = "ownership" if prefix == TAG_PREFIX else "user lookups, added by the stack"
+            problems.add(loc, f"tag '{tag}': tags starting with '{prefix}' are reserved for {why}")
 
 
 def check_length(block: BlockPrint, value: str, whose: str, problems: Problems) -> None:

@@ -23,12 +23,18 @@ from reconciler.desired import (
     PruneSettings,
     SharedBlockSpec,
 )
-from reconciler.manifest.blueprints import BlockPrint, Blueprint, Compiler, check_length
+from reconciler.manifest.blueprints import (
+    BlockPrint,
+    Blueprint,
+    Compiler,
+    check_length,
+    reserved_tag,
+)
 from reconciler.manifest.merge import Stack
 from reconciler.manifest.problems import Problems, suggest
 from reconciler.manifest.users import User
 from reconciler.manifest.variables import PROPERTY_VARIABLE, Text, user_values
-from reconciler.ownership import RESERVED_PROPERTIES, user_tag
+from reconciler.ownership import RESERVED_PROPERTIES
 from reconciler.values import freeze
 
 AGENT_NAME = re.compile(r"^[\w '\-]+$")
@@ -165,7 +171,8 @@ def _agent(bp: Blueprint, user: User | None, problems: Problems) -> AgentSpec | 
         address=Address.dedicated_agent(user.id) if user else Address.agent(definition.name),
         name=name,
         settings=freeze(settings),
-        tags=_tags(bp, user, values),
+        tags=_tags(bp, user, values, problems),
+        user_tag=bp.user_tag.render(values) if user else None,
         metadata=freeze(bp.metadata),
         blocks=tuple(_user_block(block, values, whose, problems) for block in bp.blocks),
         shared_blocks=tuple(Address.shared_block(name) for name in bp.shared_blocks),
@@ -203,11 +210,15 @@ def _values(
     return None if missing else values
 
 
-def _tags(bp: Blueprint, user: User | None, values: dict[str, str]) -> tuple[str, ...]:
+def _tags(
+    bp: Blueprint, user: User | None, values: dict[str, str], problems: Problems
+) -> tuple[str, ...]:
     tags = {text.render(values) for text in bp.tags}
     if user is not None:
+        for tag in user.tags:
+            reserved_tag(tag, user.where("tags"), problems)
         tags.update(user.tags)
-        tags.add(user_tag(user.id))
+        tags.add(bp.user_tag.render(values))
     return tuple(sorted(tags))
 
 
