@@ -140,8 +140,11 @@ class LiveState:
         return tuple(i for i in self.identities if i.owned)
 
     def owned_count(self) -> int:
+        """Resources the stack owns, agents' own memory blocks included (for the guard)."""
         counted = (self.agents, self.blocks, self.conversations, self.owned_identities)
-        return sum(len(group) for group in counted)
+        shared = {b.id for b in self.blocks}
+        own_blocks = sum(1 for a in self.agents for b in a.blocks if b.id not in shared)
+        return sum(len(group) for group in counted) + own_blocks
 
     def fingerprint(self) -> str:
         """Digest of everything owned: any change on the server changes it."""

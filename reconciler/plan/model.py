@@ -226,6 +226,16 @@ class Plan:
     def destructive(self) -> tuple[Change, ...]:
         return tuple(c for c in self.changes if c.action.is_destructive)
 
+    @property
+    def deleted_ids(self) -> tuple[str, ...]:
+        """Every resource the plan deletes, those deleted with their parent included."""
+        return tuple(
+            resource_id
+            for change in self.changes
+            if isinstance(change, Delete)
+            for resource_id in (change.resource_id, *change.owned_children)
+        )
+
     def counts(self) -> Counter[Action]:
         """How many changes of each action the plan holds."""
         return Counter(c.action for c in self.changes)

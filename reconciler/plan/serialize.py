@@ -96,6 +96,7 @@ def plan_summary(plan: Plan) -> dict[str, int]:
     counts = plan.counts()
     summary = {action.value: counts[action] for action in Action}
     summary["total"] = len(plan.changes)
+    summary["deleted_resources"] = len(plan.deleted_ids)
     summary["notices"] = len(plan.notices)
     return summary
 

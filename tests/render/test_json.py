@@ -71,6 +71,7 @@ def test_summary_and_digest() -> None:
         "detach": 1,
         "delete": 2,
         "total": 10,
+        "deleted_resources": 4,
         "notices": 1,
     }
     assert document["digest"] == plan_digest(plan)
