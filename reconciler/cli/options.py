@@ -6,6 +6,7 @@ Connection options open a client only when a command runs, so parsing them costs
 from __future__ import annotations
 
 import functools
+import gc
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,6 +50,9 @@ class Connection:
         """A client for this server (a context manager that closes its connections)."""
         from reconciler.client import LettaApi, Target  # the SDK: only when a command connects
 
+        # What was imported lives as long as the process: frozen, the collector stops scanning
+        # the SDK's many objects again and again while the server's pages are read.
+        gc.freeze()
         key = os.environ.get("LETTA_API_KEY") or None
         target = Target(
             self.base_url, api_key=key, project_id=self.project_id, timeout=self.timeout
