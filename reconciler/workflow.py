@@ -46,9 +46,8 @@ def preflight(api: LettaApi, desired: DesiredState) -> None:
     """
     try:
         with ThreadPoolExecutor(max_workers=len(_PREFLIGHT_READS)) as pool:
-            _health, models, embeddings = pool.map(
-                lambda r: api.get(r[0], address=r[1]), _PREFLIGHT_READS
-            )
+            sent = [pool.submit(api.get, path, address=what) for path, what in _PREFLIGHT_READS]
+            _health, models, embeddings = (answer.result() for answer in sent)
     except ConnectionFailed as exc:
         raise ConnectionFailed(f"cannot reach the Letta server: {exc}") from exc
     except ServerError as exc:
