@@ -64,7 +64,8 @@ clean:
 	find reconciler tests -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # Benchmarks against $$LETTA_BASE_URL, or a throwaway local server started for the run.
-# Sizes: BENCH_SIZES=100,1000 (default); BENCH_ARGS=--full adds 10,000 users (slow to seed).
+# Sizes: BENCH_SIZES=100,1000 (default); BENCH_ARGS=--full adds 10,000 users (slow to seed);
+# BENCH_ARGS="--only startup" measures only the whole-process start-up ratios.
 .PHONY: bench
 bench: venv
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -8,12 +8,18 @@ from dataclasses import dataclass
 
 DEFAULT_SIZES = (100, 1000)
 FULL_SIZE = 10_000
+PARTS = ("writes", "reads", "startup")
 
 
 @dataclass(frozen=True)
 class Options:
-    """What to run. `sizes` are dedicated-user counts for the no-op plan."""
+    """What to run. `sizes` are dedicated-user counts for the no-op plan.
 
+    `parts`: writes (apply from empty, update), reads (no-op plans in process) and startup
+    (whole `letta-apply` processes beside their references, see `bench.startup`).
+    """
+
+    parts: tuple[str, ...]
     sizes: tuple[int, ...]
     apply_size: int
     mixed_size: int
@@ -21,6 +27,7 @@ class Options:
     reps: int
     lookup_all_up_to: int
     lookup_sample: int
+    startup_reps: int
     keep: bool
 
 
@@ -29,6 +36,12 @@ def parse(argv: list[str] | None = None) -> Options:
         prog="python -m bench",
         description="Benchmark letta-apply against a real Letta server (LETTA_BASE_URL, "
         "or a throwaway local one).",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=PARTS,
+        help="run only this part (repeatable; default: all): writes, reads, startup",
     )
     parser.add_argument(
         "--sizes",
@@ -51,10 +64,17 @@ def parse(argv: list[str] | None = None) -> Options:
         "--lookup-sample", type=int, default=200, help="... and for a sample this big beyond"
     )
     parser.add_argument(
+        "--startup-reps",
+        type=int,
+        default=9,
+        help="interleaved pairs of each whole-process start-up figure (median)",
+    )
+    parser.add_argument(
         "--keep", action="store_true", help="leave the benchmark's stacks on the server"
     )
     args = parser.parse_args(argv)
     return Options(
+        parts=tuple(part for part in PARTS if part in (args.only or PARTS)),
         sizes=_sizes(args.sizes, args.full),
         apply_size=args.apply_size,
         mixed_size=args.mixed_size,
@@ -62,6 +82,7 @@ def parse(argv: list[str] | None = None) -> Options:
         reps=args.reps,
         lookup_all_up_to=args.lookup_all_up_to,
         lookup_sample=args.lookup_sample,
+        startup_reps=args.startup_reps,
         keep=args.keep,
     )
 

@@ -68,6 +68,8 @@ def render(results: dict[str, Any]) -> str:
         lines += ["", *_apply_table(results["apply"])]
     if results.get("update"):
         lines += ["", *_update_table(results["update"])]
+    if results.get("startup"):
+        lines += ["", *_startup_table(results["startup"])]
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
@@ -148,3 +150,29 @@ def _update_table(update: dict[str, Any]) -> list[str]:
         f"  apply                    {_secs(apply)} for {changed} changed resources "
         f"({per_change:.2f} req per change, {update['failed']} failed)",
     ]
+
+
+def _startup_table(startup: dict[str, Any]) -> list[str]:
+    rows = (
+        ("letta-apply --help", startup["help"], "python -c 'import click, yaml'", 3.0),
+        ("letta-apply validate examples/mixed", startup["validate"], "the same", 3.0),
+        (
+            f"letta-apply plan, {startup['plan']['users']:,} users, no-op",
+            startup["plan"],
+            "listing script (SDK, same pages)",
+            1.2,
+        ),
+    )
+    head = f"{'WHOLE PROCESSES':<44}{'time':>8}  {'reference':<34}{'time':>8}{'ratio':>8}  target"
+    lines = [
+        f"START-UP, median of {startup['reps']} interleaved pairs; ratio = median of pair ratios",
+        head,
+        "-" * len(head),
+    ]
+    for name, pair, reference, target in rows:
+        status = "met" if pair["ratio"] <= target else "NOT met"
+        lines.append(
+            f"{name:<44}{pair['seconds']:>7.3f}s  {reference:<34}"
+            f"{pair['reference_seconds']:>7.3f}s{pair['ratio']:>7.2f}x  <= {target:g}x {status}"
+        )
+    return lines

@@ -7,10 +7,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import reads, writes
+from bench import reads, startup, writes
 from bench.options import Options
 from bench.server import BenchServer
 from bench.stacks import StackShape, user_ids
+
+STARTUP_SHAPE = StackShape("dedicated", 1000)
+"""The stack of the whole-process plan figure."""
 
 
 @dataclass
@@ -34,24 +37,47 @@ def say(message: str) -> None:
 
 
 def execute(run: Run) -> dict[str, Any]:
-    """Every benchmark in order; writes first (fresh stacks), then reads of settled stacks."""
+    """Every part asked for, in order; writes first (fresh stacks), then reads of settled stacks."""
     opts = run.options
     try:
         seeded: dict[str, StackShape] = {}
-        if opts.apply_size:
+        if "writes" in opts.parts and opts.apply_size:
             seeded.update(_apply_benchmarks(run))
-        for size in opts.sizes:
-            if size != opts.apply_size:
-                seeded[_seed_dedicated(run, size)] = StackShape("dedicated", size)
-        if opts.mixed_size:
-            seeded[_seed_mixed(run)] = StackShape("mixed", opts.mixed_size)
-        run.results["noop_plan"] = [
-            _read_benchmarks(run, stack, shape) for stack, shape in seeded.items()
-        ]
+        if "reads" in opts.parts:
+            seeded.update(_seed_for_reads(run, seeded))
+            run.results["noop_plan"] = [
+                _read_benchmarks(run, stack, shape) for stack, shape in seeded.items()
+            ]
+        if "startup" in opts.parts:
+            run.results["startup"] = _startup_benchmarks(run, seeded)
     finally:
         if not opts.keep:
             _clean_up(run)
     return run.results
+
+
+def _seed_for_reads(run: Run, seeded: dict[str, StackShape]) -> dict[str, StackShape]:
+    """The dedicated stacks of every size not seeded yet, and the mixed stack."""
+    opts = run.options
+    have = set(seeded.values())
+    more = {
+        _seed_dedicated(run, size): StackShape("dedicated", size)
+        for size in opts.sizes
+        if StackShape("dedicated", size) not in have
+    }
+    if opts.mixed_size:
+        more[_seed_mixed(run)] = StackShape("mixed", opts.mixed_size)
+    return more
+
+
+def _startup_benchmarks(run: Run, seeded: dict[str, StackShape]) -> dict[str, Any]:
+    """Whole processes; the plan runs on the run's 1,000-user dedicated stack, seeded if need be."""
+    shape = STARTUP_SHAPE
+    stack = next((s for s, seen in seeded.items() if seen == shape), None)
+    if stack is None:
+        stack = _seed_dedicated(run, shape.size)
+    say(f"start-up: --help, validate, and plan of {shape.kind} {shape.size}, as processes ...")
+    return startup.startup_benchmarks(run.server.url, stack, shape, run.options.startup_reps)
 
 
 def _apply_benchmarks(run: Run) -> dict[str, StackShape]:

@@ -3,12 +3,15 @@
 A dedicated stack has one agent per user (the seeds' dedicated pattern, two memory blocks each);
 a mixed stack adds shared agents with a shared block, one conversation per shared-pattern user,
 and one identity per identity-pattern user. Everything is derived from (stack, size), so a
-separate process can rebuild the same desired state.
+separate process can rebuild the same desired state; `dedicated_manifests` writes a dedicated
+stack as the manifests a user would keep, for benchmarks of the command itself.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from reconciler.address import Address
 from reconciler.desired import (
@@ -66,6 +69,34 @@ def dedicated_agent(user_id: str, extra_tags: tuple[str, ...] = ()) -> AgentSpec
 def dedicated_stack(stack: str, size: int) -> DesiredState:
     agents = tuple(dedicated_agent(u) for u in user_ids(stack, size))
     return DesiredState(stack, tuple(sorted(agents, key=lambda a: a.address)))
+
+
+DEDICATED_MANIFEST = """\
+apiVersion: letta-apply/v1
+stack: {stack}
+defaults: {{model: {model}, embedding: {model}}}
+templates:
+  assistant:
+    tags: [tier:premium]
+    blocks:
+      human:
+        value: "User ID: ${{user.id}}\\nName: ${{user.name}}\\nPreferences: (to be learned)"
+        limit: 2000
+        policy: seed
+      persona: {{value: {persona}, policy: enforce}}
+usersFrom: users.csv
+"""
+
+
+def dedicated_manifests(folder: Path, stack: str, size: int) -> Path:
+    """Write manifests that declare `dedicated_stack(stack, size)`; return the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    persona = json.dumps(PERSONA.value)  # JSON strings are YAML strings
+    text = DEDICATED_MANIFEST.format(stack=stack, model=MODEL, persona=persona)
+    (folder / "stack.yaml").write_text(text, encoding="utf-8")
+    rows = "".join(f"{u},User {u},dedicated,assistant\n" for u in user_ids(stack, size))
+    (folder / "users.csv").write_text("id,name,pattern,template\n" + rows, encoding="utf-8")
+    return folder
 
 
 def split_mixed(ids: list[str]) -> dict[str, list[str]]:

@@ -14,7 +14,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import httpx
 import letta_client
@@ -57,7 +58,10 @@ class Target:
 
 
 class LettaApi:
-    """Thread-safe access to the server's REST API with plain JSON in and out."""
+    """Thread-safe access to the server's REST API with plain JSON in and out.
+
+    A context manager: leaving the `with` block closes the connections.
+    """
 
     def __init__(
         self,
@@ -95,6 +99,17 @@ class LettaApi:
 
     def close(self) -> None:
         self.sdk.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
     # Reads and idempotent writes: retried.
 

@@ -99,6 +99,10 @@ class ApplyFailed(LettaApplyError):
         super().__init__("\n".join(lines))
 
 
+class Declined(LettaApplyError):
+    """The person asked at the terminal did not approve the plan; nothing was applied."""
+
+
 class NotConverged(LettaApplyError):
     """Everything possible was applied, but declared resources remain blocked (exit code 3)."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator, Mapping
-from enum import Enum
+from functools import cache
 from typing import Any
 
 JSON = Any
@@ -65,18 +65,20 @@ def thaw(value: JSON) -> JSON:
 
 def canonical(value: Any) -> str:
     """Compact JSON with sorted keys: equal values give equal text (dataclasses included)."""
-    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain
+    )
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def _plain(value: Any) -> JSON:
+    """What `json` cannot write itself: frozen mappings, dataclasses, any other value as text."""
+    if isinstance(value, Frozen):
+        return value._items
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
+        return {name: getattr(value, name) for name in _field_names(type(value))}
     return str(value)

@@ -1,6 +1,7 @@
 """The steps the commands are made of: connect, pre-flight, plan, apply, outputs.
 
-Each step is a function of explicit values; the CLI strings them together and prints.
+Each step is a function of explicit values; what a flow reports and whom it asks are
+callbacks (`Hooks`), so the CLI only parses options, prints and maps errors to exit codes.
 """
 
 from __future__ import annotations
@@ -8,7 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from reconciler.apply import StackLock, apply_plan, check_guards
@@ -17,7 +19,9 @@ from reconciler.client import LettaApi, Target
 from reconciler.desired import DesiredState
 from reconciler.errors import (
     ConnectionFailed,
+    Declined,
     LettaApplyError,
+    NotConverged,
     PreflightError,
     ServerError,
     StalePlanError,
@@ -28,13 +32,22 @@ from reconciler.plan.model import Plan
 from reconciler.plan.planner import build_plan
 from reconciler.values import JSON
 
+_PREFLIGHT_READS = (
+    ("/v1/health/", "health check"),
+    ("/v1/models/", "model list"),
+    ("/v1/models/embedding", "embedding model list"),
+)
+
 
 def preflight(api: LettaApi, desired: DesiredState) -> None:
-    """Check before planning: the server answers, the key works, the model handles exist."""
+    """Check before planning: the server answers, the key works, the model handles exist.
+
+    The reads are independent and sent at once: one round trip instead of three.
+    """
     try:
-        api.get("/v1/health/", address="health check")
-        models = api.get("/v1/models/", address="model list")
-        embeddings = api.get("/v1/models/embedding", address="embedding model list")
+        with ThreadPoolExecutor(max_workers=len(_PREFLIGHT_READS)) as pool:
+            sent = [pool.submit(api.get, path, address=what) for path, what in _PREFLIGHT_READS]
+            _health, models, embeddings = (answer.result() for answer in sent)
     except ConnectionFailed as exc:
         raise ConnectionFailed(f"cannot reach the Letta server: {exc}") from exc
     except ServerError as exc:
@@ -82,25 +95,111 @@ class ApplyOptions:
     lock_timeout: float = 0.0
 
 
-def apply_saved_plan(
+@dataclass(frozen=True)
+class Hooks:
+    """What a flow tells the person or job running it, and whom it asks; silent by default.
+
+    `confirm` is None when nobody is there to ask: the plan is applied as the options allow.
+    When someone is asked, their answer also covers the plan's deletions.
+    """
+
+    status: Callable[[str], None] = lambda _line: None
+    """A transient line while reading the server."""
+    notify: Callable[[str], None] = lambda _message: None
+    """Messages worth keeping, such as waiting for or taking over the stack's lock."""
+    show: Callable[[Plan], None] = lambda _plan: None
+    """The plan about to be applied, before anything is."""
+    confirm: Callable[[Plan], bool] | None = None
+    progress: Progress | None = None
+    """After each change."""
+    finished: Callable[[Sequence[ApplyResult]], None] = lambda _results: None
+    """Once every change ran, when there were any."""
+
+
+def plan_and_apply(
     api: LettaApi,
-    plan: Plan,
+    desired: DesiredState,
     options: ApplyOptions,
-    progress: Progress | None = None,
-    notify: Callable[[str], None] = lambda _message: None,
+    hooks: Hooks,
+    *,
+    prune: bool | None = None,
 ) -> list[ApplyResult]:
-    """Apply exactly `plan`, under the stack lock, if the server still matches it."""
-    check_guards(
-        plan, allow_destructive=options.allow_delete, allow_mass_delete=options.allow_mass_delete
-    )
-    with StackLock(api, plan.stack, timeout=options.lock_timeout, notify=notify):
-        live = read_live(api, plan.stack, parallelism=options.parallelism)
+    """Plan and apply under the stack lock, so nothing changes between the two.
+
+    Raises NotConverged when declared resources stay blocked by resources the stack does not
+    own, ApplyFailed when changes failed, Declined when the person asked said no.
+    """
+    preflight(api, desired)
+    with _lock(api, desired.stack, options, hooks):
+        plan, live = make_plan(
+            api, desired, prune=prune, parallelism=options.parallelism, progress=hooks.status
+        )
+        hooks.show(plan)
+        _check_guards(plan, options, hooks)
+        results = _apply_reviewed(api, plan, live, options, hooks)
+    return _finish(plan, results, hooks)
+
+
+def apply_saved_plan(
+    api: LettaApi, plan: Plan, options: ApplyOptions, hooks: Hooks
+) -> list[ApplyResult]:
+    """Apply exactly `plan`, under the stack lock, if the server still matches it.
+
+    A plan made for another server, or one the options do not allow, is refused before any
+    request is sent; the API key goes only to the server `api` was opened for.
+    """
+    check_target(plan, api.target)
+    _check_guards(plan, options, hooks)
+    with _lock(api, plan.stack, options, hooks):
+        live = read_live(api, plan.stack, parallelism=options.parallelism, progress=hooks.status)
         if live.fingerprint() != plan.live_fingerprint:
             raise StalePlanError(
                 f"the server changed since this plan was made (stack {plan.stack!r}); "
                 "the plan was not applied. Make a new plan and review it."
             )
-        return apply_plan(api, plan, live, parallelism=options.parallelism, progress=progress)
+        hooks.show(plan)
+        results = _apply_reviewed(api, plan, live, options, hooks)
+    return _finish(plan, results, hooks)
+
+
+def _lock(api: LettaApi, stack: str, options: ApplyOptions, hooks: Hooks) -> StackLock:
+    return StackLock(api, stack, timeout=options.lock_timeout, notify=hooks.notify)
+
+
+def _check_guards(plan: Plan, options: ApplyOptions, hooks: Hooks) -> None:
+    check_guards(
+        plan,
+        allow_destructive=options.allow_delete or hooks.confirm is not None,
+        allow_mass_delete=options.allow_mass_delete,
+    )
+
+
+def _apply_reviewed(
+    api: LettaApi, plan: Plan, live: LiveState, options: ApplyOptions, hooks: Hooks
+) -> list[ApplyResult]:
+    """Ask if someone can be asked, then apply the plan's changes."""
+    if not plan.has_changes:
+        return []
+    if hooks.confirm is not None and not hooks.confirm(plan):
+        raise Declined("the plan was not applied: it was declined at the prompt")
+    return apply_plan(api, plan, live, parallelism=options.parallelism, progress=hooks.progress)
+
+
+def _finish(plan: Plan, results: list[ApplyResult], hooks: Hooks) -> list[ApplyResult]:
+    if plan.has_changes:
+        hooks.finished(results)
+    check_converged(plan)
+    return results
+
+
+def check_converged(plan: Plan) -> None:
+    """A plan that leaves declared resources uncreated cannot converge: NotConverged says so."""
+    if plan.blocked:
+        addresses = ", ".join(str(n.address) for n in plan.blocked)
+        raise NotConverged(
+            f"{len(plan.blocked)} declared resource(s) blocked by resources this stack does "
+            f"not own: {addresses}; adopt them (`letta-apply adopt`) or remove them"
+        )
 
 
 def check_target(plan: Plan, target: Target) -> None:
@@ -108,7 +207,7 @@ def check_target(plan: Plan, target: Target) -> None:
     if plan.target.rstrip("/") != target.base_url.rstrip("/"):
         raise LettaApplyError(
             f"this plan was made for {plan.target}, not {target.base_url}; "
-            "make a new plan for this server"
+            "make a new plan for this server, or point --base-url / LETTA_BASE_URL at it"
         )
 
 

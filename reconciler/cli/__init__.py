@@ -1,23 +1,19 @@
 """The `letta-apply` command: option parsing and error-to-exit-code mapping only.
 
-Exit codes: 0 success (with `--detailed-exitcode`: no changes), 1 error, 2 changes present or
-resources blocked (only with `--detailed-exitcode`), 3 an apply that did not converge (some
-changes failed, or declared resources are blocked by resources the stack does not own).
+Exit codes are named in `reconciler.cli.exitcodes`. Starting up imports click and the
+command modules only; each command imports the library it needs when it runs.
 """
 
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import click
 
 from reconciler import __version__
+from reconciler.cli.exitcodes import ExitCode
 from reconciler.errors import ApplyFailed, LettaApplyError, NotConverged
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_CHANGES = 2
-EXIT_PARTIAL = 3
 
 
 class DefaultCommandGroup(click.Group):
@@ -55,28 +51,36 @@ def _register() -> None:
         cli.add_command(command)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> NoReturn:
     """Console-script entry point: run the CLI and turn errors into one clear line."""
     _register()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    sys.exit(_invoke(argv, debug))
+
+
+def _invoke(argv: list[str] | None, debug: bool) -> int:
     try:
         # Without standalone mode click returns a command's exit code instead of exiting.
         code = cli.main(args=argv, prog_name="letta-apply", standalone_mode=False)
-        sys.exit(code if isinstance(code, int) else EXIT_OK)
+        return code if isinstance(code, int) else ExitCode.OK
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
-        sys.exit(EXIT_ERROR)
+        return ExitCode.ERROR
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        sys.exit(EXIT_ERROR)
-    except (ApplyFailed, NotConverged) as exc:
-        _report(exc, debug)
-        sys.exit(EXIT_PARTIAL)
+        return ExitCode.ERROR
     except LettaApplyError as exc:
         _report(exc, debug)
-        sys.exit(EXIT_ERROR)
+        return exit_code(exc)
+
+
+def exit_code(error: LettaApplyError) -> ExitCode:
+    """Applied but not converged (changes failed, resources blocked) is 3; any other error 1."""
+    if isinstance(error, ApplyFailed | NotConverged):
+        return ExitCode.NOT_CONVERGED
+    return ExitCode.ERROR
 
 
 def _report(exc: LettaApplyError, debug: bool) -> None:

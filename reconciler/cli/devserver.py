@@ -6,10 +6,14 @@ import signal
 import time
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.devserver import DevServer, ServerInfo, default_state_dir
+from reconciler.cli.exitcodes import ExitCode
+
+if TYPE_CHECKING:
+    from reconciler.devserver import DevServer, ServerInfo
 
 
 def _progress(message: str) -> None:
@@ -21,6 +25,8 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def _server(ctx: click.Context, port: int | None = None) -> DevServer:
+    from reconciler.devserver import DevServer  # process management: only when a command runs
+
     state_dir: Path = ctx.obj["dev_server_dir"]
     return DevServer(state_dir, port=port, progress=_progress)
 
@@ -40,6 +46,8 @@ def dev_server(ctx: click.Context, state_dir: Path | None) -> None:
     The server and its PostgreSQL live in their own environment under ~/.cache/letta-apply;
     the first `up` installs them (~1 GB, a few minutes).
     """
+    from reconciler.devserver import default_state_dir
+
     ctx.ensure_object(dict)["dev_server_dir"] = state_dir or default_state_dir()
 
 
@@ -87,13 +95,14 @@ def down(ctx: click.Context) -> None:
 
 @dev_server.command()
 @click.pass_context
-def status(ctx: click.Context) -> None:
+def status(ctx: click.Context) -> ExitCode:
     """Show whether the server runs, its URL and health; exit 1 if it does not run."""
     info = _server(ctx).status()
     if info is None:
         click.echo("Not running.")
-        raise click.exceptions.Exit(1)
+        return ExitCode.ERROR
     click.echo(_describe(info))
+    return ExitCode.OK
 
 
 def _describe(info: ServerInfo) -> str:

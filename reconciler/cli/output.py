@@ -10,11 +10,12 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
-from reconciler.apply.executor import ApplyResult
+if TYPE_CHECKING:
+    from reconciler.apply.executor import ApplyResult
 
 _PAST = {
     "create": "created",

@@ -2,9 +2,9 @@
 
 Requests grow with pages, not with users: owned agents come from one tag-filtered, paginated
 listing that includes their tags, blocks and identities; conversations from one listing per
-shared agent; identities and shared blocks from one listing each. Only users the stack is about
-to create are looked up, in batches of tags, for foreign agents already carrying their `user:`
-tag. Each kind's module turns the server's JSON into its live value.
+shared agent; identities and shared blocks from one listing each, read while the agents are.
+Only users the stack is about to create are looked up, in batches of tags, for foreign agents
+already carrying their user tag. Each kind's module turns the server's JSON into its live value.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from reconciler.desired import DesiredState
 from reconciler.kinds import agent, block, conversation, identity
 from reconciler.live.state import (
     LiveAgent,
+    LiveBlock,
     LiveConversation,
     LiveIdentity,
     LiveState,
@@ -42,26 +43,33 @@ def read_live(
 
     `progress` hears how many agents have been read so far, a page at a time.
     """
-    tag = ownership.stack_tag(stack)
-    listed = api.paginate(
-        "/v1/agents/", {"tags": [tag], "include": list(agent.INCLUDES)}, page_size
-    )
-    agents = tuple(
-        survivor_first(
-            agent.from_server(raw, stack) for raw in _counted(listed, page_size, progress)
-        )
-    )
-    tagged = (
-        block.from_server(raw, stack)
-        for raw in api.paginate("/v1/blocks/", {"tags": [tag]}, page_size)
-    )
-    blocks = tuple(survivor_first(b for b in tagged if block.is_shared(b)))
-    shared_ids = [a.id for a in agents if a.address and a.address.user is None]
-    conversations = _read_conversations(api, stack, shared_ids, page_size)
     wanted = {spec.identifier_key for spec in desired.identities} if desired else set()
-    identities = _read_identities(api, stack, wanted, page_size)
-    foreign = _read_foreign(api, agents, desired, parallelism) if desired else ()
-    return LiveState(stack, agents, blocks, conversations, identities, foreign)
+    with ThreadPoolExecutor(max_workers=2) as side:
+        # Shared blocks and identities do not depend on the agents: read them meanwhile.
+        blocks = side.submit(_read_blocks, api, stack, page_size)
+        identities = side.submit(_read_identities, api, stack, wanted, page_size)
+        agents = _read_agents(api, stack, page_size, progress)
+        shared_ids = [a.id for a in agents if a.address and a.address.user is None]
+        conversations = _read_conversations(api, stack, shared_ids, page_size)
+        foreign = _read_foreign(api, agents, desired, parallelism) if desired else ()
+        return LiveState(
+            stack, agents, blocks.result(), conversations, identities.result(), foreign
+        )
+
+
+def _read_agents(
+    api: LettaApi, stack: str, page_size: int, progress: Callable[[str], None] | None
+) -> tuple[LiveAgent, ...]:
+    params = {"tags": [ownership.stack_tag(stack)], "include": list(agent.INCLUDES)}
+    listed = _counted(api.paginate("/v1/agents/", params, page_size), page_size, progress)
+    return tuple(survivor_first(agent.from_server(raw, stack) for raw in listed))
+
+
+def _read_blocks(api: LettaApi, stack: str, page_size: int) -> tuple[LiveBlock, ...]:
+    """The stack's shared blocks (its agents' own blocks come with the agents)."""
+    listed = api.paginate("/v1/blocks/", {"tags": [ownership.stack_tag(stack)]}, page_size)
+    read = (block.from_server(raw, stack) for raw in listed)
+    return tuple(survivor_first(b for b in read if block.is_shared(b)))
 
 
 def _counted(

@@ -20,7 +20,7 @@ from reconciler.manifest.problems import Problems
 from reconciler.manifest.schema import check_document, manifest_schema
 from reconciler.manifest.yaml_loader import Document, load_documents
 
-__all__ = ["load_desired", "manifest_schema", "validate_paths"]
+__all__ = ["load_desired", "manifest_schema"]
 
 
 def load_desired(paths: Sequence[Path]) -> DesiredState:
@@ -43,11 +43,6 @@ def load_desired(paths: Sequence[Path]) -> DesiredState:
     state = expand(stack, users, problems)
     problems.raise_if_any()
     return state
-
-
-def validate_paths(paths: Sequence[Path]) -> DesiredState:
-    """What `letta-apply validate` checks: the same as `load_desired`, offline."""
-    return load_desired(paths)
 
 
 def _read(paths: Sequence[Path], problems: Problems) -> tuple[list[Document], bool]:

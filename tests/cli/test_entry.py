@@ -7,7 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.cli import exit_code as cli_exit_code
 from reconciler.cli import main
+from reconciler.cli.exitcodes import ExitCode
+from reconciler.errors import (
+    ApplyFailed,
+    Declined,
+    LettaApplyError,
+    ManifestError,
+    NotConverged,
+    ServerError,
+)
 
 EXAMPLE = str(Path(__file__).resolve().parents[2] / "examples" / "dedicated")
 CLOSED = "http://127.0.0.1:9"  # nothing listens on the discard port
@@ -41,3 +51,25 @@ def test_paths_without_a_command_plan_and_apply(
 def test_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_code(["plan", "--no-such-option", EXAMPLE]) == 1
     assert "No such option" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["unlock", "adopt"])
+def test_commands_without_parallel_requests_take_no_parallelism(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert exit_code([command, "--parallelism", "2", EXAMPLE]) == ExitCode.ERROR
+    assert "No such option '--parallelism'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (ApplyFailed([ServerError("agent/user:alice", "boom", 500)], applied=1), 3),
+        (NotConverged("blocked"), 3),
+        (Declined("no"), 1),
+        (ManifestError([]), 1),
+        (LettaApplyError("other"), 1),
+    ],
+)
+def test_errors_map_to_exit_codes(error: LettaApplyError, code: int) -> None:
+    assert cli_exit_code(error) == code

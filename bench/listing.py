@@ -1,0 +1,33 @@
+"""The reference for the whole-process `letta-apply plan`: a plain script that lists a stack.
+
+`python bench/listing.py URL TAG INCLUDE...` imports the SDK, fetches the agent pages a no-op
+plan fetches (the same tag filter, includes, page size and order, as plain JSON) and exits.
+It imports nothing from letta-apply, so its start-up is the SDK's alone.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import letta_client
+
+PAGE = 200
+
+
+def main(url: str, tag: str, includes: list[str]) -> int:
+    """List every page; return how many agents there were."""
+    count = 0
+    after: dict[str, str] = {}
+    with letta_client.Letta(base_url=url, max_retries=0) as client:
+        while True:
+            query = {"tags": [tag], "include": includes, "limit": PAGE, "order": "asc", **after}
+            page: list[Any] = client.get("/v1/agents/", cast_to=object, options={"params": query})
+            count += len(page)
+            if len(page) < PAGE:
+                return count
+            after = {"after": page[-1]["id"]}
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], sys.argv[3:])

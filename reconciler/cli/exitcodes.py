@@ -1,0 +1,18 @@
+"""The exit codes of `letta-apply`, one name per meaning (see README and docs/design.md)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """What a finished command tells the shell or the CI job that ran it."""
+
+    OK = 0
+    """Success; with `plan --detailed-exitcode`, the server matches the manifests."""
+    ERROR = 1
+    """Bad input, unreachable server, refused or stale plan, lock held, a declined prompt."""
+    CHANGES = 2
+    """`plan --detailed-exitcode` only: there are changes to apply, or blocked resources."""
+    NOT_CONVERGED = 3
+    """Applied, but some changes failed or declared resources remain blocked."""

@@ -1,0 +1,60 @@
+"""Start-up fit for pre-commit and CI: `--help` and `validate` import no network code.
+
+Each command runs in a fresh interpreter that writes the names of every module it loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cli.recorder import Recorder
+
+EXAMPLE = str(Path(__file__).resolve().parents[2] / "examples" / "mixed")
+NETWORK = ("letta_client", "httpx", "httpcore")
+
+PROBE = """
+import atexit, json, sys
+out = sys.argv.pop(1)
+atexit.register(lambda: open(out, "w").write(json.dumps(sorted(sys.modules))))
+from reconciler.cli import main
+main(sys.argv[1:])
+"""
+
+
+def loaded(tmp_path: Path, *args: str) -> tuple[int, set[str]]:
+    """Run `letta-apply ARGS`; its exit code and the top-level packages it imported."""
+    out = tmp_path / "modules.json"
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(out), *args], capture_output=True, timeout=120
+    )
+    modules = json.loads(out.read_text())
+    return done.returncode, {name.partition(".")[0] for name in modules}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["validate", EXAMPLE], ["plan", "--help"]],
+    ids=["help", "validate", "plan-help"],
+)
+def test_offline_commands_import_no_network_code(tmp_path: Path, args: list[str]) -> None:
+    code, packages = loaded(tmp_path, *args)
+    assert code == 0
+    assert not packages & set(NETWORK)
+
+
+def test_help_imports_no_manifest_validation(tmp_path: Path) -> None:
+    code, packages = loaded(tmp_path, "--help")
+    assert code == 0
+    assert "jsonschema" not in packages
+
+
+def test_a_command_that_connects_does_import_the_sdk(tmp_path: Path, recorder: Recorder) -> None:
+    """The probe sees the SDK when it is loaded: the tests above can fail."""
+    code, packages = loaded(tmp_path, "plan", "--base-url", recorder.url, EXAMPLE)
+    assert code == 1 and recorder.requests
+    assert set(NETWORK) <= packages
