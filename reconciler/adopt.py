@@ -21,8 +21,6 @@ def adopt(api: LettaApi, desired: DesiredState, address: str, resource_id: str) 
         parsed = Address.parse(address)
     except AddressError as exc:
         raise LettaApplyError(f"{address!r} is not an address (e.g. agent/user:alice)") from exc
-    if parsed not in set(desired.addresses()):
-        raise LettaApplyError(f"{parsed} is not declared in stack {desired.stack!r}")
     try:
         kind = handler(parsed.kind)
     except LookupError as exc:

@@ -165,7 +165,7 @@ def _current(agent: LiveAgent) -> dict[str, JSON]:
 def _create(spec: AgentSpec, stack: str, live: LiveState, out: Builder) -> None:
     body = {
         **_managed(spec, stack),
-        "memory_blocks": [block.body(b) for b in spec.blocks],
+        "memory_blocks": [{**block.body(b), **block.tag(stack)} for b in spec.blocks],
     }
     others = _foreign(spec, live)
     if others:
@@ -188,9 +188,8 @@ def _foreign(spec: AgentSpec, live: LiveState) -> tuple[str, ...]:
 
 
 def _own_blocks(live: LiveState) -> Callable[[LiveAgent], tuple[str, ...]]:
-    """An agent's own blocks (not the stack's shared ones): removed along with the agent."""
-    shared = {b.id for b in live.blocks}
-    return lambda agent: tuple(b.id for b in agent.blocks if b.id not in shared)
+    """An agent's own blocks (made by the stack, not shared): removed along with the agent."""
+    return lambda agent: tuple(b.id for b in live.own_blocks(agent))
 
 
 # Server calls ---------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from reconciler.errors import LettaApplyError
 from reconciler.kinds.common import Resolve, adopt_tagged, first_owned
 from reconciler.live.state import LiveAgent, LiveBlock, LiveState
 from reconciler.plan.builder import Builder, drift, optional
-from reconciler.plan.model import Attach, Create, Delete, Detach, FieldChange, Update
+from reconciler.plan.model import Attach, Create, Delete, Detach, FieldChange, NoticeKind, Update
 from reconciler.values import JSON, freeze, thaw
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
     for spec in desired.agents:
         agent = agents.get(spec.address)
         if agent is not None:
-            _plan_own(spec, agent, shared, desired.stack, out)
+            _plan_own(spec, agent, live, desired.stack, out)
             _plan_links(spec, agent, shared, out)
 
 
@@ -83,16 +83,21 @@ def _plan_shared(desired: DesiredState, live: LiveState, out: Builder) -> None:
     out.undeclared(kept, (spec.address for spec in desired.blocks), lambda b: b.protected)
 
 
-def _plan_own(
-    spec: AgentSpec, agent: LiveAgent, shared: Mapping[str, Address], stack: str, out: Builder
-) -> None:
-    own = {
-        Address.agent_block(spec.address, b.label): b for b in agent.blocks if b.id not in shared
-    }
+def _plan_own(spec: AgentSpec, agent: LiveAgent, live: LiveState, stack: str, out: Builder) -> None:
+    own = {Address.agent_block(spec.address, b.label): b for b in live.own_blocks(agent)}
+    foreign = {b.label: b for b in live.foreign_blocks(agent)}
     for block in spec.blocks:
         address = Address.agent_block(spec.address, block.label)
         current = own.get(address)
-        if current is None:
+        if current is None and block.label in foreign:
+            out.notice(
+                NoticeKind.BLOCKED,
+                address,
+                f"the agent already has a block labelled {block.label!r} that this stack did "
+                "not make; it is left alone (adopt it to manage it, or detach it)",
+                resource_ids=(foreign[block.label].id,),
+            )
+        elif current is None:
             out.change(Create(address, freeze({**body(block), **_marks(stack, address)})))
         else:
             _update(block, current, address, out)
@@ -121,9 +126,15 @@ def body(block: BlockSpec) -> dict[str, JSON]:
     }
 
 
+def tag(stack: str) -> dict[str, JSON]:
+    """The mark of a block the stack makes, even inside an agent's create (where the server
+    keeps tags but not metadata)."""
+    return {"tags": [ownership.stack_tag(stack)]}
+
+
 def _marks(stack: str, address: Address, *, protected: bool = False) -> dict[str, JSON]:
     return {
-        "tags": [ownership.stack_tag(stack)],
+        **tag(stack),
         "metadata": ownership.agent_metadata(stack, address, {}, protected=protected),
     }
 
@@ -190,9 +201,12 @@ def link(api: LettaApi, verb: str, agent_id: str, block_id: str, address: Addres
 
 
 def adopt(api: LettaApi, desired: DesiredState, address: Address, resource_id: str) -> None:
-    """Mark an existing block as the stack's shared block at `address`."""
-    if address not in {spec.address for spec in desired.blocks}:
-        raise LettaApplyError(
-            f"{address} is not a shared block declared in stack {desired.stack!r}"
-        )
+    """Mark an existing block as the stack's: a shared block, or an agent's own block."""
+    if address not in _declared(desired):
+        raise LettaApplyError(f"{address} is not declared in stack {desired.stack!r}")
     adopt_tagged(api, desired.stack, f"/v1/blocks/{resource_id}", address, None)
+
+
+def _declared(desired: DesiredState) -> set[Address]:
+    own = {Address.agent_block(a.address, b.label) for a in desired.agents for b in a.blocks}
+    return own | {spec.address for spec in desired.blocks}

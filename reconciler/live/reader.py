@@ -52,9 +52,8 @@ def read_live(
         shared_ids = [a.id for a in agents if a.address and a.address.user is None]
         conversations = _read_conversations(api, stack, shared_ids, page_size)
         foreign = _read_foreign(api, agents, desired, parallelism) if desired else ()
-        return LiveState(
-            stack, agents, blocks.result(), conversations, identities.result(), foreign
-        )
+        shared, tagged = blocks.result()
+        return LiveState(stack, agents, shared, conversations, identities.result(), foreign, tagged)
 
 
 def _read_agents(
@@ -65,11 +64,15 @@ def _read_agents(
     return tuple(survivor_first(agent.from_server(raw, stack) for raw in listed))
 
 
-def _read_blocks(api: LettaApi, stack: str, page_size: int) -> tuple[LiveBlock, ...]:
-    """The stack's shared blocks (its agents' own blocks come with the agents)."""
-    listed = api.paginate("/v1/blocks/", {"tags": [ownership.stack_tag(stack)]}, page_size)
-    read = (block.from_server(raw, stack) for raw in listed)
-    return tuple(survivor_first(b for b in read if block.is_shared(b)))
+def _read_blocks(
+    api: LettaApi, stack: str, page_size: int
+) -> tuple[tuple[LiveBlock, ...], frozenset[str]]:
+    """The stack's shared blocks, and the ids of every block carrying its tag (its agents'
+    own blocks come with the agents, but only this listing shows their tags)."""
+    params = {"tags": [ownership.stack_tag(stack)]}
+    read = [block.from_server(raw, stack) for raw in api.paginate("/v1/blocks/", params, page_size)]
+    shared = tuple(survivor_first(b for b in read if block.is_shared(b)))
+    return shared, frozenset(b.id for b in read)
 
 
 def _counted(

@@ -134,6 +134,9 @@ class LiveState:
     conversations: tuple[LiveConversation, ...] = ()
     identities: tuple[LiveIdentity, ...] = ()
     foreign_agents: tuple[LiveAgent, ...] = ()
+    tagged_blocks: frozenset[str] = frozenset()
+    """Ids of every block carrying the stack's tag: its shared blocks and its agents' own.
+    A block attached to an owned agent without the tag was not made by the stack."""
 
     @property
     def owned_identities(self) -> tuple[LiveIdentity, ...]:
@@ -142,13 +145,33 @@ class LiveState:
     def owned_count(self) -> int:
         """Resources the stack owns, agents' own memory blocks included (for the guard)."""
         counted = (self.agents, self.blocks, self.conversations, self.owned_identities)
-        shared = {b.id for b in self.blocks}
-        own_blocks = sum(1 for a in self.agents for b in a.blocks if b.id not in shared)
+        own_blocks = sum(len(self.own_blocks(agent)) for agent in self.agents)
         return sum(len(group) for group in counted) + own_blocks
+
+    def own_blocks(self, agent: LiveAgent) -> tuple[LiveBlock, ...]:
+        """The agent's own memory blocks: made by the stack (tagged), not its shared blocks."""
+        return tuple(
+            b for b in agent.blocks if b.id in self.tagged_blocks and b.id not in self._shared_ids
+        )
+
+    def foreign_blocks(self, agent: LiveAgent) -> tuple[LiveBlock, ...]:
+        """Blocks attached to the agent that the stack did not make (hand-made, another
+        stack's): never updated or deleted."""
+        return tuple(b for b in agent.blocks if b.id not in self.tagged_blocks)
+
+    @cached_property
+    def _shared_ids(self) -> frozenset[str]:
+        return frozenset(b.id for b in self.blocks)
 
     def fingerprint(self) -> str:
         """Digest of everything owned: any change on the server changes it."""
-        owned = (self.agents, self.blocks, self.conversations, self.owned_identities)
+        owned = (
+            self.agents,
+            self.blocks,
+            self.conversations,
+            self.owned_identities,
+            sorted(self.tagged_blocks),
+        )
         return hashlib.sha256(canonical(owned).encode()).hexdigest()
 
     # Addresses, with the survivor rule applied once for every reader.

@@ -245,7 +245,7 @@ def _body_lines(change: Create) -> list[Line]:
     ownership record."""
     lines: list[Line] = []
     for path, value in _flatten(_displayed(change), ""):
-        if path.startswith(_OWNERSHIP_RECORD):
+        if path.startswith(_OWNERSHIP_RECORD) or _OWN_BLOCK_TAGS.fullmatch(path):
             continue  # the same stack and address on every create; the headline says both
         if _is_multiline(value):
             lines.append(Line(1, "+", f"{clean(path)}:"))
@@ -256,6 +256,8 @@ def _body_lines(change: Create) -> list[Line]:
 
 
 _OWNERSHIP_RECORD = f"metadata.{METADATA_KEY}."
+_OWN_BLOCK_TAGS = re.compile(r"memory_blocks\[\d+\]\.tags")
+"""The stack's tag on each block an agent is created with: the same mark on every one."""
 _OWNERSHIP_PROPERTIES = frozenset({IDENTITY_MARKER_KEY})
 
 

@@ -30,7 +30,7 @@ def test_refused_change_names_its_address_and_the_rest_applies(
         agents:
           support: {{}}
         users:
-          - {{id: alice, pattern: dedicated}}
+          - {{id: alice-{stack_name}, pattern: dedicated}}
           - {{id: bob, pattern: shared, agent: support}}
     """,
     )
@@ -43,7 +43,7 @@ def test_refused_change_names_its_address_and_the_rest_applies(
 
     remaining = letta_apply("plan", str(path), url=letta_url)
     assert "+ conversation/support/bob" in remaining.stdout
-    assert "agent/user:alice" not in remaining.stdout
+    assert f"agent/user:alice-{stack_name}" not in remaining.stdout
 
     assert letta_apply(str(path), url=letta_url).code == 0
     assert letta_apply("plan", str(path), "--detailed-exitcode", url=letta_url).code == 0

@@ -1,5 +1,9 @@
 """The reconciler end to end against the real Letta server: the seeds' patterns, learned
-memory, in-place updates, deletion rules and saved plans."""
+memory, in-place updates, deletion rules and saved plans.
+
+Every test stack here tags its users' agents `user:<id>@<stack>` (`defaults.userTag`), as an
+app sharing a server with others would, so the tests' stacks never block each other's users.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ stack: {stack}
 defaults:
   model: letta/letta-free
   embedding: letta/letta-free
+  userTag: "user:${{user.id}}@{stack}"
 templates:
   assistant:
     tags: [tier:premium]
@@ -64,7 +69,9 @@ def manifest(
 def only_agent(sdk: Letta, user_id: str, stack: str) -> Any:
     agents = [
         a
-        for a in sdk.agents.list(tags=[f"user:{user_id}"], include=["agent.tags", "agent.blocks"])
+        for a in sdk.agents.list(
+            tags=[f"user:{user_id}@{stack}"], include=["agent.tags", "agent.blocks"]
+        )
         if f"letta-apply:{stack}" in a.tags
     ]
     assert len(agents) == 1, [a.id for a in agents]
@@ -83,7 +90,7 @@ def test_seed_patterns_end_to_end(
     blocks = {b.label: b.value for b in alice.blocks}
     assert blocks["human"] == "User ID: alice\nName: Alice\nPreferences: (to be learned)"
     assert blocks["persona"] == "I am a personal assistant."
-    assert {"user:alice", "tier:premium", "plan:pro"} <= set(alice.tags)
+    assert {f"user:alice@{stack_name}", "tier:premium", "plan:pro"} <= set(alice.tags)
 
     outputs = json.loads(letta_apply("outputs", str(path), url=letta_url).stdout)["users"]
     support_id = outputs["bob"]["agent_id"]
@@ -186,7 +193,7 @@ def test_removed_user_needs_prune_and_foreign_agents_are_untouched(
     assert pruned.code == 0, pruned.output
     owned = [
         a
-        for a in sdk.agents.list(tags=["user:dave"], include=["agent.tags"])
+        for a in sdk.agents.list(tags=[f"user:dave@{stack_name}"], include=["agent.tags"])
         if f"letta-apply:{stack_name}" in a.tags
     ]
     assert owned == []
@@ -213,7 +220,7 @@ def test_saved_plan_is_refused_after_the_server_changed(
     assert "changed since this plan was made" in stale.stderr
     assert not [
         a
-        for a in sdk.agents.list(tags=["user:dave"], include=["agent.tags"])
+        for a in sdk.agents.list(tags=[f"user:dave@{stack_name}"], include=["agent.tags"])
         if f"letta-apply:{stack_name}" in a.tags
     ]
 
@@ -221,3 +228,38 @@ def test_saved_plan_is_refused_after_the_server_changed(
     fresh = letta_apply("apply", str(plan_file), url=letta_url)
     assert fresh.code == 0, fresh.output
     only_agent(sdk, "dave", stack_name)
+
+
+def test_a_user_whose_tag_another_agent_carries_is_blocked_not_duplicated(
+    tmp_path: Path, letta_url: str, stack_name: str, sdk: Letta
+) -> None:
+    user = f"frank-{stack_name}"
+    foreign = sdk.agents.create(
+        name="hand-made",
+        model="letta/letta-free",
+        embedding="letta/letta-free",
+        tags=[f"user:{user}"],
+    )
+    path = write_manifest(
+        tmp_path / "m",
+        f"""
+        apiVersion: letta-apply/v1
+        stack: {stack_name}
+        defaults: {{model: letta/letta-free, embedding: letta/letta-free}}
+        templates:
+          assistant:
+            blocks:
+              persona: {{value: "I help."}}
+        users:
+          - {{id: {user}, pattern: dedicated}}
+        """,
+    )
+    planned = letta_apply("plan", str(path), "--detailed-exitcode", url=letta_url)
+    assert planned.code == 2, planned.output
+    assert "Blocked" in planned.stdout and foreign.id in planned.stdout
+    run = letta_apply(str(path), url=letta_url)
+    assert run.code == 3, run.output
+    assert f"agent/user:{user}" in run.stderr
+    tagged = sdk.agents.list(tags=[f"user:{user}"], include=["agent.tags"])
+    assert [a.id for a in tagged] == [foreign.id]
+    sdk.agents.delete(foreign.id)

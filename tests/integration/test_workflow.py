@@ -32,7 +32,11 @@ users:
 
 
 def desired(tmp_path: Path, stack: str, *users: str) -> DesiredState:
-    listed = "\n".join(f"  - {{id: {u}, pattern: dedicated, template: assistant}}" for u in users)
+    """The stack with a dedicated agent per user; ids are made unique to the stack, since a
+    user tag another stack's agent carries would block the user."""
+    listed = "\n".join(
+        f"  - {{id: {u}-{stack}, pattern: dedicated, template: assistant}}" for u in users
+    )
     return load_desired(
         [write_manifest(tmp_path / "m", MANIFEST.format(stack=stack, users=listed))]
     )

@@ -3,7 +3,8 @@ the server holds, as live values) becomes the (desired, live) pair the planner t
 
 `live.json` lists `agents`, `blocks`, `conversations`, `identities` and `foreign_agents`; a
 missing list is empty. Agents and blocks are written as the server sends them (ownership
-record in `metadata`); a conversation's `summary` leaves out the ownership marker and names
+record in `metadata`), except that an agent's blocks show their `tags` (the stack's tag marks
+the blocks the stack made); a conversation's `summary` leaves out the ownership marker and names
 its `user_id`; an identity's `properties` are key -> value and `owned` stands for this stack's
 marker property.
 """
@@ -54,7 +55,19 @@ def live_from_json(stack: str, raw: dict[str, Any]) -> LiveState:
         conversations=tuple(_conversation(c, stack) for c in raw.get("conversations", ())),
         identities=tuple(_identity(i, stack) for i in raw.get("identities", ())),
         foreign_agents=tuple(agent.from_server(a, stack) for a in raw.get("foreign_agents", ())),
+        tagged_blocks=_tagged(raw, stack),
     )
+
+
+def _tagged(raw: dict[str, Any], stack: str) -> frozenset[str]:
+    """Blocks carrying the stack's tag, as the tag-filtered block listing would find them (the
+    agent listing itself returns no block tags)."""
+    tag = ownership.stack_tag(stack)
+    blocks = [
+        *raw.get("blocks", ()),
+        *(b for a in raw.get("agents", ()) for b in a.get("blocks", ())),
+    ]
+    return frozenset(b["id"] for b in blocks if tag in b.get("tags", ()))
 
 
 def load_case(folder: Path) -> tuple[DesiredState, LiveState]:

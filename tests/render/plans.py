@@ -102,7 +102,14 @@ def _existing_agent(n: int, user: str) -> dict[str, Any]:
         "embedding": "letta/letta-free",
         "tags": ["letta-apply:acme", "tier:premium", f"user:{user}"],
         "metadata": {"letta_apply": {"address": address, "stack": "acme"}},
-        "blocks": [{"id": f"block-{n}", "label": "persona", "value": "I am a personal assistant."}],
+        "blocks": [
+            {
+                "id": f"block-{n}",
+                "label": "persona",
+                "value": "I am a personal assistant.",
+                "tags": ["letta-apply:acme"],
+            }
+        ],
     }
 
 
