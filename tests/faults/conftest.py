@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from letta_client import Letta, NotFoundError
 
-from tests.faults.fleet import list_identities, owned_agents, shared_blocks, stack_tag
+from tests.faults.fleet import list_identities, owned_agents, tagged_blocks
 
 
 @pytest.fixture
@@ -24,11 +24,10 @@ def stack(stack_name: str, sdk: Letta) -> Iterator[str]:
 
 def remove_stack(sdk: Letta, stack: str) -> None:
     agents = owned_agents(sdk, stack)
-    own_blocks = [b.id for a in agents for b in a.blocks if stack_tag(stack) not in (b.tags or [])]
+    blocks = {b.id for a in agents for b in a.blocks} | set(tagged_blocks(sdk, stack))
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda a: _quietly(sdk.agents.delete, a.id), agents))
-        list(pool.map(lambda b: _quietly(sdk.blocks.delete, b), own_blocks))
-        list(pool.map(lambda b: _quietly(sdk.blocks.delete, b.id), shared_blocks(sdk, stack)))
+        list(pool.map(lambda b: _quietly(sdk.blocks.delete, b), sorted(blocks)))
     for identity in list_identities(sdk, limit=1000):
         key = str(identity.get("identifier_key", ""))
         if key.startswith(stack) or key == f"letta-apply-lock:{stack}":

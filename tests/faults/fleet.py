@@ -12,6 +12,7 @@ from typing import Any, cast
 from letta_client import Letta
 from letta_client._types import RequestOptions
 
+from reconciler.kinds.block import from_server, is_shared
 from tests.integration.helpers import letta_apply, write_manifest
 
 MANIFEST = """
@@ -112,8 +113,20 @@ def identities(sdk: Letta, keys: tuple[str, ...]) -> dict[str, list[Any]]:
     return {key: list_identities(sdk, identifier_key=key) for key in keys}
 
 
+def tagged_blocks(sdk: Letta, stack: str) -> list[str]:
+    """Ids of every block carrying the stack's tag: its shared blocks and its agents' own."""
+    params = {"tags": [stack_tag(stack)], "limit": 1000}
+    found = sdk.get("/v1/blocks/", cast_to=object, options={"params": params})
+    return [str(raw["id"]) for raw in cast(list[Any], found)]
+
+
 def shared_blocks(sdk: Letta, stack: str) -> list[Any]:
-    return list(sdk.blocks.list(tags=[stack_tag(stack)], limit=100))
+    """The stack's shared blocks: tagged (as its agents' own blocks are too), and recorded
+    with a stack-level address."""
+    params = {"tags": [stack_tag(stack)], "limit": 1000}
+    found = sdk.get("/v1/blocks/", cast_to=object, options={"params": params})
+    read = (from_server(raw, stack) for raw in cast(list[Any], found))
+    return [block for block in read if is_shared(block)]
 
 
 def assert_converged(sdk: Letta, fleet: Fleet) -> None:

@@ -37,7 +37,7 @@ def test_apply_through_faults_converges_without_duplicates(
         name="hand-made",
         model="letta/letta-free",
         embedding="letta/letta-free",
-        tags=[f"user:{fleet.dedicated[0]}"],
+        tags=[f"user:{stack}-not-declared"],
         memory_blocks=[{"label": "human", "value": "not yours"}],
     )
     try:
@@ -56,7 +56,7 @@ def test_apply_through_faults_converges_without_duplicates(
         assert_converged(sdk, fleet)
         assert_outputs_match(sdk, fleet, letta_url)
         kept = sdk.agents.retrieve(foreign.id, include=["agent.blocks", "agent.tags"])
-        assert kept.tags == [f"user:{fleet.dedicated[0]}"]
+        assert kept.tags == [f"user:{stack}-not-declared"]
         assert [b.value for b in kept.blocks] == ["not yours"]
     finally:
         sdk.agents.delete(foreign.id)
