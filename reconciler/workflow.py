@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from reconciler.apply import StackLock, apply_plan, check_guards
+from reconciler.apply import StackLock, apply_plan, check_guards, check_owned
 from reconciler.apply.executor import ApplyResult, Progress
 from reconciler.client import LettaApi, Target
 from reconciler.desired import DesiredState
@@ -157,6 +157,7 @@ def apply_saved_plan(
                 f"the server changed since this plan was made (stack {plan.stack!r}); "
                 "the plan was not applied. Make a new plan and review it."
             )
+        check_owned(plan, live)
         hooks.show(plan)
         results = _apply_reviewed(api, plan, live, options, hooks)
     return _finish(plan, results, hooks)

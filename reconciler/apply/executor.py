@@ -22,7 +22,6 @@ from reconciler.errors import (
     ConnectionFailed,
     LettaApplyError,
     ServerError,
-    UnsafePlanError,
 )
 from reconciler.kinds import handler, linker
 from reconciler.kinds.common import Resolve
@@ -51,22 +50,6 @@ class ApplyResult:
 
 
 Progress = Callable[[int, int, ApplyResult], None]
-
-
-def check_guards(plan: Plan, *, allow_destructive: bool, allow_mass_delete: bool) -> None:
-    """Refuse plans the options do not allow: any delete, or deleting more than the stack's
-    share (`max_delete_percent` of what it owns; an agent's own blocks count with it)."""
-    deletes = len(plan.deleted_ids)
-    if deletes and not allow_destructive:
-        raise UnsafePlanError(
-            f"the plan deletes {deletes} resource(s); pass --allow-delete to apply deletions"
-        )
-    limit = plan.owned_resources * plan.max_delete_percent / 100
-    if deletes > limit and not allow_mass_delete:
-        raise UnsafePlanError(
-            f"the plan deletes {deletes} of {plan.owned_resources} resources the stack owns, "
-            f"more than {plan.max_delete_percent:g}%; if that is intended, pass --allow-mass-delete"
-        )
 
 
 def apply_plan(

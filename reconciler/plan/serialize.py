@@ -118,11 +118,19 @@ def plan_document(plan: Plan) -> dict[str, JSON]:
 
 
 def plan_from_json(text: str) -> Plan:
-    """Parse a saved plan file's text; any problem is a `LettaApplyError` naming it."""
+    """Parse a saved plan file's text; any problem is a `LettaApplyError` naming it.
+
+    A saved plan must carry its digest (as `plan --out` writes it), so that an edit that did
+    not recompute it is refused.
+    """
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise LettaApplyError(f"saved plan is not valid JSON: {exc}") from exc
+    if isinstance(data, Mapping) and "digest" not in data:
+        raise _malformed(
+            "plan.digest", "missing (a saved plan carries the digest it was made with)"
+        )
     return plan_from_dict(data)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply.executor import check_guards
+from reconciler.apply.checks import check_guards
 from reconciler.errors import UnsafePlanError
 from tests.plan.data import plan_case
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from letta_client import Letta
 
+from reconciler.plan.serialize import plan_document, plan_from_dict
 from tests.integration.helpers import letta_apply, write_manifest
 
 pytestmark = pytest.mark.server
@@ -263,3 +264,34 @@ def test_a_user_whose_tag_another_agent_carries_is_blocked_not_duplicated(
     tagged = sdk.agents.list(tags=[f"user:{user}"], include=["agent.tags"])
     assert [a.id for a in tagged] == [foreign.id]
     sdk.agents.delete(foreign.id)
+
+
+def test_an_edited_saved_plan_naming_a_foreign_agent_is_refused(
+    tmp_path: Path, letta_url: str, stack_name: str, sdk: Letta
+) -> None:
+    victim = sdk.agents.create(
+        name="not-the-stacks", model="letta/letta-free", embedding="letta/letta-free"
+    )
+    path = manifest(tmp_path, stack_name, USERS[:2])
+    assert letta_apply(str(path), url=letta_url).code == 0
+    path = manifest(tmp_path, stack_name, USERS[:1])
+    plan_file = tmp_path / "plan.json"
+    made = letta_apply("plan", str(path), "--prune", "--out", str(plan_file), url=letta_url)
+    assert made.code == 0, made.output
+
+    # The digest is recomputed, as anyone editing the file could: only the server can tell.
+    document = json.loads(plan_file.read_text())
+    [delete] = [c for c in document["changes"] if c["action"] == "delete"]
+    delete["resource_id"] = victim.id
+    delete["owned_children"] = []
+    forged = plan_document(
+        plan_from_dict({k: v for k, v in document.items() if k != "digest" and k != "summary"})
+    )
+    plan_file.write_text(json.dumps(forged))
+    refused = letta_apply(
+        "apply", str(plan_file), "--allow-delete", "--allow-mass-delete", url=letta_url
+    )
+    assert refused.code == 1, refused.output
+    assert "does not own" in refused.stderr and victim.id in refused.stderr
+    assert sdk.agents.retrieve(victim.id).id == victim.id
+    sdk.agents.delete(victim.id)

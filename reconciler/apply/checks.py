@@ -1,0 +1,89 @@
+"""What is checked before a plan is applied: the deletion guards, and that every resource a
+saved plan names is still the stack's, at the address the plan gives it.
+
+A saved plan is a file anyone with access to a CI artifact could edit, and its digest can be
+recomputed by whoever edits it; so the ids in it are trusted only once the live state read
+under the lock confirms them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import assert_never
+
+from reconciler.address import Address
+from reconciler.errors import UnsafePlanError
+from reconciler.live.state import LiveState
+from reconciler.plan.model import Attach, Change, Create, Delete, Detach, Plan, Update
+
+
+def check_guards(plan: Plan, *, allow_destructive: bool, allow_mass_delete: bool) -> None:
+    """Refuse plans the options do not allow: any delete, or deleting more than the stack's
+    share (`max_delete_percent` of what it owns; an agent's own blocks count with it)."""
+    deletes = len(plan.deleted_ids)
+    if deletes and not allow_destructive:
+        raise UnsafePlanError(
+            f"the plan deletes {deletes} resource(s); pass --allow-delete to apply deletions"
+        )
+    limit = plan.owned_resources * plan.max_delete_percent / 100
+    if deletes > limit and not allow_mass_delete:
+        raise UnsafePlanError(
+            f"the plan deletes {deletes} of {plan.owned_resources} resources the stack owns, "
+            f"more than {plan.max_delete_percent:g}%; if that is intended, pass --allow-mass-delete"
+        )
+
+
+def check_owned(plan: Plan, live: LiveState) -> None:
+    """Every id the plan updates, detaches or deletes is owned by the stack at that address,
+    and every block deleted with an agent is that agent's own; otherwise nothing is applied."""
+    owned = owned_addresses(live)
+    own_blocks = {a.id: {b.id for b in live.own_blocks(a)} for a in live.agents}
+    wrong = [
+        f"{address} ({resource_id})"
+        for change in plan.changes
+        for resource_id, address in _claims(change)
+        if owned.get(resource_id) != address
+    ]
+    wrong += [
+        f"{change.address} (block {child})"
+        for change in plan.changes
+        if isinstance(change, Delete)
+        for child in change.owned_children
+        if child not in own_blocks.get(change.resource_id, set())
+    ]
+    if wrong:
+        raise UnsafePlanError(
+            f"the plan names {len(wrong)} resource(s) this stack does not own there: "
+            f"{', '.join(sorted(wrong))}; nothing was applied. Make a new plan and review it."
+        )
+
+
+def owned_addresses(live: LiveState) -> dict[str, Address]:
+    """Id -> address of everything the stack owns, duplicates and agents' own blocks too."""
+    found: dict[str, Address] = {}
+    groups = (
+        live.agents_by_address,
+        live.blocks_by_address,
+        live.conversations_by_address,
+        live.identities_by_address,
+    )
+    for by_address in groups:
+        for address, resources in by_address.items():
+            found.update((resource.id, address) for resource in resources)
+    for address, agents in live.agents_by_address.items():
+        for agent in agents:
+            found.update(
+                (b.id, Address.agent_block(address, b.label)) for b in live.own_blocks(agent)
+            )
+    return found
+
+
+def _claims(change: Change) -> Iterator[tuple[str, Address]]:
+    """The (id, address) pairs a change asserts about the server."""
+    match change:
+        case Update() | Delete() | Detach():
+            yield change.resource_id, change.address
+        case Create() | Attach():
+            return
+        case _:
+            assert_never(change)
