@@ -83,7 +83,7 @@ def from_server(raw: Mapping[str, JSON], stack: str) -> LiveAgent:
         name=str(raw.get("name") or ""),
         address=_address(metadata, stack),
         created_at=str(raw.get("created_at") or ""),
-        settings=Frozen({s.name: freeze(s.read(raw)) for s in SETTINGS}),
+        settings=_settings(raw),
         tags=tags,
         metadata=metadata,
         blocks=tuple(
@@ -92,6 +92,12 @@ def from_server(raw: Mapping[str, JSON], stack: str) -> LiveAgent:
         identity_ids=_identity_ids(raw),
         protected=ownership.metadata_protected(metadata, stack),
     )
+
+
+def _settings(raw: Mapping[str, JSON]) -> Frozen:
+    """The settings the server holds a value for (a missing one reads as unset)."""
+    read = ((s.name, s.read(raw)) for s in SETTINGS)
+    return Frozen({name: freeze(value) for name, value in read if value is not None})
 
 
 def _label(live: LiveBlock) -> tuple[str, str]:
