@@ -68,6 +68,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("embedding", "embedding", _handle("embedding", "embedding_config"), required=True),
     Setting("description", "description", _plain("description"), text=True),
     Setting("system", "system", _plain("system")),
+    Setting("timezone", "timezone", _plain("timezone")),
 )
 
 
