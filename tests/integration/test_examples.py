@@ -75,3 +75,46 @@ def test_example_applies_and_converges(
 
     again = letta_apply("plan", str(path), "--detailed-exitcode", url=letta_url)
     assert again.code == 0, again.output
+
+
+def test_the_examples_together_leave_every_seed_lookup_unambiguous(
+    letta_url: str, sdk: Letta
+) -> None:
+    """What `make demo` does: every example applied as written, side by side on one server.
+    Then the seeds' lookup of each dedicated user's agent finds exactly one agent."""
+    states = [load_desired([EXAMPLES / name]) for name in STACKS]
+    stacks = {f"letta-apply:{state.stack}" for state in states}
+    users = [a.user_tag for state in states for a in state.agents if a.user_tag]
+    taken = [
+        a.id
+        for a in sdk.agents.list(tags=users, include=["agent.tags"], limit=1000)
+        if not stacks & set(a.tags)
+    ]
+    if taken:
+        pytest.skip(f"{len(taken)} agent(s) on this server already carry the examples' user tags")
+    try:
+        for name in STACKS:
+            applied = letta_apply(str(EXAMPLES / name), url=letta_url)
+            assert applied.code == 0, applied.output
+        for state in states:
+            for spec in (a for a in state.agents if a.user_id is not None):
+                found = sdk.agents.list(tags=[spec.user_tag or ""], include=["agent.tags"])
+                assert [a.name for a in found] == [spec.name], spec.address
+    finally:
+        for state in states:
+            remove_stack(sdk, state)
+
+
+def remove_stack(sdk: Letta, state: DesiredState) -> None:
+    """Delete what an example stack made: its agents and blocks, its identities."""
+    tag = f"letta-apply:{state.stack}"
+    for agent in sdk.agents.list(tags=[tag], include=["agent.tags"], limit=1000):
+        sdk.agents.delete(agent.id)
+    for block in sdk.blocks.list(tags=[tag], limit=1000):
+        sdk.blocks.delete(block.id)
+    for identity in state.identities:
+        params = {"identifier_key": identity.identifier_key}
+        for found in sdk.get(
+            "/v1/identities/", cast_to=list[dict[str, object]], options={"params": params}
+        ):
+            sdk.delete(f"/v1/identities/{found['id']}", cast_to=object)
