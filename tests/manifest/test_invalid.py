@@ -61,5 +61,5 @@ def test_value_over_server_default_limit(
     monkeypatch.chdir(tmp_path)
     code, output = run_validate(["."], capsys)
     assert code == 1
-    expected = "long.md:1:1: block 'handbook': value is 100001 characters"
+    expected = "long.md:1:1: shared block 'handbook': value is 100001 characters"
     assert f"{expected}, over the server's default limit of 100000" in output
