@@ -216,7 +216,8 @@ def _kind(mode: int) -> str:
 def _too_big(max_bytes: int, size: int | None = None) -> str:
     """The size is known from `stat` for most files; procfs reports 0 and is found out reading."""
     what = f"file is {size / _MIB:.1f} MiB, over" if size is not None else "file is over"
-    return f"{what} the {max_bytes // _MIB} MiB limit; refusing to parse"
+    limit = f"{max_bytes // _MIB} MiB" if max_bytes % _MIB == 0 else f"{max_bytes} bytes"
+    return f"{what} the {limit} limit; refusing to parse"
 
 
 @dataclass(frozen=True)
