@@ -21,6 +21,7 @@ from reconciler.cli.options import (
     lock_timeout_option,
     parallelism_option,
     paths_argument,
+    root_option,
 )
 from reconciler.cli.output import Console
 from reconciler.errors import LettaApplyError
@@ -41,6 +42,7 @@ allow_mass_delete_option = click.option(
 
 @click.command("run", hidden=True)
 @paths_argument
+@root_option
 @connection_options
 @parallelism_option
 @click.option("--prune/--no-prune", default=None, help="Delete owned resources no longer declared.")
@@ -50,6 +52,7 @@ allow_mass_delete_option = click.option(
 @lock_timeout_option
 def run(
     paths: tuple[Path, ...],
+    root: Path | None,
     connection: Connection,
     parallelism: int,
     prune: bool | None,
@@ -63,7 +66,7 @@ def run(
     from reconciler.workflow import ApplyOptions, plan_and_apply
 
     console = Console.for_streams()
-    desired = load_desired(paths)  # validation first: bad input sends no request
+    desired = load_desired(paths, root)  # validation first: bad input sends no request
     options = ApplyOptions(allow_delete, allow_mass_delete, parallelism, lock_timeout)
     hooks = _hooks(console, show=lambda plan: _show(console, plan), ask=not auto_approve)
     with connection.open() as api:
@@ -96,6 +99,7 @@ def _show(console: Console, plan: Plan) -> None:
 
 @click.command("plan")
 @paths_argument
+@root_option
 @connection_options
 @parallelism_option
 @click.option("--prune/--no-prune", default=None, help="Plan deletion of undeclared resources.")
@@ -114,6 +118,7 @@ def _show(console: Console, plan: Plan) -> None:
 )
 def plan(
     paths: tuple[Path, ...],
+    root: Path | None,
     connection: Connection,
     parallelism: int,
     prune: bool | None,
@@ -127,7 +132,7 @@ def plan(
     from reconciler.workflow import make_plan, preflight
 
     console = Console.for_streams()
-    desired = load_desired(paths)
+    desired = load_desired(paths, root)
     with connection.open() as api:
         preflight(api, desired)
         result, _live = make_plan(
@@ -205,20 +210,21 @@ def _read_plan(path: Path) -> Plan:
 
 @click.command("outputs")
 @paths_argument
+@root_option
 @connection_options
 @parallelism_option
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True
 )
 def outputs_command(
-    paths: tuple[Path, ...], connection: Connection, parallelism: int, fmt: str
+    paths: tuple[Path, ...], root: Path | None, connection: Connection, parallelism: int, fmt: str
 ) -> None:
     """Print user id -> agent / conversation / identity ids, for the app's database."""
     from reconciler.live.reader import read_live
     from reconciler.manifest import load_desired
     from reconciler.workflow import outputs, render_outputs
 
-    desired = load_desired(paths)
+    desired = load_desired(paths, root)
     with connection.open() as api:
         live = read_live(api, desired.stack, parallelism=parallelism)
     sys.stdout.write(render_outputs(desired.stack, outputs(desired, live), fmt))
@@ -226,13 +232,14 @@ def outputs_command(
 
 @click.command("unlock")
 @paths_argument
+@root_option
 @connection_options
-def unlock(paths: tuple[Path, ...], connection: Connection) -> None:
+def unlock(paths: tuple[Path, ...], root: Path | None, connection: Connection) -> None:
     """Remove the stack's apply lock left behind by an apply that died."""
     from reconciler.apply.lock import force_unlock
     from reconciler.manifest import load_desired
 
-    desired = load_desired(paths)
+    desired = load_desired(paths, root)
     with connection.open() as api:
         removed = force_unlock(api, desired.stack)
     click.echo(f"Removed {removed} lock(s) for stack {desired.stack}.")
@@ -240,18 +247,23 @@ def unlock(paths: tuple[Path, ...], connection: Connection) -> None:
 
 @click.command("adopt")
 @paths_argument
+@root_option
 @connection_options
 @click.option("--address", required=True, help="The declared address, e.g. agent/user:alice.")
 @click.option("--id", "resource_id", required=True, help="The server id of the resource.")
 def adopt_command(
-    paths: tuple[Path, ...], connection: Connection, address: str, resource_id: str
+    paths: tuple[Path, ...],
+    root: Path | None,
+    connection: Connection,
+    address: str,
+    resource_id: str,
 ) -> None:
     """Take an existing resource under the stack's ownership (the next apply converges it)."""
     from reconciler.adopt import adopt
     from reconciler.apply.lock import StackLock
     from reconciler.manifest import load_desired
 
-    desired = load_desired(paths)
+    desired = load_desired(paths, root)
     with connection.open() as api, StackLock(api, desired.stack):
         click.echo(adopt(api, desired, address, resource_id))
 

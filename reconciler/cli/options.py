@@ -1,4 +1,5 @@
-"""Options shared by the commands: the stack's paths, where the server is, how many requests.
+"""Options shared by the commands: the stack's paths and root, where the server is, how many
+requests.
 
 Connection options open a client only when a command runs, so parsing them costs nothing.
 """
@@ -21,6 +22,12 @@ if TYPE_CHECKING:
 DEFAULT_BASE_URL = "http://localhost:8283"
 
 paths_argument = click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+
+root_option = click.option(
+    "--root",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The folder manifests may read files from (default: the folder of PATHS).",
+)
 
 parallelism_option = click.option(
     "--parallelism",

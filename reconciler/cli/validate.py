@@ -7,20 +7,23 @@ from typing import TYPE_CHECKING
 
 import click
 
+from reconciler.cli.options import root_option
+
 if TYPE_CHECKING:
     from reconciler.desired import DesiredState
 
 
 @click.command("validate")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-def validate(paths: tuple[Path, ...]) -> None:
+@root_option
+def validate(paths: tuple[Path, ...], root: Path | None) -> None:
     """Check manifests offline: YAML, schema, cross-references and variables.
 
     Problems are printed as `file:line:col: message`, one per line (exit code 1).
     """
     from reconciler.manifest import load_desired  # jsonschema: not needed for `--help`
 
-    click.echo(f"OK: {summary(load_desired(list(paths)))}")
+    click.echo(f"OK: {summary(load_desired(list(paths), root))}")
 
 
 def summary(state: DesiredState) -> str:

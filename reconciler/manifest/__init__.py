@@ -1,7 +1,8 @@
 """Manifests: load, validate and expand YAML files into one stack's DesiredState.
 
 Problems come in at most two rounds. First every file is read and checked on its own
-(YAML, schema) and the well-formed ones are merged (conflicts between files, users files).
+(YAML, values the server cannot keep, schema) and the well-formed ones are merged (conflicts
+between files, users files). Every file read is inside the stack's root (`files.Root`).
 References and expansion are checked once all files are well-formed, so that a broken
 file never causes misleading "unknown template" problems elsewhere.
 """
@@ -12,25 +13,29 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reconciler.desired import DesiredState
-from reconciler.errors import Location
+from reconciler.errors import Location, ManifestError
 from reconciler.manifest.expand import expand
-from reconciler.manifest.files import MANIFEST_MAX_BYTES, discover, read_text
+from reconciler.manifest.files import Root, discover, find_root, read_manifest
 from reconciler.manifest.merge import collect_users, merge
 from reconciler.manifest.problems import Problems
+from reconciler.manifest.scalars import check_values
 from reconciler.manifest.schema import check_document, manifest_schema
 from reconciler.manifest.yaml_loader import Document, load_documents
 
 __all__ = ["load_desired", "manifest_schema"]
 
 
-def load_desired(paths: Sequence[Path]) -> DesiredState:
+def load_desired(paths: Sequence[Path], root: Path | None = None) -> DesiredState:
     """The desired state declared by the manifests under `paths` (files or directories).
 
+    Files are read only inside `root` (`--root`), by default the folder holding `paths`.
     Offline and deterministic. Raises ManifestError carrying every problem found.
     """
     problems = Problems()
-    documents, well_formed = _read(paths, problems)
-    stack = merge(documents, problems)
+    if (files_root := find_root(paths, root, problems)) is None:
+        raise ManifestError(problems.items)  # nothing is read through a folder that leads out
+    documents, well_formed = _read(paths, files_root, problems)
+    stack = merge(documents, files_root, problems)
     if stack is None:
         if not problems:
             where = ", ".join(p.as_posix() for p in paths) or "."
@@ -45,14 +50,18 @@ def load_desired(paths: Sequence[Path]) -> DesiredState:
     return state
 
 
-def _read(paths: Sequence[Path], problems: Problems) -> tuple[list[Document], bool]:
+def _read(paths: Sequence[Path], root: Root, problems: Problems) -> tuple[list[Document], bool]:
     """Every schema-valid document, and whether all files were well-formed."""
     before = len(problems.items)
     documents: list[Document] = []
-    for path in discover(paths, problems):
-        file = read_text(path, MANIFEST_MAX_BYTES, problems)
+    for path in discover(paths, root, problems):
+        file = read_manifest(path, root, problems)
         if file is not None:
-            documents.extend(
-                d for d in load_documents(file, problems) if check_document(d.root, problems)
-            )
+            documents.extend(d for d in load_documents(file, problems) if _valid(d, problems))
     return documents, len(problems.items) == before
+
+
+def _valid(document: Document, problems: Problems) -> bool:
+    """Schema-valid; values the server cannot keep are reported too (and fail the run)."""
+    shallow = check_values(document.root, "", document.root.loc, problems)
+    return shallow and check_document(document.root, problems)

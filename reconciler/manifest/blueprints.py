@@ -14,7 +14,7 @@ from typing import Any
 from reconciler.desired import Policy
 from reconciler.errors import Location
 from reconciler.kinds import agent as agent_kind
-from reconciler.manifest.files import MANIFEST_MAX_BYTES, read_text
+from reconciler.manifest.files import MANIFEST_MAX_BYTES, FileRef, read_reference
 from reconciler.manifest.marked import MarkedList, MarkedMap, plain
 from reconciler.manifest.merge import Definition, Stack
 from reconciler.manifest.problems import Problems, suggest
@@ -36,9 +36,11 @@ DEFAULT_SUMMARY = "Support chat for ${user.id}"
 
 @dataclass(frozen=True)
 class BlockPrint:
-    """A memory block as declared; `value` is None when its file could not be read."""
+    """A memory block as declared; `value` is None when its file could not be read. `what`
+    names it in messages (`template 'assistant', block 'human'`)."""
 
     label: str
+    what: str
     value: Text | None
     policy: Policy
     limit: int | None
@@ -215,8 +217,13 @@ class Compiler:
         return compile_text(DEFAULT_SUMMARY, definition.loc, self.problems)
 
     def _block(self, label: str, body: MarkedMap, definition: Definition) -> BlockPrint:
+        if definition.kind == "block":
+            what = f"shared block '{definition.name}'"
+        else:
+            what = f"{definition.kind} '{definition.name}', block '{label}'"
         block = BlockPrint(
             label=label,
+            what=what,
             value=self._block_value(body, definition),
             policy=Policy(body.get("policy", Policy.SEED.value)),
             limit=body.get("limit"),
@@ -231,12 +238,8 @@ class Compiler:
     def _block_value(self, body: MarkedMap, definition: Definition) -> Text | None:
         if "value" in body:
             return compile_text(body["value"], body.value_loc("value"), self.problems)
-        loc = body.value_loc("valueFrom")
-        path = definition.base / body["valueFrom"]
-        if not path.is_file():
-            self.problems.add(loc, f"valueFrom: file not found: {path.as_posix()}")
-            return None
-        file = read_text(path, MANIFEST_MAX_BYTES, self.problems)
+        ref = FileRef("valueFrom", body["valueFrom"], definition.base, body.value_loc("valueFrom"))
+        file = read_reference(ref, self.stack.root, MANIFEST_MAX_BYTES, self.problems)
         if file is None:
             return None
         start = Location(file.display, 1, 1)
@@ -295,4 +298,4 @@ def check_length(block: BlockPrint, value: str, whose: str, problems: Problems) 
     which = "its limit" if block.limit else "the server's default limit"
     where = block.value.loc if block.value else block.loc
     message = f"value is {len(value)} characters, over {which} of {limit}"
-    problems.add(where, f"block '{block.label}'{whose}: {message}")
+    problems.add(where, f"{block.what}{whose}: {message}")

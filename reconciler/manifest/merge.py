@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import Location
+from reconciler.manifest.files import FileRef, Root
 from reconciler.manifest.marked import MarkedList, MarkedMap
 from reconciler.manifest.problems import Problems
 from reconciler.manifest.users import User, parse_user
@@ -42,10 +43,12 @@ class Setting:
 
 @dataclass
 class Stack:
-    """Everything the documents declare, merged, before expansion."""
+    """Everything the documents declare, merged, before expansion, and the root the files
+    they name must be in."""
 
     name: str
     loc: Location
+    root: Root
     defaults: dict[str, Setting] = field(default_factory=dict)
     prune: dict[str, Setting] = field(default_factory=dict)
     definitions: dict[str, dict[str, Definition]] = field(
@@ -55,13 +58,13 @@ class Stack:
     users_files: list[UsersFile] = field(default_factory=list)
 
 
-def merge(documents: Iterable[Document], problems: Problems) -> Stack | None:
-    """One stack from the documents (already valid against the schema)."""
+def merge(documents: Iterable[Document], files: Root, problems: Problems) -> Stack | None:
+    """One stack from the documents (already valid against the schema), reading in `files`."""
     stack: Stack | None = None
     for document in documents:
         root = document.root
         if stack is None:
-            stack = Stack(root["stack"], root.value_loc("stack"))
+            stack = Stack(root["stack"], root.value_loc("stack"), files)
         elif root["stack"] != stack.name:
             problems.add(root.value_loc("stack"), _other_stack(root["stack"], stack))
             continue
@@ -126,15 +129,16 @@ def _users_files(root: MarkedMap, base: Path) -> list[UsersFile]:
 
 def _users_file(entry: Any, loc: Location, base: Path) -> UsersFile:
     if isinstance(entry, str):
-        return UsersFile(base / entry, None, loc)
-    return UsersFile(base / entry["path"], entry.get("format"), entry.value_loc("path"))
+        return UsersFile(FileRef("usersFrom", entry, base, loc), None)
+    file = FileRef("usersFrom", entry["path"], base, entry.value_loc("path"))
+    return UsersFile(file, entry.get("format"))
 
 
 def collect_users(stack: Stack, problems: Problems) -> list[User]:
     """Declared users then file users, each checked, with duplicate ids reported."""
     raws = list(stack.raw_users)
     for ref in stack.users_files:
-        raws.extend((row, "user", row.loc) for row in read_users_file(ref, problems))
+        raws.extend((row, "user", row.loc) for row in read_users_file(ref, stack.root, problems))
     users: list[User] = []
     seen: dict[str, User] = {}
     for raw, where, loc in raws:

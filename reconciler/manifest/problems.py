@@ -1,4 +1,5 @@
-"""Collecting every problem in one run, and the "did you mean" hint shared by all checks."""
+"""Collecting every problem in one run, and the quoting and "did you mean" hint shared by
+all checks."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import difflib
 from collections.abc import Iterable
 
 from reconciler.errors import Location, ManifestError, Problem
+
+MAX_QUOTED = 40
+"""Characters of a value a message quotes: enough to find it, never a whole file's line."""
 
 
 class Problems:
@@ -16,8 +20,13 @@ class Problems:
         self._seen: set[Problem] = set()
 
     def add(self, loc: Location, message: str) -> None:
-        """Record one problem (once: a value reached twice through an alias is one mistake)."""
-        problem = Problem(loc, message)
+        """Record one problem (once: a value reached twice through an alias is one mistake).
+
+        A lone surrogate (quoted from a manifest, or standing for a byte of a file name that
+        is not UTF-8) becomes its escape `\\udcff`: it cannot be written to a stream.
+        """
+        where = Location(_encodable(loc.file), loc.line, loc.column)
+        problem = Problem(where, _encodable(message))
         if problem not in self._seen:
             self._seen.add(problem)
             self.items.append(problem)
@@ -29,6 +38,17 @@ class Problems:
 
     def __bool__(self) -> bool:
         return bool(self.items)
+
+
+def _encodable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def quoted(value: str) -> str:
+    """`'value'` for a message, shortened past `MAX_QUOTED` characters."""
+    if len(value) > MAX_QUOTED:
+        value = value[: MAX_QUOTED - 3] + "..."
+    return f"'{value}'"
 
 
 def closest(word: str, choices: Iterable[str]) -> str | None:

@@ -15,7 +15,7 @@ from jsonschema.exceptions import ValidationError
 
 from reconciler.errors import Location
 from reconciler.manifest.marked import MarkedMap, format_path, locate
-from reconciler.manifest.problems import Problems, suggest
+from reconciler.manifest.problems import MAX_QUOTED, Problems, quoted, suggest
 
 SCHEMA_RESOURCE = "manifest.schema.json"
 
@@ -105,7 +105,7 @@ def _unknown_keys(error: ValidationError, where: str) -> Iterator[tuple[Location
             loc = instance.key_loc(key) if isinstance(instance, MarkedMap) else Location("?")
             expected = ", ".join(allowed)
             hint = suggest(key, allowed) or f" (expected one of: {expected})"
-            yield loc, f"unknown key '{key}' in {where}{hint}"
+            yield loc, f"unknown key {quoted(key)} in {where}{hint}"
 
 
 def _missing_keys(
@@ -175,9 +175,9 @@ def _single(error: ValidationError, where: str) -> str:
             hint = suggest(str(instance), [str(v) for v in value])
             return f"{where}: {_describe(instance)} is not one of: {', '.join(value)}{hint}"
         case "pattern" if "propertyNames" in error.schema_path:
-            return f"{where}: the name {json.dumps(instance)} is not allowed{_meaning(error)}"
+            return f"{where}: the name {_quoted(instance)} is not allowed{_meaning(error)}"
         case "pattern":
-            return f"{where}: {json.dumps(instance)} does not match {value}{_meaning(error)}"
+            return f"{where}: {_quoted(instance)} does not match {value}{_meaning(error)}"
         case "minLength":
             return f"{where}: must not be empty"
         case "minimum" | "maximum":
@@ -224,9 +224,13 @@ def _describe(instance: Any) -> str:
     kind = _json_type(instance)
     if kind in ("object", "array", "null"):
         return kind
+    return f"{kind} {_quoted(instance)}"
+
+
+def _quoted(instance: Any) -> str:
+    """The offending value as JSON (control characters escaped), shortened to MAX_QUOTED."""
     text = json.dumps(instance)
-    text = text if len(text) <= 40 else text[:37] + "..."
-    return f"{kind} {text}"
+    return text if len(text) <= MAX_QUOTED else text[: MAX_QUOTED - 3] + "..."
 
 
 def _json_type(instance: Any) -> str:

@@ -1,7 +1,8 @@
 """Users listed in files (`usersFrom`): CSV with a header row, or JSON Lines.
 
 Rows become marked user mappings located at their line (and, for CSV, the cell's column),
-so that every problem in a list of thousands of users points at the exact row.
+so that every problem in a list of thousands of users points at the exact row. Messages
+quote at most the offending cell, shortened.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 from reconciler.errors import Location
-from reconciler.manifest.files import DATA_MAX_BYTES, TextFile, read_text
+from reconciler.manifest.files import DATA_MAX_BYTES, FileRef, Root, TextFile, read_reference
 from reconciler.manifest.marked import MarkedList, MarkedMap, mark_plain
-from reconciler.manifest.problems import Problems, suggest
+from reconciler.manifest.problems import Problems, quoted, suggest
+from reconciler.manifest.scalars import check_values
 from reconciler.manifest.variables import PROPERTY_KEY
 
 CSV_COLUMNS = ("id", "name", "pattern", "template", "agent", "tags", "protected")
@@ -30,28 +32,24 @@ _TAG_SEPARATORS = re.compile(r"[;\s]+")
 
 @dataclass(frozen=True)
 class UsersFile:
-    """One `usersFrom` entry: the file (resolved against its manifest) and where it is named."""
+    """One `usersFrom` entry: the file, as named in its manifest, and its declared format."""
 
-    path: Path
+    file: FileRef
     format: str | None
-    loc: Location
 
 
-def read_users_file(ref: UsersFile, problems: Problems) -> list[MarkedMap]:
+def read_users_file(ref: UsersFile, root: Root, problems: Problems) -> list[MarkedMap]:
     """The rows of a users file as marked user mappings (not yet checked against the schema)."""
-    fmt = ref.format or FORMATS.get(ref.path.suffix.lower())
+    fmt = ref.format or FORMATS.get(ref.file.path.suffix.lower())
     if fmt is None:
         known = ", ".join(FORMATS)
         problems.add(
-            ref.loc,
-            f"usersFrom: cannot tell the format of '{ref.path.name}' "
+            ref.file.loc,
+            f"usersFrom: cannot tell the format of {quoted(ref.file.path.name)} "
             f"(extension not one of {known}); set 'format: csv' or 'format: jsonl'",
         )
         return []
-    if not ref.path.is_file():
-        problems.add(ref.loc, f"usersFrom: file not found: {ref.path.as_posix()}")
-        return []
-    file = read_text(ref.path, DATA_MAX_BYTES, problems)
+    file = read_reference(ref.file, root, DATA_MAX_BYTES, problems)
     if file is None:
         return []
     return list(_csv_users(file, problems) if fmt == "csv" else _jsonl_users(file, problems))
@@ -62,17 +60,32 @@ def _jsonl_users(file: TextFile, problems: Problems) -> Iterator[MarkedMap]:
         if not line.strip():
             continue
         loc = Location(file.display, number, 1)
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.add(Location(file.display, number, exc.colno), f"invalid JSON: {exc.msg}")
-            continue
-        if not isinstance(value, dict):
-            problems.add(loc, "each line must be a JSON object (one user)")
-            continue
-        user = mark_plain(value, loc)
-        assert isinstance(user, MarkedMap)
-        yield user
+        value = _json_user(line, loc, problems)
+        if value is not None:
+            user = mark_plain(value, loc)
+            assert isinstance(user, MarkedMap)
+            yield user
+
+
+def _json_user(line: str, loc: Location, problems: Problems) -> dict[str, Any] | None:
+    """One line's user object, or None with the problem recorded (without the line's text)."""
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as exc:
+        problems.add(Location(loc.file, loc.line, exc.colno), f"invalid JSON: {exc.msg}")
+        return None
+    except ValueError:  # an integer of more digits than Python converts
+        problems.add(loc, "invalid JSON: a number has too many digits")
+        return None
+    except RecursionError:
+        problems.add(loc, "invalid JSON: nested too deeply")
+        return None
+    if not isinstance(value, dict):
+        problems.add(loc, "each line must be a JSON object (one user)")
+        return None
+    if not check_values(value, "user", loc, problems):
+        return None
+    return value
 
 
 def _csv_users(file: TextFile, problems: Problems) -> Iterator[MarkedMap]:
@@ -106,7 +119,7 @@ def _header_ok(header: list[str], file: TextFile, lines: list[str], problems: Pr
     for index, name in enumerate(header):
         key = _property_key(name)
         if key is not None and not PROPERTY_KEY.fullmatch(key):
-            message = f"CSV column '{name}': a property key is letters, digits, '_' and '-'"
+            message = f"CSV column {quoted(name)}: a property key is letters, digits, '_' and '-'"
             problems.add(cells.loc(index), message)
             ok = False
         elif name not in CSV_COLUMNS and key is None:
@@ -114,10 +127,10 @@ def _header_ok(header: list[str], file: TextFile, lines: list[str], problems: Pr
                 suggest(name, CSV_COLUMNS)
                 or f" (columns: {', '.join(CSV_COLUMNS)}, properties.<key>)"
             )
-            problems.add(cells.loc(index), f"unknown CSV column '{name}'{hint}")
+            problems.add(cells.loc(index), f"unknown CSV column {quoted(name)}{hint}")
             ok = False
         elif name in header[:index]:
-            problems.add(cells.loc(index), f"duplicate CSV column '{name}'")
+            problems.add(cells.loc(index), f"duplicate CSV column {quoted(name)}")
             ok = False
     return ok
 
@@ -165,7 +178,7 @@ def _csv_value(name: str, cell: str, loc: Location, problems: Problems) -> objec
     if name == "protected":
         if cell.lower() in _TRUE | _FALSE:
             return cell.lower() in _TRUE
-        problems.add(loc, f"protected: expected true or false, got '{cell}'")
+        problems.add(loc, f"protected: expected true or false, got {quoted(cell)}")
         return None
     return cell
 

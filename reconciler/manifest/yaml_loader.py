@@ -8,6 +8,7 @@ mapping keys are always read as written, so `2024-01-01` or `on:` never change t
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,9 @@ MAX_ALIAS_EXPANSION = 100_000
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_SCALAR_TAGS = {
+    f"tag:yaml.org,2002:{name}": name for name in ("str", "int", "float", "bool", "null")
+}
 
 
 @dataclass(frozen=True)
@@ -156,7 +160,23 @@ class _Builder:
             return self._mapping(node)
         if isinstance(node, SequenceNode):
             return self._sequence(node)
-        return self.loader.construct_object(node, deep=True)
+        return self._scalar(node)
+
+    def _scalar(self, node: Node) -> Any:
+        """A plain value; one that cannot be built is a problem (and stays text)."""
+        kind = _SCALAR_TAGS.get(node.tag)
+        if kind is None:
+            self._problem(node.start_mark, f"unsupported YAML tag {node.tag!r}")
+            return str(node.value)
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (ValueError, KeyError, AttributeError):
+            digits = sys.get_int_max_str_digits()
+            if kind == "int" and len(node.value) > digits:
+                self._problem(node.start_mark, f"a number of more than {digits} digits")
+            else:
+                self._problem(node.start_mark, f"not a valid {kind} value (YAML tag !!{kind})")
+            return str(node.value)
 
     def _mapping(self, node: MappingNode) -> MarkedMap:
         self._check_tag(node, _MAP_TAG)

@@ -61,5 +61,18 @@ def test_value_over_server_default_limit(
     monkeypatch.chdir(tmp_path)
     code, output = run_validate(["."], capsys)
     assert code == 1
-    expected = "long.md:1:1: block 'handbook': value is 100001 characters"
+    expected = "long.md:1:1: shared block 'handbook': value is 100001 characters"
     assert f"{expected}, over the server's default limit of 100000" in output
+
+
+def test_json_lines_nested_past_the_recursion_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    depth = 100_000
+    row = '{"id": "eve", "pattern": "identity", "properties": ' + "[" * depth + "]" * depth + "}"
+    (tmp_path / "users.jsonl").write_text(f"{row}\n")
+    (tmp_path / "manifest.yaml").write_text(HEAD + "usersFrom: users.jsonl\n")
+    monkeypatch.chdir(tmp_path)
+    code, output = run_validate(["."], capsys)
+    assert code == 1
+    assert output == "Error: users.jsonl:1:1: invalid JSON: nested too deeply\n"
