@@ -29,7 +29,7 @@ import reconciler
 from bench.stacks import StackShape, dedicated_manifests
 from reconciler import ownership
 from reconciler.cli.exitcodes import ExitCode
-from reconciler.live import AGENT_INCLUDES
+from reconciler.kinds.agent import INCLUDES as AGENT_INCLUDES
 from reconciler.manifest import load_desired
 
 REPO = Path(__file__).resolve().parents[1]
