@@ -149,6 +149,8 @@ class DesiredState:
     conversations: tuple[ConversationSpec, ...] = ()
     identities: tuple[IdentitySpec, ...] = ()
     prune: PruneSettings = PruneSettings()
+    redact_values: bool = False
+    """Plans shown to reviewers give memory block values as length and hash only."""
 
     def addresses(self) -> list[Address]:
         """Every declared address, in a stable order."""

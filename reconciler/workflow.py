@@ -13,7 +13,13 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from reconciler.apply import StackLock, apply_plan, check_guards, check_owned
+from reconciler.apply import (
+    StackLock,
+    apply_plan,
+    check_guards,
+    check_not_redacted,
+    check_owned,
+)
 from reconciler.apply.executor import ApplyResult, Progress
 from reconciler.client import LettaApi, Target
 from reconciler.desired import DesiredState
@@ -148,6 +154,7 @@ def apply_saved_plan(
     A plan made for another server, or one the options do not allow, is refused before any
     request is sent; the API key goes only to the server `api` was opened for.
     """
+    check_not_redacted(plan)
     check_target(plan, api.target)
     _check_guards(plan, options, hooks)
     with _lock(api, plan.stack, options, hooks):

@@ -1,7 +1,14 @@
 """Applying a plan: dependency order, bounded parallelism, per-resource results, a stack lock."""
 
-from reconciler.apply.checks import check_guards, check_owned
+from reconciler.apply.checks import check_guards, check_not_redacted, check_owned
 from reconciler.apply.executor import ApplyResult, apply_plan
 from reconciler.apply.lock import StackLock
 
-__all__ = ["ApplyResult", "StackLock", "apply_plan", "check_guards", "check_owned"]
+__all__ = [
+    "ApplyResult",
+    "StackLock",
+    "apply_plan",
+    "check_guards",
+    "check_not_redacted",
+    "check_owned",
+]

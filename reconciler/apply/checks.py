@@ -33,6 +33,15 @@ def check_guards(plan: Plan, *, allow_destructive: bool, allow_mass_delete: bool
         )
 
 
+def check_not_redacted(plan: Plan) -> None:
+    """A plan rendered with its memory block values redacted is for reading only."""
+    if plan.redacted:
+        raise UnsafePlanError(
+            "this plan's memory block values are redacted (--redact-values): it is for "
+            "reading, not applying; apply the plan saved with `plan --out`"
+        )
+
+
 def check_owned(plan: Plan, live: LiveState) -> None:
     """Every id the plan updates, detaches or deletes is owned by the stack at that address,
     and every block deleted with an agent is that agent's own; otherwise nothing is applied."""

@@ -25,6 +25,7 @@ SECTIONS = (
     ("user", "user"),
     ("usersFileRef", "usersFileRef"),
     ("prune", "prune"),
+    ("review", "review"),
 )
 FORMATS = ("key", "label", "handle")
 

@@ -88,6 +88,9 @@ def expand(stack: Stack, users: Iterable[User], problems: Problems) -> DesiredSt
         conversations=_sorted(conversations),
         identities=_sorted(identities),
         prune=_prune(stack),
+        redact_values=bool(stack.review["redactValues"].value)
+        if "redactValues" in stack.review
+        else False,
     )
 
 

@@ -1,7 +1,8 @@
 """Merging the documents of many files into one stack, reporting every conflict.
 
 Definitions (templates, agents, blocks) merge by key and may be defined once; users are
-concatenated; `defaults` and `prune` merge field by field, and a field set twice must agree.
+concatenated; `defaults`, `prune` and `review` merge field by field, and a field set twice
+must agree.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class Definition:
 
 @dataclass(frozen=True)
 class Setting:
-    """One field of `defaults` or `prune`, with where it was set."""
+    """One field of `defaults`, `prune` or `review`, with where it was set."""
 
     value: Any
     loc: Location
@@ -51,6 +52,7 @@ class Stack:
     root: Root
     defaults: dict[str, Setting] = field(default_factory=dict)
     prune: dict[str, Setting] = field(default_factory=dict)
+    review: dict[str, Setting] = field(default_factory=dict)
     definitions: dict[str, dict[str, Definition]] = field(
         default_factory=lambda: {section: {} for section in SECTIONS}
     )
@@ -82,7 +84,7 @@ def _other_stack(name: str, stack: Stack) -> str:
 def _merge_document(stack: Stack, document: Document, problems: Problems) -> None:
     root = document.root
     base = document.file.path.parent
-    for section in ("defaults", "prune"):
+    for section in ("defaults", "prune", "review"):
         _merge_settings(getattr(stack, section), section, root.get(section), problems)
     for section, kind in SECTIONS.items():
         for name, body in root.get(section, {}).items():

@@ -211,6 +211,8 @@ class Plan:
     prune: bool = False
     owned_resources: int = 0
     max_delete_percent: float = 25.0
+    redacted: bool = False
+    """Memory block values were replaced by their length and hash: for reading, not applying."""
     format_version: int = PLAN_FORMAT_VERSION
 
     @property

@@ -52,6 +52,7 @@ def plan_to_dict(plan: Plan) -> dict[str, JSON]:
         "max_delete_percent": plan.max_delete_percent,
         "owned_resources": plan.owned_resources,
         "live_fingerprint": plan.live_fingerprint,
+        "redacted": plan.redacted,
         "changes": [_change_to_dict(c) for c in plan.changes],
         "notices": [_notice_to_dict(n) for n in plan.notices],
     }
@@ -328,6 +329,7 @@ _PLAN_READERS: dict[str, _Reader[Any]] = {
     "max_delete_percent": _percent,
     "owned_resources": _count,
     "live_fingerprint": _str,
+    "redacted": _bool,
     "changes": _tuple_of(_change_from_dict),
     "notices": _tuple_of(_notice_from_dict),
 }

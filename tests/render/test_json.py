@@ -87,6 +87,7 @@ def test_key_order_is_the_documented_one() -> None:
         "max_delete_percent",
         "owned_resources",
         "live_fingerprint",
+        "redacted",
         "digest",
         "summary",
         "changes",
