@@ -129,4 +129,12 @@ class NotConverged(LettaApplyError):
 
 
 class DevServerError(LettaApplyError):
-    """The local development server could not be installed, started or stopped."""
+    """The local development server could not be installed, started or stopped; `details`
+    are lines shown after the message (e.g. the end of the server's log)."""
+
+    def __init__(self, message: str, details: Sequence[str] = ()) -> None:
+        self._lines = (message, *details)
+        super().__init__("\n".join(self._lines))
+
+    def lines(self) -> tuple[str, ...]:
+        return self._lines
