@@ -21,7 +21,8 @@ import httpx
 import letta_client
 from letta_client._types import RequestOptions
 
-from reconciler.errors import ConnectionFailed, LettaApplyError, ServerError
+from reconciler.errors import ConnectionFailed, LettaApplyError, ServerError, UnexpectedAnswer
+from reconciler.text import redact_url
 from reconciler.values import JSON
 
 Params = Mapping[str, Any]
@@ -53,8 +54,13 @@ class Target:
     project_id: str | None = None
     timeout: float = 60.0
 
+    @property
+    def label(self) -> str:
+        """The base URL as it may be printed or saved: credentials in it replaced."""
+        return redact_url(self.base_url)
+
     def __repr__(self) -> str:
-        return f"Target(base_url={self.base_url!r}, project_id={self.project_id!r})"
+        return f"Target(base_url={self.label!r}, project_id={self.project_id!r})"
 
 
 class LettaApi:
@@ -126,6 +132,10 @@ class LettaApi:
             if after is not None:
                 query["after"] = after
             page = self.get(path, query)
+            if not isinstance(page, list):
+                label = self.target.label
+                message = f"the answer is not a list: {label} does not look like a Letta server"
+                raise UnexpectedAnswer(path, message)
             yield from page
             if len(page) < page_size:
                 return
@@ -194,22 +204,24 @@ class LettaApi:
         self, method: str, path: str, *, body: JSON = None, params: Params | None = None
     ) -> JSON:
         options: RequestOptions = {"params": dict(params)} if params else {}
+        raw = httpx.Response
         try:
             match method:
                 case "get":
-                    return self.sdk.get(path, cast_to=object, options=options)
+                    answer = self.sdk.get(path, cast_to=raw, options=options)
                 case "post":
-                    return self.sdk.post(path, cast_to=object, body=body, options=options)
+                    answer = self.sdk.post(path, cast_to=raw, body=body, options=options)
                 case "patch":
-                    return self.sdk.patch(path, cast_to=object, body=body, options=options)
+                    answer = self.sdk.patch(path, cast_to=raw, body=body, options=options)
                 case "delete":
-                    return self.sdk.delete(path, cast_to=object, options=options)
+                    answer = self.sdk.delete(path, cast_to=raw, options=options)
                 case _:
                     raise ValueError(f"unsupported method {method}")
         except letta_client.APIStatusError as exc:
             raise _from_status(exc) from exc
         except letta_client.APIConnectionError as exc:
-            raise _Failure(None, _connection_message(exc, self.target.base_url)) from exc
+            raise _Failure(None, _connection_message(exc, self.target.label)) from exc
+        return _decode(answer, self.target.label)
 
 
 class _Failure(Exception):
@@ -218,11 +230,19 @@ class _Failure(Exception):
     A status of None means no answer at all (connection failed or timed out).
     """
 
-    def __init__(self, status: int | None, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        status: int | None,
+        message: str,
+        retry_after: float | None = None,
+        *,
+        unexpected: bool = False,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.retry_after = retry_after
+        self.unexpected = unexpected
 
     @property
     def retryable(self) -> bool:
@@ -231,7 +251,39 @@ class _Failure(Exception):
     def final(self, address: str) -> LettaApplyError:
         if self.status is None:
             return ConnectionFailed(f"{address}: {self.message}")
+        if self.unexpected:
+            return UnexpectedAnswer(address, self.message, self.status)
         return ServerError(address, self.message, self.status)
+
+
+MAX_MESSAGE_CHARS = 500
+"""Characters of a server's error message kept in the error shown."""
+
+
+def _decode(answer: httpx.Response, label: str) -> JSON:
+    """A successful answer's JSON; an empty one is None. Anything else did not come from a
+    Letta server (a web page at that address, a proxy's login form)."""
+    if not answer.content:
+        return None
+    if not _is_json(answer):
+        kind = _content_type(answer) or "no content type"
+        message = f"the answer is {kind}, not JSON: {label} does not look like a Letta server"
+        raise _Failure(answer.status_code, message, unexpected=True)
+    try:
+        return answer.json()
+    except (ValueError, RecursionError) as exc:
+        message = f"the answer is not valid JSON ({_shortened(str(exc))})"
+        raise _Failure(answer.status_code, message, unexpected=True) from exc
+
+
+def _content_type(answer: httpx.Response) -> str:
+    kind: str = answer.headers.get("content-type", "")
+    return kind.partition(";")[0].strip().lower()
+
+
+def _is_json(answer: httpx.Response) -> bool:
+    kind = _content_type(answer)
+    return kind == "application/json" or kind.endswith("+json")
 
 
 def _from_status(exc: letta_client.APIStatusError) -> _Failure:
@@ -239,13 +291,23 @@ def _from_status(exc: letta_client.APIStatusError) -> _Failure:
 
 
 def _server_message(exc: letta_client.APIStatusError) -> str:
+    """The server's own explanation; of an answer that is not JSON only its type, because a
+    web page (a proxy's, another server's) is no explanation."""
     body = exc.body
     if isinstance(body, Mapping):
         detail = body.get("detail") or body.get("message") or body.get("error")
         if detail:
-            return detail if isinstance(detail, str) else str(detail)
+            return _shortened(detail if isinstance(detail, str) else str(detail))
+    if not _is_json(exc.response) and exc.response.content:
+        kind = _content_type(exc.response) or "no content type"
+        return f"{exc.response.reason_phrase or 'failed'} (the answer is {kind}, not JSON)"
     text = exc.response.text.strip()
-    return text[:500] if text else exc.response.reason_phrase
+    return _shortened(text) if text else exc.response.reason_phrase
+
+
+def _shortened(text: str) -> str:
+    extra = len(text) - MAX_MESSAGE_CHARS
+    return f"{text[:MAX_MESSAGE_CHARS]}... ({extra} more characters)" if extra > 0 else text
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -258,7 +320,7 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def _connection_message(exc: letta_client.APIConnectionError, base_url: str) -> str:
+def _connection_message(exc: letta_client.APIConnectionError, label: str) -> str:
     kind = "timed out" if isinstance(exc, letta_client.APITimeoutError) else "connection failed"
     cause = exc.__cause__
-    return f"{kind} talking to {base_url}" + (f" ({cause})" if cause else "")
+    return f"{kind} talking to {label}" + (f" ({cause})" if cause else "")

@@ -7,7 +7,16 @@ from dataclasses import dataclass
 
 
 class LettaApplyError(Exception):
-    """Root of every error letta-apply reports to a user (exit code 1 unless stated)."""
+    """Root of every error letta-apply reports to a user (exit code 1 unless stated).
+
+    Messages hold values from manifests, saved plans and the server as they are; whoever
+    prints one escapes each of its `lines` (`reconciler.text.shown`).
+    """
+
+    def lines(self) -> tuple[str, ...]:
+        """The message as printed, one entry per line: a newline inside an entry came from
+        a value and is escaped, not printed."""
+        return (str(self),)
 
 
 @dataclass(frozen=True)
@@ -40,7 +49,11 @@ class ManifestError(LettaApplyError):
 
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = tuple(sorted(problems, key=_problem_order))
-        super().__init__("\n".join(str(p) for p in self.problems))
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> tuple[str, ...]:
+        """One `file:line:col: message` per problem."""
+        return tuple(str(p) for p in self.problems)
 
 
 def _problem_order(problem: Problem) -> tuple[str, int, int, str]:
@@ -57,6 +70,10 @@ class ServerError(LettaApplyError):
         self.server_message = message
         where = f" (HTTP {status})" if status is not None else ""
         super().__init__(f"{address}: {message}{where}")
+
+
+class UnexpectedAnswer(ServerError):
+    """The target answered, but not as a Letta server does (not JSON, or not its shape)."""
 
 
 class ConnectionFailed(LettaApplyError):
@@ -95,8 +112,12 @@ class ApplyFailed(LettaApplyError):
         head = f"{len(self.failures)} change(s) failed, {applied} applied"
         if self.not_attempted:
             head += f", {len(self.not_attempted)} not attempted ({why_not})"
-        lines = [head + ":", *(f"  {f}" for f in self.failures)]
-        super().__init__("\n".join(lines))
+        self._lines = (head + ":", *(f"  {f}" for f in self.failures))
+        super().__init__("\n".join(self._lines))
+
+    def lines(self) -> tuple[str, ...]:
+        """The count, then one indented line per failed change with the server's answer."""
+        return self._lines
 
 
 class Declined(LettaApplyError):
@@ -108,4 +129,12 @@ class NotConverged(LettaApplyError):
 
 
 class DevServerError(LettaApplyError):
-    """The local development server could not be installed, started or stopped."""
+    """The local development server could not be installed, started or stopped; `details`
+    are lines shown after the message (e.g. the end of the server's log)."""
+
+    def __init__(self, message: str, details: Sequence[str] = ()) -> None:
+        self._lines = (message, *details)
+        super().__init__("\n".join(self._lines))
+
+    def lines(self) -> tuple[str, ...]:
+        return self._lines

@@ -31,11 +31,13 @@ from reconciler.errors import (
     PreflightError,
     ServerError,
     StalePlanError,
+    UnexpectedAnswer,
 )
 from reconciler.live.reader import read_live
 from reconciler.live.state import LiveState
 from reconciler.plan.model import Plan
 from reconciler.plan.planner import build_plan
+from reconciler.text import clean, redact_url, without_credentials
 from reconciler.values import JSON
 
 _PREFLIGHT_READS = (
@@ -53,18 +55,43 @@ def preflight(api: LettaApi, desired: DesiredState) -> None:
     try:
         with ThreadPoolExecutor(max_workers=len(_PREFLIGHT_READS)) as pool:
             sent = [pool.submit(api.get, path, address=what) for path, what in _PREFLIGHT_READS]
-            _health, models, embeddings = (answer.result() for answer in sent)
+            health, models, embeddings = (answer.result() for answer in sent)
     except ConnectionFailed as exc:
         raise ConnectionFailed(f"cannot reach the Letta server: {exc}") from exc
     except ServerError as exc:
-        if exc.status in (401, 403):
-            raise PreflightError(
-                f"the server at {api.target.base_url} refused the API key (HTTP {exc.status}); "
-                "check LETTA_API_KEY"
-            ) from exc
-        raise
+        raise _refused(api.target, exc) from exc
+    _check_shape(api.target, health, models, embeddings)
     _check_handles("model", {a.model for a in desired.agents}, models)
     _check_handles("embedding", {a.embedding for a in desired.agents}, embeddings)
+
+
+def _refused(target: Target, exc: ServerError) -> LettaApplyError:
+    """What a failed pre-flight read means: a refused key, or not a Letta server at all (an
+    `UnexpectedAnswer` says so itself)."""
+    if exc.status in (401, 403):
+        return PreflightError(
+            f"the server at {target.label} refused the API key (HTTP {exc.status}); "
+            "check LETTA_API_KEY"
+        )
+    if exc.status == 404 and not isinstance(exc, UnexpectedAnswer):
+        return PreflightError(f"{target.label} does not look like a Letta server: {exc}")
+    return exc
+
+
+def _check_shape(target: Target, health: JSON, models: JSON, embeddings: JSON) -> None:
+    """Letta answers its health check with an object and lists models as objects: JSON of
+    another shape comes from some other server."""
+    lists = (models, embeddings)
+    if isinstance(health, Mapping) and all(_is_list_of_objects(x) for x in lists):
+        return
+    raise PreflightError(
+        f"{target.label} does not look like a Letta server "
+        "(its health check or model lists are not what Letta answers)"
+    )
+
+
+def _is_list_of_objects(value: JSON) -> bool:
+    return isinstance(value, list) and all(isinstance(item, Mapping) for item in value)
 
 
 def _check_handles(what: str, wanted: set[str], listed: list[JSON]) -> None:
@@ -87,7 +114,7 @@ def make_plan(
 ) -> tuple[Plan, LiveState]:
     """Read the live state and plan against it."""
     live = read_live(api, desired.stack, desired, parallelism=parallelism, progress=progress)
-    plan = build_plan(desired, live, target=api.target.base_url, prune=prune)
+    plan = build_plan(desired, live, target=api.target.label, prune=prune)
     return plan, live
 
 
@@ -211,10 +238,14 @@ def check_converged(plan: Plan) -> None:
 
 
 def check_target(plan: Plan, target: Target) -> None:
-    """A saved plan is applied only to the server it was made against."""
-    if plan.target.rstrip("/") != target.base_url.rstrip("/"):
+    """A saved plan is applied only to the server it was made against.
+
+    Plans hold the target without its credentials, so the servers are compared without them:
+    a plan applies to the server it was made for whatever user and password the URL carries.
+    """
+    if without_credentials(plan.target) != without_credentials(target.base_url):
         raise LettaApplyError(
-            f"this plan was made for {plan.target}, not {target.base_url}; "
+            f"this plan was made for {redact_url(plan.target)}, not {target.label}; "
             "make a new plan for this server, or point --base-url / LETTA_BASE_URL at it"
         )
 
@@ -260,7 +291,7 @@ def render_outputs(stack: str, rows: list[dict[str, str | None]], fmt: str) -> s
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=OUTPUT_COLUMNS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: clean(v) if v else v for k, v in row.items()} for row in rows)
         return buffer.getvalue()
     users: Mapping[str, JSON] = {
         str(r["user_id"]): {k: v for k, v in r.items() if k != "user_id"} for r in rows

@@ -6,14 +6,20 @@ command modules only; each command imports the library it needs when it runs.
 
 from __future__ import annotations
 
+import io
 import sys
-from typing import NoReturn
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from reconciler import __version__
 from reconciler.cli.exitcodes import ExitCode
+from reconciler.cli.output import say
 from reconciler.errors import ApplyFailed, LettaApplyError, NotConverged
+
+if TYPE_CHECKING:
+    import traceback
 
 
 class DefaultCommandGroup(click.Group):
@@ -66,7 +72,7 @@ def _invoke(argv: list[str] | None, debug: bool) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
-        exc.show()
+        _show_click_error(exc)
         return ExitCode.ERROR
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
@@ -74,6 +80,9 @@ def _invoke(argv: list[str] | None, debug: bool) -> int:
     except LettaApplyError as exc:
         _report(exc, debug)
         return exit_code(exc)
+    except Exception as exc:  # an answer or a state no check foresaw: still one line
+        _report_unexpected(exc, debug)
+        return ExitCode.ERROR
 
 
 def exit_code(error: LettaApplyError) -> ExitCode:
@@ -84,10 +93,52 @@ def exit_code(error: LettaApplyError) -> ExitCode:
 
 
 def _report(exc: LettaApplyError, debug: bool) -> None:
+    """`Error:` and the message's lines, then its notes, each escaped (values in them came
+    from files or the server)."""
     if debug:
-        import traceback
-
-        traceback.print_exception(exc)
-    click.echo(f"Error: {exc}", err=True)
+        _traceback(exc)
+    first, *rest = exc.lines() or ("",)
+    say(f"Error: {first}", err=True)
+    for line in rest:
+        say(line, err=True)
     for note in getattr(exc, "__notes__", ()):
-        click.echo(f"Note: {note}", err=True)
+        say(f"Note: {note}", err=True)
+
+
+def _report_unexpected(exc: Exception, debug: bool) -> None:
+    if debug:
+        _traceback(exc)
+    hint = "" if debug else " (--debug shows where)"
+    say(f"Error: unexpected {type(exc).__name__}: {exc}{hint}", err=True)
+
+
+def _show_click_error(exc: click.ClickException) -> None:
+    """Click's usage and hint as it prints them, its message (which may quote arguments)
+    escaped."""
+    printed = io.StringIO()
+    exc.show(file=printed)
+    message = exc.format_message()
+    usage, found, _ = printed.getvalue().rpartition(f"Error: {message}")
+    click.echo(usage if found else "", nl=False, err=True)
+    say(f"Error: {message}", err=True)
+
+
+def _traceback(exc: BaseException) -> None:
+    """The traceback, the messages of the exceptions in it escaped like any other message."""
+    import traceback
+
+    formatted = traceback.TracebackException.from_exception(exc)
+    messages = set(_exception_lines(formatted))
+    for chunk in formatted.format():
+        if chunk in messages:
+            say(chunk.rstrip("\n"), err=True)
+        else:
+            click.echo(chunk, nl=False, err=True)
+
+
+def _exception_lines(formatted: traceback.TracebackException) -> Iterator[str]:
+    """`Type: message` and the notes of an exception and of those it was raised from."""
+    yield from formatted.format_exception_only()
+    for linked in (formatted.__cause__, formatted.__context__):
+        if linked is not None:
+            yield from _exception_lines(linked)

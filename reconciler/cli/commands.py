@@ -23,8 +23,9 @@ from reconciler.cli.options import (
     paths_argument,
     root_option,
 )
-from reconciler.cli.output import Console
-from reconciler.errors import LettaApplyError
+from reconciler.cli.output import Console, say
+from reconciler.cli.planfile import out_option, read_plan, save_plan
+from reconciler.text import target_label
 
 if TYPE_CHECKING:
     from reconciler.plan.model import Plan
@@ -110,7 +111,7 @@ def _show(console: Console, plan: Plan) -> None:
     default="text",
     show_default=True,
 )
-@click.option("--out", type=click.Path(path_type=Path), help="Save the plan for `apply`.")
+@out_option
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
@@ -139,9 +140,10 @@ def plan(
             api, desired, prune=prune, parallelism=parallelism, progress=console.status
         )
     console.end_status()
+    if out is not None:  # saved before anything is shown: a failure leaves nothing half done
+        save_plan(out, render_json(result) + "\n")
     console.out(_render(result, fmt, console.color))
     if out is not None:
-        out.write_text(render_json(result) + "\n", encoding="utf-8")
         console.err(f"Saved the plan to {out}; apply it with `letta-apply apply {out}`.")
     if detailed_exitcode and (result.has_changes or result.blocked):
         return ExitCode.CHANGES
@@ -183,7 +185,7 @@ def apply(
     from reconciler.workflow import ApplyOptions, apply_saved_plan
 
     console = Console.for_streams()
-    saved = _read_plan(planfile)
+    saved = read_plan(planfile)
     options = ApplyOptions(allow_delete, allow_mass_delete, parallelism, lock_timeout)
     hooks = _hooks(console, show=lambda plan: _announce(console, plan), ask=False)
     with connection.open() as api:
@@ -192,20 +194,8 @@ def apply(
 
 def _announce(console: Console, plan: Plan) -> None:
     console.end_status()
-    console.err(f"Applying {len(plan.changes)} change(s) to {plan.target} (stack {plan.stack}).")
-
-
-def _read_plan(path: Path) -> Plan:
-    from reconciler.plan.serialize import plan_from_json
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LettaApplyError(f"{path}: cannot read the saved plan ({exc})") from exc
-    try:
-        return plan_from_json(text)
-    except LettaApplyError as exc:
-        raise LettaApplyError(f"{path}: {exc}") from exc
+    target = target_label(plan.target)
+    console.err(f"Applying {len(plan.changes)} change(s) to {target} (stack {plan.stack}).")
 
 
 @click.command("outputs")
@@ -242,7 +232,7 @@ def unlock(paths: tuple[Path, ...], root: Path | None, connection: Connection) -
     desired = load_desired(paths, root)
     with connection.open() as api:
         removed = force_unlock(api, desired.stack)
-    click.echo(f"Removed {removed} lock(s) for stack {desired.stack}.")
+    say(f"Removed {removed} lock(s) for stack {desired.stack}.")
 
 
 @click.command("adopt")
@@ -265,7 +255,7 @@ def adopt_command(
 
     desired = load_desired(paths, root)
     with connection.open() as api, StackLock(api, desired.stack):
-        click.echo(adopt(api, desired, address, resource_id))
+        say(adopt(api, desired, address, resource_id))
 
 
 COMMANDS: list[click.Command] = [run, plan, apply, outputs_command, unlock, adopt_command]

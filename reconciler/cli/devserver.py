@@ -11,13 +11,16 @@ from typing import TYPE_CHECKING
 import click
 
 from reconciler.cli.exitcodes import ExitCode
+from reconciler.cli.options import Seconds
+from reconciler.cli.output import say
+from reconciler.text import clean, target_label
 
 if TYPE_CHECKING:
     from reconciler.devserver import DevServer, ServerInfo
 
 
 def _progress(message: str) -> None:
-    click.echo(message, err=True)
+    say(message, err=True)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -52,10 +55,14 @@ def dev_server(ctx: click.Context, state_dir: Path | None) -> None:
 
 
 @dev_server.command()
-@click.option("--port", type=int, help="Port to listen on (127.0.0.1) [default: a free one].")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="Port to listen on (127.0.0.1) [default: a free one].",
+)
 @click.option(
     "--timeout",
-    type=float,
+    type=Seconds(),
     default=240.0,
     show_default=True,
     help="Seconds to wait for the server to be ready (a first install comes on top).",
@@ -88,9 +95,9 @@ def down(ctx: click.Context) -> None:
     """Stop the server and its database (the data is kept for the next `up`)."""
     stopped = _server(ctx).down()
     if stopped:
-        click.echo(f"Stopped (pids {', '.join(str(pid) for pid in stopped)}).")
+        say(f"Stopped (pids {', '.join(str(pid) for pid in stopped)}).")
     else:
-        click.echo("Not running.")
+        say("Not running.")
 
 
 @dev_server.command()
@@ -99,27 +106,28 @@ def status(ctx: click.Context) -> ExitCode:
     """Show whether the server runs, its URL and health; exit 1 if it does not run."""
     info = _server(ctx).status()
     if info is None:
-        click.echo("Not running.")
+        say("Not running.")
         return ExitCode.ERROR
-    click.echo(_describe(info))
+    for line in _describe(info):
+        say(line)
     return ExitCode.OK
 
 
-def _describe(info: ServerInfo) -> str:
+def _describe(info: ServerInfo) -> list[str]:
     health = f"healthy, Letta {info.version}" if info.version else "NOT answering /v1/health/"
-    return (
-        f"Running at {info.url} ({health})\n"
-        f"  pids: server {info.server_pid}, postgres {info.postgres_pid}\n"
-        f"  data: {info.data_dir}\n"
-        f"  log:  {info.log_path}"
-    )
+    return [
+        f"Running at {target_label(info.url)} ({health})",
+        f"  pids: server {info.server_pid}, postgres {info.postgres_pid}",
+        f"  data: {info.data_dir}",
+        f"  log:  {info.log_path}",
+    ]
 
 
 @dev_server.command()
 @click.option(
     "-n",
     "--lines",
-    type=int,
+    type=click.IntRange(min=0),
     default=50,
     show_default=True,
     help="How many of the last log lines to show.",
@@ -130,10 +138,12 @@ def logs(ctx: click.Context, lines: int, path_only: bool) -> None:
     """Show the end of the server's log."""
     log = _server(ctx).logs()
     if path_only:
-        click.echo(str(log))
+        say(str(log))
         return
     if not log.exists():
-        click.echo(f"No log yet ({log}).", err=True)
+        say(f"No log yet ({log}).", err=True)
         return
-    click.echo("\n".join(log.read_text(errors="replace").splitlines()[-lines:]))
-    click.echo(f"-- {log}", err=True)
+    # The server logs what agents and apps sent it: each line escaped like any server text.
+    shown = log.read_text(errors="replace").splitlines()[-lines:] if lines else []
+    click.echo("\n".join(clean(line) for line in shown))
+    say(f"-- {log}", err=True)

@@ -11,7 +11,8 @@ class ExitCode(IntEnum):
     OK = 0
     """Success; with `plan --detailed-exitcode`, the server matches the manifests."""
     ERROR = 1
-    """Bad input, unreachable server, refused or stale plan, lock held, a declined prompt."""
+    """Bad input or options, a saved plan refused or unreadable, a server unreachable or not
+    Letta, an unsafe plan not allowed, the lock held, a declined prompt, an unforeseen failure."""
     CHANGES = 2
     """`plan --detailed-exitcode` only: there are changes to apply, or blocked resources."""
     NOT_CONVERGED = 3

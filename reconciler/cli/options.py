@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import functools
 import gc
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import click
+
+from reconciler.text import redact_url
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
@@ -37,9 +41,47 @@ parallelism_option = click.option(
     help="Requests in flight at once.",
 )
 
+
+class Seconds(click.ParamType[float]):
+    """A finite number of seconds: more than 0, or (with `zero_ok`) 0 or more."""
+
+    name = "seconds"
+
+    def __init__(self, *, zero_ok: bool = False) -> None:
+        self.zero_ok = zero_ok
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if math.isfinite(seconds) and (seconds > 0 or (self.zero_ok and seconds == 0)):
+            return seconds
+        wanted = "0 or more" if self.zero_ok else "more than 0"
+        self.fail(f"{value!r} is not a number of seconds {wanted}", param, ctx)
+
+
 lock_timeout_option = click.option(
-    "--lock-timeout", default=0.0, type=float, help="Seconds to wait for the lock."
+    "--lock-timeout", default=0.0, type=Seconds(zero_ok=True), help="Seconds to wait for the lock."
 )
+
+
+def _base_url(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """Refuse, before any request, a server that is not an http(s) URL with a host."""
+    if not _is_http_url(value):
+        raise click.BadParameter(f"{redact_url(value)!r} is not an http:// or https:// URL")
+    return value
+
+
+def _is_http_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises for a port that is not a number from 0 to 65535
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and port != 0
 
 
 @dataclass(frozen=True)
@@ -83,6 +125,7 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
             default=DEFAULT_BASE_URL,
             show_default=True,
             show_envvar=True,
+            callback=_base_url,
             help="The Letta server.",
         ),
         click.option(
@@ -92,7 +135,7 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--timeout",
             default=60.0,
             show_default=True,
-            type=float,
+            type=Seconds(),
             help="Seconds to wait for one request.",
         ),
     ]

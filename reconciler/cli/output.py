@@ -1,6 +1,9 @@
-"""What the commands print besides the plan: progress on long applies and the final tally.
+"""What the commands print besides the plan: messages, progress on long applies and the
+final tally.
 
-Colour and the progress line appear only on a terminal, and colour never with NO_COLOR.
+Every message goes through `say` (or `Console.err`), which hides URL credentials and escapes
+what could act on a terminal; the plan itself comes escaped from the renderers. Colour and the
+progress line appear only on a terminal, and colour never with NO_COLOR.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from typing import TYPE_CHECKING, TextIO
 
 import click
 
+from reconciler.text import clean, shown
+
 if TYPE_CHECKING:
     from reconciler.apply.executor import ApplyResult
 
@@ -24,6 +29,12 @@ _PAST = {
     "detach": "detached",
     "delete": "deleted",
 }
+
+
+def say(text: str, *, err: bool = False, file: TextIO | None = None) -> None:
+    """Print one message line that may quote manifests, saved plans or the server: URL
+    credentials replaced, control characters (newlines too) escaped."""
+    click.echo(shown(text), file=file, err=err)
 
 
 @dataclass
@@ -50,10 +61,12 @@ class Console:
         )
 
     def out(self, text: str) -> None:
+        """Print a rendered plan or the program's own text as it is (colour codes kept)."""
         click.echo(text.rstrip("\n"), file=self.stdout)
 
     def err(self, text: str) -> None:
-        click.echo(text, file=self.stderr)
+        """Print a message line, escaped (see `say`)."""
+        say(text, file=self.stderr)
 
     def progress(self, done: int, total: int, result: ApplyResult) -> None:
         """Called after each change: failures at once; a status line now and then."""
@@ -61,11 +74,11 @@ class Console:
         if not result.ok:
             self.failed += 1
         if not result.attempted:
-            return self._tick(done, total, str(change.address))
+            return self._tick(done, total, clean(str(change.address)))
         if not result.ok:
             self._clear_line()
             self.err(f"  failed {change.action.symbol} {change.address}: {result.error}")
-        self._tick(done, total, f"{change.action.symbol} {change.address}")
+        self._tick(done, total, clean(f"{change.action.symbol} {change.address}"))
 
     def _tick(self, done: int, total: int, what: str) -> None:
         failed = f", {self.failed} failed" if self.failed else ""
@@ -79,7 +92,7 @@ class Console:
     def status(self, text: str) -> None:
         """A transient line on a terminal (e.g. reading progress); nothing elsewhere."""
         if self.stderr.isatty():
-            self.stderr.write(f"\r  {text}"[:120].ljust(120))
+            self.stderr.write(f"\r  {shown(text)}"[:120].ljust(120))
             self.stderr.flush()
 
     def end_status(self) -> None:

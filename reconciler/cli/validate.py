@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from reconciler.cli.options import root_option
+from reconciler.cli.output import say
 
 if TYPE_CHECKING:
     from reconciler.desired import DesiredState
@@ -23,7 +24,7 @@ def validate(paths: tuple[Path, ...], root: Path | None) -> None:
     """
     from reconciler.manifest import load_desired  # jsonschema: not needed for `--help`
 
-    click.echo(f"OK: {summary(load_desired(list(paths), root))}")
+    say(f"OK: {summary(load_desired(list(paths), root))}")
 
 
 def summary(state: DesiredState) -> str:

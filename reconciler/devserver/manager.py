@@ -248,8 +248,8 @@ class DevServer:
             code = process.poll()
             if code is not None:
                 raise DevServerError(
-                    f"the Letta server exited during start (exit code {code}); "
-                    f"last log lines:\n{_tail(self.logs(), 8)}\nSee {self.logs()}"
+                    f"the Letta server exited during start (exit code {code}); last log lines:",
+                    [*_tail(self.logs(), 8), f"See {self.logs()}"],
                 )
             version = _health_version(url, timeout=2.0)
             if version is not None:
@@ -392,8 +392,8 @@ def _free_port() -> int:
         return port
 
 
-def _tail(path: Path, lines: int) -> str:
+def _tail(path: Path, lines: int) -> list[str]:
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        return path.read_text(errors="replace").splitlines()[-lines:]
     except OSError:
-        return "(no log)"
+        return ["(no log)"]

@@ -15,7 +15,7 @@ from reconciler.address import Address, Kind
 from reconciler.desired import ConversationSpec, DesiredState
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import agent as agents
-from reconciler.kinds.common import Resolve, refuse_other_owner
+from reconciler.kinds.common import Resolve, delete_if_present, refuse_other_owner
 from reconciler.live.state import LiveConversation, LiveState
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Create, Delete, Update
@@ -94,7 +94,8 @@ def update(api: LettaApi, change: Update) -> None:
 
 
 def delete(api: LettaApi, change: Delete) -> None:
-    api.delete(f"/v1/conversations/{change.resource_id}", address=str(change.address))
+    """Gone already is done: deleting an agent also deletes its conversations."""
+    delete_if_present(api, f"/v1/conversations/{change.resource_id}", change.address)
 
 
 def adopt(api: LettaApi, desired: DesiredState, address: Address, resource_id: str) -> None:

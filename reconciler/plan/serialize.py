@@ -103,11 +103,12 @@ def plan_summary(plan: Plan) -> dict[str, int]:
 
 
 def plan_digest(plan: Plan) -> str:
-    """Hex sha256 of the plan's canonical JSON (sorted keys, no whitespace, UTF-8)."""
+    """Hex sha256 of the plan's canonical JSON (sorted keys, no whitespace, UTF-8; a lone
+    surrogate, which a document can carry as a `\\udXXX` escape, encoded as its code point)."""
     canonical = json.dumps(
         plan_to_dict(plan), sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def plan_document(plan: Plan) -> dict[str, JSON]:

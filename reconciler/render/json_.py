@@ -10,8 +10,13 @@ import json
 
 from reconciler.plan.model import Plan
 from reconciler.plan.serialize import plan_document
+from reconciler.text import json_text
 
 
 def render_json(plan: Plan) -> str:
-    """The plan document, indented, keys in the documented order (no trailing newline)."""
-    return json.dumps(plan_document(plan), indent=2, ensure_ascii=False)
+    """The plan document, indented, keys in the documented order (no trailing newline).
+
+    Text stays readable UTF-8, but control, bidi and separator characters and lone surrogates
+    are `\\uNNNN` escapes: the same values, nothing that acts on a terminal showing the file.
+    """
+    return json_text(json.dumps(plan_document(plan), indent=2, ensure_ascii=False))

@@ -1,8 +1,8 @@
 """What the text and markdown renderers show, as marked lines, so both show the same thing.
 
 Owns the reading order (changes grouped by action in apply order, by address within a group;
-notices by kind), the headings and summary sentence, how values and multi-line diffs are
-shortened, and the escaping of control characters in anything that came from a user.
+notices by kind), the headings and summary sentence, and how values and multi-line diffs are
+shortened. Every value from a manifest or the server is escaped with `reconciler.text.clean`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import assert_never
-from urllib.parse import urlsplit, urlunsplit
 
 from reconciler.address import Kind
 from reconciler.kinds import identity
@@ -32,6 +31,7 @@ from reconciler.plan.model import (
     Update,
     kind_of,
 )
+from reconciler.text import clean
 from reconciler.values import JSON, thaw
 
 MAX_DIFF_LINES = 20
@@ -144,28 +144,6 @@ def summary_sentence(plan: Plan) -> str:
     if plan.notices:
         text += f" {counted(len(plan.notices), 'notice')}."
     return text
-
-
-def target_label(target: str) -> str:
-    """The target URL as shown: credentials in it are replaced, control characters escaped."""
-    parts = urlsplit(target)
-    if "@" in parts.netloc:
-        parts = parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1])
-    return clean(urlunsplit(parts))
-
-
-_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def clean(text: str) -> str:
-    """Escape control and bidi-override characters: user values must not move the cursor,
-    recolour a terminal, reorder text, or break a line the layout relies on."""
-    return _UNSAFE.sub(lambda m: _escape(m.group()), text)
-
-
-def _escape(char: str) -> str:
-    code = ord(char)
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def inline(value: JSON) -> str:

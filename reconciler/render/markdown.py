@@ -23,15 +23,14 @@ from reconciler.render.lines import (
     action_title,
     change_lines,
     changes_by_action,
-    clean,
     counted,
     has_details,
     notice_lines,
     notice_title,
     notices_by_kind,
     summary_sentence,
-    target_label,
 )
+from reconciler.text import clean, target_label
 
 GITHUB_COMMENT_LIMIT = 65536
 """GitHub refuses a comment body longer than this many characters."""
@@ -205,7 +204,7 @@ def _longest_backtick_run(text: str) -> int:
 
 
 def _size(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def _clip(text: str, max_chars: int) -> str:

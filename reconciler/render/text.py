@@ -16,13 +16,12 @@ from reconciler.render.lines import (
     action_title,
     change_lines,
     changes_by_action,
-    clean,
     notice_lines,
     notice_title,
     notices_by_kind,
     summary_sentence,
-    target_label,
 )
+from reconciler.text import clean, target_label
 
 _RESET = "\x1b[0m"
 _GREEN = "\x1b[32m"

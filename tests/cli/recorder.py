@@ -38,7 +38,8 @@ class _Handler(BaseHTTPRequestHandler):
 def running() -> Iterator[Recorder]:
     """A recorder serving on a free local port until the block ends."""
     server = Recorder()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll interval: shutting down waits for the loop to look.
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield server

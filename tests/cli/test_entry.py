@@ -73,3 +73,10 @@ def test_commands_without_parallel_requests_take_no_parallelism(
 )
 def test_errors_map_to_exit_codes(error: LettaApplyError, code: int) -> None:
     assert cli_exit_code(error) == code
+
+
+def test_the_readme_lists_every_exit_code() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("| code | meaning |", 1)[1].split("\n\n", 1)[0]
+    listed = [int(row.split("|")[1]) for row in table.splitlines() if row[:3].strip("| ").isdigit()]
+    assert listed == sorted(code.value for code in ExitCode)
