@@ -113,6 +113,13 @@ def _show(console: Console, plan: Plan) -> None:
 )
 @out_option
 @click.option(
+    "--redact-values",
+    "redact",
+    is_flag=True,
+    help="Show memory block values in markdown and JSON as length and hash only "
+    "(also `review.redactValues` in the manifest). A plan saved with --out keeps them.",
+)
+@click.option(
     "--detailed-exitcode",
     is_flag=True,
     help="Exit 0 when there are no changes, 2 when there are, 1 on error.",
@@ -126,10 +133,12 @@ def plan(
     fmt: str,
     out: Path | None,
     detailed_exitcode: bool,
+    redact: bool,
 ) -> ExitCode:
     """Show what applying the manifests would change. Changes nothing."""
     from reconciler.manifest import load_desired
     from reconciler.render import render_json
+    from reconciler.render.redact import redact_values
     from reconciler.workflow import make_plan, preflight
 
     console = Console.for_streams()
@@ -142,7 +151,9 @@ def plan(
     console.end_status()
     if out is not None:  # saved before anything is shown: a failure leaves nothing half done
         save_plan(out, render_json(result) + "\n")
-    console.out(_render(result, fmt, console.color))
+    # The saved plan keeps the values (applying needs them); what is shown may be read widely.
+    shown = redact_values(result) if (redact or desired.redact_values) and fmt != "text" else result
+    console.out(_render(shown, fmt, console.color))
     if out is not None:
         console.err(f"Saved the plan to {out}; apply it with `letta-apply apply {out}`.")
     if detailed_exitcode and (result.has_changes or result.blocked):

@@ -40,6 +40,10 @@ MAX_DIFF_LINES = 20
 MAX_INLINE_CHARS = 160
 """Characters of a one-line value shown before the rest is summarised as "(N more chars)"."""
 
+MAX_LINE_CHARS = 240
+"""Characters of one line of a multi-line value shown: one long line cannot crowd a plan's
+other fields out of a size-limited comment."""
+
 
 @dataclass(frozen=True)
 class Line:
@@ -147,7 +151,10 @@ def summary_sentence(plan: Plan) -> str:
 
 
 def inline(value: JSON) -> str:
-    """A value on one line, as JSON, shortened past `MAX_INLINE_CHARS`."""
+    """A value on one line, as JSON, shortened past `MAX_INLINE_CHARS`; a redacted value as
+    its length and hash."""
+    if _is_redacted(value):
+        return f"(redacted: {counted(int(value['length']), 'char')}, sha256 {value['sha256']})"
     text = clean(json.dumps(thaw(value), ensure_ascii=False, sort_keys=True))
     extra = len(text) - MAX_INLINE_CHARS
     if extra > 0:
@@ -227,7 +234,7 @@ def _body_lines(change: Create) -> list[Line]:
             continue  # the same stack and address on every create; the headline says both
         if _is_multiline(value):
             lines.append(Line(1, "+", f"{clean(path)}:"))
-            lines += _shortened([Line(2, "+", clean(v)) for v in value.splitlines()])
+            lines += _shortened([Line(2, "+", _text_line(v)) for v in value.splitlines()])
         else:
             lines.append(Line(1, "+", f"{clean(path)}: {inline(value)}"))
     return lines
@@ -249,9 +256,14 @@ def _displayed(change: Create) -> Mapping[str, JSON]:
     return {**change.body, "properties": shown}
 
 
+def _is_redacted(value: JSON) -> bool:
+    """A value `redact_values` stood in for (see `reconciler.render.redact.marker`)."""
+    return isinstance(value, Mapping) and value.get("redacted") is True and "sha256" in value
+
+
 def _flatten(value: JSON, path: str) -> Iterator[tuple[str, JSON]]:
     """Leaf values by path; lists of objects (e.g. memory blocks) are indexed, others kept."""
-    if isinstance(value, Mapping) and value:
+    if isinstance(value, Mapping) and value and not _is_redacted(value):
         for key in sorted(value):
             yield from _flatten(value[key], f"{path}.{key}" if path else str(key))
     elif isinstance(value, list | tuple) and any(isinstance(v, Mapping) for v in value):
@@ -290,10 +302,10 @@ def _diff(before: str, after: str) -> list[Line]:
         lines += _unchanged(old[shown_to : group[0][1]])
         for tag, i1, i2, j1, j2 in group:
             if tag == "equal":
-                lines += [Line(2, " ", clean(text)) for text in old[i1:i2]]
+                lines += [Line(2, " ", _text_line(text)) for text in old[i1:i2]]
                 continue
-            lines += [Line(2, "-", clean(text)) for text in old[i1:i2]]
-            lines += [Line(2, "+", clean(text)) for text in new[j1:j2]]
+            lines += [Line(2, "-", _text_line(text)) for text in old[i1:i2]]
+            lines += [Line(2, "+", _text_line(text)) for text in new[j1:j2]]
         shown_to = group[-1][2]
     return lines + _unchanged(old[shown_to:])
 
@@ -301,8 +313,16 @@ def _diff(before: str, after: str) -> list[Line]:
 def _unchanged(hidden: list[str]) -> list[Line]:
     """Lines between hunks: counted, unless showing the one line is as short as counting it."""
     if len(hidden) == 1:
-        return [Line(2, " ", clean(hidden[0]))]
+        return [Line(2, " ", _text_line(hidden[0]))]
     return [Line(2, " ", f"({counted(len(hidden), 'unchanged line')})")] if hidden else []
+
+
+def _text_line(text: str) -> str:
+    """One line of a multi-line value, escaped and shortened past `MAX_LINE_CHARS`."""
+    extra = len(text) - MAX_LINE_CHARS
+    if extra > 0:
+        return f"{clean(text[:MAX_LINE_CHARS])}... ({counted(extra, 'more char')})"
+    return clean(text)
 
 
 def _shortened(lines: list[Line]) -> list[Line]:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from reconciler.render import render_markdown
+from tests.plan.data import plan_case
 
 from .plans import (
     HOSTILE_LINE,
@@ -164,3 +167,22 @@ def test_summary_table_files_each_change_under_its_users_pattern() -> None:
 )
 def test_code_blocks_are_closed(plan: Plan) -> None:
     split_code(render_markdown(plan))
+
+
+def test_one_huge_value_does_not_hide_the_other_fields(tmp_path: Path) -> None:
+    """A knowledge block rewritten as one 90,000-character line next to a system prompt
+    change: the comment still shows the prompt change, field details included."""
+    case = Path(__file__).parents[1] / "plan" / "cases" / "02-converged-server-is-a-no-op"
+    huge = "Acme Corp\n" + "x" * 90_000
+    desired = (case / "desired.yaml").read_text()
+    desired = desired.replace(
+        'company: {value: "Acme Corp", policy: enforce}',
+        f'company: {{value: "{huge}", policy: enforce, limit: 100000}}'.replace("\n", "\\n"),
+    )
+    desired = desired.replace("  support:\n", '  support:\n    system: "You answer in French."\n')
+    (tmp_path / "desired.yaml").write_text(desired)
+    shutil.copy(case / "live.json", tmp_path / "live.json")
+    markdown = render_markdown(plan_case(tmp_path))
+    assert "You answer in French." in markdown
+    assert "omitted" not in markdown
+    assert "more chars" in markdown
