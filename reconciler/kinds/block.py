@@ -156,7 +156,25 @@ def _update(
         desired["value"], current["value"] = block.value, live.value
     elif block.value != live.value:
         drift(out, address, live.id, FieldChange("value", block.value, live.value), SEEDED)
+    _keep_limit_above_value(desired, live, address, out)
     out.update(address, live.id, current, desired)
+
+
+def _keep_limit_above_value(
+    desired: dict[str, JSON], live: LiveBlock, address: Address, out: Builder
+) -> None:
+    """A limit below the value the block will hold (an agent's learned memory, kept under
+    `seed`) is not sent: the server would refuse it or the memory would not fit."""
+    limit, value = desired.get("limit"), desired.get("value", live.value)
+    if isinstance(limit, int) and isinstance(value, str) and len(value) > limit:
+        del desired["limit"]
+        out.notice(
+            NoticeKind.CONFLICT,
+            address,
+            f"limit {limit} is below the {len(value)} characters the block holds; "
+            "the limit is left as it is (raise it, or shorten the value)",
+            resource_ids=(live.id,),
+        )
 
 
 # Server calls ---------------------------------------------------------------------------------
