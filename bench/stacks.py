@@ -62,6 +62,7 @@ def dedicated_agent(user_id: str, extra_tags: tuple[str, ...] = ()) -> AgentSpec
         name=f"assistant-{user_id}",
         settings=SETTINGS,
         tags=tuple(sorted({"tier:premium", f"user:{user_id}", *extra_tags})),
+        user_tag=f"user:{user_id}",
         blocks=(human, PERSONA),
     )
 
