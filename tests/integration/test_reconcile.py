@@ -295,3 +295,27 @@ def test_an_edited_saved_plan_naming_a_foreign_agent_is_refused(
     assert "does not own" in refused.stderr and victim.id in refused.stderr
     assert sdk.agents.retrieve(victim.id).id == victim.id
     sdk.agents.delete(victim.id)
+
+
+def test_a_hand_made_block_on_an_owned_agent_outlives_the_agents_deletion(
+    tmp_path: Path, letta_url: str, stack_name: str, sdk: Letta
+) -> None:
+    path = manifest(tmp_path, stack_name, USERS[:2])
+    assert letta_apply(str(path), url=letta_url).code == 0
+    dave = only_agent(sdk, "dave", stack_name)
+    tagged = {b.id for b in sdk.blocks.list(tags=[f"letta-apply:{stack_name}"], limit=1000)}
+    assert {b.id for b in dave.blocks} <= tagged  # the stack's own blocks carry its mark
+    notes = sdk.blocks.create(label="notes", value="kept by a person")
+    sdk.agents.blocks.attach(notes.id, agent_id=dave.id)
+
+    path = manifest(tmp_path, stack_name, USERS[:1])
+    planned = letta_apply("plan", str(path), "--prune", url=letta_url)
+    assert notes.id not in planned.stdout, planned.stdout
+    pruned = letta_apply(
+        str(path), "--prune", "--allow-delete", "--allow-mass-delete", url=letta_url
+    )
+    assert pruned.code == 0, pruned.output
+    assert sdk.blocks.retrieve(notes.id).value == "kept by a person"
+    remaining = {b.id for b in sdk.blocks.list(limit=1000)}
+    assert not remaining & {b.id for b in dave.blocks}
+    sdk.blocks.delete(notes.id)
