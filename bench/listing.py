@@ -1,7 +1,8 @@
 """The reference for the whole-process `letta-apply plan`: a plain script that lists a stack.
 
-`python bench/listing.py URL TAG INCLUDE...` imports the SDK, fetches the agent pages a no-op
-plan fetches (the same tag filter, includes, page size and order, as plain JSON) and exits.
+`python bench/listing.py URL TAG INCLUDE...` imports the SDK, fetches the pages a no-op plan
+of a dedicated stack fetches (its agents with the same includes, and the blocks carrying its
+tag; the same page size and order, as plain JSON) and exits.
 It imports nothing from letta-apply, so its start-up is the SDK's alone.
 """
 
@@ -16,17 +17,22 @@ PAGE = 200
 
 
 def main(url: str, tag: str, includes: list[str]) -> int:
-    """List every page; return how many agents there were."""
+    """List every page; return how many agents and blocks there were."""
+    with letta_client.Letta(base_url=url, max_retries=0) as client:
+        agents = _count(client, "/v1/agents/", {"tags": [tag], "include": includes})
+        return agents + _count(client, "/v1/blocks/", {"tags": [tag]})
+
+
+def _count(client: letta_client.Letta, path: str, params: dict[str, Any]) -> int:
     count = 0
     after: dict[str, str] = {}
-    with letta_client.Letta(base_url=url, max_retries=0) as client:
-        while True:
-            query = {"tags": [tag], "include": includes, "limit": PAGE, "order": "asc", **after}
-            page: list[Any] = client.get("/v1/agents/", cast_to=object, options={"params": query})
-            count += len(page)
-            if len(page) < PAGE:
-                return count
-            after = {"after": page[-1]["id"]}
+    while True:
+        query = {**params, "limit": PAGE, "order": "asc", **after}
+        page: list[Any] = client.get(path, cast_to=list[Any], options={"params": query})
+        count += len(page)
+        if len(page) < PAGE:
+            return count
+        after = {"after": page[-1]["id"]}
 
 
 if __name__ == "__main__":

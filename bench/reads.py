@@ -46,7 +46,8 @@ def noop_plan(url: str, desired: DesiredState, parallelism: int, reps: int) -> t
 
 
 def raw_listing(url: str, desired: DesiredState, reps: int) -> Sample:
-    """The floor: one SDK listing of the stack's agents (and conversations and identities)."""
+    """The floor: one SDK listing of the stack's agents and of the blocks carrying its tag
+    (and conversations and identities)."""
     client = CountingSdk(url)
     try:
         return median(lambda: list_everything(client, desired), lambda: client.requests, reps)
@@ -66,7 +67,7 @@ def json_listing(url: str, desired: DesiredState, reps: int) -> Sample:
 def list_json(client: CountingSdk, desired: DesiredState) -> int:
     tag = ownership.stack_tag(desired.stack)
     agents = _pages(client, "/v1/agents/", {"tags": [tag], "include": list(AGENT_INCLUDES)})
-    count = len(agents)
+    count = len(agents) + len(_pages(client, "/v1/blocks/", {"tags": [tag]}))
     for agent in agents:
         if desired.conversations and agent["name"] in SHARED_AGENTS:
             count += len(_pages(client, "/v1/conversations/", {"agent_id": agent["id"]}))
@@ -79,7 +80,7 @@ def list_everything(client: CountingSdk, desired: DesiredState) -> int:
     sdk = client.sdk
     tag = ownership.stack_tag(desired.stack)
     agents = list(sdk.agents.list(tags=[tag], include=SDK_INCLUDES, limit=PAGE))
-    count = len(agents)
+    count = len(agents) + len(list(sdk.blocks.list(tags=[tag], limit=PAGE)))
     if desired.conversations:
         shared = [a.id for a in agents if a.name in SHARED_AGENTS]
         count += sum(len(_conversations(client, agent_id)) for agent_id in shared)
