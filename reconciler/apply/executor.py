@@ -113,7 +113,7 @@ def _run_one(
     try:
         resource_id = execute(api, stack, change, ids.require)
     except ConnectionFailed as exc:
-        outage.record(f"the server at {api.target.base_url} stopped answering")
+        outage.record(f"the server at {api.target.label} stopped answering")
         return ApplyResult(change, failure=exc)
     except LettaApplyError as exc:
         return ApplyResult(change, failure=exc)
