@@ -52,6 +52,16 @@ def _plain(name: str) -> Callable[[Mapping[str, JSON]], JSON]:
     return lambda raw: raw.get(name)
 
 
+def _within(config: str, name: str) -> Callable[[Mapping[str, JSON]], JSON]:
+    """A field the server reports inside one of the agent's configs (e.g. `llm_config`)."""
+
+    def read(raw: Mapping[str, JSON]) -> JSON:
+        settings = raw.get(config)
+        return settings.get(name) if isinstance(settings, Mapping) else None
+
+    return read
+
+
 def _handle(name: str, config: str) -> Callable[[Mapping[str, JSON]], JSON]:
     """A model handle: the agent's own field, or the handle inside its config."""
 
@@ -69,6 +79,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("description", "description", _plain("description"), text=True),
     Setting("system", "system", _plain("system")),
     Setting("timezone", "timezone", _plain("timezone")),
+    Setting("context_window_limit", "contextWindowLimit", _within("llm_config", "context_window")),
 )
 
 
