@@ -18,7 +18,13 @@ from reconciler.address import Address, Kind
 from reconciler.desired import AgentSpec, DesiredState
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import block
-from reconciler.kinds.common import Resolve, adopt_tagged, delete_if_present, first_owned
+from reconciler.kinds.common import (
+    Resolve,
+    adopt_tagged,
+    delete_if_present,
+    first_owned,
+    update_at,
+)
 from reconciler.live.state import LiveAgent, LiveBlock, LiveState
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Create, Delete, NoticeKind, Update
@@ -228,7 +234,7 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
 
 
 def update(api: LettaApi, change: Update) -> None:
-    api.patch(f"/v1/agents/{change.resource_id}", thaw(change.body), address=str(change.address))
+    update_at(api, "agents", change)
 
 
 def delete(api: LettaApi, change: Delete) -> None:

@@ -14,7 +14,15 @@ from reconciler import ownership
 from reconciler.address import Address, Kind
 from reconciler.desired import AgentSpec, BlockSpec, DesiredState, Policy
 from reconciler.errors import LettaApplyError
-from reconciler.kinds.common import Resolve, adopt_tagged, first_owned
+from reconciler.kinds.common import (
+    Resolve,
+    adopt_tagged,
+    attach_at,
+    detach_at,
+    first_owned,
+    link,
+    update_at,
+)
 from reconciler.live.state import LiveAgent, LiveBlock, LiveState
 from reconciler.plan.builder import Builder, drift, optional
 from reconciler.plan.model import Attach, Create, Delete, Detach, FieldChange, NoticeKind, Update
@@ -24,6 +32,8 @@ if TYPE_CHECKING:
     from reconciler.client import LettaApi
 
 KIND = Kind.BLOCK
+ROUTE = "core-memory/blocks"
+"""Where an agent's blocks are attached and detached, under `/v1/agents/<id>/`."""
 CONFIG = ("limit", "description", "read_only")
 """Block fields that are configuration, not learned state: they always converge."""
 
@@ -193,12 +203,12 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
     block_id = str(created["id"])
     owner = change.address.owner
     if owner is not None:
-        link(api, "attach", resolve(owner), block_id, change.address)
+        link(api, ROUTE, "attach", resolve(owner), block_id, change.address)
     return block_id
 
 
 def update(api: LettaApi, change: Update) -> None:
-    api.patch(f"/v1/blocks/{change.resource_id}", thaw(change.body), address=str(change.address))
+    update_at(api, "blocks", change)
 
 
 def delete(api: LettaApi, change: Delete) -> None:
@@ -206,16 +216,11 @@ def delete(api: LettaApi, change: Delete) -> None:
 
 
 def attach(api: LettaApi, change: Attach, resolve: Resolve) -> None:
-    link(api, "attach", resolve(change.agent), resolve(change.address), change.address)
+    attach_at(api, ROUTE, change, resolve)
 
 
 def detach(api: LettaApi, change: Detach, resolve: Resolve) -> None:
-    link(api, "detach", resolve(change.agent), change.resource_id, change.address)
-
-
-def link(api: LettaApi, verb: str, agent_id: str, block_id: str, address: Address) -> None:
-    path = f"/v1/agents/{agent_id}/core-memory/blocks/{verb}/{block_id}"
-    api.patch(path, address=str(address))
+    detach_at(api, ROUTE, change, resolve)
 
 
 def adopt(api: LettaApi, desired: DesiredState, address: Address, resource_id: str) -> None:

@@ -1,5 +1,6 @@
-"""What the kinds' server calls share: id resolution, reading back a create by its
-ownership record, and adopting a resource marked with tags and a metadata record."""
+"""What the kinds' server calls share: id resolution, updates and links by path, reading back
+a create by its ownership record, and adopting a resource marked with tags and a metadata
+record."""
 
 from __future__ import annotations
 
@@ -9,13 +10,36 @@ from typing import TYPE_CHECKING
 from reconciler import ownership
 from reconciler.address import Address
 from reconciler.errors import LettaApplyError
-from reconciler.values import JSON
+from reconciler.plan.model import Attach, Detach, Update
+from reconciler.values import JSON, thaw
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
 
 Resolve = Callable[[Address], str]
 """Address -> server id of a resource that exists or was created earlier in the run."""
+
+
+def update_at(api: LettaApi, collection: str, change: Update) -> None:
+    """Send an update's changed fields to `/v1/<collection>/<id>`."""
+    path = f"/v1/{collection}/{change.resource_id}"
+    api.patch(path, thaw(change.body), address=str(change.address))
+
+
+def attach_at(api: LettaApi, route: str, change: Attach, resolve: Resolve) -> None:
+    """Link the resource to the agent: `/v1/agents/<agent>/<route>/attach/<resource>`."""
+    link(api, route, "attach", resolve(change.agent), resolve(change.address), change.address)
+
+
+def detach_at(api: LettaApi, route: str, change: Detach, resolve: Resolve) -> None:
+    """Unlink the resource from the agent: `/v1/agents/<agent>/<route>/detach/<resource>`."""
+    link(api, route, "detach", resolve(change.agent), change.resource_id, change.address)
+
+
+def link(
+    api: LettaApi, route: str, verb: str, agent_id: str, resource_id: str, address: Address
+) -> None:
+    api.patch(f"/v1/agents/{agent_id}/{route}/{verb}/{resource_id}", address=str(address))
 
 
 def first_owned(found: list[JSON], stack: str, address: Address) -> JSON | None:

@@ -15,7 +15,7 @@ from reconciler.address import Address, Kind
 from reconciler.desired import ConversationSpec, DesiredState
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import agent as agents
-from reconciler.kinds.common import Resolve, delete_if_present, refuse_other_owner
+from reconciler.kinds.common import Resolve, delete_if_present, refuse_other_owner, update_at
 from reconciler.live.state import LiveConversation, LiveState
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Create, Delete, Update
@@ -89,8 +89,7 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
 
 
 def update(api: LettaApi, change: Update) -> None:
-    path = f"/v1/conversations/{change.resource_id}"
-    api.patch(path, thaw(change.body), address=str(change.address))
+    update_at(api, "conversations", change)
 
 
 def delete(api: LettaApi, change: Delete) -> None:

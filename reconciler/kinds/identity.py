@@ -15,7 +15,13 @@ from reconciler import ownership
 from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState, IdentitySpec
 from reconciler.errors import LettaApplyError
-from reconciler.kinds.common import Resolve, refuse_other_owner
+from reconciler.kinds.common import (
+    Resolve,
+    attach_at,
+    detach_at,
+    refuse_other_owner,
+    update_at,
+)
 from reconciler.live.state import LiveAgent, LiveIdentity, LiveState
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Attach, Create, Delete, Detach, NoticeKind, Update
@@ -169,8 +175,7 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
 
 
 def update(api: LettaApi, change: Update) -> None:
-    path = f"/v1/identities/{change.resource_id}"
-    api.patch(path, thaw(change.body), address=str(change.address))
+    update_at(api, "identities", change)
 
 
 def delete(api: LettaApi, change: Delete) -> None:
@@ -178,15 +183,11 @@ def delete(api: LettaApi, change: Delete) -> None:
 
 
 def attach(api: LettaApi, change: Attach, resolve: Resolve) -> None:
-    _link(api, "attach", resolve(change.agent), resolve(change.address), change.address)
+    attach_at(api, "identities", change, resolve)
 
 
 def detach(api: LettaApi, change: Detach, resolve: Resolve) -> None:
-    _link(api, "detach", resolve(change.agent), change.resource_id, change.address)
-
-
-def _link(api: LettaApi, verb: str, agent_id: str, identity_id: str, address: Address) -> None:
-    api.patch(f"/v1/agents/{agent_id}/identities/{verb}/{identity_id}", address=str(address))
+    detach_at(api, "identities", change, resolve)
 
 
 def adopt(api: LettaApi, desired: DesiredState, address: Address, resource_id: str) -> None:

@@ -22,16 +22,20 @@ Phase = tuple[int, int]
 
 def phases(changes: Iterable[Change]) -> list[list[Change]]:
     """The changes in apply order, batched: a batch may run in parallel, batches in order."""
-    ordered = in_order(changes)
-    depth = _create_depths(ordered)
+    listed = list(changes)
+    depth = _create_depths(listed)
+    ordered = _sorted(listed, depth)
     return [list(batch) for _, batch in groupby(ordered, key=lambda c: _phase(c, depth))]
 
 
 def in_order(changes: Iterable[Change]) -> list[Change]:
     """The changes sorted into apply order."""
     listed = list(changes)
-    depth = _create_depths(listed)
-    return sorted(listed, key=lambda c: (_phase(c, depth), *_position(c)))
+    return _sorted(listed, _create_depths(listed))
+
+
+def _sorted(changes: list[Change], depth: dict[Address, int]) -> list[Change]:
+    return sorted(changes, key=lambda c: (_phase(c, depth), *_position(c)))
 
 
 def _phase(change: Change, depth: dict[Address, int]) -> Phase:
