@@ -69,6 +69,8 @@ class AgentSpec:
     protected: bool = False
     user_tag: str | None = None
     """A dedicated agent's lookup tag (also in `tags`): how apps find the user's agent."""
+    ignore_tags: tuple[str, ...] = ()
+    """Patterns of tags apps set at run time: left as the server has them."""
 
     @property
     def user_id(self) -> str | None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING, Any
 
 from reconciler import ownership
 from reconciler.address import Address, Kind
@@ -23,7 +24,6 @@ from reconciler.kinds.common import (
     adopt_tagged,
     delete_if_present,
     first_owned,
-    update_at,
 )
 from reconciler.live.state import LiveAgent, LiveBlock, LiveState
 from reconciler.plan.builder import Builder
@@ -52,6 +52,11 @@ class Setting:
     read: Callable[[Mapping[str, JSON]], JSON]
     required: bool = False
     text: bool = False
+    convert: Callable[[Any], JSON] | None = None
+    """Turns the manifest's value into the server's form (e.g. camelCase keys to snake_case)."""
+    partial: bool = False
+    """A settings object of which only the keys the manifest declares are managed: the
+    server's defaults for the others never show as drift and are never overwritten."""
 
 
 def _plain(name: str) -> Callable[[Mapping[str, JSON]], JSON]:
@@ -79,6 +84,52 @@ def _handle(name: str, config: str) -> Callable[[Mapping[str, JSON]], JSON]:
     return read
 
 
+def _without(config: str, *names: str) -> Callable[[Mapping[str, JSON]], JSON]:
+    """A settings object, without fields the stack never manages (long default texts)."""
+
+    def read(raw: Mapping[str, JSON]) -> JSON:
+        settings = raw.get(config)
+        if not isinstance(settings, Mapping):
+            return None
+        return {key: value for key, value in settings.items() if key not in names}
+
+    return read
+
+
+MODEL_SETTINGS: dict[str, tuple[str, ...]] = {
+    "temperature": ("temperature",),
+    "maxOutputTokens": ("max_output_tokens",),
+    "parallelToolCalls": ("parallel_tool_calls",),
+    "reasoningEffort": ("reasoning", "reasoning_effort"),
+    "strict": ("strict",),
+}
+"""`modelSettings` keys -> where the server keeps them in the agent's `model_settings`."""
+
+COMPACTION_SETTINGS: dict[str, tuple[str, ...]] = {
+    "model": ("model",),
+    "mode": ("mode",),
+    "slidingWindowPercentage": ("sliding_window_percentage",),
+    "clipChars": ("clip_chars",),
+}
+"""`compactionSettings` keys -> the fields of the agent's `compaction_settings`."""
+
+
+def _by_table(table: Mapping[str, tuple[str, ...]]) -> Callable[[Any], JSON]:
+    """Manifest keys to the server's (possibly nested) fields, by a table."""
+
+    def convert(declared: Any) -> JSON:
+        body: dict[str, JSON] = {}
+        for key, value in sorted(declared.items()):
+            *outer, last = table[key]
+            place = body
+            for name in outer:
+                place = place.setdefault(name, {})
+            place[last] = value
+        return body
+
+    return convert
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("model", "model", _handle("model", "llm_config"), required=True),
     Setting("embedding", "embedding", _handle("embedding", "embedding_config"), required=True),
@@ -86,7 +137,26 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("system", "system", _plain("system")),
     Setting("timezone", "timezone", _plain("timezone")),
     Setting("context_window_limit", "contextWindowLimit", _within("llm_config", "context_window")),
+    Setting(
+        "model_settings",
+        "modelSettings",
+        _plain("model_settings"),
+        convert=_by_table(MODEL_SETTINGS),
+        partial=True,
+    ),
+    Setting(
+        "compaction_settings",
+        "compactionSettings",
+        _without("compaction_settings", "prompt"),
+        convert=_by_table(COMPACTION_SETTINGS),
+        partial=True,
+    ),
 )
+_PARTIAL = frozenset(s.name for s in SETTINGS if s.partial)
+_FOLLOWS_MODEL = ("context_window_limit", "model_settings", "compaction_settings")
+"""Settings the server derives anew from a new model handle: sent again with it."""
+GIT_MEMORY_TAG = "git-memory-enabled"
+"""The server's own tag switching an agent to git-backed memory: never removed."""
 
 
 # Reading --------------------------------------------------------------------------------------
@@ -147,7 +217,8 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
         if current is None:
             _create(spec, desired.stack, live, out)
         else:
-            out.update(spec.address, current.id, _current(current), _managed(spec, desired.stack))
+            wanted = _managed(spec, desired.stack, kept_tags=_unmanaged_tags(spec, current))
+            out.update(spec.address, current.id, _current(current, spec), wanted, _send(spec))
     out.undeclared(kept, (spec.address for spec in desired.agents), _protected, children)
     for agent in live.agents:
         if agent.address is None:
@@ -164,26 +235,63 @@ def _protected(agent: LiveAgent) -> bool:
     return agent.protected
 
 
-def _managed(spec: AgentSpec, stack: str) -> dict[str, JSON]:
-    """The agent fields the stack manages, as the server should hold them."""
+def _managed(spec: AgentSpec, stack: str, *, kept_tags: tuple[str, ...] = ()) -> dict[str, JSON]:
+    """The agent fields the stack manages, as the server should hold them. `kept_tags` are
+    tags on the server the stack leaves alone (see `_unmanaged_tags`)."""
     metadata = ownership.agent_metadata(
         stack, spec.address, spec.metadata, protected=spec.protected
     )
     return {
         "name": spec.name,
         **spec.settings,
-        "tags": sorted({*spec.tags, ownership.stack_tag(stack)}),
+        "tags": sorted({*spec.tags, *kept_tags, ownership.stack_tag(stack)}),
         "metadata": metadata,
     }
 
 
-def _current(agent: LiveAgent) -> dict[str, JSON]:
+def _unmanaged_tags(spec: AgentSpec, agent: LiveAgent) -> tuple[str, ...]:
+    """The live agent's tags the stack does not manage: the server's own git-memory switch,
+    and those matching the stack's `ignoreTags` patterns (set by apps at run time)."""
+    return tuple(
+        tag
+        for tag in agent.tags
+        if tag == GIT_MEMORY_TAG or any(fnmatchcase(tag, p) for p in spec.ignore_tags)
+    )
+
+
+def _current(agent: LiveAgent, spec: AgentSpec) -> dict[str, JSON]:
+    """The live agent's managed fields; of a partial settings object only the keys the
+    manifest declares."""
+    settings = {
+        name: _project(value, spec.settings.get(name)) if name in _PARTIAL else value
+        for name, value in agent.settings.items()
+    }
     return {
         "name": agent.name,
-        **agent.settings,
+        **settings,
         "tags": sorted(agent.tags),
         "metadata": agent.metadata,
     }
+
+
+def _project(live: JSON, declared: JSON) -> JSON:
+    """`live` reduced to the keys `declared` has, level by level."""
+    if not isinstance(live, Mapping) or not isinstance(declared, Mapping):
+        return live
+    return {key: _project(live.get(key), declared[key]) for key in declared if key in live}
+
+
+def _send(spec: AgentSpec) -> Callable[[Mapping[str, JSON]], Mapping[str, JSON]]:
+    """The update's body: a new model handle resets what the server derives from it (context
+    window, model and compaction settings), so the declared ones go with it."""
+
+    def send(changed: Mapping[str, JSON]) -> Mapping[str, JSON]:
+        if "model" not in changed:
+            return changed
+        again = {name: spec.settings[name] for name in _FOLLOWS_MODEL if name in spec.settings}
+        return {**again, **changed}
+
+    return send
 
 
 def _create(spec: AgentSpec, stack: str, live: LiveState, out: Builder) -> None:
@@ -229,12 +337,43 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
         found = api.get("/v1/agents/", params, address=str(change.address))
         return first_owned(found, stack, change.address)
 
+    model_settings = body.pop("model_settings", None)
     created = api.create("/v1/agents/", body, address=str(change.address), find_existing=find)
+    if model_settings is not None:
+        _set_model_settings(api, created, model_settings, change.address)
     return str(created["id"])
 
 
 def update(api: LettaApi, change: Update) -> None:
-    update_at(api, "agents", change)
+    """Send the changed fields; model settings last, over what the server then holds."""
+    body = thaw(change.body)
+    model_settings = body.pop("model_settings", None)
+    path = f"/v1/agents/{change.resource_id}"
+    current = api.patch(path, body, address=str(change.address)) if body else None
+    if model_settings is not None:
+        current = current or api.get(path, address=str(change.address))
+        _set_model_settings(api, current, model_settings, change.address)
+
+
+def _set_model_settings(api: LettaApi, agent: JSON, declared: JSON, address: Address) -> None:
+    """The server takes model settings whole, typed by the provider it keeps in them: send
+    what it holds with the declared keys changed, so the others keep their values."""
+    held = agent.get("model_settings") if isinstance(agent, Mapping) else None
+    merged = _merged(held if isinstance(held, Mapping) else {}, declared)
+    path = f"/v1/agents/{agent['id']}"
+    api.patch(path, {"model_settings": merged}, address=str(address))
+
+
+def _merged(held: Mapping[str, JSON], declared: JSON) -> dict[str, JSON]:
+    merged = dict(held)
+    for key, value in declared.items() if isinstance(declared, Mapping) else ():
+        inner = merged.get(key)
+        merged[key] = (
+            _merged(inner, value)
+            if isinstance(inner, Mapping) and isinstance(value, Mapping)
+            else value
+        )
+    return merged
 
 
 def delete(api: LettaApi, change: Delete) -> None:

@@ -9,6 +9,7 @@ and `${user.*}` used where there is no user.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any
 
 from reconciler.desired import Policy
@@ -73,6 +74,8 @@ class Blueprint:
     summary: Text | None
     user_tag: Text
     """The tag a user's dedicated agent carries for lookups (`defaults.userTag`)."""
+    ignore_tags: tuple[str, ...] = ()
+    """Tag patterns left as the server has them (`ignoreTags`, with those of defaults)."""
 
     @property
     def texts(self) -> tuple[Text, ...]:
@@ -136,6 +139,7 @@ class Compiler:
             protected=bool(body.get("protected", False)),
             summary=self._summary(definition),
             user_tag=self.user_tag,
+            ignore_tags=self._ignore_tags(definition),
         )
         if definition.kind == "agent":
             self._no_user_variables(blueprint.texts, f"shared agent '{definition.name}'")
@@ -158,6 +162,8 @@ class Compiler:
                 value: Any = self._text(definition.body, setting.manifest, defaults=True)
             else:
                 value = self._setting(definition.body, setting.manifest)
+            if value is not None and setting.convert is not None:
+                value = setting.convert(plain(value))
             if value is not None:
                 found[setting.name] = value
             elif setting.required:
@@ -192,6 +198,24 @@ class Compiler:
                 reserved_tag(tag, loc, self.problems)
                 texts.append(compile_text(tag, loc, self.problems))
         return tuple(texts)
+
+    def _ignore_tags(self, definition: Definition) -> tuple[str, ...]:
+        """`ignoreTags` of defaults and the definition; a pattern may not cover the tags the
+        stack writes itself (ownership and user lookups)."""
+        lists = [self.defaults["ignoreTags"].value] if "ignoreTags" in self.defaults else []
+        lists.append(definition.body.get("ignoreTags", MarkedList(definition.loc)))
+        found: list[str] = []
+        for patterns in lists:
+            for index, pattern in enumerate(patterns):
+                probes = [f"{prefix}probe" for prefix in RESERVED_TAG_PREFIXES]
+                if any(fnmatchcase(probe, pattern) for probe in probes):
+                    self.problems.add(
+                        patterns.item_loc(index),
+                        f"ignoreTags pattern '{pattern}' would cover the reserved tags "
+                        f"({', '.join(p + '*' for p in RESERVED_TAG_PREFIXES)})",
+                    )
+                found.append(pattern)
+        return tuple(sorted(set(found)))
 
     def _metadata(self, definition: Definition) -> dict[str, JSON]:
         default = self.defaults.get("metadata")

@@ -20,6 +20,8 @@ SECTIONS = (
     ("defaults", "defaults"),
     ("template", "template"),
     ("agent", "agent"),
+    ("modelSettings", "modelSettings"),
+    ("compactionSettings", "compactionSettings"),
     ("block", "block"),
     ("sharedBlock", "sharedBlock"),
     ("user", "user"),

@@ -176,6 +176,7 @@ def _agent(bp: Blueprint, user: User | None, problems: Problems) -> AgentSpec | 
         settings=freeze(settings),
         tags=_tags(bp, user, values, problems),
         user_tag=bp.user_tag.render(values) if user else None,
+        ignore_tags=bp.ignore_tags,
         metadata=freeze(bp.metadata),
         blocks=tuple(_user_block(block, values, whose, problems) for block in bp.blocks),
         shared_blocks=tuple(Address.shared_block(name) for name in bp.shared_blocks),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from letta_client import Letta
 
@@ -49,3 +52,62 @@ def test_timezone_and_context_window_converge_and_change_in_place(
     sdk.agents.delete(agent.id)
     for block in agent.blocks:
         sdk.blocks.delete(block.id)
+
+
+SETTINGS_MANIFEST = """
+apiVersion: letta-apply/v1
+stack: {stack}
+defaults: {{model: letta/letta-free, embedding: letta/letta-free, ignoreTags: ["session:*"]}}
+agents:
+  desk:
+    tags: [team:a]
+    modelSettings: {{temperature: {temperature}, maxOutputTokens: 2000}}
+    compactionSettings: {{slidingWindowPercentage: 0.4}}
+"""
+
+
+def server_agent(url: str, agent_id: str) -> dict[str, Any]:
+    """The agent as the server sends it (the SDK types model settings loosely)."""
+    answer = httpx.get(f"{url}/v1/agents/{agent_id}", params={"include": ["agent.tags"]})
+    answer.raise_for_status()
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+def test_model_settings_are_managed_key_by_key_and_run_time_tags_are_kept(
+    tmp_path: Path, letta_url: str, stack_name: str, sdk: Letta
+) -> None:
+    path = tmp_path / "m"
+    write_manifest(path, SETTINGS_MANIFEST.format(stack=stack_name, temperature=0.2))
+    assert letta_apply(str(path), url=letta_url).code == 0
+    [listed] = sdk.agents.list(tags=[f"letta-apply:{stack_name}"])
+    agent = server_agent(letta_url, listed.id)
+    held = agent["model_settings"]
+    assert (held["temperature"], held["max_output_tokens"]) == (0.2, 2000)
+    assert agent["compaction_settings"]["sliding_window_percentage"] == 0.4
+    # The server's defaults for undeclared keys are not drift.
+    assert letta_apply("plan", str(path), "--detailed-exitcode", url=letta_url).code == 0
+
+    # Apps tag the agent at run time; the server switches on git memory.
+    run_time = ["session:42", "git-memory-enabled", "stray"]
+    sdk.agents.update(listed.id, tags=[*agent["tags"], *run_time])
+    write_manifest(path, SETTINGS_MANIFEST.format(stack=stack_name, temperature=0.7))
+    planned = letta_apply(
+        "plan", str(path), "--detailed-exitcode", "--format", "json", url=letta_url
+    )
+    assert planned.code == 2, planned.output
+    [change] = json.loads(planned.stdout)["changes"]
+    fields = {f["path"]: (f["before"], f["after"]) for f in change["fields"]}
+    assert fields["model_settings.temperature"] == (0.2, 0.7)
+    removed = set(fields["tags"][0]) - set(fields["tags"][1])
+    assert removed == {"stray"}
+    assert set(fields) == {"model_settings.temperature", "tags"}
+
+    assert letta_apply(str(path), url=letta_url).code == 0
+    agent = server_agent(letta_url, listed.id)
+    held = agent["model_settings"]
+    assert (held["temperature"], held["max_output_tokens"]) == (0.7, 2000)
+    assert {"session:42", "git-memory-enabled", "team:a"} <= set(agent["tags"])
+    assert "stray" not in agent["tags"]
+    assert letta_apply("plan", str(path), "--detailed-exitcode", url=letta_url).code == 0
+    sdk.agents.delete(listed.id)
