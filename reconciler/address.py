@@ -24,6 +24,7 @@ class Kind(StrEnum):
     CONVERSATION = "conversation"
     IDENTITY = "identity"
     LOCK = "lock"
+    TOOL = "tool"
 
 
 class Pattern(StrEnum):
@@ -40,6 +41,7 @@ _ARITY: dict[Kind, tuple[int, ...]] = {
     Kind.CONVERSATION: (2,),
     Kind.IDENTITY: (1,),
     Kind.LOCK: (1,),
+    Kind.TOOL: (1,),
 }
 
 
@@ -53,7 +55,8 @@ class Address:
 
     agent: (key,) where key is `user:<id>` or the shared agent's name; block: (name,) for a
     stack-level block or (agent key, label) for an agent's own; conversation: (agent key,
-    user id); identity: (user id,); lock: (stack,).
+    user id); identity: (user id,); lock: (stack,); tool: (tool name,), a tool the stack
+    defines or one of the server's that its agents use.
     """
 
     kind: Kind
@@ -118,6 +121,10 @@ class Address:
     def lock(cls, stack: str) -> Address:
         return cls(Kind.LOCK, (stack,))
 
+    @classmethod
+    def tool(cls, name: str) -> Address:
+        return cls(Kind.TOOL, (name,))
+
     # What an address says about its resource.
 
     @property
@@ -145,7 +152,7 @@ class Address:
                 return self.parts[-1]
             case Kind.BLOCK:
                 return self.owner.user if self.owner else None
-            case Kind.LOCK:
+            case Kind.LOCK | Kind.TOOL:
                 return None
 
     @property
@@ -160,5 +167,5 @@ class Address:
                 return Pattern.SHARED
             case Kind.IDENTITY:
                 return Pattern.IDENTITY
-            case Kind.LOCK:
+            case Kind.LOCK | Kind.TOOL:
                 return None

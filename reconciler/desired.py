@@ -23,6 +23,7 @@ __all__ = [
     "Policy",
     "PruneSettings",
     "SharedBlockSpec",
+    "ToolSpec",
 ]
 
 
@@ -71,6 +72,12 @@ class AgentSpec:
     """A dedicated agent's lookup tag (also in `tags`): how apps find the user's agent."""
     ignore_tags: tuple[str, ...] = ()
     """Patterns of tags apps set at run time: left as the server has them."""
+    tools: tuple[Address, ...] = ()
+    """The tools attached to the agent: the stack's own and the server's (built-in) ones."""
+    exclusive_tools: bool = False
+    """Detach the tools `tools` does not list (`toolPolicy: exact`); the server's base tools
+    stay unless `include_base_tools` is False."""
+    include_base_tools: bool | None = None
 
     @property
     def user_id(self) -> str | None:
@@ -83,6 +90,24 @@ class AgentSpec:
     @property
     def embedding(self) -> str:
         return str(self.settings["embedding"])
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A custom Python tool the stack defines (`tool/<name>`): its source from a file in the
+    repository, and the server's settings for it (None: not managed)."""
+
+    address: Address
+    source_code: str
+    description: str | None = None
+    pip_requirements: tuple[str, ...] | None = None
+    return_char_limit: int | None = None
+    requires_approval: bool | None = None
+    protected: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.address.name
 
 
 @dataclass(frozen=True)
@@ -150,13 +175,17 @@ class DesiredState:
     blocks: tuple[SharedBlockSpec, ...] = ()
     conversations: tuple[ConversationSpec, ...] = ()
     identities: tuple[IdentitySpec, ...] = ()
+    tools: tuple[ToolSpec, ...] = ()
     prune: PruneSettings = PruneSettings()
     redact_values: bool = False
     """Plans shown to reviewers give memory block values as length and hash only."""
 
     def addresses(self) -> list[Address]:
         """Every declared address, in a stable order."""
-        specs: tuple[AgentSpec | SharedBlockSpec | ConversationSpec | IdentitySpec, ...] = (
+        specs: tuple[
+            AgentSpec | SharedBlockSpec | ConversationSpec | IdentitySpec | ToolSpec, ...
+        ] = (
+            *self.tools,
             *self.agents,
             *self.blocks,
             *self.conversations,

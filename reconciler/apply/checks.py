@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import assert_never
 
-from reconciler.address import Address
+from reconciler.address import Address, Kind
 from reconciler.errors import UnsafePlanError
 from reconciler.live.state import LiveState
 from reconciler.plan.model import Attach, Change, Create, Delete, Detach, Plan, Update
@@ -54,6 +54,13 @@ def check_owned(plan: Plan, live: LiveState) -> None:
         if owned.get(resource_id) != address
     ]
     wrong += [
+        f"{change.agent} (detaching {change.address})"
+        for change in plan.changes
+        if isinstance(change, Detach)
+        and change.address.kind is Kind.TOOL
+        and change.agent not in live.agents_by_address
+    ]
+    wrong += [
         f"{change.address} (block {child})"
         for change in plan.changes
         if isinstance(change, Delete)
@@ -75,6 +82,7 @@ def owned_addresses(live: LiveState) -> dict[str, Address]:
         live.blocks_by_address,
         live.conversations_by_address,
         live.identities_by_address,
+        live.tools_by_address,
     )
     for by_address in groups:
         for address, resources in by_address.items():
@@ -88,8 +96,11 @@ def owned_addresses(live: LiveState) -> dict[str, Address]:
 
 
 def _claims(change: Change) -> Iterator[tuple[str, Address]]:
-    """The (id, address) pairs a change asserts about the server."""
+    """The (id, address) pairs a change asserts about the server. Detaching a tool changes
+    only the agent (the tool may be the server's), so that claim is checked on the agent."""
     match change:
+        case Detach() if change.address.kind is Kind.TOOL:
+            return
         case Update() | Delete() | Detach():
             yield change.resource_id, change.address
         case Create() | Attach():

@@ -15,7 +15,7 @@ from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
 from reconciler import ownership
-from reconciler.address import Address, Kind
+from reconciler.address import Address, AddressError, Kind
 from reconciler.desired import AgentSpec, DesiredState
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import block
@@ -25,16 +25,16 @@ from reconciler.kinds.common import (
     delete_if_present,
     first_owned,
 )
-from reconciler.live.state import LiveAgent, LiveBlock, LiveState
-from reconciler.plan.builder import Builder
-from reconciler.plan.model import Create, Delete, NoticeKind, Update
-from reconciler.values import JSON, Frozen, freeze, thaw
+from reconciler.live.state import LiveAgent, LiveBlock, LiveState, ToolRef
+from reconciler.plan.builder import Builder, optional
+from reconciler.plan.model import Attach, Create, Delete, Detach, NoticeKind, Update
+from reconciler.values import JSON, Frozen, canonical, freeze, thaw
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
 
 KIND = Kind.AGENT
-INCLUDES = ("agent.tags", "agent.blocks", "agent.identities")
+INCLUDES = ("agent.tags", "agent.blocks", "agent.identities", "agent.tools")
 """What an agent listing must include: without them the server returns no tags or blocks."""
 
 
@@ -130,6 +130,69 @@ def _by_table(table: Mapping[str, tuple[str, ...]]) -> Callable[[Any], JSON]:
     return convert
 
 
+TOOL_RULES: dict[str, tuple[str, dict[str, str]]] = {
+    "init": ("run_first", {}),
+    "terminal": ("exit_loop", {}),
+    "continue": ("continue_loop", {}),
+    "child": ("constrain_child_tools", {"children": "children"}),
+    "parentLastTool": ("parent_last_tool", {"children": "children"}),
+    "conditional": (
+        "conditional",
+        {
+            "defaultChild": "default_child",
+            "childOutputMapping": "child_output_mapping",
+            "requireOutputMapping": "require_output_mapping",
+        },
+    ),
+    "maxCountPerStep": ("max_count_per_step", {"maxCount": "max_count_limit"}),
+    "requiredBeforeExit": ("required_before_exit", {}),
+}
+"""`toolRules` types -> the server's rule type, and their own keys -> the server's fields."""
+_RULE_FIELDS = frozenset(
+    {"type", "tool_name", *(name for _, keys in TOOL_RULES.values() for name in keys.values())}
+)
+_RULE_TYPES = frozenset(server for server, _ in TOOL_RULES.values())
+
+
+def _rule_key(rule: Mapping[str, JSON]) -> str:
+    return canonical(rule)
+
+
+def _tool_rules_body(declared: Any) -> JSON:
+    """Manifest tool rules as the server's, in a stable order."""
+    rules = []
+    for rule in declared:
+        server, keys = TOOL_RULES[rule["type"]]
+        body: dict[str, JSON] = {"type": server, "tool_name": rule["tool"]}
+        for key, name in keys.items():
+            if key in rule:
+                body[name] = rule[key]
+        rules.append(_normal_rule(body))
+    return sorted(rules, key=_rule_key)
+
+
+def _read_tool_rules(raw: Mapping[str, JSON]) -> JSON:
+    """The agent's rules of the kinds a manifest declares, as `_tool_rules_body` writes
+    them (approval rules follow the tools' own `requiresApproval` and are not compared)."""
+    rules = raw.get("tool_rules")
+    if not isinstance(rules, list):
+        return None
+    found = [
+        _normal_rule(rule)
+        for rule in rules
+        if isinstance(rule, Mapping) and rule.get("type") in _RULE_TYPES
+    ]
+    return sorted(found, key=_rule_key)
+
+
+def _normal_rule(rule: Mapping[str, JSON]) -> dict[str, JSON]:
+    """Only the compared fields, unset ones and the server's false defaults left out."""
+    kept = {k: v for k, v in rule.items() if k in _RULE_FIELDS and v not in (None, False)}
+    if isinstance(kept.get("children"), list):
+        kept["children"] = sorted(kept["children"])
+    return kept
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("model", "model", _handle("model", "llm_config"), required=True),
     Setting("embedding", "embedding", _handle("embedding", "embedding_config"), required=True),
@@ -151,6 +214,7 @@ SETTINGS: tuple[Setting, ...] = (
         convert=_by_table(COMPACTION_SETTINGS),
         partial=True,
     ),
+    Setting("tool_rules", "toolRules", _read_tool_rules, convert=_tool_rules_body),
 )
 _PARTIAL = frozenset(s.name for s in SETTINGS if s.partial)
 _FOLLOWS_MODEL = ("context_window_limit", "model_settings", "compaction_settings")
@@ -179,7 +243,16 @@ def from_server(raw: Mapping[str, JSON], stack: str) -> LiveAgent:
         ),
         identity_ids=_identity_ids(raw),
         protected=ownership.metadata_protected(metadata, stack),
+        tools=_tool_refs(raw),
     )
+
+
+def _tool_refs(raw: Mapping[str, JSON]) -> tuple[ToolRef, ...]:
+    refs = (
+        ToolRef(str(t["id"]), str(t.get("name") or ""), str(t.get("tool_type") or ""))
+        for t in raw.get("tools") or ()
+    )
+    return tuple(sorted(refs, key=lambda ref: (ref.name, ref.id)))
 
 
 def _settings(raw: Mapping[str, JSON]) -> Frozen:
@@ -212,13 +285,25 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
     """Create, update, report or delete the stack's agents."""
     children = _own_blocks(live)
     kept = out.keep_survivors(live.agents_by_address, "agents", _protected, children)
+    unknown: dict[str, list[str]] = {}
     for spec in desired.agents:
         current = kept.get(spec.address)
+        tools = _usable_tools(spec, desired, live, unknown)
         if current is None:
-            _create(spec, desired.stack, live, out)
+            _create(spec, desired.stack, live, out, tools)
         else:
             wanted = _managed(spec, desired.stack, kept_tags=_unmanaged_tags(spec, current))
-            out.update(spec.address, current.id, _current(current, spec), wanted, _send(spec))
+            out.update(
+                spec.address, current.id, _current(current, spec), wanted, _send(spec, current)
+            )
+            _link_tools(spec, current, tools, out)
+    for name, users in sorted(unknown.items()):
+        out.notice(
+            NoticeKind.BLOCKED,
+            Address.tool(name),
+            f"no tool named {name!r} on the server, and the stack defines none; "
+            f"not attached to {len(users)} agent(s) listing it (e.g. {users[0]})",
+        )
     out.undeclared(kept, (spec.address for spec in desired.agents), _protected, children)
     for agent in live.agents:
         if agent.address is None:
@@ -266,6 +351,9 @@ def _current(agent: LiveAgent, spec: AgentSpec) -> dict[str, JSON]:
         name: _project(value, spec.settings.get(name)) if name in _PARTIAL else value
         for name, value in agent.settings.items()
     }
+    if "tool_rules" in settings:
+        server = _server_rules(agent, spec)
+        settings["tool_rules"] = [r for r in settings["tool_rules"] if r not in server]
     return {
         "name": agent.name,
         **settings,
@@ -281,23 +369,87 @@ def _project(live: JSON, declared: JSON) -> JSON:
     return {key: _project(live.get(key), declared[key]) for key in declared if key in live}
 
 
-def _send(spec: AgentSpec) -> Callable[[Mapping[str, JSON]], Mapping[str, JSON]]:
+def _server_rules(agent: LiveAgent, spec: AgentSpec) -> list[JSON]:
+    """Rules the server added for its base tools (it lets them continue the loop), which the
+    manifest does not declare: kept, and not shown as drift."""
+    base = {ref.name for ref in agent.tools if _is_base(ref)}
+    declared = spec.settings.get("tool_rules") or ()
+    rules = agent.settings.get("tool_rules") or ()
+    return [r for r in rules if r.get("tool_name") in base and r not in declared]
+
+
+def _send(spec: AgentSpec, agent: LiveAgent) -> Callable[[Mapping[str, JSON]], Mapping[str, JSON]]:
     """The update's body: a new model handle resets what the server derives from it (context
-    window, model and compaction settings), so the declared ones go with it."""
+    window, model and compaction settings), so the declared ones go with it; the server
+    replaces tool rules whole, so its own base-tool rules go with the declared ones."""
 
     def send(changed: Mapping[str, JSON]) -> Mapping[str, JSON]:
-        if "model" not in changed:
-            return changed
+        body = dict(changed)
+        if "tool_rules" in body:
+            rules = [*body["tool_rules"], *_server_rules(agent, spec)]
+            body["tool_rules"] = sorted(rules, key=_rule_key)
+        if "model" not in body:
+            return body
         again = {name: spec.settings[name] for name in _FOLLOWS_MODEL if name in spec.settings}
-        return {**again, **changed}
+        return {**again, **body}
 
     return send
 
 
-def _create(spec: AgentSpec, stack: str, live: LiveState, out: Builder) -> None:
+def _usable_tools(
+    spec: AgentSpec, desired: DesiredState, live: LiveState, unknown: dict[str, list[str]]
+) -> tuple[Address, ...]:
+    """The agent's declared tools that exist or that the stack makes in this run. A tool the
+    stack defines but cannot make (its name is taken) is never replaced by the one holding
+    the name; a name nothing holds is reported once for all agents listing it."""
+    defined = {tool.address for tool in desired.tools}
+    usable = []
+    for address in spec.tools:
+        if address in defined:
+            if address in live.tools_by_address or address.name not in live.other_tools:
+                usable.append(address)
+        elif address.name in live.other_tools:
+            usable.append(address)
+        else:
+            unknown.setdefault(address.name, []).append(str(spec.address))
+    return tuple(usable)
+
+
+def _link_tools(
+    spec: AgentSpec, agent: LiveAgent, tools: tuple[Address, ...], out: Builder
+) -> None:
+    """Attach the declared tools the agent lacks; with `toolPolicy: exact`, detach the others
+    (the server's base tools stay unless `includeBaseTools` is false)."""
+    attached = {ref.name for ref in agent.tools}
+    for address in tools:
+        if address.name not in attached:
+            out.change(Attach(address, spec.address))
+    if not spec.exclusive_tools:
+        return
+    declared = {address.name for address in spec.tools}
+    for ref in agent.tools:
+        if ref.name in declared or (_is_base(ref) and spec.include_base_tools is not False):
+            continue
+        try:
+            address = Address.tool(ref.name)
+        except AddressError:
+            continue  # a name no address can hold is not one the stack could have attached
+        out.change(Detach(address, spec.address, ref.id))
+
+
+def _is_base(ref: ToolRef) -> bool:
+    """A tool the server attaches itself (memory, search, messaging), not a built-in one an
+    agent opts into (`letta_builtin`: web_search, run_code, ...) or a custom one."""
+    return ref.tool_type.startswith("letta_") and ref.tool_type != "letta_builtin"
+
+
+def _create(
+    spec: AgentSpec, stack: str, live: LiveState, out: Builder, tools: tuple[Address, ...]
+) -> None:
     body = {
         **_managed(spec, stack),
         "memory_blocks": [{**block.body(b), **block.tag(stack)} for b in spec.blocks],
+        **optional(include_base_tools=spec.include_base_tools),
     }
     others = _foreign(spec, live)
     if others:
@@ -310,7 +462,7 @@ def _create(spec: AgentSpec, stack: str, live: LiveState, out: Builder) -> None:
             resource_ids=others,
         )
         return
-    out.change(Create(spec.address, freeze(body), links=spec.shared_blocks))
+    out.change(Create(spec.address, freeze(body), links=(*spec.shared_blocks, *tools)))
 
 
 def _foreign(spec: AgentSpec, live: LiveState) -> tuple[str, ...]:
@@ -329,8 +481,11 @@ def _own_blocks(live: LiveState) -> Callable[[LiveAgent], tuple[str, ...]]:
 
 def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
     """Create the agent with its own blocks, its shared blocks attached by id."""
-    block_ids = [resolve(address) for address in change.links]
-    body = {**thaw(change.body), **({"block_ids": block_ids} if block_ids else {})}
+    links = {
+        field: [resolve(address) for address in change.links if address.kind is kind]
+        for field, kind in (("block_ids", Kind.BLOCK), ("tool_ids", Kind.TOOL))
+    }
+    body = {**thaw(change.body), **{field: ids for field, ids in links.items() if ids}}
 
     def find() -> JSON | None:
         params = {"tags": [ownership.stack_tag(stack)], "name": body["name"], "limit": 50}

@@ -15,13 +15,14 @@ from concurrent.futures import ThreadPoolExecutor
 from reconciler import ownership
 from reconciler.client import LettaApi
 from reconciler.desired import DesiredState
-from reconciler.kinds import agent, block, conversation, identity
+from reconciler.kinds import agent, block, conversation, identity, tool
 from reconciler.live.state import (
     LiveAgent,
     LiveBlock,
     LiveConversation,
     LiveIdentity,
     LiveState,
+    LiveTool,
     survivor_first,
 )
 from reconciler.values import JSON
@@ -48,12 +49,22 @@ def read_live(
         # Shared blocks and identities do not depend on the agents: read them meanwhile.
         blocks = side.submit(_read_blocks, api, stack, page_size)
         identities = side.submit(_read_identities, api, stack, wanted, page_size)
+        tools = side.submit(_read_tools, api, stack, desired, page_size)
         agents = _read_agents(api, stack, page_size, progress)
         shared_ids = [a.id for a in agents if a.address and a.address.user is None]
         conversations = _read_conversations(api, stack, shared_ids, page_size)
         foreign = _read_foreign(api, agents, desired, parallelism) if desired else ()
         shared, tagged = blocks.result()
-        return LiveState(stack, agents, shared, conversations, identities.result(), foreign, tagged)
+        return LiveState(
+            stack,
+            agents,
+            shared,
+            conversations,
+            identities.result(),
+            foreign,
+            tagged,
+            tools.result(),
+        )
 
 
 def _read_agents(
@@ -103,6 +114,26 @@ def _read_identities(
         identity.from_server(raw, stack) for raw in api.paginate("/v1/identities/", None, page_size)
     )
     return tuple(survivor_first(i for i in read if i.owned or i.identifier_key in wanted_keys))
+
+
+def _read_tools(
+    api: LettaApi, stack: str, desired: DesiredState | None, page_size: int
+) -> tuple[LiveTool, ...]:
+    """The stack's tools (among the server's custom ones: tools have no tag filter), and by
+    name the other tools its manifests name: built-in ones, and any holding a declared name."""
+    custom = api.paginate("/v1/tools/", {"tool_types": ["custom"]}, page_size)
+    found = {raw["id"]: tool.from_server(raw, stack) for raw in custom}
+    owned = {t.id: t for t in found.values() if t.address is not None or t.tagged}
+    names = sorted(_named_tools(desired)) if desired else []
+    for start in range(0, len(names), FOREIGN_BATCH):
+        params = {"names": names[start : start + FOREIGN_BATCH]}
+        for raw in api.paginate("/v1/tools/", params, page_size):
+            owned.setdefault(raw["id"], tool.from_server(raw, stack))
+    return tuple(survivor_first(owned.values()))
+
+
+def _named_tools(desired: DesiredState) -> set[str]:
+    return {t.name for t in desired.tools} | {a.name for s in desired.agents for a in s.tools}
 
 
 def _read_foreign(

@@ -67,6 +67,35 @@ class LiveBlock:
 
 
 @dataclass(frozen=True)
+class ToolRef:
+    """A tool attached to an agent, as the agent listing names it."""
+
+    id: str
+    name: str
+    tool_type: str
+
+
+@dataclass(frozen=True)
+class LiveTool:
+    """A tool on the server: one of the stack's (`address` from its ownership record) or one
+    of the server's or another app's that the stack's manifests name.
+
+    `settings` holds the fields the tool kind compares, by server name.
+    """
+
+    id: str
+    name: str
+    tool_type: str
+    address: Address | None
+    settings: Frozen = EMPTY
+    tags: tuple[str, ...] = ()
+    tagged: bool = False
+    """Carries the stack's tag (with or without an ownership record)."""
+    protected: bool = False
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
 class LiveAgent:
     """An agent on the server. `address` is set when the stack's ownership record names one.
 
@@ -83,6 +112,7 @@ class LiveAgent:
     blocks: tuple[LiveBlock, ...] = ()
     identity_ids: tuple[str, ...] = ()
     protected: bool = False
+    tools: tuple[ToolRef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -137,6 +167,17 @@ class LiveState:
     tagged_blocks: frozenset[str] = frozenset()
     """Ids of every block carrying the stack's tag: its shared blocks and its agents' own.
     A block attached to an owned agent without the tag was not made by the stack."""
+    tools: tuple[LiveTool, ...] = ()
+    """The stack's tools, and the other tools its manifests name (by name)."""
+
+    @property
+    def owned_tools(self) -> tuple[LiveTool, ...]:
+        return tuple(t for t in self.tools if t.address is not None)
+
+    @cached_property
+    def other_tools(self) -> dict[str, LiveTool]:
+        """Tools the stack does not own, by name (tool names are unique on a server)."""
+        return {t.name: t for t in self.tools if t.address is None}
 
     @property
     def owned_identities(self) -> tuple[LiveIdentity, ...]:
@@ -144,7 +185,13 @@ class LiveState:
 
     def owned_count(self) -> int:
         """Resources the stack owns, agents' own memory blocks included (for the guard)."""
-        counted = (self.agents, self.blocks, self.conversations, self.owned_identities)
+        counted = (
+            self.agents,
+            self.blocks,
+            self.conversations,
+            self.owned_identities,
+            self.owned_tools,
+        )
         own_blocks = sum(len(self.own_blocks(agent)) for agent in self.agents)
         return sum(len(group) for group in counted) + own_blocks
 
@@ -170,6 +217,7 @@ class LiveState:
             self.blocks,
             self.conversations,
             self.owned_identities,
+            self.owned_tools,
             sorted(self.tagged_blocks),
         )
         return hashlib.sha256(canonical(owned).encode()).hexdigest()
@@ -183,6 +231,10 @@ class LiveState:
     @cached_property
     def blocks_by_address(self) -> dict[Address, list[LiveBlock]]:
         return by_address(self.blocks, lambda b: b.address)
+
+    @cached_property
+    def tools_by_address(self) -> dict[Address, list[LiveTool]]:
+        return by_address(self.owned_tools, lambda t: t.address)
 
     @cached_property
     def identities_by_address(self) -> dict[Address, list[LiveIdentity]]:
@@ -204,11 +256,25 @@ class LiveState:
         return by_address(self.conversations, address)
 
     def kept_ids(self) -> dict[Address, str]:
-        """Address -> id of the live resource the stack keeps there (the survivor)."""
+        """Address -> id of the live resource the stack keeps there (the survivor), and of
+        the server's tools its agents use."""
         groups: tuple[Mapping[Address, Sequence[Resource]], ...] = (
             self.agents_by_address,
             self.blocks_by_address,
             self.conversations_by_address,
             self.identities_by_address,
+            self.tools_by_address,
         )
-        return {address: group[0].id for found in groups for address, group in found.items()}
+        kept = {address: group[0].id for found in groups for address, group in found.items()}
+        for name, tool in self.other_tools.items():
+            address = _tool_address(name)
+            if address is not None:
+                kept.setdefault(address, tool.id)
+        return kept
+
+
+def _tool_address(name: str) -> Address | None:
+    try:
+        return Address.tool(name)
+    except AddressError:
+        return None

@@ -19,6 +19,7 @@ from reconciler.manifest.files import MANIFEST_MAX_BYTES, FileRef, read_referenc
 from reconciler.manifest.marked import MarkedList, MarkedMap, plain
 from reconciler.manifest.merge import Definition, Stack
 from reconciler.manifest.problems import Problems, suggest
+from reconciler.manifest.tools import check_rules
 from reconciler.manifest.variables import Text, compile_text
 from reconciler.ownership import (
     DEFAULT_USER_TAG,
@@ -76,6 +77,10 @@ class Blueprint:
     """The tag a user's dedicated agent carries for lookups (`defaults.userTag`)."""
     ignore_tags: tuple[str, ...] = ()
     """Tag patterns left as the server has them (`ignoreTags`, with those of defaults)."""
+    tools: tuple[str, ...] = ()
+    """Names of the tools attached (`tools`, with those of defaults)."""
+    exclusive_tools: bool = False
+    include_base_tools: bool | None = None
 
     @property
     def texts(self) -> tuple[Text, ...]:
@@ -140,7 +145,22 @@ class Compiler:
             summary=self._summary(definition),
             user_tag=self.user_tag,
             ignore_tags=self._ignore_tags(definition),
+            tools=self._tools(definition),
+            exclusive_tools=self._setting(body, "toolPolicy") == "exact",
+            include_base_tools=self._setting(body, "includeBaseTools"),
         )
+        rules = self._setting(body, "toolRules")
+        if rules is not None:
+            what = f"{definition.kind} '{definition.name}'"
+            where = body.value_loc("toolRules") if "toolRules" in body else definition.loc
+            check_rules(
+                plain(rules),
+                blueprint.tools,
+                blueprint.include_base_tools,
+                what,
+                where,
+                self.problems,
+            )
         if definition.kind == "agent":
             self._no_user_variables(blueprint.texts, f"shared agent '{definition.name}'")
         return blueprint
@@ -198,6 +218,12 @@ class Compiler:
                 reserved_tag(tag, loc, self.problems)
                 texts.append(compile_text(tag, loc, self.problems))
         return tuple(texts)
+
+    def _tools(self, definition: Definition) -> tuple[str, ...]:
+        """`tools` of defaults and the definition; each of the stack's own by its key."""
+        lists = [self.defaults["tools"].value] if "tools" in self.defaults else []
+        lists.append(definition.body.get("tools", MarkedList(definition.loc)))
+        return tuple(sorted({name for names in lists for name in names}))
 
     def _ignore_tags(self, definition: Definition) -> tuple[str, ...]:
         """`ignoreTags` of defaults and the definition; a pattern may not cover the tags the

@@ -22,6 +22,8 @@ SECTIONS = (
     ("agent", "agent"),
     ("modelSettings", "modelSettings"),
     ("compactionSettings", "compactionSettings"),
+    ("tool", "tool"),
+    ("toolRule", "toolRule"),
     ("block", "block"),
     ("sharedBlock", "sharedBlock"),
     ("user", "user"),

@@ -32,6 +32,7 @@ from reconciler.manifest.blueprints import (
 )
 from reconciler.manifest.merge import Stack
 from reconciler.manifest.problems import Problems, suggest
+from reconciler.manifest.tools import compile_tool
 from reconciler.manifest.users import User
 from reconciler.manifest.variables import PROPERTY_VARIABLE, Text, user_values
 from reconciler.ownership import RESERVED_PROPERTIES
@@ -87,6 +88,11 @@ def expand(stack: Stack, users: Iterable[User], problems: Problems) -> DesiredSt
         ),
         conversations=_sorted(conversations),
         identities=_sorted(identities),
+        tools=tuple(
+            tool
+            for _, definition in sorted(stack.definitions["tools"].items())
+            if (tool := compile_tool(definition, stack, problems))
+        ),
         prune=_prune(stack),
         redact_values=bool(stack.review["redactValues"].value)
         if "redactValues" in stack.review
@@ -177,6 +183,9 @@ def _agent(bp: Blueprint, user: User | None, problems: Problems) -> AgentSpec | 
         tags=_tags(bp, user, values, problems),
         user_tag=bp.user_tag.render(values) if user else None,
         ignore_tags=bp.ignore_tags,
+        tools=tuple(Address.tool(name) for name in bp.tools),
+        exclusive_tools=bp.exclusive_tools,
+        include_base_tools=bp.include_base_tools,
         metadata=freeze(bp.metadata),
         blocks=tuple(_user_block(block, values, whose, problems) for block in bp.blocks),
         shared_blocks=tuple(Address.shared_block(name) for name in bp.shared_blocks),

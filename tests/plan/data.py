@@ -1,8 +1,9 @@
 """Planner inputs as data: a folder holding `desired.yaml` (a manifest) and `live.json` (what
 the server holds, as live values) becomes the (desired, live) pair the planner takes.
 
-`live.json` lists `agents`, `blocks`, `conversations`, `identities` and `foreign_agents`; a
-missing list is empty. Agents and blocks are written as the server sends them (ownership
+`live.json` lists `agents`, `blocks`, `conversations`, `identities`, `foreign_agents` and
+`tools` (the stack's, and others by name, as the server sends them); a missing list is
+empty. Agents and blocks are written as the server sends them (ownership
 record in `metadata`), except that an agent's blocks show their `tags` (the stack's tag marks
 the blocks the stack made); a conversation's `summary` leaves out the ownership marker and names
 its `user_id`; an identity's `properties` are key -> value and `owned` stands for this stack's
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler import ownership
 from reconciler.desired import DesiredState
-from reconciler.kinds import agent, block, conversation, identity
+from reconciler.kinds import agent, block, conversation, identity, tool
 from reconciler.live import LiveConversation, LiveIdentity, LiveState
 from reconciler.manifest import load_desired
 from reconciler.plan.planner import build_plan
@@ -56,6 +57,7 @@ def live_from_json(stack: str, raw: dict[str, Any]) -> LiveState:
         identities=tuple(_identity(i, stack) for i in raw.get("identities", ())),
         foreign_agents=tuple(agent.from_server(a, stack) for a in raw.get("foreign_agents", ())),
         tagged_blocks=_tagged(raw, stack),
+        tools=tuple(tool.from_server(t, stack) for t in raw.get("tools", ())),
     )
 
 

@@ -1,0 +1,219 @@
+"""Tools: the custom Python tools a stack defines (`tool/<name>`), from source files in the
+repository, and the server's tools its agents use by name.
+
+A tool the stack made carries its tag and an ownership record in its metadata (written right
+after the create: the server takes no metadata on create). Tool names are unique on a server
+and creating one with a taken name would overwrite that tool, so a declared tool whose name is
+held by a tool the stack does not own is blocked, never created; `adopt` takes it over.
+Compared on the fields of `FIELDS`; a changed source shows as a diff of the source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from reconciler import ownership
+from reconciler.address import Address, Kind
+from reconciler.desired import DesiredState, ToolSpec
+from reconciler.errors import LettaApplyError
+from reconciler.kinds.common import (
+    Resolve,
+    attach_at,
+    delete_if_present,
+    detach_at,
+    refuse_other_owner,
+)
+from reconciler.live.state import LiveState, LiveTool
+from reconciler.plan.builder import Builder, optional
+from reconciler.plan.model import Attach, Create, Delete, Detach, NoticeKind, Update
+from reconciler.values import JSON, Frozen, freeze, thaw
+
+if TYPE_CHECKING:
+    from reconciler.client import LettaApi
+
+KIND = Kind.TOOL
+FIELDS = (
+    "source_code",
+    "description",
+    "pip_requirements",
+    "return_char_limit",
+    "default_requires_approval",
+)
+"""The tool fields the stack manages (those a manifest sets), by server name."""
+METADATA = "metadata_"
+"""Where the server keeps a tool's metadata (it also writes its own keys there)."""
+
+
+# Reading --------------------------------------------------------------------------------------
+
+
+def from_server(raw: Mapping[str, JSON], stack: str) -> LiveTool:
+    metadata = raw.get(METADATA) or {}
+    recorded = ownership.metadata_address(metadata, stack)
+    tags = tuple(sorted(raw.get("tags") or ()))
+    return LiveTool(
+        id=str(raw["id"]),
+        name=str(raw.get("name") or ""),
+        tool_type=str(raw.get("tool_type") or ""),
+        address=recorded if recorded is not None and recorded.kind is KIND else None,
+        settings=_settings(raw),
+        tags=tags,
+        tagged=ownership.stack_tag(stack) in tags,
+        protected=ownership.metadata_protected(metadata, stack),
+        created_at=str(raw.get("created_at") or ""),
+    )
+
+
+def _settings(raw: Mapping[str, JSON]) -> Frozen:
+    found = {name: raw.get(name) for name in FIELDS}
+    found["pip_requirements"] = _requirements(raw.get("pip_requirements"))
+    return Frozen({name: freeze(value) for name, value in found.items() if value is not None})
+
+
+def _requirements(listed: JSON) -> list[str] | None:
+    """`[{name, version}]` as pip requirement strings (`name` or `name==version`)."""
+    if not listed:
+        return None
+    found = []
+    for item in listed:
+        if isinstance(item, Mapping) and item.get("name"):
+            version = item.get("version")
+            found.append(f"{item['name']}=={version}" if version else str(item["name"]))
+    return sorted(found)
+
+
+# Planning -------------------------------------------------------------------------------------
+
+
+def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
+    """Create, update, report or delete the stack's tools."""
+    kept = out.keep_survivors(live.tools_by_address, "tools", _protected)
+    for spec in desired.tools:
+        current = kept.get(spec.address)
+        other = live.other_tools.get(spec.name)
+        if current is None and other is not None:
+            out.notice(
+                NoticeKind.BLOCKED,
+                spec.address,
+                f"a tool named {spec.name!r} exists and is not owned by this stack (tool names "
+                "are unique on a server); adopt it to manage it",
+                resource_ids=(other.id,),
+            )
+        elif current is None:
+            out.change(Create(spec.address, freeze(_body(spec, desired.stack))))
+        else:
+            out.update(spec.address, current.id, current.settings, _managed(spec))
+    out.undeclared(kept, (spec.address for spec in desired.tools), _protected)
+    for tool in live.tools:
+        if tool.address is None and tool.tagged:
+            out.notice(
+                NoticeKind.CONFLICT,
+                None,
+                f"tool {tool.name!r} carries the stack's tag but no ownership record; "
+                "left alone (adopt it to manage it)",
+                resource_ids=(tool.id,),
+            )
+
+
+def _protected(tool: LiveTool) -> bool:
+    return tool.protected
+
+
+def _managed(spec: ToolSpec) -> dict[str, JSON]:
+    return optional(
+        source_code=spec.source_code,
+        description=spec.description,
+        pip_requirements=sorted(spec.pip_requirements) if spec.pip_requirements else None,
+        return_char_limit=spec.return_char_limit,
+        default_requires_approval=spec.requires_approval,
+    )
+
+
+def _body(spec: ToolSpec, stack: str) -> dict[str, JSON]:
+    """The create request's fields; the ownership record is written right after."""
+    record = ownership.agent_metadata(stack, spec.address, {}, protected=spec.protected)
+    return {**_managed(spec), "tags": [ownership.stack_tag(stack)], METADATA: record}
+
+
+def _server_fields(fields: Mapping[str, JSON]) -> dict[str, JSON]:
+    """Fields as the server takes them (pip requirements as `{name, version}` records)."""
+    sent = dict(fields)
+    if "pip_requirements" in sent:
+        sent["pip_requirements"] = [_requirement(r) for r in sent["pip_requirements"] or ()]
+    return sent
+
+
+def _requirement(text: str) -> dict[str, JSON]:
+    name, _, version = text.partition("==")
+    return {"name": name.strip(), **({"version": version.strip()} if version else {})}
+
+
+# Server calls ---------------------------------------------------------------------------------
+
+
+def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
+    """Create the tool, then mark it. The server's create overwrites a tool of the same name,
+    so the name is checked first: a tool the stack does not own is never touched."""
+    body = thaw(change.body)
+    record = body.pop(METADATA)
+    where = str(change.address)
+    existing = _by_name(api, change.address)
+    if existing is not None:
+        found = from_server(existing, stack)
+        if found.address != change.address:
+            raise LettaApplyError(
+                f"{where}: a tool named {found.name!r} appeared that this stack does not own; "
+                "not overwritten (adopt it to manage it)"
+            )
+        return found.id  # made by an earlier, interrupted run
+    tag = ownership.stack_tag(stack)
+
+    def find() -> JSON | None:
+        # Right after the create the tool has the stack's tag but no record yet.
+        found = _by_name(api, change.address)
+        return found if found is not None and tag in (found.get("tags") or ()) else None
+
+    created = api.create("/v1/tools/", _server_fields(body), address=where, find_existing=find)
+    held = created.get(METADATA) or {}
+    api.patch(f"/v1/tools/{created['id']}", {METADATA: {**held, **record}}, address=where)
+    return str(created["id"])
+
+
+def _by_name(api: LettaApi, address: Address) -> JSON | None:
+    found = api.get("/v1/tools/", {"name": address.name}, address=str(address))
+    return next((t for t in found if t.get("name") == address.name), None)
+
+
+def update(api: LettaApi, change: Update) -> None:
+    body = _server_fields(thaw(change.body))
+    api.patch(f"/v1/tools/{change.resource_id}", body, address=str(change.address))
+
+
+def delete(api: LettaApi, change: Delete) -> None:
+    delete_if_present(api, f"/v1/tools/{change.resource_id}", change.address)
+
+
+def attach(api: LettaApi, change: Attach, resolve: Resolve) -> None:
+    attach_at(api, "tools", change, resolve)
+
+
+def detach(api: LettaApi, change: Detach, resolve: Resolve) -> None:
+    detach_at(api, "tools", change, resolve)
+
+
+def adopt(api: LettaApi, desired: DesiredState, address: Address, resource_id: str) -> None:
+    """Mark an existing tool with the declared name as the stack's."""
+    if address not in {spec.address for spec in desired.tools}:
+        raise LettaApplyError(f"{address} is not declared in stack {desired.stack!r}")
+    path = f"/v1/tools/{resource_id}"
+    current = api.get(path, address=str(address))
+    if current.get("name") != address.name:
+        raise LettaApplyError(
+            f"{address}: tool {resource_id} is named {current.get('name')!r}, not {address.name!r}"
+        )
+    metadata = current.get(METADATA) or {}
+    refuse_other_owner(address, ownership.recorded_stack(metadata), desired.stack)
+    tags = sorted({*(current.get("tags") or ()), ownership.stack_tag(desired.stack)})
+    record = ownership.agent_metadata(desired.stack, address, metadata)
+    api.patch(path, {"tags": tags, METADATA: record}, address=str(address))
