@@ -28,7 +28,8 @@ def validate(paths: tuple[Path, ...], root: Path | None) -> None:
 
 
 def summary(state: DesiredState) -> str:
-    """`<stack>: 3 users, 2 agents, 1 shared block, 1 conversation, 1 identity`."""
+    """`<stack>: 3 users, 2 agents, 1 shared block, 1 conversation, 1 identity` (and the
+    stack's own tools, when it defines any)."""
     dedicated = sum(1 for agent in state.agents if agent.user_id is not None)
     users = dedicated + len(state.conversations) + len(state.identities)
     counts = (
@@ -37,6 +38,7 @@ def summary(state: DesiredState) -> str:
         (len(state.blocks), "shared block"),
         (len(state.conversations), "conversation"),
         (len(state.identities), "identity"),
+        *(((len(state.tools), "tool"),) if state.tools else ()),
     )
     return f"{state.stack}: " + ", ".join(_count(n, word) for n, word in counts)
 

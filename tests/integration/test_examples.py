@@ -22,14 +22,25 @@ STACKS = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir())
 
 
 def isolated_copy(name: str, stack: str, tmp_path: Path) -> Path:
-    """The example with its stack renamed and user ids suffixed, so runs on one server do not
-    meet (identity keys are unique on a server)."""
+    """The example with its stack renamed, user ids and tool names suffixed, so runs on one
+    server do not meet (identity keys and tool names are unique on a server)."""
     target = tmp_path / name
     shutil.copytree(EXAMPLES / name, target)
     for manifest in target.rglob("*.y*ml"):
         text = re.sub(r"(?m)^stack: .*$", f"stack: {stack}", manifest.read_text("utf-8"))
         text = re.sub(r"\bid: ([\w.@-]+)", rf"id: \1-{stack}", text)
         manifest.write_text(text, encoding="utf-8")
+    suffix = stack.replace("-", "_")
+    for source in target.rglob("*.py"):
+        # Tool names are unique on a server: each run gets its own.
+        text = source.read_text("utf-8")
+        for name in re.findall(r"(?m)^def (\w+)\(", text):
+            source.write_text(re.sub(rf"\b{name}\b", f"{name}_{suffix}", text), "utf-8")
+            for manifest in target.rglob("*.y*ml"):
+                renamed = re.sub(
+                    rf"\b{name}\b(?!\.py)", f"{name}_{suffix}", manifest.read_text("utf-8")
+                )
+                manifest.write_text(renamed, encoding="utf-8")
     for users in target.rglob("*.csv"):
         header, *rows = users.read_text("utf-8").splitlines()
         rows = [re.sub(r"^([^,]+)", rf"\1-{stack}", row) if row.strip() else row for row in rows]
@@ -112,6 +123,9 @@ def remove_stack(sdk: Letta, state: DesiredState) -> None:
         sdk.agents.delete(agent.id)
     for block in sdk.blocks.list(tags=[tag], limit=1000):
         sdk.blocks.delete(block.id)
+    for tool in sdk.tools.list(tool_types=["custom"], limit=1000):
+        if tag in (tool.tags or ()):
+            sdk.tools.delete(tool.id)
     for identity in state.identities:
         params = {"identifier_key": identity.identifier_key}
         for found in sdk.get(
