@@ -23,6 +23,7 @@ class Options:
     sizes: tuple[int, ...]
     apply_size: int
     mixed_size: int
+    tools_size: int
     parallelism: int
     reps: int
     lookup_all_up_to: int
@@ -52,6 +53,12 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument("--full", action="store_true", help=f"also {FULL_SIZE:,} users (slow)")
     parser.add_argument("--apply-size", type=int, default=1000, help="users for apply figures")
     parser.add_argument("--mixed-size", type=int, default=1000, help="users in the mixed stack")
+    parser.add_argument(
+        "--tools-size",
+        type=int,
+        default=1000,
+        help="users in the stack whose agents have three tools each (0: none)",
+    )
     parser.add_argument("--parallelism", type=int, default=8, help="requests in flight")
     parser.add_argument("--reps", type=int, default=3, help="repetitions of each read (median)")
     parser.add_argument(
@@ -78,6 +85,7 @@ def parse(argv: list[str] | None = None) -> Options:
         sizes=_sizes(args.sizes, args.full),
         apply_size=args.apply_size,
         mixed_size=args.mixed_size,
+        tools_size=args.tools_size,
         parallelism=args.parallelism,
         reps=args.reps,
         lookup_all_up_to=args.lookup_all_up_to,

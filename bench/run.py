@@ -67,6 +67,8 @@ def _seed_for_reads(run: Run, seeded: dict[str, StackShape]) -> dict[str, StackS
     }
     if opts.mixed_size:
         more[_seed_mixed(run)] = StackShape("mixed", opts.mixed_size)
+    if opts.tools_size:
+        more[_seed_tools(run)] = StackShape("tools", opts.tools_size)
     return more
 
 
@@ -131,6 +133,15 @@ def _seed_mixed(run: Run) -> str:
     )
     if left:
         say(f"  warning: {left} change(s) still planned after seeding")
+    return stack
+
+
+def _seed_tools(run: Run) -> str:
+    size = run.options.tools_size
+    stack = run.stack(f"t{size}")
+    say(f"seeding {size} dedicated users with three tools each, with letta-apply ...")
+    desired = StackShape("tools", size).build(stack)
+    _fill_up(run.server.url, desired, run.options.parallelism)
     return stack
 
 

@@ -22,6 +22,7 @@ from reconciler.desired import (
     IdentitySpec,
     Policy,
     SharedBlockSpec,
+    ToolSpec,
 )
 from reconciler.values import freeze
 
@@ -34,7 +35,8 @@ MIXED_SHARES = (("dedicated", 0.5), ("shared", 0.4), ("identity", 0.1))
 
 @dataclass(frozen=True)
 class StackShape:
-    """What a benchmark stack holds: `kind` is `dedicated` or `mixed`, `size` counts users."""
+    """What a benchmark stack holds: `kind` is `dedicated`, `mixed` or `tools` (dedicated
+    agents with three tools each), `size` counts users."""
 
     kind: str
     size: int
@@ -42,6 +44,8 @@ class StackShape:
     def build(self, stack: str) -> DesiredState:
         if self.kind == "dedicated":
             return dedicated_stack(stack, self.size)
+        if self.kind == "tools":
+            return tools_stack(stack, self.size)
         return mixed_stack(stack, self.size)
 
 
@@ -70,6 +74,32 @@ def dedicated_agent(user_id: str, extra_tags: tuple[str, ...] = ()) -> AgentSpec
 def dedicated_stack(stack: str, size: int) -> DesiredState:
     agents = tuple(dedicated_agent(u) for u in user_ids(stack, size))
     return DesiredState(stack, tuple(sorted(agents, key=lambda a: a.address)))
+
+
+TOOL_SOURCE = '''def {name}(order_id: str) -> str:
+    """Look up an order.
+
+    Args:
+        order_id: The order id.
+
+    Returns:
+        str: What the shop knows of it.
+    """
+    return "order " + order_id
+'''
+
+
+def tools_stack(stack: str, size: int) -> DesiredState:
+    """A dedicated stack whose agents each have three tools: two of the stack's own (made
+    from source) and the server's built-in `web_search`."""
+    suffix = stack.replace("-", "_").replace(".", "_")
+    tools = tuple(
+        ToolSpec(Address.tool(name), TOOL_SOURCE.format(name=name), return_char_limit=2000)
+        for name in (f"lookup_{suffix}", f"track_{suffix}")
+    )
+    attached = (*(t.address for t in tools), Address.tool("web_search"))
+    agents = tuple(replace(dedicated_agent(u), tools=attached) for u in user_ids(stack, size))
+    return DesiredState(stack, tuple(sorted(agents, key=lambda a: a.address)), tools=tools)
 
 
 DEDICATED_MANIFEST = """\

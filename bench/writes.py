@@ -120,7 +120,8 @@ def update_some(
 
 
 def clean_up(url: str, stacks: Iterable[str], parallelism: int) -> int:
-    """Delete what the stacks own: agents with their own blocks, shared blocks, identities."""
+    """Delete what the stacks own: agents with their own blocks, shared blocks, identities,
+    tools."""
     api = new_api(url)
     paths: list[str] = []
     try:
@@ -143,6 +144,7 @@ def _owned_paths(live: LiveState) -> list[str]:
     paths += [f"/v1/blocks/{b.id}" for a in live.agents for b in a.blocks if b.id not in shared]
     paths += [f"/v1/blocks/{b}" for b in sorted(shared)]
     paths += [f"/v1/identities/{i.id}" for i in live.identities if i.owned]
+    paths += [f"/v1/tools/{t.id}" for t in live.owned_tools]
     return paths
 
 

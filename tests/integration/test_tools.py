@@ -75,6 +75,14 @@ def tool_named(url: str, name: str) -> dict[str, Any] | None:
 def test_tools_are_created_changed_in_place_attached_and_removed(
     tmp_path: Path, letta_url: str, stack_name: str, sdk: Letta
 ) -> None:
+    other = f"other_{stack_name}".replace("-", "_")
+    hand_tool = sdk.tools.create(source_code=SOURCE.format(name=other, status="by hand"))
+    hand_agent = sdk.agents.create(
+        name=f"hand-{stack_name}",
+        model="letta/letta-free",
+        embedding="letta/letta-free",
+        tool_ids=[hand_tool.id],
+    )
     path = tmp_path / "m"
     lookup, track = (
         f"lookup_{stack_name}".replace("-", "_"),
@@ -112,8 +120,16 @@ def test_tools_are_created_changed_in_place_attached_and_removed(
     assert tool_named(letta_url, track) is None
     assert letta_apply("plan", str(path), "--detailed-exitcode", url=letta_url).code == 0
 
+    # What others made is untouched: their tool, and their agent's tools.
+    kept = tool_named(letta_url, other)
+    assert kept is not None and 'return "by hand"' in kept["source_code"]
+    hand = sdk.agents.retrieve(hand_agent.id, include=["agent.tools"])
+    assert other in {t.name for t in hand.tools}
+
     sdk.agents.delete(agent_tools(letta_url, stack_name)["id"])
+    sdk.agents.delete(hand_agent.id)
     sdk.tools.delete(first["id"])
+    sdk.tools.delete(hand_tool.id)
 
 
 def test_a_hand_made_tool_of_the_same_name_blocks_and_is_never_overwritten(
