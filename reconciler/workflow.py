@@ -185,7 +185,13 @@ def apply_saved_plan(
     check_target(plan, api.target)
     _check_guards(plan, options, hooks)
     with _lock(api, plan.stack, options, hooks):
-        live = read_live(api, plan.stack, parallelism=options.parallelism, progress=hooks.status)
+        live = read_live(
+            api,
+            plan.stack,
+            parallelism=options.parallelism,
+            progress=hooks.status,
+            tool_names=plan.tool_names(),
+        )
         if live.fingerprint() != plan.live_fingerprint:
             raise StalePlanError(
                 f"the server changed since this plan was made (stack {plan.stack!r}); "

@@ -39,17 +39,21 @@ def read_live(
     parallelism: int = 8,
     page_size: int = 200,
     progress: Callable[[str], None] | None = None,
+    tool_names: Iterable[str] = (),
 ) -> LiveState:
     """Read the stack's resources. With `desired`, also look for foreign resources in the way.
 
-    `progress` hears how many agents have been read so far, a page at a time.
+    `progress` hears how many agents have been read so far, a page at a time. `tool_names`
+    are more tools to look up by name (those a saved plan attaches), besides the stack's own
+    and those `desired` names.
     """
+    names = sorted({*tool_names, *(_named_tools(desired) if desired else ())})
     wanted = {spec.identifier_key for spec in desired.identities} if desired else set()
     with ThreadPoolExecutor(max_workers=2) as side:
         # Shared blocks and identities do not depend on the agents: read them meanwhile.
         blocks = side.submit(_read_blocks, api, stack, page_size)
         identities = side.submit(_read_identities, api, stack, wanted, page_size)
-        tools = side.submit(_read_tools, api, stack, desired, page_size)
+        tools = side.submit(_read_tools, api, stack, names, page_size)
         agents = _read_agents(api, stack, page_size, progress)
         shared_ids = [a.id for a in agents if a.address and a.address.user is None]
         conversations = _read_conversations(api, stack, shared_ids, page_size)
@@ -117,14 +121,13 @@ def _read_identities(
 
 
 def _read_tools(
-    api: LettaApi, stack: str, desired: DesiredState | None, page_size: int
+    api: LettaApi, stack: str, names: list[str], page_size: int
 ) -> tuple[LiveTool, ...]:
     """The stack's tools (among the server's custom ones: tools have no tag filter), and by
     name the other tools its manifests name: built-in ones, and any holding a declared name."""
     custom = api.paginate("/v1/tools/", {"tool_types": ["custom"]}, page_size)
     found = {raw["id"]: tool.from_server(raw, stack) for raw in custom}
     owned = {t.id: t for t in found.values() if t.address is not None or t.tagged}
-    names = sorted(_named_tools(desired)) if desired else []
     for start in range(0, len(names), FOREIGN_BATCH):
         params = {"names": names[start : start + FOREIGN_BATCH]}
         for raw in api.paginate("/v1/tools/", params, page_size):

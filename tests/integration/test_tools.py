@@ -161,3 +161,23 @@ def test_a_hand_made_tool_of_the_same_name_blocks_and_is_never_overwritten(
     assert letta_apply("plan", str(path), "--detailed-exitcode", url=letta_url).code == 0
     sdk.agents.delete(agent_tools(letta_url, stack_name)["id"])
     sdk.tools.delete(hand.id)
+
+
+def test_a_saved_plan_attaches_the_servers_tools_it_names(
+    tmp_path: Path, letta_url: str, stack_name: str, sdk: Letta
+) -> None:
+    path = tmp_path / "m"
+    name = f"own_{stack_name}".replace("-", "_")
+    write(path, stack_name, {name: "mine"}, [name, "web_search", "fetch_webpage"])
+    saved = tmp_path / "plan.json"
+    planned = letta_apply("plan", str(path), "--out", str(saved), url=letta_url)
+    assert planned.code == 0, planned.output
+    applied = letta_apply("apply", str(saved), url=letta_url)
+    assert applied.code == 0, applied.output
+    attached = {t["name"] for t in agent_tools(letta_url, stack_name)["tools"]}
+    assert {name, "web_search", "fetch_webpage"} <= attached
+    assert letta_apply("plan", str(path), "--detailed-exitcode", url=letta_url).code == 0
+    sdk.agents.delete(agent_tools(letta_url, stack_name)["id"])
+    own = tool_named(letta_url, name)
+    assert own is not None
+    sdk.tools.delete(own["id"])
