@@ -2,7 +2,9 @@
 
 Requests grow with pages, not with users: owned agents come from one tag-filtered, paginated
 listing that includes their tags, blocks and identities; conversations from one listing per
-shared agent; identities and shared blocks from one listing each, read while the agents are.
+shared agent; identities and shared blocks from one listing each, and tools from the listing
+of the server's custom tools plus one lookup by name of those the manifests name, read while
+the agents are.
 Only users the stack is about to create are looked up, in batches of tags, for foreign agents
 already carrying their user tag. Each kind's module turns the server's JSON into its live value.
 """
