@@ -149,18 +149,16 @@ class Compiler:
             exclusive_tools=self._setting(body, "toolPolicy") == "exact",
             include_base_tools=self._setting(body, "includeBaseTools"),
         )
-        rules = self._setting(body, "toolRules")
+        rules = body.get("toolRules")
+        default = self.defaults.get("toolRules")
+        if rules is None and default is not None:
+            rules, at = default.value, (lambda _index: default.loc)
+        elif rules is not None:
+            at = rules.item_loc
         if rules is not None:
             what = f"{definition.kind} '{definition.name}'"
-            where = body.value_loc("toolRules") if "toolRules" in body else definition.loc
-            check_rules(
-                plain(rules),
-                blueprint.tools,
-                blueprint.include_base_tools,
-                what,
-                where,
-                self.problems,
-            )
+            tools, base = blueprint.tools, blueprint.include_base_tools
+            check_rules(plain(rules), tools, base, what, at, self.problems)
         if definition.kind == "agent":
             self._no_user_variables(blueprint.texts, f"shared agent '{definition.name}'")
         return blueprint

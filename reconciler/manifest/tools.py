@@ -8,6 +8,7 @@ a function named as the tool, since the server names a tool after its function.
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 
 from reconciler.address import Address
 from reconciler.desired import ToolSpec
@@ -81,7 +82,7 @@ def check_rules(
     tools: tuple[str, ...],
     include_base: bool | None,
     what: str,
-    loc: Location,
+    loc: Callable[[int], Location],
     problems: Problems,
 ) -> None:
     """Every tool a rule names is one the agent has: listed, or a base tool while the
@@ -96,7 +97,7 @@ def check_rules(
             if isinstance(name, str) and name not in usable:
                 hint = suggest(name, sorted(usable))
                 problems.add(
-                    loc,
+                    loc(index),
                     f"{what}: toolRules[{index}] names tool '{name}', which the agent does "
                     f"not have (list it in tools){hint}",
                 )

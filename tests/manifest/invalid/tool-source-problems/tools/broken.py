@@ -1,0 +1,2 @@
+def refund(order_id: str) -> str:
+    return (order_id

@@ -1,0 +1,2 @@
+def look_up(order_id: str) -> str:
+    return order_id
