@@ -48,6 +48,15 @@ def test_output_matches_the_schema(plan: Plan, validator: Draft202012Validator) 
     validator.validate(json.loads(json.dumps(plan_to_dict(plan))))
 
 
+CASES = sorted((Path(__file__).resolve().parents[1] / "plan" / "cases").iterdir())
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda path: path.name[:2])
+def test_every_planner_case_matches_the_schema(case: Path, validator: Draft202012Validator) -> None:
+    """Every kind and operation the planner makes is one the schema documents."""
+    validator.validate(json.loads(render_json(plan_case(case))))
+
+
 def test_schema_rejects_what_a_reader_refuses(validator: Draft202012Validator) -> None:
     document: dict[str, Any] = json.loads(render_json(mixed_plan()))
     document["changes"][0]["action"] = "destroy"
