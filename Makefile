@@ -47,6 +47,7 @@ demo: venv
 		exports=$$($(BIN)/letta-apply dev-server up); eval "$$exports"; \
 		$(BIN)/letta-apply dev-server status; \
 	fi; \
+	export ORDERS_API_TOKEN="$${ORDERS_API_TOKEN:-demo-token}"; \
 	for dir in $$(find examples -mindepth 1 -maxdepth 1 -type d | sort); do \
 		echo; echo "== letta-apply $$dir"; \
 		$(BIN)/letta-apply "$$dir" --auto-approve; \

@@ -10,6 +10,7 @@ stack as the manifests a user would keep, for benchmarks of the command itself.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from reconciler.desired import (
     DesiredState,
     IdentitySpec,
     Policy,
+    SecretSpec,
     SharedBlockSpec,
     ToolSpec,
 )
@@ -89,16 +91,28 @@ TOOL_SOURCE = '''def {name}(order_id: str) -> str:
 '''
 
 
+BENCH_SECRETS = {"BENCH_ORDERS_TOKEN": "bench-orders-token", "BENCH_REGION": "eu-west"}
+"""The variables the tools stack's secrets are read from (set for the run if unset)."""
+
+
 def tools_stack(stack: str, size: int) -> DesiredState:
-    """A dedicated stack whose agents each have three tools: two of the stack's own (made
-    from source) and the server's built-in `web_search`."""
+    """A dedicated stack whose agents each have three tools, two of the stack's own (made
+    from source) and the server's built-in `web_search`, and two secrets."""
+    for variable, value in BENCH_SECRETS.items():
+        os.environ.setdefault(variable, value)
+    secrets = tuple(
+        SecretSpec(name, variable, "bench")
+        for name, variable in (("ORDERS_TOKEN", "BENCH_ORDERS_TOKEN"), ("REGION", "BENCH_REGION"))
+    )
     suffix = stack.replace("-", "_").replace(".", "_")
     tools = tuple(
         ToolSpec(Address.tool(name), TOOL_SOURCE.format(name=name), return_char_limit=2000)
         for name in (f"lookup_{suffix}", f"track_{suffix}")
     )
     attached = (*(t.address for t in tools), Address.tool("web_search"))
-    agents = tuple(replace(dedicated_agent(u), tools=attached) for u in user_ids(stack, size))
+    agents = tuple(
+        replace(dedicated_agent(u), tools=attached, secrets=secrets) for u in user_ids(stack, size)
+    )
     return DesiredState(stack, tuple(sorted(agents, key=lambda a: a.address)), tools=tools)
 
 

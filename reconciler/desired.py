@@ -22,6 +22,7 @@ __all__ = [
     "Pattern",
     "Policy",
     "PruneSettings",
+    "SecretSpec",
     "SharedBlockSpec",
     "ToolSpec",
 ]
@@ -48,6 +49,18 @@ class BlockSpec:
     limit: int | None = None
     description: str | None = None
     read_only: bool | None = None
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    """An agent secret: its name, the environment variable holding its value, where the
+    manifest says so (`file:line:col`), and once sealed (`reconciler.secrets.seal`) the
+    value's keyed digest. The value itself is never held."""
+
+    name: str
+    env: str
+    loc: str
+    digest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +91,8 @@ class AgentSpec:
     """Detach the tools `tools` does not list (`toolPolicy: exact`); the server's base tools
     stay unless `include_base_tools` is False."""
     include_base_tools: bool | None = None
+    secrets: tuple[SecretSpec, ...] | None = None
+    """The agent's secrets, replaced as a whole on the server; None: not managed."""
 
     @property
     def user_id(self) -> str | None:

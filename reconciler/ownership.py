@@ -40,13 +40,37 @@ def user_tag(user_id: str) -> str:
 
 
 def agent_metadata(
-    stack: str, address: Address, declared: Mapping[str, Any], *, protected: bool = False
+    stack: str,
+    address: Address,
+    declared: Mapping[str, Any],
+    *,
+    protected: bool = False,
+    secrets: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Declared metadata plus the ownership record (the server replaces metadata wholesale)."""
+    """Declared metadata plus the ownership record (the server replaces metadata wholesale);
+    `secrets` are the keyed digests of the agent's secrets the stack wrote."""
     record: dict[str, Any] = {"stack": stack, "address": str(address)}
     if protected:
         record["protected"] = True
+    if secrets is not None:
+        record["secrets"] = dict(secrets)
     return {**declared, METADATA_KEY: record}
+
+
+def secret_digests(metadata: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """The digests of the secrets the stack last wrote, from the ownership record."""
+    record = (metadata or {}).get(METADATA_KEY)
+    held = record.get("secrets") if isinstance(record, Mapping) else None
+    return held if isinstance(held, Mapping) else {}
+
+
+def without_secrets(metadata: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Metadata as compared: the secrets' digests are compared as secrets, not metadata."""
+    record = metadata.get(METADATA_KEY)
+    if not isinstance(record, Mapping) or "secrets" not in record:
+        return metadata
+    kept = {key: value for key, value in record.items() if key != "secrets"}
+    return {**metadata, METADATA_KEY: kept}
 
 
 def _record(metadata: Mapping[str, Any] | None, stack: str) -> Mapping[str, Any] | None:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from reconciler import secrets
 from reconciler.apply import (
     StackLock,
     apply_plan,
@@ -50,8 +51,10 @@ _PREFLIGHT_READS = (
 def preflight(api: LettaApi, desired: DesiredState) -> None:
     """Check before planning: the server answers, the key works, the model handles exist.
 
-    The reads are independent and sent at once: one round trip instead of three.
+    The reads are independent and sent at once: one round trip instead of three. A secret
+    whose environment variable is missing stops it before any request.
     """
+    secrets.check_available(desired)
     try:
         with ThreadPoolExecutor(max_workers=len(_PREFLIGHT_READS)) as pool:
             sent = [pool.submit(api.get, path, address=what) for path, what in _PREFLIGHT_READS]
@@ -112,7 +115,8 @@ def make_plan(
     parallelism: int,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[Plan, LiveState]:
-    """Read the live state and plan against it."""
+    """Read the live state and plan against it (secrets compared by their keyed digests)."""
+    desired = secrets.seal(desired, secrets.digest_key(api.target.api_key))
     live = read_live(api, desired.stack, desired, parallelism=parallelism, progress=progress)
     plan = build_plan(desired, live, target=api.target.label, prune=prune)
     return plan, live
@@ -184,6 +188,7 @@ def apply_saved_plan(
     check_not_redacted(plan)
     check_target(plan, api.target)
     _check_guards(plan, options, hooks)
+    secrets.check_plan(plan.secrets_sent(), secrets.digest_key(api.target.api_key))
     with _lock(api, plan.stack, options, hooks):
         live = read_live(
             api,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
-from reconciler import ownership
+from reconciler import ownership, secrets
 from reconciler.address import Address, AddressError, Kind
 from reconciler.desired import AgentSpec, DesiredState
 from reconciler.errors import LettaApplyError
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from reconciler.client import LettaApi
 
 KIND = Kind.AGENT
-INCLUDES = ("agent.tags", "agent.blocks", "agent.identities", "agent.tools")
+INCLUDES = ("agent.tags", "agent.blocks", "agent.identities", "agent.tools", "agent.secrets")
 """What an agent listing must include: without them the server returns no tags or blocks."""
 
 
@@ -244,6 +244,7 @@ def from_server(raw: Mapping[str, JSON], stack: str) -> LiveAgent:
         identity_ids=_identity_ids(raw),
         protected=ownership.metadata_protected(metadata, stack),
         tools=_tool_refs(raw),
+        secret_names=tuple(sorted({str(s["key"]) for s in raw.get("secrets") or () if "key" in s})),
     )
 
 
@@ -293,8 +294,14 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
             _create(spec, desired.stack, live, out, tools)
         else:
             wanted = _managed(spec, desired.stack, kept_tags=_unmanaged_tags(spec, current))
+            if spec.secrets is not None:
+                wanted["secrets"] = _secret_states(spec, current)
             out.update(
-                spec.address, current.id, _current(current, spec), wanted, _send(spec, current)
+                spec.address,
+                current.id,
+                _current(current, spec),
+                wanted,
+                _send(spec, current, desired.stack),
             )
             _link_tools(spec, current, tools, out)
     for name, users in sorted(unknown.items()):
@@ -334,6 +341,15 @@ def _managed(spec: AgentSpec, stack: str, *, kept_tags: tuple[str, ...] = ()) ->
     }
 
 
+def _metadata(spec: AgentSpec, stack: str) -> dict[str, JSON]:
+    """The metadata to write: declared keys and the ownership record, with the digests of the
+    secrets the stack writes."""
+    digests = {s.name: s.digest for s in spec.secrets} if spec.secrets else None
+    return ownership.agent_metadata(
+        stack, spec.address, spec.metadata, protected=spec.protected, secrets=digests
+    )
+
+
 def _unmanaged_tags(spec: AgentSpec, agent: LiveAgent) -> tuple[str, ...]:
     """The live agent's tags the stack does not manage: the server's own git-memory switch,
     and those matching the stack's `ignoreTags` patterns (set by apps at run time)."""
@@ -354,12 +370,35 @@ def _current(agent: LiveAgent, spec: AgentSpec) -> dict[str, JSON]:
     if "tool_rules" in settings:
         server = _server_rules(agent, spec)
         settings["tool_rules"] = [r for r in settings["tool_rules"] if r not in server]
-    return {
+    current = {
         "name": agent.name,
         **settings,
         "tags": sorted(agent.tags),
-        "metadata": agent.metadata,
+        "metadata": ownership.without_secrets(agent.metadata),
     }
+    if spec.secrets is not None:
+        current["secrets"] = {name: SECRET_SET for name in agent.secret_names}
+    return current
+
+
+SECRET_SET, SECRET_CHANGED, SECRET_NEW = "(set)", "(changed)", "(new)"
+"""How a plan shows a secret: never its value, only whether it changes."""
+
+
+def _secret_states(spec: AgentSpec, agent: LiveAgent | None) -> dict[str, JSON]:
+    """Each declared secret as the plan shows it: unchanged when the server has it and the
+    digest the stack last wrote matches, otherwise changed or new."""
+    held = ownership.secret_digests(agent.metadata) if agent else {}
+    names = set(agent.secret_names) if agent else set()
+    states: dict[str, JSON] = {}
+    for secret in spec.secrets or ():
+        if secret.name not in names:
+            states[secret.name] = SECRET_NEW
+        elif held.get(secret.name) == secret.digest:
+            states[secret.name] = SECRET_SET
+        else:
+            states[secret.name] = SECRET_CHANGED
+    return states
 
 
 def _project(live: JSON, declared: JSON) -> JSON:
@@ -378,13 +417,19 @@ def _server_rules(agent: LiveAgent, spec: AgentSpec) -> list[JSON]:
     return [r for r in rules if r.get("tool_name") in base and r not in declared]
 
 
-def _send(spec: AgentSpec, agent: LiveAgent) -> Callable[[Mapping[str, JSON]], Mapping[str, JSON]]:
+def _send(
+    spec: AgentSpec, agent: LiveAgent, stack: str
+) -> Callable[[Mapping[str, JSON]], Mapping[str, JSON]]:
     """The update's body: a new model handle resets what the server derives from it (context
     window, model and compaction settings), so the declared ones go with it; the server
     replaces tool rules whole, so its own base-tool rules go with the declared ones."""
 
     def send(changed: Mapping[str, JSON]) -> Mapping[str, JSON]:
         body = dict(changed)
+        if spec.secrets is not None and ("secrets" in body or "metadata" in body):
+            # The server replaces secrets whole; the record keeps the digests written.
+            body["secrets"] = secrets.planned(spec.secrets)
+            body["metadata"] = _metadata(spec, stack)
         if "tool_rules" in body:
             rules = [*body["tool_rules"], *_server_rules(agent, spec)]
             body["tool_rules"] = sorted(rules, key=_rule_key)
@@ -448,8 +493,10 @@ def _create(
 ) -> None:
     body = {
         **_managed(spec, stack),
+        "metadata": _metadata(spec, stack),
         "memory_blocks": [{**block.body(b), **block.tag(stack)} for b in spec.blocks],
         **optional(include_base_tools=spec.include_base_tools),
+        **({"secrets": secrets.planned(spec.secrets)} if spec.secrets else {}),
     }
     others = _foreign(spec, live)
     if others:
@@ -493,6 +540,8 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
         return first_owned(found, stack, change.address)
 
     model_settings = body.pop("model_settings", None)
+    if "secrets" in body:
+        body["secrets"] = _revealed(api, change.address, body["secrets"])
     created = api.create("/v1/agents/", body, address=str(change.address), find_existing=find)
     if model_settings is not None:
         _set_model_settings(api, created, model_settings, change.address)
@@ -503,11 +552,18 @@ def update(api: LettaApi, change: Update) -> None:
     """Send the changed fields; model settings last, over what the server then holds."""
     body = thaw(change.body)
     model_settings = body.pop("model_settings", None)
+    if "secrets" in body:
+        body["secrets"] = _revealed(api, change.address, body["secrets"])
     path = f"/v1/agents/{change.resource_id}"
     current = api.patch(path, body, address=str(change.address)) if body else None
     if model_settings is not None:
         current = current or api.get(path, address=str(change.address))
         _set_model_settings(api, current, model_settings, change.address)
+
+
+def _revealed(api: LettaApi, address: Address, planned: Mapping[str, JSON]) -> dict[str, str]:
+    """The secrets' values, read from the environment as the request is made."""
+    return secrets.reveal(planned, secrets.digest_key(api.target.api_key), address)
 
 
 def _set_model_settings(api: LettaApi, agent: JSON, declared: JSON, address: Address) -> None:

@@ -113,6 +113,8 @@ class LiveAgent:
     identity_ids: tuple[str, ...] = ()
     protected: bool = False
     tools: tuple[ToolRef, ...] = ()
+    secret_names: tuple[str, ...] = ()
+    """The names of the agent's secrets (their values are never kept)."""
 
 
 @dataclass(frozen=True)

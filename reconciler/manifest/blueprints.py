@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-from reconciler.desired import Policy
+from reconciler.desired import Policy, SecretSpec
 from reconciler.errors import Location
 from reconciler.kinds import agent as agent_kind
 from reconciler.manifest.files import MANIFEST_MAX_BYTES, FileRef, read_reference
@@ -81,6 +81,8 @@ class Blueprint:
     """Names of the tools attached (`tools`, with those of defaults)."""
     exclusive_tools: bool = False
     include_base_tools: bool | None = None
+    secrets: tuple[SecretSpec, ...] | None = None
+    """`secrets` of defaults and the definition (the definition's win); None: unmanaged."""
 
     @property
     def texts(self) -> tuple[Text, ...]:
@@ -148,6 +150,7 @@ class Compiler:
             tools=self._tools(definition),
             exclusive_tools=self._setting(body, "toolPolicy") == "exact",
             include_base_tools=self._setting(body, "includeBaseTools"),
+            secrets=self._secrets(definition),
         )
         rules = body.get("toolRules")
         default = self.defaults.get("toolRules")
@@ -222,6 +225,17 @@ class Compiler:
         lists = [self.defaults["tools"].value] if "tools" in self.defaults else []
         lists.append(definition.body.get("tools", MarkedList(definition.loc)))
         return tuple(sorted({name for names in lists for name in names}))
+
+    def _secrets(self, definition: Definition) -> tuple[SecretSpec, ...] | None:
+        default = self.defaults.get("secrets")
+        own = definition.body.get("secrets")
+        if default is None and own is None:
+            return None
+        found = {
+            **(_secret_specs(default.value) if default is not None else {}),
+            **(_secret_specs(own) if own is not None else {}),
+        }
+        return tuple(found[name] for name in sorted(found))
 
     def _ignore_tags(self, definition: Definition) -> tuple[str, ...]:
         """`ignoreTags` of defaults and the definition; a pattern may not cover the tags the
@@ -320,6 +334,13 @@ class Compiler:
             for name in sorted(text.variables):
                 message = f"'${{{name}}}' cannot be used in {what}: it has no single user"
                 self.problems.add(text.loc, message)
+
+
+def _secret_specs(declared: MarkedMap) -> dict[str, SecretSpec]:
+    return {
+        name: SecretSpec(name, entry["valueFromEnv"], str(entry.value_loc("valueFromEnv")))
+        for name, entry in declared.items()
+    }
 
 
 def _known_blocks(shared: dict[str, BlockPrint]) -> str:

@@ -186,6 +186,7 @@ def _agent(bp: Blueprint, user: User | None, problems: Problems) -> AgentSpec | 
         tools=tuple(Address.tool(name) for name in bp.tools),
         exclusive_tools=bp.exclusive_tools,
         include_base_tools=bp.include_base_tools,
+        secrets=bp.secrets,
         metadata=freeze(bp.metadata),
         blocks=tuple(_user_block(block, values, whose, problems) for block in bp.blocks),
         shared_blocks=tuple(Address.shared_block(name) for name in bp.shared_blocks),

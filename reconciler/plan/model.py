@@ -8,6 +8,7 @@ A change is one of five operations, each a frozen class holding exactly its own 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
@@ -218,6 +219,15 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return bool(self.changes)
+
+    def secrets_sent(self) -> list[tuple[Address, Mapping[str, JSON]]]:
+        """The secrets each create or update sends, as planned (variable and digest)."""
+        return [
+            (change.address, sent)
+            for change in self.changes
+            if isinstance(change, Create | Update)
+            and isinstance(sent := change.body.get("secrets"), Mapping)
+        ]
 
     def tool_names(self) -> list[str]:
         """Names of the tools the plan creates, attaches or links: the server's among them

@@ -248,7 +248,9 @@ _OWNERSHIP_PROPERTIES = frozenset({IDENTITY_MARKER_KEY})
 
 def _displayed(change: Create) -> Mapping[str, JSON]:
     """What a create sends, an identity's properties as `key: value` (as a person declared
-    them) without the ownership marker."""
+    them) without the ownership marker, an agent's secrets by name only."""
+    if change.address.kind is Kind.AGENT and isinstance(change.body.get("secrets"), Mapping):
+        return {**change.body, "secrets": dict.fromkeys(change.body["secrets"], "(new)")}
     if change.address.kind is not Kind.IDENTITY:
         return change.body
     declared = identity.properties(change.body)

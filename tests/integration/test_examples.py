@@ -17,6 +17,9 @@ from tests.integration.helpers import letta_apply
 
 pytestmark = pytest.mark.server
 
+SECRETS = {"ORDERS_API_TOKEN": "example-token"}
+"""The environment the examples' secrets are read from."""
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 STACKS = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir())
 
@@ -77,14 +80,14 @@ def test_example_applies_and_converges(
 ) -> None:
     path = isolated_copy(name, stack_name, tmp_path)
     desired = load_desired([path])
-    applied = letta_apply(str(path), url=letta_url)
+    applied = letta_apply(str(path), url=letta_url, **SECRETS)
     assert applied.code == 0, applied.output
 
     check_dedicated(sdk, desired)
     outputs = json.loads(letta_apply("outputs", str(path), url=letta_url).stdout)["users"]
     check_apps_ids(sdk, desired, outputs)
 
-    again = letta_apply("plan", str(path), "--detailed-exitcode", url=letta_url)
+    again = letta_apply("plan", str(path), "--detailed-exitcode", url=letta_url, **SECRETS)
     assert again.code == 0, again.output
 
 
@@ -105,7 +108,7 @@ def test_the_examples_together_leave_every_seed_lookup_unambiguous(
         pytest.skip(f"{len(taken)} agent(s) on this server already carry the examples' user tags")
     try:
         for name in STACKS:
-            applied = letta_apply(str(EXAMPLES / name), url=letta_url)
+            applied = letta_apply(str(EXAMPLES / name), url=letta_url, **SECRETS)
             assert applied.code == 0, applied.output
         for state in states:
             for spec in (a for a in state.agents if a.user_id is not None):
