@@ -34,7 +34,14 @@ if TYPE_CHECKING:
     from reconciler.client import LettaApi
 
 KIND = Kind.AGENT
-INCLUDES = ("agent.tags", "agent.blocks", "agent.identities", "agent.tools", "agent.secrets")
+INCLUDES = (
+    "agent.tags",
+    "agent.blocks",
+    "agent.identities",
+    "agent.tools",
+    "agent.secrets",
+    "agent.managed_group",
+)
 """What an agent listing must include: without them the server returns no tags or blocks."""
 
 
@@ -215,7 +222,10 @@ SETTINGS: tuple[Setting, ...] = (
         partial=True,
     ),
     Setting("tool_rules", "toolRules", _read_tool_rules, convert=_tool_rules_body),
+    Setting("enable_sleeptime", "enableSleeptime", lambda raw: bool(raw.get("enable_sleeptime"))),
 )
+SLEEPTIME_COMPANIONS = "sleeptime_agents"
+"""An update's key (never sent) naming the sleep-time agents deleted when it is switched off."""
 _PARTIAL = frozenset(s.name for s in SETTINGS if s.partial)
 _FOLLOWS_MODEL = ("context_window_limit", "model_settings", "compaction_settings")
 """Settings the server derives anew from a new model handle: sent again with it."""
@@ -245,7 +255,16 @@ def from_server(raw: Mapping[str, JSON], stack: str) -> LiveAgent:
         protected=ownership.metadata_protected(metadata, stack),
         tools=_tool_refs(raw),
         secret_names=tuple(sorted({str(s["key"]) for s in raw.get("secrets") or () if "key" in s})),
+        companions=_companions(raw),
     )
+
+
+def _companions(raw: Mapping[str, JSON]) -> tuple[str, ...]:
+    """The sleep-time agents the server made for this one (its managed group's members)."""
+    group = raw.get("managed_group") or raw.get("multi_agent_group")
+    if not isinstance(group, Mapping) or group.get("manager_type") != "sleeptime":
+        return ()
+    return tuple(sorted(str(i) for i in group.get("agent_ids") or ()))
 
 
 def _tool_refs(raw: Mapping[str, JSON]) -> tuple[ToolRef, ...]:
@@ -430,6 +449,8 @@ def _send(
             # The server replaces secrets whole; the record keeps the digests written.
             body["secrets"] = secrets.planned(spec.secrets)
             body["metadata"] = _metadata(spec, stack)
+        if body.get("enable_sleeptime") is False and agent.companions:
+            body[SLEEPTIME_COMPANIONS] = list(agent.companions)
         if "tool_rules" in body:
             rules = [*body["tool_rules"], *_server_rules(agent, spec)]
             body["tool_rules"] = sorted(rules, key=_rule_key)
@@ -545,6 +566,8 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
     created = api.create("/v1/agents/", body, address=str(change.address), find_existing=find)
     if model_settings is not None:
         _set_model_settings(api, created, model_settings, change.address)
+    if body.get("enable_sleeptime"):
+        _mark_companions(api, stack, str(created["id"]), change.address)
     return str(created["id"])
 
 
@@ -552,6 +575,7 @@ def update(api: LettaApi, change: Update) -> None:
     """Send the changed fields; model settings last, over what the server then holds."""
     body = thaw(change.body)
     model_settings = body.pop("model_settings", None)
+    companions = body.pop(SLEEPTIME_COMPANIONS, ())
     if "secrets" in body:
         body["secrets"] = _revealed(api, change.address, body["secrets"])
     path = f"/v1/agents/{change.resource_id}"
@@ -559,6 +583,54 @@ def update(api: LettaApi, change: Update) -> None:
     if model_settings is not None:
         current = current or api.get(path, address=str(change.address))
         _set_model_settings(api, current, model_settings, change.address)
+    if body.get("enable_sleeptime"):
+        stack = ownership.recorded_stack(body.get("metadata")) or _stack_of(api, path, change)
+        _mark_companions(api, stack, change.resource_id, change.address)
+    for companion in companions:
+        _delete_companion(api, change.resource_id, companion, change.address)
+
+
+def _stack_of(api: LettaApi, path: str, change: Update) -> str:
+    """The stack named by the agent's ownership record (an update may not send metadata)."""
+    found = api.get(path, address=str(change.address))
+    stack = ownership.recorded_stack(found.get("metadata"))
+    if stack is None:
+        raise LettaApplyError(f"{change.address}: the agent has no ownership record")
+    return stack
+
+
+def _mark_companions(api: LettaApi, stack: str, agent_id: str, address: Address) -> None:
+    """Mark the sleep-time agents the server just made as this agent's companions: no tag
+    (they are not the stack's agents and carry no user tag), an ownership record naming the
+    agent they serve."""
+    found = api.get(f"/v1/agents/{agent_id}", {"include": ["agent.managed_group"]})
+    for companion in _companions(found):
+        path = f"/v1/agents/{companion}"
+        current = api.get(path, address=str(address))
+        metadata = {
+            **(current.get("metadata") or {}),
+            ownership.METADATA_KEY: {"stack": stack, "companion_of": str(address)},
+        }
+        api.patch(path, {"metadata": metadata}, address=str(address))
+
+
+def _delete_companion(api: LettaApi, agent_id: str, companion: str, address: Address) -> None:
+    """Delete a sleep-time agent switched off, with the blocks only it had; only if the server
+    still says it is this agent's sleep-time agent."""
+    found = api.get(f"/v1/agents/{agent_id}", {"include": ["agent.managed_group"]})
+    if companion not in _companions(found):
+        raise LettaApplyError(
+            f"{address}: agent {companion} is no longer its sleep-time agent; left alone"
+        )
+    path = f"/v1/agents/{companion}"
+    held = api.get(path, {"include": ["agent.blocks"]}, address=str(address))
+    shared = {
+        b["id"] for b in api.get(f"/v1/agents/{agent_id}", {"include": ["agent.blocks"]})["blocks"]
+    }
+    delete_if_present(api, path, address)
+    for own in held.get("blocks") or ():
+        if own["id"] not in shared:
+            delete_if_present(api, f"/v1/blocks/{own['id']}", address)
 
 
 def _revealed(api: LettaApi, address: Address, planned: Mapping[str, JSON]) -> dict[str, str]:

@@ -115,6 +115,8 @@ class LiveAgent:
     tools: tuple[ToolRef, ...] = ()
     secret_names: tuple[str, ...] = ()
     """The names of the agent's secrets (their values are never kept)."""
+    companions: tuple[str, ...] = ()
+    """Ids of the sleep-time agents the server made for it (they share its blocks)."""
 
 
 @dataclass(frozen=True)

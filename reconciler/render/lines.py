@@ -249,8 +249,13 @@ _OWNERSHIP_PROPERTIES = frozenset({IDENTITY_MARKER_KEY})
 def _displayed(change: Create) -> Mapping[str, JSON]:
     """What a create sends, an identity's properties as `key: value` (as a person declared
     them) without the ownership marker, an agent's secrets by name only."""
-    if change.address.kind is Kind.AGENT and isinstance(change.body.get("secrets"), Mapping):
-        return {**change.body, "secrets": dict.fromkeys(change.body["secrets"], "(new)")}
+    if change.address.kind is Kind.AGENT:
+        shown = dict(change.body)
+        if isinstance(shown.get("secrets"), Mapping):
+            shown["secrets"] = dict.fromkeys(shown["secrets"], "(new)")
+        if shown.get("enable_sleeptime"):
+            shown["sleeptime_agent"] = f"{shown.get('name')}-sleeptime (made by the server)"
+        return shown
     if change.address.kind is not Kind.IDENTITY:
         return change.body
     declared = identity.properties(change.body)

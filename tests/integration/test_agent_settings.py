@@ -111,3 +111,65 @@ def test_model_settings_are_managed_key_by_key_and_run_time_tags_are_kept(
     assert "stray" not in agent["tags"]
     assert letta_apply("plan", str(path), "--detailed-exitcode", url=letta_url).code == 0
     sdk.agents.delete(listed.id)
+
+
+SLEEPTIME_MANIFEST = """
+apiVersion: letta-apply/v1
+stack: {stack}
+defaults: {{model: letta/letta-free, embedding: letta/letta-free}}
+prune: {{enabled: true}}
+templates:
+  assistant:
+    enableSleeptime: {enabled}
+    blocks:
+      human: {{value: "User ${{user.id}}"}}
+users:
+  - {{id: "sleepy-{stack}", pattern: dedicated}}
+"""
+
+
+def companions(url: str, agent_id: str) -> list[str]:
+    answer = httpx.get(f"{url}/v1/agents/{agent_id}", params={"include": ["agent.managed_group"]})
+    answer.raise_for_status()
+    group = answer.json().get("managed_group") or {}
+    found: list[str] = group.get("agent_ids") or []
+    return found
+
+
+def test_a_sleeptime_agent_is_marked_kept_out_of_the_stack_and_removed_with_it(
+    tmp_path: Path, letta_url: str, stack_name: str, sdk: Letta
+) -> None:
+    path = tmp_path / "m"
+    write_manifest(path, SLEEPTIME_MANIFEST.format(stack=stack_name, enabled="true"))
+    shown = letta_apply("plan", str(path), url=letta_url)
+    assert "sleeptime_agent:" in shown.stdout, shown.output
+    assert letta_apply(str(path), url=letta_url).code == 0
+    [listed] = sdk.agents.list(tags=[f"letta-apply:{stack_name}"])
+    [companion] = companions(letta_url, listed.id)
+    marked = server_agent(letta_url, companion)
+    assert marked["metadata"]["letta_apply"] == {
+        "stack": stack_name,
+        "companion_of": f"agent/user:sleepy-{stack_name}",
+    }
+    # Neither foreign, nor a duplicate, nor undeclared: the next plan is empty.
+    again = letta_apply("plan", str(path), "--detailed-exitcode", url=letta_url)
+    assert again.code == 0, again.output
+
+    write_manifest(path, SLEEPTIME_MANIFEST.format(stack=stack_name, enabled="false"))
+    off = letta_apply("plan", str(path), url=letta_url)
+    assert "enable_sleeptime: true -> false" in off.stdout, off.output
+    assert letta_apply(str(path), url=letta_url).code == 0
+    gone = httpx.get(f"{letta_url}/v1/agents/{companion}")
+    assert gone.status_code == 404
+    assert letta_apply("plan", str(path), "--detailed-exitcode", url=letta_url).code == 0
+
+    # Switched on again, then the agent removed: its sleep-time agent goes with it.
+    write_manifest(path, SLEEPTIME_MANIFEST.format(stack=stack_name, enabled="true"))
+    assert letta_apply(str(path), url=letta_url).code == 0
+    [second] = companions(letta_url, listed.id)
+    write_manifest(
+        path, SLEEPTIME_MANIFEST.format(stack=stack_name, enabled="true").split("users:")[0]
+    )
+    removed = letta_apply(str(path), "--allow-delete", "--allow-mass-delete", url=letta_url)
+    assert removed.code == 0, removed.output
+    assert httpx.get(f"{letta_url}/v1/agents/{second}").status_code == 404
