@@ -93,6 +93,8 @@ class AgentSpec:
     include_base_tools: bool | None = None
     secrets: tuple[SecretSpec, ...] | None = None
     """The agent's secrets, replaced as a whole on the server; None: not managed."""
+    recompile_conversations: bool = True
+    """A shared agent's conversations are compiled again when its context changes."""
 
     @property
     def user_id(self) -> str | None:

@@ -15,10 +15,11 @@ from reconciler.address import Address, Kind
 from reconciler.desired import ConversationSpec, DesiredState
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import agent as agents
-from reconciler.kinds.common import Resolve, delete_if_present, refuse_other_owner, update_at
+from reconciler.kinds.common import Resolve, delete_if_present, refuse_other_owner
 from reconciler.live.state import LiveConversation, LiveState
 from reconciler.plan.builder import Builder
-from reconciler.plan.model import Create, Delete, Update
+from reconciler.plan.diff import field_changes
+from reconciler.plan.model import Create, Delete, FieldChange, Update
 from reconciler.values import JSON, freeze, thaw
 
 if TYPE_CHECKING:
@@ -42,21 +43,57 @@ def from_server(raw: Mapping[str, JSON], stack: str) -> LiveConversation | None:
     )
 
 
+RECOMPILE = FieldChange("context", "(compiled before this apply)", "(recompiled)")
+"""How a plan shows that a conversation's context is compiled again."""
+
+
 def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
     kept = out.keep_survivors(live.conversations_by_address, "conversations")
+    stale = _stale_agents(desired, out)
     for spec in desired.conversations:
         current = kept.get(spec.address)
         if current is None:
             out.change(Create(spec.address, freeze(_body(spec, desired.stack))))
         else:
-            _update(spec, current, desired.stack, out)
+            _update(spec, current, desired.stack, out, recompile=spec.agent in stale)
     out.undeclared(kept, (spec.address for spec in desired.conversations))
 
 
-def _update(spec: ConversationSpec, live: LiveConversation, stack: str, out: Builder) -> None:
-    """The summary is compared without the marker and sent with it."""
+def _stale_agents(desired: DesiredState, out: Builder) -> set[Address]:
+    """Shared agents whose conversations would keep an old context after this plan: their
+    system prompt or an enforced memory block (their own or a shared one) changes, unless
+    the agent says `recompileConversations: false`."""
+    changed: set[Address] = set()
+    for change in out.changes:
+        if not isinstance(change, Update):
+            continue
+        paths = {f.path.split(".", 1)[0] for f in change.fields}
+        if change.address.kind is Kind.AGENT and "system" in paths:
+            changed.add(change.address)
+        elif change.address.kind is Kind.BLOCK and "value" in paths:
+            changed.add(change.address.owner or change.address)
+    return {
+        spec.address
+        for spec in desired.agents
+        if spec.user_id is None
+        and spec.recompile_conversations
+        and (spec.address in changed or changed.intersection(spec.shared_blocks))
+    }
+
+
+def _update(
+    spec: ConversationSpec, live: LiveConversation, stack: str, out: Builder, *, recompile: bool
+) -> None:
+    """The summary is compared without the marker and sent with it; a conversation whose
+    agent's context changes is recompiled after the agent's and blocks' updates."""
     current, declared = {"summary": live.summary}, {"summary": spec.summary}
-    out.update(spec.address, live.id, current, declared, lambda _changed: _body(spec, stack))
+    fields = field_changes(current, declared)
+    if not fields and not recompile:
+        return
+    body: dict[str, JSON] = _body(spec, stack) if fields else {}
+    if recompile:
+        fields, body = (*fields, RECOMPILE), {**body, "recompile": True}
+    out.change(Update(spec.address, live.id, fields, freeze(body)))
 
 
 def _body(spec: ConversationSpec, stack: str) -> dict[str, JSON]:
@@ -89,7 +126,19 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
 
 
 def update(api: LettaApi, change: Update) -> None:
-    update_at(api, "conversations", change)
+    """Change the summary; compile the context again when the plan says so."""
+    body = thaw(change.body)
+    recompile = body.pop("recompile", False)
+    path = f"/v1/conversations/{change.resource_id}"
+    if body:
+        api.patch(path, body, address=str(change.address))
+    if recompile:
+        api.create(f"{path}/recompile", None, address=str(change.address), find_existing=_none)
+
+
+def _none() -> JSON | None:
+    """Compiling again is harmless to repeat: a lost answer is simply sent again."""
+    return None
 
 
 def delete(api: LettaApi, change: Delete) -> None:

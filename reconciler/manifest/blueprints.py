@@ -83,6 +83,7 @@ class Blueprint:
     include_base_tools: bool | None = None
     secrets: tuple[SecretSpec, ...] | None = None
     """`secrets` of defaults and the definition (the definition's win); None: unmanaged."""
+    recompile_conversations: bool = True
 
     @property
     def texts(self) -> tuple[Text, ...]:
@@ -151,6 +152,7 @@ class Compiler:
             exclusive_tools=self._setting(body, "toolPolicy") == "exact",
             include_base_tools=self._setting(body, "includeBaseTools"),
             secrets=self._secrets(definition),
+            recompile_conversations=bool(body.get("recompileConversations", True)),
         )
         rules = body.get("toolRules")
         default = self.defaults.get("toolRules")

@@ -187,6 +187,7 @@ def _agent(bp: Blueprint, user: User | None, problems: Problems) -> AgentSpec | 
         exclusive_tools=bp.exclusive_tools,
         include_base_tools=bp.include_base_tools,
         secrets=bp.secrets,
+        recompile_conversations=bp.recompile_conversations,
         metadata=freeze(bp.metadata),
         blocks=tuple(_user_block(block, values, whose, problems) for block in bp.blocks),
         shared_blocks=tuple(Address.shared_block(name) for name in bp.shared_blocks),

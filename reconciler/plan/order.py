@@ -2,7 +2,9 @@
 
 Actions run in `Action` order. Creates run in waves by dependency: a create waits for the
 creates of what it needs (a shared block before the agent that links it, an agent before its
-own blocks and conversations), so independent creates run together. Within a phase, changes
+own blocks and conversations), so independent creates run together. Updates run kind by kind
+in dependency order, so a conversation's context is compiled again after its agent's and
+blocks' updates landed. Within a phase, changes
 are sorted by kind (in dependency order) and address, so plans diff cleanly between runs.
 """
 
@@ -17,7 +19,8 @@ from reconciler.kinds import rank
 from reconciler.plan.model import Action, Attach, Change, Create, Delete, Detach, Update
 
 Phase = tuple[int, int]
-"""(position of the action in `Action`, dependency depth among creates)."""
+"""(position of the action in `Action`, dependency depth among creates or kind rank among
+updates)."""
 
 
 def phases(changes: Iterable[Change]) -> list[list[Change]]:
@@ -39,7 +42,15 @@ def _sorted(changes: list[Change], depth: dict[Address, int]) -> list[Change]:
 
 
 def _phase(change: Change, depth: dict[Address, int]) -> Phase:
-    wave = depth.get(change.address, 0) if isinstance(change, Create) else 0
+    match change:
+        case Create():
+            wave = depth.get(change.address, 0)
+        case Update():
+            wave = rank(change.address.kind)  # a conversation recompiles after its agent
+        case Attach() | Detach() | Delete():
+            wave = 0
+        case _:
+            assert_never(change)
     return (list(Action).index(change.action), wave)
 
 

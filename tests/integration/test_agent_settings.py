@@ -10,6 +10,7 @@ import httpx
 import pytest
 from letta_client import Letta
 
+from tests.faultproxy import running
 from tests.integration.helpers import letta_apply, write_manifest
 
 pytestmark = pytest.mark.server
@@ -173,3 +174,39 @@ def test_a_sleeptime_agent_is_marked_kept_out_of_the_stack_and_removed_with_it(
     removed = letta_apply(str(path), "--allow-delete", "--allow-mass-delete", url=letta_url)
     assert removed.code == 0, removed.output
     assert httpx.get(f"{letta_url}/v1/agents/{second}").status_code == 404
+
+
+RECOMPILE_MANIFEST = """
+apiVersion: letta-apply/v1
+stack: {stack}
+defaults: {{model: letta/letta-free, embedding: letta/letta-free}}
+agents:
+  desk:
+    blocks:
+      persona: {{value: "{persona}", policy: enforce}}
+users:
+  - {{id: "a-{stack}", pattern: shared, agent: desk}}
+  - {{id: "b-{stack}", pattern: shared, agent: desk}}
+"""
+
+
+def test_conversations_are_recompiled_after_their_agents_context_changes(
+    tmp_path: Path, letta_url: str, stack_name: str, sdk: Letta
+) -> None:
+    path = tmp_path / "m"
+    write_manifest(path, RECOMPILE_MANIFEST.format(stack=stack_name, persona="I help."))
+    assert letta_apply(str(path), url=letta_url).code == 0
+    with running(letta_url) as proxy:
+        # Nothing changes the context: no conversation is compiled again.
+        assert letta_apply(str(path), url=proxy.url).code == 0
+        assert not [k for k in proxy.forwarded if k.endswith("/recompile")]
+
+        write_manifest(path, RECOMPILE_MANIFEST.format(stack=stack_name, persona="I refund."))
+        shown = letta_apply("plan", str(path), url=proxy.url)
+        assert shown.stdout.count('~ context: "(compiled before this apply)"') == 2, shown.output
+        assert letta_apply(str(path), url=proxy.url).code == 0
+        recompiled = [k for k in proxy.forwarded if k.endswith("/recompile")]
+        assert len(recompiled) == 2 and all(k.startswith("POST ") for k in recompiled)
+    assert letta_apply("plan", str(path), "--detailed-exitcode", url=letta_url).code == 0
+    [agent] = sdk.agents.list(tags=[f"letta-apply:{stack_name}"])
+    sdk.agents.delete(agent.id)
