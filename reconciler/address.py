@@ -25,6 +25,7 @@ class Kind(StrEnum):
     IDENTITY = "identity"
     LOCK = "lock"
     TOOL = "tool"
+    MCP_SERVER = "mcp-server"
 
 
 class Pattern(StrEnum):
@@ -41,7 +42,8 @@ _ARITY: dict[Kind, tuple[int, ...]] = {
     Kind.CONVERSATION: (2,),
     Kind.IDENTITY: (1,),
     Kind.LOCK: (1,),
-    Kind.TOOL: (1,),
+    Kind.TOOL: (1, 2),
+    Kind.MCP_SERVER: (1,),
 }
 
 
@@ -56,7 +58,8 @@ class Address:
     agent: (key,) where key is `user:<id>` or the shared agent's name; block: (name,) for a
     stack-level block or (agent key, label) for an agent's own; conversation: (agent key,
     user id); identity: (user id,); lock: (stack,); tool: (tool name,), a tool the stack
-    defines or one of the server's that its agents use.
+    defines or one of the server's that its agents use, or (MCP server, tool name) for a tool
+    an MCP server provides; mcp-server: (name,).
     """
 
     kind: Kind
@@ -123,7 +126,12 @@ class Address:
 
     @classmethod
     def tool(cls, name: str) -> Address:
-        return cls(Kind.TOOL, (name,))
+        """`name`, or `<mcp server>/<tool>` for a tool an MCP server provides."""
+        return cls(Kind.TOOL, tuple(name.split("/", 1)))
+
+    @classmethod
+    def mcp_server(cls, name: str) -> Address:
+        return cls(Kind.MCP_SERVER, (name,))
 
     # What an address says about its resource.
 
@@ -152,7 +160,7 @@ class Address:
                 return self.parts[-1]
             case Kind.BLOCK:
                 return self.owner.user if self.owner else None
-            case Kind.LOCK | Kind.TOOL:
+            case Kind.LOCK | Kind.TOOL | Kind.MCP_SERVER:
                 return None
 
     @property
@@ -167,5 +175,12 @@ class Address:
                 return Pattern.SHARED
             case Kind.IDENTITY:
                 return Pattern.IDENTITY
-            case Kind.LOCK | Kind.TOOL:
+            case Kind.LOCK | Kind.TOOL | Kind.MCP_SERVER:
                 return None
+
+    @property
+    def provider(self) -> Address:
+        """What must exist for this resource to: an MCP server for the tools it provides."""
+        if self.kind is Kind.TOOL and len(self.parts) == 2:
+            return Address.mcp_server(self.parts[0])
+        return self

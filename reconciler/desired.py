@@ -19,6 +19,7 @@ __all__ = [
     "ConversationSpec",
     "DesiredState",
     "IdentitySpec",
+    "McpServerSpec",
     "Pattern",
     "Policy",
     "PruneSettings",
@@ -128,6 +129,26 @@ class ToolSpec:
 
 
 @dataclass(frozen=True)
+class McpServerSpec:
+    """An MCP server the stack runs tools from (`mcp-server/<name>`): a command started by
+    the Letta server (`stdio`) or a URL (`streamable_http`, `sse`). `credentials` are the
+    values read from the environment: `authToken`, `header:<name>`, `env:<name>`."""
+
+    address: Address
+    transport: str
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    url: str | None = None
+    auth_header: str | None = None
+    credentials: tuple[SecretSpec, ...] = ()
+    protected: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.address.name
+
+
+@dataclass(frozen=True)
 class SharedBlockSpec:
     """A stack-level block attached to many agents (e.g. company knowledge): `block/<name>`."""
 
@@ -193,6 +214,7 @@ class DesiredState:
     conversations: tuple[ConversationSpec, ...] = ()
     identities: tuple[IdentitySpec, ...] = ()
     tools: tuple[ToolSpec, ...] = ()
+    mcp_servers: tuple[McpServerSpec, ...] = ()
     prune: PruneSettings = PruneSettings()
     redact_values: bool = False
     """Plans shown to reviewers give memory block values as length and hash only."""
@@ -200,8 +222,15 @@ class DesiredState:
     def addresses(self) -> list[Address]:
         """Every declared address, in a stable order."""
         specs: tuple[
-            AgentSpec | SharedBlockSpec | ConversationSpec | IdentitySpec | ToolSpec, ...
+            AgentSpec
+            | SharedBlockSpec
+            | ConversationSpec
+            | IdentitySpec
+            | ToolSpec
+            | McpServerSpec,
+            ...,
         ] = (
+            *self.mcp_servers,
             *self.tools,
             *self.agents,
             *self.blocks,

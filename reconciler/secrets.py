@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from reconciler.address import Address
-from reconciler.desired import AgentSpec, DesiredState, SecretSpec
+from reconciler.desired import DesiredState, SecretSpec
 from reconciler.errors import LettaApplyError, UnsafePlanError
 from reconciler.values import JSON
 
@@ -47,8 +47,8 @@ def check_available(desired: DesiredState) -> None:
     missing = sorted(
         {
             f"{secret.loc}: secret {secret.name}: environment variable {secret.env} is not set"
-            for spec in desired.agents
-            for secret in spec.secrets or ()
+            for _address, declared in _declared(desired)
+            for secret in declared
             if os.environ.get(secret.env) is None
         }
     )
@@ -56,23 +56,34 @@ def check_available(desired: DesiredState) -> None:
         raise LettaApplyError("\n".join(missing))
 
 
+def _declared(desired: DesiredState) -> Iterable[tuple[Address, tuple[SecretSpec, ...]]]:
+    """Every resource's secrets: agents' secrets and MCP servers' credentials."""
+    for spec in desired.agents:
+        yield spec.address, spec.secrets or ()
+    for server in desired.mcp_servers:
+        yield server.address, server.credentials
+
+
 def seal(desired: DesiredState, key: bytes) -> DesiredState:
     """The desired state with each secret's digest computed from its variable's value."""
     check_available(desired)
-    if not any(spec.secrets for spec in desired.agents):
-        return desired
-    agents = tuple(_sealed(spec, key) for spec in desired.agents)
-    return replace(desired, agents=agents)
-
-
-def _sealed(spec: AgentSpec, key: bytes) -> AgentSpec:
-    if not spec.secrets:
-        return spec
-    sealed = tuple(
-        replace(s, digest=digest(key, spec.address, s.name, os.environ[s.env]))
-        for s in spec.secrets
+    agents = tuple(
+        replace(spec, secrets=_sealed(spec.address, spec.secrets, key)) if spec.secrets else spec
+        for spec in desired.agents
     )
-    return replace(spec, secrets=sealed)
+    servers = tuple(
+        replace(spec, credentials=_sealed(spec.address, spec.credentials, key))
+        for spec in desired.mcp_servers
+    )
+    return replace(desired, agents=agents, mcp_servers=servers)
+
+
+def _sealed(
+    address: Address, declared: tuple[SecretSpec, ...], key: bytes
+) -> tuple[SecretSpec, ...]:
+    return tuple(
+        replace(s, digest=digest(key, address, s.name, os.environ[s.env])) for s in declared
+    )
 
 
 def planned(secrets: Iterable[SecretSpec]) -> dict[str, JSON]:

@@ -83,6 +83,7 @@ def owned_addresses(live: LiveState) -> dict[str, Address]:
         live.conversations_by_address,
         live.identities_by_address,
         live.tools_by_address,
+        live.mcp_servers_by_address,
     )
     for by_address in groups:
         for address, resources in by_address.items():

@@ -240,6 +240,8 @@ class DevServer:
             "LETTA_PG_URI": uri,
             # With pooling off the server opens a connection per request and runs out of them.
             "LETTA_DISABLE_SQLALCHEMY_POOLING": "false",
+            # A local, single-user server: MCP servers started as local commands are allowed.
+            "MCP_DISABLE_STDIO": os.environ.get("MCP_DISABLE_STDIO", "false"),
             "HOME": str(home),
         }
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState
-from reconciler.kinds import agent, block, conversation, identity, tool
+from reconciler.kinds import agent, block, conversation, identity, mcp_server, tool
 from reconciler.kinds.common import Resolve
 from reconciler.live.state import LiveState
 from reconciler.plan.builder import Builder
@@ -50,9 +50,10 @@ class Linker(Protocol):
     def detach(self, api: LettaApi, change: Detach, resolve: Resolve) -> None: ...
 
 
-KINDS: tuple[Handler, ...] = (block, identity, tool, agent, conversation)
-"""Every planned kind, in dependency order: shared blocks, identities and tools need nothing,
-agents link shared blocks and tools, agents' own blocks and conversations live on agents."""
+KINDS: tuple[Handler, ...] = (block, identity, mcp_server, tool, agent, conversation)
+"""Every planned kind, in dependency order: shared blocks, identities, MCP servers and tools
+need nothing (an MCP server's tools come with it), agents link shared blocks and tools,
+agents' own blocks and conversations live on agents."""
 
 LINKERS: dict[Kind, Linker] = {Kind.BLOCK: block, Kind.IDENTITY: identity, Kind.TOOL: tool}
 

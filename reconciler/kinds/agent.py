@@ -18,7 +18,7 @@ from reconciler import ownership, secrets
 from reconciler.address import Address, AddressError, Kind
 from reconciler.desired import AgentSpec, DesiredState
 from reconciler.errors import LettaApplyError
-from reconciler.kinds import block
+from reconciler.kinds import block, tool
 from reconciler.kinds.common import (
     Resolve,
     adopt_tagged,
@@ -469,12 +469,21 @@ def _usable_tools(
     stack defines but cannot make (its name is taken) is never replaced by the one holding
     the name; a name nothing holds is reported once for all agents listing it."""
     defined = {tool.address for tool in desired.tools}
+    servers = {server.address for server in desired.mcp_servers}
     usable = []
     for address in spec.tools:
-        if address in defined:
+        other = live.other_tools.get(address.name)
+        if address.provider in servers:
+            usable.append(address)  # the server registers its tools as it is made
+        elif address.provider != address:
+            if other is not None and other.mcp_server == address.parts[0]:
+                usable.append(address)
+            else:
+                unknown.setdefault(str(address).removeprefix("tool/"), []).append(str(spec.address))
+        elif address in defined:
             if address in live.tools_by_address or address.name not in live.other_tools:
                 usable.append(address)
-        elif address.name in live.other_tools:
+        elif other is not None:
             usable.append(address)
         else:
             unknown.setdefault(address.name, []).append(str(spec.address))
@@ -550,8 +559,8 @@ def _own_blocks(live: LiveState) -> Callable[[LiveAgent], tuple[str, ...]]:
 def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
     """Create the agent with its own blocks, its shared blocks attached by id."""
     links = {
-        field: [resolve(address) for address in change.links if address.kind is kind]
-        for field, kind in (("block_ids", Kind.BLOCK), ("tool_ids", Kind.TOOL))
+        "block_ids": [resolve(a) for a in change.links if a.kind is Kind.BLOCK],
+        "tool_ids": [tool.tool_id(api, a, resolve) for a in change.links if a.kind is Kind.TOOL],
     }
     body = {**thaw(change.body), **{field: ids for field, ids in links.items() if ids}}
 

@@ -19,9 +19,9 @@ from reconciler.desired import DesiredState, ToolSpec
 from reconciler.errors import LettaApplyError
 from reconciler.kinds.common import (
     Resolve,
-    attach_at,
     delete_if_present,
     detach_at,
+    link,
     refuse_other_owner,
 )
 from reconciler.live.state import LiveState, LiveTool
@@ -62,7 +62,15 @@ def from_server(raw: Mapping[str, JSON], stack: str) -> LiveTool:
         tagged=ownership.stack_tag(stack) in tags,
         protected=ownership.metadata_protected(metadata, stack),
         created_at=str(raw.get("created_at") or ""),
+        mcp_server=_mcp_server(metadata),
     )
+
+
+def _mcp_server(metadata: Mapping[str, JSON]) -> str | None:
+    """The MCP server a tool comes from, as the server records it."""
+    found = metadata.get("mcp")
+    name = found.get("server_name") if isinstance(found, Mapping) else None
+    return name if isinstance(name, str) else None
 
 
 def _settings(raw: Mapping[str, JSON]) -> Frozen:
@@ -195,7 +203,26 @@ def delete(api: LettaApi, change: Delete) -> None:
 
 
 def attach(api: LettaApi, change: Attach, resolve: Resolve) -> None:
-    attach_at(api, "tools", change, resolve)
+    found = tool_id(api, change.address, resolve)
+    link(api, "tools", "attach", resolve(change.agent), found, change.address)
+
+
+def tool_id(api: LettaApi, address: Address, resolve: Resolve) -> str:
+    """The tool's id; a tool of an MCP server made in this run is found by its name and
+    server (the Letta server registered it as the MCP server was made)."""
+    try:
+        return resolve(address)
+    except LettaApplyError:
+        if address.provider == address:
+            raise
+    found = api.get("/v1/tools/", {"name": address.name}, address=str(address))
+    for raw in found:
+        if (
+            raw.get("name") == address.name
+            and _mcp_server(raw.get(METADATA) or {}) == address.parts[0]
+        ):
+            return str(raw["id"])
+    raise LettaApplyError(f"{address}: the MCP server provides no tool {address.name!r}")
 
 
 def detach(api: LettaApi, change: Detach, resolve: Resolve) -> None:

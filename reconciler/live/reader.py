@@ -14,15 +14,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from reconciler import ownership
+from reconciler import ownership, secrets
 from reconciler.client import LettaApi
 from reconciler.desired import DesiredState
-from reconciler.kinds import agent, block, conversation, identity, tool
+from reconciler.kinds import agent, block, conversation, identity, mcp_server, tool
 from reconciler.live.state import (
     LiveAgent,
     LiveBlock,
     LiveConversation,
     LiveIdentity,
+    LiveMcpServer,
     LiveState,
     LiveTool,
     survivor_first,
@@ -56,6 +57,7 @@ def read_live(
         blocks = side.submit(_read_blocks, api, stack, page_size)
         identities = side.submit(_read_identities, api, stack, wanted, page_size)
         tools = side.submit(_read_tools, api, stack, names, page_size)
+        servers = side.submit(_read_mcp_servers, api, stack)
         agents = _read_agents(api, stack, page_size, progress)
         shared_ids = [a.id for a in agents if a.address and a.address.user is None]
         conversations = _read_conversations(api, stack, shared_ids, page_size)
@@ -70,6 +72,7 @@ def read_live(
             foreign,
             tagged,
             tools.result(),
+            servers.result(),
         )
 
 
@@ -139,6 +142,14 @@ def _read_tools(
 
 def _named_tools(desired: DesiredState) -> set[str]:
     return {t.name for t in desired.tools} | {a.name for s in desired.agents for a in s.tools}
+
+
+def _read_mcp_servers(api: LettaApi, stack: str) -> tuple[LiveMcpServer, ...]:
+    """Every MCP server (the listing is not paginated; servers are few): the stack's are
+    told by their mark, the others are needed to detect a name that is taken."""
+    key = secrets.digest_key(api.target.api_key)
+    listed = api.get("/v1/mcp-servers/")
+    return tuple(survivor_first(mcp_server.from_server(raw, stack, key) for raw in listed))
 
 
 def _read_foreign(

@@ -93,6 +93,20 @@ class LiveTool:
     """Carries the stack's tag (with or without an ownership record)."""
     protected: bool = False
     created_at: str = ""
+    mcp_server: str | None = None
+    """The MCP server providing the tool, by name (the server records it)."""
+
+
+@dataclass(frozen=True)
+class LiveMcpServer:
+    """An MCP server; `address` is set when it carries the stack's mark. `settings` holds
+    what the kind compares, credentials and environment values only as keyed digests."""
+
+    id: str
+    name: str
+    address: Address | None
+    settings: Frozen = EMPTY
+    created_at: str = ""
 
 
 @dataclass(frozen=True)
@@ -173,6 +187,16 @@ class LiveState:
     A block attached to an owned agent without the tag was not made by the stack."""
     tools: tuple[LiveTool, ...] = ()
     """The stack's tools, and the other tools its manifests name (by name)."""
+    mcp_servers: tuple[LiveMcpServer, ...] = ()
+    """Every MCP server (few on a server): the stack's, and others to detect name clashes."""
+
+    @property
+    def owned_mcp_servers(self) -> tuple[LiveMcpServer, ...]:
+        return tuple(m for m in self.mcp_servers if m.address is not None)
+
+    @cached_property
+    def mcp_servers_by_address(self) -> dict[Address, list[LiveMcpServer]]:
+        return by_address(self.owned_mcp_servers, lambda m: m.address)
 
     @property
     def owned_tools(self) -> tuple[LiveTool, ...]:
@@ -195,6 +219,7 @@ class LiveState:
             self.conversations,
             self.owned_identities,
             self.owned_tools,
+            self.owned_mcp_servers,
         )
         own_blocks = sum(len(self.own_blocks(agent)) for agent in self.agents)
         return sum(len(group) for group in counted) + own_blocks
@@ -222,6 +247,7 @@ class LiveState:
             self.conversations,
             self.owned_identities,
             self.owned_tools,
+            self.owned_mcp_servers,
             sorted(self.tagged_blocks),
         )
         return hashlib.sha256(canonical(owned).encode()).hexdigest()
@@ -268,10 +294,11 @@ class LiveState:
             self.conversations_by_address,
             self.identities_by_address,
             self.tools_by_address,
+            self.mcp_servers_by_address,
         )
         kept = {address: group[0].id for found in groups for address, group in found.items()}
         for name, tool in self.other_tools.items():
-            address = _tool_address(name)
+            address = _tool_address(f"{tool.mcp_server}/{name}" if tool.mcp_server else name)
             if address is not None:
                 kept.setdefault(address, tool.id)
         return kept

@@ -24,6 +24,7 @@ SECTIONS = (
     ("compactionSettings", "compactionSettings"),
     ("tool", "tool"),
     ("toolRule", "toolRule"),
+    ("mcpServer", "mcpServer"),
     ("block", "block"),
     ("sharedBlock", "sharedBlock"),
     ("user", "user"),

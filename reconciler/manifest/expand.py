@@ -32,7 +32,7 @@ from reconciler.manifest.blueprints import (
 )
 from reconciler.manifest.merge import Stack
 from reconciler.manifest.problems import Problems, suggest
-from reconciler.manifest.tools import compile_tool
+from reconciler.manifest.tools import compile_mcp_server, compile_tool
 from reconciler.manifest.users import User
 from reconciler.manifest.variables import PROPERTY_VARIABLE, Text, user_values
 from reconciler.ownership import RESERVED_PROPERTIES
@@ -92,6 +92,10 @@ def expand(stack: Stack, users: Iterable[User], problems: Problems) -> DesiredSt
             tool
             for _, definition in sorted(stack.definitions["tools"].items())
             if (tool := compile_tool(definition, stack, problems))
+        ),
+        mcp_servers=tuple(
+            compile_mcp_server(definition)
+            for _, definition in sorted(stack.definitions["mcpServers"].items())
         ),
         prune=_prune(stack),
         redact_values=bool(stack.review["redactValues"].value)

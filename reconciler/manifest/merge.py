@@ -20,7 +20,13 @@ from reconciler.manifest.users import User, parse_user
 from reconciler.manifest.users_from import UsersFile, read_users_file
 from reconciler.manifest.yaml_loader import Document
 
-SECTIONS = {"templates": "template", "agents": "agent", "blocks": "block", "tools": "tool"}
+SECTIONS = {
+    "templates": "template",
+    "agents": "agent",
+    "blocks": "block",
+    "tools": "tool",
+    "mcpServers": "mcpServer",
+}
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import ast
 from collections.abc import Callable
 
 from reconciler.address import Address
-from reconciler.desired import ToolSpec
+from reconciler.desired import McpServerSpec, SecretSpec, ToolSpec
 from reconciler.errors import Location
 from reconciler.manifest.files import MANIFEST_MAX_BYTES, FileRef, read_reference
 from reconciler.manifest.merge import Definition, Stack
@@ -77,6 +77,36 @@ def _defines(name: str, source: str, display: str, loc: Location, problems: Prob
     return False
 
 
+def compile_mcp_server(definition: Definition) -> McpServerSpec:
+    """The MCP server an `mcpServers:` entry declares (already valid against the schema)."""
+    body = definition.body
+    credentials = []
+    for prefix, key in (("header:", "headers"), ("env:", "env")):
+        for name, entry in body.get(key, {}).items():
+            where = str(entry.value_loc("valueFromEnv"))
+            credentials.append(SecretSpec(f"{prefix}{name}", entry["valueFromEnv"], where))
+    if "authToken" in body:
+        entry = body["authToken"]
+        where = str(entry.value_loc("valueFromEnv"))
+        credentials.append(SecretSpec("authToken", entry["valueFromEnv"], where))
+    transport = (
+        "stdio" if "command" in body else _TRANSPORTS[body.get("transport", "streamableHttp")]
+    )
+    return McpServerSpec(
+        address=Address.mcp_server(definition.name),
+        transport=transport,
+        command=body.get("command"),
+        args=tuple(body.get("args", ())),
+        url=body.get("url"),
+        auth_header=body.get("authHeader"),
+        credentials=tuple(sorted(credentials, key=lambda s: s.name)),
+        protected=bool(body.get("protected", False)),
+    )
+
+
+_TRANSPORTS = {"streamableHttp": "streamable_http", "sse": "sse"}
+
+
 def check_rules(
     rules: list[dict[str, object]],
     tools: tuple[str, ...],
@@ -87,7 +117,8 @@ def check_rules(
 ) -> None:
     """Every tool a rule names is one the agent has: listed, or a base tool while the
     server's base tools are included."""
-    usable = set(tools) | (BASE_TOOLS if include_base is not False else set())
+    listed = {name.rsplit("/", 1)[-1] for name in tools}  # an MCP tool by its own name
+    usable = listed | (BASE_TOOLS if include_base is not False else set())
     for index, rule in enumerate(rules):
         named = [rule.get("tool"), *_names(rule.get("children")), rule.get("defaultChild")]
         mapping = rule.get("childOutputMapping")

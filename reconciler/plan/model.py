@@ -100,7 +100,7 @@ class Create:
     def needs(self) -> tuple[Address, ...]:
         """Resources that must exist first: the owning agent, then the linked ones."""
         owner = self.address.owner
-        return (*((owner,) if owner else ()), *self.links)
+        return (*((owner,) if owner else ()), *(link.provider for link in self.links))
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ class Attach:
 
     @property
     def needs(self) -> tuple[Address, ...]:
-        return (self.agent, self.address)
+        return (self.agent, self.address.provider)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,233 @@
+"""MCP servers: the servers of tools the stack's agents use (`mcp-server/<name>`), started by
+the Letta server as a command (`stdio`) or reached at a URL (`streamable_http`, `sse`).
+
+MCP servers take no tags or metadata, so the stack's mark is part of their configuration:
+the environment variable `LETTA_APPLY_STACK` of a command, the header `X-Letta-Apply-Stack`
+of a URL (the only fields the server keeps and returns). Names are unique on a server: a
+declared name held by a server without the mark is blocked, never overwritten. Credentials
+(`authToken`, headers, environment values) come from environment variables; the server
+returns them, so they are compared by keyed digest (see `reconciler.secrets`) and never kept
+or shown. When the server is created, the Letta server registers its tools, which agents then
+attach as `<server>/<tool>`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from reconciler import secrets
+from reconciler.address import Address, Kind
+from reconciler.desired import DesiredState, McpServerSpec
+from reconciler.errors import LettaApplyError
+from reconciler.kinds.common import Resolve, delete_if_present, refuse_other_owner
+from reconciler.live.state import LiveMcpServer, LiveState
+from reconciler.plan.builder import Builder
+from reconciler.plan.model import Create, Delete, NoticeKind, Update
+from reconciler.values import JSON, Frozen, freeze, thaw
+
+if TYPE_CHECKING:
+    from reconciler.client import LettaApi
+
+KIND = Kind.MCP_SERVER
+MARK_VARIABLE = "LETTA_APPLY_STACK"
+MARK_HEADER = "X-Letta-Apply-Stack"
+SET, CHANGED, NEW = "(set)", "(changed)", "(new)"
+
+
+# Reading --------------------------------------------------------------------------------------
+
+
+def from_server(raw: Mapping[str, JSON], stack: str, key: bytes) -> LiveMcpServer:
+    """An MCP server as listed; its secret-bearing values are kept as digests only."""
+    name = str(raw.get("server_name") or "")
+    transport = str(raw.get("mcp_server_type") or "")
+    values = _values(raw)
+    mark = values.pop(f"env:{MARK_VARIABLE}", None) or values.pop(f"header:{MARK_HEADER}", None)
+    try:
+        address = Address.mcp_server(name) if mark == stack else None
+    except ValueError:
+        address = None
+    me = Address.mcp_server(name) if address is not None else None
+    settings = {
+        "transport": transport,
+        "command": raw.get("command"),
+        "args": list(raw.get("args") or ()) or None,
+        "url": raw.get("server_url"),
+        "auth_header": raw.get("auth_header"),
+        "values": {k: secrets.digest(key, me, k, v) for k, v in values.items()} if me else {},
+    }
+    return LiveMcpServer(
+        id=str(raw["id"]),
+        name=name,
+        address=address,
+        settings=freeze({k: v for k, v in settings.items() if v is not None}),
+        created_at=str(raw.get("created_at") or ""),
+    )
+
+
+def _values(raw: Mapping[str, JSON]) -> dict[str, str]:
+    """Environment values, headers and the token, each under a `env:` / `header:` /
+    `authToken` name, as strings."""
+    found = {f"env:{k}": str(v) for k, v in (raw.get("env") or {}).items()}
+    found.update({f"header:{k}": str(v) for k, v in (raw.get("custom_headers") or {}).items()})
+    if raw.get("auth_token"):
+        found["authToken"] = str(raw["auth_token"])
+    return found
+
+
+# Planning -------------------------------------------------------------------------------------
+
+
+def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
+    """Create, update, report or delete the stack's MCP servers."""
+    kept = out.keep_survivors(live.mcp_servers_by_address, "MCP servers")
+    others = {m.name: m for m in live.mcp_servers if m.address is None}
+    for spec in desired.mcp_servers:
+        current = kept.get(spec.address)
+        if current is None and spec.name in others:
+            out.notice(
+                NoticeKind.BLOCKED,
+                spec.address,
+                f"an MCP server named {spec.name!r} exists without this stack's mark "
+                "(names are unique on a server); adopt it to manage it",
+                resource_ids=(others[spec.name].id,),
+            )
+        elif current is None:
+            out.change(Create(spec.address, freeze(_body(spec, desired.stack))))
+        else:
+            wanted = _compared(spec, current.settings)
+            send = _whole(_body(spec, desired.stack))
+            out.update(spec.address, current.id, _shown(current.settings), wanted, send)
+    out.undeclared(kept, (spec.address for spec in desired.mcp_servers))
+
+
+def _whole(body: dict[str, JSON]) -> Callable[[Mapping[str, JSON]], Mapping[str, JSON]]:
+    """The server takes a configuration whole: any change sends all of it."""
+    return lambda _changed: body
+
+
+def _shown(settings: Frozen) -> dict[str, JSON]:
+    """The live server as compared: its values by name, each only as "set"."""
+    shown = dict(settings)
+    shown["values"] = dict.fromkeys(settings.get("values") or {}, SET)
+    return shown
+
+
+def _compared(spec: McpServerSpec, live: Frozen) -> dict[str, JSON]:
+    """The declared server as compared: a value unchanged when its digest matches."""
+    held = live.get("values") or {}
+    values: dict[str, JSON] = {}
+    for secret in spec.credentials:
+        if secret.name not in held:
+            values[secret.name] = NEW
+        else:
+            values[secret.name] = SET if held[secret.name] == secret.digest else CHANGED
+    return {
+        "transport": spec.transport,
+        **({"command": spec.command, "args": list(spec.args) or None} if spec.command else {}),
+        **({"url": spec.url} if spec.url else {}),
+        **({"auth_header": spec.auth_header} if spec.auth_header else {}),
+        "values": values,
+    }
+
+
+def _body(spec: McpServerSpec, stack: str) -> dict[str, JSON]:
+    """What is sent, credentials as their variable and digest (read when applying)."""
+    config: dict[str, JSON] = {"mcp_server_type": spec.transport}
+    if spec.command:
+        config.update(command=spec.command, args=list(spec.args))
+    if spec.url:
+        config["server_url"] = spec.url
+    if spec.auth_header:
+        config["auth_header"] = spec.auth_header
+    return {
+        "server_name": spec.name,
+        "config": config,
+        "credentials": secrets.planned(spec.credentials),
+        "mark": stack,
+    }
+
+
+# Server calls ---------------------------------------------------------------------------------
+
+
+def _request(api: LettaApi, address: Address, body: Mapping[str, JSON]) -> dict[str, JSON]:
+    """The request for the server: credentials read from the environment now, the mark."""
+    key = secrets.digest_key(api.target.api_key)
+    values = secrets.reveal(body["credentials"], key, address)
+    config = dict(body["config"])
+    stdio = config["mcp_server_type"] == "stdio"
+    if stdio:
+        config["env"] = {**_named(values, "env:"), MARK_VARIABLE: body["mark"]}
+    else:
+        config["custom_headers"] = {**_named(values, "header:"), MARK_HEADER: body["mark"]}
+        if "authToken" in values:
+            config["auth_token"] = values["authToken"]
+    return {"server_name": body["server_name"], "config": config}
+
+
+def _named(values: Mapping[str, str], prefix: str) -> dict[str, JSON]:
+    return {k.removeprefix(prefix): v for k, v in values.items() if k.startswith(prefix)}
+
+
+def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
+    """Create it (the Letta server then registers its tools). The name is checked first: a
+    server the stack does not own is never touched."""
+    where = str(change.address)
+    request = _request(api, change.address, thaw(change.body))
+    key = secrets.digest_key(api.target.api_key)
+
+    def find() -> JSON | None:
+        listed = api.get("/v1/mcp-servers/", address=where)
+        return next((m for m in listed if _named_as(m, change.address, stack, key)), None)
+
+    listed = api.get("/v1/mcp-servers/", address=where)
+    existing = next((m for m in listed if m.get("server_name") == change.address.name), None)
+    if existing is not None:
+        if not _named_as(existing, change.address, stack, key):
+            raise LettaApplyError(
+                f"{where}: an MCP server of that name appeared without this stack's mark; "
+                "not overwritten (adopt it to manage it)"
+            )
+        return str(existing["id"])
+    created = api.create("/v1/mcp-servers/", request, address=where, find_existing=find)
+    return str(created["id"])
+
+
+def _named_as(raw: Mapping[str, JSON], address: Address, stack: str, key: bytes) -> bool:
+    return from_server(raw, stack, key).address == address
+
+
+def update(api: LettaApi, change: Update) -> None:
+    request = _request(api, change.address, thaw(change.body))
+    path = f"/v1/mcp-servers/{change.resource_id}"
+    api.patch(path, {"config": request["config"]}, address=str(change.address))
+    api.patch(f"{path}/refresh", address=str(change.address))
+
+
+def delete(api: LettaApi, change: Delete) -> None:
+    delete_if_present(api, f"/v1/mcp-servers/{change.resource_id}", change.address)
+
+
+def adopt(api: LettaApi, desired: DesiredState, address: Address, resource_id: str) -> None:
+    """Mark an existing MCP server of the declared name as the stack's (the next apply
+    writes the declared configuration)."""
+    spec = next((m for m in desired.mcp_servers if m.address == address), None)
+    if spec is None:
+        raise LettaApplyError(f"{address} is not declared in stack {desired.stack!r}")
+    path = f"/v1/mcp-servers/{resource_id}"
+    current = api.get(path, address=str(address))
+    if current.get("server_name") != spec.name:
+        raise LettaApplyError(f"{address}: MCP server {resource_id} is not named {spec.name!r}")
+    values = _values(current)
+    mark = values.get(f"env:{MARK_VARIABLE}") or values.get(f"header:{MARK_HEADER}")
+    refuse_other_owner(address, mark, desired.stack)
+    config: dict[str, JSON] = {"mcp_server_type": current.get("mcp_server_type")}
+    if config["mcp_server_type"] == "stdio":
+        env = {**(current.get("env") or {}), MARK_VARIABLE: desired.stack}
+        config.update(command=current.get("command"), args=current.get("args") or [], env=env)
+    else:
+        headers = {**(current.get("custom_headers") or {}), MARK_HEADER: desired.stack}
+        config.update(server_url=current.get("server_url"), custom_headers=headers)
+    api.patch(path, {"config": config}, address=str(address))
