@@ -53,6 +53,8 @@ class Target:
     api_key: str | None = None
     project_id: str | None = None
     timeout: float = 60.0
+    max_rps: float | None = None
+    """At most this many requests a second (every request: pages and retries too)."""
 
     @property
     def label(self) -> str:
@@ -61,6 +63,34 @@ class Target:
 
     def __repr__(self) -> str:
         return f"Target(base_url={self.label!r}, project_id={self.project_id!r})"
+
+
+class Pacer:
+    """Spaces requests at least 1/rate seconds apart across threads (with a margin for the
+    network's jitter), so no second ever sees more than `rate` of them arrive: a shared
+    server is never flooded by one apply."""
+
+    MARGIN = 1.05
+
+    def __init__(
+        self,
+        rate: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.interval = self.MARGIN / rate
+        self._clock = clock
+        self._sleep = sleep
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            self._sleep(start - now)
 
 
 class LettaApi:
@@ -80,6 +110,7 @@ class LettaApi:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._requests = 0
+        self._pacer = Pacer(target.max_rps) if target.max_rps else None
         http = httpx.Client(
             timeout=target.timeout,
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
@@ -100,6 +131,8 @@ class LettaApi:
         return self._requests
 
     def _count(self, _request: httpx.Request) -> None:
+        if self._pacer is not None:
+            self._pacer.wait()
         with self._lock:
             self._requests += 1
 

@@ -66,6 +66,8 @@ class FaultProxy:
     forwarded: Counter[str] = field(default_factory=Counter)
     url: str = ""
     stopped: bool = False
+    times: list[float] = field(default_factory=list)
+    """When each forwarded request arrived (`time.monotonic()`)."""
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
@@ -107,6 +109,7 @@ class FaultProxy:
 
     def count_forwarded(self, method: str, path: str) -> None:
         with self._lock:
+            self.times.append(time.monotonic())
             self.forwarded[f"{method} {path.split('?')[0]}"] += 1
             rule = self._stop_rule
             if rule is not None and rule.matches(method, path):

@@ -94,6 +94,7 @@ class Connection:
     base_url: str
     project_id: str | None
     timeout: float
+    max_rps: float | None = None
 
     def open(self) -> LettaApi:
         """A client for this server (a context manager that closes its connections)."""
@@ -104,7 +105,11 @@ class Connection:
         gc.freeze()
         key = os.environ.get("LETTA_API_KEY") or None
         target = Target(
-            self.base_url, api_key=key, project_id=self.project_id, timeout=self.timeout
+            self.base_url,
+            api_key=key,
+            project_id=self.project_id,
+            timeout=self.timeout,
+            max_rps=self.max_rps,
         )
         return LettaApi(target)
 
@@ -114,9 +119,15 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(command)
     def with_connection(
-        *args: Any, base_url: str, project_id: str | None, timeout: float, **kwargs: Any
+        *args: Any,
+        base_url: str,
+        project_id: str | None,
+        timeout: float,
+        max_rps: float | None,
+        **kwargs: Any,
     ) -> Any:
-        return command(*args, connection=Connection(base_url, project_id, timeout), **kwargs)
+        connection = Connection(base_url, project_id, timeout, max_rps)
+        return command(*args, connection=connection, **kwargs)
 
     options = [
         click.option(
@@ -137,6 +148,15 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             type=Seconds(),
             help="Seconds to wait for one request.",
+        ),
+        click.option(
+            "--max-rps",
+            envvar="LETTA_APPLY_MAX_RPS",
+            show_envvar=True,
+            type=click.FloatRange(min=0, min_open=True),
+            default=None,
+            help="At most this many requests a second to the server, pages and retries "
+            "included (default: no limit).",
         ),
     ]
     decorated: Callable[..., Any] = with_connection
