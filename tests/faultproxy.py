@@ -68,6 +68,8 @@ class FaultProxy:
     stopped: bool = False
     times: list[float] = field(default_factory=list)
     """When each forwarded request arrived (`time.monotonic()`)."""
+    projects: Counter[str] = field(default_factory=Counter)
+    """Requests by the project they named (`X-Project-Id`; "" for none)."""
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
@@ -127,6 +129,8 @@ def _handler(proxy: FaultProxy, client: httpx.Client) -> type[BaseHTTPRequestHan
             if proxy.refuses():
                 self.close_connection = True
                 return None
+            with proxy._lock:
+                proxy.projects[self.headers.get("x-project-id") or ""] += 1
             rule = proxy.choose(self.command, self.path)
             if rule is not None and rule.fault == "delay":
                 time.sleep(rule.delay)

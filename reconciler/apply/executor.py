@@ -116,6 +116,11 @@ def _run_one(
         outage.record(f"the server at {api.target.label} stopped answering")
         return ApplyResult(change, failure=exc)
     except LettaApplyError as exc:
+        if getattr(exc, "status", None) == QUOTA_EXCEEDED:
+            outage.record(
+                f"the server at {api.target.label} refused more for this account "
+                "(HTTP 402: quota or plan limit)"
+            )
         return ApplyResult(change, failure=exc)
     if isinstance(change, Create):
         ids.set(change.address, resource_id)
@@ -136,6 +141,11 @@ def _server_error(result: ApplyResult) -> ServerError:
     if isinstance(failure, ServerError):
         return failure
     return ServerError(str(result.change.address), result.error or "failed")
+
+
+QUOTA_EXCEEDED = 402
+"""Letta Cloud's answer when the account's quota or plan allows no more: not retried, and
+the changes not started yet are not attempted (one report, not one per change)."""
 
 
 class _Outage:

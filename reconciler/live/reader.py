@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from reconciler import ownership, secrets
 from reconciler.client import LettaApi
 from reconciler.desired import DesiredState
+from reconciler.errors import LettaApplyError, ServerError
 from reconciler.kinds import agent, block, conversation, identity, mcp_server, tool
 from reconciler.live.state import (
     LiveAgent,
@@ -119,9 +120,19 @@ def _read_conversations(
 def _read_identities(
     api: LettaApi, stack: str, wanted_keys: set[str], page_size: int
 ) -> tuple[LiveIdentity, ...]:
-    read = (
-        identity.from_server(raw, stack) for raw in api.paginate("/v1/identities/", None, page_size)
-    )
+    try:
+        listed = list(api.paginate("/v1/identities/", None, page_size))
+    except ServerError as exc:
+        if exc.status != 404:
+            raise
+        if wanted_keys:
+            raise LettaApplyError(
+                f"{api.target.label} has no identities API (HTTP 404 for /v1/identities/), "
+                f"which the identity pattern needs for {len(wanted_keys)} user(s); serve them "
+                "with the shared pattern (a conversation each) instead"
+            ) from exc
+        return ()  # a server without identities holds none of the stack's
+    read = (identity.from_server(raw, stack) for raw in listed)
     return tuple(survivor_first(i for i in read if i.owned or i.identifier_key in wanted_keys))
 
 
