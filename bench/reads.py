@@ -23,11 +23,10 @@ from bench.measure import CountingSdk, Sample, measure, median, new_api, scaled
 from bench.stacks import SHARED_AGENTS, StackShape
 from reconciler import ownership
 from reconciler.desired import DesiredState
-from reconciler.kinds.agent import INCLUDES as AGENT_INCLUDES
+from reconciler.kinds.agent import includes
 from reconciler.workflow import make_plan
 
 PAGE = 200
-SDK_INCLUDES: list[Any] = list(AGENT_INCLUDES)
 
 
 def noop_plan(url: str, desired: DesiredState, parallelism: int, reps: int) -> tuple[Sample, int]:
@@ -66,7 +65,7 @@ def json_listing(url: str, desired: DesiredState, reps: int) -> Sample:
 
 def list_json(client: CountingSdk, desired: DesiredState) -> int:
     tag = ownership.stack_tag(desired.stack)
-    agents = _pages(client, "/v1/agents/", {"tags": [tag], "include": list(AGENT_INCLUDES)})
+    agents = _pages(client, "/v1/agents/", {"tags": [tag], "include": list(includes(desired))})
     count = len(agents) + len(_pages(client, "/v1/blocks/", {"tags": [tag]}))
     for agent in agents:
         if desired.conversations and agent["name"] in SHARED_AGENTS:
@@ -79,7 +78,8 @@ def list_json(client: CountingSdk, desired: DesiredState) -> int:
 def list_everything(client: CountingSdk, desired: DesiredState) -> int:
     sdk = client.sdk
     tag = ownership.stack_tag(desired.stack)
-    agents = list(sdk.agents.list(tags=[tag], include=SDK_INCLUDES, limit=PAGE))
+    included: list[Any] = list(includes(desired))
+    agents = list(sdk.agents.list(tags=[tag], include=included, limit=PAGE))
     count = len(agents) + len(list(sdk.blocks.list(tags=[tag], limit=PAGE)))
     if desired.conversations:
         shared = [a.id for a in agents if a.name in SHARED_AGENTS]

@@ -38,11 +38,23 @@ INCLUDES = (
     "agent.tags",
     "agent.blocks",
     "agent.identities",
-    "agent.tools",
     "agent.secrets",
     "agent.managed_group",
 )
 """What an agent listing must include: without them the server returns no tags or blocks."""
+TOOLS_INCLUDE = "agent.tools"
+"""Asked for only when the stack manages agents' tools: it makes the listing several times
+heavier (each tool comes whole, its source and schema included)."""
+
+
+def includes(desired: DesiredState | None) -> tuple[str, ...]:
+    """What the stack's agent listing includes: agents' tools only when a manifest lists
+    tools or tool rules for them (saved plans are applied without them)."""
+    uses_tools = desired is not None and any(
+        spec.tools or spec.exclusive_tools or "tool_rules" in spec.settings
+        for spec in desired.agents
+    )
+    return (*INCLUDES, TOOLS_INCLUDE) if uses_tools else INCLUDES
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ def read_live(
         identities = side.submit(_read_identities, api, stack, wanted, page_size)
         tools = side.submit(_read_tools, api, stack, names, page_size)
         servers = side.submit(_read_mcp_servers, api, stack)
-        agents = _read_agents(api, stack, page_size, progress)
+        agents = _read_agents(api, stack, agent.includes(desired), page_size, progress)
         shared_ids = [a.id for a in agents if a.address and a.address.user is None]
         conversations = _read_conversations(api, stack, shared_ids, page_size)
         foreign = _read_foreign(api, agents, desired, parallelism) if desired else ()
@@ -78,9 +78,13 @@ def read_live(
 
 
 def _read_agents(
-    api: LettaApi, stack: str, page_size: int, progress: Callable[[str], None] | None
+    api: LettaApi,
+    stack: str,
+    include: tuple[str, ...],
+    page_size: int,
+    progress: Callable[[str], None] | None,
 ) -> tuple[LiveAgent, ...]:
-    params = {"tags": [ownership.stack_tag(stack)], "include": list(agent.INCLUDES)}
+    params = {"tags": [ownership.stack_tag(stack)], "include": list(include)}
     listed = _counted(api.paginate("/v1/agents/", params, page_size), page_size, progress)
     return tuple(survivor_first(agent.from_server(raw, stack) for raw in listed))
 

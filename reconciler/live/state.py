@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Protocol, TypeVar
 
@@ -242,7 +242,9 @@ class LiveState:
     def fingerprint(self) -> str:
         """Digest of everything owned: any change on the server changes it."""
         owned = (
-            self.agents,
+            # Agents' tools are read only when planning a stack that manages them: a saved
+            # plan is applied without reading them again.
+            [replace(agent, tools=()) for agent in self.agents],
             self.blocks,
             self.conversations,
             self.owned_identities,
