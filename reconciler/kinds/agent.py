@@ -10,15 +10,20 @@ blocks, which the server would leave behind.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from reconciler import ownership, secrets
 from reconciler.address import Address, AddressError, Kind
 from reconciler.desired import AgentSpec, DesiredState
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import block, tool
+from reconciler.kinds.agent_settings import (
+    FOLLOWS_MODEL,
+    PARTIAL,
+    SETTINGS,
+    rule_key,
+)
 from reconciler.kinds.common import (
     Resolve,
     adopt_tagged,
@@ -28,7 +33,7 @@ from reconciler.kinds.common import (
 from reconciler.live.state import LiveAgent, LiveBlock, LiveState, ToolRef
 from reconciler.plan.builder import Builder, optional
 from reconciler.plan.model import Attach, Create, Delete, Detach, NoticeKind, Update
-from reconciler.values import JSON, Frozen, canonical, freeze, thaw
+from reconciler.values import JSON, Frozen, freeze, thaw
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
@@ -57,190 +62,8 @@ def includes(desired: DesiredState | None) -> tuple[str, ...]:
     return (*INCLUDES, TOOLS_INCLUDE) if uses_tools else INCLUDES
 
 
-@dataclass(frozen=True)
-class Setting:
-    """One managed agent field.
-
-    `name` is the field on the server and in plans, `manifest` its key in templates, shared
-    agents and `defaults`; `read` takes it from the server's agent; `required` fields must be
-    set (here or in defaults); `text` fields may use `${user.*}` variables.
-    """
-
-    name: str
-    manifest: str
-    read: Callable[[Mapping[str, JSON]], JSON]
-    required: bool = False
-    text: bool = False
-    convert: Callable[[Any], JSON] | None = None
-    """Turns the manifest's value into the server's form (e.g. camelCase keys to snake_case)."""
-    partial: bool = False
-    """A settings object of which only the keys the manifest declares are managed: the
-    server's defaults for the others never show as drift and are never overwritten."""
-
-
-def _plain(name: str) -> Callable[[Mapping[str, JSON]], JSON]:
-    return lambda raw: raw.get(name)
-
-
-def _within(config: str, name: str) -> Callable[[Mapping[str, JSON]], JSON]:
-    """A field the server reports inside one of the agent's configs (e.g. `llm_config`)."""
-
-    def read(raw: Mapping[str, JSON]) -> JSON:
-        settings = raw.get(config)
-        return settings.get(name) if isinstance(settings, Mapping) else None
-
-    return read
-
-
-def _handle(name: str, config: str) -> Callable[[Mapping[str, JSON]], JSON]:
-    """A model handle: the agent's own field, or the handle inside its config."""
-
-    def read(raw: Mapping[str, JSON]) -> JSON:
-        settings = raw.get(config)
-        nested = settings.get("handle") if isinstance(settings, Mapping) else None
-        return raw.get(name) or (nested if isinstance(nested, str) else None)
-
-    return read
-
-
-def _without(config: str, *names: str) -> Callable[[Mapping[str, JSON]], JSON]:
-    """A settings object, without fields the stack never manages (long default texts)."""
-
-    def read(raw: Mapping[str, JSON]) -> JSON:
-        settings = raw.get(config)
-        if not isinstance(settings, Mapping):
-            return None
-        return {key: value for key, value in settings.items() if key not in names}
-
-    return read
-
-
-MODEL_SETTINGS: dict[str, tuple[str, ...]] = {
-    "temperature": ("temperature",),
-    "maxOutputTokens": ("max_output_tokens",),
-    "parallelToolCalls": ("parallel_tool_calls",),
-    "reasoningEffort": ("reasoning", "reasoning_effort"),
-    "strict": ("strict",),
-}
-"""`modelSettings` keys -> where the server keeps them in the agent's `model_settings`."""
-
-COMPACTION_SETTINGS: dict[str, tuple[str, ...]] = {
-    "model": ("model",),
-    "mode": ("mode",),
-    "slidingWindowPercentage": ("sliding_window_percentage",),
-    "clipChars": ("clip_chars",),
-}
-"""`compactionSettings` keys -> the fields of the agent's `compaction_settings`."""
-
-
-def _by_table(table: Mapping[str, tuple[str, ...]]) -> Callable[[Any], JSON]:
-    """Manifest keys to the server's (possibly nested) fields, by a table."""
-
-    def convert(declared: Any) -> JSON:
-        body: dict[str, JSON] = {}
-        for key, value in sorted(declared.items()):
-            *outer, last = table[key]
-            place = body
-            for name in outer:
-                place = place.setdefault(name, {})
-            place[last] = value
-        return body
-
-    return convert
-
-
-TOOL_RULES: dict[str, tuple[str, dict[str, str]]] = {
-    "init": ("run_first", {}),
-    "terminal": ("exit_loop", {}),
-    "continue": ("continue_loop", {}),
-    "child": ("constrain_child_tools", {"children": "children"}),
-    "parentLastTool": ("parent_last_tool", {"children": "children"}),
-    "conditional": (
-        "conditional",
-        {
-            "defaultChild": "default_child",
-            "childOutputMapping": "child_output_mapping",
-            "requireOutputMapping": "require_output_mapping",
-        },
-    ),
-    "maxCountPerStep": ("max_count_per_step", {"maxCount": "max_count_limit"}),
-    "requiredBeforeExit": ("required_before_exit", {}),
-}
-"""`toolRules` types -> the server's rule type, and their own keys -> the server's fields."""
-_RULE_FIELDS = frozenset(
-    {"type", "tool_name", *(name for _, keys in TOOL_RULES.values() for name in keys.values())}
-)
-_RULE_TYPES = frozenset(server for server, _ in TOOL_RULES.values())
-
-
-def _rule_key(rule: Mapping[str, JSON]) -> str:
-    return canonical(rule)
-
-
-def _tool_rules_body(declared: Any) -> JSON:
-    """Manifest tool rules as the server's, in a stable order."""
-    rules = []
-    for rule in declared:
-        server, keys = TOOL_RULES[rule["type"]]
-        body: dict[str, JSON] = {"type": server, "tool_name": rule["tool"]}
-        for key, name in keys.items():
-            if key in rule:
-                body[name] = rule[key]
-        rules.append(_normal_rule(body))
-    return sorted(rules, key=_rule_key)
-
-
-def _read_tool_rules(raw: Mapping[str, JSON]) -> JSON:
-    """The agent's rules of the kinds a manifest declares, as `_tool_rules_body` writes
-    them (approval rules follow the tools' own `requiresApproval` and are not compared)."""
-    rules = raw.get("tool_rules")
-    if not isinstance(rules, list):
-        return None
-    found = [
-        _normal_rule(rule)
-        for rule in rules
-        if isinstance(rule, Mapping) and rule.get("type") in _RULE_TYPES
-    ]
-    return sorted(found, key=_rule_key)
-
-
-def _normal_rule(rule: Mapping[str, JSON]) -> dict[str, JSON]:
-    """Only the compared fields, unset ones and the server's false defaults left out."""
-    kept = {k: v for k, v in rule.items() if k in _RULE_FIELDS and v not in (None, False)}
-    if isinstance(kept.get("children"), list):
-        kept["children"] = sorted(kept["children"])
-    return kept
-
-
-SETTINGS: tuple[Setting, ...] = (
-    Setting("model", "model", _handle("model", "llm_config"), required=True),
-    Setting("embedding", "embedding", _handle("embedding", "embedding_config"), required=True),
-    Setting("description", "description", _plain("description"), text=True),
-    Setting("system", "system", _plain("system")),
-    Setting("timezone", "timezone", _plain("timezone")),
-    Setting("context_window_limit", "contextWindowLimit", _within("llm_config", "context_window")),
-    Setting(
-        "model_settings",
-        "modelSettings",
-        _plain("model_settings"),
-        convert=_by_table(MODEL_SETTINGS),
-        partial=True,
-    ),
-    Setting(
-        "compaction_settings",
-        "compactionSettings",
-        _without("compaction_settings", "prompt"),
-        convert=_by_table(COMPACTION_SETTINGS),
-        partial=True,
-    ),
-    Setting("tool_rules", "toolRules", _read_tool_rules, convert=_tool_rules_body),
-    Setting("enable_sleeptime", "enableSleeptime", lambda raw: bool(raw.get("enable_sleeptime"))),
-)
 SLEEPTIME_COMPANIONS = "sleeptime_agents"
 """An update's key (never sent) naming the sleep-time agents deleted when it is switched off."""
-_PARTIAL = frozenset(s.name for s in SETTINGS if s.partial)
-_FOLLOWS_MODEL = ("context_window_limit", "model_settings", "compaction_settings")
-"""Settings the server derives anew from a new model handle: sent again with it."""
 GIT_MEMORY_TAG = "git-memory-enabled"
 """The server's own tag switching an agent to git-backed memory: never removed."""
 
@@ -395,7 +218,7 @@ def _current(agent: LiveAgent, spec: AgentSpec) -> dict[str, JSON]:
     """The live agent's managed fields; of a partial settings object only the keys the
     manifest declares."""
     settings = {
-        name: _project(value, spec.settings.get(name)) if name in _PARTIAL else value
+        name: _project(value, spec.settings.get(name)) if name in PARTIAL else value
         for name, value in agent.settings.items()
     }
     if "tool_rules" in settings:
@@ -465,10 +288,10 @@ def _send(
             body[SLEEPTIME_COMPANIONS] = list(agent.companions)
         if "tool_rules" in body:
             rules = [*body["tool_rules"], *_server_rules(agent, spec)]
-            body["tool_rules"] = sorted(rules, key=_rule_key)
+            body["tool_rules"] = sorted(rules, key=rule_key)
         if "model" not in body:
             return body
-        again = {name: spec.settings[name] for name in _FOLLOWS_MODEL if name in spec.settings}
+        again = {name: spec.settings[name] for name in FOLLOWS_MODEL if name in spec.settings}
         return {**again, **body}
 
     return send

@@ -14,7 +14,7 @@ from typing import Any
 
 from reconciler.desired import Policy, SecretSpec
 from reconciler.errors import Location
-from reconciler.kinds import agent as agent_kind
+from reconciler.kinds import agent_settings
 from reconciler.manifest.files import MANIFEST_MAX_BYTES, FileRef, read_reference
 from reconciler.manifest.marked import MarkedList, MarkedMap, plain
 from reconciler.manifest.merge import Definition, Stack
@@ -59,9 +59,9 @@ class BlockPrint:
 @dataclass(frozen=True)
 class Blueprint:
     """A template or shared agent with defaults applied; `name` None for a template's
-    default name. `settings` holds the agent kind's settings (`reconciler.kinds.agent.SETTINGS`)
-    that are set, by server name: a `Text` where variables are allowed; `complete` is False
-    when a required one is missing."""
+    default name. `settings` holds the agent kind's settings that are set
+    (`reconciler.kinds.agent_settings.SETTINGS`), by server name: a `Text` where variables
+    are allowed; `complete` is False when a required one is missing."""
 
     definition: Definition
     name: Text | None
@@ -139,7 +139,7 @@ class Compiler:
             definition=definition,
             name=self._name(definition),
             settings=settings,
-            complete=all(s.name in settings for s in agent_kind.SETTINGS if s.required),
+            complete=all(s.name in settings for s in agent_settings.SETTINGS if s.required),
             tags=self._tags(definition),
             metadata=self._metadata(definition),
             blocks=tuple(self._block(label, blocks[label], definition) for label in sorted(blocks)),
@@ -180,7 +180,7 @@ class Compiler:
         """Every setting of the table that is set here or in defaults; a missing required
         one is a problem."""
         found: dict[str, Any] = {}
-        for setting in agent_kind.SETTINGS:
+        for setting in agent_settings.SETTINGS:
             if setting.text:
                 value: Any = self._text(definition.body, setting.manifest, defaults=True)
             else:
