@@ -269,4 +269,40 @@ def adopt_command(
         say(adopt(api, desired, address, resource_id))
 
 
-COMMANDS: list[click.Command] = [run, plan, apply, outputs_command, unlock, adopt_command]
+@click.command("audit")
+@paths_argument
+@root_option
+@connection_options
+@parallelism_option
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def audit_command(
+    paths: tuple[Path, ...], root: Path | None, connection: Connection, parallelism: int, fmt: str
+) -> ExitCode:
+    """Check that users are kept apart on the server: one user tag per dedicated agent, each
+    user tag on one agent, identities and conversations only where declared, complete
+    ownership records. Exit code 2 when a rule is broken."""
+    from reconciler.audit import audit, render
+    from reconciler.live.reader import read_live, read_user_tagged
+    from reconciler.manifest import load_desired
+
+    desired = load_desired(paths, root)
+    tags = sorted({spec.user_tag for spec in desired.agents if spec.user_tag})
+    with connection.open() as api:
+        live = read_live(api, desired.stack, desired, parallelism=parallelism)
+        tagged = read_user_tagged(api, desired.stack, tags, parallelism)
+    violations = audit(desired, live, tagged)
+    sys.stdout.write(render(desired.stack, violations, fmt))
+    return ExitCode.VIOLATIONS if violations else ExitCode.OK
+
+
+COMMANDS: list[click.Command] = [
+    run,
+    plan,
+    apply,
+    outputs_command,
+    unlock,
+    adopt_command,
+    audit_command,
+]

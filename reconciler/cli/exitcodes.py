@@ -15,5 +15,7 @@ class ExitCode(IntEnum):
     Letta, an unsafe plan not allowed, the lock held, a declined prompt, an unforeseen failure."""
     CHANGES = 2
     """`plan --detailed-exitcode` only: there are changes to apply, or blocked resources."""
+    VIOLATIONS = 2
+    """`audit` only: the server breaks one of the isolation rules."""
     NOT_CONVERGED = 3
     """Applied, but some changes failed or declared resources remain blocked."""

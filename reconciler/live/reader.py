@@ -167,6 +167,21 @@ def _read_mcp_servers(api: LettaApi, stack: str) -> tuple[LiveMcpServer, ...]:
     return tuple(survivor_first(mcp_server.from_server(raw, stack, key) for raw in listed))
 
 
+def read_user_tagged(
+    api: LettaApi, stack: str, tags: list[str], parallelism: int = 8
+) -> tuple[LiveAgent, ...]:
+    """Every agent carrying one of `tags`, the stack's or not (a listing per batch of tags)."""
+
+    def lookup(batch: list[str]) -> list[JSON]:
+        return list(api.paginate("/v1/agents/", {"tags": batch, "include": ["agent.tags"]}))
+
+    batches = [tags[i : i + FOREIGN_BATCH] for i in range(0, len(tags), FOREIGN_BATCH)]
+    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+        pages = list(pool.map(lookup, batches))
+    found = {raw["id"]: agent.from_server(raw, stack) for page in pages for raw in page}
+    return tuple(found.values())
+
+
 def _read_foreign(
     api: LettaApi, owned: tuple[LiveAgent, ...], desired: DesiredState, parallelism: int
 ) -> tuple[LiveAgent, ...]:
