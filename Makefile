@@ -70,3 +70,9 @@ clean:
 .PHONY: bench
 bench: venv
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The planner and renderers alone, on stacks of 10,000 and 100,000 users built as data (no
+# server): PLANNER_SIZES=10000,100000,1000000 to add a million.
+.PHONY: bench-planner
+bench-planner: venv
+	$(BIN)/python -m bench.planner_scale --sizes $${PLANNER_SIZES:-10000,100000}
