@@ -411,7 +411,7 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
     if model_settings is not None:
         _set_model_settings(api, created, model_settings, change.address)
     if body.get("enable_sleeptime"):
-        _mark_companions(api, stack, str(created["id"]), change.address)
+        _mark_companions(api, created, change.address)
     return str(created["id"])
 
 
@@ -427,28 +427,23 @@ def update(api: LettaApi, change: Update) -> None:
     if model_settings is not None:
         current = current or api.get(path, address=str(change.address))
         _set_model_settings(api, current, model_settings, change.address)
-    if body.get("enable_sleeptime"):
-        stack = ownership.recorded_stack(body.get("metadata")) or _stack_of(api, path, change)
-        _mark_companions(api, stack, change.resource_id, change.address)
+    if body.get("enable_sleeptime") and current is not None:
+        _mark_companions(api, current, change.address)
     for companion in companions:
         _delete_companion(api, change.resource_id, companion, change.address)
 
 
-def _stack_of(api: LettaApi, path: str, change: Update) -> str:
-    """The stack named by the agent's ownership record (an update may not send metadata)."""
-    found = api.get(path, address=str(change.address))
-    stack = ownership.recorded_stack(found.get("metadata"))
+def _mark_companions(api: LettaApi, agent: Mapping[str, JSON], address: Address) -> None:
+    """Mark the sleep-time agents the server just made for `agent` (as its create or update
+    answered) as its companions: no tag (they are not the stack's agents and carry no user
+    tag), an ownership record naming the agent they serve."""
+    stack = ownership.recorded_stack(agent.get("metadata"))
     if stack is None:
-        raise LettaApplyError(f"{change.address}: the agent has no ownership record")
-    return stack
-
-
-def _mark_companions(api: LettaApi, stack: str, agent_id: str, address: Address) -> None:
-    """Mark the sleep-time agents the server just made as this agent's companions: no tag
-    (they are not the stack's agents and carry no user tag), an ownership record naming the
-    agent they serve."""
-    found = api.get(f"/v1/agents/{agent_id}", {"include": ["agent.managed_group"]})
-    for companion in _companions(found):
+        raise LettaApplyError(f"{address}: the agent has no ownership record")
+    companions = _companions(agent) or _companions(
+        api.get(f"/v1/agents/{agent['id']}", {"include": ["agent.managed_group"]})
+    )
+    for companion in companions:
         path = f"/v1/agents/{companion}"
         current = api.get(path, address=str(address))
         metadata = {
@@ -461,16 +456,15 @@ def _mark_companions(api: LettaApi, stack: str, agent_id: str, address: Address)
 def _delete_companion(api: LettaApi, agent_id: str, companion: str, address: Address) -> None:
     """Delete a sleep-time agent switched off, with the blocks only it had; only if the server
     still says it is this agent's sleep-time agent."""
-    found = api.get(f"/v1/agents/{agent_id}", {"include": ["agent.managed_group"]})
+    params = {"include": ["agent.managed_group", "agent.blocks"]}
+    found = api.get(f"/v1/agents/{agent_id}", params, address=str(address))
     if companion not in _companions(found):
         raise LettaApplyError(
             f"{address}: agent {companion} is no longer its sleep-time agent; left alone"
         )
     path = f"/v1/agents/{companion}"
     held = api.get(path, {"include": ["agent.blocks"]}, address=str(address))
-    shared = {
-        b["id"] for b in api.get(f"/v1/agents/{agent_id}", {"include": ["agent.blocks"]})["blocks"]
-    }
+    shared = {b["id"] for b in found.get("blocks") or ()}
     delete_if_present(api, path, address)
     for own in held.get("blocks") or ():
         if own["id"] not in shared:
