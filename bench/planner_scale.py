@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from bench.stacks import SETTINGS
 from reconciler import ownership
 from reconciler.address import Address
 from reconciler.desired import (
@@ -35,7 +36,6 @@ from reconciler.render import render_json, render_markdown, render_text
 from reconciler.values import freeze
 
 STACK = "scale"
-SETTINGS = freeze({"model": "letta/letta-free", "embedding": "letta/letta-free"})
 SHARED_AGENTS = ("support", "sales", "billing", "onboarding")
 SHARES = (("shared", 0.90), ("identity", 0.05), ("dedicated", 0.05))
 DEFAULT_SIZES = (10_000, 100_000)

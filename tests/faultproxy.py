@@ -109,6 +109,10 @@ class FaultProxy:
                     return rule
             return None
 
+    def note_project(self, project: str) -> None:
+        with self._lock:
+            self.projects[project] += 1
+
     def count_forwarded(self, method: str, path: str) -> None:
         with self._lock:
             self.times.append(time.monotonic())
@@ -129,8 +133,7 @@ def _handler(proxy: FaultProxy, client: httpx.Client) -> type[BaseHTTPRequestHan
             if proxy.refuses():
                 self.close_connection = True
                 return None
-            with proxy._lock:
-                proxy.projects[self.headers.get("x-project-id") or ""] += 1
+            proxy.note_project(self.headers.get("x-project-id") or "")
             rule = proxy.choose(self.command, self.path)
             if rule is not None and rule.fault == "delay":
                 time.sleep(rule.delay)
@@ -178,6 +181,12 @@ def _handler(proxy: FaultProxy, client: httpx.Client) -> type[BaseHTTPRequestHan
             pass
 
     return Handler
+
+
+def busiest_second(times: list[float]) -> int:
+    """The most requests in any one-second window starting at a request."""
+    ordered = sorted(times)
+    return max(sum(1 for t in ordered if start <= t < start + 1.0) for start in ordered)
 
 
 @contextmanager

@@ -6,6 +6,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from reconciler.client import Pacer
+from tests.faultproxy import busiest_second
 
 
 class FakeTime:
@@ -22,11 +23,6 @@ class FakeTime:
     def sleep(self, seconds: float) -> None:
         with self._lock:
             self.now = max(self.now, self.now + seconds)
-
-
-def busiest_second(times: list[float]) -> int:
-    ordered = sorted(times)
-    return max(sum(1 for t in ordered if start <= t < start + 1.0) for start in ordered)
 
 
 def test_requests_from_many_threads_never_exceed_the_rate() -> None:

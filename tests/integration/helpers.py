@@ -40,3 +40,32 @@ def write_manifest(directory: Path, text: str, name: str = "stack.yaml") -> Path
     directory.mkdir(parents=True, exist_ok=True)
     (directory / name).write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
     return directory
+
+
+DESK_STACK = """
+apiVersion: letta-apply/v1
+stack: {stack}
+defaults: {{model: letta/letta-free, embedding: letta/letta-free}}
+agents:
+  desk:
+    blocks:
+      persona: {{value: "{persona}", policy: {policy}}}
+users:
+{users}
+"""
+
+
+def write_desk_stack(
+    directory: Path,
+    stack: str,
+    user_ids: list[str],
+    *,
+    pattern: str = "shared",
+    persona: str = "I help.",
+    policy: str = "seed",
+) -> Path:
+    """A stack of one shared agent, `desk`, serving `user_ids` with `pattern` (`shared`:
+    a conversation each, `identity`: an identity each)."""
+    users = "\n".join(f"  - {{id: {user}, pattern: {pattern}, agent: desk}}" for user in user_ids)
+    text = DESK_STACK.format(stack=stack, persona=persona, policy=policy, users=users)
+    return write_manifest(directory, text)

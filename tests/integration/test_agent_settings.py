@@ -11,7 +11,7 @@ import pytest
 from letta_client import Letta
 
 from tests.faultproxy import running
-from tests.integration.helpers import letta_apply, write_manifest
+from tests.integration.helpers import letta_apply, write_desk_stack, write_manifest
 
 pytestmark = pytest.mark.server
 
@@ -176,32 +176,18 @@ def test_a_sleeptime_agent_is_marked_kept_out_of_the_stack_and_removed_with_it(
     assert httpx.get(f"{letta_url}/v1/agents/{second}").status_code == 404
 
 
-RECOMPILE_MANIFEST = """
-apiVersion: letta-apply/v1
-stack: {stack}
-defaults: {{model: letta/letta-free, embedding: letta/letta-free}}
-agents:
-  desk:
-    blocks:
-      persona: {{value: "{persona}", policy: enforce}}
-users:
-  - {{id: "a-{stack}", pattern: shared, agent: desk}}
-  - {{id: "b-{stack}", pattern: shared, agent: desk}}
-"""
-
-
 def test_conversations_are_recompiled_after_their_agents_context_changes(
     tmp_path: Path, letta_url: str, stack_name: str, sdk: Letta
 ) -> None:
-    path = tmp_path / "m"
-    write_manifest(path, RECOMPILE_MANIFEST.format(stack=stack_name, persona="I help."))
+    users = [f"a-{stack_name}", f"b-{stack_name}"]
+    path = write_desk_stack(tmp_path / "m", stack_name, users, policy="enforce")
     assert letta_apply(str(path), url=letta_url).code == 0
     with running(letta_url) as proxy:
         # Nothing changes the context: no conversation is compiled again.
         assert letta_apply(str(path), url=proxy.url).code == 0
         assert not [k for k in proxy.forwarded if k.endswith("/recompile")]
 
-        write_manifest(path, RECOMPILE_MANIFEST.format(stack=stack_name, persona="I refund."))
+        write_desk_stack(path, stack_name, users, persona="I refund.", policy="enforce")
         shown = letta_apply("plan", str(path), url=proxy.url)
         assert shown.stdout.count('~ context: "(compiled before this apply)"') == 2, shown.output
         assert letta_apply(str(path), url=proxy.url).code == 0

@@ -10,28 +10,14 @@ import pytest
 from letta_client import Letta
 
 from tests.faultproxy import Rule, running
-from tests.integration.helpers import letta_apply, write_manifest
+from tests.integration.helpers import letta_apply, write_desk_stack
 
 pytestmark = pytest.mark.server
 
-MANIFEST = """
-apiVersion: letta-apply/v1
-stack: {stack}
-defaults: {{model: letta/letta-free, embedding: letta/letta-free}}
-agents:
-  desk:
-    blocks:
-      persona: {{value: "I help."}}
-users:
-{users}
-"""
-
 
 def manifest(path: Path, stack: str, count: int, pattern: str = "shared") -> Path:
-    users = "\n".join(
-        f"  - {{id: c{n}-{stack}, pattern: {pattern}, agent: desk}}" for n in range(count)
-    )
-    return write_manifest(path, MANIFEST.format(stack=stack, users=users))
+    users = [f"c{n}-{stack}" for n in range(count)]
+    return write_desk_stack(path, stack, users, pattern=pattern)
 
 
 def test_every_request_names_the_project(tmp_path: Path, letta_url: str, stack_name: str) -> None:
