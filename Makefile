@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test coverage demo dev-server-down clean
+.PHONY: venv test coverage lint-workflows demo dev-server-down clean
 
 venv: $(STAMP)
 
@@ -18,12 +18,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
-# Lint and types, then the offline tests (with the coverage figure), then the tests against a
-# real Letta server: every test runs once.
+# Lint, types and the workflow checks, then the offline tests (with the coverage figure), then
+# the tests against a real Letta server: every test runs once.
 test: venv
 	$(BIN)/ruff check reconciler tests
 	$(BIN)/ruff format --check reconciler tests
 	$(BIN)/mypy
+	$(MAKE) --no-print-directory lint-workflows
 	$(MAKE) --no-print-directory coverage
 	$(BIN)/pytest -q -m server
 
@@ -35,6 +36,16 @@ coverage: venv
 	$(BIN)/coverage report --include='reconciler/kinds/*,reconciler/live/state.py,reconciler/address.py'
 	$(BIN)/coverage report --show-missing --fail-under=95 \
 		--include='reconciler/plan/*,reconciler/render/*'
+
+# The GitHub workflows, the composite action and the example workflows (each only if present):
+# actionlint for syntax, expressions and action inputs; zizmor, offline, for medium and high
+# security findings (unpinned actions, broad token permissions, template injection). Files are
+# passed one by one: zizmor given a folder other than .github/workflows finds nothing in it.
+WORKFLOW_FILES := $(wildcard .github/workflows/*.yml examples/github-workflows/*.yml)
+ZIZMOR_INPUTS := $(strip $(WORKFLOW_FILES) $(wildcard action.yml))
+lint-workflows: venv
+	$(if $(WORKFLOW_FILES),$(BIN)/actionlint $(WORKFLOW_FILES))
+	$(if $(ZIZMOR_INPUTS),$(BIN)/zizmor --offline --min-severity medium $(ZIZMOR_INPUTS))
 
 # Applies each example stack (one folder each) to $$LETTA_BASE_URL if set, otherwise to the
 # local dev server, which it starts and leaves running (`make dev-server-down`); then shows
