@@ -51,9 +51,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from reconciler.cli import commands, devserver, validate
+    from reconciler.cli import commands, devserver, github, validate
 
-    for command in (*commands.COMMANDS, validate.validate, devserver.dev_server):
+    for command in (*commands.COMMANDS, validate.validate, devserver.dev_server, github.github):
         cli.add_command(command)
 
 

@@ -102,8 +102,8 @@ def _document(plan: Plan, detail: _Detail, max_chars: int) -> str:
 def _title(plan: Plan) -> str:
     prune = "on" if plan.prune else "off"
     return (
-        f"## letta-apply plan for {_code(clean(plan.stack))}\n\n"
-        f"Target: {_code(target_label(plan.target))} · prune: **{prune}**"
+        f"## letta-apply plan for {inline_code(clean(plan.stack))}\n\n"
+        f"Target: {inline_code(target_label(plan.target))} · prune: **{prune}**"
     )
 
 
@@ -185,12 +185,17 @@ def _section(summary: str, lines: list[Line], unlisted: int, *, unfold: bool) ->
 
 def _diff_block(lines: list[Line]) -> str:
     rows = [f"{_MARKS[line.mark]} {'    ' * line.depth}{line.text}" for line in lines]
-    # A fence longer than any backtick run inside cannot be closed by a user value.
-    fence = "`" * max(3, _longest_backtick_run("\n".join(rows)) + 1)
-    return f"{fence}diff\n" + "\n".join(rows) + f"\n{fence}"
+    return code_block("\n".join(rows), "diff")
 
 
-def _code(text: str) -> str:
+def code_block(text: str, info: str = "") -> str:
+    """A fenced block holding `text` as it is (escape it first with `clean`): the fence is
+    longer than any backtick run inside, so no value can close it."""
+    fence = "`" * max(3, _longest_backtick_run(text) + 1)
+    return f"{fence}{info}\n{text}\n{fence}"
+
+
+def inline_code(text: str) -> str:
     """An inline code span that holds any text, backticks included."""
     run = _longest_backtick_run(text)
     if run == 0:
