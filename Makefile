@@ -59,7 +59,7 @@ demo: venv
 		$(BIN)/letta-apply dev-server status; \
 	fi; \
 	export ORDERS_API_TOKEN="$${ORDERS_API_TOKEN:-demo-token}"; \
-	for dir in $$(find examples -mindepth 1 -maxdepth 1 -type d | sort); do \
+	for dir in $$(grep -l '^apiVersion: letta-apply/' examples/*/*.yaml | xargs -n 1 dirname | sort -u); do \
 		echo; echo "== letta-apply $$dir"; \
 		$(BIN)/letta-apply "$$dir" --auto-approve; \
 		echo "== letta-apply plan $$dir --detailed-exitcode"; \

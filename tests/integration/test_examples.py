@@ -13,15 +13,13 @@ from letta_client import Letta
 
 from reconciler.desired import DesiredState
 from reconciler.manifest import load_desired
+from tests.examples import EXAMPLES, STACKS
 from tests.integration.helpers import letta_apply
 
 pytestmark = pytest.mark.server
 
 SECRETS = {"ORDERS_API_TOKEN": "example-token"}
 """The environment the examples' secrets are read from."""
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-STACKS = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir())
 
 
 def isolated_copy(name: str, stack: str, tmp_path: Path) -> Path:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from reconciler.address import Address, Pattern
 from reconciler.manifest import load_desired
+from tests.examples import EXAMPLES, STACKS
 from tests.manifest.cli import run_validate
 
-EXAMPLES = Path(__file__).parents[2] / "examples"
-STACKS = sorted(path.name for path in EXAMPLES.iterdir() if path.is_dir())
 SCHEMA_LINE = "# yaml-language-server: $schema=../../schemas/manifest.schema.json"
 
 
