@@ -36,8 +36,8 @@ from reconciler.render.markdown import render_markdown as markdown_of
 from reconciler.render.redact import redact_values
 from reconciler.text import clean
 
-FOOTER_ROOM = 1000
-"""Characters of a comment kept for the markers, the record and the footer."""
+FOOTER_ROOM = 400
+"""Characters of a comment kept for the footer under the plan (digest, commit, run link)."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ def plan_job(
         return Outcome(ExitCode.ERROR, 1, f"{desired.stack}: planning failed", text)
     files = _save(folder, plan, redact=job.redact or desired.redact_values)
     review = review_of(plan, key=job.key, head=pull.head_sha if pull else ctx.sha)
-    text = _plan_text(plan, review, ctx, redact=job.redact or desired.redact_values)
+    text = _plan_text(plan, review, ctx, redact=job.redact or desired.redact_values, what="plan")
     files["plan_markdown"].write_text(text, encoding="utf-8")
     _publish(ctx, job, github, review, text)
     blocked = len(plan.blocked)
@@ -159,9 +159,11 @@ def _publish(
     return posted
 
 
-def _plan_text(plan: Plan, review: Review, ctx: RunContext, *, redact: bool) -> str:
+def _plan_text(plan: Plan, review: Review, ctx: RunContext, *, redact: bool, what: str) -> str:
+    """The plan as markdown with a footer; with the marker and record it fits a comment."""
     shown = redact_values(plan) if redact else plan
-    document = markdown_of(shown, max_chars=GITHUB_COMMENT_LIMIT - FOOTER_ROOM)
+    reserved = len(marker(review.key, what)) + len(record_line(review)) + 2 + FOOTER_ROOM
+    document = markdown_of(shown, max_chars=GITHUB_COMMENT_LIMIT - reserved)
     head = f" · commit {inline_code(review.head[:12])}" if review.head else ""
     run = f" · [workflow run]({ctx.run_url})" if ctx.run_url else ""
     digest = review.digest[:16] if review.digest else ""
@@ -169,11 +171,24 @@ def _plan_text(plan: Plan, review: Review, ctx: RunContext, *, redact: bool) -> 
 
 
 def _failure(what: str, job: Job, exc: LettaApplyError) -> str:
-    lines = "\n".join(clean(line) for line in exc.lines())
+    lines = _first_lines([clean(line) for line in exc.lines()], GITHUB_COMMENT_LIMIT // 2)
     return (
         f"## letta-apply: the manifests in {inline_code(clean(job.key))} {what}\n\n"
         f"{code_block(lines)}\n\nNothing was planned; this comment holds no plan to apply."
     )
+
+
+def _first_lines(lines: list[str], max_chars: int) -> str:
+    """As many whole lines as fit in `max_chars`, then how many were left out."""
+    kept: list[str] = []
+    size = 0
+    for line in lines:
+        size += len(line) + 1
+        if size > max_chars:
+            kept.append(f"... and {len(lines) - len(kept)} more line(s)")
+            break
+        kept.append(line)
+    return "\n".join(kept)
 
 
 def _save(folder: Path, plan: Plan, *, redact: bool) -> dict[str, Path]:
@@ -273,8 +288,8 @@ def apply_job(
 
 
 def _refusal(exc: NotReviewed, plan: Plan) -> str:
-    details = "\n".join(clean(line) for line in exc.lines())
-    shown = markdown_of(redact_values(plan), max_chars=GITHUB_COMMENT_LIMIT - FOOTER_ROOM)
+    details = _first_lines([clean(line) for line in exc.lines()], GITHUB_COMMENT_LIMIT // 4)
+    shown = markdown_of(redact_values(plan), max_chars=GITHUB_COMMENT_LIMIT // 2)
     return f"## letta-apply: not applied\n\n{code_block(details)}\n\nThe plan now:\n\n{shown}"
 
 
@@ -301,7 +316,7 @@ def drift_job(
         text = f"## letta-apply: {inline_code(clean(plan.stack))} has not drifted\n"
         return Outcome(ExitCode.OK, 0, f"{plan.stack}: no drift", text, files)
     review = replace(review_of(plan, key=job.key, head=ctx.sha), changes=None)
-    text = _plan_text(plan, review, ctx, redact=True)
+    text = _plan_text(plan, review, ctx, redact=True, what="drift")
     body = f"{marker(job.key, 'drift')}\n{record_line(review)}\n{text}"
     title = f"letta-apply: the server has drifted from the manifests of {clean(plan.stack)}"
     if issues:

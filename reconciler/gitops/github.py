@@ -48,10 +48,11 @@ class GitHub:
     def __init__(self, api_url: str, token: str, repository: str, author: str) -> None:
         from github import Auth, Github  # PyGithub: only for the `github` commands
 
+        # Lazy: objects are read when a field is needed, not when they are named.
         self._client = Github(
-            base_url=api_url.rstrip("/"), auth=Auth.Token(token), retry=2, per_page=100
+            base_url=api_url.rstrip("/"), auth=Auth.Token(token), retry=2, per_page=100, lazy=True
         )
-        self._repo: Repository = self._client.get_repo(repository, lazy=True)
+        self._repo: Repository = self._client.get_repo(repository)
         self.author = author
         self._issues: dict[int, Issue] = {}
 
