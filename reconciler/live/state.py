@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 from reconciler.address import Address, AddressError
 from reconciler.values import EMPTY, Frozen, canonical
@@ -25,6 +25,14 @@ class Resource(Protocol):
 
     @property
     def created_at(self) -> str: ...
+
+
+@runtime_checkable
+class Tagged(Protocol):
+    """A live resource the server keeps tags on: agents, blocks and tools."""
+
+    @property
+    def tags(self) -> tuple[str, ...]: ...
 
 
 R = TypeVar("R", bound=Resource)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from reconciler.address import Address, Pattern
-from reconciler.live.state import Resource
+from reconciler.live.state import Resource, Tagged
 from reconciler.plan.diff import field_changes
 from reconciler.plan.model import Change, Delete, FieldChange, Notice, NoticeKind, Update
 from reconciler.values import JSON, freeze
@@ -86,7 +86,7 @@ class Builder:
                         resource_ids=(extra.id,),
                     )
                 else:
-                    self.change(Delete(address, extra.id, "duplicate", tuple(children(extra))))
+                    self._delete(address, extra, "duplicate", children)
         return kept
 
     def undeclared(
@@ -119,7 +119,14 @@ class Builder:
                     resource_ids=ids,
                 )
             else:
-                self.change(Delete(address, resource.id, reason, tuple(children(resource))))
+                self._delete(address, resource, reason, children)
+
+    def _delete(
+        self, address: Address, resource: R, reason: str, children: Callable[[R], Sequence[str]]
+    ) -> None:
+        """A delete of `resource` and its own children, carrying its tags where it has them."""
+        tags = tuple(resource.tags) if isinstance(resource, Tagged) else ()
+        self.change(Delete(address, resource.id, reason, tuple(children(resource)), tags))
 
     def _reason(self, address: Address) -> str:
         user = address.user

@@ -16,7 +16,7 @@ from typing import ClassVar
 from reconciler.address import Address, Kind, Pattern
 from reconciler.values import EMPTY, JSON, Frozen
 
-PLAN_FORMAT_VERSION = 2
+PLAN_FORMAT_VERSION = 3
 """Version of the saved-plan and `--format json` document; bumped on incompatible changes."""
 
 
@@ -148,13 +148,16 @@ class Detach:
 @dataclass(frozen=True)
 class Delete:
     """Remove an owned resource; `owned_children` are the ids of an agent's own memory
-    blocks, removed with it (the server would leave them behind)."""
+    blocks, removed with it (the server would leave them behind). `tags` are the resource's
+    tags on the server (agents, blocks and tools have them), so a policy reading the plan can
+    tell what it deletes."""
 
     action: ClassVar[Action] = Action.DELETE
     address: Address
     resource_id: str
     reason: str
     owned_children: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
 
     @property
     def needs(self) -> tuple[Address, ...]:

@@ -314,6 +314,7 @@ _CHANGE_READERS: dict[str, _Reader[Any]] = {
     "body": _json_object,
     "links": _tuple_of(_address),
     "owned_children": _tuple_of(_str),
+    "tags": _tuple_of(_str),
 }
 _NOTICE_READERS: dict[str, _Reader[Any]] = {
     "kind": _enum(NoticeKind),

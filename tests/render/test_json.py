@@ -108,7 +108,7 @@ def test_key_order_is_the_documented_one() -> None:
         ("action", "kind", "pattern", "address", "resource_id", "fields", "body"),
         ("action", "kind", "pattern", "address", "agent"),
         ("action", "kind", "pattern", "address", "agent", "resource_id"),
-        ("action", "kind", "pattern", "address", "resource_id", "reason", "owned_children"),
+        ("action", "kind", "pattern", "address", "resource_id", "reason", "owned_children", "tags"),
     }
 
 

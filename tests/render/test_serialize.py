@@ -34,6 +34,7 @@ def position(action: str, address: str) -> int:
 AGENT_CREATE = position("create", "agent/user:alice")
 CONVERSATION_CREATE = position("create", "conversation/support/bob")
 BLOCK_UPDATE = position("update", "block/knowledge")
+AGENT_DELETE = position("delete", "agent/user:frank")
 
 
 @pytest.mark.parametrize("plan", ALL_PLANS)
@@ -84,7 +85,7 @@ def test_output_does_not_alias_the_plan() -> None:
 def test_only_required_keys_give_defaults() -> None:
     plan = plan_from_dict(
         {
-            "format_version": 2,
+            "format_version": 3,
             "stack": "acme",
             "target": "http://localhost:8283",
             "changes": [{"action": "create", "address": "identity/carol"}],
@@ -122,7 +123,7 @@ def edit(path: str, value: Any) -> dict[str, Any]:
     ("document", "message"),
     [
         ([], "plan: expected an object, got list"),
-        (edit("format_version", 1), "format_version 1; this letta-apply reads version 2"),
+        (edit("format_version", 2), "format_version 2; this letta-apply reads version 3"),
         (edit("format_version", ...), "plan.format_version: missing or not an integer"),
         (edit("format_version", "1"), "plan.format_version: missing or not an integer"),
         (edit("stack", ...), "plan.stack: missing"),
@@ -161,6 +162,10 @@ def edit(path: str, value: Any) -> dict[str, Any]:
             edit(f"changes/{BLOCK_UPDATE}/fields/0/after", ...),
             f"plan.changes[{BLOCK_UPDATE}].fields[0].after: missing",
         ),
+        (
+            edit(f"changes/{AGENT_DELETE}/tags", ["tier:prod", 7]),
+            f"plan.changes[{AGENT_DELETE}].tags[1]: expected a string",
+        ),
         (edit("notices/0/kind", "info"), "plan.notices[0].kind: 'info' is not one of"),
         (edit("notices/0/resource_ids", [1]), "plan.notices[0].resource_ids[0]: expected a str"),
         (
@@ -178,4 +183,4 @@ def test_malformed_documents_are_refused_with_the_place(document: Any, message: 
 
 def test_invalid_json_is_a_letta_apply_error() -> None:
     with pytest.raises(LettaApplyError, match="saved plan is not valid JSON"):
-        plan_from_json('{"format_version": 2,')
+        plan_from_json('{"format_version": 3,')
