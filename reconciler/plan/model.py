@@ -217,6 +217,9 @@ class Plan:
     max_delete_percent: float = 25.0
     redacted: bool = False
     """Memory block values were replaced by their length and hash: for reading, not applying."""
+    block_policies: tuple[tuple[Address, str], ...] = ()
+    """The declared policy (`seed`, `enforce`) of each memory block the plan creates, changes
+    or attaches, by address: what a reviewer or a policy engine checks, not sent anywhere."""
     format_version: int = PLAN_FORMAT_VERSION
 
     @property

@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import MISSING
 from typing import Any, TypeVar
 
-from reconciler.address import Address, AddressError
+from reconciler.address import Address, AddressError, Kind
+from reconciler.desired import Policy
 from reconciler.errors import LettaApplyError
 from reconciler.plan.model import (
     PLAN_FORMAT_VERSION,
@@ -53,6 +54,7 @@ def plan_to_dict(plan: Plan) -> dict[str, JSON]:
         "owned_resources": plan.owned_resources,
         "live_fingerprint": plan.live_fingerprint,
         "redacted": plan.redacted,
+        "block_policies": {str(address): policy for address, policy in plan.block_policies},
         "changes": [_change_to_dict(c) for c in plan.changes],
         "notices": [_notice_to_dict(n) for n in plan.notices],
     }
@@ -242,6 +244,19 @@ def _tuple_of(convert: _Reader[_T]) -> _Reader[tuple[_T, ...]]:
     return read
 
 
+def _block_policies(value: object, where: str) -> tuple[tuple[Address, str], ...]:
+    """`{address: policy}` of memory blocks, in the order written (sorted by address)."""
+    policies = []
+    for key, policy in _mapping(value, where).items():
+        address = _address(key, f"{where}.{key}")
+        if address.kind is not Kind.BLOCK:
+            raise _malformed(f"{where}.{key}", "not a memory block's address")
+        if policy not in {p.value for p in Policy}:
+            raise _malformed(f"{where}.{key}", f"{policy!r} is not one of seed, enforce")
+        policies.append((address, str(policy)))
+    return tuple(policies)
+
+
 def _str(value: object, where: str) -> str:
     if not isinstance(value, str):
         raise _malformed(where, f"expected a string, got {type(value).__name__}")
@@ -332,6 +347,7 @@ _PLAN_READERS: dict[str, _Reader[Any]] = {
     "owned_resources": _count,
     "live_fingerprint": _str,
     "redacted": _bool,
+    "block_policies": _block_policies,
     "changes": _tuple_of(_change_from_dict),
     "notices": _tuple_of(_notice_from_dict),
 }

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import regopy
 
+from reconciler.desired import Policy
 from reconciler.plan.planner import build_plan
 from reconciler.render import render_json
 from tests.plan.data import TARGET, live_from_json, load_case
@@ -80,6 +81,33 @@ def zed_deleted_without_tags() -> Document:
     return document
 
 
+CREATES_EVERYTHING = PLAN_CASES / "01-empty-server-creates-everything"
+"""Alice's agent (persona enforced, human seeded), the support agent and a shared block."""
+
+
+def personas_enforced() -> Document:
+    return plan_document(CREATES_EVERYTHING)
+
+
+def alice_persona_seeded() -> Document:
+    """The same plan with alice's persona declared `policy: seed` in the manifest."""
+    desired, live = load_case(CREATES_EVERYTHING)
+    template = desired.agents[[str(a.address) for a in desired.agents].index("agent/user:alice")]
+    blocks = tuple(
+        replace(b, policy=Policy.SEED) if b.label == "persona" else b for b in template.blocks
+    )
+    agents = tuple(replace(a, blocks=blocks) if a is template else a for a in desired.agents)
+    plan = build_plan(replace(desired, agents=agents), live, target=TARGET)
+    parsed: Document = json.loads(render_json(plan))
+    return parsed
+
+
+def without_block_policies() -> Document:
+    document = personas_enforced()
+    del document["block_policies"]
+    return document
+
+
 def deny(policy: str, document: Document, data: Document | None = None) -> list[str]:
     """The messages of `deny` in examples/policies/<policy>.rego for the plan document."""
     rego = interpreter([POLICIES / f"{policy}.rego"], document, data)
@@ -135,6 +163,20 @@ CASES = [
         (
             "agent/user:zed: the plan does not record the agent's tags; make it with a "
             "letta-apply writing plan format_version 3 or later",
+        ),
+    ),
+    Case("persona_enforced", personas_enforced),
+    Case(
+        "persona_enforced",
+        alice_persona_seeded,
+        ("block/user:alice/persona: a persona block must be enforced (it is declared seed)",),
+    ),
+    Case(
+        "persona_enforced",
+        without_block_policies,
+        (
+            "the plan does not record block policies; make it with a letta-apply writing "
+            "plan format_version 3 or later",
         ),
     ),
     Case("max_deletes", zed_deleted, data=limit(3)),

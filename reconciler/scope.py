@@ -1,0 +1,149 @@
+"""Scoped runs: plan and apply only some of a stack (`--target ADDRESS`, `--users IDS`) and
+what those resources need, so one new tenant does not touch, or even read, the whole fleet.
+
+A scope selects declared addresses: those matching a target (a glob such as
+`agent/user:team-a-*`), and every resource serving a listed user. A selected agent brings its
+own memory blocks. What the selected resources need (the agent of a conversation or an
+identity, the shared blocks and tools an agent uses, the MCP server of a tool) is read and
+created when missing, but not otherwise changed. A scoped plan never deletes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from reconciler.address import Address, Kind
+from reconciler.desired import DesiredState, PruneSettings
+from reconciler.errors import LettaApplyError
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The targets and users a run is limited to; empty means the whole stack."""
+
+    targets: tuple[str, ...] = ()
+    users: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.targets or self.users)
+
+    def describe(self) -> tuple[str, ...]:
+        """What the scope was given, as a plan records it: `target:<glob>`, `user:<id>`."""
+        return (*(f"target:{t}" for t in self.targets), *(f"user:{u}" for u in self.users))
+
+    def selects(self, address: Address) -> bool:
+        """Whether `address` is one of the resources the run is about."""
+        text = str(address)
+        if any(fnmatchcase(text, target) for target in self.targets):
+            return True
+        if address.user is not None and address.user in self.users:
+            return True
+        owner = address.owner
+        return address.kind is Kind.BLOCK and owner is not None and self.selects(owner)
+
+
+def read_users(values: Iterable[str], base: Path | None = None) -> tuple[str, ...]:
+    """User ids from `--users`: comma-separated ids, or `@FILE` / an existing file holding
+    one id per line (`#` starts a comment)."""
+    found: list[str] = []
+    for value in values:
+        path = Path(value.removeprefix("@"))
+        if value.startswith("@") or (path.is_file() and "," not in value):
+            found.extend(_ids_in(base / path if base and not path.is_absolute() else path))
+        else:
+            found.extend(part.strip() for part in value.split(",") if part.strip())
+    return tuple(dict.fromkeys(found))
+
+
+def _ids_in(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LettaApplyError(f"{path}: cannot read the user ids ({exc})") from exc
+    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    return [line for line in lines if line]
+
+
+@dataclass(frozen=True)
+class Scoped:
+    """A stack cut to a scope: the declared resources to read and plan (`desired`), and of
+    those the ones the run may change (`selected`); the rest are only needed."""
+
+    desired: DesiredState
+    selected: frozenset[Address]
+
+
+def cut(desired: DesiredState, scope: Scope) -> Scoped:
+    """The part of `desired` a scoped run plans: the selected resources and what they need.
+
+    Raises LettaApplyError when a user is not declared or nothing is selected: a typo must not
+    plan nothing and succeed.
+    """
+    declared_users = set(desired.patterns())
+    unknown = [user for user in scope.users if user not in declared_users]
+    if unknown:
+        raise LettaApplyError(
+            f"not declared in stack {desired.stack}: user(s) {', '.join(unknown)}"
+        )
+    selected = frozenset(a for a in _all_addresses(desired) if scope.selects(a))
+    if not selected:
+        given = ", ".join(scope.describe())
+        raise LettaApplyError(f"{given}: selects nothing declared in stack {desired.stack}")
+    needed = _with_needs(desired, selected)
+    subset = replace(
+        desired,
+        agents=tuple(s for s in desired.agents if s.address in needed),
+        blocks=tuple(s for s in desired.blocks if s.address in needed),
+        conversations=tuple(s for s in desired.conversations if s.address in needed),
+        identities=tuple(s for s in desired.identities if s.address in needed),
+        tools=tuple(s for s in desired.tools if s.address in needed),
+        mcp_servers=tuple(s for s in desired.mcp_servers if s.address in needed),
+        prune=PruneSettings(enabled=False, max_delete_percent=desired.prune.max_delete_percent),
+    )
+    return Scoped(subset, selected)
+
+
+def _all_addresses(desired: DesiredState) -> list[Address]:
+    own_blocks = [
+        Address.agent_block(spec.address, block.label)
+        for spec in desired.agents
+        for block in spec.blocks
+    ]
+    return [*desired.addresses(), *own_blocks]
+
+
+def _with_needs(desired: DesiredState, selected: frozenset[Address]) -> frozenset[Address]:
+    """`selected` and, transitively, what each of them needs to exist."""
+    needs = _needs(desired)
+    found = set(selected)
+    pending = list(selected)
+    while pending:
+        for need in needs.get(pending.pop(), ()):
+            if need not in found:
+                found.add(need)
+                pending.append(need)
+    return frozenset(found)
+
+
+def _needs(desired: DesiredState) -> Mapping[Address, tuple[Address, ...]]:
+    needs: dict[Address, tuple[Address, ...]] = {}
+    for agent in desired.agents:
+        own = tuple(Address.agent_block(agent.address, b.label) for b in agent.blocks)
+        needs[agent.address] = (*agent.shared_blocks, *agent.tools)
+        for block in own:
+            needs[block] = (agent.address,)
+    for conversation in desired.conversations:
+        needs[conversation.address] = (conversation.agent,)
+    for identity in desired.identities:
+        needs[identity.address] = identity.agents
+    for tool in desired.tools:
+        needs[tool.address] = (
+            (tool.address.provider,) if tool.address.provider != tool.address else ()
+        )
+    for tool_address in {t for agent in desired.agents for t in agent.tools}:
+        if tool_address.provider != tool_address:
+            needs.setdefault(tool_address, (tool_address.provider,))
+    return needs
