@@ -10,10 +10,9 @@ created when missing, but not otherwise changed. A scoped plan never deletes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
-from pathlib import Path
 
 from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState, PruneSettings
@@ -45,35 +44,16 @@ class Scope:
         return address.kind is Kind.BLOCK and owner is not None and self.selects(owner)
 
 
-def read_users(values: Iterable[str], base: Path | None = None) -> tuple[str, ...]:
-    """User ids from `--users`: comma-separated ids, or `@FILE` / an existing file holding
-    one id per line (`#` starts a comment)."""
-    found: list[str] = []
-    for value in values:
-        path = Path(value.removeprefix("@"))
-        if value.startswith("@") or (path.is_file() and "," not in value):
-            found.extend(_ids_in(base / path if base and not path.is_absolute() else path))
-        else:
-            found.extend(part.strip() for part in value.split(",") if part.strip())
-    return tuple(dict.fromkeys(found))
-
-
-def _ids_in(path: Path) -> list[str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LettaApplyError(f"{path}: cannot read the user ids ({exc})") from exc
-    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
-    return [line for line in lines if line]
-
-
 @dataclass(frozen=True)
 class Scoped:
     """A stack cut to a scope: the declared resources to read and plan (`desired`), and of
     those the ones the run may change (`selected`); the rest are only needed."""
 
+    scope: Scope
     desired: DesiredState
     selected: frozenset[Address]
+    needed: frozenset[Address]
+    """The selected resources and what they need: what the run reads."""
 
 
 def cut(desired: DesiredState, scope: Scope) -> Scoped:
@@ -103,7 +83,7 @@ def cut(desired: DesiredState, scope: Scope) -> Scoped:
         mcp_servers=tuple(s for s in desired.mcp_servers if s.address in needed),
         prune=PruneSettings(enabled=False, max_delete_percent=desired.prune.max_delete_percent),
     )
-    return Scoped(subset, selected)
+    return Scoped(scope, subset, selected, frozenset(_all_addresses(subset)))
 
 
 def _all_addresses(desired: DesiredState) -> list[Address]:

@@ -11,9 +11,10 @@ import io
 import json
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from reconciler import secrets
+from reconciler.address import Kind
 from reconciler.apply import (
     StackLock,
     apply_plan,
@@ -35,9 +36,11 @@ from reconciler.errors import (
     UnexpectedAnswer,
 )
 from reconciler.live.reader import read_live
+from reconciler.live.scoped import read_scoped
 from reconciler.live.state import LiveState
-from reconciler.plan.model import Plan
+from reconciler.plan.model import Create, Plan, Update
 from reconciler.plan.planner import build_plan
+from reconciler.scope import Scoped
 from reconciler.text import clean, redact_url, without_credentials
 from reconciler.values import JSON
 
@@ -48,24 +51,54 @@ _PREFLIGHT_READS = (
 )
 
 
-def preflight(api: LettaApi, desired: DesiredState) -> None:
+def preflight(api: LettaApi, desired: DesiredState, *, models: bool = True) -> None:
     """Check before planning: the server answers, the key works, the model handles exist.
 
     The reads are independent and sent at once: one round trip instead of three. A secret
-    whose environment variable is missing stops it before any request.
+    whose environment variable is missing stops it before any request. `models=False` (a
+    scoped run, which may not need them) leaves the handles to `check_models`.
     """
     secrets.check_available(desired)
+    reads = _PREFLIGHT_READS if models else _PREFLIGHT_READS[:1]
     try:
-        with ThreadPoolExecutor(max_workers=len(_PREFLIGHT_READS)) as pool:
-            sent = [pool.submit(api.get, path, address=what) for path, what in _PREFLIGHT_READS]
-            health, models, embeddings = (answer.result() for answer in sent)
+        with ThreadPoolExecutor(max_workers=len(reads)) as pool:
+            sent = [pool.submit(api.get, path, address=what) for path, what in reads]
+            answers = [answer.result() for answer in sent]
     except ConnectionFailed as exc:
         raise ConnectionFailed(f"cannot reach the Letta server: {exc}") from exc
     except ServerError as exc:
         raise _refused(api.target, exc) from exc
-    _check_shape(api.target, health, models, embeddings)
-    _check_handles("model", {a.model for a in desired.agents}, models)
-    _check_handles("embedding", {a.embedding for a in desired.agents}, embeddings)
+    health, *lists = answers
+    _check_shape(api.target, health, *(lists or ([], [])))
+    if lists:
+        _check_handles("model", {a.model for a in desired.agents}, lists[0])
+        _check_handles("embedding", {a.embedding for a in desired.agents}, lists[1])
+
+
+def check_models(api: LettaApi, desired: DesiredState, plan: Plan) -> None:
+    """The model handles a scoped plan sends (an agent it creates, or whose model or embedding
+    it changes), checked before anything is applied."""
+    sent = [
+        change
+        for change in plan.changes
+        if change.address.kind is Kind.AGENT
+        and (
+            isinstance(change, Create)
+            or (isinstance(change, Update) and {"model", "embedding"} & set(change.body))
+        )
+    ]
+    if not sent:
+        return
+    addresses = {change.address for change in sent}
+    agents = [spec for spec in desired.agents if spec.address in addresses]
+    models = api.get("/v1/models/", address="model list")
+    embeddings = api.get("/v1/models/embedding", address="embedding model list")
+    _check_handles("model", {a.model for a in agents}, models if isinstance(models, list) else [])
+    _check_handles(
+        "embedding",
+        {a.embedding for a in agents},
+        embeddings if isinstance(embeddings, list) else [],
+    )
 
 
 def _refused(target: Target, exc: ServerError) -> LettaApplyError:
@@ -114,9 +147,20 @@ def make_plan(
     prune: bool | None,
     parallelism: int,
     progress: Callable[[str], None] | None = None,
+    scoped: Scoped | None = None,
 ) -> tuple[Plan, LiveState]:
-    """Read the live state and plan against it (secrets compared by their keyed digests)."""
-    desired = secrets.seal(desired, secrets.digest_key(api.target.api_key))
+    """Read the live state and plan against it (secrets compared by their keyed digests).
+
+    `scoped`: only the scope's resources and what they need are read and planned (`desired`
+    is then `scoped.desired`)."""
+    key = secrets.digest_key(api.target.api_key)
+    if scoped is not None:
+        sealed = replace(scoped, desired=secrets.seal(scoped.desired, key))
+        live = read_scoped(api, sealed.desired, parallelism=parallelism)
+        plan = build_plan(sealed.desired, live, target=api.target.label, scoped=sealed)
+        check_models(api, sealed.desired, plan)
+        return plan, live
+    desired = secrets.seal(desired, key)
     live = read_live(api, desired.stack, desired, parallelism=parallelism, progress=progress)
     plan = build_plan(desired, live, target=api.target.label, prune=prune)
     return plan, live
@@ -160,16 +204,24 @@ def plan_and_apply(
     hooks: Hooks,
     *,
     prune: bool | None = None,
+    scoped: Scoped | None = None,
 ) -> list[ApplyResult]:
     """Plan and apply under the stack lock, so nothing changes between the two.
+
+    `scoped`: only the scope's resources (see `reconciler.scope`); nothing is deleted.
 
     Raises NotConverged when declared resources stay blocked by resources the stack does not
     own, ApplyFailed when changes failed, Declined when the person asked said no.
     """
-    preflight(api, desired)
+    preflight(api, scoped.desired if scoped else desired, models=scoped is None)
     with _lock(api, desired.stack, options, hooks):
         plan, live = make_plan(
-            api, desired, prune=prune, parallelism=options.parallelism, progress=hooks.status
+            api,
+            desired,
+            prune=prune,
+            parallelism=options.parallelism,
+            progress=hooks.status,
+            scoped=scoped,
         )
         hooks.show(plan)
         _check_guards(plan, options, hooks)
@@ -186,6 +238,7 @@ def apply_saved_plan(
     request is sent; the API key goes only to the server `api` was opened for.
     """
     check_not_redacted(plan)
+    check_whole(plan)
     check_target(plan, api.target)
     _check_guards(plan, options, hooks)
     secrets.check_plan(plan.secrets_sent(), secrets.digest_key(api.target.api_key))
@@ -206,6 +259,17 @@ def apply_saved_plan(
         hooks.show(plan)
         results = _apply_reviewed(api, plan, live, options, hooks)
     return _finish(plan, results, hooks)
+
+
+def check_whole(plan: Plan) -> None:
+    """A partial plan read only its scope: whether the rest of the stack changed since cannot
+    be checked, so it is not applied from a file (a scoped run plans and applies at once)."""
+    if plan.partial:
+        raise LettaApplyError(
+            "this plan is partial (" + ", ".join(plan.scope) + "): apply it with "
+            "`letta-apply PATHS --target ... / --users ...`, which plans and applies under "
+            "the stack's lock, not from a saved plan"
+        )
 
 
 def _lock(api: LettaApi, stack: str, options: ApplyOptions, hooks: Hooks) -> StackLock:

@@ -22,6 +22,7 @@ from reconciler.cli.options import (
     parallelism_option,
     paths_argument,
     root_option,
+    scope_options,
 )
 from reconciler.cli.output import Console, say
 from reconciler.cli.planfile import out_option, read_plan, save_plan
@@ -29,6 +30,7 @@ from reconciler.text import target_label
 
 if TYPE_CHECKING:
     from reconciler.plan.model import Plan
+    from reconciler.scope import Scope
     from reconciler.workflow import Hooks
 
 allow_delete_option = click.option(
@@ -51,6 +53,7 @@ allow_mass_delete_option = click.option(
 @allow_mass_delete_option
 @click.option("--auto-approve", "-y", is_flag=True, help="Apply without asking at a terminal.")
 @lock_timeout_option
+@scope_options
 def run(
     paths: tuple[Path, ...],
     root: Path | None,
@@ -61,17 +64,20 @@ def run(
     allow_mass_delete: bool,
     auto_approve: bool,
     lock_timeout: float,
+    scope: Scope,
 ) -> None:
     """Plan, show the plan, and apply it (asks first at a terminal)."""
     from reconciler.manifest import load_desired
+    from reconciler.scope import cut
     from reconciler.workflow import ApplyOptions, plan_and_apply
 
     console = Console.for_streams()
     desired = load_desired(paths, root)  # validation first: bad input sends no request
+    scoped = cut(desired, scope) if scope else None
     options = ApplyOptions(allow_delete, allow_mass_delete, parallelism, lock_timeout)
     hooks = _hooks(console, show=lambda plan: _show(console, plan), ask=not auto_approve)
     with connection.open() as api:
-        plan_and_apply(api, desired, options, hooks, prune=prune)
+        plan_and_apply(api, desired, options, hooks, prune=prune, scoped=scoped)
 
 
 def _hooks(console: Console, *, show: Callable[[Plan], None], ask: bool) -> Hooks:
@@ -124,6 +130,7 @@ def _show(console: Console, plan: Plan) -> None:
     is_flag=True,
     help="Exit 0 when there are no changes, 2 when there are, 1 on error.",
 )
+@scope_options
 def plan(
     paths: tuple[Path, ...],
     root: Path | None,
@@ -134,19 +141,32 @@ def plan(
     out: Path | None,
     detailed_exitcode: bool,
     redact: bool,
+    scope: Scope,
 ) -> ExitCode:
     """Show what applying the manifests would change. Changes nothing."""
     from reconciler.manifest import load_desired
     from reconciler.render import render_json
     from reconciler.render.redact import redact_values
+    from reconciler.scope import cut
     from reconciler.workflow import make_plan, preflight
 
+    if scope and out is not None:
+        raise click.UsageError(
+            "--out saves a plan for `apply`, which needs a plan of the whole stack; "
+            "drop --target/--users, or apply the scope with `letta-apply PATHS --target ...`"
+        )
     console = Console.for_streams()
     desired = load_desired(paths, root)
+    scoped = cut(desired, scope) if scope else None
     with connection.open() as api:
-        preflight(api, desired)
+        preflight(api, scoped.desired if scoped else desired, models=scoped is None)
         result, _live = make_plan(
-            api, desired, prune=prune, parallelism=parallelism, progress=console.status
+            api,
+            desired,
+            prune=prune,
+            parallelism=parallelism,
+            progress=console.status,
+            scoped=scoped,
         )
     console.end_status()
     if out is not None:  # saved before anything is shown: a failure leaves nothing half done

@@ -163,3 +163,53 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         decorated = option(decorated)
     return decorated
+
+
+def scope_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add `--target` and `--users`; the command receives them as one `scope` argument."""
+
+    @functools.wraps(command)
+    def with_scope(
+        *args: Any, targets: tuple[str, ...], users: tuple[str, ...], **kwargs: Any
+    ) -> Any:
+        from reconciler.scope import Scope
+
+        return command(*args, scope=Scope(targets, read_users(users)), **kwargs)
+
+    decorated: Callable[..., Any] = click.option(
+        "--users",
+        "users",
+        multiple=True,
+        metavar="IDS|@FILE",
+        help="Only these users' resources: ids separated by commas, or @FILE with one id per "
+        "line (repeatable). The plan is partial and never deletes.",
+    )(with_scope)
+    return click.option(
+        "--target",
+        "targets",
+        multiple=True,
+        metavar="ADDRESS",
+        help="Only resources at this address, a glob such as 'agent/user:team-a-*' "
+        "(repeatable), and what they need. The plan is partial and never deletes.",
+    )(decorated)
+
+
+def read_users(values: tuple[str, ...]) -> tuple[str, ...]:
+    """User ids from `--users`: ids separated by commas, or `@FILE` holding one id per line
+    (`#` starts a comment)."""
+    found: list[str] = []
+    for value in values:
+        if value.startswith("@"):
+            found.extend(_ids_in(Path(value[1:])))
+        else:
+            found.extend(part.strip() for part in value.split(",") if part.strip())
+    return tuple(dict.fromkeys(found))
+
+
+def _ids_in(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"{path}: cannot read the user ids ({exc})") from exc
+    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    return [line for line in lines if line]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 from reconciler import ownership, secrets
 from reconciler.client import LettaApi
@@ -51,14 +52,14 @@ def read_live(
     are more tools to look up by name (those a saved plan attaches), besides the stack's own
     and those `desired` names.
     """
-    names = sorted({*tool_names, *(_named_tools(desired) if desired else ())})
+    names = sorted({*tool_names, *(named_tools(desired) if desired else ())})
     wanted = {spec.identifier_key for spec in desired.identities} if desired else set()
     with ThreadPoolExecutor(max_workers=2) as side:
         # Shared blocks and identities do not depend on the agents: read them meanwhile.
-        blocks = side.submit(_read_blocks, api, stack, page_size)
+        blocks = side.submit(read_blocks, api, stack, page_size)
         identities = side.submit(_read_identities, api, stack, wanted, page_size)
         tools = side.submit(_read_tools, api, stack, names, page_size)
-        servers = side.submit(_read_mcp_servers, api, stack)
+        servers = side.submit(read_mcp_servers, api, stack)
         agents = _read_agents(api, stack, agent.includes(desired), page_size, progress)
         shared_ids = [a.id for a in agents if a.address and a.address.user is None]
         conversations = _read_conversations(api, stack, shared_ids, page_size)
@@ -89,7 +90,7 @@ def _read_agents(
     return tuple(survivor_first(agent.from_server(raw, stack) for raw in listed))
 
 
-def _read_blocks(
+def read_blocks(
     api: LettaApi, stack: str, page_size: int
 ) -> tuple[tuple[LiveBlock, ...], frozenset[str]]:
     """The stack's shared blocks, and the ids of every block carrying its tag (its agents'
@@ -124,8 +125,36 @@ def _read_conversations(
 def _read_identities(
     api: LettaApi, stack: str, wanted_keys: set[str], page_size: int
 ) -> tuple[LiveIdentity, ...]:
-    try:
+    listed: list[JSON] = []
+    with _identities_api(api, wanted_keys):
         listed = list(api.paginate("/v1/identities/", None, page_size))
+    read = (identity.from_server(raw, stack) for raw in listed)
+    return tuple(survivor_first(i for i in read if i.owned or i.identifier_key in wanted_keys))
+
+
+def read_identities_by_key(
+    api: LettaApi, desired: DesiredState, page_size: int
+) -> tuple[LiveIdentity, ...]:
+    """The identities holding the keys `desired` declares, the stack's or not (one lookup per
+    key: for a scoped run, which declares few)."""
+    wanted = {spec.identifier_key for spec in desired.identities}
+    found: list[LiveIdentity] = []
+    with _identities_api(api, wanted):
+        for key in sorted(wanted):
+            params = {"identifier_key": key}
+            found += (
+                identity.from_server(raw, desired.stack)
+                for raw in api.paginate("/v1/identities/", params, page_size)
+            )
+    return tuple(survivor_first(i for i in found if i.identifier_key in wanted))
+
+
+@contextmanager
+def _identities_api(api: LettaApi, wanted_keys: set[str]) -> Iterator[None]:
+    """A server without the identities API (HTTP 404) holds none of the stack's identities;
+    it is an error only when the stack declares identity users."""
+    try:
+        yield
     except ServerError as exc:
         if exc.status != 404:
             raise
@@ -135,9 +164,6 @@ def _read_identities(
                 f"which the identity pattern needs for {len(wanted_keys)} user(s); serve them "
                 "with the shared pattern (a conversation each) instead"
             ) from exc
-        return ()  # a server without identities holds none of the stack's
-    read = (identity.from_server(raw, stack) for raw in listed)
-    return tuple(survivor_first(i for i in read if i.owned or i.identifier_key in wanted_keys))
 
 
 def _read_tools(
@@ -148,18 +174,29 @@ def _read_tools(
     custom = api.paginate("/v1/tools/", {"tool_types": ["custom"]}, page_size)
     found = {raw["id"]: tool.from_server(raw, stack) for raw in custom}
     owned = {t.id: t for t in found.values() if t.address is not None or t.tagged}
-    for start in range(0, len(names), FOREIGN_BATCH):
-        params = {"names": names[start : start + FOREIGN_BATCH]}
-        for raw in api.paginate("/v1/tools/", params, page_size):
-            owned.setdefault(raw["id"], tool.from_server(raw, stack))
+    for named in read_tools_by_name(api, stack, names, page_size):
+        owned.setdefault(named.id, named)
     return tuple(survivor_first(owned.values()))
 
 
-def _named_tools(desired: DesiredState) -> set[str]:
+def read_tools_by_name(
+    api: LettaApi, stack: str, names: list[str], page_size: int
+) -> tuple[LiveTool, ...]:
+    """The tools holding `names`, in batches of names per listing."""
+    found: dict[str, LiveTool] = {}
+    for start in range(0, len(names), FOREIGN_BATCH):
+        params = {"names": names[start : start + FOREIGN_BATCH]}
+        for raw in api.paginate("/v1/tools/", params, page_size):
+            found.setdefault(raw["id"], tool.from_server(raw, stack))
+    return tuple(survivor_first(found.values()))
+
+
+def named_tools(desired: DesiredState) -> set[str]:
+    """The names of the tools the manifests define or attach."""
     return {t.name for t in desired.tools} | {a.name for s in desired.agents for a in s.tools}
 
 
-def _read_mcp_servers(api: LettaApi, stack: str) -> tuple[LiveMcpServer, ...]:
+def read_mcp_servers(api: LettaApi, stack: str) -> tuple[LiveMcpServer, ...]:
     """Every MCP server (the listing is not paginated; servers are few): the stack's are
     told by their mark, the others are needed to detect a name that is taken."""
     key = secrets.digest_key(api.target.api_key)

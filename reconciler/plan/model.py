@@ -220,7 +220,14 @@ class Plan:
     block_policies: tuple[tuple[Address, str], ...] = ()
     """The declared policy (`seed`, `enforce`) of each memory block the plan creates, changes
     or attaches, by address: what a reviewer or a policy engine checks, not sent anywhere."""
+    scope: tuple[str, ...] = ()
+    """A partial plan's scope (`target:<glob>`, `user:<id>`): only those resources and what
+    they need were read and planned; empty for the whole stack."""
     format_version: int = PLAN_FORMAT_VERSION
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.scope)
 
     @property
     def has_changes(self) -> bool:

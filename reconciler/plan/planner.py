@@ -8,23 +8,38 @@ kind's own rules are in its module under `reconciler.kinds`.
 
 from __future__ import annotations
 
+from typing import assert_never
+
 from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState
 from reconciler.kinds import KINDS
 from reconciler.live.state import LiveState
 from reconciler.plan.builder import Builder
-from reconciler.plan.model import Attach, Change, Create, Notice, Plan, Update
+from reconciler.plan.model import Attach, Change, Create, Delete, Detach, Notice, Plan, Update
 from reconciler.plan.order import in_order
+from reconciler.scope import Scoped
 
 
 def build_plan(
-    desired: DesiredState, live: LiveState, *, target: str, prune: bool | None = None
+    desired: DesiredState,
+    live: LiveState,
+    *,
+    target: str,
+    prune: bool | None = None,
+    scoped: Scoped | None = None,
 ) -> Plan:
-    """Compare desired and live state and return the changes that make the server match."""
-    prune_on = desired.prune.enabled if prune is None else prune
+    """Compare desired and live state and return the changes that make the server match.
+
+    `scoped`: `desired` and `live` hold only a scope's resources and what they need; the plan
+    changes the selected ones, creates what they need when it is missing, and deletes nothing.
+    """
+    prune_on = False if scoped else desired.prune.enabled if prune is None else prune
     out = Builder(prune=prune_on, users=desired.patterns())
     for kind in KINDS:
         kind.plan(desired, live, out)
+    if scoped is not None:
+        out.changes = [c for c in out.changes if _in_scope(c, scoped.selected)]
+        out.notices = [n for n in out.notices if n.address is None or n.address in scoped.needed]
     changes = tuple(in_order(out.changes))
     return Plan(
         stack=desired.stack,
@@ -36,7 +51,24 @@ def build_plan(
         owned_resources=live.owned_count(),
         max_delete_percent=desired.prune.max_delete_percent,
         block_policies=_block_policies(desired, changes),
+        scope=scoped.scope.describe() if scoped else (),
     )
+
+
+def _in_scope(change: Change, selected: frozenset[Address]) -> bool:
+    """What a scoped plan keeps: changes to the selected resources and their links, and the
+    creation of anything they need (only needed resources are planned at all)."""
+    match change:
+        case Create():
+            return True
+        case Update():
+            return change.address in selected
+        case Attach() | Detach():
+            return change.address in selected or change.agent in selected
+        case Delete():
+            return False
+        case _:
+            assert_never(change)
 
 
 def _block_policies(

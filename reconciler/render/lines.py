@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import assert_never
 
@@ -132,6 +132,21 @@ def notice_title(kind: NoticeKind) -> tuple[str, str | None]:
 def counted(number: int, noun: str) -> str:
     """`1 notice`, `2,000 notices`."""
     return f"{number:,} {noun}" + ("" if number == 1 else "s")
+
+
+def scope_sentence(plan: Plan, quote: Callable[[str], str] = lambda text: text) -> str | None:
+    """For a partial plan, what it covers (each target or user id passed through `quote`);
+    None for a plan of the whole stack."""
+    if not plan.partial:
+        return None
+    given = ", ".join(
+        f"{what} {quote(clean(value))}"
+        for what, _, value in (part.partition(":") for part in plan.scope)
+    )
+    return (
+        f"Partial plan ({given}): only these resources and what they need were read and "
+        "planned; nothing else is changed, and nothing is deleted."
+    )
 
 
 def summary_sentence(plan: Plan) -> str:

@@ -28,6 +28,7 @@ from reconciler.render.lines import (
     notice_lines,
     notice_title,
     notices_by_kind,
+    scope_sentence,
     summary_sentence,
 )
 from reconciler.text import clean, target_label
@@ -87,7 +88,8 @@ def _any_details(plan: Plan) -> bool:
 
 
 def _document(plan: Plan, detail: _Detail, max_chars: int) -> str:
-    parts = [_title(plan), f"**{summary_sentence(plan)}**"]
+    scope = scope_sentence(plan, inline_code)
+    parts = [_title(plan), *((f"> {scope}",) if scope else ()), f"**{summary_sentence(plan)}**"]
     note = _omission_note(plan, detail, max_chars)
     if note:
         parts.append(note)

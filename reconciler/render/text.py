@@ -19,6 +19,7 @@ from reconciler.render.lines import (
     notice_lines,
     notice_title,
     notices_by_kind,
+    scope_sentence,
     summary_sentence,
 )
 from reconciler.text import clean, target_label
@@ -45,7 +46,8 @@ class _Style:
 def render_text(plan: Plan, *, color: bool) -> str:
     """The plan as terminal text (no trailing newline)."""
     style = _Style(color)
-    out = [_header(plan), ""]
+    scope = scope_sentence(plan)
+    out = [_header(plan), *((scope,) if scope else ()), ""]
     groups = changes_by_action(plan)
     if groups:
         out += [_legend([action for action, _ in groups]), ""]
