@@ -97,6 +97,7 @@ def test_key_order_is_the_documented_one() -> None:
         "owned_resources",
         "live_fingerprint",
         "redacted",
+        "scope",
         "block_policies",
         "digest",
         "summary",
