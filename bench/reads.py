@@ -24,7 +24,8 @@ from bench.stacks import SHARED_AGENTS, StackShape
 from reconciler import ownership
 from reconciler.desired import DesiredState
 from reconciler.kinds.agent import includes
-from reconciler.workflow import make_plan
+from reconciler.scope import Scope, cut
+from reconciler.workflow import make_plan, preflight
 
 PAGE = 200
 
@@ -40,6 +41,23 @@ def noop_plan(url: str, desired: DesiredState, parallelism: int, reps: int) -> t
 
     try:
         return median(step, lambda: api.requests, reps), changes[-1]
+    finally:
+        api.close()
+
+
+def scoped_plan(url: str, desired: DesiredState, parallelism: int, reps: int) -> Sample:
+    """Median time and requests of `letta-apply plan --users <one user>`: the pre-flight
+    health check, then the scope's reads and the plan."""
+    api = new_api(url)
+    user = next(iter(sorted(desired.patterns())))
+    scoped = cut(desired, Scope(users=(user,)))
+
+    def step() -> None:
+        preflight(api, scoped.desired, models=False)
+        make_plan(api, desired, prune=None, parallelism=parallelism, scoped=scoped)
+
+    try:
+        return median(step, lambda: api.requests, reps)
     finally:
         api.close()
 

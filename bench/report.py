@@ -64,6 +64,7 @@ def render(results: dict[str, Any]) -> str:
     lines = [_header(results)]
     if results.get("noop_plan"):
         lines += ["", *_noop_table(results["noop_plan"])]
+        lines += ["", *_scoped_table(results["noop_plan"])]
     if results.get("apply"):
         lines += ["", *_apply_table(results["apply"])]
     if results.get("update"):
@@ -119,6 +120,24 @@ def _noop_table(rows: list[dict[str, Any]]) -> list[str]:
         if lookups.get("extrapolated_from"):
             sampled = lookups["extrapolated_from"]
             lines.append(f"{'':<19}~ lookups timed for {sampled} users, extrapolated linearly")
+    return lines
+
+
+def _scoped_table(rows: list[dict[str, Any]]) -> list[str]:
+    """`plan --users <one user>` beside the whole stack's no-op plan, measured in the same run."""
+    head = (
+        f"{'SCOPED PLAN':<12}{'users':>7}  {'plan --users one':<20}{'whole plan':<20}"
+        f"{'scoped/whole':>13}"
+    )
+    lines = [head, "-" * len(head)]
+    for row in rows:
+        scoped, whole = row.get("scoped_plan"), row["plan"]
+        if not scoped:
+            continue
+        lines.append(
+            f"{row['stack']:<12}{row['users']:>7}  {_secs(scoped):<20}{_secs(whole):<20}"
+            f"{_ratio(scoped['seconds'], whole['seconds']):>13}"
+        )
     return lines
 
 

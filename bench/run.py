@@ -157,6 +157,8 @@ def _read_benchmarks(run: Run, stack: str, shape: StackShape) -> dict[str, Any]:
     desired = shape.build(stack)
     say(f"no-op plan of {shape.kind} {shape.size} ...")
     plan, changes = reads.noop_plan(url, desired, opts.parallelism, opts.reps)
+    say("  scoped plan of one user ...")
+    scoped = reads.scoped_plan(url, desired, opts.parallelism, opts.reps)
     floor = reads.raw_listing(url, desired, opts.reps)
     plain = reads.json_listing(url, desired, opts.reps)
     cap = shape.size if shape.size <= opts.lookup_all_up_to else opts.lookup_sample
@@ -171,6 +173,7 @@ def _read_benchmarks(run: Run, stack: str, shape: StackShape) -> dict[str, Any]:
         "raw_listing": floor.to_json(),
         "json_listing": plain.to_json(),
         "per_user_lookups": lookups.to_json(),
+        "scoped_plan": scoped.to_json(),
     }
 
 

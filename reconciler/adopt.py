@@ -12,7 +12,8 @@ from reconciler.address import Address, AddressError
 from reconciler.client import LettaApi
 from reconciler.desired import DesiredState
 from reconciler.errors import LettaApplyError
-from reconciler.kinds import handler
+from reconciler.kinds import conversation, handler
+from reconciler.plan.model import Adopt
 
 
 def adopt(api: LettaApi, desired: DesiredState, address: str, resource_id: str) -> str:
@@ -25,5 +26,17 @@ def adopt(api: LettaApi, desired: DesiredState, address: str, resource_id: str) 
         kind = handler(parsed.kind)
     except LookupError as exc:
         raise LettaApplyError(f"{parsed}: {exc}") from exc
-    kind.adopt(api, desired, parsed, resource_id)
+    if parsed not in declared(desired):
+        raise LettaApplyError(f"{parsed} is not declared in stack {desired.stack!r}")
+
+    def resolve(agent: Address) -> str:
+        return conversation.agent_id(api, desired.stack, agent)
+
+    kind.adopt(api, desired.stack, Adopt(parsed, resource_id), resolve)
     return f"{parsed.kind.value} {resource_id} now belongs to stack {desired.stack} as {parsed}"
+
+
+def declared(desired: DesiredState) -> set[Address]:
+    """Every address the stack declares, its agents' own blocks included."""
+    own = {Address.agent_block(a.address, b.label) for a in desired.agents for b in a.blocks}
+    return {*desired.addresses(), *own}

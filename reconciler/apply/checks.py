@@ -14,7 +14,7 @@ from typing import assert_never
 from reconciler.address import Address, Kind
 from reconciler.errors import UnsafePlanError
 from reconciler.live.state import LiveState
-from reconciler.plan.model import Attach, Change, Create, Delete, Detach, Plan, Update
+from reconciler.plan.model import Adopt, Attach, Change, Create, Delete, Detach, Plan, Update
 
 
 def check_guards(plan: Plan, *, allow_destructive: bool, allow_mass_delete: bool) -> None:
@@ -104,7 +104,7 @@ def _claims(change: Change) -> Iterator[tuple[str, Address]]:
             return
         case Update() | Delete() | Detach():
             yield change.resource_id, change.address
-        case Create() | Attach():
-            return
+        case Adopt() | Create() | Attach():
+            return  # an adoption is checked when it marks: not another stack's
         case _:
             assert_never(change)

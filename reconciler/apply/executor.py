@@ -26,7 +26,7 @@ from reconciler.errors import (
 from reconciler.kinds import handler, linker
 from reconciler.kinds.common import Resolve
 from reconciler.live.state import LiveState
-from reconciler.plan.model import Attach, Change, Create, Delete, Detach, Plan, Update
+from reconciler.plan.model import Adopt, Attach, Change, Create, Delete, Detach, Plan, Update
 from reconciler.plan.order import phases
 
 
@@ -82,6 +82,8 @@ def execute(api: LettaApi, stack: str, change: Change, resolve: Resolve) -> str 
     """Carry out one change through its kind's module; return the id it created or changed."""
     kind = change.address.kind
     match change:
+        case Adopt():
+            return handler(kind).adopt(api, stack, change, resolve)
         case Create():
             return handler(kind).create(api, stack, change, resolve)
         case Update():
@@ -122,7 +124,7 @@ def _run_one(
                 "(HTTP 402: quota or plan limit)"
             )
         return ApplyResult(change, failure=exc)
-    if isinstance(change, Create):
+    if isinstance(change, Adopt | Create):
         ids.set(change.address, resource_id)
     return ApplyResult(change, resource_id=resource_id)
 

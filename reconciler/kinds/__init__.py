@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from reconciler.address import Address, Kind
+from reconciler.address import Kind
 from reconciler.desired import DesiredState
 from reconciler.kinds import agent, block, conversation, identity, mcp_server, tool
 from reconciler.kinds.common import Resolve
 from reconciler.live.state import LiveState
 from reconciler.plan.builder import Builder
-from reconciler.plan.model import Attach, Create, Delete, Detach, Update
+from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, Update
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
@@ -37,9 +37,7 @@ class Handler(Protocol):
 
     def delete(self, api: LettaApi, change: Delete) -> None: ...
 
-    def adopt(
-        self, api: LettaApi, desired: DesiredState, address: Address, resource_id: str
-    ) -> None: ...
+    def adopt(self, api: LettaApi, stack: str, change: Adopt, resolve: Resolve) -> str: ...
 
 
 class Linker(Protocol):

@@ -32,7 +32,7 @@ from reconciler.kinds.common import (
 )
 from reconciler.live.state import LiveAgent, LiveBlock, LiveState, ToolRef
 from reconciler.plan.builder import Builder, optional
-from reconciler.plan.model import Attach, Create, Delete, Detach, NoticeKind, Update
+from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, NoticeKind, Update
 from reconciler.values import JSON, Frozen, freeze, thaw
 
 if TYPE_CHECKING:
@@ -504,9 +504,8 @@ def delete(api: LettaApi, change: Delete) -> None:
         delete_if_present(api, f"/v1/blocks/{block_id}", change.address)
 
 
-def adopt(api: LettaApi, desired: DesiredState, address: Address, resource_id: str) -> None:
-    """Mark an existing agent as the stack's agent at `address`."""
-    if address not in {spec.address for spec in desired.agents}:
-        raise LettaApplyError(f"{address} is not declared in stack {desired.stack!r}")
-    path = f"/v1/agents/{resource_id}"
-    adopt_tagged(api, desired.stack, path, address, {"include": ["agent.tags"]})
+def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:
+    """Mark an existing agent as the stack's agent at the change's address."""
+    path = f"/v1/agents/{change.resource_id}"
+    adopt_tagged(api, stack, path, change.address, {"include": ["agent.tags"]})
+    return str(change.resource_id)

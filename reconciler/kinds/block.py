@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from reconciler import ownership
 from reconciler.address import Address, Kind
 from reconciler.desired import AgentSpec, BlockSpec, DesiredState, Policy
-from reconciler.errors import LettaApplyError
 from reconciler.kinds.common import (
     Resolve,
     adopt_tagged,
@@ -25,7 +24,16 @@ from reconciler.kinds.common import (
 )
 from reconciler.live.state import LiveAgent, LiveBlock, LiveState
 from reconciler.plan.builder import Builder, drift, optional
-from reconciler.plan.model import Attach, Create, Delete, Detach, FieldChange, NoticeKind, Update
+from reconciler.plan.model import (
+    Adopt,
+    Attach,
+    Create,
+    Delete,
+    Detach,
+    FieldChange,
+    NoticeKind,
+    Update,
+)
 from reconciler.values import JSON, freeze, thaw
 
 if TYPE_CHECKING:
@@ -223,11 +231,10 @@ def detach(api: LettaApi, change: Detach, resolve: Resolve) -> None:
     detach_at(api, ROUTE, change, resolve)
 
 
-def adopt(api: LettaApi, desired: DesiredState, address: Address, resource_id: str) -> None:
+def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:
     """Mark an existing block as the stack's: a shared block, or an agent's own block."""
-    if address not in _declared(desired):
-        raise LettaApplyError(f"{address} is not declared in stack {desired.stack!r}")
-    adopt_tagged(api, desired.stack, f"/v1/blocks/{resource_id}", address, None)
+    adopt_tagged(api, stack, f"/v1/blocks/{change.resource_id}", change.address, None)
+    return str(change.resource_id)
 
 
 def _declared(desired: DesiredState) -> set[Address]:

@@ -19,7 +19,7 @@ from reconciler.kinds.common import Resolve, delete_if_present, refuse_other_own
 from reconciler.live.state import LiveConversation, LiveState
 from reconciler.plan.builder import Builder
 from reconciler.plan.diff import field_changes
-from reconciler.plan.model import Create, Delete, FieldChange, Update
+from reconciler.plan.model import Adopt, Create, Delete, FieldChange, Update
 from reconciler.values import JSON, freeze, thaw
 
 if TYPE_CHECKING:
@@ -146,23 +146,31 @@ def delete(api: LettaApi, change: Delete) -> None:
     delete_if_present(api, f"/v1/conversations/{change.resource_id}", change.address)
 
 
-def adopt(api: LettaApi, desired: DesiredState, address: Address, resource_id: str) -> None:
+def adopt(api: LettaApi, stack: str, change: Adopt, resolve: Resolve) -> str:
     """Append this stack's marker to an existing conversation on the stack's agent."""
-    spec = next((c for c in desired.conversations if c.address == address), None)
-    if spec is None:
-        raise LettaApplyError(f"{address} is not declared in stack {desired.stack!r}")
+    address, resource_id = change.address, change.resource_id
+    agent = address.owner
+    assert agent is not None
     current = api.get(f"/v1/conversations/{resource_id}", address=str(address))
     parsed = ownership.parse_conversation_summary(current.get("summary"))
-    refuse_other_owner(address, parsed[1] if parsed else None, desired.stack)
-    agent_id = _agent_id(api, desired.stack, spec.agent)
-    if agent_id != current.get("agent_id"):
+    refuse_other_owner(address, parsed[1] if parsed else None, stack)
+    if resolve(agent) != current.get("agent_id"):
         raise LettaApplyError(
             f"{address}: conversation {resource_id} is not on the stack's agent "
-            f"{spec.agent} (apply the agent first, or adopt it)"
+            f"{agent} (apply the agent first, or adopt it)"
         )
-    summary = parsed[0] if parsed else (current.get("summary") or spec.summary)
-    marked = ownership.conversation_summary(summary, desired.stack, spec.user_id)
+    summary = parsed[0] if parsed else str(current.get("summary") or "")
+    marked = ownership.conversation_summary(summary, stack, address.name)
     api.patch(f"/v1/conversations/{resource_id}", {"summary": marked}, address=str(address))
+    return str(resource_id)
+
+
+def agent_id(api: LettaApi, stack: str, agent: Address) -> str:
+    """The id of the stack's agent at `agent`, read by its ownership tag."""
+    found = _agent_id(api, stack, agent)
+    if found is None:
+        raise LettaApplyError(f"{agent} does not exist yet (apply the agent first, or adopt it)")
+    return found
 
 
 def _agent_id(api: LettaApi, stack: str, agent: Address) -> str | None:

@@ -24,7 +24,7 @@ from reconciler.kinds.common import (
 )
 from reconciler.live.state import LiveAgent, LiveIdentity, LiveState
 from reconciler.plan.builder import Builder
-from reconciler.plan.model import Attach, Create, Delete, Detach, NoticeKind, Update
+from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, NoticeKind, Update
 from reconciler.values import JSON, freeze, thaw
 
 if TYPE_CHECKING:
@@ -190,24 +190,24 @@ def detach(api: LettaApi, change: Detach, resolve: Resolve) -> None:
     detach_at(api, "identities", change, resolve)
 
 
-def adopt(api: LettaApi, desired: DesiredState, address: Address, resource_id: str) -> None:
+def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:
     """Add this stack's marker property to an existing identity with the declared key."""
-    spec = next((i for i in desired.identities if i.address == address), None)
-    if spec is None:
-        raise LettaApplyError(f"{address} is not declared in stack {desired.stack!r}")
+    address, resource_id = change.address, change.resource_id
+    key = address.name
     current = api.get(f"/v1/identities/{resource_id}", address=str(address))
-    if current.get("identifier_key") != spec.identifier_key:
+    if current.get("identifier_key") != key:
         raise LettaApplyError(
             f"{address}: identity {resource_id} has identifier_key "
-            f"{current.get('identifier_key')!r}, not {spec.identifier_key!r}"
+            f"{current.get('identifier_key')!r}, not {key!r}"
         )
     owner = properties(current).get(ownership.IDENTITY_MARKER_KEY)
-    refuse_other_owner(address, owner if isinstance(owner, str) else None, desired.stack)
+    refuse_other_owner(address, owner if isinstance(owner, str) else None, stack)
     kept = [
         dict(p)
         for p in current.get("properties") or ()
         if p.get("key") != ownership.IDENTITY_MARKER_KEY
     ]
-    marker = {"key": ownership.IDENTITY_MARKER_KEY, "value": desired.stack, "type": "string"}
+    marker = {"key": ownership.IDENTITY_MARKER_KEY, "value": stack, "type": "string"}
     path = f"/v1/identities/{resource_id}"
     api.patch(path, {"properties": [*kept, marker]}, address=str(address))
+    return str(resource_id)

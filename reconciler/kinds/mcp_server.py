@@ -23,7 +23,7 @@ from reconciler.errors import LettaApplyError
 from reconciler.kinds.common import Resolve, delete_if_present, refuse_other_owner
 from reconciler.live.state import LiveMcpServer, LiveState
 from reconciler.plan.builder import Builder
-from reconciler.plan.model import Create, Delete, NoticeKind, Update
+from reconciler.plan.model import Adopt, Create, Delete, NoticeKind, Update
 from reconciler.values import JSON, Frozen, freeze, thaw
 
 if TYPE_CHECKING:
@@ -210,24 +210,23 @@ def delete(api: LettaApi, change: Delete) -> None:
     delete_if_present(api, f"/v1/mcp-servers/{change.resource_id}", change.address)
 
 
-def adopt(api: LettaApi, desired: DesiredState, address: Address, resource_id: str) -> None:
+def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:
     """Mark an existing MCP server of the declared name as the stack's (the next apply
     writes the declared configuration)."""
-    spec = next((m for m in desired.mcp_servers if m.address == address), None)
-    if spec is None:
-        raise LettaApplyError(f"{address} is not declared in stack {desired.stack!r}")
+    address, resource_id = change.address, change.resource_id
     path = f"/v1/mcp-servers/{resource_id}"
     current = api.get(path, address=str(address))
-    if current.get("server_name") != spec.name:
-        raise LettaApplyError(f"{address}: MCP server {resource_id} is not named {spec.name!r}")
+    if current.get("server_name") != address.name:
+        raise LettaApplyError(f"{address}: MCP server {resource_id} is not named {address.name!r}")
     values = _values(current)
     mark = values.get(f"env:{MARK_VARIABLE}") or values.get(f"header:{MARK_HEADER}")
-    refuse_other_owner(address, mark, desired.stack)
+    refuse_other_owner(address, mark, stack)
     config: dict[str, JSON] = {"mcp_server_type": current.get("mcp_server_type")}
     if config["mcp_server_type"] == "stdio":
-        env = {**(current.get("env") or {}), MARK_VARIABLE: desired.stack}
+        env = {**(current.get("env") or {}), MARK_VARIABLE: stack}
         config.update(command=current.get("command"), args=current.get("args") or [], env=env)
     else:
-        headers = {**(current.get("custom_headers") or {}), MARK_HEADER: desired.stack}
+        headers = {**(current.get("custom_headers") or {}), MARK_HEADER: stack}
         config.update(server_url=current.get("server_url"), custom_headers=headers)
     api.patch(path, {"config": config}, address=str(address))
+    return str(resource_id)

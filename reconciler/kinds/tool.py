@@ -26,7 +26,7 @@ from reconciler.kinds.common import (
 )
 from reconciler.live.state import LiveState, LiveTool
 from reconciler.plan.builder import Builder, optional
-from reconciler.plan.model import Attach, Create, Delete, Detach, NoticeKind, Update
+from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, NoticeKind, Update
 from reconciler.values import JSON, Frozen, freeze, thaw
 
 if TYPE_CHECKING:
@@ -229,10 +229,9 @@ def detach(api: LettaApi, change: Detach, resolve: Resolve) -> None:
     detach_at(api, "tools", change, resolve)
 
 
-def adopt(api: LettaApi, desired: DesiredState, address: Address, resource_id: str) -> None:
+def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:
     """Mark an existing tool with the declared name as the stack's."""
-    if address not in {spec.address for spec in desired.tools}:
-        raise LettaApplyError(f"{address} is not declared in stack {desired.stack!r}")
+    address, resource_id = change.address, change.resource_id
     path = f"/v1/tools/{resource_id}"
     current = api.get(path, address=str(address))
     if current.get("name") != address.name:
@@ -240,7 +239,8 @@ def adopt(api: LettaApi, desired: DesiredState, address: Address, resource_id: s
             f"{address}: tool {resource_id} is named {current.get('name')!r}, not {address.name!r}"
         )
     metadata = current.get(METADATA) or {}
-    refuse_other_owner(address, ownership.recorded_stack(metadata), desired.stack)
-    tags = sorted({*(current.get("tags") or ()), ownership.stack_tag(desired.stack)})
-    record = ownership.agent_metadata(desired.stack, address, metadata)
+    refuse_other_owner(address, ownership.recorded_stack(metadata), stack)
+    tags = sorted({*(current.get("tags") or ()), ownership.stack_tag(stack)})
+    record = ownership.agent_metadata(stack, address, metadata)
     api.patch(path, {"tags": tags, METADATA: record}, address=str(address))
+    return str(resource_id)

@@ -1,7 +1,7 @@
 """The plan: typed, frozen data shared by the renderers, the applier and saved plan files.
 
-A change is one of five operations, each a frozen class holding exactly its own fields:
-`Create`, `Update`, `Attach`, `Detach`, `Delete`. Code that handles changes matches on the
+A change is one of six operations, each a frozen class holding exactly its own fields:
+`Adopt`, `Create`, `Update`, `Attach`, `Detach`, `Delete`. Code that handles changes matches on the
 `Change` union with `assert_never`, so a new operation cannot be forgotten anywhere.
 """
 
@@ -23,13 +23,16 @@ PLAN_FORMAT_VERSION = 3
 class Action(StrEnum):
     """What a change does, in the order the applier runs them.
 
-    CREATE makes a resource (dependencies first: a shared block before the agent using it,
-    an agent before its conversations); UPDATE changes fields of one in place (its id is
-    kept); ATTACH / DETACH link a block or identity to an agent; DELETE removes a resource
-    the stack owns (only with prune). Deletes run last, after everything that could still
-    need them.
+    ADOPT takes an existing resource that holds a declared resource's key (a user's tag, an
+    identity's key, a shared agent's name) under the stack's ownership, writing only the
+    marks; only when asked (`--adopt`), and never one another stack owns. CREATE makes a
+    resource (dependencies first: a shared block before the agent using it, an agent before
+    its conversations); UPDATE changes fields of one in place (its id is kept); ATTACH /
+    DETACH link a block or identity to an agent; DELETE removes a resource the stack owns
+    (only with prune). Deletes run last, after everything that could still need them.
     """
 
+    ADOPT = "adopt"
     CREATE = "create"
     UPDATE = "update"
     ATTACH = "attach"
@@ -38,7 +41,7 @@ class Action(StrEnum):
 
     @property
     def symbol(self) -> str:
-        """The one-character mark a person reads in a plan: + ~ > < -."""
+        """The one-character mark a person reads in a plan: = + ~ > < -."""
         return _SYMBOLS[self]
 
     @property
@@ -48,6 +51,7 @@ class Action(StrEnum):
 
 
 _SYMBOLS = {
+    Action.ADOPT: "=",
     Action.CREATE: "+",
     Action.UPDATE: "~",
     Action.ATTACH: ">",
@@ -83,6 +87,22 @@ class FieldChange:
     path: str
     before: JSON
     after: JSON
+
+
+@dataclass(frozen=True)
+class Adopt:
+    """Mark the existing resource `resource_id` as the stack's at `address`. The plan's other
+    changes to it are computed as if it were the stack's already."""
+
+    action: ClassVar[Action] = Action.ADOPT
+    address: Address
+    resource_id: str
+
+    @property
+    def needs(self) -> tuple[Address, ...]:
+        """A conversation is marked on its agent, which may be adopted in the same plan."""
+        owner = self.address.owner
+        return (owner,) if owner is not None and self.address.kind is Kind.CONVERSATION else ()
 
 
 @dataclass(frozen=True)
@@ -164,7 +184,7 @@ class Delete:
         return ()
 
 
-Change = Create | Update | Attach | Detach | Delete
+Change = Adopt | Create | Update | Attach | Detach | Delete
 """One step of a plan."""
 
 
@@ -179,7 +199,7 @@ def pattern_of(change: Change) -> Pattern | None:
     match change:
         case Attach() | Detach():
             return change.address.pattern or change.agent.pattern
-        case Create() | Update() | Delete():
+        case Adopt() | Create() | Update() | Delete():
             return change.address.pattern
 
 

@@ -1,11 +1,12 @@
 """The order changes are applied in: one rule, used to sort a plan and to run it.
 
-Actions run in `Action` order. Creates run in waves by dependency: a create waits for the
-creates of what it needs (a shared block before the agent that links it, an agent before its
-own blocks and conversations), so independent creates run together. Updates run kind by kind
-in dependency order, so a conversation's context is compiled again after its agent's and
-blocks' updates landed. Within a phase, changes
-are sorted by kind (in dependency order) and address, so plans diff cleanly between runs.
+Actions run in `Action` order: adoptions first (an agent before its conversations), so what
+follows sees the adopted resources as the stack's. Creates run in waves by dependency: a
+create waits for the creates of what it needs (a shared block before the agent that links
+it, an agent before its own blocks and conversations), so independent creates run together.
+Updates run kind by kind in dependency order, so a conversation's context is compiled again
+after its agent's and blocks' updates landed. Within a phase, changes are sorted by kind (in
+dependency order) and address, so plans diff cleanly between runs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import assert_never
 
 from reconciler.address import Address
 from reconciler.kinds import rank
-from reconciler.plan.model import Action, Attach, Change, Create, Delete, Detach, Update
+from reconciler.plan.model import Action, Adopt, Attach, Change, Create, Delete, Detach, Update
 
 Phase = tuple[int, int]
 """(position of the action in `Action`, dependency depth among creates or kind rank among
@@ -43,6 +44,8 @@ def _sorted(changes: list[Change], depth: dict[Address, int]) -> list[Change]:
 
 def _phase(change: Change, depth: dict[Address, int]) -> Phase:
     match change:
+        case Adopt():
+            wave = 1 if change.needs else 0  # a conversation after its agent
         case Create():
             wave = depth.get(change.address, 0)
         case Update():
@@ -58,7 +61,7 @@ def _position(change: Change) -> tuple[str, str, str]:
     match change:
         case Attach() | Detach():
             agent = str(change.agent)
-        case Create() | Update() | Delete():
+        case Adopt() | Create() | Update() | Delete():
             agent = ""
         case _:
             assert_never(change)

@@ -15,7 +15,17 @@ from reconciler.desired import DesiredState
 from reconciler.kinds import KINDS
 from reconciler.live.state import LiveState
 from reconciler.plan.builder import Builder
-from reconciler.plan.model import Attach, Change, Create, Delete, Detach, Notice, Plan, Update
+from reconciler.plan.model import (
+    Adopt,
+    Attach,
+    Change,
+    Create,
+    Delete,
+    Detach,
+    Notice,
+    Plan,
+    Update,
+)
 from reconciler.plan.order import in_order
 from reconciler.scope import Scoped
 
@@ -59,7 +69,7 @@ def _in_scope(change: Change, selected: frozenset[Address]) -> bool:
     """What a scoped plan keeps: changes to the selected resources and their links, and the
     creation of anything they need (only needed resources are planned at all)."""
     match change:
-        case Create():
+        case Adopt() | Create():
             return True
         case Update():
             return change.address in selected

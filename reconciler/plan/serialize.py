@@ -20,6 +20,7 @@ from reconciler.errors import LettaApplyError
 from reconciler.plan.model import (
     PLAN_FORMAT_VERSION,
     Action,
+    Adopt,
     Attach,
     Change,
     Create,
@@ -312,7 +313,8 @@ def _enum(enum: type[_E]) -> _Reader[_E]:
 
 
 _FIELD_READERS: dict[str, _Reader[Any]] = {"path": _str, "before": _json, "after": _json}
-_OPERATIONS: dict[Action, type[Create | Update | Attach | Detach | Delete]] = {
+_OPERATIONS: dict[Action, type[Adopt | Create | Update | Attach | Detach | Delete]] = {
+    Action.ADOPT: Adopt,
     Action.CREATE: Create,
     Action.UPDATE: Update,
     Action.ATTACH: Attach,

@@ -19,6 +19,7 @@ from reconciler.kinds import identity
 from reconciler.ownership import IDENTITY_MARKER_KEY, METADATA_KEY
 from reconciler.plan.model import (
     Action,
+    Adopt,
     Attach,
     Change,
     Create,
@@ -73,7 +74,7 @@ def _change_key(change: Change) -> tuple[str, str, str]:
     match change:
         case Attach() | Detach():
             other = str(change.agent)
-        case Create() | Update() | Delete():
+        case Adopt() | Create() | Update() | Delete():
             other = ""
         case _:
             assert_never(change)
@@ -96,6 +97,8 @@ def notices_by_kind(plan: Plan) -> list[tuple[NoticeKind, list[Notice]]]:
 def action_title(action: Action) -> str:
     """The section name of an action's changes."""
     match action:
+        case Action.ADOPT:
+            return "Adopt"
         case Action.CREATE:
             return "Create"
         case Action.UPDATE:
@@ -149,11 +152,19 @@ def scope_sentence(plan: Plan, quote: Callable[[str], str] = lambda text: text) 
     )
 
 
+def counted_actions(plan: Plan) -> list[Action]:
+    """The actions a plan's counts are shown for: every one, adoption only when there is any
+    (it is asked for by `--adopt`)."""
+    adopting = any(change.action is Action.ADOPT for change in plan.changes)
+    return [a for a in Action if a is not Action.ADOPT or adopting]
+
+
 def summary_sentence(plan: Plan) -> str:
     """The closing line: counts for every action, or that nothing changes; then notices."""
     if plan.changes:
         counts = plan.counts()
-        text = "Plan: " + ", ".join(f"{counts[a]:,} to {a.value}" for a in Action) + "."
+        shown = counted_actions(plan)
+        text = "Plan: " + ", ".join(f"{counts[a]:,} to {a.value}" for a in shown) + "."
     elif plan.blocked:
         text = "No changes can be made, but the server does not match the manifests."
     else:
@@ -200,7 +211,7 @@ def _action_lines(change: Change) -> list[Line]:
             return lines
         case Update():
             return [line for field in change.fields for line in _field_lines(field)]
-        case Attach() | Detach():
+        case Attach() | Detach() | Adopt():
             return []
         case _:
             assert_never(change)
@@ -234,6 +245,8 @@ def _headline(change: Change) -> str:
             return f"{clean(str(change.address))} from {clean(str(change.agent))}"
         case Delete():
             return f"{clean(str(change.address))}  ({clean(change.reason)})"
+        case Adopt():
+            return f"{clean(str(change.address))}  (existing {clean(change.resource_id)})"
         case Create() | Update():
             return clean(str(change.address))
         case _:

@@ -24,6 +24,7 @@ from reconciler.render.lines import (
     change_lines,
     changes_by_action,
     counted,
+    counted_actions,
     has_details,
     notice_lines,
     notice_title,
@@ -143,11 +144,13 @@ def _table(plan: Plan) -> str:
     by_pattern: dict[Pattern | None, Counter[Action]] = {}
     for change in plan.changes:
         by_pattern.setdefault(pattern_of(change), Counter())[change.action] += 1
-    rows = ["| Pattern | " + " | ".join(map(action_title, Action)) + " | Total |"]
-    rows.append("| --- |" + " ---: |" * (len(Action) + 1))
+    actions = counted_actions(plan)
+    rows = ["| Pattern | " + " | ".join(map(action_title, actions)) + " | Total |"]
+    rows.append("| --- |" + " ---: |" * (len(actions) + 1))
     for pattern in sorted(by_pattern, key=_pattern_order):
-        rows.append(_row(pattern.value if pattern else "stack", by_pattern[pattern]))
-    rows.append(_row("**Total**", plan.counts()))
+        label = pattern.value if pattern else "stack"
+        rows.append(_row(label, by_pattern[pattern], actions))
+    rows.append(_row("**Total**", plan.counts(), actions))
     return "\n".join(rows)
 
 
@@ -157,8 +160,8 @@ def _pattern_order(pattern: Pattern | None) -> int:
     return len(patterns) if pattern is None else patterns.index(pattern)
 
 
-def _row(label: str, counts: Counter[Action]) -> str:
-    cells = [f"{counts[a]:,}" for a in Action] + [f"{sum(counts.values()):,}"]
+def _row(label: str, counts: Counter[Action], actions: list[Action]) -> str:
+    cells = [f"{counts[a]:,}" for a in actions] + [f"{sum(counts.values()):,}"]
     return f"| {label} | " + " | ".join(cells) + " |"
 
 

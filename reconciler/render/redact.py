@@ -15,6 +15,7 @@ from typing import assert_never
 
 from reconciler.address import Kind
 from reconciler.plan.model import (
+    Adopt,
     Attach,
     Change,
     Create,
@@ -53,7 +54,7 @@ def _change(change: Change) -> Change:
         case Update() if change.address.kind is Kind.BLOCK:
             fields = tuple(_field(f) for f in change.fields)
             return dataclasses.replace(change, fields=fields, body=_body(change.body, Kind.BLOCK))
-        case Update() | Attach() | Detach() | Delete():
+        case Adopt() | Update() | Attach() | Detach() | Delete():
             return change
         case _:
             assert_never(change)

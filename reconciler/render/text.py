@@ -105,6 +105,8 @@ def _mark_color(mark: str) -> str:
 
 def _action_color(action: Action) -> str:
     match action:
+        case Action.ADOPT:
+            return _CYAN
         case Action.CREATE:
             return _GREEN
         case Action.UPDATE:

@@ -74,6 +74,7 @@ def test_summary_and_digest() -> None:
     plan = mixed_plan()
     document = json.loads(render_json(plan))
     assert document["summary"] == {
+        "adopt": 0,
         "create": 3,
         "update": 2,
         "attach": 2,
