@@ -13,6 +13,7 @@ from reconciler.desired import DesiredState
 from reconciler.errors import LettaApplyError
 from reconciler.manifest import load_declared, load_desired
 from reconciler.manifest.edits import Edits, Move, Remove, Request, edit_users, write
+from reconciler.manifest.edits.base import Span, apply_spans
 
 HEAD = """\
 apiVersion: letta-apply/v1
@@ -296,3 +297,10 @@ def test_writing_refuses_a_file_changed_since_the_edit_was_made() -> None:
     with pytest.raises(LettaApplyError, match=r"stack\.yaml changed while it was being edited"):
         write(edits, load_declared([Path(".")]).root)
     assert Path("stack.yaml").read_text() == INLINE + "# changed meanwhile\n"
+
+
+def test_spans_apply_in_order_and_never_overlap() -> None:
+    spans = [Span(3, 8, ""), Span(3, 3, ", agent: desk"), Span(0, 3, "one")]
+    assert apply_spans("abc xyzw!", spans) == "one, agent: desk!"
+    with pytest.raises(ValueError, match="overlapping edits"):
+        apply_spans("abcdef", [Span(0, 3, ""), Span(2, 4, "x")])

@@ -54,9 +54,12 @@ def apply_spans(text: str, spans: Iterable[Span]) -> str:
     for first, second in pairwise(ordered):
         if second.start < first.end:
             raise ValueError(f"overlapping edits at {second.start}")
-    for span in reversed(ordered):
-        text = text[: span.start] + span.text + text[span.end :]
-    return text
+    pieces: list[str] = []
+    done = 0
+    for span in ordered:
+        pieces += [text[done : span.start], span.text]
+        done = span.end
+    return "".join([*pieces, text[done:]])
 
 
 def line_start(text: str, index: int) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +25,7 @@ class _Lines:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.starts = [0, *(i + 1 for i, char in enumerate(text) if char == "\n")]
+        self.starts = [0, *(newline.end() for newline in re.finditer("\n", text))]
 
     def start(self, line: int) -> int:
         """Where 1-based `line` starts (the end of the text past the last line)."""
