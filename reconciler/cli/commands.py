@@ -1,4 +1,5 @@
-"""The commands that talk to a server: run (plan then apply), plan, apply, outputs, unlock, adopt.
+"""The commands that talk to a server: run (plan then apply), plan, apply, outputs, unlock, adopt,
+audit, inactive.
 
 Each parses its options, calls the library and prints. The library is imported inside each
 command: it brings in the Letta SDK, which alone takes several times longer to import than
@@ -317,6 +318,60 @@ def audit_command(
     return ExitCode.VIOLATIONS if violations else ExitCode.OK
 
 
+@click.command("inactive")
+@paths_argument
+@root_option
+@connection_options
+@parallelism_option
+@click.option(
+    "--days",
+    required=True,
+    type=click.IntRange(min=1),
+    help="List users whose agent or conversation was not used for this many days or more.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option(
+    "--move-to",
+    metavar="AGENT",
+    help="Move inactive dedicated users to this shared agent (a conversation each) instead "
+    "of removing them.",
+)
+@click.option("--write", is_flag=True, help="Write the edit to the manifest files.")
+def inactive_command(
+    paths: tuple[Path, ...],
+    root: Path | None,
+    connection: Connection,
+    parallelism: int,
+    days: int,
+    fmt: str,
+    move_to: str | None,
+    write: bool,
+) -> ExitCode:
+    """List dedicated agents and conversations not used for --days, and the manifest edit
+    removing their users (or moving them with --move-to): printed as a diff, written to the
+    files with --write, for review in a pull request. Changes nothing on the server. Exit
+    code 0 whether or not anyone is inactive."""
+    from datetime import UTC, datetime
+
+    from reconciler.inactive import check_move_target, render, report
+    from reconciler.live.activity import read_activity
+    from reconciler.manifest import load_declared
+    from reconciler.manifest.edits import write as write_edits
+
+    declared = load_declared(paths, root)
+    if move_to is not None:
+        check_move_target(declared, move_to)
+    with connection.open() as api:
+        activity = read_activity(api, declared.desired.stack, parallelism=parallelism)
+    result = report(declared, activity, datetime.now(UTC), days, move_to)
+    if write:
+        write_edits(result.edits, declared.root)
+    sys.stdout.write(render(result, fmt, written=write))
+    return ExitCode.OK
+
+
 COMMANDS: list[click.Command] = [
     run,
     plan,
@@ -325,4 +380,5 @@ COMMANDS: list[click.Command] = [
     unlock,
     adopt_command,
     audit_command,
+    inactive_command,
 ]

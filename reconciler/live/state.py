@@ -153,6 +153,19 @@ class LiveConversation:
 
 
 @dataclass(frozen=True)
+class Activity:
+    """When one of the stack's per-user resources was last used, as the server records it:
+    a dedicated agent's last completed run, a conversation's last message request (None
+    when never used). Read apart from `LiveState`: it changes with every message, so it is
+    no part of what a saved plan checks."""
+
+    address: Address
+    id: str
+    created_at: str
+    last_used: str | None
+
+
+@dataclass(frozen=True)
 class LiveIdentity:
     """An identity; `owned` when it carries this stack's marker property. `properties`
     leaves out the ownership properties."""

@@ -10,6 +10,7 @@ file never causes misleading "unknown template" problems elsewhere.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.desired import DesiredState
@@ -20,9 +21,10 @@ from reconciler.manifest.merge import collect_users, merge
 from reconciler.manifest.problems import Problems
 from reconciler.manifest.scalars import check_values
 from reconciler.manifest.schema import check_document, manifest_schema
+from reconciler.manifest.users import User
 from reconciler.manifest.yaml_loader import Document, load_documents
 
-__all__ = ["load_desired", "manifest_schema"]
+__all__ = ["Declared", "load_declared", "load_desired", "manifest_schema"]
 
 
 def load_desired(paths: Sequence[Path], root: Path | None = None) -> DesiredState:
@@ -31,6 +33,21 @@ def load_desired(paths: Sequence[Path], root: Path | None = None) -> DesiredStat
     Files are read only inside `root` (`--root`), by default the folder holding `paths`.
     Offline and deterministic. Raises ManifestError carrying every problem found.
     """
+    return load_declared(paths, root).desired
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A valid stack as declared: its desired state, its users with where each is written,
+    and the root its files are read from (and written to, by edits of the manifests)."""
+
+    desired: DesiredState
+    users: tuple[User, ...]
+    root: Root
+
+
+def load_declared(paths: Sequence[Path], root: Path | None = None) -> Declared:
+    """Like `load_desired`, keeping the users' declarations and the stack's root."""
     problems = Problems()
     if (files_root := find_root(paths, root, problems)) is None:
         raise ManifestError(problems.items)  # nothing is read through a folder that leads out
@@ -47,7 +64,7 @@ def load_desired(paths: Sequence[Path], root: Path | None = None) -> DesiredStat
         problems.raise_if_any()
     state = expand(stack, users, problems)
     problems.raise_if_any()
-    return state
+    return Declared(state, tuple(users), files_root)
 
 
 def _read(paths: Sequence[Path], root: Root, problems: Problems) -> tuple[list[Document], bool]:

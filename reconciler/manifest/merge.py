@@ -16,8 +16,8 @@ from reconciler.errors import Location
 from reconciler.manifest.files import FileRef, Root
 from reconciler.manifest.marked import MarkedList, MarkedMap
 from reconciler.manifest.problems import Problems
-from reconciler.manifest.users import User, parse_user
-from reconciler.manifest.users_from import UsersFile, read_users_file
+from reconciler.manifest.users import Format, Origin, User, parse_user
+from reconciler.manifest.users_from import UsersFile, read_users_file, users_file_format
 from reconciler.manifest.yaml_loader import Document
 
 SECTIONS = {
@@ -62,7 +62,7 @@ class Stack:
     definitions: dict[str, dict[str, Definition]] = field(
         default_factory=lambda: {section: {} for section in SECTIONS}
     )
-    raw_users: list[tuple[Any, str, Location]] = field(default_factory=list)
+    raw_users: list[tuple[Any, str, Location, Origin]] = field(default_factory=list)
     users_files: list[UsersFile] = field(default_factory=list)
 
 
@@ -97,7 +97,10 @@ def _merge_document(stack: Stack, document: Document, problems: Problems) -> Non
             definition = Definition(kind, name, body, root[section].key_loc(name), base)
             _define(stack.definitions[section], definition, problems)
     users = root.get("users", MarkedList(root.loc))
-    stack.raw_users.extend((user, f"users[{i}]", users.item_loc(i)) for i, user in enumerate(users))
+    origin = Origin(Format.YAML, document.file.path)
+    stack.raw_users.extend(
+        (user, f"users[{i}]", users.item_loc(i), origin) for i, user in enumerate(users)
+    )
     stack.users_files.extend(_users_files(root, base))
 
 
@@ -146,11 +149,14 @@ def collect_users(stack: Stack, problems: Problems) -> list[User]:
     """Declared users then file users, each checked, with duplicate ids reported."""
     raws = list(stack.raw_users)
     for ref in stack.users_files:
-        raws.extend((row, "user", row.loc) for row in read_users_file(ref, stack.root, problems))
+        rows = read_users_file(ref, stack.root, problems)
+        if (fmt := users_file_format(ref)) is not None:  # else reported, and no rows
+            origin = Origin(Format(fmt), ref.file.path)
+            raws.extend((row, "user", row.loc, origin) for row in rows)
     users: list[User] = []
     seen: dict[str, User] = {}
-    for raw, where, loc in raws:
-        user = parse_user(raw, where, loc, problems)
+    for raw, where, loc, origin in raws:
+        user = parse_user(raw, where, loc, problems, origin)
         if user is None:
             continue
         if user.id in seen:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from reconciler.desired import Pattern
@@ -21,6 +23,23 @@ from reconciler.manifest.marked import MarkedMap, plain
 from reconciler.manifest.problems import Problems
 
 Scalar = str | int | float | bool
+
+
+class Format(StrEnum):
+    """The kinds of file a user can be declared in."""
+
+    YAML = "yaml"
+    CSV = "csv"
+    JSONL = "jsonl"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The file a user is declared in (a manifest, or a `usersFrom` file), and its format:
+    what an edit of the declaration needs besides the user's location."""
+
+    format: Format
+    path: Path
 
 
 @dataclass(frozen=True)
@@ -36,6 +55,7 @@ class User:
     tags: tuple[str, ...] = ()
     properties: Mapping[str, Scalar] = field(default_factory=dict)
     protected: bool = False
+    origin: Origin | None = field(default=None, compare=False, repr=False)
 
     @property
     def loc(self) -> Location:
@@ -47,10 +67,13 @@ class User:
         return self.source.value_locs.get(key, self.loc)
 
 
-def parse_user(raw: Any, where: str, loc: Location, problems: Problems) -> User | None:
+def parse_user(
+    raw: Any, where: str, loc: Location, problems: Problems, origin: Origin | None = None
+) -> User | None:
     """A typed user, or None (with problems recorded) if `raw` breaks the schema.
 
-    `where` names the user in messages (`users[3]`), `loc` is where it is written.
+    `where` names the user in messages (`users[3]`), `loc` is where it is written, `origin`
+    the file it is declared in.
     """
     quick = _quick_check()(raw)
     if not quick and not schema.check(raw, problems, "user", prefix=where, loc=loc):
@@ -66,6 +89,7 @@ def parse_user(raw: Any, where: str, loc: Location, problems: Problems) -> User 
         tags=tuple(raw.get("tags", ())),
         properties=dict(sorted(plain(raw.get("properties", {})).items())),
         protected=raw.get("protected", False),
+        origin=origin,
     )
 
 

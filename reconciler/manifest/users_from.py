@@ -38,9 +38,14 @@ class UsersFile:
     format: str | None
 
 
+def users_file_format(ref: UsersFile) -> str | None:
+    """`csv` or `jsonl`: as declared, else from the file's extension (None when unknown)."""
+    return ref.format or FORMATS.get(ref.file.path.suffix.lower())
+
+
 def read_users_file(ref: UsersFile, root: Root, problems: Problems) -> list[MarkedMap]:
     """The rows of a users file as marked user mappings (not yet checked against the schema)."""
-    fmt = ref.format or FORMATS.get(ref.file.path.suffix.lower())
+    fmt = users_file_format(ref)
     if fmt is None:
         known = ", ".join(FORMATS)
         problems.add(

@@ -32,6 +32,9 @@ def run(args: list[str]) -> int:
         ("plan", "--parallelism", "0"),
         ("plan", "--parallelism", "65"),
         ("outputs", "--parallelism", "-3"),
+        ("inactive", "--days", "0"),
+        ("inactive", "--days", "-7"),
+        ("inactive", "--days", "ninety"),
     ],
 )
 def test_out_of_range_values_are_refused_before_any_request(
@@ -55,6 +58,18 @@ def test_in_range_values_are_taken(
     assert run(["run", EXAMPLE, "--base-url", recorder.url, option, "0.5"]) == 1
     assert "HTTP 400" in capsys.readouterr().err
     assert recorder.requests
+
+
+def test_inactive_refuses_to_move_users_to_an_agent_the_stack_does_not_have(
+    recorder: Recorder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["inactive", EXAMPLE, "--base-url", recorder.url, "--days", "30", "--move-to", "desk"]
+    assert run(args) == 1
+    assert capsys.readouterr().err == (
+        "Error: --move-to 'desk': the stack has no shared agent of that name (shared agents: "
+        "none)\n"
+    )
+    assert recorder.requests == []
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ PURE_MODULES = (
     "reconciler.live",
     "reconciler.kinds",
     "reconciler.manifest",
+    "reconciler.inactive",
 )
 
 
