@@ -148,11 +148,13 @@ def make_plan(
     parallelism: int,
     progress: Callable[[str], None] | None = None,
     scoped: Scoped | None = None,
+    adopt: bool = False,
 ) -> tuple[Plan, LiveState]:
     """Read the live state and plan against it (secrets compared by their keyed digests).
 
     `scoped`: only the scope's resources and what they need are read and planned (`desired`
-    is then `scoped.desired`)."""
+    is then `scoped.desired`). `adopt`: unowned resources holding declared keys are read and
+    planned for adoption."""
     key = secrets.digest_key(api.target.api_key)
     if scoped is not None:
         sealed = replace(scoped, desired=secrets.seal(scoped.desired, key))
@@ -161,8 +163,10 @@ def make_plan(
         check_models(api, sealed.desired, plan)
         return plan, live
     desired = secrets.seal(desired, key)
-    live = read_live(api, desired.stack, desired, parallelism=parallelism, progress=progress)
-    plan = build_plan(desired, live, target=api.target.label, prune=prune)
+    live = read_live(
+        api, desired.stack, desired, parallelism=parallelism, progress=progress, adopt=adopt
+    )
+    plan = build_plan(desired, live, target=api.target.label, prune=prune, adopt=adopt)
     return plan, live
 
 
@@ -205,6 +209,7 @@ def plan_and_apply(
     *,
     prune: bool | None = None,
     scoped: Scoped | None = None,
+    adopt: bool = False,
 ) -> list[ApplyResult]:
     """Plan and apply under the stack lock, so nothing changes between the two.
 
@@ -222,6 +227,7 @@ def plan_and_apply(
             parallelism=options.parallelism,
             progress=hooks.status,
             scoped=scoped,
+            adopt=adopt,
         )
         hooks.show(plan)
         _check_guards(plan, options, hooks)

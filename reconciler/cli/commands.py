@@ -37,6 +37,16 @@ if TYPE_CHECKING:
 allow_delete_option = click.option(
     "--allow-delete", is_flag=True, help="Allow deletions (a person asked at a terminal may too)."
 )
+
+
+adopt_option = click.option(
+    "--adopt",
+    is_flag=True,
+    help="Take over existing resources that hold declared keys (a user's tag, an identity's "
+    "key, a shared agent's name) instead of reporting them as in the way; never another "
+    "stack's.",
+)
+
 allow_mass_delete_option = click.option(
     "--allow-mass-delete",
     is_flag=True,
@@ -55,6 +65,7 @@ allow_mass_delete_option = click.option(
 @click.option("--auto-approve", "-y", is_flag=True, help="Apply without asking at a terminal.")
 @lock_timeout_option
 @scope_options
+@adopt_option
 def run(
     paths: tuple[Path, ...],
     root: Path | None,
@@ -66,19 +77,27 @@ def run(
     auto_approve: bool,
     lock_timeout: float,
     scope: Scope,
+    adopt: bool,
 ) -> None:
     """Plan, show the plan, and apply it (asks first at a terminal)."""
     from reconciler.manifest import load_desired
     from reconciler.scope import cut
     from reconciler.workflow import ApplyOptions, plan_and_apply
 
+    _check_adopt(adopt, scope)
     console = Console.for_streams()
     desired = load_desired(paths, root)  # validation first: bad input sends no request
     scoped = cut(desired, scope) if scope else None
     options = ApplyOptions(allow_delete, allow_mass_delete, parallelism, lock_timeout)
     hooks = _hooks(console, show=lambda plan: _show(console, plan), ask=not auto_approve)
     with connection.open() as api:
-        plan_and_apply(api, desired, options, hooks, prune=prune, scoped=scoped)
+        plan_and_apply(api, desired, options, hooks, prune=prune, scoped=scoped, adopt=adopt)
+
+
+def _check_adopt(adopt: bool, scope: Scope) -> None:
+    """Adoption looks across the whole stack: not within a scope."""
+    if adopt and scope:
+        raise click.UsageError("--adopt plans the whole stack; drop --target/--users")
 
 
 def _hooks(console: Console, *, show: Callable[[Plan], None], ask: bool) -> Hooks:
@@ -132,6 +151,7 @@ def _show(console: Console, plan: Plan) -> None:
     help="Exit 0 when there are no changes, 2 when there are, 1 on error.",
 )
 @scope_options
+@adopt_option
 def plan(
     paths: tuple[Path, ...],
     root: Path | None,
@@ -143,6 +163,7 @@ def plan(
     detailed_exitcode: bool,
     redact: bool,
     scope: Scope,
+    adopt: bool,
 ) -> ExitCode:
     """Show what applying the manifests would change. Changes nothing."""
     from reconciler.manifest import load_desired
@@ -151,6 +172,7 @@ def plan(
     from reconciler.scope import cut
     from reconciler.workflow import make_plan, preflight
 
+    _check_adopt(adopt, scope)
     if scope and out is not None:
         raise click.UsageError(
             "--out saves a plan for `apply`, which needs a plan of the whole stack; "
@@ -168,6 +190,7 @@ def plan(
             parallelism=parallelism,
             progress=console.status,
             scoped=scoped,
+            adopt=adopt,
         )
     console.end_status()
     if out is not None:  # saved before anything is shown: a failure leaves nothing half done

@@ -13,22 +13,27 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, TextIO, assert_never
 
 import click
 
+from reconciler.plan.model import Action
 from reconciler.text import clean, shown
 
 if TYPE_CHECKING:
     from reconciler.apply.executor import ApplyResult
 
-_PAST = {
-    "create": "created",
-    "update": "updated",
-    "attach": "attached",
-    "detach": "detached",
-    "delete": "deleted",
-}
+def _past(action: Action) -> str:
+    """What was done, as the apply's last line says it."""
+    match action:
+        case Action.ADOPT:
+            return "adopted"
+        case Action.CREATE | Action.UPDATE | Action.DELETE:
+            return f"{action.value}d"
+        case Action.ATTACH | Action.DETACH:
+            return f"{action.value}ed"
+        case _:
+            assert_never(action)
 
 
 def say(text: str, *, err: bool = False, file: TextIO | None = None) -> None:
@@ -100,8 +105,8 @@ class Console:
 
     def finish(self, results: Sequence[ApplyResult]) -> None:
         self._clear_line()
-        counts = Counter(r.change.action.value for r in results if r.ok)
-        done = ", ".join(f"{n} {_PAST[a]}" for a, n in sorted(counts.items())) or "nothing"
+        counts = Counter(r.change.action for r in results if r.ok)
+        done = ", ".join(f"{counts[a]} {_past(a)}" for a in Action if counts[a]) or "nothing"
         self.out(f"Apply complete: {done}.")
 
     def _clear_line(self) -> None:

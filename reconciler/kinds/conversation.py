@@ -43,6 +43,19 @@ def from_server(raw: Mapping[str, JSON], stack: str) -> LiveConversation | None:
     )
 
 
+def unmarked_from_server(raw: Mapping[str, JSON]) -> LiveConversation | None:
+    """A conversation no stack has marked (a candidate for adoption, its user unknown)."""
+    if ownership.parse_conversation_summary(raw.get("summary")) is not None:
+        return None
+    return LiveConversation(
+        id=str(raw["id"]),
+        agent_id=str(raw["agent_id"]),
+        user_id="",
+        summary=str(raw.get("summary") or ""),
+        created_at=str(raw.get("created_at") or ""),
+    )
+
+
 RECOMPILE = FieldChange("context", "(compiled before this apply)", "(recompiled)")
 """How a plan shows that a conversation's context is compiled again."""
 

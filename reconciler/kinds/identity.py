@@ -51,7 +51,12 @@ def from_server(raw: Mapping[str, JSON], stack: str) -> LiveIdentity:
         owned=marks[ownership.IDENTITY_MARKER_KEY] == stack,
         created_at=str(raw.get("created_at") or ""),
         protected=marks[ownership.IDENTITY_PROTECTED_KEY] is True,
+        marked_by=_marker(marks[ownership.IDENTITY_MARKER_KEY]),
     )
+
+
+def _marker(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 # Planning -------------------------------------------------------------------------------------

@@ -63,6 +63,7 @@ def from_server(raw: Mapping[str, JSON], stack: str) -> LiveTool:
         protected=ownership.metadata_protected(metadata, stack),
         created_at=str(raw.get("created_at") or ""),
         mcp_server=_mcp_server(metadata),
+        owner=ownership.recorded_stack(metadata),
     )
 
 

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from reconciler import ownership, secrets
+from reconciler.address import USER_KEY_PREFIX
 from reconciler.client import LettaApi
 from reconciler.desired import DesiredState
 from reconciler.errors import LettaApplyError, ServerError
@@ -45,12 +46,15 @@ def read_live(
     page_size: int = 200,
     progress: Callable[[str], None] | None = None,
     tool_names: Iterable[str] = (),
+    adopt: bool = False,
 ) -> LiveState:
     """Read the stack's resources. With `desired`, also look for foreign resources in the way.
 
     `progress` hears how many agents have been read so far, a page at a time. `tool_names`
     are more tools to look up by name (those a saved plan attaches), besides the stack's own
-    and those `desired` names.
+    and those `desired` names. `adopt`: also what the stack could adopt (see
+    `reconciler.plan.adoption`): the agents in the way with their blocks, unowned agents named
+    as declared shared agents, and the unmarked conversations of shared agents.
     """
     names = sorted({*tool_names, *(named_tools(desired) if desired else ())})
     wanted = {spec.identifier_key for spec in desired.identities} if desired else set()
@@ -61,9 +65,11 @@ def read_live(
         tools = side.submit(_read_tools, api, stack, names, page_size)
         servers = side.submit(read_mcp_servers, api, stack)
         agents = _read_agents(api, stack, agent.includes(desired), page_size, progress)
+        foreign = _read_foreign(api, agents, desired, parallelism, adopt) if desired else ()
         shared_ids = [a.id for a in agents if a.address and a.address.user is None]
-        conversations = _read_conversations(api, stack, shared_ids, page_size)
-        foreign = _read_foreign(api, agents, desired, parallelism) if desired else ()
+        if adopt:
+            shared_ids += [a.id for a in foreign if not _user_tagged(a)]
+        conversations, unmarked = _read_conversations(api, stack, shared_ids, page_size)
         shared, tagged = blocks.result()
         return LiveState(
             stack,
@@ -75,6 +81,7 @@ def read_live(
             tagged,
             tools.result(),
             servers.result(),
+            unmarked if adopt else (),
         )
 
 
@@ -112,14 +119,18 @@ def _counted(
 
 def _read_conversations(
     api: LettaApi, stack: str, agent_ids: list[str], page_size: int
-) -> tuple[LiveConversation, ...]:
+) -> tuple[tuple[LiveConversation, ...], tuple[LiveConversation, ...]]:
+    """The stack's conversations on these agents, and those no stack has marked."""
     found: list[LiveConversation] = []
+    unmarked: list[LiveConversation] = []
     for agent_id in agent_ids:
         for raw in api.paginate("/v1/conversations/", {"agent_id": agent_id}, page_size):
             live = conversation.from_server(raw, stack)
             if live is not None:
                 found.append(live)
-    return tuple(survivor_first(found))
+            elif (other := conversation.unmarked_from_server(raw)) is not None:
+                unmarked.append(other)
+    return tuple(survivor_first(found)), tuple(unmarked)
 
 
 def _read_identities(
@@ -220,25 +231,44 @@ def read_user_tagged(
 
 
 def _read_foreign(
-    api: LettaApi, owned: tuple[LiveAgent, ...], desired: DesiredState, parallelism: int
+    api: LettaApi,
+    owned: tuple[LiveAgent, ...],
+    desired: DesiredState,
+    parallelism: int,
+    adopt: bool = False,
 ) -> tuple[LiveAgent, ...]:
-    """Agents of others carrying the `user:` tag of a dedicated user this stack will create."""
+    """Agents of others carrying the `user:` tag of a dedicated user this stack will create;
+    with `adopt`, read whole (blocks included), and also those named as a shared agent the
+    stack will create."""
     have = {a.address for a in owned}
     missing = [
         spec.user_tag
         for spec in desired.agents
         if spec.user_tag is not None and spec.address not in have
     ]
-    if not missing:
+    names = [
+        spec.name
+        for spec in desired.agents
+        if adopt and spec.user_tag is None and spec.address not in have
+    ]
+    include = list(agent.includes(desired)) if adopt else ["agent.tags"]
+
+    def lookup(params: dict[str, JSON]) -> list[JSON]:
+        return list(api.paginate("/v1/agents/", {**params, "include": include}))
+
+    # The server matches any of the listed tags: one listing covers a whole batch of users.
+    batches: list[dict[str, JSON]] = [
+        {"tags": missing[i : i + FOREIGN_BATCH]} for i in range(0, len(missing), FOREIGN_BATCH)
+    ]
+    batches += [{"name": name} for name in names]
+    if not batches:
         return ()
-
-    def lookup(tags: list[str]) -> list[JSON]:
-        # The server matches any of the listed tags: one listing covers a whole batch of users.
-        return list(api.paginate("/v1/agents/", {"tags": tags, "include": ["agent.tags"]}))
-
-    batches = [missing[i : i + FOREIGN_BATCH] for i in range(0, len(missing), FOREIGN_BATCH)]
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
         pages = list(pool.map(lookup, batches))
     found = {raw["id"]: agent.from_server(raw, desired.stack) for page in pages for raw in page}
     tag = ownership.stack_tag(desired.stack)
     return tuple(survivor_first(a for a in found.values() if tag not in a.tags))
+
+
+def _user_tagged(live: LiveAgent) -> bool:
+    return any(tag.startswith(USER_KEY_PREFIX) for tag in live.tags)

@@ -103,6 +103,8 @@ class LiveTool:
     created_at: str = ""
     mcp_server: str | None = None
     """The MCP server providing the tool, by name (the server records it)."""
+    owner: str | None = None
+    """The stack named by its ownership record, this one or another; None when unrecorded."""
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,8 @@ class LiveIdentity:
     owned: bool
     created_at: str = ""
     protected: bool = False
+    marked_by: str | None = None
+    """The stack whose marker it carries, this one or another; None when unmarked."""
 
     @property
     def address(self) -> Address | None:
@@ -210,6 +214,9 @@ class LiveState:
     """The stack's tools, and the other tools its manifests name (by name)."""
     mcp_servers: tuple[LiveMcpServer, ...] = ()
     """Every MCP server (few on a server): the stack's, and others to detect name clashes."""
+    unmarked_conversations: tuple[LiveConversation, ...] = ()
+    """Conversations without any stack's marker on the stack's shared agents and on agents it
+    may adopt (`user_id` empty), read only to plan adoption."""
 
     @property
     def owned_mcp_servers(self) -> tuple[LiveMcpServer, ...]:

@@ -14,6 +14,7 @@ from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState
 from reconciler.kinds import KINDS
 from reconciler.live.state import LiveState
+from reconciler.plan.adoption import adopting
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import (
     Adopt,
@@ -37,16 +38,21 @@ def build_plan(
     target: str,
     prune: bool | None = None,
     scoped: Scoped | None = None,
+    adopt: bool = False,
 ) -> Plan:
     """Compare desired and live state and return the changes that make the server match.
 
     `scoped`: `desired` and `live` hold only a scope's resources and what they need; the plan
     changes the selected ones, creates what they need when it is missing, and deletes nothing.
+    `adopt`: unowned resources holding declared keys are adopted (`reconciler.plan.adoption`)
+    rather than reported as in the way; the rest is planned as if they were the stack's.
     """
     prune_on = False if scoped else desired.prune.enabled if prune is None else prune
     out = Builder(prune=prune_on, users=desired.patterns())
+    planned, adoptions = adopting(desired, live) if adopt else (live, [])
+    out.changes.extend(adoptions)
     for kind in KINDS:
-        kind.plan(desired, live, out)
+        kind.plan(desired, planned, out)
     if scoped is not None:
         out.changes = [c for c in out.changes if _in_scope(c, scoped.selected)]
         out.notices = [n for n in out.notices if n.address is None or n.address in scoped.needed]

@@ -37,7 +37,7 @@ from reconciler.text import clean, target_label
 GITHUB_COMMENT_LIMIT = 65536
 """GitHub refuses a comment body longer than this many characters."""
 
-_MARKS = {"+": "+", "-": "-", "~": "!", ">": ">", "<": "<", " ": " "}
+_MARKS = {"=": "=", "+": "+", "-": "-", "~": "!", ">": ">", "<": "<", " ": " "}
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,10 @@
 the server holds, as live values) becomes the (desired, live) pair the planner takes.
 
 `live.json` lists `agents`, `blocks`, `conversations`, `identities`, `foreign_agents` and
-`tools` (the stack's, and others by name, as the server sends them); a missing list is
-empty. Agents and blocks are written as the server sends them (ownership
+`tools` (the stack's, and others by name, as the server sends them), and
+`unmarked_conversations` (no stack's marker: what `--adopt` may take); a missing list is
+empty. An optional `options.json` holds `{"adopt": true}` for a case planned with `--adopt`.
+Agents and blocks are written as the server sends them (ownership
 record in `metadata`), except that an agent's blocks show their `tags` (the stack's tag marks
 the blocks the stack made); a conversation's `summary` leaves out the ownership marker and names
 its `user_id`; an identity's `properties` are key -> value and `owned` stands for this stack's
@@ -58,6 +60,11 @@ def live_from_json(stack: str, raw: dict[str, Any]) -> LiveState:
         foreign_agents=tuple(agent.from_server(a, stack) for a in raw.get("foreign_agents", ())),
         tagged_blocks=_tagged(raw, stack),
         tools=tuple(tool.from_server(t, stack) for t in raw.get("tools", ())),
+        unmarked_conversations=tuple(
+            found
+            for c in raw.get("unmarked_conversations", ())
+            if (found := conversation.unmarked_from_server(c)) is not None
+        ),
     )
 
 
@@ -82,4 +89,6 @@ def load_case(folder: Path) -> tuple[DesiredState, LiveState]:
 def plan_case(folder: Path, *, target: str = TARGET, prune: bool | None = None) -> Plan:
     """The plan the planner makes for a case folder (prune as the manifest says by default)."""
     desired, live = load_case(folder)
-    return build_plan(desired, live, target=target, prune=prune)
+    options_file = folder / "options.json"
+    options = json.loads(options_file.read_text(encoding="utf-8")) if options_file.exists() else {}
+    return build_plan(desired, live, target=target, prune=prune, adopt=options.get("adopt", False))

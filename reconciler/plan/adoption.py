@@ -1,0 +1,180 @@
+"""Adoption as planned changes (`--adopt`): existing resources that hold a declared resource's
+key are taken over by the stack, each as an `Adopt` change, instead of being reported as in
+the way.
+
+A candidate is a resource no stack has marked that holds exactly one declared resource's key:
+an agent carrying a dedicated user's `user:` tag, an agent named as a declared shared agent
+(and carrying no user tag), the memory blocks of such an agent whose labels the manifest
+declares, a conversation on the stack's (or an adopted) shared agent whose summary is the
+declared one, an identity holding a declared key, a tool holding a declared tool's name. A
+resource another stack marked is never a candidate, and where several hold one key none is
+adopted: the plan keeps reporting them, as without `--adopt`.
+
+`adopting` returns the live state as if the marks were written, so the kinds plan the rest as
+usual and the plan shows, beside each adoption, whatever else differs from the manifests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+from reconciler import ownership
+from reconciler.address import USER_KEY_PREFIX, Address
+from reconciler.desired import AgentSpec, DesiredState
+from reconciler.live.state import LiveAgent, LiveConversation, LiveIdentity, LiveState, LiveTool
+from reconciler.plan.model import Adopt
+from reconciler.values import freeze
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Adoption:
+    """The adoptions found so far and the ids they take."""
+
+    stack: str
+    changes: list[Adopt]
+
+    def take(self, address: Address, resource_id: str) -> None:
+        self.changes.append(Adopt(address, resource_id))
+
+
+def adopting(desired: DesiredState, live: LiveState) -> tuple[LiveState, list[Adopt]]:
+    """The live state with every candidate marked as the stack's, and the adoptions."""
+    found = _Adoption(desired.stack, [])
+    agents, rest, own_blocks = _agents(desired, live, found)
+    conversations = _conversations(desired, live, (*live.agents, *agents), found)
+    identities = _identities(desired, live, found)
+    tools = _tools(desired, live, found)
+    adopted = replace(
+        live,
+        agents=(*live.agents, *agents),
+        foreign_agents=rest,
+        tagged_blocks=live.tagged_blocks | own_blocks,
+        conversations=(*live.conversations, *conversations),
+        identities=identities,
+        tools=tools,
+    )
+    return adopted, found.changes
+
+
+def _agents(
+    desired: DesiredState, live: LiveState, found: _Adoption
+) -> tuple[list[LiveAgent], tuple[LiveAgent, ...], frozenset[str]]:
+    owned = {a.address for a in live.agents}
+    adopted: list[LiveAgent] = []
+    taken: set[str] = set()
+    own_blocks: set[str] = set()
+    for spec in desired.agents:
+        if spec.address in owned:
+            continue
+        agent = _only([a for a in live.foreign_agents if _claims(a, spec)])
+        if agent is None or agent.id in taken:
+            continue
+        taken.add(agent.id)
+        found.take(spec.address, agent.id)
+        adopted.append(_marked_agent(agent, spec.address, found.stack))
+        labels = {b.label for b in spec.blocks}
+        for live_block in agent.blocks:
+            if live_block.label in labels and ownership.recorded_stack(live_block.metadata) is None:
+                found.take(Address.agent_block(spec.address, live_block.label), live_block.id)
+                own_blocks.add(live_block.id)
+    rest = tuple(a for a in live.foreign_agents if a.id not in taken)
+    return adopted, rest, frozenset(own_blocks)
+
+
+def _claims(agent: LiveAgent, spec: AgentSpec) -> bool:
+    """Whether an unowned agent holds the key of the declared agent `spec`."""
+    if ownership.recorded_stack(agent.metadata) is not None:
+        return False
+    if spec.user_tag is not None:
+        return spec.user_tag in agent.tags
+    users = any(tag.startswith(USER_KEY_PREFIX) for tag in agent.tags)
+    return agent.name == spec.name and not users
+
+
+def _marked_agent(agent: LiveAgent, address: Address, stack: str) -> LiveAgent:
+    """The agent as it is once adopted: the stack's tag and ownership record added."""
+    others = {k: v for k, v in agent.metadata.items() if k != ownership.METADATA_KEY}
+    return replace(
+        agent,
+        address=address,
+        tags=tuple(sorted({*agent.tags, ownership.stack_tag(stack)})),
+        metadata=freeze(ownership.agent_metadata(stack, address, others)),
+    )
+
+
+def _conversations(
+    desired: DesiredState,
+    live: LiveState,
+    agents: Sequence[LiveAgent],
+    found: _Adoption,
+) -> list[LiveConversation]:
+    ids = {a.address: a.id for a in agents if a.address is not None}
+    owned = {a for a in live.conversations_by_address}
+    adopted: list[LiveConversation] = []
+    taken: set[str] = set()
+    for spec in desired.conversations:
+        agent_id = ids.get(spec.agent)
+        if spec.address in owned or agent_id is None:
+            continue
+        match = _only(
+            [
+                c
+                for c in live.unmarked_conversations
+                if c.agent_id == agent_id and c.summary == spec.summary and c.id not in taken
+            ]
+        )
+        if match is not None:
+            taken.add(match.id)
+            found.take(spec.address, match.id)
+            adopted.append(replace(match, user_id=spec.user_id))
+    return adopted
+
+
+def _identities(
+    desired: DesiredState, live: LiveState, found: _Adoption
+) -> tuple[LiveIdentity, ...]:
+    owned = {i.identifier_key for i in live.owned_identities}
+    adopted: dict[str, LiveIdentity] = {}
+    for spec in desired.identities:
+        if spec.identifier_key in owned:
+            continue
+        identity = _only(
+            [
+                i
+                for i in live.identities
+                if i.identifier_key == spec.identifier_key and i.marked_by is None
+            ]
+        )
+        if identity is not None:
+            found.take(spec.address, identity.id)
+            adopted[identity.id] = replace(identity, owned=True, marked_by=found.stack)
+    return tuple(adopted.get(i.id, i) for i in live.identities)
+
+
+def _tools(desired: DesiredState, live: LiveState, found: _Adoption) -> tuple[LiveTool, ...]:
+    owned = {t.address for t in live.owned_tools}
+    adopted: dict[str, LiveTool] = {}
+    for spec in desired.tools:
+        if spec.address in owned:
+            continue
+        tool = _only([t for t in live.tools if t.name == spec.name and _unowned(t)])
+        if tool is not None:
+            found.take(spec.address, tool.id)
+            tags = tuple(sorted({*tool.tags, ownership.stack_tag(found.stack)}))
+            adopted[tool.id] = replace(
+                tool, address=spec.address, tags=tags, tagged=True, owner=found.stack
+            )
+    return tuple(adopted.get(t.id, t) for t in live.tools)
+
+
+def _unowned(tool: LiveTool) -> bool:
+    return tool.address is None and tool.owner is None and tool.tool_type == "custom"
+
+
+def _only(candidates: list[T]) -> T | None:
+    """The one candidate; None when there are none or several (never guess between them)."""
+    return candidates[0] if len(candidates) == 1 else None
