@@ -23,6 +23,7 @@ from reconciler.text import clean, shown
 if TYPE_CHECKING:
     from reconciler.apply.executor import ApplyResult
 
+
 def _past(action: Action) -> str:
     """What was done, as the apply's last line says it."""
     match action:
