@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from collections.abc import Iterator, Mapping
 from functools import cache
 from typing import Any
@@ -51,6 +52,19 @@ def freeze(value: JSON) -> JSON:
         return Frozen({str(k): freeze(v) for k, v in value.items()})
     if isinstance(value, list | tuple):
         return tuple(freeze(item) for item in value)
+    return value
+
+
+def freeze_shared(value: JSON) -> JSON:
+    """`freeze` for values read from the server that repeat across resources (settings,
+    metadata, tags, labels): every string interned, so thousands of agents with the same
+    system prompt or the same tags hold one copy of each."""
+    if type(value) is str:
+        return sys.intern(value)
+    if isinstance(value, Mapping):
+        return Frozen({sys.intern(str(k)): freeze_shared(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze_shared(item) for item in value)
     return value
 
 
