@@ -79,9 +79,7 @@ def thaw(value: JSON) -> JSON:
 
 def canonical(value: Any) -> str:
     """Compact JSON with sorted keys: equal values give equal text (dataclasses included)."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain
-    )
+    return _CANONICAL.encode(value)
 
 
 @cache
@@ -96,3 +94,10 @@ def _plain(value: Any) -> JSON:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {name: getattr(value, name) for name in _field_names(type(value))}
     return str(value)
+
+
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain
+)
+"""What `json.dumps` would make with these options, made once: `canonical` is called for
+every resource of a live state's fingerprint."""
