@@ -11,7 +11,12 @@ from pathlib import Path
 STACK = "mem"
 SHARED_AGENTS = ("support", "sales", "billing", "onboarding")
 IDENTITY_AGENT = SHARED_AGENTS[0]
-SHARES = (("shared", 0.90), ("identity", 0.05), ("dedicated", 0.05))
+SHAPES = {
+    "fleet": (("shared", 0.90), ("identity", 0.05), ("dedicated", 0.05)),
+    "dedicated": (("shared", 0.0), ("identity", 0.0), ("dedicated", 1.0)),
+}
+"""Shares of the users by pattern: the large fleet the guidance advises, and every user with
+an agent of their own (the heaviest per user)."""
 MODEL = "letta/letta-free"
 
 MANIFEST = """\
@@ -42,10 +47,11 @@ def user_id(n: int) -> str:
     return f"{STACK}-{n:07d}"
 
 
-def pattern_of(n: int, size: int) -> str:
+def pattern_of(n: int, size: int, shape: str = "fleet") -> str:
     """Users in order: the shared ones first, then identities, then dedicated."""
-    shared = int(size * SHARES[0][1])
-    identity = int(size * SHARES[1][1])
+    shares = SHAPES[shape]
+    shared = int(size * shares[0][1])
+    identity = int(size * shares[1][1])
     if n < shared:
         return "shared"
     return "identity" if n < shared + identity else "dedicated"
@@ -55,7 +61,7 @@ def shared_agent_of(n: int) -> str:
     return SHARED_AGENTS[n % len(SHARED_AGENTS)]
 
 
-def write_manifests(folder: Path, size: int) -> Path:
+def write_manifests(folder: Path, size: int, shape: str = "fleet") -> Path:
     """The stack of `size` users in `folder` (stack.yaml and users.csv); returns the folder."""
     folder.mkdir(parents=True, exist_ok=True)
     agents = "".join(AGENT.format(name=name) for name in SHARED_AGENTS)
@@ -63,7 +69,7 @@ def write_manifests(folder: Path, size: int) -> Path:
     (folder / "stack.yaml").write_text(text, encoding="utf-8")
     rows = ["id,name,pattern,template,agent,properties.plan\n"]
     for n in range(size):
-        user, pattern = user_id(n), pattern_of(n, size)
+        user, pattern = user_id(n), pattern_of(n, size, shape)
         if pattern == "shared":
             rows.append(f"{user},,shared,,{shared_agent_of(n)},\n")
         elif pattern == "identity":

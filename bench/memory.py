@@ -42,10 +42,10 @@ def letta_apply() -> str:
 
 
 @contextmanager
-def replay_server(size: int) -> Iterator[str]:
+def replay_server(size: int, shape: str) -> Iterator[str]:
     """`bench.replay` serving a fleet of `size` users; its URL."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "bench.replay", "serve", "--size", str(size)],
+        [sys.executable, "-m", "bench.replay", "serve", "--size", str(size), "--shape", shape],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -81,12 +81,12 @@ def peak_of(argv: list[str], url: str) -> tuple[float, float, int]:
     return usage.ru_maxrss / 1024, seconds, child.returncode
 
 
-def measure(size: int, server: str | None, reps: int) -> dict[str, object]:
+def measure(size: int, shape: str, server: str | None, reps: int) -> dict[str, object]:
     """The figures of one size: each command's peak RSS (the lowest of `reps` runs)."""
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
-        folder = fleet.write_manifests(Path(tmp) / "stack", size)
+        folder = fleet.write_manifests(Path(tmp) / "stack", size, shape)
         row: dict[str, object] = {"users": size}
-        with _server(size, server) as url:
+        with _server(size, shape, server) as url:
             for name, template in COMMANDS.items():
                 argv = [part.format(dir=folder) for part in template]
                 runs = [peak_of(argv, url) for _ in range(reps)]
@@ -97,18 +97,18 @@ def measure(size: int, server: str | None, reps: int) -> dict[str, object]:
 
 
 @contextmanager
-def _server(size: int, server: str | None) -> Iterator[str]:
+def _server(size: int, shape: str, server: str | None) -> Iterator[str]:
     if server is not None:
         yield server
         return
-    with replay_server(size) as url:
+    with replay_server(size, shape) as url:
         yield url
 
 
-def render(rows: list[dict[str, object]], where: str) -> str:
+def render(rows: list[dict[str, object]], where: str, shape: str) -> str:
+    shares = ", ".join(f"{share:.0%} {name}" for name, share in fleet.SHAPES[shape] if share)
     lines = [
-        f"Whole-process peak RSS ({where}), `bench.fleet` stacks: 90% shared, 5% identity, "
-        "5% dedicated",
+        f"Whole-process peak RSS ({where}), `bench.fleet` {shape} stacks: {shares}",
         f"{'users':>9}  {'validate':>18}  {'plan':>18}  {'plan --out':>18}",
     ]
     for row in rows:
@@ -143,16 +143,19 @@ def main(argv: list[str] | None = None) -> int:
         help="a real Letta server already holding the `bench.fleet` stack of the one size "
         "given (seed it with `letta-apply` on the manifests `bench.fleet` writes)",
     )
+    parser.add_argument(
+        "--shape", choices=sorted(fleet.SHAPES), default="fleet", help="users by pattern"
+    )
     parser.add_argument("--reps", type=int, default=1, help="runs of each command (lowest)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     rows = []
     for size in sizes:
-        rows.append(measure(size, args.server, args.reps))
+        rows.append(measure(size, args.shape, args.server, args.reps))
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     where = f"real server {args.server}" if args.server else "replay server"
-    sys.stdout.write(render(rows, where))
+    sys.stdout.write(render(rows, where, args.shape))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n")
     return 0

@@ -90,8 +90,8 @@ class Fleet:
     fixed: dict[str, str]
 
 
-def synthesize(recorded: Mapping[str, Any], size: int) -> Fleet:
-    users = [(n, fleet.user_id(n), fleet.pattern_of(n, size)) for n in range(size)]
+def synthesize(recorded: Mapping[str, Any], size: int, shape: str = "fleet") -> Fleet:
+    users = [(n, fleet.user_id(n), fleet.pattern_of(n, size, shape)) for n in range(size)]
     identities = _identities(recorded, [u for n, u, p in users if p == "identity"])
     agents, blocks = _shared_agents(recorded, identities)
     dedicated_agents, dedicated_blocks = _dedicated(
@@ -289,10 +289,10 @@ def _handler(replay: Replay) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve(size: int, port: int, fixture: Path) -> None:
+def serve(size: int, port: int, fixture: Path, shape: str = "fleet") -> None:
     """Serve a fleet of `size` users until stdin closes; print the URL once listening and,
     at the end, the requests served and the unknown ones (on stderr)."""
-    replay = Replay(synthesize(json.loads(fixture.read_text(encoding="utf-8")), size))
+    replay = Replay(synthesize(json.loads(fixture.read_text(encoding="utf-8")), size, shape))
     server = ThreadingHTTPServer(("127.0.0.1", port), _handler(replay))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -391,11 +391,12 @@ def main(argv: list[str] | None = None) -> int:
     srv.add_argument("--size", type=int, required=True)
     srv.add_argument("--port", type=int, default=0)
     srv.add_argument("--fixture", type=Path, default=FIXTURE)
+    srv.add_argument("--shape", choices=sorted(fleet.SHAPES), default="fleet")
     args = parser.parse_args(argv)
     if args.command == "record":
         record(args.upstream, args.port, args.out)
     else:
-        serve(args.size, args.port, args.fixture)
+        serve(args.size, args.port, args.fixture, args.shape)
     return 0
 
 
