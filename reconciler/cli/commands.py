@@ -271,7 +271,7 @@ def outputs_command(
 
     desired = load_desired(paths, root)
     with connection.open() as api:
-        live = read_live(api, desired.stack, parallelism=parallelism)
+        live = read_live(api, desired.stack, desired, parallelism=parallelism)
     sys.stdout.write(render_outputs(desired.stack, outputs(desired, live), fmt))
 
 
