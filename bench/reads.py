@@ -30,13 +30,15 @@ from reconciler.workflow import make_plan, preflight
 PAGE = 200
 
 
-def noop_plan(url: str, desired: DesiredState, parallelism: int, reps: int) -> tuple[Sample, int]:
+def noop_plan(
+    url: str, desired: DesiredState, parallelism: int, reps: int, *, prune: bool | None = None
+) -> tuple[Sample, int]:
     """Median time and requests of planning the stack; also how many changes the plan has."""
     api = new_api(url)
     changes: list[int] = []
 
     def step() -> None:
-        plan, _live = make_plan(api, desired, prune=None, parallelism=parallelism)
+        plan, _live = make_plan(api, desired, prune=prune, parallelism=parallelism)
         changes.append(len(plan.changes))
 
     try:
