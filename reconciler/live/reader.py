@@ -67,7 +67,7 @@ def read_live(
     names = sorted({*tool_names, *(named_tools(desired) if desired else ())})
     wanted = {spec.identifier_key for spec in desired.identities} if desired else set()
     listing = identity_reads.listed if identity_reads else _prunes(desired, prune)
-    with ThreadPoolExecutor(max_workers=3) as side:
+    with ThreadPoolExecutor(max_workers=4) as side:
         # Shared blocks, tools and MCP servers do not depend on the agents: read them meanwhile.
         blocks = side.submit(read_blocks, api, stack, page_size)
         tools = side.submit(_read_tools, api, stack, names, page_size)
