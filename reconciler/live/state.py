@@ -192,13 +192,29 @@ class LiveIdentity:
 
 
 @dataclass(frozen=True)
+class IdentityReads:
+    """How a live state's identities were read, so that applying a saved plan reads them the
+    same way (and finds the same ones, or the server changed).
+
+    Either every identity on the server was listed (`listed`), or only those attached to the
+    stack's agents (they come with the agent listing) and those looked up by key
+    (`looked_up`: declared keys attached to none of the stack's agents). The first finds
+    owned identities attached nowhere, which prune needs; the second costs requests in
+    proportion to the stack, not to the server.
+    """
+
+    listed: bool = True
+    looked_up: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class LiveState:
     """What the server holds that matters to one stack.
 
     `agents`, `blocks` (stack-level ones), `conversations` are owned by the stack.
     `identities` holds owned ones and foreign ones whose key the stack declares.
     `foreign_agents` are agents not owned by the stack carrying the `user:` tag of a declared
-    user the stack has no agent for.
+    user the stack has no agent for. `identity_reads` says how the identities were read.
     """
 
     stack: str
@@ -217,6 +233,7 @@ class LiveState:
     unmarked_conversations: tuple[LiveConversation, ...] = ()
     """Conversations without any stack's marker on the stack's shared agents and on agents it
     may adopt (`user_id` empty), read only to plan adoption."""
+    identity_reads: IdentityReads = IdentityReads()
 
     @property
     def owned_mcp_servers(self) -> tuple[LiveMcpServer, ...]:
