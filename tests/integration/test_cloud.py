@@ -6,6 +6,9 @@ gets a stack lock: a memory block attached to no agent, in place of the lock ide
 from __future__ import annotations
 
 import signal
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -138,6 +141,20 @@ def test_without_identities_a_held_lock_block_names_its_holder_until_unlocked(
         assert "Removed 1 lock(s)" in unlocked.stdout
         assert lock_blocks(letta_url, stack_name) == []
         assert letta_apply(str(path), url=proxy.url).code == 0
+
+
+def test_without_identities_the_lock_block_of_a_dead_local_run_is_taken_over(
+    tmp_path: Path, letta_url: str, stack_name: str
+) -> None:
+    path = manifest(tmp_path / "m", stack_name, 1)
+    exited = subprocess.Popen([sys.executable, "-c", "pass"])
+    exited.wait()
+    plant_lock_block(letta_url, stack_name, f"{socket.gethostname()}:{exited.pid}")
+    with running(letta_url, [without_identities()]) as proxy:
+        applied = letta_apply(str(path), url=proxy.url)
+    assert applied.code == 0, applied.output
+    assert f"Took over the lock of {socket.gethostname()}:{exited.pid}" in applied.stderr
+    assert lock_blocks(letta_url, stack_name) == []
 
 
 def test_unlock_removes_a_lock_block_where_identities_exist(
