@@ -129,14 +129,12 @@ class StackLock:
 
     def _try_acquire(self) -> LockRecord | None:
         """Take the lock; return the record of whoever else has it (None: taken)."""
-        mine = self._create()
-        others = self._contest(mine)
+        self._id = self._create()
+        others = self._contest()
         if not others:
-            if mine is not None:
-                self._id = mine
-                return None
-            return LockRecord("")  # refused, then gone: its holder just released it
-        if mine is not None:
+            return None if self._id is not None else LockRecord("")  # refused, then released
+        if self._id is not None:
+            mine, self._id = self._id, None
             self.kind.delete(self._api, self._stack, mine)
         if all(_abandoned(r) for r in others):
             return self._take_over(others)
@@ -151,17 +149,34 @@ class StackLock:
                 raise
             return None
 
-    def _contest(self, mine: str | None) -> list[LockRecord]:
-        """The other runs' records, once those contending with this run's have withdrawn:
-        a record listed after this run's (younger) is withdrawn by its run, so while this
-        run's is listed first it waits a little for them, holding its own."""
-        for _ in range(CONTEST_ROUNDS - 1):
+    def _contest(self) -> list[LockRecord]:
+        """The other runs' records, once the listing settled: it shows this run's record, and
+        while that is listed first, the younger records' runs have had a moment to withdraw
+        them (this run holds its own meanwhile)."""
+        records: list[LockRecord] = []
+        for round_ in range(CONTEST_ROUNDS):
             records = self._records()
             others = [r for r in records if r.token != self._token]
-            if not _outlasts(mine, records, others):
+            if not self._unsettled(records, others):
                 return others
-            self._sleep(CONTEST_PAUSE)
-        return [r for r in self._records() if r.token != self._token]
+            if round_ + 1 < CONTEST_ROUNDS:
+                self._sleep(CONTEST_PAUSE)
+        if all(r.id != self._id for r in records):
+            raise LockError(
+                f"the server's listing of lock {self.kind.noun}s does not show the one just "
+                f"made ({self._id}), so the lock cannot be checked; nothing was applied"
+            )
+        return others
+
+    def _unsettled(self, records: list[LockRecord], others: list[LockRecord]) -> bool:
+        """Whether to list again: this run's record is not listed yet (a listing lagging
+        behind the create), or it is listed first and live contenders may still withdraw."""
+        if self._id is None:
+            return False
+        listed = [r.id for r in records]
+        if self._id not in listed:
+            return True
+        return listed[0] == self._id and not all(_abandoned(r) for r in others)
 
     def _holder(self) -> dict[str, str]:
         started = datetime.now(UTC).isoformat(timespec="seconds")
@@ -189,12 +204,6 @@ class StackLock:
             )
             self._sleep(self._settle)
         return outcome
-
-
-def _outlasts(mine: str | None, records: list[LockRecord], others: list[LockRecord]) -> bool:
-    """Whether this run's record, listed first, may outlast live contenders that withdraw."""
-    listed_first = mine is not None and bool(records) and records[0].id == mine
-    return listed_first and not all(_abandoned(r) for r in others)
 
 
 def _abandoned(record: LockRecord) -> bool:

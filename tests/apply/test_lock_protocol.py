@@ -38,6 +38,8 @@ class LockEndpoints:
         self.on_list: Callable[[], None] = lambda: None
         self.on_create: Callable[[], None] = lambda: None
         self.probes = 0
+        self.unlisted = False
+        """Listings leave out every record (a listing lagging behind, or ignoring filters)."""
         self._lock = threading.RLock()
         self._ids = 0
 
@@ -53,7 +55,8 @@ class LockEndpoints:
         if query.get("limit") != 1:
             self.on_list()
         with self._lock:
-            return [copy.deepcopy(r) for r in self.rows[path] if _matches(r, query)]
+            listed = [] if self.unlisted else self.rows[path]
+            return [copy.deepcopy(r) for r in listed if _matches(r, query)]
 
     def create(
         self, path: str, body: Any, *, address: str, find_existing: Callable[[], Any]
@@ -340,3 +343,23 @@ def test_a_lock_block_without_a_holder_record_still_holds_the_lock() -> None:
     with pytest.raises(LockError, match="locked by another apply since an unknown time"):
         StackLock(api_of(server), "acme", sleep=quick).__enter__()
     assert [r["id"] for r in server.rows[BLOCKS]] == ["block-x"]
+
+
+def test_a_listing_lagging_behind_the_create_is_asked_again(server: LockEndpoints) -> None:
+    server.unlisted = True
+
+    def catch_up(_seconds: float) -> None:
+        server.unlisted = False
+
+    with StackLock(api_of(server), "acme", sleep=catch_up):
+        assert len(records(server)) == 1
+    assert server.all() == []
+
+
+def test_a_listing_that_never_shows_the_record_made_refuses(server: LockEndpoints) -> None:
+    """Without its own record in the listing, a run cannot tell it is alone: it must not
+    proceed, and it removes what it made."""
+    server.unlisted = True
+    with pytest.raises(LockError, match="does not show the one just made"):
+        StackLock(api_of(server), "acme", sleep=quick).__enter__()
+    assert server.all() == []
