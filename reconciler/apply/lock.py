@@ -122,7 +122,7 @@ class StackLock:
         if self._id is None and isinstance(exc, LettaApplyError):
             return
         with contextlib.suppress(LettaApplyError):
-            mine = {r.id for r in self._records() if r.token == self._token}
+            mine = {r.id for r in self._records() if self._is_mine(r)}
             for record_id in mine | ({self._id} if self._id else set()):
                 self.kind.delete(self._api, self._stack, record_id)
         self._id = None
@@ -156,17 +156,20 @@ class StackLock:
         records: list[LockRecord] = []
         for round_ in range(CONTEST_ROUNDS):
             records = self._records()
-            others = [r for r in records if r.token != self._token]
+            others = [r for r in records if not self._is_mine(r)]
             if not self._unsettled(records, others):
                 return others
             if round_ + 1 < CONTEST_ROUNDS:
                 self._sleep(CONTEST_PAUSE)
         if all(r.id != self._id for r in records):
             raise LockError(
-                f"the server's listing of lock {self.kind.noun}s does not show the one just "
-                f"made ({self._id}), so the lock cannot be checked; nothing was applied"
+                f"the server does not list the lock {self.kind.noun} just made ({self._id}), "
+                "so the lock cannot be checked; nothing was applied"
             )
         return others
+
+    def _is_mine(self, record: LockRecord) -> bool:
+        return record.id == self._id or record.token == self._token
 
     def _unsettled(self, records: list[LockRecord], others: list[LockRecord]) -> bool:
         """Whether to list again: this run's record is not listed yet (a listing lagging
