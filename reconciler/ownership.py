@@ -26,12 +26,33 @@ IDENTITY_PROTECTED_KEY = "letta_apply_protected"
 RESERVED_PROPERTIES = (IDENTITY_MARKER_KEY, IDENTITY_PROTECTED_KEY)
 """Identity properties that hold ownership marks; a manifest may not declare them."""
 
+LOCK_KEY_PREFIX = "letta-apply-lock:"
+LOCK_BLOCK_LABEL = "letta-apply-lock"
+LOCK_METADATA_KEY = "letta_apply_lock"
+"""The apply lock's marks (see `reconciler.kinds.lock`): not ownership, and never managed."""
+
 _CONVERSATION_MARKER = re.compile(r"\s*\[letta-apply:(?P<stack>[^/\]\s]+)/(?P<user>[^\]]+)\]$")
 
 
 def stack_tag(stack: str) -> str:
     """The tag every owned agent and shared block carries."""
     return f"{TAG_PREFIX}{stack}"
+
+
+def lock_key(stack: str) -> str:
+    """The identifier_key of the stack's lock identity, and the tag of its lock block."""
+    return f"{LOCK_KEY_PREFIX}{stack}"
+
+
+def is_lock_record(raw: Mapping[str, Any]) -> bool:
+    """Whether a block or identity is an apply lock (of any stack): never adopted or managed."""
+    tags = raw.get("tags") or ()
+    key = str(raw.get("identifier_key") or "")
+    return (
+        raw.get("label") == LOCK_BLOCK_LABEL
+        or key.startswith(LOCK_KEY_PREFIX)
+        or any(str(tag).startswith(LOCK_KEY_PREFIX) for tag in tags)
+    )
 
 
 def user_tag(user_id: str) -> str:

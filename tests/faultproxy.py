@@ -9,6 +9,9 @@ random generator, so a failing run reproduces. Kinds of fault:
   passing the answer on: the client sees an error for something that happened;
 - `delay`: wait before forwarding.
 
+`without_identities()` is the rule that makes the server behind look like one without the
+identities API, as Letta Cloud's is now.
+
 `stop()` makes the proxy drop every request from then on, as if the server had stopped;
 `stop_after(method, path, count)` does so once `count` matching requests were forwarded.
 """
@@ -53,6 +56,11 @@ class Rule:
 
     def matches(self, method: str, path: str) -> bool:
         return bool(re.fullmatch(self.method, method) and re.search(self.path, path))
+
+
+def without_identities() -> Rule:
+    """A server without the identities API: every identities request answers 404."""
+    return Rule("status", path=r"^/v1/identities", status=404)
 
 
 @dataclass

@@ -64,6 +64,8 @@ def adopt_tagged(
 ) -> None:
     """Write the stack tag and ownership record on a tagged resource (agent or block)."""
     current = api.get(path, params, address=str(address))
+    if ownership.is_lock_record(current):
+        raise LettaApplyError(f"{address}: the resource is an apply lock, not adopted")
     metadata = current.get("metadata") or {}
     refuse_other_owner(address, ownership.recorded_stack(metadata), stack)
     tags = sorted({*(current.get("tags") or ()), ownership.stack_tag(stack)})

@@ -1,59 +1,151 @@
-"""The stack's apply lock (`lock/<stack>`): an identity whose identifier_key is
-`letta-apply-lock:<stack>`, which the server refuses to create twice.
+"""The stack's apply lock (`lock/<stack>`): the record a running apply keeps on the server.
 
-How the lock record looks and the calls that make, find and remove it; the acquiring and
-waiting is `reconciler.apply.lock.StackLock`.
+A record is one of two kinds, with one shape for both (`LockRecord`):
+- an identity whose identifier_key is `letta-apply-lock:<stack>`, which the server refuses to
+  create twice (HTTP 409), so most races already end at the create;
+- on a server without the identities API (Letta Cloud's answers 404), a memory block attached
+  to no agent, labelled `letta-apply-lock` and tagged `letta-apply-lock:<stack>`: the server
+  lists blocks by exact label and tag cheaply, but takes a second one, so only the listing
+  after the create decides.
+
+The holder (token, host:pid, start time) is in the identity's properties or the block's
+metadata. How records are made, found and removed is here; acquiring, waiting and taking over
+is `reconciler.apply.lock.StackLock`, the same for both kinds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from reconciler.address import Address, Kind
+from reconciler.errors import ServerError
+from reconciler.kinds.common import delete_if_present
 from reconciler.kinds.identity import properties
+from reconciler.ownership import LOCK_BLOCK_LABEL, LOCK_METADATA_KEY, lock_key
 from reconciler.values import JSON
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
 
 KIND = Kind.LOCK
-KEY_PREFIX = "letta-apply-lock:"
+LISTED = 50
+"""Lock records read per listing: normally none or one, a few while applies contend."""
 
 
-def key(stack: str) -> str:
-    """The identifier_key of the stack's lock record."""
-    return f"{KEY_PREFIX}{stack}"
+@dataclass(frozen=True)
+class LockRecord:
+    """One lock record on the server, as its holder wrote it (server data: anyone may)."""
+
+    id: str
+    holder: Mapping[str, JSON] = field(default_factory=dict)
+    """token, holder (host:pid) and started_at."""
+
+    @property
+    def token(self) -> JSON:
+        return self.holder.get("token")
 
 
-def body(stack: str, holder: dict[str, str]) -> dict[str, JSON]:
-    """A lock record naming its holder (token, host:pid, start time)."""
+@dataclass(frozen=True)
+class RecordKind:
+    """Where one kind of lock record lives and how it is written and read back."""
+
+    noun: str
+    path: str
+    body: Callable[[str, Mapping[str, str]], dict[str, JSON]]
+    query: Callable[[str], dict[str, JSON]]
+    is_stacks: Callable[[Mapping[str, JSON], str], bool]
+    holder_of: Callable[[Mapping[str, JSON]], dict[str, JSON]]
+
+    def create(self, api: LettaApi, stack: str, holder: Mapping[str, str]) -> LockRecord:
+        """Create this run's record; a lost answer is resolved by finding it by its token."""
+
+        def find() -> JSON | None:
+            raw = self._listed(api, stack)
+            return next((r for r in raw if self.holder_of(r).get("token") == holder["token"]), None)
+
+        address = str(Address.lock(stack))
+        created = api.create(
+            self.path, self.body(stack, holder), address=address, find_existing=find
+        )
+        return self._record(created)
+
+    def records(self, api: LettaApi, stack: str) -> list[LockRecord]:
+        """The stack's lock records of this kind, oldest first (normally none or one)."""
+        return [self._record(raw) for raw in self._listed(api, stack)]
+
+    def delete(self, api: LettaApi, stack: str, record_id: str) -> None:
+        """Remove a record; one already gone (another run removed it) is done."""
+        delete_if_present(api, f"{self.path}{record_id}", Address.lock(stack))
+
+    def _listed(self, api: LettaApi, stack: str) -> list[Mapping[str, JSON]]:
+        params = {**self.query(stack), "order": "asc", "limit": LISTED}
+        found = api.get(self.path, params, address=str(Address.lock(stack)))
+        return [r for r in found or () if isinstance(r, Mapping) and self.is_stacks(r, stack)]
+
+    def _record(self, raw: Mapping[str, JSON]) -> LockRecord:
+        return LockRecord(str(raw["id"]), self.holder_of(raw))
+
+
+def _identity_body(stack: str, holder: Mapping[str, str]) -> dict[str, JSON]:
     return {
-        "identifier_key": key(stack),
+        "identifier_key": lock_key(stack),
         "name": f"letta-apply lock for stack {stack}",
         "identity_type": "other",
         "properties": [{"key": k, "value": v, "type": "string"} for k, v in sorted(holder.items())],
     }
 
 
-def holder(record: JSON) -> dict[str, JSON]:
-    """What a lock record says about its holder."""
-    return properties(record) if record else {}
+def _block_body(stack: str, holder: Mapping[str, str]) -> dict[str, JSON]:
+    return {
+        "label": LOCK_BLOCK_LABEL,
+        "tags": [lock_key(stack)],
+        "value": (
+            f"letta-apply is applying stack {stack} ({holder['holder']}, since "
+            f"{holder['started_at']}). Not memory: attached to no agent, removed when the apply "
+            "ends; `letta-apply unlock` removes one a vanished run left behind."
+        ),
+        "description": f"letta-apply's apply lock for stack {stack}",
+        "metadata": {LOCK_METADATA_KEY: {"stack": stack, **holder}},
+    }
 
 
-def create(
-    api: LettaApi, stack: str, holder: dict[str, str], find: Callable[[], JSON | None]
-) -> JSON:
-    return api.create(
-        "/v1/identities/", body(stack, holder), address=str(Address.lock(stack)), find_existing=find
-    )
+def _block_holder(raw: Mapping[str, JSON]) -> dict[str, JSON]:
+    metadata = raw.get("metadata")
+    record = metadata.get(LOCK_METADATA_KEY) if isinstance(metadata, Mapping) else None
+    return dict(record) if isinstance(record, Mapping) else {}
 
 
-def records(api: LettaApi, stack: str) -> list[JSON]:
-    """Every lock record of the stack (normally none or one)."""
-    found: list[JSON] = api.get("/v1/identities/", {"identifier_key": key(stack)})
-    return [r for r in found if r.get("identifier_key") == key(stack)]
+IDENTITY = RecordKind(
+    noun="identity",
+    path="/v1/identities/",
+    body=_identity_body,
+    query=lambda stack: {"identifier_key": lock_key(stack)},
+    is_stacks=lambda raw, stack: raw.get("identifier_key") == lock_key(stack),
+    holder_of=properties,
+)
+BLOCK = RecordKind(
+    noun="memory block",
+    path="/v1/blocks/",
+    body=_block_body,
+    # Labels the listing filters on are short and plain (no `:` or `.`), so the label is one
+    # for every stack and the exact tag names the stack: both filters are exact matches.
+    query=lambda stack: {"label": LOCK_BLOCK_LABEL, "tags": [lock_key(stack)]},
+    is_stacks=lambda raw, stack: (
+        raw.get("label") == LOCK_BLOCK_LABEL and lock_key(stack) in (raw.get("tags") or ())
+    ),
+    holder_of=_block_holder,
+)
 
 
-def delete(api: LettaApi, stack: str, record_id: str) -> None:
-    api.delete(f"/v1/identities/{record_id}", address=str(Address.lock(stack)))
+def kinds_on(api: LettaApi, stack: str) -> tuple[RecordKind, ...]:
+    """The kinds of lock record this server can keep, the one to use first: an identity, and a
+    block where the identities listing answers 404 (Letta Cloud's current API)."""
+    try:
+        api.get("/v1/identities/", {"identifier_key": lock_key(stack), "limit": 1})
+    except ServerError as exc:
+        if exc.status != 404:
+            raise
+        return (BLOCK,)
+    return (IDENTITY, BLOCK)

@@ -12,7 +12,7 @@ import pytest
 from reconciler.apply.lock import StackLock, force_unlock
 from reconciler.client import LettaApi, Target
 from reconciler.errors import LockError
-from reconciler.kinds.lock import key as lock_key
+from reconciler.ownership import lock_key
 
 pytestmark = pytest.mark.server
 

@@ -31,10 +31,16 @@ def with_credentials(url: str, user: str = "ci", password: str = SECRET) -> str:
 def server() -> Iterator[Answering]:
     """An empty Letta-like server that also takes and releases the stack's lock."""
 
+    locks: list[dict[str, str]] = []
+
     def route(method: str, path: str) -> Answer:
         if method == "POST" and path.startswith("/v1/identities/"):
-            return Answer.json({"id": "identity-lock"})
+            locks[:] = [{"id": "identity-lock", "identifier_key": "letta-apply-lock:acme"}]
+            return Answer.json(locks[0])
+        if method == "GET" and path.startswith("/v1/identities/?identifier_key=letta-apply-lock"):
+            return Answer.json(locks)
         if method == "DELETE":
+            locks.clear()
             return Answer.json(None)
         return letta_like(method, path) or Answer.json({"detail": "unexpected"}, status=400)
 

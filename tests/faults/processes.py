@@ -34,6 +34,29 @@ def finish(process: subprocess.Popen[str], log_dir: Path, name: str, timeout: fl
     return Result(code, out, err)
 
 
+def started_together(*args: str, url: str, log_dir: Path) -> list[Result]:
+    """Start `letta-apply ARGS` twice at once, and wait for both."""
+    runs = [start(*args, url=url, log_dir=log_dir, name=f"run{n}") for n in (1, 2)]
+    return [finish(run, log_dir, f"run{n}", timeout=600) for n, run in enumerate(runs, 1)]
+
+
+def assert_took_turns(results: list[Result], stack: str, lock_timeout: str) -> None:
+    """Of two applies of `stack` started together, one applied; the other was refused by
+    the lock (`--lock-timeout 0`), or waited for it and found nothing left to do."""
+    for result in results:
+        assert "Traceback" not in result.output
+    applied = [r for r in results if r.code == 0 and "Apply complete" in r.stdout]
+    assert len(applied) == 1, [r.output for r in results]
+    [other] = [r for r in results if r is not applied[0]]
+    if lock_timeout == "0":
+        assert other.code == 1, other.output
+        assert f"stack '{stack}' is locked by" in other.stderr
+        assert "another apply is running" in other.stderr
+    else:
+        assert other.code == 0, other.output
+        assert "No changes" in other.stdout
+
+
 def settled(read: Callable[[], int], timeout: float, quiet: float = 3.0) -> int:
     """Poll `read` until its value has not changed for `quiet` seconds; return that value."""
     deadline = time.monotonic() + timeout

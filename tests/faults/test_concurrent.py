@@ -11,7 +11,7 @@ from letta_client import Letta
 from tests import faultproxy
 from tests.faultproxy import Rule
 from tests.faults.fleet import assert_converged, assert_outputs_match, converges, write_fleet
-from tests.faults.processes import finish, start
+from tests.faults.processes import assert_took_turns, started_together
 
 pytestmark = pytest.mark.server
 
@@ -24,25 +24,10 @@ def test_two_applies_at_once_create_everything_once(
     lock_timeout: str, tmp_path: Path, letta_url: str, stack: str, sdk: Letta
 ) -> None:
     fleet = write_fleet(tmp_path / "m", stack, dedicated=40, shared=2, identity=2)
-    logs = tmp_path / "logs"
     args = (str(fleet.path), "--lock-timeout", lock_timeout)
     with faultproxy.running(letta_url, SLOW_CREATES) as proxy:
-        runs = [start(*args, url=proxy.url, log_dir=logs, name=f"run{n}") for n in (1, 2)]
-        results = [
-            finish(run, logs, f"run{n}", timeout=600) for n, run in zip((1, 2), runs, strict=True)
-        ]
-    for result in results:
-        assert "Traceback" not in result.output
-    applied = [r for r in results if r.code == 0 and "Apply complete" in r.stdout]
-    assert len(applied) == 1, [r.output for r in results]
-    [other] = [r for r in results if r is not applied[0]]
-    if lock_timeout == "0":
-        assert other.code == 1, other.output
-        assert f"stack '{stack}' is locked by" in other.stderr
-        assert "another apply is running" in other.stderr
-    else:
-        assert other.code == 0, other.output
-        assert "No changes" in other.stdout
+        results = started_together(*args, url=proxy.url, log_dir=tmp_path / "logs")
+    assert_took_turns(results, stack, lock_timeout)
     assert proxy.forwarded["POST /v1/agents/"] == len(fleet.dedicated) + 1
     converges(fleet, letta_url)
     assert_converged(sdk, fleet)
