@@ -90,3 +90,11 @@ bench: venv
 .PHONY: bench-planner
 bench-planner: venv
 	$(BIN)/python -m bench.planner_scale --sizes $${PLANNER_SIZES:-10000,100000}
+
+# The seeds' largest row on a real server ($$LETTA_BASE_URL, or a throwaway local one): a stack
+# of 20,000 users on four shared agents seeded by letta-apply, its no-op and 1% plans beside a
+# raw listing, 1,000 new users beside raw creates, four stacks of 5,000 applied at once.
+# About an hour on two cores; SCALE_ARGS="--users 2000" for a quick run.
+.PHONY: bench-scale
+bench-scale: venv
+	$(BIN)/python -m bench.scale $(SCALE_ARGS)

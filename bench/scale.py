@@ -1,0 +1,395 @@
+"""`make bench-scale` (`python -m bench.scale`): the seeds' largest row on a real server.
+
+A stack of 20,000 users on four shared agents (a conversation each, an identity attached for
+every 20th user) is seeded by `letta-apply` itself, then each figure is measured beside a
+reference taken in the same run: the no-op and the 1% plan against the same pages listed as
+plain JSON with httpx, the apply of 1,000 new users against the same creates sent raw at the
+same parallelism, and four stacks of 5,000 applied (and planned) by four processes at once
+against the one stack of 20,000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import report
+from bench.scale_stacks import ScaleStack, renamed, write_stack, write_users
+from bench.server import bench_server
+from reconciler import ownership
+from reconciler.address import Kind
+from reconciler.apply import apply_plan
+from reconciler.client import LettaApi, Target
+from reconciler.desired import DesiredState
+from reconciler.errors import ApplyFailed
+from reconciler.kinds.agent import includes
+from reconciler.manifest import load_desired
+from reconciler.plan.model import Attach, Create
+from reconciler.values import thaw
+from reconciler.workflow import make_plan
+
+PAGE = 200
+LETTA_APPLY = Path(sys.executable).with_name("letta-apply")
+
+
+@dataclass(frozen=True)
+class Options:
+    users: int
+    new_users: int
+    split: int
+    parallelism: int
+    reps: int
+    change_every: int
+
+
+def parse(argv: list[str] | None) -> Options:
+    parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
+    parser.add_argument("--users", type=int, default=20_000, help="users in the big stack")
+    parser.add_argument("--new-users", type=int, default=1000, help="users added by the apply")
+    parser.add_argument("--split", type=int, default=4, help="stacks applied at once")
+    parser.add_argument("--parallelism", type=int, default=8, help="requests in flight")
+    parser.add_argument("--reps", type=int, default=3, help="repetitions of each read")
+    parser.add_argument(
+        "--change-every", type=int, default=100, help="rename every n-th user (1%% by default)"
+    )
+    args = parser.parse_args(argv)
+    return Options(
+        args.users, args.new_users, args.split, args.parallelism, args.reps, args.change_every
+    )
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# Whole processes -----------------------------------------------------------------------------
+
+
+def _run_cli(url: str, args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "LETTA_BASE_URL": url, "CI": "true", "NO_COLOR": "1"}
+    with log.open("ab") as out:
+        return subprocess.Popen([str(LETTA_APPLY), *args], stdout=out, stderr=out, env=env)
+
+
+def processes(url: str, commands: list[list[str]], log: Path) -> dict[str, Any]:
+    """Start every command at once; the wall time and each one's time and exit code."""
+    began = time.perf_counter()
+    running = [(_run_cli(url, args, log), time.perf_counter()) for args in commands]
+    each: list[float] = []
+    codes: list[int] = []
+    for process, started in running:
+        codes.append(process.wait())
+        each.append(time.perf_counter() - started)
+    return {
+        "seconds": round(time.perf_counter() - began, 2),
+        "each": [round(s, 2) for s in each],
+        "exit_codes": codes,
+    }
+
+
+# In-process plans and the raw listing --------------------------------------------------------
+
+
+def timed(step: Any) -> tuple[float, Any]:
+    began = time.perf_counter()
+    value = step()
+    return time.perf_counter() - began, value
+
+
+def plan_once(url: str, desired: DesiredState, parallelism: int) -> dict[str, Any]:
+    api = LettaApi(Target(base_url=url))
+    try:
+        seconds, (plan, _live) = timed(
+            lambda: make_plan(api, desired, prune=None, parallelism=parallelism)
+        )
+        return {"seconds": seconds, "requests": api.requests, "changes": len(plan.changes)}
+    finally:
+        api.close()
+
+
+def raw_listing(url: str, desired: DesiredState) -> dict[str, Any]:
+    """The pages a plan of the stack reads, fetched one after another as plain JSON."""
+    with httpx.Client(base_url=url, timeout=300) as http:
+        count = [0]
+
+        def pages(path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = []
+            after: dict[str, str] = {}
+            while True:
+                query = {**params, "limit": PAGE, "order": "asc", **after}
+                page = http.get(path, params=query).raise_for_status().json()
+                count[0] += 1
+                found += page
+                if len(page) < PAGE:
+                    return found
+                after = {"after": page[-1]["id"]}
+
+        def step() -> int:
+            tag = ownership.stack_tag(desired.stack)
+            agents = pages("/v1/agents/", {"tags": [tag], "include": list(includes(desired))})
+            items = len(agents) + len(pages("/v1/blocks/", {"tags": [tag]}))
+            for agent in agents:
+                if not any(t.startswith("user:") for t in agent.get("tags") or ()):
+                    items += len(pages("/v1/conversations/", {"agent_id": agent["id"]}))
+            items += len(pages("/v1/identities/", {}))
+            items += len(pages("/v1/tools/", {"tool_types": ["custom"]}))
+            http.get("/v1/mcp-servers/").raise_for_status()
+            count[0] += 1
+            return items
+
+        seconds, items = timed(step)
+        return {"seconds": seconds, "requests": count[0], "items": items}
+
+
+def paired(url: str, desired: DesiredState, opts: Options) -> dict[str, Any]:
+    """The plan and the raw listing in interleaved pairs; medians and the median ratio."""
+    plans, listings = [], []
+    for rep in range(opts.reps):
+        first_plan = rep % 2 == 0
+        if first_plan:
+            plans.append(plan_once(url, desired, opts.parallelism))
+        listings.append(raw_listing(url, desired))
+        if not first_plan:
+            plans.append(plan_once(url, desired, opts.parallelism))
+    ratios = [p["seconds"] / r["seconds"] for p, r in zip(plans, listings, strict=True)]
+    return {
+        "plan": _median(plans),
+        "raw_listing": _median(listings),
+        "ratio": round(statistics.median(ratios), 3),
+    }
+
+
+def _median(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    return {**samples[-1], "seconds": round(statistics.median(s["seconds"] for s in samples), 3)}
+
+
+# Creates: raw against letta-apply ------------------------------------------------------------
+
+
+def raw_creates(url: str, desired: DesiredState, parallelism: int) -> dict[str, Any]:
+    """The creates and attaches a plan of `desired` makes, sent raw: conversations POSTed on
+    their agents, identities POSTed then attached, `parallelism` at a time."""
+    api = LettaApi(Target(base_url=url))
+    try:
+        plan, live = make_plan(api, desired, prune=None, parallelism=parallelism)
+    finally:
+        api.close()
+    agent_ids = {a.address: a.id for a in live.agents if a.address}
+    attach = {c.address: agent_ids[c.agent] for c in plan.changes if isinstance(c, Attach)}
+    creates = [c for c in plan.changes if isinstance(c, Create)]
+    failures = [0]
+    with httpx.Client(base_url=url, timeout=300, limits=httpx.Limits(max_connections=64)) as http:
+
+        def send(change: Create) -> None:
+            body = thaw(change.body)
+            try:
+                if change.address.kind is Kind.CONVERSATION:
+                    assert change.address.owner is not None
+                    params = {"agent_id": agent_ids[change.address.owner]}
+                    http.post("/v1/conversations/", params=params, json=body).raise_for_status()
+                    return
+                made = http.post("/v1/identities/", json=body).raise_for_status().json()
+                path = f"/v1/agents/{attach[change.address]}/identities/attach/{made['id']}"
+                http.patch(path).raise_for_status()
+            except httpx.HTTPError:
+                failures[0] += 1
+
+        def run() -> None:
+            with ThreadPoolExecutor(max_workers=parallelism) as pool:
+                list(pool.map(send, creates))
+
+        seconds, _ = timed(run)
+    requests = len(creates) + len(attach)
+    return {"seconds": round(seconds, 2), "requests": requests, "failed": failures[0]}
+
+
+def plan_and_apply(url: str, desired: DesiredState, parallelism: int) -> dict[str, Any]:
+    api = LettaApi(Target(base_url=url))
+    try:
+        plan_s, (plan, live) = timed(
+            lambda: make_plan(api, desired, prune=None, parallelism=parallelism)
+        )
+        planned_requests = api.requests
+        failed = [0]
+
+        def run() -> None:
+            try:
+                apply_plan(api, plan, live, parallelism=parallelism)
+            except ApplyFailed as exc:
+                failed[0] = len(exc.failures)
+
+        apply_s, _ = timed(run)
+        return {
+            "plan_seconds": round(plan_s, 2),
+            "apply_seconds": round(apply_s, 2),
+            "changes": len(plan.changes),
+            "apply_requests": api.requests - planned_requests,
+            "failed": failed[0],
+        }
+    finally:
+        api.close()
+
+
+# The run -------------------------------------------------------------------------------------
+
+
+class Scale:
+    """One run: its folder of manifests, its server and what it measured."""
+
+    def __init__(self, opts: Options, url: str, folder: Path) -> None:
+        self.opts, self.url, self.folder = opts, url, folder
+        self.prefix = f"scale-{uuid.uuid4().hex[:6]}"
+        self.log = folder / "letta-apply.log"
+        self.results: dict[str, Any] = {}
+
+    def spec(self, label: str, users: int) -> ScaleStack:
+        return ScaleStack(f"{self.prefix}-{label}", f"{self.prefix}-{label}", users)
+
+    def apply_cli(self, folders: list[Path]) -> dict[str, Any]:
+        args = ["--parallelism", str(self.opts.parallelism), "--auto-approve"]
+        return processes(self.url, [[str(f), *args] for f in folders], self.log)
+
+    def plan_cli(self, folders: list[Path]) -> dict[str, Any]:
+        return processes(
+            self.url, [["plan", str(f), "--detailed-exitcode"] for f in folders], self.log
+        )
+
+    def run(self) -> dict[str, Any]:
+        big = self.spec("big", self.opts.users)
+        big_dir = write_stack(self.folder / "big", big)
+        self.seed(big_dir)
+        desired = load_desired([big_dir])
+        self.reads(big, big_dir, desired)
+        self.split()
+        self.single_vs_split_plans(big_dir)
+        self.new_users(big, big_dir)
+        return self.results
+
+    def seed(self, big_dir: Path) -> None:
+        say(f"seeding {self.opts.users:,} users with `letta-apply {big_dir.name} -y` ...")
+        seeded = self.apply_cli([big_dir])
+        self.results["seed"] = {"users": self.opts.users, **seeded}
+        say(f"  seeded in {seeded['seconds']:.0f} s (exit {seeded['exit_codes'][0]})")
+        again = self.apply_cli([big_dir])  # whatever a failed create left out
+        self.results["seed_fill_up"] = again
+
+    def reads(self, big: ScaleStack, big_dir: Path, desired: DesiredState) -> None:
+        say("no-op plan and raw listing, interleaved ...")
+        self.results["noop"] = paired(self.url, desired, self.opts)
+        say(f"  {self.results['noop']}")
+        changed_dir = self.folder / "big-renamed"
+        write_stack(changed_dir, big, renamed(big.user_rows(), self.opts.change_every))
+        say("1% plan and raw listing, interleaved ...")
+        self.results["one_percent"] = paired(self.url, load_desired([changed_dir]), self.opts)
+        say(f"  {self.results['one_percent']}")
+
+    def split(self) -> None:
+        size = self.opts.users // self.opts.split
+        folders = [
+            write_stack(self.folder / f"part{n}", self.spec(f"part{n}", size))
+            for n in range(self.opts.split)
+        ]
+        say(f"{self.opts.split} stacks of {size:,} applied by {self.opts.split} processes ...")
+        self.results["split_apply"] = {"users_each": size, **self.apply_cli(folders)}
+        say(f"  {self.results['split_apply']}")
+        self.results["split_fill_up"] = self.apply_cli(folders)
+        self.split_folders = folders
+
+    def single_vs_split_plans(self, big_dir: Path) -> None:
+        say("no-op plans as processes: the big stack alone, then the split stacks at once ...")
+        self.results["single_plan"] = self.plan_cli([big_dir])
+        self.results["split_plans"] = self.plan_cli(self.split_folders)
+        say(f"  {self.results['single_plan']} / {self.results['split_plans']}")
+
+    def new_users(self, big: ScaleStack, big_dir: Path) -> None:
+        count, start = self.opts.new_users, self.opts.users
+        raw = self.spec("raw", 0)
+        raw_dir = write_stack(self.folder / "raw", raw)
+        self.apply_cli([raw_dir])  # its shared agents, no users yet
+        raw_rows = ScaleStack(raw.stack, raw.label, start + count).user_rows(start, count)
+        write_users(raw_dir / "users.csv", raw_rows)
+        say(f"raw creates of {count:,} users' conversations and identities ...")
+        self.results["raw_creates"] = raw_creates(
+            self.url, load_desired([raw_dir]), self.opts.parallelism
+        )
+        say(f"  {self.results['raw_creates']}")
+        grown = ScaleStack(big.stack, big.label, start + count)
+        write_users(big_dir / "users.csv", grown.user_rows())
+        say(f"letta-apply plan + apply of {count:,} new users on the big stack ...")
+        self.results["apply_new"] = plan_and_apply(
+            self.url, load_desired([big_dir]), self.opts.parallelism
+        )
+        say(f"  {self.results['apply_new']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse(argv)
+    with bench_server() as server, tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        results: dict[str, Any] = {
+            "kind": "scale",
+            "machine": report.machine(),
+            "server": {"version": server.version, "throwaway": server.throwaway},
+            "options": asdict(opts),
+            "load_before": report.load(),
+        }
+        scale = Scale(opts, server.url, Path(tmp))
+        try:
+            results.update(scale.run())
+        finally:
+            results["load_after"] = report.load()
+            path = report.write_json(results)
+            say(f"results saved to {path}")
+    sys.stdout.write(render(results))
+    return 0
+
+
+def render(r: dict[str, Any]) -> str:
+    """The figures, each beside its reference and their ratio."""
+    opts = r["options"]
+    lines = [
+        f"machine: {r['machine']['cpus']} CPUs, load {r['load_before']} -> {r['load_after']}",
+        f"seed: {opts['users']:,} users by `letta-apply DIR -y`: {r['seed']['seconds']:.0f} s "
+        f"({opts['users'] / r['seed']['seconds']:.1f} users/s)",
+    ]
+    for key, what in (("noop", "no-op plan"), ("one_percent", "1% plan")):
+        f = r[key]
+        lines.append(
+            f"{what}: {f['plan']['seconds']:.2f} s / {f['plan']['requests']} req, "
+            f"{f['plan']['changes']} changes; raw JSON listing {f['raw_listing']['seconds']:.2f} s "
+            f"/ {f['raw_listing']['requests']} req; ratio {f['ratio']:.2f}x"
+        )
+    raw, new = r["raw_creates"], r["apply_new"]
+    lines.append(
+        f"{opts['new_users']:,} new users: apply {new['apply_seconds']:.1f} s "
+        f"({new['apply_requests']} req, {new['failed']} failed; plan before it "
+        f"{new['plan_seconds']:.1f} s); raw creates {raw['seconds']:.1f} s ({raw['requests']} "
+        f"req); apply throughput {raw['seconds'] / new['apply_seconds']:.0%} of raw"
+    )
+    split, seed = r["split_apply"], r["seed"]
+    lines.append(
+        f"{opts['split']} stacks of {split['users_each']:,} at once: {split['seconds']:.0f} s; "
+        f"one stack of {opts['users']:,}: {seed['seconds']:.0f} s; "
+        f"ratio {split['seconds'] / seed['seconds']:.2f}x"
+    )
+    single, plans = r["single_plan"], r["split_plans"]
+    lines.append(
+        f"{opts['split']} no-op plans at once: {plans['seconds']:.1f} s; one of the big stack: "
+        f"{single['seconds']:.1f} s; ratio {plans['seconds'] / single['seconds']:.2f}x"
+    )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
