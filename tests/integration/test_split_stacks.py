@@ -12,53 +12,9 @@ from typing import Any
 import pytest
 from letta_client import Letta
 
-from tests.integration.helpers import Result, letta_apply
+from tests.integration.helpers import REGIONS, Result, letta_apply, write_fleet
 
 pytestmark = pytest.mark.server
-
-STACK = """\
-apiVersion: letta-apply/v1
-stack: {stack}
-defaults: {{model: letta/letta-free, embedding: letta/letta-free}}
-prune: {{enabled: true, maxDeletePercent: 50}}
-templates:
-  assistant:
-    blocks:
-      human: {{value: "Name: ${{user.name}}", policy: seed}}
-agents:
-  support-{region}:
-    blocks:
-      persona: {{value: "I am support for {region}.", policy: enforce}}
-usersFrom:
-  path: ../users.csv
-  where: {{properties.region: {region}}}
-"""
-
-REGIONS = ("north", "south")
-
-
-def users_csv(suffix: str, south: set[str] = frozenset()) -> str:
-    """Six users of each region (two of each pattern); ids in `south` move to the south."""
-    rows = ["id,name,pattern,template,agent,properties.region"]
-    for region in REGIONS:
-        for n, pattern in enumerate(("shared", "shared", "identity", "identity", "dedicated")):
-            user = f"{region[0]}{n}-{suffix}"
-            home = "south" if user in south else region
-            template = "assistant" if pattern == "dedicated" else ""
-            agent = "" if pattern == "dedicated" else f"support-{home}"
-            rows.append(f"{user},User {user},{pattern},{template},{agent},{home}")
-    return "\n".join(rows) + "\n"
-
-
-def write_fleet(root: Path, stack_name: str, south: set[str] = frozenset()) -> dict[str, str]:
-    """The fleet folder: one users file, a stack folder per region; region -> stack name."""
-    stacks = {region: f"{stack_name}-{region}" for region in REGIONS}
-    for region, stack in stacks.items():
-        (root / region).mkdir(parents=True, exist_ok=True)
-        text = STACK.format(stack=stack, region=region)
-        (root / region / "stack.yaml").write_text(text, encoding="utf-8")
-    (root / "users.csv").write_text(users_csv(stack_name, south), encoding="utf-8")
-    return stacks
 
 
 def at_once(url: str, root: Path, *args: str) -> list[Result]:
