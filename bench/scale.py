@@ -4,8 +4,8 @@ A stack of 20,000 users on four shared agents (a conversation each, an identity 
 every 20th user) is seeded by `letta-apply` itself, then each figure is measured beside a
 reference taken in the same run: the no-op and the 1% plan against the same pages listed as
 plain JSON with httpx, the apply of 1,000 new users against the same creates sent raw at the
-same parallelism, and four stacks of 5,000 applied (and planned) by four processes at once
-against the one stack of 20,000.
+same parallelism, and four stacks of 5,000 applied (and planned) by four processes at once,
+beside the one stack of 20,000 seeded (and planned) by one.
 """
 
 from __future__ import annotations
@@ -44,14 +44,23 @@ PAGE = 200
 LETTA_APPLY = Path(sys.executable).with_name("letta-apply")
 
 
+PARTS = ("seed", "reads", "new-users", "split")
+
+
 @dataclass(frozen=True)
 class Options:
+    """What to run; `split_users` is the size of each split stack (0: `users / split`), and
+    `prefix` names the run's stacks (a stack seeded by an earlier run is reused with it)."""
+
     users: int
     new_users: int
     split: int
+    split_users: int
     parallelism: int
     reps: int
     change_every: int
+    parts: tuple[str, ...]
+    prefix: str
 
 
 def parse(argv: list[str] | None) -> Options:
@@ -61,12 +70,32 @@ def parse(argv: list[str] | None) -> Options:
     parser.add_argument("--split", type=int, default=4, help="stacks applied at once")
     parser.add_argument("--parallelism", type=int, default=8, help="requests in flight")
     parser.add_argument("--reps", type=int, default=3, help="repetitions of each read")
+    parser.add_argument("--split-users", type=int, default=0, help="users per split stack")
     parser.add_argument(
         "--change-every", type=int, default=100, help="rename every n-th user (1%% by default)"
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=PARTS,
+        help="run only this part (repeatable): seed, reads, new-users, split",
+    )
+    parser.add_argument(
+        "--prefix",
+        default=f"scale-{uuid.uuid4().hex[:6]}",
+        help="the stacks' name prefix (an earlier run's, with LETTA_BASE_URL, to reuse its stack)",
+    )
     args = parser.parse_args(argv)
     return Options(
-        args.users, args.new_users, args.split, args.parallelism, args.reps, args.change_every
+        users=args.users,
+        new_users=args.new_users,
+        split=args.split,
+        split_users=args.split_users or args.users // args.split,
+        parallelism=args.parallelism,
+        reps=args.reps,
+        change_every=args.change_every,
+        parts=tuple(part for part in PARTS if part in (args.only or PARTS)),
+        prefix=args.prefix,
     )
 
 
@@ -250,7 +279,7 @@ class Scale:
 
     def __init__(self, opts: Options, url: str, folder: Path) -> None:
         self.opts, self.url, self.folder = opts, url, folder
-        self.prefix = f"scale-{uuid.uuid4().hex[:6]}"
+        self.prefix = opts.prefix
         self.log = folder / "letta-apply.log"
         self.results: dict[str, Any] = {}
 
@@ -267,14 +296,18 @@ class Scale:
         )
 
     def run(self) -> dict[str, Any]:
+        """Seed, read (the stack as seeded), add users, then the split stacks."""
+        parts = self.opts.parts
         big = self.spec("big", self.opts.users)
         big_dir = write_stack(self.folder / "big", big)
-        self.seed(big_dir)
-        desired = load_desired([big_dir])
-        self.reads(big, big_dir, desired)
-        self.split()
-        self.single_vs_split_plans(big_dir)
-        self.new_users(big, big_dir)
+        if "seed" in parts:
+            self.seed(big_dir)
+        if "reads" in parts:
+            self.reads(big, big_dir, load_desired([big_dir]))
+        if "new-users" in parts:
+            self.new_users(big, big_dir)
+        if "split" in parts:
+            self.split()
         return self.results
 
     def seed(self, big_dir: Path) -> None:
@@ -294,24 +327,24 @@ class Scale:
         say("1% plan and raw listing, interleaved ...")
         self.results["one_percent"] = paired(self.url, load_desired([changed_dir]), self.opts)
         say(f"  {self.results['one_percent']}")
+        say("no-op plan of the stack as a process ...")
+        self.results["single_plan"] = {"users": big.users, **self.plan_cli([big_dir])}
+        say(f"  {self.results['single_plan']}")
 
     def split(self) -> None:
-        size = self.opts.users // self.opts.split
+        """Stacks applied by as many processes at once, then planned so (no-op)."""
+        size, count = self.opts.split_users, self.opts.split
         folders = [
-            write_stack(self.folder / f"part{n}", self.spec(f"part{n}", size))
-            for n in range(self.opts.split)
+            write_stack(self.folder / f"split{n}", self.spec(f"split{n}", size))
+            for n in range(count)
         ]
-        say(f"{self.opts.split} stacks of {size:,} applied by {self.opts.split} processes ...")
+        say(f"{count} stacks of {size:,} applied by {count} processes at once ...")
         self.results["split_apply"] = {"users_each": size, **self.apply_cli(folders)}
         say(f"  {self.results['split_apply']}")
         self.results["split_fill_up"] = self.apply_cli(folders)
-        self.split_folders = folders
-
-    def single_vs_split_plans(self, big_dir: Path) -> None:
-        say("no-op plans as processes: the big stack alone, then the split stacks at once ...")
-        self.results["single_plan"] = self.plan_cli([big_dir])
-        self.results["split_plans"] = self.plan_cli(self.split_folders)
-        say(f"  {self.results['single_plan']} / {self.results['split_plans']}")
+        say(f"{count} no-op plans by {count} processes at once ...")
+        self.results["split_plans"] = {"users_each": size, **self.plan_cli(folders)}
+        say(f"  {self.results['split_plans']}")
 
     def new_users(self, big: ScaleStack, big_dir: Path) -> None:
         count, start = self.opts.new_users, self.opts.users
@@ -356,38 +389,41 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def render(r: dict[str, Any]) -> str:
-    """The figures, each beside its reference and their ratio."""
+    """The figures measured, each beside its reference and their ratio."""
     opts = r["options"]
-    lines = [
-        f"machine: {r['machine']['cpus']} CPUs, load {r['load_before']} -> {r['load_after']}",
-        f"seed: {opts['users']:,} users by `letta-apply DIR -y`: {r['seed']['seconds']:.0f} s "
-        f"({opts['users'] / r['seed']['seconds']:.1f} users/s)",
-    ]
-    for key, what in (("noop", "no-op plan"), ("one_percent", "1% plan")):
-        f = r[key]
+    lines = [f"machine: {r['machine']['cpus']} CPUs, load {r['load_before']} -> {r['load_after']}"]
+    if seed := r.get("seed"):
         lines.append(
-            f"{what}: {f['plan']['seconds']:.2f} s / {f['plan']['requests']} req, "
-            f"{f['plan']['changes']} changes; raw JSON listing {f['raw_listing']['seconds']:.2f} s "
-            f"/ {f['raw_listing']['requests']} req; ratio {f['ratio']:.2f}x"
+            f"seed: {seed['users']:,} users by `letta-apply DIR -y`: {seed['seconds']:.0f} s "
+            f"({seed['users'] / seed['seconds']:.1f} users/s)"
         )
-    raw, new = r["raw_creates"], r["apply_new"]
-    lines.append(
-        f"{opts['new_users']:,} new users: apply {new['apply_seconds']:.1f} s "
-        f"({new['apply_requests']} req, {new['failed']} failed; plan before it "
-        f"{new['plan_seconds']:.1f} s); raw creates {raw['seconds']:.1f} s ({raw['requests']} "
-        f"req); apply throughput {raw['seconds'] / new['apply_seconds']:.0%} of raw"
-    )
-    split, seed = r["split_apply"], r["seed"]
-    lines.append(
-        f"{opts['split']} stacks of {split['users_each']:,} at once: {split['seconds']:.0f} s; "
-        f"one stack of {opts['users']:,}: {seed['seconds']:.0f} s; "
-        f"ratio {split['seconds'] / seed['seconds']:.2f}x"
-    )
-    single, plans = r["single_plan"], r["split_plans"]
-    lines.append(
-        f"{opts['split']} no-op plans at once: {plans['seconds']:.1f} s; one of the big stack: "
-        f"{single['seconds']:.1f} s; ratio {plans['seconds'] / single['seconds']:.2f}x"
-    )
+    for key, what in (("noop", "no-op plan"), ("one_percent", "1% plan")):
+        if f := r.get(key):
+            lines.append(
+                f"{what}: {f['plan']['seconds']:.2f} s / {f['plan']['requests']} req, "
+                f"{f['plan']['changes']} changes; raw JSON listing "
+                f"{f['raw_listing']['seconds']:.2f} s / {f['raw_listing']['requests']} req; "
+                f"ratio {f['ratio']:.2f}x"
+            )
+    if single := r.get("single_plan"):
+        lines.append(f"no-op plan process, {single['users']:,} users: {single['seconds']:.1f} s")
+    if (new := r.get("apply_new")) and new["changes"]:
+        raw = r["raw_creates"]
+        lines.append(
+            f"{opts['new_users']:,} new users: apply {new['apply_seconds']:.1f} s "
+            f"({new['apply_requests']} req, {new['failed']} failed; plan before it "
+            f"{new['plan_seconds']:.1f} s); raw creates {raw['seconds']:.1f} s "
+            f"({raw['requests']} req); apply throughput {raw['seconds'] / new['apply_seconds']:.0%}"
+            " of raw"
+        )
+    if split := r.get("split_apply"):
+        total = split["users_each"] * len(split["each"])
+        lines.append(
+            f"{len(split['each'])} stacks of {split['users_each']:,} applied at once: "
+            f"{split['seconds']:.0f} s ({total / split['seconds']:.1f} users/s)"
+        )
+        plans = r["split_plans"]
+        lines.append(f"{len(plans['each'])} no-op plans at once: {plans['seconds']:.1f} s")
     return "\n".join(lines) + "\n"
 
 
