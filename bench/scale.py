@@ -11,6 +11,7 @@ beside the one stack of 20,000 seeded (and planned) by one.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import subprocess
@@ -18,8 +19,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,7 @@ class Options:
     new_users: int
     split: int
     split_users: int
+    rounds: int
     parallelism: int
     reps: int
     change_every: int
@@ -71,6 +74,9 @@ def parse(argv: list[str] | None) -> Options:
     parser.add_argument("--parallelism", type=int, default=8, help="requests in flight")
     parser.add_argument("--reps", type=int, default=3, help="repetitions of each read")
     parser.add_argument("--split-users", type=int, default=0, help="users per split stack")
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="rounds the new users are added in (alternating)"
+    )
     parser.add_argument(
         "--change-every", type=int, default=100, help="rename every n-th user (1%% by default)"
     )
@@ -91,6 +97,7 @@ def parse(argv: list[str] | None) -> Options:
         new_users=args.new_users,
         split=args.split,
         split_users=args.split_users or args.users // args.split,
+        rounds=max(1, args.rounds),
         parallelism=args.parallelism,
         reps=args.reps,
         change_every=args.change_every,
@@ -182,16 +189,20 @@ def raw_listing(url: str, desired: DesiredState) -> dict[str, Any]:
         return {"seconds": seconds, "requests": count[0], "items": items}
 
 
-def paired(url: str, desired: DesiredState, opts: Options) -> dict[str, Any]:
-    """The plan and the raw listing in interleaved pairs; medians and the median ratio."""
+def paired(
+    url: str, desired: DesiredState, opts: Options, plan: Callable[[], dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The plan (in this process, or `plan`) and the raw listing in interleaved pairs;
+    medians and the median of the pairs' ratios."""
     plans, listings = [], []
+    step = plan or (lambda: plan_once(url, desired, opts.parallelism))
     for rep in range(opts.reps):
         first_plan = rep % 2 == 0
         if first_plan:
-            plans.append(plan_once(url, desired, opts.parallelism))
+            plans.append(step())
         listings.append(raw_listing(url, desired))
         if not first_plan:
-            plans.append(plan_once(url, desired, opts.parallelism))
+            plans.append(step())
     ratios = [p["seconds"] / r["seconds"] for p, r in zip(plans, listings, strict=True)]
     return {
         "plan": _median(plans),
@@ -319,17 +330,25 @@ class Scale:
         self.results["seed_fill_up"] = again
 
     def reads(self, big: ScaleStack, big_dir: Path, desired: DesiredState) -> None:
+        """The plans in this process (after `gc.freeze()`, as the command does once its
+        manifests are loaded) and as a whole `letta-apply plan` process, each in pairs with
+        the raw listing."""
+        changed_dir = self.folder / "big-renamed"
+        write_stack(changed_dir, big, renamed(big.user_rows(), self.opts.change_every))
+        changed = load_desired([changed_dir])
+        gc.collect()
+        gc.freeze()
         say("no-op plan and raw listing, interleaved ...")
         self.results["noop"] = paired(self.url, desired, self.opts)
         say(f"  {self.results['noop']}")
-        changed_dir = self.folder / "big-renamed"
-        write_stack(changed_dir, big, renamed(big.user_rows(), self.opts.change_every))
         say("1% plan and raw listing, interleaved ...")
-        self.results["one_percent"] = paired(self.url, load_desired([changed_dir]), self.opts)
+        self.results["one_percent"] = paired(self.url, changed, self.opts)
         say(f"  {self.results['one_percent']}")
-        say("no-op plan of the stack as a process ...")
-        self.results["single_plan"] = {"users": big.users, **self.plan_cli([big_dir])}
-        say(f"  {self.results['single_plan']}")
+        say("no-op `letta-apply plan` process and raw listing, interleaved ...")
+        process = paired(self.url, desired, self.opts, lambda: self.plan_cli([big_dir]))
+        self.results["noop_process"] = process
+        self.results["single_plan"] = {"users": big.users, **process["plan"]}
+        say(f"  {process}")
 
     def split(self) -> None:
         """Stacks applied by as many processes at once, then planned so (no-op)."""
@@ -347,24 +366,39 @@ class Scale:
         say(f"  {self.results['split_plans']}")
 
     def new_users(self, big: ScaleStack, big_dir: Path) -> None:
-        count, start = self.opts.new_users, self.opts.users
+        """New users in rounds, each sent raw to a stack of its own and applied by
+        letta-apply to the big stack, in alternating order, so that load coming and going on
+        the machine falls on both sides alike."""
+        count, start, rounds = self.opts.new_users, self.opts.users, self.opts.rounds
+        par = self.opts.parallelism
         raw = self.spec("raw", 0)
         raw_dir = write_stack(self.folder / "raw", raw)
-        self.apply_cli([raw_dir])  # its shared agents, no users yet
-        raw_rows = ScaleStack(raw.stack, raw.label, start + count).user_rows(start, count)
-        write_users(raw_dir / "users.csv", raw_rows)
-        say(f"raw creates of {count:,} users' conversations and identities ...")
-        self.results["raw_creates"] = raw_creates(
-            self.url, load_desired([raw_dir]), self.opts.parallelism
+        self.apply_cli([raw_dir])  # its shared agents
+        say(f"{count:,} new users in {rounds} rounds: raw creates and letta-apply, alternating")
+        raws: list[dict[str, Any]] = []
+        applies: list[dict[str, Any]] = []
+        for n in range(1, rounds + 1):
+            upto = count * n // rounds
+            rows = ScaleStack(raw.stack, raw.label, start + upto).user_rows(start, upto)
+            write_users(raw_dir / "users.csv", rows)
+            write_users(big_dir / "users.csv", replace(big, users=start + upto).user_rows())
+            steps: list[Callable[[], None]] = [
+                lambda: raws.append(raw_creates(self.url, load_desired([raw_dir]), par)),
+                lambda: applies.append(plan_and_apply(self.url, load_desired([big_dir]), par)),
+            ]
+            for step in steps if n % 2 else reversed(steps):
+                step()
+            say(f"  round {n}: raw {raws[-1]}; letta-apply {applies[-1]}")
+        self.results["raw_creates"] = _summed(raws, ("seconds", "requests", "failed"))
+        self.results["apply_new"] = _summed(
+            applies, ("plan_seconds", "apply_seconds", "changes", "apply_requests", "failed")
         )
-        say(f"  {self.results['raw_creates']}")
-        grown = ScaleStack(big.stack, big.label, start + count)
-        write_users(big_dir / "users.csv", grown.user_rows())
-        say(f"letta-apply plan + apply of {count:,} new users on the big stack ...")
-        self.results["apply_new"] = plan_and_apply(
-            self.url, load_desired([big_dir]), self.opts.parallelism
-        )
-        say(f"  {self.results['apply_new']}")
+        ratios = [r["seconds"] / a["apply_seconds"] for r, a in zip(raws, applies, strict=True)]
+        self.results["apply_new"]["round_ratios"] = [round(x, 3) for x in ratios]
+
+
+def _summed(samples: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {key: round(sum(s[key] for s in samples), 2) for key in keys}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -397,16 +431,23 @@ def render(r: dict[str, Any]) -> str:
             f"seed: {seed['users']:,} users by `letta-apply DIR -y`: {seed['seconds']:.0f} s "
             f"({seed['users'] / seed['seconds']:.1f} users/s)"
         )
-    for key, what in (("noop", "no-op plan"), ("one_percent", "1% plan")):
+    for key, what in (
+        ("noop", "no-op plan"),
+        ("one_percent", "1% plan"),
+        ("noop_process", "no-op `letta-apply plan` process"),
+    ):
         if f := r.get(key):
+            plan = f["plan"]
+            detail = (
+                f"{plan['requests']} req, {plan['changes']} changes"
+                if "requests" in plan
+                else f"exit code {plan['exit_codes'][0]}"
+            )
             lines.append(
-                f"{what}: {f['plan']['seconds']:.2f} s / {f['plan']['requests']} req, "
-                f"{f['plan']['changes']} changes; raw JSON listing "
+                f"{what}: {plan['seconds']:.2f} s / {detail}; raw JSON listing "
                 f"{f['raw_listing']['seconds']:.2f} s / {f['raw_listing']['requests']} req; "
                 f"ratio {f['ratio']:.2f}x"
             )
-    if single := r.get("single_plan"):
-        lines.append(f"no-op plan process, {single['users']:,} users: {single['seconds']:.1f} s")
     if (new := r.get("apply_new")) and new["changes"]:
         raw = r["raw_creates"]
         lines.append(
@@ -414,7 +455,7 @@ def render(r: dict[str, Any]) -> str:
             f"({new['apply_requests']} req, {new['failed']} failed; plan before it "
             f"{new['plan_seconds']:.1f} s); raw creates {raw['seconds']:.1f} s "
             f"({raw['requests']} req); apply throughput {raw['seconds'] / new['apply_seconds']:.0%}"
-            " of raw"
+            f" of raw (rounds: {', '.join(f'{x:.0%}' for x in new['round_ratios'])})"
         )
     if split := r.get("split_apply"):
         total = split["users_each"] * len(split["each"])
