@@ -47,9 +47,11 @@ lint-workflows: venv
 	$(if $(WORKFLOW_FILES),$(BIN)/actionlint $(WORKFLOW_FILES))
 	$(if $(ZIZMOR_INPUTS),$(BIN)/zizmor --offline --min-severity medium $(ZIZMOR_INPUTS))
 
-# Applies each example stack (one folder each) to $$LETTA_BASE_URL if set, otherwise to the
-# local dev server, which it starts and leaves running (`make dev-server-down`); then shows
-# that a second plan finds nothing to do and prints the ids an app would store.
+# Applies each example stack (a folder, or a folder inside a fleet folder such as
+# examples/fleet/ whose stacks read the fleet's files, so the top folder is the root) to
+# $$LETTA_BASE_URL if set, otherwise to the local dev server, which it starts and leaves
+# running (`make dev-server-down`); then shows that a second plan finds nothing to do and
+# prints the ids an app would store.
 demo: venv
 	@set -e; \
 	if [ -n "$$LETTA_BASE_URL" ]; then \
@@ -59,11 +61,12 @@ demo: venv
 		$(BIN)/letta-apply dev-server status; \
 	fi; \
 	export ORDERS_API_TOKEN="$${ORDERS_API_TOKEN:-demo-token}"; \
-	for dir in $$(grep -l '^apiVersion: letta-apply/' examples/*/*.yaml | xargs -n 1 dirname | sort -u); do \
-		echo; echo "== letta-apply $$dir"; \
-		$(BIN)/letta-apply "$$dir" --auto-approve; \
-		echo "== letta-apply plan $$dir --detailed-exitcode"; \
-		$(BIN)/letta-apply plan "$$dir" --detailed-exitcode | tail -n 1; \
+	for dir in $$(grep -l '^apiVersion: letta-apply/' examples/*/*.yaml examples/*/*/*.yaml | xargs -n 1 dirname | sort -u); do \
+		root=$$(echo "$$dir" | cut -d / -f 1-2); \
+		echo; echo "== letta-apply $$dir --root $$root"; \
+		$(BIN)/letta-apply "$$dir" --root "$$root" --auto-approve; \
+		echo "== letta-apply plan $$dir --root $$root --detailed-exitcode"; \
+		$(BIN)/letta-apply plan "$$dir" --root "$$root" --detailed-exitcode | tail -n 1; \
 	done; \
 	echo; echo "== letta-apply outputs examples/mixed --format csv"; \
 	$(BIN)/letta-apply outputs examples/mixed --format csv
@@ -95,3 +98,11 @@ bench-planner: venv
 .PHONY: bench-memory
 bench-memory: venv
 	$(BIN)/python -m bench.memory --sizes $${MEMORY_SIZES:-10000,100000}
+
+# The seeds' largest row on a real server ($$LETTA_BASE_URL, or a throwaway local one): a stack
+# of 20,000 users on four shared agents seeded by letta-apply, its no-op and 1% plans beside a
+# raw listing, 1,000 new users beside raw creates, four stacks of 5,000 applied at once.
+# About an hour on two cores; SCALE_ARGS="--users 2000" for a quick run.
+.PHONY: bench-scale
+bench-scale: venv
+	$(BIN)/python -m bench.scale $(SCALE_ARGS)

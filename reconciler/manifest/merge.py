@@ -17,7 +17,12 @@ from reconciler.manifest.files import FileRef, Root
 from reconciler.manifest.marked import MarkedList, MarkedMap
 from reconciler.manifest.problems import Problems
 from reconciler.manifest.users import Format, Origin, User, parse_user
-from reconciler.manifest.users_from import UsersFile, read_users_file, users_file_format
+from reconciler.manifest.users_from import (
+    UsersFile,
+    read_users_file,
+    users_file_format,
+    where_conditions,
+)
 from reconciler.manifest.yaml_loader import Document
 
 SECTIONS = {
@@ -101,7 +106,7 @@ def _merge_document(stack: Stack, document: Document, problems: Problems) -> Non
     stack.raw_users.extend(
         (user, f"users[{i}]", users.item_loc(i), origin) for i, user in enumerate(users)
     )
-    stack.users_files.extend(_users_files(root, base))
+    stack.users_files.extend(_users_files(root, base, problems))
 
 
 def _merge_settings(
@@ -127,7 +132,7 @@ def _define(known: dict[str, Definition], definition: Definition, problems: Prob
     problems.add(definition.loc, f"{what} is already defined at {earlier.loc}")
 
 
-def _users_files(root: MarkedMap, base: Path) -> list[UsersFile]:
+def _users_files(root: MarkedMap, base: Path, problems: Problems) -> list[UsersFile]:
     if "usersFrom" not in root:
         return []
     value = root["usersFrom"]
@@ -135,14 +140,15 @@ def _users_files(root: MarkedMap, base: Path) -> list[UsersFile]:
         entries = [(item, value.item_loc(i)) for i, item in enumerate(value)]
     else:
         entries = [(value, root.value_loc("usersFrom"))]
-    return [_users_file(item, loc, base) for item, loc in entries]
+    return [_users_file(item, loc, base, problems) for item, loc in entries]
 
 
-def _users_file(entry: Any, loc: Location, base: Path) -> UsersFile:
+def _users_file(entry: Any, loc: Location, base: Path, problems: Problems) -> UsersFile:
     if isinstance(entry, str):
         return UsersFile(FileRef("usersFrom", entry, base, loc), None)
     file = FileRef("usersFrom", entry["path"], base, entry.value_loc("path"))
-    return UsersFile(file, entry.get("format"))
+    where = where_conditions(entry["where"], problems) if "where" in entry else ()
+    return UsersFile(file, entry.get("format"), where)
 
 
 def collect_users(stack: Stack, problems: Problems) -> list[User]:

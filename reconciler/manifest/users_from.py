@@ -2,7 +2,8 @@
 
 Rows become marked user mappings located at their line (and, for CSV, the cell's column),
 so that every problem in a list of thousands of users points at the exact row. Messages
-quote at most the offending cell, shortened.
+quote at most the offending cell, shortened. A `where` filter keeps only the rows whose
+attributes have the values it allows, so that one file can feed several stacks.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import io
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,11 +33,69 @@ _TAG_SEPARATORS = re.compile(r"[;\s]+")
 
 
 @dataclass(frozen=True)
+class Condition:
+    """One key of a `where` filter: a column (as a CSV header names it), the values a row's
+    cell may hold (as text), and where the key is written in the manifest."""
+
+    column: str
+    values: frozenset[str]
+    loc: Location
+
+
+@dataclass(frozen=True)
 class UsersFile:
-    """One `usersFrom` entry: the file, as named in its manifest, and its declared format."""
+    """One `usersFrom` entry: the file, as named in its manifest, its declared format, and
+    the `where` conditions a row must all meet to be one of the stack's users."""
 
     file: FileRef
     format: str | None
+    where: tuple[Condition, ...] = ()
+
+
+def where_conditions(where: MarkedMap, problems: Problems) -> tuple[Condition, ...]:
+    """The conditions of a schema-valid `where` mapping; a key that names no column is
+    reported (with a "did you mean" hint) and left out."""
+    conditions: list[Condition] = []
+    for column, allowed in where.items():
+        loc = where.key_loc(column)
+        key = _property_key(column)
+        if column not in CSV_COLUMNS and (key is None or not PROPERTY_KEY.fullmatch(key)):
+            problems.add(loc, f"usersFrom where: unknown column {quoted(column)}{_hint(column)}")
+            continue
+        values = allowed if isinstance(allowed, list) else [allowed]
+        conditions.append(Condition(column, frozenset(_text(v) for v in values), loc))
+    return tuple(conditions)
+
+
+def _hint(column: str) -> str:
+    if PROPERTY_KEY.fullmatch(column) and not suggest(column, CSV_COLUMNS):
+        return f"; did you mean '{PROPERTY_PREFIX}{column}'?"
+    return suggest(column, CSV_COLUMNS) or f" (columns: {', '.join(CSV_COLUMNS)}, properties.<key>)"
+
+
+def _text(value: object) -> str:
+    """A value as a CSV cell would hold it: booleans as `true`/`false`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def selected(rows: Iterable[MarkedMap], where: tuple[Condition, ...]) -> list[MarkedMap]:
+    """The rows meeting every condition; a missing or empty cell holds the empty text, and
+    a row's tags meet a condition when one of them does."""
+    return [row for row in rows if all(_meets(row, c) for c in where)]
+
+
+def _meets(row: Mapping[str, Any], condition: Condition) -> bool:
+    key = _property_key(condition.column)
+    if key is not None:
+        properties = row.get("properties")
+        value = properties.get(key) if isinstance(properties, Mapping) else None
+    else:
+        value = row.get(condition.column)
+    cells = value if isinstance(value, list) else [value]
+    texts = {"" if cell is None else _text(cell) for cell in cells} or {""}
+    return not texts.isdisjoint(condition.values)
 
 
 def users_file_format(ref: UsersFile) -> str | None:
@@ -58,7 +117,9 @@ def read_users_file(ref: UsersFile, root: Root, problems: Problems) -> list[Mark
     file = read_reference(ref.file, root, DATA_MAX_BYTES, problems)
     if file is None:
         return []
-    return list(_csv_users(file, problems) if fmt == "csv" else _jsonl_users(file, problems))
+    if fmt == "jsonl":
+        return selected(_jsonl_users(file, problems), ref.where)
+    return selected(_csv_users(file, ref.where, problems), ref.where)
 
 
 def _jsonl_users(file: TextFile, problems: Problems) -> Iterator[MarkedMap]:
@@ -94,7 +155,9 @@ def _json_user(line: str, loc: Location, problems: Problems) -> dict[str, Any] |
     return value
 
 
-def _csv_users(file: TextFile, problems: Problems) -> Iterator[MarkedMap]:
+def _csv_users(
+    file: TextFile, where: tuple[Condition, ...], problems: Problems
+) -> Iterator[MarkedMap]:
     # Only "\n" ends a line for the csv module's line count, so only "\n" splits here.
     lines = file.text.split("\n")
     reader = csv.reader(io.StringIO(file.text, newline=""))
@@ -103,7 +166,8 @@ def _csv_users(file: TextFile, problems: Problems) -> Iterator[MarkedMap]:
     except csv.Error as exc:
         problems.add(Location(file.display, 1, 1), f"invalid CSV: {exc}")
         return
-    if not _header_ok(header, file, lines, problems):
+    usable = _header_ok(header, file, lines, problems) and _where_ok(where, header, file, problems)
+    if not usable:
         return
     properties = [_property_key(name) for name in header]
     columns = _Columns(header, properties)
@@ -140,6 +204,18 @@ def _header_ok(header: list[str], file: TextFile, lines: list[str], problems: Pr
             problems.add(cells.loc(index), f"duplicate CSV column {quoted(name)}")
             ok = False
     return ok
+
+
+def _where_ok(
+    where: tuple[Condition, ...], header: list[str], file: TextFile, problems: Problems
+) -> bool:
+    """Every column a `where` filter names is in the header (else no row could match)."""
+    missing = [c for c in where if c.column not in header]
+    for condition in missing:
+        hint = suggest(condition.column, header) or f" (columns: {', '.join(header)})"
+        message = f"usersFrom where: {file.display} has no column {quoted(condition.column)}"
+        problems.add(condition.loc, message + hint)
+    return not missing
 
 
 def _property_key(column: str) -> str | None:

@@ -26,20 +26,31 @@ def _workflow(path: Path) -> dict[str, Any]:
     return data
 
 
-def _action_steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
+def _action_jobs(workflow: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(job, step) for every step running the action."""
     return [
-        step
+        (job, step)
         for job in workflow["jobs"].values()
         for step in job["steps"]
         if "/letta-apply@" in step.get("uses", "")
     ]
 
 
-def test_one_example_per_command() -> None:
-    commands = sorted(
-        step["with"]["command"] for path in WORKFLOWS for step in _action_steps(_workflow(path))
-    )
-    assert commands == ["apply", "drift", "plan"]
+def _action_steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
+    return [step for _job, step in _action_jobs(workflow)]
+
+
+def test_one_example_per_command_and_a_fleet() -> None:
+    by_file = {
+        path.stem: sorted(step["with"]["command"] for step in _action_steps(_workflow(path)))
+        for path in WORKFLOWS
+    }
+    assert by_file == {
+        "letta-apply": ["apply"],
+        "letta-drift": ["drift"],
+        "letta-fleet": ["apply", "plan"],
+        "letta-plan": ["plan"],
+    }
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
@@ -53,20 +64,33 @@ def test_examples_pass_declared_inputs_and_pin_the_action(path: Path) -> None:
         assert re.fullmatch(r"[\w-]+/letta-apply@[0-9a-f]{40}", step["uses"])
 
 
-def test_permissions_follow_each_job() -> None:
-    by_command = {
-        step["with"]["command"]: workflow
-        for path in WORKFLOWS
-        for workflow in [_workflow(path)]
-        for step in _action_steps(workflow)
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_permissions_follow_each_job(path: Path) -> None:
+    """A job's own permissions, else the workflow's: exactly what its command needs."""
+    workflow = _workflow(path)
+    assert "pull_request_target" not in workflow["on"]  # never with secrets on others' code
+    needs = {
+        "plan": {"contents": "read", "pull-requests": "write"},
+        "apply": {"contents": "read", "pull-requests": "read"},
+        "drift": {"contents": "read", "issues": "write"},
     }
-    plan, apply, drift = by_command["plan"], by_command["apply"], by_command["drift"]
-    assert set(plan["on"]) == {"pull_request"}  # never pull_request_target with secrets
-    assert plan["permissions"] == {"contents": "read", "pull-requests": "write"}
-    assert apply["permissions"] == {"contents": "read", "pull-requests": "read"}
-    assert apply["concurrency"]["cancel-in-progress"] is False
-    assert all(job.get("environment") for job in apply["jobs"].values())
-    assert drift["permissions"] == {"contents": "read", "issues": "write"}
+    for job, step in _action_jobs(workflow):
+        command = step["with"]["command"]
+        assert job.get("permissions", workflow.get("permissions")) == needs[command]
+        if command == "apply":
+            concurrency = job.get("concurrency", workflow.get("concurrency"))
+            assert concurrency["cancel-in-progress"] is False
+            assert job.get("environment")
+
+
+def test_a_workflow_planning_on_other_events_gates_each_job() -> None:
+    """The fleet workflow runs on pull requests and on pushes: each job on its own event."""
+    workflow = _workflow(EXAMPLES / "github-workflows" / "letta-fleet.yml")
+    assert set(workflow["on"]) == {"pull_request", "push"}
+    for job, step in _action_jobs(workflow):
+        event = "pull_request" if step["with"]["command"] == "plan" else "push"
+        assert job["if"] == f"github.event_name == '{event}'"
+        assert step["with"]["path"] == "${{ matrix.stack }}"
 
 
 def test_the_action_publishes_what_the_step_writes(tmp_path: Path) -> None:

@@ -69,3 +69,50 @@ def write_desk_stack(
     users = "\n".join(f"  - {{id: {user}, pattern: {pattern}, agent: desk}}" for user in user_ids)
     text = DESK_STACK.format(stack=stack, persona=persona, policy=policy, users=users)
     return write_manifest(directory, text)
+
+
+FLEET_STACK = """\
+apiVersion: letta-apply/v1
+stack: {stack}
+defaults: {{model: letta/letta-free, embedding: letta/letta-free}}
+prune: {{enabled: true, maxDeletePercent: 50}}
+templates:
+  assistant:
+    blocks:
+      human: {{value: "Name: ${{user.name}}", policy: seed}}
+agents:
+  support-{region}:
+    blocks:
+      persona: {{value: "I am support for {region}.", policy: enforce}}
+usersFrom:
+  path: ../users.csv
+  where: {{properties.region: {region}}}
+"""
+
+REGIONS = ("north", "south")
+"""The regions of a fleet written by `write_fleet`: a stack each."""
+
+
+def users_csv(suffix: str, south: set[str] = frozenset()) -> str:
+    """Five users per region (two shared, two identity, one dedicated); the ids in `south`
+    live in the south."""
+    rows = ["id,name,pattern,template,agent,properties.region"]
+    for region in REGIONS:
+        for n, pattern in enumerate(("shared", "shared", "identity", "identity", "dedicated")):
+            user = f"{region[0]}{n}-{suffix}"
+            home = "south" if user in south else region
+            template = "assistant" if pattern == "dedicated" else ""
+            agent = "" if pattern == "dedicated" else f"support-{home}"
+            rows.append(f"{user},User {user},{pattern},{template},{agent},{home}")
+    return "\n".join(rows) + "\n"
+
+
+def write_fleet(root: Path, stack_name: str, south: set[str] = frozenset()) -> dict[str, str]:
+    """The fleet folder: one users file, a stack folder per region; region -> stack name."""
+    stacks = {region: f"{stack_name}-{region}" for region in REGIONS}
+    for region, stack in stacks.items():
+        (root / region).mkdir(parents=True, exist_ok=True)
+        text = FLEET_STACK.format(stack=stack, region=region)
+        (root / region / "stack.yaml").write_text(text, encoding="utf-8")
+    (root / "users.csv").write_text(users_csv(stack_name, south), encoding="utf-8")
+    return stacks

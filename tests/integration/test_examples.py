@@ -13,7 +13,7 @@ from letta_client import Letta
 
 from reconciler.desired import DesiredState
 from reconciler.manifest import load_desired
-from tests.examples import EXAMPLES, STACKS
+from tests.examples import EXAMPLES, STACKS, root
 from tests.integration.helpers import letta_apply
 
 pytestmark = pytest.mark.server
@@ -24,9 +24,10 @@ SECRETS = {"ORDERS_API_TOKEN": "example-token"}
 
 def isolated_copy(name: str, stack: str, tmp_path: Path) -> Path:
     """The example with its stack renamed, user ids and tool names suffixed, so runs on one
-    server do not meet (identity keys and tool names are unique on a server)."""
-    target = tmp_path / name
-    shutil.copytree(EXAMPLES / name, target)
+    server do not meet (identity keys and tool names are unique on a server). The copy is of
+    the stack's root (a fleet's stack comes with the fleet's files); returns the root."""
+    target = tmp_path / root(name).name
+    shutil.copytree(root(name), target)
     for manifest in target.rglob("*.y*ml"):
         text = re.sub(r"(?m)^stack: .*$", f"stack: {stack}", manifest.read_text("utf-8"))
         text = re.sub(r"\bid: ([\w.@-]+)", rf"id: \1-{stack}", text)
@@ -76,16 +77,18 @@ def check_apps_ids(sdk: Letta, desired: DesiredState, outputs: dict[str, dict[st
 def test_example_applies_and_converges(
     name: str, tmp_path: Path, letta_url: str, stack_name: str, sdk: Letta
 ) -> None:
-    path = isolated_copy(name, stack_name, tmp_path)
-    desired = load_desired([path])
-    applied = letta_apply(str(path), url=letta_url, **SECRETS)
+    copied = isolated_copy(name, stack_name, tmp_path)
+    path = copied.parent / name
+    where = [str(path), "--root", str(copied)]
+    desired = load_desired([path], copied)
+    applied = letta_apply(*where, url=letta_url, **SECRETS)
     assert applied.code == 0, applied.output
 
     check_dedicated(sdk, desired)
-    outputs = json.loads(letta_apply("outputs", str(path), url=letta_url).stdout)["users"]
+    outputs = json.loads(letta_apply("outputs", *where, url=letta_url).stdout)["users"]
     check_apps_ids(sdk, desired, outputs)
 
-    again = letta_apply("plan", str(path), "--detailed-exitcode", url=letta_url, **SECRETS)
+    again = letta_apply("plan", *where, "--detailed-exitcode", url=letta_url, **SECRETS)
     assert again.code == 0, again.output
 
 
@@ -94,7 +97,7 @@ def test_the_examples_together_leave_every_seed_lookup_unambiguous(
 ) -> None:
     """What `make demo` does: every example applied as written, side by side on one server.
     Then the seeds' lookup of each dedicated user's agent finds exactly one agent."""
-    states = [load_desired([EXAMPLES / name]) for name in STACKS]
+    states = [load_desired([EXAMPLES / name], root(name)) for name in STACKS]
     stacks = {f"letta-apply:{state.stack}" for state in states}
     users = [a.user_tag for state in states for a in state.agents if a.user_tag]
     taken = [
@@ -106,7 +109,8 @@ def test_the_examples_together_leave_every_seed_lookup_unambiguous(
         pytest.skip(f"{len(taken)} agent(s) on this server already carry the examples' user tags")
     try:
         for name in STACKS:
-            applied = letta_apply(str(EXAMPLES / name), url=letta_url, **SECRETS)
+            where = [str(EXAMPLES / name), "--root", str(root(name))]
+            applied = letta_apply(*where, url=letta_url, **SECRETS)
             assert applied.code == 0, applied.output
         for state in states:
             for spec in (a for a in state.agents if a.user_id is not None):

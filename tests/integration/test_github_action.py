@@ -16,7 +16,13 @@ from letta_client import Letta
 
 from tests.actionrunner import ActionRun, Runner
 from tests.githubfake import BOT, FakeGitHub, fake_github
-from tests.integration.helpers import letta_apply, write_desk_stack, write_manifest
+from tests.integration.helpers import (
+    REGIONS,
+    letta_apply,
+    write_desk_stack,
+    write_fleet,
+    write_manifest,
+)
 
 pytestmark = pytest.mark.server
 
@@ -294,3 +300,31 @@ def test_the_action_refuses_an_unknown_command(
     write_manifest(repo.root / PATH, f"apiVersion: letta-apply/v1\nstack: {stack_name}\n")
     run = repo.action("destroy", event_name="push", event={}, sha=repo.commit())
     assert run.code == 1 and "command must be plan, apply or drift" in run.log
+
+
+def test_stacks_sharing_a_users_file_run_with_the_fleet_folder_as_root(
+    repo: Repo, github: FakeGitHub, stack_name: str, sdk: Letta
+) -> None:
+    """The fleet workflow's steps: each stack of `letta/fleet/` planned and applied by its
+    own run of the action, reading `../users.csv` through the `root` input."""
+    stacks = write_fleet(repo.root / "letta" / "fleet", stack_name)
+    where = {"working_directory": "letta/fleet", "root": "."}
+    number = _pull(github)
+    refused = repo.plan(number, working_directory="letta/fleet", path=REGIONS[0])
+    assert refused.code == 1 and "outside the stack's root" in refused.log, refused.log
+    for region in REGIONS:
+        planned = repo.plan(number, path=region, **where)
+        assert planned.code == 0, planned.log
+        assert planned.outputs["summary"].startswith(f"{stacks[region]}: 6 to create, 2 to attach")
+    assert len(_bot_comments(github, number)) == 2
+
+    merged = repo.commit()
+    github.merge(number, merged)
+    push = {"ref": "refs/heads/main"}
+    for region in REGIONS:
+        applied = repo.action(
+            "apply", event_name="push", event=push, sha=merged, path=region, **where
+        )
+        assert applied.code == 0, applied.log
+        owned = sdk.agents.list(tags=[f"letta-apply:{stacks[region]}"], limit=10)
+        assert sorted(a.name for a in owned)[-1] == f"support-{region}"
