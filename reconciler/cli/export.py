@@ -98,4 +98,5 @@ def export_command(
     say(f"Exported {summary(desired)}")
     for note in exported.notes:
         say(f"Note: {note}")
-    say(f"Next: review, then `letta-apply plan {out} --adopt`")
+    adopt = "" if stack else " --adopt"  # a stack's own resources carry its marks already
+    say(f"Next: review, then `letta-apply plan {out}{adopt}`")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.address import USER_KEY_PREFIX
+from reconciler.kinds.block import is_shared
 from reconciler.live.state import LiveAgent, LiveBlock
 from reconciler.values import canonical
 
@@ -109,15 +110,21 @@ def _user_ids(agent: LiveAgent, stack: str | None) -> list[str]:
 
 
 def _shared_blocks(agents: Sequence[LiveAgent], fleet: _Fleet) -> dict[str, tuple[str, LiveBlock]]:
-    """Blocks attached to more than one exported agent, each with its key."""
+    """Blocks attached to more than one exported agent, and those a stack's record names as
+    its shared blocks (under their recorded names), each with its key."""
     holders: dict[str, list[LiveBlock]] = defaultdict(list)
     for agent in agents:
         for live in agent.blocks:
             holders[live.id].append(live)
-    used: set[str] = set()
-    shared: dict[str, tuple[str, LiveBlock]] = {}
+    recorded = {
+        block_id: found[0].address.parts[0]
+        for block_id, found in holders.items()
+        if is_shared(found[0]) and found[0].address is not None
+    }
+    used = set(recorded.values())
+    shared = {block_id: (key, holders[block_id][0]) for block_id, key in recorded.items()}
     for block_id, found in sorted(holders.items(), key=lambda item: (item[1][0].label, item[0])):
-        if len(found) > 1 and defs.LABEL.match(found[0].label):
+        if block_id not in shared and len(found) > 1 and defs.LABEL.match(found[0].label):
             shared[block_id] = (defs.key_for(found[0].label, used, "block"), found[0])
     return shared
 

@@ -152,3 +152,33 @@ def test_values_a_csv_cell_cannot_hold_go_to_json_lines(tmp_path: Path) -> None:
         " learned 0 ",
         " learned 1 ",
     ]
+
+
+def test_a_stacks_own_resources_keep_their_recorded_names() -> None:
+    from reconciler.kinds import agent
+
+    record = {"letta_apply": {"stack": "acme", "address": "block/company"}}
+    company = block("b-c", "knowledge", "Acme makes rockets.", metadata=record)
+    raw = {
+        "id": "agent-1",
+        "name": "helpdesk",
+        "model": "letta/letta-free",
+        "embedding": "letta/letta-free",
+        "tags": ["letta-apply:acme"],
+        "metadata": {"letta_apply": {"stack": "acme", "address": "agent/desk"}},
+        "blocks": [company],
+    }
+    desk = agent.from_server(raw, "acme")
+    conversations = (ServerConversation("conv-1", "agent-1", "Hi there", user_id="bob"),)
+    exported = infer(Snapshot((desk,), conversations, ()), "acme", stack="acme")
+    assert exported.document["blocks"] == {
+        "company": {
+            "label": "knowledge",
+            "value": "Acme makes rockets.",
+            "limit": 5000,
+            "policy": "seed",
+        }
+    }
+    assert exported.document["agents"]["desk"]["name"] == "helpdesk"
+    assert exported.document["agents"]["desk"]["conversationSummary"] == "Hi there"
+    assert exported.users == [{"id": "bob", "pattern": "shared", "agent": "desk"}]
