@@ -76,11 +76,12 @@ def export_command(
     Secrets are never read or written.
     """
     from reconciler.cli.validate import summary
-    from reconciler.export import Selection, UsersFile, export, write_stack
+    from reconciler.export import Selection, UsersFile, check_folder, export, write_stack
     from reconciler.manifest import load_desired
 
     if stack is not None and tags:
         raise click.UsageError("--stack exports one stack's resources; drop --tag")
+    check_folder(out, force)  # before any request: nothing read is left unwritten
     console = Console.for_streams()
     selection = Selection(tags=tags, stack=stack)
     with connection.open() as api:

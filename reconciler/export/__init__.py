@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from reconciler.client import LettaApi
 
-from .files import UsersFile, write_stack
+from .files import UsersFile, check_folder, write_stack
 from .fleet import ExportedStack, infer
 from .snapshot import Selection, Snapshot, read_snapshot
 
@@ -20,6 +20,7 @@ __all__ = [
     "Selection",
     "Snapshot",
     "UsersFile",
+    "check_folder",
     "export",
     "infer",
     "read_snapshot",

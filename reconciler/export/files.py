@@ -49,7 +49,7 @@ def write_stack(
     out: Path, exported: ExportedStack, users_file: UsersFile, *, force: bool = False
 ) -> list[Path]:
     """Write the stack into `out`; the paths written."""
-    _check_folder(out, force)
+    check_folder(out, force)
     document = dict(exported.document)
     files: dict[str, str] = {}
     rows = exported.users
@@ -71,7 +71,8 @@ def write_stack(
     return written
 
 
-def _check_folder(out: Path, force: bool) -> None:
+def check_folder(out: Path, force: bool) -> None:
+    """Refuse a path that is not a folder, or a folder with files in it unless `force`."""
     if out.exists() and not out.is_dir():
         raise LettaApplyError(f"--out {out} is not a folder")
     if out.is_dir() and any(out.iterdir()) and not force:
