@@ -96,7 +96,8 @@ def export_command(
     written = write_stack(out, exported, UsersFile(users_file), force=force)
     desired = load_desired([out], out)  # what was written must be a valid stack
     say(f"Wrote {', '.join(str(p) for p in written)}")
-    say(f"Exported {summary(desired)}")
+    templates = len(exported.document.get("templates", {}))
+    say(f"Exported {summary(desired)}, {templates} template(s)")
     for note in exported.notes:
         say(f"Note: {note}")
     adopt = "" if stack else " --adopt"  # a stack's own resources carry its marks already

@@ -28,6 +28,7 @@ from .snapshot import Snapshot
 from .text import USER_ID, Member, factor, literal
 
 NAME_PROPERTY = "agent_name"
+DESCRIPTION_PROPERTY = "agent_description"
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,8 @@ def _templates(
     """One template per group of dedicated agents alike but for names and memory values."""
     groups: dict[str, list[tuple[str, LiveAgent]]] = defaultdict(list)
     for user, agent in dedicated:
-        shape = {**_common(agent, fleet), "tags": None}
+        described = "description" in (common := _common(agent, fleet))
+        shape = {**common, "tags": None, "description": described}
         blocks = sorted((b.label, defs.block_config(b)) for b in _own_blocks(agent, fleet))
         groups[canonical((shape, blocks))].append((user, agent))
     templates: dict[str, dict[str, Any]] = {}
@@ -207,13 +209,16 @@ def _template(
     name = _field(members, [a.name for _, a in members], NAME_PROPERTY, names, properties)
     key = defs.key_for(name.split("${", 1)[0], fleet.keys, "assistant")
     body: dict[str, Any] = {"name": name, **_common(members[0][1], fleet)}
+    if "description" in body:
+        described = [str(a.settings.get("description")) for _, a in members]
+        body["description"] = _field(members, described, DESCRIPTION_PROPERTY, names, properties)
     tag_sets = [set(defs.free_tags(agent)) for _, agent in members]
     common = set.intersection(*tag_sets)
     body.pop("tags", None)
     if common:
         body["tags"] = [literal(t) for t in sorted(common)]
     blocks: dict[str, Any] = {}
-    used = {NAME_PROPERTY}
+    used = {NAME_PROPERTY, DESCRIPTION_PROPERTY}
     for live in _own_blocks(members[0][1], fleet):
         values = [_label_value(agent, live.label) for _, agent in members]
         prop = live.label if defs.PROPERTY_KEY.match(live.label) else f"block_{len(used)}"

@@ -74,9 +74,15 @@ def conversation_users(
             summary, ids = f"${{user.properties.{SUMMARY_PROPERTY}}}", [c.id for c in found]
             properties: list[dict[str, Any]] = [{SUMMARY_PROPERTY: c.summary} for c in found]
             notes.append(
-                f"agent {key}: conversation summaries hold no user id; each user is named by "
-                "its conversation's id and keeps its summary as a property"
+                f"agent {key}: the conversation summaries name no user id the stack can use "
+                "(none, the same twice, or another user's); each user is named by its "
+                "conversation's id and keeps its summary as a property"
             )
+            if len({c.summary for c in found}) < len(found):
+                notes.append(
+                    f"agent {key}: several conversations have the same summary; `--adopt` "
+                    "cannot tell them apart and takes none of those"
+                )
         else:
             properties = [{} for _ in found]
         agents[key]["conversationSummary"] = summary

@@ -182,3 +182,14 @@ def test_a_stacks_own_resources_keep_their_recorded_names() -> None:
     assert exported.document["agents"]["desk"]["name"] == "helpdesk"
     assert exported.document["agents"]["desk"]["conversationSummary"] == "Hi there"
     assert exported.users == [{"id": "bob", "pattern": "shared", "agent": "desk"}]
+
+
+def test_descriptions_naming_their_user_do_not_split_the_template(tmp_path: Path) -> None:
+    agents = [dedicated(u, f"assistant-{u}", "hi", description=f"Assistant of {u}") for u in PEOPLE]
+    exported = infer(Snapshot(tuple(agents), (), ()), "acme")
+    [template] = exported.document["templates"].values()
+    assert template["description"] == "Assistant of ${user.id}"
+    state = _written(tmp_path, Snapshot(tuple(agents), (), ()))
+    assert {a.settings["description"] for a in state.agents} == {
+        f"Assistant of {u}" for u in PEOPLE
+    }

@@ -89,7 +89,7 @@ def test_an_exported_fleet_is_adopted_and_then_converged(
     agents, support = make_fleet(sdk, stack_name, dedicated=200, guests=50, customers=20)
     learned: dict[str, str] = {}
     for agent in agents[:5]:
-        value = f"Learned about {agent.name}: likes tea, {len(learned)} cats\nPrefers mornings"
+        value = f'Learned about {agent.name}: likes "tea", ${{x}}; {len(learned)} cats\nmornings'
         sdk.agents.blocks.update("human", agent_id=agent.id, value=value)
         learned[agent.id] = value
     out = tmp_path / "exported"
