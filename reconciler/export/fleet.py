@@ -75,7 +75,7 @@ def infer(snapshot: Snapshot, name: str, stack: str | None = None) -> ExportedSt
     ):
         if value:
             document[section] = value
-    return ExportedStack(document, fleet.users.rows, tuple(fleet.notes))
+    return ExportedStack(document, fleet.users.rows, tuple(dict.fromkeys(fleet.notes)))
 
 
 def _classify(
@@ -217,6 +217,27 @@ def _template(
     body.pop("tags", None)
     if common:
         body["tags"] = [literal(t) for t in sorted(common)]
+    if blocks := _template_blocks(members, fleet, names, properties):
+        body["blocks"] = blocks
+    for (user, _agent), tags in zip(members, tag_sets, strict=True):
+        fleet.users.add(
+            user,
+            "dedicated",
+            name=names.get(user),
+            template=key,
+            tags=sorted(tags - common),
+            properties=properties.get(user, {}),
+        )
+    return key, body
+
+
+def _template_blocks(
+    members: Sequence[tuple[str, LiveAgent]],
+    fleet: _Fleet,
+    names: dict[str, str],
+    properties: dict[str, dict[str, str]],
+) -> dict[str, Any]:
+    """The template's own blocks, each value one text or a property per user."""
     blocks: dict[str, Any] = {}
     used = {NAME_PROPERTY, DESCRIPTION_PROPERTY}
     for live in _own_blocks(members[0][1], fleet):
@@ -229,18 +250,7 @@ def _template(
         if "limit" in config and any(len(v) > config["limit"] for v in values):
             del config["limit"]
         blocks[live.label] = defs.block(text, config)
-    if blocks:
-        body["blocks"] = blocks
-    for (user, _agent), tags in zip(members, tag_sets, strict=True):
-        fleet.users.add(
-            user,
-            "dedicated",
-            name=names.get(user),
-            template=key,
-            tags=sorted(tags - common),
-            properties=properties.get(user, {}),
-        )
-    return key, body
+    return blocks
 
 
 def _label_value(agent: LiveAgent, label: str) -> str:
