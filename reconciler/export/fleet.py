@@ -60,6 +60,11 @@ def infer(snapshot: Snapshot, name: str, stack: str | None = None) -> ExportedSt
     agents, keys = _shared_agents(shared, stack, fleet)
     conversation_users(snapshot.conversations, keys, agents, fleet.users, fleet.notes)
     identity_users(snapshot.identities, snapshot.agents, keys, fleet.users, fleet.notes)
+    if snapshot.marked:
+        fleet.notes.append(
+            f"{snapshot.marked} agent(s) a stack marked as its own left out "
+            "(export a stack's resources with --stack)"
+        )
     if snapshot.companions:
         fleet.notes.append(
             f"{snapshot.companions} sleep-time agent(s) left out: they come with their "

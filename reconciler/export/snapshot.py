@@ -3,8 +3,8 @@ identities and tools, the conversations of the shared ones, and the identities a
 them, as plain values.
 
 A selection is everything, the agents carrying one of some tags (`*` and `?` wildcards
-allowed), or what one stack marked as its own. Secrets are never read (an agent's listing
-names them only).
+allowed), or what one stack marked as its own; without a stack, what any stack marked is left
+to that stack. Secrets are never read (an agent's listing names them only).
 """
 
 from __future__ import annotations
@@ -67,6 +67,8 @@ class Snapshot:
     identities: tuple[LiveIdentity, ...]
     companions: int = 0
     """Sleep-time agents left out (they come with their agent's `enableSleeptime`)."""
+    marked: int = 0
+    """Agents a stack marked, left out of an export that is not of that stack."""
 
 
 def read_snapshot(
@@ -84,7 +86,8 @@ def read_snapshot(
         params["tags"] = tags
     listed = [agent.from_server(raw, stack) for raw in api.paginate("/v1/agents/", params)]
     companions = {c for a in listed for c in a.companions}
-    agents = tuple(a for a in listed if selection.wants(a) and a.id not in companions)
+    wanted = [a for a in listed if selection.wants(a) and a.id not in companions]
+    agents = tuple(a for a in wanted if selection.stack is not None or not _marked(a))
     if progress is not None:
         progress(f"Read {len(agents):,} agents")
     shared = [a.id for a in agents if not _user_tagged(a)]
@@ -96,7 +99,14 @@ def read_snapshot(
         tuple(c for page in pages for c in page),
         identities,
         companions=len(companions & {a.id for a in listed}),
+        marked=len(wanted) - len(agents),
     )
+
+
+def _marked(live: LiveAgent) -> bool:
+    """Whether a stack marked the agent (its record or its tag): exported with `--stack`."""
+    tagged = any(tag.startswith(ownership.TAG_PREFIX) for tag in live.tags)
+    return tagged or ownership.recorded_stack(live.metadata) is not None
 
 
 def _user_tagged(live: LiveAgent) -> bool:
@@ -109,8 +119,8 @@ def _conversations(
     found: list[ServerConversation] = []
     for raw in api.paginate("/v1/conversations/", {"agent_id": agent_id}, page_size):
         if selection.stack is None:
-            summary = str(raw.get("summary") or "")
-            found.append(ServerConversation(str(raw["id"]), agent_id, summary))
+            if (unmarked := conversation.unmarked_from_server(raw)) is not None:
+                found.append(ServerConversation(unmarked.id, agent_id, unmarked.summary))
         elif (marked := conversation.from_server(raw, selection.stack)) is not None:
             found.append(ServerConversation(marked.id, agent_id, marked.summary, marked.user_id))
     return found
@@ -130,4 +140,8 @@ def _identities(
             return ()
         raise
     read = (identity.from_server(raw, selection.stack or "") for raw in listed)
-    return tuple(i for i in read if i.id in attached and (selection.stack is None or i.owned))
+    return tuple(
+        i
+        for i in read
+        if i.id in attached and (i.owned if selection.stack is not None else i.marked_by is None)
+    )
