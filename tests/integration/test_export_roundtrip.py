@@ -14,7 +14,7 @@ import pytest
 import yaml
 from letta_client import Letta
 
-from tests.integration.helpers import letta_apply
+from tests.integration.helpers import letta_apply, write_manifest
 
 pytestmark = pytest.mark.server
 
@@ -92,6 +92,17 @@ def test_an_exported_fleet_is_adopted_and_then_converged(
         value = f'Learned about {agent.name}: likes "tea", ${{x}}; {len(learned)} cats\nmornings'
         sdk.agents.blocks.update("human", agent_id=agent.id, value=value)
         learned[agent.id] = value
+    other = write_manifest(
+        tmp_path / "other",
+        f"""
+        apiVersion: letta-apply/v1
+        stack: {stack_name}-other
+        defaults: {{model: {MODEL}, embedding: {MODEL}}}
+        agents:
+          desk: {{name: desk-{stack_name}, tags: ["app:{stack_name}"]}}
+        """,
+    )
+    assert letta_apply(str(other), url=letta_url).code == 0
     out = tmp_path / "exported"
 
     exported = letta_apply(
@@ -106,6 +117,7 @@ def test_an_exported_fleet_is_adopted_and_then_converged(
     )
     assert exported.code == 0, exported.output
     assert "270 users" in exported.stdout, exported.stdout
+    assert "1 agent(s) a stack marked as its own left out" in exported.stdout
     document = yaml.safe_load((out / "stack.yaml").read_text())
     assert document["usersFrom"] == "users.csv"
     assert document["templates"]["assistant"]["name"] == "assistant-${user.id}"
