@@ -138,7 +138,7 @@ def _fits_csv(rows: Sequence[dict[str, Any]]) -> bool:
 
 def _csv(rows: Sequence[dict[str, Any]]) -> str:
     keys = sorted({k for row in rows for k in row.get("properties", {})})
-    header = [*_FIELDS, "tags", *(f"properties.{k}" for k in keys)]
+    header = [*_FIELDS, "tags", "protected", *(f"properties.{k}" for k in keys)]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
@@ -148,6 +148,7 @@ def _csv(rows: Sequence[dict[str, Any]]) -> str:
             [
                 *(row.get(k, "") for k in _FIELDS),
                 ";".join(row.get("tags", ())),
+                "true" if row.get("protected") else "",
                 *(properties.get(k, "") for k in keys),
             ]
         )

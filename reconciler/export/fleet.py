@@ -140,6 +140,8 @@ def _block_section(fleet: _Fleet) -> dict[str, Any]:
     for key, live in sorted(fleet.shared.values(), key=lambda pair: pair[0]):
         body = defs.block(literal(live.value), _fitting_config(live))
         section[key] = {**({"label": live.label} if live.label != key else {}), **body}
+        if live.protected:
+            section[key]["protected"] = True
     return section
 
 
@@ -224,7 +226,7 @@ def _template(
         body["tags"] = [literal(t) for t in sorted(common)]
     if blocks := _template_blocks(members, fleet, names, properties):
         body["blocks"] = blocks
-    for (user, _agent), tags in zip(members, tag_sets, strict=True):
+    for (user, agent), tags in zip(members, tag_sets, strict=True):
         fleet.users.add(
             user,
             "dedicated",
@@ -232,6 +234,7 @@ def _template(
             template=key,
             tags=sorted(tags - common),
             properties=properties.get(user, {}),
+            protected=agent.protected,
         )
     return key, body
 
@@ -305,6 +308,8 @@ def _shared_agents(
         }
         if blocks:
             body["blocks"] = blocks
+        if agent.protected:
+            body["protected"] = True
         definitions[key] = body
         keys[agent.id] = key
     return definitions, keys

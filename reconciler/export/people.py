@@ -38,6 +38,7 @@ class Users:
         agent: str | None = None,
         tags: Sequence[str] = (),
         properties: Mapping[str, Any] | None = None,
+        protected: bool = False,
     ) -> None:
         row: dict[str, Any] = {"id": user_id}
         if name is not None and name != user_id:
@@ -50,6 +51,8 @@ class Users:
             row["tags"] = list(tags)
         if properties:
             row["properties"] = dict(properties)
+        if protected:
+            row["protected"] = True
         self.rows.append(row)
         self.ids.add(user_id)
 
@@ -132,6 +135,7 @@ def identity_users(
             name=identity.name or None,
             agent=keys[where[0]],
             properties=dict(identity.properties),
+            protected=identity.protected,
         )
 
 

@@ -165,7 +165,7 @@ def test_a_stacks_own_resources_keep_their_recorded_names() -> None:
         "model": "letta/letta-free",
         "embedding": "letta/letta-free",
         "tags": ["letta-apply:acme"],
-        "metadata": {"letta_apply": {"stack": "acme", "address": "agent/desk"}},
+        "metadata": {"letta_apply": {"stack": "acme", "address": "agent/desk", "protected": True}},
         "blocks": [company],
     }
     desk = agent.from_server(raw, "acme")
@@ -180,6 +180,7 @@ def test_a_stacks_own_resources_keep_their_recorded_names() -> None:
         }
     }
     assert exported.document["agents"]["desk"]["name"] == "helpdesk"
+    assert exported.document["agents"]["desk"]["protected"] is True
     assert exported.document["agents"]["desk"]["conversationSummary"] == "Hi there"
     assert exported.users == [{"id": "bob", "pattern": "shared", "agent": "desk"}]
 
