@@ -72,43 +72,57 @@ def conversation_users(
     for agent_id, found in sorted(by_agent.items(), key=lambda item: keys[item[0]]):
         key = keys[agent_id]
         found.sort(key=lambda c: c.id)
-        summary, ids = _summary(found, users.ids)
-        if summary is None:
-            summary, ids = f"${{user.properties.{SUMMARY_PROPERTY}}}", [c.id for c in found]
-            properties: list[dict[str, Any]] = [{SUMMARY_PROPERTY: c.summary} for c in found]
+        summaries = _summaries(found, users.ids)
+        if summaries is None:
+            summaries = _kept_summaries(found)
             notes.append(
                 f"agent {key}: the conversation summaries name no user id the stack can use "
-                "(none, the same twice, or another user's); each user is named by its "
-                "conversation's id and keeps its summary as a property"
+                "(none, the same twice, or another user's); each user keeps its summary as a "
+                "property"
             )
             if len({c.summary for c in found}) < len(found):
                 notes.append(
                     f"agent {key}: several conversations have the same summary; `--adopt` "
                     "cannot tell them apart and takes none of those"
                 )
-        else:
-            properties = [{} for _ in found]
-        agents[key]["conversationSummary"] = summary
-        for user_id, extra in sorted(zip(ids, properties, strict=True), key=lambda u: u[0]):
+        agents[key]["conversationSummary"] = summaries.text
+        for user_id, extra in sorted(summaries.users.items()):
             if user_id in users.ids:
                 notes.append(f"agent {key}: a conversation of user {user_id!r} left out (taken)")
                 continue
-            users.add(user_id, "shared", agent=key, properties=extra)
+            name = summaries.names.get(user_id)
+            users.add(user_id, "shared", name=name, agent=key, properties=extra)
 
 
-def _summary(found: Sequence[ServerConversation], taken: set[str]) -> tuple[str | None, list[str]]:
-    """The summary text with `${user.id}` and the users' ids, when the summaries name them
-    (or the stack's markers did) and no id is taken already."""
+@dataclass(frozen=True)
+class _Summaries:
+    """A shared agent's `conversationSummary`, and its users: id -> properties, id -> name."""
+
+    text: str
+    users: dict[str, dict[str, Any]]
+    names: Mapping[str, str] = field(default_factory=dict)
+
+
+def _summaries(found: Sequence[ServerConversation], taken: set[str]) -> _Summaries | None:
+    """The summary text and the users, when the summaries name the users (or the stack's
+    markers did) and no id is another user's already."""
     if all(c.user_id is not None for c in found):
         ids = [str(c.user_id) for c in found]
         factored = factor([Member(i, None, c.summary) for i, c in zip(ids, found, strict=True)])
-        if factored is not None and not factored.names and len(set(ids)) == len(ids):
-            return factored.text, ids
-        return None, []
+        if factored is None or len(set(ids)) < len(ids):
+            return None
+        return _Summaries(factored.text, {i: {} for i in ids}, factored.names)
     split = split_ids([c.summary for c in found])
     if split is None or taken.intersection(split.ids):
-        return None, []
-    return split.text, list(split.ids)
+        return None
+    return _Summaries(split.text, {i: {} for i in split.ids})
+
+
+def _kept_summaries(found: Sequence[ServerConversation]) -> _Summaries:
+    """Each user keeps its summary as a property; users are named by the stack's marker, or
+    else by their conversation's id."""
+    users = {(c.user_id or c.id): {SUMMARY_PROPERTY: c.summary} for c in found}
+    return _Summaries(f"${{user.properties.{SUMMARY_PROPERTY}}}", users)
 
 
 def identity_users(

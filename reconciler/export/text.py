@@ -79,7 +79,10 @@ def factor(members: Sequence[Member]) -> Factored | None:
         return Factored(with_ids[0], {})
     if any(m.name is not None for m in members):
         return None
-    return _with_names(members, with_ids)
+    # A user without a name shows its id where the others show their names.
+    return _with_names(members, with_ids) or _with_names(
+        members, [literal(m.value) for m in members]
+    )
 
 
 def _with_variables(member: Member) -> str:

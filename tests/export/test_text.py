@@ -65,3 +65,14 @@ def test_summaries_without_distinct_valid_ids_are_not_split() -> None:
     assert split_ids(["${x} a", "${x} b"]) == split_ids(["${x} a", "${x} b"])
     found = split_ids(["${x} a", "${x} b"])
     assert found is not None and found.text == "$${x} ${user.id}"
+
+
+def test_a_user_without_a_name_shows_its_id_in_the_names_place() -> None:
+    members = [
+        Member("bob", None, "Support chat for Bob"),
+        Member("dana", None, "Support chat for dana"),
+        Member("erik", None, "Support chat for Erik"),
+    ]
+    found = factor(members)
+    assert found is not None and found.text == "Support chat for ${user.name}"
+    assert found.names == {"bob": "Bob", "dana": "dana", "erik": "Erik"}
