@@ -8,8 +8,9 @@ is never overwritten by the exported stack.
 
 from __future__ import annotations
 
+import ast
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler import ownership
@@ -17,6 +18,7 @@ from reconciler.kinds.agent import GIT_MEMORY_TAG
 from reconciler.live.state import LiveAgent, LiveBlock, ToolRef
 from reconciler.values import thaw
 
+from .snapshot import ServerTool
 from .text import literal
 
 KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
@@ -116,3 +118,35 @@ def key_for(name: str, used: set[str], fallback: str) -> str:
         key, n = f"{base}-{n}", n + 1
     used.add(key)
     return key
+
+
+FUNCTION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def tool_sources(
+    tools: Sequence[ServerTool], stack: str | None, notes: list[str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The custom tools to define (`tools:`), and their source files by relative path: with
+    a stack, those it owns; otherwise those no stack owns (`--adopt` takes them by name).
+    The others stay listed by name on their agents."""
+    section: dict[str, Any] = {}
+    files: dict[str, str] = {}
+    for found in sorted(tools, key=lambda t: t.name):
+        if found.owner != stack:
+            continue
+        if not FUNCTION.match(found.name) or not _defines(found.name, found.source):
+            notes.append(f"tool {found.name!r}: its source defines no function of that name")
+            continue
+        path = f"tools/{found.name}.py"
+        section[found.name] = {"source": path}
+        files[path] = found.source
+    return section, files
+
+
+def _defines(name: str, source: str) -> bool:
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return False
+    functions = (ast.FunctionDef, ast.AsyncFunctionDef)
+    return any(isinstance(n, functions) and n.name == name for n in tree.body)

@@ -1,10 +1,11 @@
-"""Writing an exported stack: `stack.yaml`, and the users in `users.csv` (or `users.jsonl`
-when a value cannot survive a CSV cell) when there are many.
+"""Writing an exported stack: `stack.yaml`, the users in `users.csv` (or `users.jsonl`
+when a value cannot survive a CSV cell) when there are many, and tools' sources in `tools/`.
 
-Only these fixed names are written, each through a temporary file in the output folder
-renamed over the old one (a symlink planted there is replaced, never followed). Values are
-the server's, so the YAML is dumped by the safe dumper and read back to check it says
-exactly the same; a folder with files in it is refused unless `force`.
+Only these names are written (a tool's file is named for the tool, a Python identifier), each
+through a temporary file in the output folder renamed over the old one (a symlink planted
+there is replaced, never followed). Values are the server's, so the YAML is dumped by the
+safe dumper and read back to check it says exactly the same; a folder with files in it is
+refused unless `force`.
 """
 
 from __future__ import annotations
@@ -63,11 +64,13 @@ def write_stack(
     elif rows:
         document["users"] = rows
     files[MANIFEST] = HEADER + dump_yaml(document)
-    out.mkdir(parents=True, exist_ok=True)
+    files.update(exported.files)
     written = []
     for name, text in files.items():
-        _replace(out / name, text)
-        written.append(out / name)
+        path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _replace(path, text)
+        written.append(path)
     return written
 
 

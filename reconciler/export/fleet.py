@@ -38,6 +38,8 @@ class ExportedStack:
     document: dict[str, Any]
     users: list[dict[str, Any]]
     notes: tuple[str, ...]
+    files: dict[str, str] = field(default_factory=dict)
+    """More files the manifest names (tools' sources), by path relative to it."""
 
 
 @dataclass
@@ -72,15 +74,18 @@ def infer(snapshot: Snapshot, name: str, stack: str | None = None) -> ExportedSt
         )
     document: dict[str, Any] = {"apiVersion": "letta-apply/v1", "stack": name}
     defaults = _hoist([*templates.values(), *agents.values()])
+    tools, files = defs.tool_sources(snapshot.tools, stack, fleet.notes)
     for section, value in (
         ("defaults", defaults),
+        ("tools", tools),
         ("blocks", _block_section(fleet)),
         ("templates", templates),
         ("agents", agents),
     ):
         if value:
             document[section] = value
-    return ExportedStack(document, fleet.users.rows, tuple(dict.fromkeys(fleet.notes)))
+    notes = tuple(dict.fromkeys(fleet.notes))
+    return ExportedStack(document, fleet.users.rows, notes, files)
 
 
 def _classify(

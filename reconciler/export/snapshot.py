@@ -18,7 +18,7 @@ from reconciler import ownership
 from reconciler.address import USER_KEY_PREFIX
 from reconciler.client import LettaApi
 from reconciler.errors import ServerError
-from reconciler.kinds import agent, conversation, identity
+from reconciler.kinds import agent, conversation, identity, tool
 from reconciler.live.state import LiveAgent, LiveIdentity
 from reconciler.values import JSON
 
@@ -59,6 +59,16 @@ class ServerConversation:
 
 
 @dataclass(frozen=True)
+class ServerTool:
+    """A custom tool the selected agents use, with its source; `owner` is the stack whose
+    record it carries (None when unmarked)."""
+
+    name: str
+    source: str
+    owner: str | None = None
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """The selected part of the server. `agents` leaves out sleep-time companions."""
 
@@ -69,6 +79,7 @@ class Snapshot:
     """Sleep-time agents left out (they come with their agent's `enableSleeptime`)."""
     marked: int = 0
     """Agents a stack marked, left out of an export that is not of that stack."""
+    tools: tuple[ServerTool, ...] = ()
 
 
 def read_snapshot(
@@ -94,13 +105,25 @@ def read_snapshot(
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
         pages = list(pool.map(lambda i: _conversations(api, i, selection, page_size), shared))
         identities = _identities(api, agents, selection, page_size)
+        tools = tuple(pool.map(lambda i: _tool(api, i), _custom_tools(agents)))
     return Snapshot(
         agents,
         tuple(c for page in pages for c in page),
         identities,
         companions=len(companions & {a.id for a in listed}),
         marked=len(wanted) - len(agents),
+        tools=tools,
     )
+
+
+def _custom_tools(agents: tuple[LiveAgent, ...]) -> list[str]:
+    return sorted({ref.id for a in agents for ref in a.tools if ref.tool_type == "custom"})
+
+
+def _tool(api: LettaApi, tool_id: str) -> ServerTool:
+    raw = api.get(f"/v1/tools/{tool_id}")
+    owner = ownership.recorded_stack(raw.get(tool.METADATA))
+    return ServerTool(str(raw.get("name") or ""), str(raw.get("source_code") or ""), owner)
 
 
 def _marked(live: LiveAgent) -> bool:

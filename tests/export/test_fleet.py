@@ -194,3 +194,36 @@ def test_descriptions_naming_their_user_do_not_split_the_template(tmp_path: Path
     assert {a.settings["description"] for a in state.agents} == {
         f"Assistant of {u}" for u in PEOPLE
     }
+
+
+def test_custom_tools_no_stack_owns_are_defined_from_their_source(tmp_path: Path) -> None:
+    from reconciler.export.snapshot import ServerTool
+
+    refs = [
+        {"id": "tool-1", "name": "lookup_order", "tool_type": "custom"},
+        {"id": "tool-2", "name": "theirs", "tool_type": "custom"},
+        {"id": "tool-3", "name": "broken", "tool_type": "custom"},
+        {"id": "tool-4", "name": "web_search", "tool_type": "letta_builtin"},
+        {"id": "tool-5", "name": "memory_insert", "tool_type": "letta_memory_core"},
+    ]
+    desk = server_agent("agent-s", "support", [], tools=refs)
+    tools = (
+        ServerTool(
+            "lookup_order", "def lookup_order(order_id: str) -> str:\n    return order_id\n"
+        ),
+        ServerTool("theirs", "def theirs() -> None: ...\n", owner="other"),
+        ServerTool("broken", "def something_else(): ...\n"),
+    )
+    snapshot = Snapshot((desk,), (), (), tools=tools)
+    exported = infer(snapshot, "acme")
+    assert exported.document["tools"] == {"lookup_order": {"source": "tools/lookup_order.py"}}
+    assert exported.document["agents"]["support"]["tools"] == [
+        "broken",
+        "lookup_order",
+        "theirs",
+        "web_search",
+    ]
+    assert any("'broken'" in note for note in exported.notes)
+    state = _written(tmp_path, snapshot)
+    [tool] = state.tools
+    assert tool.source_code == tools[0].source
