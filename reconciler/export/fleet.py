@@ -12,11 +12,13 @@ block attached to several agents is a shared block.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler import ownership
 from reconciler.address import USER_KEY_PREFIX
 from reconciler.kinds.block import is_shared
 from reconciler.live.state import LiveAgent, LiveBlock
@@ -25,9 +27,12 @@ from reconciler.values import canonical
 from . import definitions as defs
 from .people import Users, conversation_users, identity_users
 from .snapshot import Snapshot
-from .text import USER_ID, Member, factor, literal
+from .text import ID_VARIABLE, USER_ID, Member, factor, literal
 
 NAME_PROPERTY = "agent_name"
+DEFAULT_USER_TAG = ownership.DEFAULT_USER_TAG
+USER_TAG = re.compile(r"^[^\s]*\$\{user\.id\}[^\s]*$")
+"""What `defaults.userTag` may be (the manifest schema's pattern)."""
 DESCRIPTION_PROPERTY = "agent_description"
 
 
@@ -48,6 +53,7 @@ class _Fleet:
 
     shared: dict[str, tuple[str, LiveBlock]] = field(default_factory=dict)
     keys: set[str] = field(default_factory=set)
+    user_tag: str = DEFAULT_USER_TAG
     users: Users = field(default_factory=Users)
     notes: list[str] = field(default_factory=list)
 
@@ -57,6 +63,8 @@ def infer(snapshot: Snapshot, name: str, stack: str | None = None) -> ExportedSt
     stack's marked resources and their addresses give the users' ids and the agents' keys."""
     fleet = _Fleet()
     dedicated, shared = _classify(snapshot.agents, stack, fleet)
+    if stack is not None:
+        fleet.user_tag = _user_tag(dedicated) or DEFAULT_USER_TAG
     fleet.shared = _shared_blocks([*(a for _, a in dedicated), *shared], fleet)
     templates = _templates(dedicated, fleet)
     agents, keys = _shared_agents(shared, stack, fleet)
@@ -74,6 +82,8 @@ def infer(snapshot: Snapshot, name: str, stack: str | None = None) -> ExportedSt
         )
     document: dict[str, Any] = {"apiVersion": "letta-apply/v1", "stack": name}
     defaults = _hoist([*templates.values(), *agents.values()])
+    if fleet.user_tag != DEFAULT_USER_TAG:
+        defaults["userTag"] = fleet.user_tag
     tools, files = defs.tool_sources(snapshot.tools, stack, fleet.notes)
     for section, value in (
         ("defaults", defaults),
@@ -112,6 +122,28 @@ def _classify(
         else:
             dedicated.append((user, found[0]))
     return dedicated, shared
+
+
+def _user_tag(dedicated: Sequence[tuple[str, LiveAgent]]) -> str | None:
+    """The stack's own user tag format (`defaults.userTag`), when every dedicated agent
+    carries one tag holding its user's id the same way."""
+    common: set[str] | None = None
+    for user, agent in dedicated:
+        found = {
+            t.replace(user, ID_VARIABLE)
+            for t in agent.tags
+            if user in t and not t.startswith(ownership.TAG_PREFIX) and not t.isspace()
+        }
+        common = found if common is None else common & found
+    if not common or DEFAULT_USER_TAG in common or len(common) > 1:
+        return None
+    found_tag = next(iter(common))
+    return found_tag if USER_TAG.match(found_tag) else None
+
+
+def _lookup_tag(fleet: _Fleet, user: str) -> str:
+    """The user's lookup tag on its dedicated agent (the stack adds it, never declared)."""
+    return fleet.user_tag.replace(ID_VARIABLE, user)
 
 
 def _user_ids(agent: LiveAgent, stack: str | None) -> list[str]:
@@ -224,7 +256,7 @@ def _template(
     if "description" in body:
         described = [str(a.settings.get("description")) for _, a in members]
         body["description"] = _field(members, described, DESCRIPTION_PROPERTY, names, properties)
-    tag_sets = [set(defs.free_tags(agent)) for _, agent in members]
+    tag_sets = [set(defs.free_tags(agent)) - {_lookup_tag(fleet, u)} for u, agent in members]
     common = set.intersection(*tag_sets)
     body.pop("tags", None)
     if common:

@@ -12,6 +12,7 @@ from reconciler.address import Address
 from reconciler.desired import DesiredState
 from reconciler.export import Snapshot, UsersFile, infer, write_stack
 from reconciler.export.snapshot import ServerConversation
+from reconciler.live.state import LiveAgent
 from reconciler.manifest import load_desired
 
 from .fleets import block, dedicated, server_agent, server_identity
@@ -227,3 +228,25 @@ def test_custom_tools_no_stack_owns_are_defined_from_their_source(tmp_path: Path
     state = _written(tmp_path, snapshot)
     [tool] = state.tools
     assert tool.source_code == tools[0].source
+
+
+def test_a_stacks_own_user_tag_format_is_kept() -> None:
+    from reconciler.kinds import agent
+
+    def owned(user: str) -> LiveAgent:
+        record = {"letta_apply": {"stack": "acme", "address": f"agent/user:{user}"}}
+        raw = {
+            "id": f"agent-{user}",
+            "name": f"assistant-{user}",
+            "tags": ["letta-apply:acme", f"acme-user:{user}", "team-a"],
+            "metadata": record,
+            "blocks": [],
+        }
+        return agent.from_server(raw, "acme")
+
+    snapshot = Snapshot((owned("ann"), owned("bo")), (), ())
+    exported = infer(snapshot, "acme", stack="acme")
+    assert exported.document["defaults"]["userTag"] == "acme-user:${user.id}"
+    [template] = exported.document["templates"].values()
+    assert template["tags"] == ["team-a"]
+    assert all("tags" not in user for user in exported.users)
