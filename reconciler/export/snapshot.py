@@ -95,20 +95,21 @@ def read_snapshot(
     params: dict[str, JSON] = {"include": [*agent.INCLUDES, agent.TOOLS_INCLUDE]}
     if (tags := selection.server_tags()) is not None:
         params["tags"] = tags
-    listed = [agent.from_server(raw, stack) for raw in api.paginate("/v1/agents/", params)]
+    pages = api.paginate("/v1/agents/", params, page_size)
+    listed = [agent.from_server(raw, stack) for raw in pages]
     companions = {c for a in listed for c in a.companions}
     wanted = [a for a in listed if selection.wants(a) and a.id not in companions]
     agents = tuple(a for a in wanted if selection.stack is not None or not _marked(a))
     if progress is not None:
         progress(f"Read {len(agents):,} agents")
-    shared = [a.id for a in agents if not _user_tagged(a)]
+    shared = [a.id for a in agents if not _dedicated(a, selection)]
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        pages = list(pool.map(lambda i: _conversations(api, i, selection, page_size), shared))
+        found = list(pool.map(lambda i: _conversations(api, i, selection, page_size), shared))
         identities = _identities(api, agents, selection, page_size)
         tools = tuple(pool.map(lambda i: _tool(api, i), _custom_tools(agents)))
     return Snapshot(
         agents,
-        tuple(c for page in pages for c in page),
+        tuple(c for page in found for c in page),
         identities,
         companions=len(companions & {a.id for a in listed}),
         marked=len(wanted) - len(agents),
@@ -132,7 +133,10 @@ def _marked(live: LiveAgent) -> bool:
     return tagged or ownership.recorded_stack(live.metadata) is not None
 
 
-def _user_tagged(live: LiveAgent) -> bool:
+def _dedicated(live: LiveAgent, selection: Selection) -> bool:
+    """A user's agent: by the stack's record with `--stack`, else by its `user:` tag."""
+    if selection.stack is not None and live.address is not None:
+        return live.address.user is not None
     return any(tag.startswith(USER_KEY_PREFIX) for tag in live.tags)
 
 
