@@ -87,3 +87,11 @@ bench: venv
 .PHONY: bench-planner
 bench-planner: venv
 	$(BIN)/python -m bench.planner_scale --sizes $${PLANNER_SIZES:-10000,100000}
+
+# Peak memory of whole `letta-apply validate|plan|plan --out` processes on fleets of 10,000 and
+# 100,000 users (90% shared, 5% identity, 5% dedicated), planned against `bench.replay`, a
+# stand-in server giving the recorded JSON of Letta 0.16.8 for any number of users (~3 min):
+# MEMORY_SIZES=5000,10000 for other sizes.
+.PHONY: bench-memory
+bench-memory: venv
+	$(BIN)/python -m bench.memory --sizes $${MEMORY_SIZES:-10000,100000}

@@ -8,15 +8,18 @@ from dataclasses import dataclass
 
 DEFAULT_SIZES = (100, 1000)
 FULL_SIZE = 10_000
-PARTS = ("writes", "reads", "startup")
+PARTS = ("writes", "reads", "startup", "foreign")
+DEFAULT_PARTS = ("writes", "reads", "startup")
 
 
 @dataclass(frozen=True)
 class Options:
     """What to run. `sizes` are dedicated-user counts for the no-op plan.
 
-    `parts`: writes (apply from empty, update), reads (no-op plans in process) and startup
-    (whole `letta-apply` processes beside their references, see `bench.startup`).
+    `parts`: writes (apply from empty, update), reads (no-op plans in process), startup
+    (whole `letta-apply` processes beside their references, see `bench.startup`) and, only
+    when asked for, foreign (a plan before and after the server fills up with other
+    people's identities and agents, see `bench.foreign`).
     """
 
     parts: tuple[str, ...]
@@ -30,6 +33,9 @@ class Options:
     lookup_sample: int
     startup_reps: int
     keep: bool
+    foreign_users: int = 1000
+    foreign_identities: int = 20_000
+    foreign_agents: int = 5000
 
 
 def parse(argv: list[str] | None = None) -> Options:
@@ -42,7 +48,8 @@ def parse(argv: list[str] | None = None) -> Options:
         "--only",
         action="append",
         choices=PARTS,
-        help="run only this part (repeatable; default: all): writes, reads, startup",
+        help="run only this part (repeatable; default: writes, reads, startup): "
+        "writes, reads, startup, foreign",
     )
     parser.add_argument(
         "--sizes",
@@ -77,11 +84,23 @@ def parse(argv: list[str] | None = None) -> Options:
         help="interleaved pairs of each whole-process start-up figure (median)",
     )
     parser.add_argument(
+        "--foreign-users",
+        type=int,
+        default=1000,
+        help="foreign: shared users of the stack (and a tenth as many identity users)",
+    )
+    parser.add_argument(
+        "--foreign-identities", type=int, default=20_000, help="foreign: identities of others"
+    )
+    parser.add_argument(
+        "--foreign-agents", type=int, default=5000, help="foreign: agents of others"
+    )
+    parser.add_argument(
         "--keep", action="store_true", help="leave the benchmark's stacks on the server"
     )
     args = parser.parse_args(argv)
     return Options(
-        parts=tuple(part for part in PARTS if part in (args.only or PARTS)),
+        parts=tuple(part for part in PARTS if part in (args.only or DEFAULT_PARTS)),
         sizes=_sizes(args.sizes, args.full),
         apply_size=args.apply_size,
         mixed_size=args.mixed_size,
@@ -92,6 +111,9 @@ def parse(argv: list[str] | None = None) -> Options:
         lookup_sample=args.lookup_sample,
         startup_reps=args.startup_reps,
         keep=args.keep,
+        foreign_users=args.foreign_users,
+        foreign_identities=args.foreign_identities,
+        foreign_agents=args.foreign_agents,
     )
 
 

@@ -30,13 +30,15 @@ from reconciler.workflow import make_plan, preflight
 PAGE = 200
 
 
-def noop_plan(url: str, desired: DesiredState, parallelism: int, reps: int) -> tuple[Sample, int]:
+def noop_plan(
+    url: str, desired: DesiredState, parallelism: int, reps: int, *, prune: bool | None = None
+) -> tuple[Sample, int]:
     """Median time and requests of planning the stack; also how many changes the plan has."""
     api = new_api(url)
     changes: list[int] = []
 
     def step() -> None:
-        plan, _live = make_plan(api, desired, prune=None, parallelism=parallelism)
+        plan, _live = make_plan(api, desired, prune=prune, parallelism=parallelism)
         changes.append(len(plan.changes))
 
     try:
@@ -63,8 +65,8 @@ def scoped_plan(url: str, desired: DesiredState, parallelism: int, reps: int) ->
 
 
 def raw_listing(url: str, desired: DesiredState, reps: int) -> Sample:
-    """The floor: one SDK listing of the stack's agents and of the blocks carrying its tag
-    (and conversations and identities)."""
+    """The floor: one SDK listing of the stack's agents (their identities included) and of the
+    blocks carrying its tag (and its conversations on each shared agent, by its marker)."""
     client = CountingSdk(url)
     try:
         return median(lambda: list_everything(client, desired), lambda: client.requests, reps)
@@ -85,11 +87,11 @@ def list_json(client: CountingSdk, desired: DesiredState) -> int:
     tag = ownership.stack_tag(desired.stack)
     agents = _pages(client, "/v1/agents/", {"tags": [tag], "include": list(includes(desired))})
     count = len(agents) + len(_pages(client, "/v1/blocks/", {"tags": [tag]}))
+    marker = ownership.conversation_marker_prefix(desired.stack)
     for agent in agents:
         if desired.conversations and agent["name"] in SHARED_AGENTS:
-            count += len(_pages(client, "/v1/conversations/", {"agent_id": agent["id"]}))
-    if desired.identities:
-        count += len(_pages(client, "/v1/identities/", {}))
+            params = {"agent_id": agent["id"], "summary_search": marker}
+            count += len(_pages(client, "/v1/conversations/", params))
     return count
 
 
@@ -101,17 +103,18 @@ def list_everything(client: CountingSdk, desired: DesiredState) -> int:
     count = len(agents) + len(list(sdk.blocks.list(tags=[tag], limit=PAGE)))
     if desired.conversations:
         shared = [a.id for a in agents if a.name in SHARED_AGENTS]
-        count += sum(len(_conversations(client, agent_id)) for agent_id in shared)
-    if desired.identities:
-        count += len(_pages(client, "/v1/identities/", {}))
+        marker = ownership.conversation_marker_prefix(desired.stack)
+        count += sum(len(_conversations(client, agent_id, marker)) for agent_id in shared)
     return count
 
 
-def _conversations(client: CountingSdk, agent_id: str) -> list[Any]:
+def _conversations(client: CountingSdk, agent_id: str, marker: str) -> list[Any]:
     found: list[Any] = []
     after: str | None = None
     while True:
-        page = client.sdk.conversations.list(agent_id=agent_id, limit=PAGE, after=after or omit)
+        page = client.sdk.conversations.list(
+            agent_id=agent_id, summary_search=marker, limit=PAGE, after=after or omit
+        )
         found += page
         if len(page) < PAGE:
             return found

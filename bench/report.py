@@ -71,6 +71,8 @@ def render(results: dict[str, Any]) -> str:
         lines += ["", *_update_table(results["update"])]
     if results.get("startup"):
         lines += ["", *_startup_table(results["startup"])]
+    if results.get("foreign"):
+        lines += ["", *_foreign_table(results["foreign"])]
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
@@ -194,4 +196,34 @@ def _startup_table(startup: dict[str, Any]) -> list[str]:
             f"{name:<44}{pair['seconds']:>7.3f}s  {reference:<34}"
             f"{pair['reference_seconds']:>7.3f}s{pair['ratio']:>7.2f}x  <= {target:g}x {status}"
         )
+    return lines
+
+
+def _foreign_table(foreign: dict[str, Any]) -> list[str]:
+    """The same stack's plans before and after others' identities and agents arrived."""
+    before, after = foreign["before"], foreign["after"]
+    rows = (
+        ("no-op plan", "plan"),
+        ("no-op plan, prune on", "plan_prune"),
+        ("stack's own listing (reference)", "stack_listing"),
+    )
+    head = f"{'':<34}{'before':<20}{'after':<20}{'time after/before':>18}{'requests':>12}"
+    lines = [
+        f"FOREIGN RESOURCES: {foreign['shared_users']:,} shared and "
+        f"{foreign['identity_users']:,} identity users; then {foreign['foreign_identities']:,} "
+        f"identities and {foreign['foreign_agents']:,} agents of others were added "
+        f"({foreign['seed_seconds']:.0f} s, {foreign['foreign_failed']} failed)",
+        head,
+        "-" * len(head),
+    ]
+    for name, key in rows:
+        was, now = before[key], after[key]
+        lines.append(
+            f"{name:<34}{_secs(was):<20}{_secs(now):<20}"
+            f"{_ratio(now['seconds'], was['seconds']):>18}"
+            f"{was['requests']:>6} -> {now['requests']:<4}"
+        )
+    for when, side in (("before", before), ("after", after)):
+        if side["plan"].get("changes"):
+            lines.append(f"  warning: the plan {when} was not empty ({side['plan']['changes']})")
     return lines

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import reads, startup, writes
+from bench import foreign, reads, startup, writes
 from bench.options import Options
 from bench.server import BenchServer
 from bench.stacks import StackShape, user_ids
@@ -50,6 +51,8 @@ def execute(run: Run) -> dict[str, Any]:
             ]
         if "startup" in opts.parts:
             run.results["startup"] = _startup_benchmarks(run, seeded)
+        if "foreign" in opts.parts:
+            run.results["foreign"] = _foreign_benchmark(run)
     finally:
         if not opts.keep:
             _clean_up(run)
@@ -174,6 +177,42 @@ def _read_benchmarks(run: Run, stack: str, shape: StackShape) -> dict[str, Any]:
         "json_listing": plain.to_json(),
         "per_user_lookups": lookups.to_json(),
         "scoped_plan": scoped.to_json(),
+    }
+
+
+def _foreign_benchmark(run: Run) -> dict[str, Any]:
+    """The stack's no-op plan, then other people's identities and agents put on the server,
+    then the same plan again."""
+    opts, url = run.options, run.server.url
+    shape = StackShape("shared", opts.foreign_users)
+    stack = run.stack(f"f{shape.size}")
+    desired = shape.build(stack)
+    say(f"seeding {shape.size} shared and {len(desired.identities)} identity users ...")
+    _fill_up(url, desired, opts.parallelism)
+    say("  no-op plans before ...")
+    before = foreign.measure_plans(url, desired, opts.parallelism, opts.reps)
+    say(
+        f"  creating {opts.foreign_identities:,} identities and {opts.foreign_agents:,} "
+        "agents of others ..."
+    )
+    began = time.monotonic()
+    made = foreign.seed(url, run.prefix, opts.foreign_identities, opts.foreign_agents)
+    seed_seconds = time.monotonic() - began
+    say("  no-op plans after ...")
+    after = foreign.measure_plans(url, desired, opts.parallelism, opts.reps)
+    if not opts.keep and not run.server.throwaway:
+        say("  deleting the identities and agents of others ...")
+        if failed := foreign.remove(url, made):
+            say(f"  warning: {failed} delete(s) failed")
+    return {
+        "shared_users": shape.size,
+        "identity_users": len(desired.identities),
+        "foreign_identities": len(made.identities),
+        "foreign_agents": len(made.agents),
+        "foreign_failed": made.failed,
+        "seed_seconds": round(seed_seconds, 1),
+        "before": before,
+        "after": after,
     }
 
 

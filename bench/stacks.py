@@ -37,8 +37,9 @@ MIXED_SHARES = (("dedicated", 0.5), ("shared", 0.4), ("identity", 0.1))
 
 @dataclass(frozen=True)
 class StackShape:
-    """What a benchmark stack holds: `kind` is `dedicated`, `mixed` or `tools` (dedicated
-    agents with three tools each), `size` counts users."""
+    """What a benchmark stack holds: `kind` is `dedicated`, `mixed`, `tools` (dedicated
+    agents with three tools each) or `shared` (shared users, and a tenth as many identity
+    users besides), `size` counts users (shared users for `shared`)."""
 
     kind: str
     size: int
@@ -48,6 +49,8 @@ class StackShape:
             return dedicated_stack(stack, self.size)
         if self.kind == "tools":
             return tools_stack(stack, self.size)
+        if self.kind == "shared":
+            return shared_stack(stack, self.size)
         return mixed_stack(stack, self.size)
 
 
@@ -157,11 +160,26 @@ def split_mixed(ids: list[str]) -> dict[str, list[str]]:
 
 def mixed_stack(stack: str, size: int) -> DesiredState:
     groups = split_mixed(user_ids(stack, size))
-    agents = [dedicated_agent(u) for u in groups["dedicated"]]
-    agents += [_shared_agent(name) for name in SHARED_AGENTS]
+    return _with_shared_agents(
+        stack,
+        [dedicated_agent(u) for u in groups["dedicated"]],
+        groups["shared"],
+        groups["identity"],
+    )
+
+
+def shared_stack(stack: str, size: int) -> DesiredState:
+    """`size` shared users on two shared agents, and `size // 10` identity users."""
+    ids = user_ids(stack, size + size // 10)
+    return _with_shared_agents(stack, [], ids[:size], ids[size:])
+
+
+def _with_shared_agents(
+    stack: str, agents: list[AgentSpec], shared: list[str], identity_users: list[str]
+) -> DesiredState:
+    agents = [*agents, *(_shared_agent(name) for name in SHARED_AGENTS)]
     conversations = [
-        _conversation(u, SHARED_AGENTS[n % len(SHARED_AGENTS)])
-        for n, u in enumerate(groups["shared"])
+        _conversation(u, SHARED_AGENTS[n % len(SHARED_AGENTS)]) for n, u in enumerate(shared)
     ]
     identities = [
         IdentitySpec(
@@ -170,7 +188,7 @@ def mixed_stack(stack: str, size: int) -> DesiredState:
             freeze({"plan": "enterprise"}),
             (Address.agent(SHARED_AGENTS[0]),),
         )
-        for u in groups["identity"]
+        for u in identity_users
     ]
     company = SharedBlockSpec(
         Address.shared_block("company"), BlockSpec("company", "Acme Corp.", Policy.ENFORCE)

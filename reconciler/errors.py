@@ -19,7 +19,7 @@ class LettaApplyError(Exception):
         return (str(self),)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Location:
     """Where in a manifest file something is: 1-based line and column."""
 

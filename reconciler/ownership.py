@@ -109,6 +109,13 @@ def conversation_marker(stack: str, user_id: str) -> str:
     return f"[letta-apply:{stack}/{user_id}]"
 
 
+def conversation_marker_prefix(stack: str) -> str:
+    """The start of every marker the stack writes: the server's summary search for it finds
+    the stack's conversations only (a superset where `_` matches any character; each is
+    parsed again)."""
+    return f"[letta-apply:{stack}/"
+
+
 def parse_conversation_summary(summary: str | None) -> tuple[str, str, str] | None:
     """Split a marked summary into (declared summary, stack, user id); None if unmarked."""
     if not summary:

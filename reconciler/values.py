@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from collections.abc import Iterator, Mapping
 from functools import cache
 from typing import Any
@@ -54,6 +55,19 @@ def freeze(value: JSON) -> JSON:
     return value
 
 
+def freeze_shared(value: JSON) -> JSON:
+    """`freeze` for values read from the server that repeat across resources (settings,
+    metadata, tags, labels): every string interned, so thousands of agents with the same
+    system prompt or the same tags hold one copy of each."""
+    if type(value) is str:
+        return sys.intern(value)
+    if isinstance(value, Mapping):
+        return Frozen({sys.intern(str(k)): freeze_shared(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze_shared(item) for item in value)
+    return value
+
+
 def thaw(value: JSON) -> JSON:
     """Plain dicts (keys sorted) and lists again, for requests and documents."""
     if isinstance(value, Mapping):
@@ -65,9 +79,7 @@ def thaw(value: JSON) -> JSON:
 
 def canonical(value: Any) -> str:
     """Compact JSON with sorted keys: equal values give equal text (dataclasses included)."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain
-    )
+    return _CANONICAL.encode(value)
 
 
 @cache
@@ -82,3 +94,10 @@ def _plain(value: Any) -> JSON:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {name: getattr(value, name) for name in _field_names(type(value))}
     return str(value)
+
+
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain
+)
+"""What `json.dumps` would make with these options, made once: `canonical` is called for
+every resource of a live state's fingerprint."""

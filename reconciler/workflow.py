@@ -164,7 +164,13 @@ def make_plan(
         return plan, live
     desired = secrets.seal(desired, key)
     live = read_live(
-        api, desired.stack, desired, parallelism=parallelism, progress=progress, adopt=adopt
+        api,
+        desired.stack,
+        desired,
+        parallelism=parallelism,
+        progress=progress,
+        adopt=adopt,
+        prune=prune,
     )
     plan = build_plan(desired, live, target=api.target.label, prune=prune, adopt=adopt)
     return plan, live
@@ -255,6 +261,7 @@ def apply_saved_plan(
             parallelism=options.parallelism,
             progress=hooks.status,
             tool_names=plan.tool_names(),
+            identity_reads=plan.identity_reads,
         )
         if live.fingerprint() != plan.live_fingerprint:
             raise StalePlanError(

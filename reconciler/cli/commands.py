@@ -272,7 +272,8 @@ def outputs_command(
 
     desired = load_desired(paths, root)
     with connection.open() as api:
-        live = read_live(api, desired.stack, parallelism=parallelism)
+        # Only declared users are output: no need to list every identity for prune.
+        live = read_live(api, desired.stack, desired, parallelism=parallelism, prune=False)
     sys.stdout.write(render_outputs(desired.stack, outputs(desired, live), fmt))
 
 

@@ -148,7 +148,7 @@ def apply_command(
                 lambda reviewed: _applied(apply_saved_plan(api, reviewed, options, hooks)),
             )
             if outcome.exit_code is ExitCode.OK:
-                live = read_live(api, desired.stack, parallelism=parallelism)
+                live = read_live(api, desired.stack, desired, parallelism=parallelism, prune=False)
                 rows = outputs(desired, live)
                 path = folder / "outputs.json"
                 path.write_text(render_outputs(desired.stack, rows, "json"), encoding="utf-8")

@@ -33,7 +33,7 @@ from reconciler.kinds.common import (
 from reconciler.live.state import LiveAgent, LiveBlock, LiveState, ToolRef
 from reconciler.plan.builder import Builder, optional
 from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, NoticeKind, Update
-from reconciler.values import JSON, Frozen, freeze, thaw
+from reconciler.values import JSON, Frozen, freeze, freeze_shared, thaw
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
@@ -73,8 +73,8 @@ GIT_MEMORY_TAG = "git-memory-enabled"
 
 def from_server(raw: Mapping[str, JSON], stack: str) -> LiveAgent:
     """An agent as the server lists it (with `INCLUDES`)."""
-    tags = tuple(sorted(raw.get("tags") or ()))
-    metadata = freeze(raw.get("metadata") or {})
+    tags = freeze_shared(sorted(raw.get("tags") or ()))
+    metadata = freeze_shared(raw.get("metadata") or {})
     return LiveAgent(
         id=str(raw["id"]),
         name=str(raw.get("name") or ""),
@@ -113,7 +113,7 @@ def _tool_refs(raw: Mapping[str, JSON]) -> tuple[ToolRef, ...]:
 def _settings(raw: Mapping[str, JSON]) -> Frozen:
     """The settings the server holds a value for (a missing one reads as unset)."""
     read = ((s.name, s.read(raw)) for s in SETTINGS)
-    return Frozen({name: freeze(value) for name, value in read if value is not None})
+    return Frozen({name: freeze_shared(value) for name, value in read if value is not None})
 
 
 def _label(live: LiveBlock) -> tuple[str, str]:

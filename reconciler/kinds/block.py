@@ -7,6 +7,7 @@ enforced block is kept equal to the manifest. The fields of `CONFIG` always conv
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -34,7 +35,7 @@ from reconciler.plan.model import (
     NoticeKind,
     Update,
 )
-from reconciler.values import JSON, freeze, thaw
+from reconciler.values import JSON, freeze, freeze_shared, thaw
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
@@ -52,15 +53,15 @@ SEEDED = "the value differs from the seed; kept (policy: seed)"
 
 
 def from_server(raw: Mapping[str, JSON], stack: str) -> LiveBlock:
-    metadata = freeze(raw.get("metadata") or {})
+    metadata = freeze_shared(raw.get("metadata") or {})
     return LiveBlock(
         id=str(raw["id"]),
-        label=str(raw.get("label") or ""),
+        label=sys.intern(str(raw.get("label") or "")),
         value=str(raw.get("value") or ""),
         limit=raw.get("limit"),
-        description=raw.get("description"),
+        description=freeze_shared(raw.get("description")),
         read_only=bool(raw.get("read_only")),
-        tags=tuple(sorted(raw.get("tags") or ())),
+        tags=freeze_shared(sorted(raw.get("tags") or ())),
         metadata=metadata,
         address=ownership.metadata_address(metadata, stack),
         protected=ownership.metadata_protected(metadata, stack),

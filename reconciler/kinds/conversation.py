@@ -7,6 +7,7 @@ searching for it. The summary (without the marker) is the one managed field.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -36,7 +37,7 @@ def from_server(raw: Mapping[str, JSON], stack: str) -> LiveConversation | None:
     summary, _stack, user_id = parsed
     return LiveConversation(
         id=str(raw["id"]),
-        agent_id=str(raw["agent_id"]),
+        agent_id=sys.intern(str(raw["agent_id"])),
         user_id=user_id,
         summary=summary,
         created_at=str(raw.get("created_at") or ""),
@@ -49,7 +50,7 @@ def unmarked_from_server(raw: Mapping[str, JSON]) -> LiveConversation | None:
         return None
     return LiveConversation(
         id=str(raw["id"]),
-        agent_id=str(raw["agent_id"]),
+        agent_id=sys.intern(str(raw["agent_id"])),
         user_id="",
         summary=str(raw.get("summary") or ""),
         created_at=str(raw.get("created_at") or ""),

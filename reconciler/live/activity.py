@@ -1,8 +1,9 @@
 """Reading when the stack's users last used their agents and conversations.
 
 One tag-filtered listing of the stack's agents (without includes: the listing carries each
-agent's `last_run_completion` and `created_at` as it is), then one listing of conversations
-per shared agent (each carries `last_message_at`). No request per user.
+agent's `last_run_completion` and `created_at` as it is), then one listing of the stack's
+conversations per shared agent (each carries `last_message_at`; the server filters them by
+the stack's marker). No request per user.
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ def _conversations(
     api: LettaApi, stack: str, owner: LiveAgent, page_size: int
 ) -> Iterator[Activity]:
     assert owner.address is not None
-    listed = api.paginate("/v1/conversations/", {"agent_id": owner.id}, page_size)
+    marked = ownership.conversation_marker_prefix(stack)
+    params = {"agent_id": owner.id, "summary_search": marked}
+    listed = api.paginate("/v1/conversations/", params, page_size)
     for raw in listed:
         live = conversation.from_server(raw, stack)
         if live is None:

@@ -1,10 +1,13 @@
 """Reading the live state from the server, in bulk.
 
-Requests grow with pages, not with users: owned agents come from one tag-filtered, paginated
-listing that includes their tags, blocks and identities; conversations from one listing per
-shared agent; identities and shared blocks from one listing each, and tools from the listing
-of the server's custom tools plus one lookup by name of those the manifests name, read while
-the agents are.
+Requests grow with the stack, not with the server: owned agents come from one tag-filtered,
+paginated listing that includes their tags, blocks and identities; conversations from one
+listing per shared agent, filtered by the stack's marker; shared blocks from one tag-filtered
+listing. Identities come with the agents they are attached to; declared ones attached to none
+are looked up by key, unless listing every identity costs fewer requests or prune needs owned
+identities attached nowhere (`IdentityReads` records which). Tools and MCP servers cannot be
+filtered by stack: the server's custom tools and its MCP servers are listed (few on a server),
+and tools the manifests name are looked up by name, read while the agents are.
 Only users the stack is about to create are looked up, in batches of tags, for foreign agents
 already carrying their user tag. Each kind's module turns the server's JSON into its live value.
 """
@@ -22,6 +25,7 @@ from reconciler.desired import DesiredState
 from reconciler.errors import LettaApplyError, ServerError
 from reconciler.kinds import agent, block, conversation, identity, mcp_server, tool
 from reconciler.live.state import (
+    IdentityReads,
     LiveAgent,
     LiveBlock,
     LiveConversation,
@@ -47,6 +51,8 @@ def read_live(
     progress: Callable[[str], None] | None = None,
     tool_names: Iterable[str] = (),
     adopt: bool = False,
+    prune: bool | None = None,
+    identity_reads: IdentityReads | None = None,
 ) -> LiveState:
     """Read the stack's resources. With `desired`, also look for foreign resources in the way.
 
@@ -56,21 +62,33 @@ def read_live(
     `reconciler.plan.adoption`): the agents in the way with their blocks, unowned agents named
     as declared shared agents, the unmarked conversations of shared agents, and which blocks
     labelled as a declared shared block carry a stack's tag.
+    `prune` (else as `desired` says): every identity is listed, to find owned ones attached
+    nowhere. `identity_reads`: read the identities as a saved plan's live state was read.
     """
     names = sorted({*tool_names, *(named_tools(desired) if desired else ())})
     wanted = {spec.identifier_key for spec in desired.identities} if desired else set()
-    with ThreadPoolExecutor(max_workers=2) as side:
-        # Shared blocks and identities do not depend on the agents: read them meanwhile.
+    listing = identity_reads.listed if identity_reads else _prunes(desired, prune)
+    with ThreadPoolExecutor(max_workers=4) as side:
+        # Shared blocks, tools and MCP servers do not depend on the agents: read them meanwhile.
         blocks = side.submit(read_blocks, api, stack, page_size)
-        identities = side.submit(_read_identities, api, stack, wanted, page_size)
         tools = side.submit(_read_tools, api, stack, names, page_size)
         servers = side.submit(read_mcp_servers, api, stack)
-        agents = _read_agents(api, stack, agent.includes(desired), page_size, progress)
+        every = side.submit(list_identities, api, stack, wanted, page_size) if listing else None
+        agents, attached = _read_agents(api, stack, agent.includes(desired), page_size, progress)
         foreign = _read_foreign(api, agents, desired, parallelism, adopt) if desired else ()
         shared_ids = [a.id for a in agents if a.address and a.address.user is None]
         if adopt:
             shared_ids += [a.id for a in foreign if not _user_tagged(a)]
-        conversations, unmarked = _read_conversations(api, stack, shared_ids, page_size)
+        conversations, unmarked = _read_conversations(
+            api, stack, shared_ids, page_size, parallelism, marked_only=not adopt
+        )
+        if every is not None:
+            identities, reads = every.result(), IdentityReads(listed=True)
+        else:
+            keys = identity_reads.looked_up if identity_reads else None
+            identities, reads = _identities_through_agents(
+                api, stack, attached, wanted, keys, parallelism, page_size
+            )
         shared, tagged = blocks.result()
         marked = _stack_tagged(api, desired, shared, page_size) if adopt and desired else ()
         return LiveState(
@@ -78,14 +96,22 @@ def read_live(
             agents,
             shared,
             conversations,
-            identities.result(),
+            identities,
             foreign,
             tagged,
             tools.result(),
             servers.result(),
             unmarked if adopt else (),
+            reads,
             frozenset(marked),
         )
+
+
+def _prunes(desired: DesiredState | None, prune: bool | None) -> bool:
+    """Whether the plan may delete undeclared resources (the option, else the manifests)."""
+    if prune is not None:
+        return prune
+    return desired is not None and desired.prune.enabled
 
 
 def _read_agents(
@@ -94,10 +120,16 @@ def _read_agents(
     include: tuple[str, ...],
     page_size: int,
     progress: Callable[[str], None] | None,
-) -> tuple[LiveAgent, ...]:
+) -> tuple[tuple[LiveAgent, ...], list[JSON]]:
+    """The stack's agents, and the identities attached to them (they come with each agent)."""
     params = {"tags": [ownership.stack_tag(stack)], "include": list(include)}
     listed = _counted(api.paginate("/v1/agents/", params, page_size), page_size, progress)
-    return tuple(survivor_first(agent.from_server(raw, stack) for raw in listed))
+    agents: list[LiveAgent] = []
+    identities: dict[str, JSON] = {}
+    for raw in listed:
+        agents.append(agent.from_server(raw, stack))
+        identities.update((str(i["id"]), i) for i in raw.get("identities") or ())
+    return tuple(survivor_first(agents)), list(identities.values())
 
 
 def read_blocks(
@@ -137,46 +169,119 @@ def _counted(
 
 
 def _read_conversations(
-    api: LettaApi, stack: str, agent_ids: list[str], page_size: int
+    api: LettaApi,
+    stack: str,
+    agent_ids: list[str],
+    page_size: int,
+    parallelism: int,
+    *,
+    marked_only: bool,
 ) -> tuple[tuple[LiveConversation, ...], tuple[LiveConversation, ...]]:
-    """The stack's conversations on these agents, and those no stack has marked."""
+    """The stack's conversations on these agents, and those no stack has marked (read only
+    when not `marked_only`: otherwise the server returns only summaries holding the stack's
+    marker, so the conversations apps made on the same agents are not read)."""
+    search = {"summary_search": ownership.conversation_marker_prefix(stack)} if marked_only else {}
+
+    def listing(agent_id: str) -> list[JSON]:
+        return list(api.paginate("/v1/conversations/", {"agent_id": agent_id, **search}, page_size))
+
+    with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(agent_ids) or 1))) as pool:
+        pages = list(pool.map(listing, agent_ids))
     found: list[LiveConversation] = []
     unmarked: list[LiveConversation] = []
-    for agent_id in agent_ids:
-        for raw in api.paginate("/v1/conversations/", {"agent_id": agent_id}, page_size):
-            live = conversation.from_server(raw, stack)
-            if live is not None:
-                found.append(live)
-            elif (other := conversation.unmarked_from_server(raw)) is not None:
-                unmarked.append(other)
+    for raw in (raw for page in pages for raw in page):
+        live = conversation.from_server(raw, stack)
+        if live is not None:
+            found.append(live)
+        elif (other := conversation.unmarked_from_server(raw)) is not None:
+            unmarked.append(other)
     return tuple(survivor_first(found)), tuple(unmarked)
 
 
-def _read_identities(
+def list_identities(
     api: LettaApi, stack: str, wanted_keys: set[str], page_size: int
 ) -> tuple[LiveIdentity, ...]:
+    """Every identity on the server, kept when owned or holding a declared key."""
     listed: list[JSON] = []
     with _identities_api(api, wanted_keys):
         listed = list(api.paginate("/v1/identities/", None, page_size))
-    read = (identity.from_server(raw, stack) for raw in listed)
-    return tuple(survivor_first(i for i in read if i.owned or i.identifier_key in wanted_keys))
+    return _kept_identities(listed, stack, wanted_keys)
+
+
+def _identities_through_agents(
+    api: LettaApi,
+    stack: str,
+    attached: list[JSON],
+    wanted_keys: set[str],
+    looked_up: tuple[str, ...] | None,
+    parallelism: int,
+    page_size: int,
+) -> tuple[tuple[LiveIdentity, ...], IdentityReads]:
+    """The identities attached to the stack's agents, and by key those declared but attached
+    to none of them; or `looked_up`, the keys a saved plan's read looked up. When looking up
+    the declared keys would take more requests than listing every identity (counted first),
+    every identity is listed instead."""
+    if looked_up is None:
+        seen = {str(raw.get("identifier_key")) for raw in attached}
+        keys = sorted(wanted_keys - seen)
+        if len(keys) > 1 and len(keys) > _listing_pages(api, wanted_keys, page_size):
+            return list_identities(api, stack, wanted_keys, page_size), IdentityReads()
+        looked_up = tuple(keys)
+    found = lookup_identities(api, stack, looked_up, wanted_keys, parallelism, page_size)
+    read = _kept_identities([*attached, *found], stack, wanted_keys)
+    return read, IdentityReads(listed=False, looked_up=looked_up)
+
+
+def _listing_pages(api: LettaApi, wanted_keys: set[str], page_size: int) -> int:
+    """How many requests listing every identity on the server takes."""
+    count: JSON = 0
+    with _identities_api(api, wanted_keys):
+        count = api.get("/v1/identities/count")
+    return (count if isinstance(count, int) else 0) // page_size + 1
+
+
+def lookup_identities(
+    api: LettaApi,
+    stack: str,
+    keys: Iterable[str],
+    wanted_keys: set[str],
+    parallelism: int = 8,
+    page_size: int = 200,
+) -> list[JSON]:
+    """The identities holding `keys`, one lookup per key, `parallelism` at a time."""
+
+    def lookup(key: str) -> list[JSON]:
+        return list(api.paginate("/v1/identities/", {"identifier_key": key}, page_size))
+
+    keys = list(keys)
+    pages: list[list[JSON]] = []
+    if not keys:
+        return []
+    with (
+        _identities_api(api, wanted_keys),
+        ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(keys)))) as pool,
+    ):
+        pages = list(pool.map(lookup, keys))
+    return [raw for page in pages for raw in page]
 
 
 def read_identities_by_key(
-    api: LettaApi, desired: DesiredState, page_size: int
+    api: LettaApi, desired: DesiredState, parallelism: int, page_size: int
 ) -> tuple[LiveIdentity, ...]:
     """The identities holding the keys `desired` declares, the stack's or not (one lookup per
     key: for a scoped run, which declares few)."""
     wanted = {spec.identifier_key for spec in desired.identities}
-    found: list[LiveIdentity] = []
-    with _identities_api(api, wanted):
-        for key in sorted(wanted):
-            params = {"identifier_key": key}
-            found += (
-                identity.from_server(raw, desired.stack)
-                for raw in api.paginate("/v1/identities/", params, page_size)
-            )
-    return tuple(survivor_first(i for i in found if i.identifier_key in wanted))
+    found = lookup_identities(api, desired.stack, sorted(wanted), wanted, parallelism, page_size)
+    return _kept_identities(found, desired.stack, wanted)
+
+
+def _kept_identities(
+    listed: Iterable[JSON], stack: str, wanted_keys: set[str]
+) -> tuple[LiveIdentity, ...]:
+    """The stack's identities and those holding a declared key, each once."""
+    unique = {str(raw["id"]): raw for raw in listed}
+    read = (identity.from_server(raw, stack) for raw in unique.values())
+    return tuple(survivor_first(i for i in read if i.owned or i.identifier_key in wanted_keys))
 
 
 @contextmanager

@@ -28,6 +28,7 @@ from reconciler.live.reader import (
     read_tools_by_name,
 )
 from reconciler.live.state import (
+    IdentityReads,
     LiveAgent,
     LiveBlock,
     LiveConversation,
@@ -44,7 +45,7 @@ def read_scoped(
     """The live state of the resources `desired` (a stack cut to a scope) declares."""
     stack = desired.stack
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        identities = pool.submit(read_identities_by_key, api, desired, page_size)
+        identities = pool.submit(read_identities_by_key, api, desired, parallelism, page_size)
         tools = pool.submit(read_tools_by_name, api, stack, sorted(named_tools(desired)), page_size)
         servers = pool.submit(_mcp_servers, api, desired)
         blocks = pool.submit(_shared_blocks, api, desired, page_size)
@@ -62,6 +63,7 @@ def read_scoped(
             frozenset().union(*tagged, shared_tagged),
             tools.result(),
             servers.result(),
+            identity_reads=IdentityReads(listed=False, looked_up=_identity_keys(desired)),
         )
 
 
@@ -156,6 +158,10 @@ def _conversations(
             if live is not None and live.user_id == spec.user_id:
                 found.append(live)
     return tuple(survivor_first(found))
+
+
+def _identity_keys(desired: DesiredState) -> tuple[str, ...]:
+    return tuple(sorted({spec.identifier_key for spec in desired.identities}))
 
 
 def _mcp_servers(api: LettaApi, desired: DesiredState) -> tuple[LiveMcpServer, ...]:

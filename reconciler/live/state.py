@@ -57,7 +57,7 @@ def by_address(
     return {address: survivor_first(group) for address, group in sorted(groups.items())}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LiveBlock:
     """A memory block; `address` is set when the stack's ownership record names one."""
 
@@ -74,7 +74,7 @@ class LiveBlock:
     created_at: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ToolRef:
     """A tool attached to an agent, as the agent listing names it."""
 
@@ -83,7 +83,7 @@ class ToolRef:
     tool_type: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LiveTool:
     """A tool on the server: one of the stack's (`address` from its ownership record) or one
     of the server's or another app's that the stack's manifests name.
@@ -107,7 +107,7 @@ class LiveTool:
     """The stack named by its ownership record, this one or another; None when unrecorded."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LiveMcpServer:
     """An MCP server; `address` is set when it carries the stack's mark. `settings` holds
     what the kind compares, credentials and environment values only as keyed digests."""
@@ -119,7 +119,7 @@ class LiveMcpServer:
     created_at: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LiveAgent:
     """An agent on the server. `address` is set when the stack's ownership record names one.
 
@@ -143,7 +143,7 @@ class LiveAgent:
     """Ids of the sleep-time agents the server made for it (they share its blocks)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LiveConversation:
     """A conversation marked as the stack's, on one of the stack's shared agents."""
 
@@ -154,7 +154,7 @@ class LiveConversation:
     created_at: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Activity:
     """When one of the stack's per-user resources was last used, as the server records it:
     a dedicated agent's last completed run, a conversation's last message request (None
@@ -167,7 +167,7 @@ class Activity:
     last_used: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LiveIdentity:
     """An identity; `owned` when it carries this stack's marker property. `properties`
     leaves out the ownership properties."""
@@ -192,13 +192,29 @@ class LiveIdentity:
 
 
 @dataclass(frozen=True)
+class IdentityReads:
+    """How a live state's identities were read, so that applying a saved plan reads them the
+    same way (and finds the same ones, or the server changed).
+
+    Either every identity on the server was listed (`listed`), or only those attached to the
+    stack's agents (they come with the agent listing) and those looked up by key
+    (`looked_up`: declared keys attached to none of the stack's agents). The first finds
+    owned identities attached nowhere, which prune needs; the second costs requests in
+    proportion to the stack, not to the server.
+    """
+
+    listed: bool = True
+    looked_up: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class LiveState:
     """What the server holds that matters to one stack.
 
     `agents`, `blocks` (stack-level ones), `conversations` are owned by the stack.
     `identities` holds owned ones and foreign ones whose key the stack declares.
     `foreign_agents` are agents not owned by the stack carrying the `user:` tag of a declared
-    user the stack has no agent for.
+    user the stack has no agent for. `identity_reads` says how the identities were read.
     """
 
     stack: str
@@ -217,6 +233,7 @@ class LiveState:
     unmarked_conversations: tuple[LiveConversation, ...] = ()
     """Conversations without any stack's marker on the stack's shared agents and on agents it
     may adopt (`user_id` empty), read only to plan adoption."""
+    identity_reads: IdentityReads = IdentityReads()
     stack_tagged_blocks: frozenset[str] = frozenset()
     """Ids of blocks carrying any stack's tag among those with the label of a declared shared
     block the stack lacks (the agent listing shows no block tags), read only to plan adoption."""
@@ -271,11 +288,16 @@ class LiveState:
         return frozenset(b.id for b in self.blocks)
 
     def fingerprint(self) -> str:
-        """Digest of everything owned: any change on the server changes it."""
-        owned = (
+        """Digest of everything owned: any change on the server changes it.
+
+        The digest of `canonical` of the list of the groups below, hashed a resource at a
+        time: the same bytes as that one document, without ever holding it (at 100,000
+        users it would be tens of megabytes, and its pieces several times that).
+        """
+        owned: tuple[Iterable[object], ...] = (
             # Agents' tools are read only when planning a stack that manages them: a saved
             # plan is applied without reading them again.
-            [replace(agent, tools=()) for agent in self.agents],
+            (replace(agent, tools=()) for agent in self.agents),
             self.blocks,
             self.conversations,
             self.owned_identities,
@@ -283,7 +305,16 @@ class LiveState:
             self.owned_mcp_servers,
             sorted(self.tagged_blocks),
         )
-        return hashlib.sha256(canonical(owned).encode()).hexdigest()
+        digest = hashlib.sha256(b"[")
+        for index, group in enumerate(owned):
+            digest.update(b",[" if index else b"[")
+            for position, item in enumerate(group):
+                if position:
+                    digest.update(b",")
+                digest.update(canonical(item).encode())
+            digest.update(b"]")
+        digest.update(b"]")
+        return digest.hexdigest()
 
     # Addresses, with the survivor rule applied once for every reader.
 

@@ -7,13 +7,15 @@ path (a schema error's `absolute_path`, a cross-reference) can be reported as fi
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from reconciler.errors import Location
 
 
 class MarkedMap(dict[str, Any]):
     """A mapping with the location of itself, of each key and of each value."""
+
+    __slots__ = ("key_locs", "loc", "value_locs")
 
     def __init__(self, loc: Location) -> None:
         super().__init__()
@@ -32,7 +34,7 @@ class MarkedMap(dict[str, Any]):
         copy = MarkedMap(self.loc)
         for other, value in self.items():
             if other != key:
-                copy.put(other, value, self.key_locs[other], self.value_locs[other])
+                copy.put(other, value, self.key_loc(other), self.value_loc(other))
         return copy
 
     def value_loc(self, key: str) -> Location:
@@ -44,8 +46,40 @@ class MarkedMap(dict[str, Any]):
         return self.key_locs.get(key, self.loc)
 
 
+class Cells(Protocol):
+    """Where the cells of one record of a users file are: `loc(column index)`."""
+
+    def loc(self, index: int) -> Location: ...
+
+
+class RowMap(MarkedMap):
+    """A mapping read from one record of a users file: a key and its value are written in
+    the cell `columns[key]` of the record, whose location is worked out when asked, so a
+    file of 100,000 users keeps no location per cell."""
+
+    __slots__ = ("_cells", "_columns")
+
+    def __init__(self, loc: Location, cells: Cells, columns: Mapping[str, int]) -> None:
+        dict.__init__(self)
+        self.loc = loc
+        self._cells = cells
+        self._columns = columns
+
+    def put(self, key: str, value: Any, key_loc: Location, value_loc: Location) -> None:
+        """Set a key, which must be one of `columns` (its cell is where it is written)."""
+        self[key] = value
+
+    def value_loc(self, key: str) -> Location:
+        return self._cells.loc(self._columns[key]) if key in self else self.loc
+
+    def key_loc(self, key: str) -> Location:
+        return self.value_loc(key)
+
+
 class MarkedList(list[Any]):
     """A sequence with the location of itself and of each item."""
+
+    __slots__ = ("item_locs", "loc")
 
     def __init__(self, loc: Location) -> None:
         super().__init__()

@@ -42,7 +42,7 @@ class Origin:
     path: Path
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class User:
     """One declared user, with the marked mapping it came from (for locations)."""
 
@@ -64,7 +64,7 @@ class User:
 
     def where(self, key: str) -> Location:
         """Where one of the user's fields is written (the user itself when absent)."""
-        return self.source.value_locs.get(key, self.loc)
+        return self.source.value_loc(key) if key in self.source else self.loc
 
 
 def parse_user(

@@ -11,13 +11,14 @@ import csv
 import io
 import json
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from reconciler.errors import Location
 from reconciler.manifest.files import DATA_MAX_BYTES, FileRef, Root, TextFile, read_reference
-from reconciler.manifest.marked import MarkedList, MarkedMap, mark_plain
+from reconciler.manifest.marked import MarkedList, MarkedMap, RowMap, mark_plain
 from reconciler.manifest.problems import Problems, quoted, suggest
 from reconciler.manifest.scalars import check_values
 from reconciler.manifest.variables import PROPERTY_KEY
@@ -105,12 +106,13 @@ def _csv_users(file: TextFile, problems: Problems) -> Iterator[MarkedMap]:
     if not _header_ok(header, file, lines, problems):
         return
     properties = [_property_key(name) for name in header]
+    columns = _Columns(header, properties)
     start = reader.line_num + 1
     try:
         for row in reader:
             if any(cell.strip() for cell in row):
                 cells = _Cells(file.display, lines, start)
-                yield from _csv_user(header, properties, row, cells, problems)
+                yield from _csv_user(header, properties, row, cells, columns, problems)
             start = reader.line_num + 1
     except csv.Error as exc:
         problems.add(Location(file.display, start, 1), f"invalid CSV: {exc}")
@@ -152,15 +154,19 @@ def _csv_user(
     property_keys: list[str | None],
     row: list[str],
     cells: _Cells,
+    columns: _Columns,
     problems: Problems,
 ) -> Iterator[MarkedMap]:
     if len(row) > len(header):
         problems.add(cells.loc(len(header)), f"row has {len(row)} cells, the header {len(header)}")
         return
-    user = MarkedMap(cells.loc(0))
-    properties = MarkedMap(cells.loc(0))
+    start = cells.loc(0)
+    user = RowMap(start, cells, columns.user)
+    properties = RowMap(start, cells, columns.properties)
     for index, (name, key, raw) in enumerate(zip(header, property_keys, row, strict=False)):
-        cell = raw.strip()
+        # Values other than ids and names repeat from row to row (patterns, agents,
+        # templates, properties): one copy of each.
+        cell = raw.strip() if name in _OWN_COLUMNS else sys.intern(raw.strip())
         if not cell:
             continue
         loc = cells.loc(index)
@@ -188,17 +194,36 @@ def _csv_value(name: str, cell: str, loc: Location, problems: Problems) -> objec
     return cell
 
 
+_OWN_COLUMNS = frozenset({"id", "name"})
+"""Columns whose values differ from user to user."""
+
+
+class _Columns:
+    """Which cell of a record holds each key of a user (`properties` at the record's
+    start) and each of its properties."""
+
+    def __init__(self, header: list[str], property_keys: list[str | None]) -> None:
+        self.user = {name: index for index, name in enumerate(header)} | {"properties": 0}
+        self.properties = {key: index for index, key in enumerate(property_keys) if key}
+
+
 class _Cells:
-    """Columns of the cells of one CSV record, for locations (1 when a record spans lines)."""
+    """Columns of the cells of one CSV record, for locations (1 when a record spans lines),
+    worked out from its line when a location is asked for."""
+
+    __slots__ = ("display", "line", "lines")
 
     def __init__(self, display: str, lines: list[str], line: int) -> None:
         self.display = display
+        self.lines = lines
         self.line = line
-        text = lines[line - 1] if 0 < line <= len(lines) else ""
-        self.starts = _cell_starts(text)
 
     def loc(self, index: int) -> Location:
-        column = self.starts[index] if index < len(self.starts) else 1
+        if index == 0:
+            return Location(self.display, self.line, 1)
+        text = self.lines[self.line - 1] if 0 < self.line <= len(self.lines) else ""
+        starts = _cell_starts(text)
+        column = starts[index] if index < len(starts) else 1
         return Location(self.display, self.line, column)
 
 

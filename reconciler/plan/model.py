@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import ClassVar
 
 from reconciler.address import Address, Kind, Pattern
+from reconciler.live.state import IdentityReads
 from reconciler.values import EMPTY, JSON, Frozen
 
-PLAN_FORMAT_VERSION = 3
+PLAN_FORMAT_VERSION = 4
 """Version of the saved-plan and `--format json` document; bumped on incompatible changes."""
 
 
@@ -243,6 +244,9 @@ class Plan:
     scope: tuple[str, ...] = ()
     """A partial plan's scope (`target:<glob>`, `user:<id>`): only those resources and what
     they need were read and planned; empty for the whole stack."""
+    identity_reads: IdentityReads = field(default_factory=IdentityReads)
+    """How the identities were read (every one listed, or through the stack's agents and by
+    key): applying the saved plan reads them the same way before comparing fingerprints."""
     format_version: int = PLAN_FORMAT_VERSION
 
     @property

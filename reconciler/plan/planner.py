@@ -68,6 +68,7 @@ def build_plan(
         max_delete_percent=desired.prune.max_delete_percent,
         block_policies=_block_policies(desired, changes),
         scope=scoped.scope.describe() if scoped else (),
+        identity_reads=live.identity_reads,
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from reconciler.address import Address, AddressError, Kind
 from reconciler.desired import Policy
 from reconciler.errors import LettaApplyError
+from reconciler.live.state import IdentityReads
 from reconciler.plan.model import (
     PLAN_FORMAT_VERSION,
     Action,
@@ -56,6 +57,10 @@ def plan_to_dict(plan: Plan) -> dict[str, JSON]:
         "live_fingerprint": plan.live_fingerprint,
         "redacted": plan.redacted,
         "scope": list(plan.scope),
+        "identity_reads": {
+            "listed": plan.identity_reads.listed,
+            "looked_up": list(plan.identity_reads.looked_up),
+        },
         "block_policies": {str(address): policy for address, policy in plan.block_policies},
         "changes": [_change_to_dict(c) for c in plan.changes],
         "notices": [_notice_to_dict(n) for n in plan.notices],
@@ -259,6 +264,11 @@ def _block_policies(value: object, where: str) -> tuple[tuple[Address, str], ...
     return tuple(policies)
 
 
+def _identity_reads(value: object, where: str) -> IdentityReads:
+    doc = _mapping(value, where)
+    return IdentityReads(**_read(doc, where, IdentityReads, _IDENTITY_READS_READERS))
+
+
 def _str(value: object, where: str) -> str:
     if not isinstance(value, str):
         raise _malformed(where, f"expected a string, got {type(value).__name__}")
@@ -341,6 +351,10 @@ _NOTICE_READERS: dict[str, _Reader[Any]] = {
     "fields": _tuple_of(_field_from_dict),
     "resource_ids": _tuple_of(_str),
 }
+_IDENTITY_READS_READERS: dict[str, _Reader[Any]] = {
+    "listed": _bool,
+    "looked_up": _tuple_of(_str),
+}
 _PLAN_READERS: dict[str, _Reader[Any]] = {
     "format_version": _version,
     "stack": _str,
@@ -351,6 +365,7 @@ _PLAN_READERS: dict[str, _Reader[Any]] = {
     "live_fingerprint": _str,
     "redacted": _bool,
     "scope": _tuple_of(_str),
+    "identity_reads": _identity_reads,
     "block_policies": _block_policies,
     "changes": _tuple_of(_change_from_dict),
     "notices": _tuple_of(_notice_from_dict),

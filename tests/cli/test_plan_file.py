@@ -108,7 +108,7 @@ def test_a_failed_save_leaves_nothing_behind(tmp_path: Path) -> None:
         (b"[" * 100_000 + b"]" * 100_000, "not valid JSON"),
         (b'{"format_version": ' + b"9" * 5000 + b"}", "not a saved plan"),
         (b"\xff\xfe not utf-8", "not UTF-8"),
-        (b'{"format_version": 3}', "malformed saved plan"),
+        (b'{"format_version": 4}', "malformed saved plan"),
     ],
     ids=["not-json", "deep", "huge-number", "not-utf8", "incomplete"],
 )

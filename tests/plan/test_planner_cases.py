@@ -6,15 +6,18 @@ Refresh expectations only deliberately: `UPDATE_GOLDEN=1 pytest tests/plan`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from reconciler.plan.serialize import plan_to_dict
+from reconciler.values import canonical
 
-from .data import live_from_json, plan_case
+from .data import live_from_json, load_case, plan_case
 
 CASES = sorted(p for p in (Path(__file__).parent / "cases").iterdir() if p.is_dir())
 
@@ -38,3 +41,20 @@ def test_fingerprint_changes_with_any_owned_value() -> None:
         live_from_json("acme", json.loads((CASES[1] / "live.json").read_text())).fingerprint()
         == base.fingerprint()
     )
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_fingerprint_is_the_digest_of_one_document(case: Path) -> None:
+    """Hashed a resource at a time, the fingerprint is still the digest of the whole owned
+    state as one canonical document: saved plans made before keep verifying."""
+    _desired, live = load_case(case)
+    document = [
+        [replace(agent, tools=()) for agent in live.agents],
+        live.blocks,
+        live.conversations,
+        live.owned_identities,
+        live.owned_tools,
+        live.owned_mcp_servers,
+        sorted(live.tagged_blocks),
+    ]
+    assert live.fingerprint() == hashlib.sha256(canonical(document).encode()).hexdigest()

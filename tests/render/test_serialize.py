@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from reconciler.errors import LettaApplyError
+from reconciler.live.state import IdentityReads
 from reconciler.plan.model import Create, FieldChange, Notice, Plan
 from reconciler.plan.serialize import (
     plan_digest,
@@ -85,7 +86,7 @@ def test_output_does_not_alias_the_plan() -> None:
 def test_only_required_keys_give_defaults() -> None:
     plan = plan_from_dict(
         {
-            "format_version": 3,
+            "format_version": 4,
             "stack": "acme",
             "target": "http://localhost:8283",
             "changes": [{"action": "create", "address": "identity/carol"}],
@@ -96,6 +97,15 @@ def test_only_required_keys_give_defaults() -> None:
     assert isinstance(created, Create) and created.body == {} and created.links == ()
     assert plan.notices[0].resource_ids == ()
     assert plan.prune is False
+
+
+def test_how_identities_were_read_survives() -> None:
+    reads = IdentityReads(listed=False, looked_up=("carol", "dave"))
+    plan = dataclasses.replace(mixed_plan(), identity_reads=reads)
+    document = plan_document(plan)
+    assert document["identity_reads"] == {"listed": False, "looked_up": ["carol", "dave"]}
+    assert plan_from_json(json.dumps(document)).identity_reads == reads
+    assert plan_digest(plan) != plan_digest(mixed_plan())
 
 
 def test_digest_is_stable_and_sensitive() -> None:
@@ -123,7 +133,7 @@ def edit(path: str, value: Any) -> dict[str, Any]:
     ("document", "message"),
     [
         ([], "plan: expected an object, got list"),
-        (edit("format_version", 2), "format_version 2; this letta-apply reads version 3"),
+        (edit("format_version", 2), "format_version 2; this letta-apply reads version 4"),
         (edit("format_version", ...), "plan.format_version: missing or not an integer"),
         (edit("format_version", "1"), "plan.format_version: missing or not an integer"),
         (edit("stack", ...), "plan.stack: missing"),
@@ -166,6 +176,12 @@ def edit(path: str, value: Any) -> dict[str, Any]:
             edit(f"changes/{AGENT_DELETE}/tags", ["tier:prod", 7]),
             f"plan.changes[{AGENT_DELETE}].tags[1]: expected a string",
         ),
+        (edit("identity_reads/listed", "no"), "plan.identity_reads.listed: expected true or"),
+        (
+            edit("identity_reads/looked_up", ["carol", 7]),
+            "plan.identity_reads.looked_up[1]: expected a string",
+        ),
+        (edit("identity_reads/every", True), "plan.identity_reads: unknown key(s) every"),
         (edit("notices/0/kind", "info"), "plan.notices[0].kind: 'info' is not one of"),
         (edit("notices/0/resource_ids", [1]), "plan.notices[0].resource_ids[0]: expected a str"),
         (
@@ -183,4 +199,4 @@ def test_malformed_documents_are_refused_with_the_place(document: Any, message: 
 
 def test_invalid_json_is_a_letta_apply_error() -> None:
     with pytest.raises(LettaApplyError, match="saved plan is not valid JSON"):
-        plan_from_json('{"format_version": 3,')
+        plan_from_json('{"format_version": 4,')
