@@ -1,5 +1,5 @@
 """The commands that talk to a server: run (plan then apply), plan, apply, outputs, unlock, adopt,
-audit, inactive.
+audit, inactive (and export, in its own module).
 
 Each parses its options, calls the library and prints. The library is imported inside each
 command: it brings in the Letta SDK, which alone takes several times longer to import than
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from reconciler.cli.exitcodes import ExitCode
+from reconciler.cli.export import export_command
 from reconciler.cli.options import (
     Connection,
     connection_options,
@@ -405,4 +406,5 @@ COMMANDS: list[click.Command] = [
     adopt_command,
     audit_command,
     inactive_command,
+    export_command,
 ]

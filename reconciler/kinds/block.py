@@ -82,11 +82,12 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
     _plan_shared(desired, live, out)
     shared = {b.id: address for address, group in live.blocks_by_address.items() for b in group}
     agents = {address: group[0] for address, group in live.agents_by_address.items()}
+    labels = {spec.address: spec.block.label for spec in desired.blocks}
     for spec in desired.agents:
         agent = agents.get(spec.address)
         if agent is not None:
             _plan_own(spec, agent, live, desired.stack, out)
-            _plan_links(spec, agent, shared, out)
+            _plan_links(spec, agent, shared, labels, live, out)
 
 
 def _plan_shared(desired: DesiredState, live: LiveState, out: Builder) -> None:
@@ -125,13 +126,31 @@ def _plan_own(spec: AgentSpec, agent: LiveAgent, live: LiveState, stack: str, ou
 
 
 def _plan_links(
-    spec: AgentSpec, agent: LiveAgent, shared: Mapping[str, Address], out: Builder
+    spec: AgentSpec,
+    agent: LiveAgent,
+    shared: Mapping[str, Address],
+    labels: Mapping[Address, str],
+    live: LiveState,
+    out: Builder,
 ) -> None:
-    """Attach the declared shared blocks; detach the stack's ones no longer declared."""
+    """Attach the declared shared blocks; detach the stack's ones no longer declared. A label
+    the agent already holds with a block the stack did not make is blocked: the server keeps
+    one block per label on an agent."""
     attached = {shared[b.id]: b.id for b in agent.blocks if b.id in shared}
+    foreign = {b.label: b for b in live.foreign_blocks(agent)}
     wanted = set(spec.shared_blocks)
     for address in sorted(wanted - attached.keys()):
-        out.change(Attach(address, spec.address))
+        held = foreign.get(labels.get(address, ""))
+        if held is None:
+            out.change(Attach(address, spec.address))
+            continue
+        out.notice(
+            NoticeKind.BLOCKED,
+            address,
+            f"{spec.address} already has a block labelled {held.label!r} that this stack did "
+            "not make; not attached (adopt it, or detach it)",
+            resource_ids=(held.id,),
+        )
     for address in sorted(attached.keys() - wanted):
         out.change(Detach(address, spec.address, attached[address]))
 

@@ -60,7 +60,8 @@ def read_live(
     are more tools to look up by name (those a saved plan attaches), besides the stack's own
     and those `desired` names. `adopt`: also what the stack could adopt (see
     `reconciler.plan.adoption`): the agents in the way with their blocks, unowned agents named
-    as declared shared agents, and the unmarked conversations of shared agents.
+    as declared shared agents, the unmarked conversations of shared agents, and which blocks
+    labelled as a declared shared block carry a stack's tag.
     `prune` (else as `desired` says): every identity is listed, to find owned ones attached
     nowhere. `identity_reads`: read the identities as a saved plan's live state was read.
     """
@@ -89,6 +90,7 @@ def read_live(
                 api, stack, attached, wanted, keys, parallelism, page_size
             )
         shared, tagged = blocks.result()
+        marked = _stack_tagged(api, desired, shared, page_size) if adopt and desired else ()
         return LiveState(
             stack,
             agents,
@@ -101,6 +103,7 @@ def read_live(
             servers.result(),
             unmarked if adopt else (),
             reads,
+            frozenset(marked),
         )
 
 
@@ -138,6 +141,22 @@ def read_blocks(
     read = [block.from_server(raw, stack) for raw in api.paginate("/v1/blocks/", params, page_size)]
     shared = tuple(survivor_first(b for b in read if block.is_shared(b)))
     return shared, frozenset(b.id for b in read)
+
+
+def _stack_tagged(
+    api: LettaApi, desired: DesiredState, shared: tuple[LiveBlock, ...], page_size: int
+) -> list[str]:
+    """The ids of blocks carrying any stack's tag, among those labelled as a declared shared
+    block the stack lacks: an agent's own block made by another stack has the tag only, and
+    must never be adopted as this stack's shared block."""
+    have = {b.address for b in shared}
+    labels = sorted({s.block.label for s in desired.blocks if s.address not in have})
+    return [
+        str(raw["id"])
+        for label in labels
+        for raw in api.paginate("/v1/blocks/", {"label": label}, page_size)
+        if any(str(t).startswith(ownership.TAG_PREFIX) for t in raw.get("tags") or ())
+    ]
 
 
 def _counted(

@@ -234,6 +234,9 @@ class LiveState:
     """Conversations without any stack's marker on the stack's shared agents and on agents it
     may adopt (`user_id` empty), read only to plan adoption."""
     identity_reads: IdentityReads = IdentityReads()
+    stack_tagged_blocks: frozenset[str] = frozenset()
+    """Ids of blocks carrying any stack's tag among those with the label of a declared shared
+    block the stack lacks (the agent listing shows no block tags), read only to plan adoption."""
 
     @property
     def owned_mcp_servers(self) -> tuple[LiveMcpServer, ...]:

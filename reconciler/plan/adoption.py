@@ -23,7 +23,14 @@ from typing import TypeVar
 from reconciler import ownership
 from reconciler.address import USER_KEY_PREFIX, Address
 from reconciler.desired import AgentSpec, DesiredState
-from reconciler.live.state import LiveAgent, LiveConversation, LiveIdentity, LiveState, LiveTool
+from reconciler.live.state import (
+    LiveAgent,
+    LiveBlock,
+    LiveConversation,
+    LiveIdentity,
+    LiveState,
+    LiveTool,
+)
 from reconciler.plan.model import Adopt
 from reconciler.values import freeze
 
@@ -45,6 +52,7 @@ def adopting(desired: DesiredState, live: LiveState) -> tuple[LiveState, list[Ad
     """The live state with every candidate marked as the stack's, and the adoptions."""
     found = _Adoption(desired.stack, [])
     agents, rest, own_blocks = _agents(desired, live, found)
+    shared = _shared_blocks(desired, live, (*live.agents, *agents), own_blocks, found)
     conversations = _conversations(desired, live, (*live.agents, *agents), found)
     identities = _identities(desired, live, found)
     tools = _tools(desired, live, found)
@@ -52,7 +60,8 @@ def adopting(desired: DesiredState, live: LiveState) -> tuple[LiveState, list[Ad
         live,
         agents=(*live.agents, *agents),
         foreign_agents=rest,
-        tagged_blocks=live.tagged_blocks | own_blocks,
+        blocks=(*live.blocks, *shared),
+        tagged_blocks=live.tagged_blocks | own_blocks | {b.id for b in shared},
         conversations=(*live.conversations, *conversations),
         identities=identities,
         tools=tools,
@@ -102,6 +111,63 @@ def _marked_agent(agent: LiveAgent, address: Address, stack: str) -> LiveAgent:
         agent,
         address=address,
         tags=tuple(sorted({*agent.tags, ownership.stack_tag(stack)})),
+        metadata=freeze(ownership.agent_metadata(stack, address, others)),
+    )
+
+
+def _shared_blocks(
+    desired: DesiredState,
+    live: LiveState,
+    agents: Sequence[LiveAgent],
+    taken: frozenset[str],
+    found: _Adoption,
+) -> list[LiveBlock]:
+    """For each declared shared block the stack lacks, the one unmarked block with its label
+    attached to the agents listing it; none where they hold different blocks of that label
+    (each agent's own copy is not one shared block)."""
+    owned = set(live.blocks_by_address)
+    by_address = {a.address: a for a in agents if a.address is not None}
+    adopted: list[LiveBlock] = []
+    for spec in desired.blocks:
+        if spec.address in owned:
+            continue
+        users = [
+            by_address[a.address]
+            for a in desired.agents
+            if spec.address in a.shared_blocks and a.address in by_address
+        ]
+        candidates = {
+            b.id: b
+            for agent in users
+            for b in agent.blocks
+            if b.label == spec.block.label
+            and b.id not in taken
+            and b.id not in live.tagged_blocks
+            and _unmarked_block(b, live)
+        }
+        block = _only(list(candidates.values()))
+        if block is not None:
+            found.take(spec.address, block.id)
+            adopted.append(_marked_block(block, spec.address, found.stack))
+    return adopted
+
+
+def _unmarked_block(block: LiveBlock, live: LiveState) -> bool:
+    """No stack's ownership record or tag (an agent's own block made by another stack
+    carries the tag only)."""
+    stack_tagged = block.id in live.stack_tagged_blocks or any(
+        tag.startswith(ownership.TAG_PREFIX) for tag in block.tags
+    )
+    return ownership.recorded_stack(block.metadata) is None and not stack_tagged
+
+
+def _marked_block(block: LiveBlock, address: Address, stack: str) -> LiveBlock:
+    """The block as it is once adopted as the stack's shared block."""
+    others = {k: v for k, v in block.metadata.items() if k != ownership.METADATA_KEY}
+    return replace(
+        block,
+        address=address,
+        tags=tuple(sorted({*block.tags, ownership.stack_tag(stack)})),
         metadata=freeze(ownership.agent_metadata(stack, address, others)),
     )
 

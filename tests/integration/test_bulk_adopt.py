@@ -165,3 +165,66 @@ def test_what_another_stack_owns_is_never_adopted(
     [agent] = sdk.agents.list(tags=[f"user:{user}"], include=["agent.tags"])
     assert f"letta-apply:{stack_name}-other" in agent.tags
     assert f"letta-apply:{stack_name}" not in agent.tags
+
+
+def test_a_shared_block_is_adopted_only_when_no_stack_marked_it(
+    tmp_path: Path, letta_url: str, stack_name: str, sdk: Letta
+) -> None:
+    other = write_manifest(
+        tmp_path / "other",
+        f"""
+        apiVersion: letta-apply/v1
+        stack: {stack_name}-other
+        defaults: {{model: letta/letta-free, embedding: letta/letta-free}}
+        templates:
+          assistant:
+            blocks:
+              notes: {{value: "Theirs."}}
+        users:
+          - {{id: {stack_name}-x, pattern: dedicated, template: assistant}}
+        """,
+    )
+    assert letta_apply(str(other), url=letta_url).code == 0
+    [theirs] = sdk.agents.list(tags=[f"user:{stack_name}-x"], include=["agent.blocks"])
+    [marked] = [b for b in theirs.blocks if b.label == "notes"]
+    policies = sdk.blocks.create(label="policies", value="Refunds within 30 days.")
+    desks = [
+        sdk.agents.create(
+            name=f"desk-{n}-{stack_name}",
+            model="letta/letta-free",
+            embedding="letta/letta-free",
+            block_ids=[policies.id, marked.id],
+        )
+        for n in range(2)
+    ]
+    agents = "\n".join(
+        f"  desk{n}: {{name: desk-{n}-{stack_name}, sharedBlocks: [policies, notes]}}"
+        for n in range(2)
+    )
+    mine = write_manifest(
+        tmp_path / "mine",
+        f"""
+apiVersion: letta-apply/v1
+stack: {stack_name}
+defaults: {{model: letta/letta-free, embedding: letta/letta-free}}
+blocks:
+  policies: {{value: "Refunds within 30 days."}}
+  notes: {{value: "Theirs."}}
+agents:
+{agents}
+""",
+    )
+    planned = letta_apply("plan", str(mine), "--adopt", "--format", "json", url=letta_url)
+    assert planned.code == 0, planned.output
+    changes = {(c["action"], c["address"]) for c in json.loads(planned.stdout)["changes"]}
+    assert ("adopt", "block/policies") in changes
+    assert ("create", "block/notes") in changes  # another stack's block is never taken
+    assert not [c for c in changes if c[0] == "attach"]  # the label is held: blocked
+    applied = letta_apply(str(mine), "--adopt", url=letta_url)
+    assert applied.code == 3, applied.output  # converged but for the blocked attachments
+    held = sdk.blocks.retrieve(policies.id)
+    assert f"letta-apply:{stack_name}" in (held.tags or [])
+    assert sdk.blocks.retrieve(marked.id).tags == [f"letta-apply:{stack_name}-other"]
+    for desk in desks:
+        labels = [b.label for b in sdk.agents.blocks.list(agent_id=desk.id)]
+        assert sorted(labels) == ["notes", "policies"]
