@@ -35,6 +35,7 @@ from reconciler.plan.model import Adopt
 from reconciler.values import freeze
 
 T = TypeVar("T")
+Marked = TypeVar("Marked", LiveAgent, LiveBlock)
 
 
 @dataclass
@@ -84,7 +85,7 @@ def _agents(
             continue
         taken.add(agent.id)
         found.take(spec.address, agent.id)
-        adopted.append(_marked_agent(agent, spec.address, found.stack))
+        adopted.append(_marked(agent, spec.address, found.stack))
         labels = {b.label for b in spec.blocks}
         for live_block in agent.blocks:
             if live_block.label in labels and ownership.recorded_stack(live_block.metadata) is None:
@@ -104,13 +105,14 @@ def _claims(agent: LiveAgent, spec: AgentSpec) -> bool:
     return agent.name == spec.name and not users
 
 
-def _marked_agent(agent: LiveAgent, address: Address, stack: str) -> LiveAgent:
-    """The agent as it is once adopted: the stack's tag and ownership record added."""
-    others = {k: v for k, v in agent.metadata.items() if k != ownership.METADATA_KEY}
+def _marked(resource: Marked, address: Address, stack: str) -> Marked:
+    """The agent or shared block as it is once adopted: the stack's tag and ownership record
+    added."""
+    others = {k: v for k, v in resource.metadata.items() if k != ownership.METADATA_KEY}
     return replace(
-        agent,
+        resource,
         address=address,
-        tags=tuple(sorted({*agent.tags, ownership.stack_tag(stack)})),
+        tags=tuple(sorted({*resource.tags, ownership.stack_tag(stack)})),
         metadata=freeze(ownership.agent_metadata(stack, address, others)),
     )
 
@@ -148,7 +150,7 @@ def _shared_blocks(
         block = _only(list(candidates.values()))
         if block is not None:
             found.take(spec.address, block.id)
-            adopted.append(_marked_block(block, spec.address, found.stack))
+            adopted.append(_marked(block, spec.address, found.stack))
     return adopted
 
 
@@ -159,17 +161,6 @@ def _unmarked_block(block: LiveBlock, live: LiveState) -> bool:
         tag.startswith(ownership.TAG_PREFIX) for tag in block.tags
     )
     return ownership.recorded_stack(block.metadata) is None and not stack_tagged
-
-
-def _marked_block(block: LiveBlock, address: Address, stack: str) -> LiveBlock:
-    """The block as it is once adopted as the stack's shared block."""
-    others = {k: v for k, v in block.metadata.items() if k != ownership.METADATA_KEY}
-    return replace(
-        block,
-        address=address,
-        tags=tuple(sorted({*block.tags, ownership.stack_tag(stack)})),
-        metadata=freeze(ownership.agent_metadata(stack, address, others)),
-    )
 
 
 def _conversations(
