@@ -12,17 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import httpx
-from letta_client._types import RequestOptions
 
 from bench.measure import CountingSdk, Sample, median
-from bench.reads import PAGE, noop_plan
-from bench.stacks import MODEL, SHARED_AGENTS
+from bench.reads import list_json, noop_plan
+from bench.stacks import MODEL
 from reconciler import ownership
 from reconciler.desired import DesiredState
-from reconciler.kinds.agent import includes
 
 SEED_CONNECTIONS = 16
 """Creates in flight while seeding the foreign resources."""
@@ -110,34 +108,9 @@ def stack_listing(url: str, desired: DesiredState, reps: int) -> Sample:
     each shared agent (by the stack's marker)."""
     client = CountingSdk(url)
     try:
-        return median(lambda: _list_own(client, desired), lambda: client.requests, reps)
+        return median(lambda: list_json(client, desired), lambda: client.requests, reps)
     finally:
         client.close()
-
-
-def _list_own(client: CountingSdk, desired: DesiredState) -> int:
-    tag = ownership.stack_tag(desired.stack)
-    agents = _pages(client, "/v1/agents/", {"tags": [tag], "include": list(includes(desired))})
-    count = len(agents) + len(_pages(client, "/v1/blocks/", {"tags": [tag]}))
-    marker = ownership.conversation_marker_prefix(desired.stack)
-    for agent in agents:
-        if agent["name"] in SHARED_AGENTS:
-            params = {"agent_id": agent["id"], "summary_search": marker}
-            count += len(_pages(client, "/v1/conversations/", params))
-    return count
-
-
-def _pages(client: CountingSdk, path: str, params: dict[str, Any]) -> list[Any]:
-    found: list[Any] = []
-    after: str | None = None
-    while True:
-        query = {**params, "limit": PAGE, "order": "asc", **({"after": after} if after else {})}
-        options: RequestOptions = {"params": query}
-        page = cast("list[Any]", client.sdk.get(path, cast_to=object, options=options))
-        found += page
-        if len(page) < PAGE:
-            return found
-        after = page[-1]["id"]
 
 
 def measure_plans(url: str, desired: DesiredState, parallelism: int, reps: int) -> dict[str, Any]:
