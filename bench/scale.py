@@ -174,12 +174,14 @@ def raw_listing(url: str, desired: DesiredState) -> dict[str, Any]:
 
         def step() -> int:
             tag = ownership.stack_tag(desired.stack)
+            marker = ownership.conversation_marker_prefix(desired.stack)
+            # Identities come with the agents; every declared one is attached once seeded.
             agents = pages("/v1/agents/", {"tags": [tag], "include": list(includes(desired))})
             items = len(agents) + len(pages("/v1/blocks/", {"tags": [tag]}))
             for agent in agents:
                 if not any(t.startswith("user:") for t in agent.get("tags") or ()):
-                    items += len(pages("/v1/conversations/", {"agent_id": agent["id"]}))
-            items += len(pages("/v1/identities/", {}))
+                    params = {"agent_id": agent["id"], "summary_search": marker}
+                    items += len(pages("/v1/conversations/", params))
             items += len(pages("/v1/tools/", {"tool_types": ["custom"]}))
             http.get("/v1/mcp-servers/").raise_for_status()
             count[0] += 1
