@@ -10,6 +10,7 @@ import click
 
 from reconciler.cli.options import Connection, connection_options, parallelism_option
 from reconciler.cli.output import Console, say
+from reconciler.render.lines import counted
 
 STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
@@ -97,7 +98,7 @@ def export_command(
     desired = load_desired([out], out)  # what was written must be a valid stack
     say(f"Wrote {', '.join(str(p) for p in written)}")
     templates = len(exported.document.get("templates", {}))
-    say(f"Exported {summary(desired)}, {templates} template(s)")
+    say(f"Exported {summary(desired)}, {counted(templates, 'template')}")
     for note in exported.notes:
         say(f"Note: {note}")
     adopt = "" if stack else " --adopt"  # a stack's own resources carry its marks already
