@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.stacks import ASSISTANT_TEMPLATE, MODEL, STACK_HEADER
+
 STACK = "mem"
 SHARED_AGENTS = ("support", "sales", "billing", "onboarding")
 IDENTITY_AGENT = SHARED_AGENTS[0]
@@ -17,25 +19,8 @@ SHAPES = {
 }
 """Shares of the users by pattern: the large fleet the guidance advises, and every user with
 an agent of their own (the heaviest per user)."""
-MODEL = "letta/letta-free"
-
-MANIFEST = """\
-apiVersion: letta-apply/v1
-stack: {stack}
-defaults: {{model: {model}, embedding: {model}}}
-templates:
-  assistant:
-    tags: [tier:premium]
-    blocks:
-      human:
-        value: "User ID: ${{user.id}}\\nName: ${{user.name}}\\nPreferences: (to be learned)"
-        limit: 2000
-        policy: seed
-      persona: {{value: "I am a personal assistant.", policy: enforce}}
-agents:
-{agents}
-usersFrom: users.csv
-"""
+MANIFEST = STACK_HEADER + ASSISTANT_TEMPLATE + "agents:\n{agents}\nusersFrom: users.csv\n"
+PERSONA = '"I am a personal assistant."'
 
 AGENT = (
     '  {name}:\n    blocks:\n      persona: {{value: "I am the {name} agent.", policy: enforce}}\n'
@@ -65,7 +50,7 @@ def write_manifests(folder: Path, size: int, shape: str = "fleet") -> Path:
     """The stack of `size` users in `folder` (stack.yaml and users.csv); returns the folder."""
     folder.mkdir(parents=True, exist_ok=True)
     agents = "".join(AGENT.format(name=name) for name in SHARED_AGENTS)
-    text = MANIFEST.format(stack=STACK, model=MODEL, agents=agents.rstrip("\n"))
+    text = MANIFEST.format(stack=STACK, model=MODEL, persona=PERSONA, agents=agents.rstrip("\n"))
     (folder / "stack.yaml").write_text(text, encoding="utf-8")
     rows = ["id,name,pattern,template,agent,properties.plan\n"]
     for n in range(size):

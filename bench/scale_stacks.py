@@ -12,16 +12,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-MODEL = "letta/letta-free"
+from bench.stacks import MODEL, STACK_HEADER
 
-MANIFEST = """\
-apiVersion: letta-apply/v1
-stack: {stack}
-defaults: {{model: {model}, embedding: {model}}}
-agents:
-{agents}
-usersFrom: users.csv
-"""
+MANIFEST = STACK_HEADER + "agents:\n{agents}\nusersFrom: users.csv\n"
 
 AGENT = """\
   {name}:

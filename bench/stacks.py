@@ -119,10 +119,7 @@ def tools_stack(stack: str, size: int) -> DesiredState:
     return DesiredState(stack, tuple(sorted(agents, key=lambda a: a.address)), tools=tools)
 
 
-DEDICATED_MANIFEST = """\
-apiVersion: letta-apply/v1
-stack: {stack}
-defaults: {{model: {model}, embedding: {model}}}
+ASSISTANT_TEMPLATE = """\
 templates:
   assistant:
     tags: [tier:premium]
@@ -132,8 +129,16 @@ templates:
         limit: 2000
         policy: seed
       persona: {{value: {persona}, policy: enforce}}
-usersFrom: users.csv
 """
+"""The dedicated users' template, with the persona (a YAML string) to format in."""
+
+STACK_HEADER = """\
+apiVersion: letta-apply/v1
+stack: {stack}
+defaults: {{model: {model}, embedding: {model}}}
+"""
+
+DEDICATED_MANIFEST = STACK_HEADER + ASSISTANT_TEMPLATE + "usersFrom: users.csv\n"
 
 
 def dedicated_manifests(folder: Path, stack: str, size: int) -> Path:
