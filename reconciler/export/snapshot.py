@@ -9,7 +9,7 @@ to that stack. Secrets are never read (an agent's listing names them only).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -17,7 +17,6 @@ from fnmatch import fnmatchcase
 from reconciler import ownership
 from reconciler.address import USER_KEY_PREFIX
 from reconciler.client import LettaApi
-from reconciler.errors import ServerError
 from reconciler.kinds import agent, conversation, identity, tool
 from reconciler.live.state import LiveAgent, LiveIdentity
 from reconciler.values import JSON
@@ -95,8 +94,11 @@ def read_snapshot(
     params: dict[str, JSON] = {"include": [*agent.INCLUDES, agent.TOOLS_INCLUDE]}
     if (tags := selection.server_tags()) is not None:
         params["tags"] = tags
-    pages = api.paginate("/v1/agents/", params, page_size)
-    listed = [agent.from_server(raw, stack) for raw in pages]
+    listed: list[LiveAgent] = []
+    attached: dict[str, JSON] = {}  # the agents' identities come with them
+    for raw in api.paginate("/v1/agents/", params, page_size):
+        listed.append(agent.from_server(raw, stack))
+        attached.update((str(i["id"]), i) for i in raw.get("identities") or ())
     companions = {c for a in listed for c in a.companions}
     wanted = [a for a in listed if selection.wants(a) and a.id not in companions]
     agents = tuple(a for a in wanted if selection.stack is not None or not _marked(a))
@@ -105,7 +107,7 @@ def read_snapshot(
     shared = [a.id for a in agents if not _dedicated(a, selection)]
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
         found = list(pool.map(lambda i: _conversations(api, i, selection, page_size), shared))
-        identities = _identities(api, agents, selection, page_size)
+        identities = _identities(attached, agents, selection)
         tools = tuple(pool.map(lambda i: _tool(api, i), _custom_tools(agents)))
     return Snapshot(
         agents,
@@ -154,21 +156,13 @@ def _conversations(
 
 
 def _identities(
-    api: LettaApi, agents: tuple[LiveAgent, ...], selection: Selection, page_size: int
+    attached: Mapping[str, JSON], agents: tuple[LiveAgent, ...], selection: Selection
 ) -> tuple[LiveIdentity, ...]:
-    """The identities attached to the selected agents (the stack's only, with `stack`)."""
-    attached = {i for a in agents for i in a.identity_ids}
-    if not attached:
-        return ()
-    try:
-        listed = list(api.paginate("/v1/identities/", None, page_size))
-    except ServerError as exc:
-        if exc.status == 404:  # a server without the identities API holds none
-            return ()
-        raise
-    read = (identity.from_server(raw, selection.stack or "") for raw in listed)
+    """The identities attached to the selected agents (the stack's only, with `stack`), as
+    the agents' listing gave them."""
+    ids = {i for a in agents for i in a.identity_ids}
+    stack = selection.stack or ""
+    read = (identity.from_server(raw, stack) for key, raw in attached.items() if key in ids)
     return tuple(
-        i
-        for i in read
-        if i.id in attached and (i.owned if selection.stack is not None else i.marked_by is None)
+        i for i in read if (i.owned if selection.stack is not None else i.marked_by is None)
     )
