@@ -95,10 +95,14 @@ class Connection:
     project_id: str | None
     timeout: float
     max_rps: float | None = None
+    allow_env: tuple[str, ...] = ()
+    """Patterns of the variables manifests may read (with those of LETTA_APPLY_ALLOW_ENV)."""
 
     def open(self) -> LettaApi:
         """A client for this server (a context manager that closes its connections)."""
         from reconciler.client import LettaApi, Target  # the SDK: only when a command connects
+        from reconciler.environ import EnvGrant
+        from reconciler.secrets import SecretAccess, digest_key
 
         # What was imported lives as long as the process: frozen, the collector stops scanning
         # the SDK's many objects again and again while the server's pages are read.
@@ -111,7 +115,8 @@ class Connection:
             timeout=self.timeout,
             max_rps=self.max_rps,
         )
-        return LettaApi(target)
+        grant = EnvGrant.from_operator(self.allow_env)
+        return LettaApi(target, secrets=SecretAccess(grant, digest_key(key)))
 
 
 def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -124,9 +129,10 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
         project_id: str | None,
         timeout: float,
         max_rps: float | None,
+        allow_env: tuple[str, ...],
         **kwargs: Any,
     ) -> Any:
-        connection = Connection(base_url, project_id, timeout, max_rps)
+        connection = Connection(base_url, project_id, timeout, max_rps, allow_env)
         return command(*args, connection=connection, **kwargs)
 
     options = [
@@ -157,6 +163,15 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             help="At most this many requests a second to the server, pages and retries "
             "included (default: no limit).",
+        ),
+        click.option(
+            "--allow-env",
+            "allow_env",
+            multiple=True,
+            metavar="PATTERNS",
+            help="Environment variables the manifests may read (valueFromEnv): names or "
+            "patterns such as 'SHOP_*', separated by commas (repeatable; added to those of "
+            "LETTA_APPLY_ALLOW_ENV). LETTA_*, GITHUB_*, ACTIONS_* and RUNNER_* never.",
         ),
     ]
     decorated: Callable[..., Any] = with_connection
