@@ -156,6 +156,7 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
                 _current(current, spec),
                 wanted,
                 _send(spec, current, desired.stack),
+                unordered=("tags",),
             )
             _link_tools(spec, current, tools, out)
     for name, users in sorted(unknown.items()):
