@@ -27,8 +27,10 @@ from reconciler.kinds.agent_settings import (
 from reconciler.kinds.common import (
     Resolve,
     adopt_tagged,
+    adoptable,
     delete_if_present,
     first_owned,
+    held_by,
 )
 from reconciler.live.state import LiveAgent, LiveBlock, LiveState, ToolRef
 from reconciler.plan.builder import Builder, optional
@@ -363,19 +365,39 @@ def _create(
         out.notice(
             NoticeKind.BLOCKED,
             spec.address,
-            f"{len(others)} agent(s) not owned by this stack already carry {spec.user_tag}, so "
-            "apps looking the user's agent up by tag would find either; adopt it, or give the "
-            "stack its own defaults.userTag",
-            resource_ids=others,
+            _tag_taken(spec, others),
+            resource_ids=tuple(a.id for a in others),
         )
         return
     out.change(Create(spec.address, freeze(body), links=(*spec.shared_blocks, *tools)))
 
 
-def _foreign(spec: AgentSpec, live: LiveState) -> tuple[str, ...]:
+def _foreign(spec: AgentSpec, live: LiveState) -> tuple[LiveAgent, ...]:
     """Agents the stack does not own carrying the user's lookup tag."""
     tag = spec.user_tag
-    return tuple(a.id for a in live.foreign_agents if tag is not None and tag in a.tags)
+    return tuple(a for a in live.foreign_agents if tag is not None and tag in a.tags)
+
+
+def _tag_taken(spec: AgentSpec, others: tuple[LiveAgent, ...]) -> str:
+    """Why the user's agent is not created, naming who holds its tag, and what can be done:
+    adoption only where it would take the agent (one, and no stack's)."""
+    owners = [ownership.recorded_stack(a.metadata) for a in others]
+    verb = "carries" if len(others) == 1 else "carry"
+    found = (
+        f"{held_by(owners, 'agent')} already {verb} {spec.user_tag}, so apps looking the "
+        "user's agent up by tag would find either"
+    )
+    if adoptable(owners):
+        return f"{found}; adopt it (--adopt), or give the stack its own defaults.userTag"
+    if any(owners):
+        return (
+            f"{found}; a user is served by one stack: declare it in one stack only, or give "
+            "this stack its own defaults.userTag"
+        )
+    return (
+        f"{found}; --adopt takes none while several do: remove the tag from all but one, or "
+        "give the stack its own defaults.userTag"
+    )
 
 
 def _own_blocks(live: LiveState) -> Callable[[LiveAgent], tuple[str, ...]]:
