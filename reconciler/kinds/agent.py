@@ -158,6 +158,7 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
                 _current(current, spec),
                 wanted,
                 _send(spec, current, desired.stack),
+                unordered=("tags",),
             )
             _link_tools(spec, current, tools, out)
     for name, users in sorted(unknown.items()):
@@ -267,7 +268,7 @@ def _project(live: JSON, declared: JSON) -> JSON:
 def _server_rules(agent: LiveAgent, spec: AgentSpec) -> list[JSON]:
     """Rules the server added for its base tools (it lets them continue the loop), which the
     manifest does not declare: kept, and not shown as drift."""
-    base = {ref.name for ref in agent.tools if _is_base(ref)}
+    base = {ref.name for ref in agent.tools if ref.is_base}
     declared = spec.settings.get("tool_rules") or ()
     rules = agent.settings.get("tool_rules") or ()
     return [r for r in rules if r.get("tool_name") in base and r not in declared]
@@ -340,19 +341,13 @@ def _link_tools(
         return
     declared = {address.name for address in spec.tools}
     for ref in agent.tools:
-        if ref.name in declared or (_is_base(ref) and spec.include_base_tools is not False):
+        if ref.name in declared or (ref.is_base and spec.include_base_tools is not False):
             continue
         try:
             address = Address.tool(ref.name)
         except AddressError:
             continue  # a name no address can hold is not one the stack could have attached
         out.change(Detach(address, spec.address, ref.id))
-
-
-def _is_base(ref: ToolRef) -> bool:
-    """A tool the server attaches itself (memory, search, messaging), not a built-in one an
-    agent opts into (`letta_builtin`: web_search, run_code, ...) or a custom one."""
-    return ref.tool_type.startswith("letta_") and ref.tool_type != "letta_builtin"
 
 
 def _create(

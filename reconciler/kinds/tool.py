@@ -111,7 +111,13 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
         elif current is None:
             out.change(Create(spec.address, freeze(_body(spec, desired.stack))))
         else:
-            out.update(spec.address, current.id, current.settings, _managed(spec))
+            out.update(
+                spec.address,
+                current.id,
+                current.settings,
+                _managed(spec),
+                unordered=("pip_requirements",),
+            )
     out.undeclared(kept, (spec.address for spec in desired.tools), _protected)
     for tool in live.tools:
         if tool.address is None and tool.tagged:
