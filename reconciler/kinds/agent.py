@@ -490,7 +490,7 @@ def _delete_companion(api: LettaApi, agent_id: str, companion: str, address: Add
 
 def _revealed(api: LettaApi, address: Address, planned: Mapping[str, JSON]) -> dict[str, str]:
     """The secrets' values, read from the environment as the request is made."""
-    return secrets.reveal(planned, secrets.digest_key(api.target.api_key), address)
+    return api.secrets.reveal(planned, address)
 
 
 def _set_model_settings(api: LettaApi, agent: JSON, declared: JSON, address: Address) -> None:
