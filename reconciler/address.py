@@ -10,6 +10,7 @@ user, follow from its address.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -52,6 +53,10 @@ _ARITY: dict[Kind, tuple[int, ...]] = {
 }
 
 
+_PART = re.compile(r"[^/\s]+")
+"""A part: no slash, no whitespace (and printable, checked beside it)."""
+
+
 class AddressError(ValueError):
     """Text that is not an address."""
 
@@ -77,8 +82,17 @@ class Address:
         if self.kind is Kind.AGENT and self.parts[1:] not in ((), (SLEEPTIME,)):
             raise AddressError(f"an agent address ends in its key or /{SLEEPTIME}")
         for part in self.parts:
-            if not part or "/" in part or any(c.isspace() or not c.isprintable() for c in part):
+            if not (_PART.fullmatch(part) and part.isprintable()):
                 raise AddressError(f"invalid address part {part!r}")
+
+    @classmethod
+    def _derived(cls, kind: Kind, parts: tuple[str, ...]) -> Address:
+        """An address made of parts of a valid one, so not checked again (an agent's
+        address from its block's, say): derived addresses are made in inner loops."""
+        address = object.__new__(cls)
+        object.__setattr__(address, "kind", kind)
+        object.__setattr__(address, "parts", parts)
+        return address
 
     def __str__(self) -> str:
         return "/".join((self.kind.value, *self.parts))
@@ -157,7 +171,7 @@ class Address:
     def owner(self) -> Address | None:
         """The agent an agent's own block, a conversation or a sleep-time agent belongs to."""
         if len(self.parts) == 2 and self.kind in (Kind.CONVERSATION, Kind.BLOCK, Kind.AGENT):
-            return Address.agent(self.parts[0])
+            return Address._derived(Kind.AGENT, self.parts[:1])
         return None
 
     @property
@@ -195,5 +209,5 @@ class Address:
     def provider(self) -> Address:
         """What must exist for this resource to: an MCP server for the tools it provides."""
         if self.kind is Kind.TOOL and len(self.parts) == 2:
-            return Address.mcp_server(self.parts[0])
+            return Address._derived(Kind.MCP_SERVER, self.parts[:1])
         return self
