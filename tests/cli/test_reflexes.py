@@ -8,15 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.cli import main
-
-EXAMPLE = str(Path(__file__).resolve().parents[2] / "examples" / "dedicated")
-
-
-def run(args: list[str]) -> int:
-    with pytest.raises(SystemExit) as exited:
-        main(args)
-    return int(exited.value.code or 0)
+from tests.cli.invoke import EXAMPLE, run
 
 
 @pytest.mark.parametrize(
