@@ -400,6 +400,23 @@ def _row(user_id: str, pattern: str, agent_id: str | None) -> dict[str, str | No
     }
 
 
+_NEEDED_IDS = {
+    "dedicated": ("agent_id",),
+    "shared": ("agent_id", "conversation_id"),
+    "identity": ("identity_id",),
+}
+"""The ids a user of each pattern has once the stack is applied."""
+
+
+def not_created(rows: list[dict[str, str | None]]) -> list[str]:
+    """The users whose resources are not on the server yet (rows with empty ids)."""
+    return [
+        str(row["user_id"])
+        for row in rows
+        if any(row.get(column) is None for column in _NEEDED_IDS[str(row["pattern"])])
+    ]
+
+
 def render_outputs(stack: str, rows: list[dict[str, str | None]], fmt: str) -> str:
     """Outputs as JSON (`{"stack", "users": {id: {...}}}`) or CSV with a header."""
     if fmt == "csv":
