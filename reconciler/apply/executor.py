@@ -23,7 +23,7 @@ from reconciler.errors import (
     LettaApplyError,
     ServerError,
 )
-from reconciler.kinds import handler, linker
+from reconciler.kinds import handler, kept_ids, linker
 from reconciler.kinds.common import Resolve
 from reconciler.live.state import LiveState
 from reconciler.plan.model import Adopt, Attach, Change, Create, Delete, Detach, Plan, Update
@@ -61,7 +61,7 @@ def apply_plan(
     progress: Progress | None = None,
 ) -> list[ApplyResult]:
     """Apply every change; raise ApplyFailed (after finishing what it can) if any failed."""
-    ids = _IdTable(live.kept_ids())
+    ids = _IdTable(kept_ids(live))
     outage = _Outage()
     results: list[ApplyResult] = []
     report = _Reporter(len(plan.changes), progress)

@@ -9,8 +9,10 @@ blocks, which the server would leave behind.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from reconciler import ownership, secrets
@@ -29,8 +31,17 @@ from reconciler.kinds.common import (
     adopt_tagged,
     delete_if_present,
     first_owned,
+    no_named_ids,
 )
-from reconciler.live.state import LiveAgent, LiveBlock, LiveState, ToolRef
+from reconciler.live.state import (
+    LiveAgent,
+    LiveBlock,
+    LiveState,
+    Part,
+    Resource,
+    ToolRef,
+    by_address,
+)
 from reconciler.plan.builder import Builder, optional
 from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, NoticeKind, Update
 from reconciler.values import JSON, Frozen, freeze, freeze_shared, thaw
@@ -66,6 +77,65 @@ SLEEPTIME_COMPANIONS = "sleeptime_agents"
 """An update's key (never sent) naming the sleep-time agents deleted when it is switched off."""
 GIT_MEMORY_TAG = "git-memory-enabled"
 """The server's own tag switching an agent to git-backed memory: never removed."""
+
+
+@dataclass(frozen=True)
+class Agents:
+    """The agent kind's part of the live state."""
+
+    listed: tuple[LiveAgent, ...] = ()
+    """Agents carrying the stack's tag (survivor first); those whose ownership record names
+    an address are the stack's, the others are reported and left alone."""
+    foreign: tuple[LiveAgent, ...] = ()
+    """Agents not owned by the stack carrying the `user:` tag of a declared user the stack
+    has no agent for (and, to plan adoption, those named as a declared shared agent)."""
+
+    @cached_property
+    def by_address(self) -> dict[Address, list[LiveAgent]]:
+        return by_address(self.listed, lambda a: a.address)
+
+    @cached_property
+    def kept(self) -> dict[Address, LiveAgent]:
+        """The agent the stack keeps at each address (the survivor)."""
+        return {address: group[0] for address, group in self.by_address.items()}
+
+
+LIVE = Part(KIND, Agents())
+
+of = LIVE.of
+
+
+def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
+    """The stack's agents and, at their own addresses, the agents' own memory blocks."""
+    return live.derived(owned, lambda: _owned(live))
+
+
+def _owned(live: LiveState) -> dict[Address, list[Resource]]:
+    agents = of(live).by_address
+    found: dict[Address, list[Resource]] = {
+        address: list(group) for address, group in agents.items()
+    }
+    for address, group in agents.items():
+        for agent in group:
+            for own in block.on_agent(live, agent).own:
+                found.setdefault(Address.agent_block(address, own.label), []).append(own)
+    return found
+
+
+named_ids = no_named_ids
+
+
+def fingerprinted(live: LiveState) -> Iterable[object]:
+    # Agents' tools are read only when planning a stack that manages them: a saved plan is
+    # applied without reading them again.
+    return (replace(agent, tools=()) for agent in of(live).listed)
+
+
+def declared(desired: DesiredState) -> Iterable[Address]:
+    """The declared agents and their own memory blocks."""
+    for spec in desired.agents:
+        yield spec.address
+        yield from (Address.agent_block(spec.address, b.label) for b in spec.blocks)
 
 
 # Reading --------------------------------------------------------------------------------------
@@ -139,7 +209,7 @@ def _identity_ids(raw: Mapping[str, JSON]) -> tuple[str, ...]:
 def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
     """Create, update, report or delete the stack's agents."""
     children = _own_blocks(live)
-    kept = out.keep_survivors(live.agents_by_address, "agents", _protected, children)
+    kept = out.keep_survivors(of(live).by_address, "agents", _protected, children)
     unknown: dict[str, list[str]] = {}
     for spec in desired.agents:
         current = kept.get(spec.address)
@@ -158,6 +228,7 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
                 _send(spec, current, desired.stack),
             )
             _link_tools(spec, current, tools, out)
+            block.plan_on_agent(desired, spec, current, live, out)
     for name, users in sorted(unknown.items()):
         out.notice(
             NoticeKind.BLOCKED,
@@ -166,7 +237,7 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
             f"not attached to {len(users)} agent(s) listing it (e.g. {users[0]})",
         )
     out.undeclared(kept, (spec.address for spec in desired.agents), _protected, children)
-    for agent in live.agents:
+    for agent in of(live).listed:
         if agent.address is None:
             out.notice(
                 NoticeKind.CONFLICT,
@@ -305,9 +376,10 @@ def _usable_tools(
     the name; a name nothing holds is reported once for all agents listing it."""
     defined = {tool.address for tool in desired.tools}
     servers = {server.address for server in desired.mcp_servers}
+    tools = tool.of(live)
     usable = []
     for address in spec.tools:
-        other = live.other_tools.get(address.name)
+        other = tools.others.get(address.name)
         if address.provider in servers:
             usable.append(address)  # the server registers its tools as it is made
         elif address.provider != address:
@@ -316,7 +388,7 @@ def _usable_tools(
             else:
                 unknown.setdefault(str(address).removeprefix("tool/"), []).append(str(spec.address))
         elif address in defined:
-            if address in live.tools_by_address or address.name not in live.other_tools:
+            if address in tools.by_address or address.name not in tools.others:
                 usable.append(address)
         elif other is not None:
             usable.append(address)
@@ -380,12 +452,12 @@ def _create(
 def _foreign(spec: AgentSpec, live: LiveState) -> tuple[str, ...]:
     """Agents the stack does not own carrying the user's lookup tag."""
     tag = spec.user_tag
-    return tuple(a.id for a in live.foreign_agents if tag is not None and tag in a.tags)
+    return tuple(a.id for a in of(live).foreign if tag is not None and tag in a.tags)
 
 
 def _own_blocks(live: LiveState) -> Callable[[LiveAgent], tuple[str, ...]]:
     """An agent's own blocks (made by the stack, not shared): removed along with the agent."""
-    return lambda agent: tuple(b.id for b in live.own_blocks(agent))
+    return lambda agent: tuple(b.id for b in block.on_agent(live, agent).own)
 
 
 # Server calls ---------------------------------------------------------------------------------

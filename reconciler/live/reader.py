@@ -91,20 +91,18 @@ def read_live(
             )
         shared, tagged = blocks.result()
         marked = _stack_tagged(api, desired, shared, page_size) if adopt and desired else ()
-        return LiveState(
-            stack,
-            agents,
-            shared,
-            conversations,
-            identities,
-            foreign,
-            tagged,
-            tools.result(),
-            servers.result(),
-            unmarked if adopt else (),
-            reads,
-            frozenset(marked),
+        parts = (
+            (agent.LIVE, agent.Agents(agents, foreign)),
+            (block.LIVE, block.Blocks(shared, tagged, frozenset(marked))),
+            (
+                conversation.LIVE,
+                conversation.Conversations(conversations, unmarked if adopt else ()),
+            ),
+            (identity.LIVE, identity.Identities(identities, reads)),
+            (tool.LIVE, tool.Tools(tools.result())),
+            (mcp_server.LIVE, mcp_server.McpServers(servers.result())),
         )
+        return LiveState(stack, {key.kind: part for key, part in parts})
 
 
 def _prunes(desired: DesiredState | None, prune: bool | None) -> bool:
