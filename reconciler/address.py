@@ -9,6 +9,7 @@ user, follow from its address.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -47,6 +48,10 @@ _ARITY: dict[Kind, tuple[int, ...]] = {
 }
 
 
+_PART = re.compile(r"[^/\s]+")
+"""A part: no slash, no whitespace (and printable, checked beside it)."""
+
+
 class AddressError(ValueError):
     """Text that is not an address."""
 
@@ -69,8 +74,17 @@ class Address:
         if len(self.parts) not in _ARITY[self.kind]:
             raise AddressError(f"{self.kind.value} address with {len(self.parts)} part(s)")
         for part in self.parts:
-            if not part or "/" in part or any(c.isspace() or not c.isprintable() for c in part):
+            if not (_PART.fullmatch(part) and part.isprintable()):
                 raise AddressError(f"invalid address part {part!r}")
+
+    @classmethod
+    def _derived(cls, kind: Kind, parts: tuple[str, ...]) -> Address:
+        """An address made of parts of a valid one, so not checked again (an agent's
+        address from its block's, say): derived addresses are made in inner loops."""
+        address = object.__new__(cls)
+        object.__setattr__(address, "kind", kind)
+        object.__setattr__(address, "parts", parts)
+        return address
 
     def __str__(self) -> str:
         return "/".join((self.kind.value, *self.parts))
@@ -144,7 +158,7 @@ class Address:
     def owner(self) -> Address | None:
         """The agent an agent's own block or a conversation belongs to."""
         if self.kind is Kind.CONVERSATION or (self.kind is Kind.BLOCK and len(self.parts) == 2):
-            return Address.agent(self.parts[0])
+            return Address._derived(Kind.AGENT, self.parts[:1])
         return None
 
     @property
@@ -182,5 +196,5 @@ class Address:
     def provider(self) -> Address:
         """What must exist for this resource to: an MCP server for the tools it provides."""
         if self.kind is Kind.TOOL and len(self.parts) == 2:
-            return Address.mcp_server(self.parts[0])
+            return Address._derived(Kind.MCP_SERVER, self.parts[:1])
         return self

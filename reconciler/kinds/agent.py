@@ -29,8 +29,10 @@ from reconciler.kinds.agent_settings import (
 from reconciler.kinds.common import (
     Resolve,
     adopt_tagged,
+    adoptable,
     delete_if_present,
     first_owned,
+    held_by,
     no_named_ids,
 )
 from reconciler.live.state import (
@@ -226,6 +228,7 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
                 _current(current, spec),
                 wanted,
                 _send(spec, current, desired.stack),
+                unordered=("tags",),
             )
             _link_tools(spec, current, tools, out)
             block.plan_on_agent(desired, spec, current, live, out)
@@ -336,7 +339,7 @@ def _project(live: JSON, declared: JSON) -> JSON:
 def _server_rules(agent: LiveAgent, spec: AgentSpec) -> list[JSON]:
     """Rules the server added for its base tools (it lets them continue the loop), which the
     manifest does not declare: kept, and not shown as drift."""
-    base = {ref.name for ref in agent.tools if _is_base(ref)}
+    base = {ref.name for ref in agent.tools if ref.is_base}
     declared = spec.settings.get("tool_rules") or ()
     rules = agent.settings.get("tool_rules") or ()
     return [r for r in rules if r.get("tool_name") in base and r not in declared]
@@ -410,19 +413,13 @@ def _link_tools(
         return
     declared = {address.name for address in spec.tools}
     for ref in agent.tools:
-        if ref.name in declared or (_is_base(ref) and spec.include_base_tools is not False):
+        if ref.name in declared or (ref.is_base and spec.include_base_tools is not False):
             continue
         try:
             address = Address.tool(ref.name)
         except AddressError:
             continue  # a name no address can hold is not one the stack could have attached
         out.change(Detach(address, spec.address, ref.id))
-
-
-def _is_base(ref: ToolRef) -> bool:
-    """A tool the server attaches itself (memory, search, messaging), not a built-in one an
-    agent opts into (`letta_builtin`: web_search, run_code, ...) or a custom one."""
-    return ref.tool_type.startswith("letta_") and ref.tool_type != "letta_builtin"
 
 
 def _create(
@@ -440,19 +437,39 @@ def _create(
         out.notice(
             NoticeKind.BLOCKED,
             spec.address,
-            f"{len(others)} agent(s) not owned by this stack already carry {spec.user_tag}, so "
-            "apps looking the user's agent up by tag would find either; adopt it, or give the "
-            "stack its own defaults.userTag",
-            resource_ids=others,
+            _tag_taken(spec, others),
+            resource_ids=tuple(a.id for a in others),
         )
         return
     out.change(Create(spec.address, freeze(body), links=(*spec.shared_blocks, *tools)))
 
 
-def _foreign(spec: AgentSpec, live: LiveState) -> tuple[str, ...]:
+def _foreign(spec: AgentSpec, live: LiveState) -> tuple[LiveAgent, ...]:
     """Agents the stack does not own carrying the user's lookup tag."""
     tag = spec.user_tag
-    return tuple(a.id for a in of(live).foreign if tag is not None and tag in a.tags)
+    return tuple(a for a in of(live).foreign if tag is not None and tag in a.tags)
+
+
+def _tag_taken(spec: AgentSpec, others: tuple[LiveAgent, ...]) -> str:
+    """Why the user's agent is not created, naming who holds its tag, and what can be done:
+    adoption only where it would take the agent (one, and no stack's)."""
+    owners = [ownership.recorded_stack(a.metadata) for a in others]
+    verb = "carries" if len(others) == 1 else "carry"
+    found = (
+        f"{held_by(owners, 'agent')} already {verb} {spec.user_tag}, so apps looking the "
+        "user's agent up by tag would find either"
+    )
+    if adoptable(owners):
+        return f"{found}; adopt it (--adopt), or give the stack its own defaults.userTag"
+    if any(owners):
+        return (
+            f"{found}; a user is served by one stack: declare it in one stack only, or give "
+            "this stack its own defaults.userTag"
+        )
+    return (
+        f"{found}; --adopt takes none while several do: remove the tag from all but one, or "
+        "give the stack its own defaults.userTag"
+    )
 
 
 def _own_blocks(live: LiveState) -> Callable[[LiveAgent], tuple[str, ...]]:

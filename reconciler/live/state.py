@@ -93,6 +93,12 @@ class ToolRef:
     name: str
     tool_type: str
 
+    @property
+    def is_base(self) -> bool:
+        """A tool the server attaches itself (memory, search, messaging), not a built-in one
+        an agent opts into (`letta_builtin`: web_search, run_code, ...) or a custom one."""
+        return self.tool_type.startswith("letta_") and self.tool_type != "letta_builtin"
+
 
 @dataclass(frozen=True, slots=True)
 class LiveTool:
