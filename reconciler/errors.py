@@ -48,7 +48,7 @@ class ManifestError(LettaApplyError):
     """The manifests are invalid; carries every problem found, not just the first."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = tuple(sorted(problems, key=_problem_order))
+        self.problems = tuple(sorted(problems, key=problem_order))
         super().__init__("\n".join(self.lines()))
 
     def lines(self) -> tuple[str, ...]:
@@ -56,7 +56,7 @@ class ManifestError(LettaApplyError):
         return tuple(str(p) for p in self.problems)
 
 
-def _problem_order(problem: Problem) -> tuple[str, int, int, str]:
+def problem_order(problem: Problem) -> tuple[str, int, int, str]:
     loc = problem.location
     return (loc.file, loc.line, loc.column, problem.message)
 

@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-from reconciler import secrets
 from reconciler.address import Kind
 from reconciler.apply import (
     StackLock,
@@ -59,7 +58,7 @@ def preflight(api: LettaApi, desired: DesiredState, *, models: bool = True) -> N
     whose environment variable is missing stops it before any request. `models=False` (a
     scoped run, which may not need them) leaves the handles to `check_models`.
     """
-    secrets.check_available(desired)
+    api.secrets.check(desired)
     reads = _PREFLIGHT_READS if models else _PREFLIGHT_READS[:1]
     try:
         with ThreadPoolExecutor(max_workers=len(reads)) as pool:
@@ -156,14 +155,13 @@ def make_plan(
     `scoped`: only the scope's resources and what they need are read and planned (`desired`
     is then `scoped.desired`). `adopt`: unowned resources holding declared keys are read and
     planned for adoption."""
-    key = secrets.digest_key(api.target.api_key)
     if scoped is not None:
-        sealed = replace(scoped, desired=secrets.seal(scoped.desired, key))
+        sealed = replace(scoped, desired=api.secrets.seal(scoped.desired))
         live = read_scoped(api, sealed.desired, parallelism=parallelism)
         plan = build_plan(sealed.desired, live, target=api.target.label, scoped=sealed)
         check_models(api, sealed.desired, plan)
         return plan, live
-    desired = secrets.seal(desired, key)
+    desired = api.secrets.seal(desired)
     live = read_live(
         api,
         desired.stack,
@@ -254,7 +252,7 @@ def apply_saved_plan(
     check_whole(plan)
     check_target(plan, api.target)
     _check_guards(plan, options, hooks)
-    secrets.check_plan(plan.secrets_sent(), secrets.digest_key(api.target.api_key))
+    api.secrets.check_plan(plan.secrets_sent())
     with _lock(api, plan.stack, options, hooks):
         live = read_live(
             api,

@@ -13,7 +13,7 @@ from typing import assert_never
 
 from reconciler.address import Address, Kind
 from reconciler.errors import UnsafePlanError
-from reconciler.kinds import agent, block, owned_ids
+from reconciler.kinds import agent, deleted_with, owned_ids
 from reconciler.live.state import LiveState
 from reconciler.plan.model import Adopt, Attach, Change, Create, Delete, Detach, Plan, Update
 
@@ -47,7 +47,7 @@ def check_owned(plan: Plan, live: LiveState) -> None:
     """Every id the plan updates, detaches or deletes is owned by the stack at that address,
     and every block deleted with an agent is that agent's own; otherwise nothing is applied."""
     owned = owned_ids(live)
-    own_blocks = {a.id: {b.id for b in block.on_agent(live, a).own} for a in agent.of(live).listed}
+    children = deleted_with(live)
     wrong = [
         f"{address} ({resource_id})"
         for change in plan.changes
@@ -66,7 +66,7 @@ def check_owned(plan: Plan, live: LiveState) -> None:
         for change in plan.changes
         if isinstance(change, Delete)
         for child in change.owned_children
-        if child not in own_blocks.get(change.resource_id, set())
+        if child not in children.get(change.resource_id, frozenset())
     ]
     if wrong:
         raise UnsafePlanError(

@@ -40,6 +40,8 @@ class Handler(Protocol):
 
     def owned(self, live: LiveState) -> Mapping[Address, Sequence[Resource]]: ...
 
+    def deleted_with(self, live: LiveState) -> Mapping[str, frozenset[str]]: ...
+
     def named_ids(self, live: LiveState) -> Mapping[Address, str]: ...
 
     def fingerprinted(self, live: LiveState) -> Iterable[object]: ...
@@ -115,9 +117,19 @@ def kept_ids(live: LiveState) -> dict[Address, str]:
     return kept
 
 
+def deleted_with(live: LiveState) -> dict[str, frozenset[str]]:
+    """Id of an owned resource -> the ids of those deleted along with it (an agent's own
+    blocks)."""
+    return {key: ids for entry in KINDS for key, ids in entry.deleted_with(live).items()}
+
+
 def owned_count(live: LiveState) -> int:
-    """Resources the stack owns, agents' own memory blocks included (for the deletion guard)."""
-    return sum(len(group) for entry in KINDS for group in entry.owned(live).values())
+    """Resources the stack owns, those deleted along with others included (for the deletion
+    guard)."""
+    ids = set(owned_ids(live))
+    for children in deleted_with(live).values():
+        ids |= children
+    return len(ids)
 
 
 def fingerprint(live: LiveState) -> str:

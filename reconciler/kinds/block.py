@@ -24,6 +24,7 @@ from reconciler.kinds.common import (
     first_owned,
     link,
     no_named_ids,
+    nothing_deleted_with,
     update_at,
 )
 from reconciler.live.state import LiveAgent, LiveBlock, LiveState, Part, Resource, by_address
@@ -78,6 +79,7 @@ class Blocks:
 LIVE = Part(KIND, Blocks())
 
 of = LIVE.of
+deleted_with = nothing_deleted_with
 
 
 def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:

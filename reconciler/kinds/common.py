@@ -28,6 +28,11 @@ def no_named_ids(_live: LiveState) -> Mapping[Address, str]:
     return {}
 
 
+def nothing_deleted_with(_live: LiveState) -> Mapping[str, frozenset[str]]:
+    """A kind whose resources are deleted alone."""
+    return {}
+
+
 def owned_in(key: Part[F]) -> Callable[[LiveState], Mapping[Address, Sequence[Resource]]]:
     """`owned` of a kind whose part is a `Found` list: its owned resources by address."""
     return lambda live: key.of(live).by_address

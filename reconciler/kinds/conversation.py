@@ -21,6 +21,7 @@ from reconciler.kinds.common import (
     Resolve,
     delete_if_present,
     no_named_ids,
+    nothing_deleted_with,
     refuse_other_owner,
 )
 from reconciler.live.state import LiveConversation, LiveState, Part, Resource, by_address
@@ -49,6 +50,7 @@ class Conversations:
 LIVE = Part(KIND, Conversations())
 
 of = LIVE.of
+deleted_with = nothing_deleted_with
 
 
 def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:

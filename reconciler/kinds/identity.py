@@ -23,6 +23,7 @@ from reconciler.kinds.common import (
     detach_at,
     fingerprinted_in,
     no_named_ids,
+    nothing_deleted_with,
     owned_in,
     refuse_other_owner,
     update_at,
@@ -58,6 +59,7 @@ class Identities(Found[LiveIdentity]):
 
 LIVE = Part(KIND, Identities())
 of = LIVE.of
+deleted_with = nothing_deleted_with
 named_ids = no_named_ids
 owned = owned_in(LIVE)
 fingerprinted = fingerprinted_in(LIVE)

@@ -24,6 +24,7 @@ from reconciler.kinds.common import (
     detach_at,
     fingerprinted_in,
     link,
+    nothing_deleted_with,
     owned_in,
     refuse_other_owner,
 )
@@ -60,6 +61,7 @@ class Tools(Found[LiveTool]):
 
 LIVE = Part(KIND, Tools())
 of = LIVE.of
+deleted_with = nothing_deleted_with
 owned = owned_in(LIVE)
 fingerprinted = fingerprinted_in(LIVE)
 

@@ -52,11 +52,15 @@ def read_scoped(
         owned, foreign = _agents(api, desired, page_size)
         tagged = frozenset(pool.map(lambda a: _tagged_blocks(api, stack, a), owned))
         conversations = _conversations(api, desired, owned, page_size)
+        companions, on_companions = agent.read_companions(api, stack, owned, parallelism)
         shared, shared_tagged = blocks.result()
         reads = IdentityReads(listed=False, looked_up=_identity_keys(desired))
         parts = (
-            (agent.LIVE, agent.Agents(owned, foreign)),
-            (block.LIVE, block.Blocks(shared, frozenset().union(*tagged, shared_tagged))),
+            (agent.LIVE, agent.Agents(owned, foreign, companions)),
+            (
+                block.LIVE,
+                block.Blocks(shared, frozenset().union(*tagged, shared_tagged, on_companions)),
+            ),
             (conversation.LIVE, conversation.Conversations(conversations)),
             (identity.LIVE, identity.Identities(identities.result(), reads)),
             (tool.LIVE, tool.Tools(tools.result())),

@@ -49,6 +49,10 @@ class WidgetKind:
         return groups
 
     @staticmethod
+    def deleted_with(_live: LiveState) -> Mapping[str, frozenset[str]]:
+        return {}
+
+    @staticmethod
     def named_ids(_live: LiveState) -> Mapping[Address, str]:
         return {}
 
