@@ -58,6 +58,15 @@ def _say(config: pytest.Config, message: str) -> None:
     reporter.write_line(message)
 
 
+@pytest.fixture(autouse=True)
+def no_dev_server_of_the_machine(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Commands run without a URL find no dev server unless a test records one: whether the
+    machine's own dev server runs must not change what a test sees."""
+    monkeypatch.setenv("LETTA_APPLY_DEV_SERVER_DIR", str(tmp_path_factory.getbasetemp() / "none"))
+
+
 @pytest.fixture(scope="session")
 def server_state_root() -> Iterator[Path]:
     """A folder for dev server state folders, removed at the end of the session.

@@ -42,6 +42,20 @@ def default_state_dir() -> Path:
     return cache_root() / "dev-server"
 
 
+def running_url(state_dir: Path) -> str | None:
+    """The URL of the server the state folder `state_dir` started, if its processes still run;
+    None otherwise. Sends no request, takes no lock and stops nothing: cheap enough for every
+    command that looks for a server to talk to."""
+    try:
+        record = _Record.from_json((state_dir.expanduser() / "state.json").read_text())
+    except (OSError, ValueError, KeyError):
+        return None
+    alive = processes.runs(record.server_pid, "letta") and processes.runs(
+        record.postgres_pid, "postgres"
+    )
+    return _url(record.port) if alive else None
+
+
 @dataclass(frozen=True)
 class ServerInfo:
     """A running dev server. `started` is True only when the call that returned it started it."""

@@ -15,17 +15,13 @@ from typing import Any
 
 from reconciler import ownership
 from reconciler.kinds.agent import GIT_MEMORY_TAG
-from reconciler.live.state import LiveAgent, LiveBlock, ToolRef
+from reconciler.live.state import LiveAgent, LiveBlock
+from reconciler.manifest import schema
+from reconciler.manifest.schema import fits
 from reconciler.values import thaw
 
 from .snapshot import ServerTool
 from .text import literal
-
-KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
-LABEL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,99}$")
-TIMEZONE = re.compile(r"^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$")
-TOOL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-PROPERTY_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 
 HOISTED = ("model", "embedding", "system", "timezone", "contextWindowLimit")
 """Settings moved to `defaults` when every template and shared agent has the same value."""
@@ -47,7 +43,7 @@ def settings(agent: LiveAgent) -> dict[str, Any]:
         if held.get(server) is not None:
             found[key] = held[server]
     zone = held.get("timezone")
-    if isinstance(zone, str) and TIMEZONE.match(zone):
+    if fits(schema.TIMEZONE, zone):
         found["timezone"] = zone
     if held.get("enable_sleeptime") is True:
         found["enableSleeptime"] = True
@@ -78,17 +74,19 @@ def tools(agent: LiveAgent) -> tuple[list[str], list[str]]:
     listed: list[str] = []
     left: list[str] = []
     for ref in agent.tools:
-        if _is_base(ref):
+        if ref.is_base:
             continue
-        if ref.tool_type in ("custom", "letta_builtin") and TOOL_NAME.match(ref.name):
+        if ref.tool_type in ("custom", "letta_builtin") and _listable(ref.name):
             listed.append(ref.name)
         else:
             left.append(ref.name)
     return sorted(set(listed)), sorted(set(left))
 
 
-def _is_base(ref: ToolRef) -> bool:
-    return ref.tool_type.startswith("letta_") and ref.tool_type != "letta_builtin"
+def _listable(name: str) -> bool:
+    """A name an agent's `tools:` list can hold for a tool of the server (not one of an MCP
+    server, whose names the list writes as `server/tool`)."""
+    return "/" not in name and fits(schema.TOOL_REFERENCE, name)
 
 
 def block_config(live: LiveBlock) -> dict[str, Any]:
@@ -111,16 +109,13 @@ def block(value: str, config: Mapping[str, Any]) -> dict[str, Any]:
 def key_for(name: str, used: set[str], fallback: str) -> str:
     """A manifest key (letters, digits, `_`, `-`) made from `name`, not yet in `used`."""
     base = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-_")[:56] or fallback
-    if not KEY.match(base):
+    if not fits(schema.KEY, base):
         base = fallback
     key, n = base, 2
     while key in used:
         key, n = f"{base}-{n}", n + 1
     used.add(key)
     return key
-
-
-FUNCTION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def tool_sources(
@@ -134,7 +129,7 @@ def tool_sources(
     for found in sorted(tools, key=lambda t: t.name):
         if found.owner != stack:
             continue
-        if not FUNCTION.match(found.name) or not _defines(found.name, found.source):
+        if not fits(schema.TOOL_NAME, found.name) or not _defines(found.name, found.source):
             notes.append(f"tool {found.name!r}: its source defines no function of that name")
             continue
         path = f"tools/{found.name}.py"

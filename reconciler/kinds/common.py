@@ -4,7 +4,7 @@ record."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from reconciler import ownership
@@ -78,3 +78,29 @@ def refuse_other_owner(address: Address, owner: str | None, stack: str) -> None:
     """Two stacks must never both own one resource."""
     if owner is not None and owner != stack:
         raise LettaApplyError(f"{address}: the resource belongs to stack {owner!r}; not adopted")
+
+
+def held_by(owners: Sequence[str | None], noun: str) -> str:
+    """Who already holds a key the stack declares, by owner: `an agent of stack 'web'`,
+    `2 agents no stack owns`, `an agent of stack 'web' and an agent no stack owns`."""
+    by_stack = sorted({o for o in owners if o is not None})
+    parts = []
+    if by_stack:
+        count = sum(1 for o in owners if o is not None)
+        stacks = ", ".join(repr(s) for s in by_stack)
+        parts.append(f"{_some(count, noun)} of stack{'s' if len(by_stack) > 1 else ''} {stacks}")
+    if unowned := sum(1 for o in owners if o is None):
+        parts.append(f"{_some(unowned, noun)} no stack owns")
+    return " and ".join(parts)
+
+
+def _some(count: int, noun: str) -> str:
+    if count > 1:
+        return f"{count} {noun}s"
+    return f"an {noun}" if noun[0] in "aeiou" else f"a {noun}"
+
+
+def adoptable(owners: Sequence[str | None]) -> bool:
+    """Whether `--adopt` can take the key over: one holder, and no stack owns it (a stack
+    never adopts another stack's resource, nor one of several holding one key)."""
+    return len(owners) == 1 and owners[0] is None

@@ -70,12 +70,12 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
     for spec in desired.identities:
         current = kept.get(spec.address)
         if current is None and spec.identifier_key in foreign:
+            held = foreign[spec.identifier_key]
             out.notice(
                 NoticeKind.BLOCKED,
                 spec.address,
-                f"an identity with identifier_key {spec.identifier_key!r} exists and "
-                "is not owned by this stack; adopt it to manage it",
-                resource_ids=(foreign[spec.identifier_key].id,),
+                _key_taken(spec.identifier_key, held.marked_by),
+                resource_ids=(held.id,),
             )
             continue
         if current is None:
@@ -88,6 +88,19 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
                 out.change(Attach(spec.address, agent))
     _detach_stale(desired, kept, agents, out)
     out.undeclared(kept, (spec.address for spec in desired.identities), lambda i: i.protected)
+
+
+def _key_taken(key: str, owner: str | None) -> str:
+    """Why the identity is not created: adoption is offered only for one no stack owns."""
+    if owner is None:
+        return (
+            f"an identity with identifier_key {key!r} exists and is not owned by this stack; "
+            "adopt it to manage it"
+        )
+    return (
+        f"an identity with identifier_key {key!r} belongs to stack {owner!r}; a user is "
+        "served by one stack: declare it in one stack only"
+    )
 
 
 def _body(spec: IdentitySpec, stack: str) -> dict[str, JSON]:

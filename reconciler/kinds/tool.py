@@ -105,14 +105,19 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
             out.notice(
                 NoticeKind.BLOCKED,
                 spec.address,
-                f"a tool named {spec.name!r} exists and is not owned by this stack (tool names "
-                "are unique on a server); adopt it to manage it",
+                _name_taken(spec.name, other.owner),
                 resource_ids=(other.id,),
             )
         elif current is None:
             out.change(Create(spec.address, freeze(_body(spec, desired.stack))))
         else:
-            out.update(spec.address, current.id, current.settings, _managed(spec))
+            out.update(
+                spec.address,
+                current.id,
+                current.settings,
+                _managed(spec),
+                unordered=("pip_requirements",),
+            )
     out.undeclared(kept, (spec.address for spec in desired.tools), _protected)
     for tool in live.tools:
         if tool.address is None and tool.tagged:
@@ -123,6 +128,19 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
                 "left alone (adopt it to manage it)",
                 resource_ids=(tool.id,),
             )
+
+
+def _name_taken(name: str, owner: str | None) -> str:
+    """Why the tool is not created: adoption is offered only for one no stack owns."""
+    if owner is None:
+        return (
+            f"a tool named {name!r} exists and is not owned by this stack (tool names are "
+            "unique on a server); adopt it to manage it"
+        )
+    return (
+        f"a tool named {name!r} belongs to stack {owner!r} (tool names are unique on a "
+        "server); give this stack's tool another name"
+    )
 
 
 def _protected(tool: LiveTool) -> bool:

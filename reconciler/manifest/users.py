@@ -105,10 +105,10 @@ class _QuickCheck:
         user = defs["user"]
         self.allowed = frozenset(user["properties"])
         self.required = tuple(user["required"])
-        self.id = re.compile(user["properties"]["id"]["pattern"])
-        self.key = re.compile(defs["key"]["pattern"])
+        self.id = schema.pattern(schema.USER_ID)
+        self.key = schema.pattern(schema.KEY)
         self.patterns = frozenset(user["properties"]["pattern"]["enum"])
-        self.property_key = re.compile(user["properties"]["properties"]["propertyNames"]["pattern"])
+        self.property_key = schema.pattern(schema.PROPERTY_KEY)
 
     def __call__(self, raw: Any) -> bool:
         if (
