@@ -219,7 +219,7 @@ class DesiredState:
     mcp_servers: tuple[McpServerSpec, ...] = ()
     prune: PruneSettings = PruneSettings()
     redact_values: bool = False
-    """Plans shown to reviewers give memory block values as length and hash only."""
+    """Plans shown to reviewers give memory block values as their length only."""
 
     def addresses(self) -> list[Address]:
         """Every declared address, in a stable order."""
