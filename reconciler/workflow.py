@@ -6,11 +6,13 @@ callbacks (`Hooks`), so the CLI only parses options, prints and maps errors to e
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 
 from reconciler.address import Kind
@@ -27,6 +29,7 @@ from reconciler.desired import DesiredState
 from reconciler.errors import (
     ConnectionFailed,
     Declined,
+    Interrupted,
     LettaApplyError,
     NotConverged,
     PreflightError,
@@ -184,6 +187,16 @@ class ApplyOptions:
     lock_timeout: float = 0.0
 
 
+StopRequested = Callable[[], bool]
+"""Whether the person running an apply asked it to stop starting changes."""
+
+
+@contextlib.contextmanager
+def never_stopping() -> Iterator[StopRequested]:
+    """Nobody can ask to stop: every change is applied."""
+    yield lambda: False
+
+
 @dataclass(frozen=True)
 class Hooks:
     """What a flow tells the person or job running it, and whom it asks; silent by default.
@@ -203,6 +216,9 @@ class Hooks:
     """After each change."""
     finished: Callable[[Sequence[ApplyResult]], None] = lambda _results: None
     """Once every change ran, when there were any."""
+    stopping: Callable[[], AbstractContextManager[StopRequested]] = never_stopping
+    """Entered while the changes are applied: what it gives says when the person running the
+    apply asked to stop (Ctrl-C); no change is started after that."""
 
 
 def plan_and_apply(
@@ -267,7 +283,11 @@ def apply_saved_plan(
             )
         check_owned(plan, live)
         hooks.show(plan)
-        results = _apply_reviewed(api, plan, live, options, hooks)
+        try:
+            results = _apply_reviewed(api, plan, live, options, hooks)
+        except Interrupted as exc:
+            # Part of it was applied: the saved plan no longer matches the server.
+            raise exc.advising("Make a new plan and apply it to converge.") from None
     return _finish(plan, results, hooks)
 
 
@@ -302,7 +322,16 @@ def _apply_reviewed(
         return []
     if hooks.confirm is not None and not hooks.confirm(plan):
         raise Declined("the plan was not applied: it was declined at the prompt")
-    return apply_plan(api, plan, live, parallelism=options.parallelism, progress=hooks.progress)
+    with hooks.stopping() as stop:
+        return apply_plan(
+            api,
+            plan,
+            live,
+            parallelism=options.parallelism,
+            progress=hooks.progress,
+            stop=stop,
+            notify=hooks.notify,
+        )
 
 
 def _finish(plan: Plan, results: list[ApplyResult], hooks: Hooks) -> list[ApplyResult]:

@@ -14,22 +14,23 @@ from typing import assert_never
 from reconciler.address import Address, Kind
 from reconciler.errors import UnsafePlanError
 from reconciler.live.state import LiveState
+from reconciler.plan.deletions import deletions
 from reconciler.plan.model import Adopt, Attach, Change, Create, Delete, Detach, Plan, Update
 
 
 def check_guards(plan: Plan, *, allow_destructive: bool, allow_mass_delete: bool) -> None:
     """Refuse plans the options do not allow: any delete, or deleting more than the stack's
-    share (`max_delete_percent` of what it owns; an agent's own blocks count with it)."""
-    deletes = len(plan.deleted_ids)
-    if deletes and not allow_destructive:
+    share (`max_delete_percent` of what it owns; an agent's own blocks count with it), counted
+    as the plan's summary counts them (`reconciler.plan.deletions`)."""
+    deleted = deletions(plan)
+    if deleted.total and not allow_destructive:
         raise UnsafePlanError(
-            f"the plan deletes {deletes} resource(s); pass --allow-delete to apply deletions"
+            f"the plan deletes {deleted.phrase()}; pass --allow-delete to apply deletions"
         )
-    limit = plan.owned_resources * plan.max_delete_percent / 100
-    if deletes > limit and not allow_mass_delete:
+    if deleted.over_share and not allow_mass_delete:
         raise UnsafePlanError(
-            f"the plan deletes {deletes} of {plan.owned_resources} resources the stack owns, "
-            f"more than {plan.max_delete_percent:g}%; if that is intended, pass --allow-mass-delete"
+            f"the plan deletes {deleted.phrase()}: {deleted.share()}; if that is intended, "
+            "pass --allow-mass-delete"
         )
 
 
@@ -47,6 +48,9 @@ def check_owned(plan: Plan, live: LiveState) -> None:
     and every block deleted with an agent is that agent's own; otherwise nothing is applied."""
     owned = owned_addresses(live)
     own_blocks = {a.id: {b.id for b in live.own_blocks(a)} for a in live.agents}
+    own_blocks.update(
+        (c.id, {b.id for b in live.companion_blocks(c, a)}) for c, a in live.owned_companions()
+    )
     wrong = [
         f"{address} ({resource_id})"
         for change in plan.changes
@@ -75,7 +79,8 @@ def check_owned(plan: Plan, live: LiveState) -> None:
 
 
 def owned_addresses(live: LiveState) -> dict[str, Address]:
-    """Id -> address of everything the stack owns, duplicates and agents' own blocks too."""
+    """Id -> address of everything the stack owns, duplicates, agents' own blocks and their
+    sleep-time agents too."""
     found: dict[str, Address] = {}
     groups = (
         live.agents_by_address,
@@ -93,6 +98,9 @@ def owned_addresses(live: LiveState) -> dict[str, Address]:
             found.update(
                 (b.id, Address.agent_block(address, b.label)) for b in live.own_blocks(agent)
             )
+    for companion, _agent in live.owned_companions():
+        if companion.address is not None:
+            found[companion.id] = companion.address
     return found
 
 

@@ -89,6 +89,7 @@ def read_live(
             identities, reads = _identities_through_agents(
                 api, stack, attached, wanted, keys, parallelism, page_size
             )
+        companions, on_companions = agent.read_companions(api, stack, agents, parallelism)
         shared, tagged = blocks.result()
         marked = _stack_tagged(api, desired, shared, page_size) if adopt and desired else ()
         return LiveState(
@@ -98,12 +99,13 @@ def read_live(
             conversations,
             identities,
             foreign,
-            tagged,
+            tagged | on_companions,
             tools.result(),
             servers.result(),
             unmarked if adopt else (),
             reads,
             frozenset(marked),
+            companions,
         )
 
 

@@ -51,7 +51,7 @@ def load_declared(paths: Sequence[Path], root: Path | None = None) -> Declared:
     """Like `load_desired`, keeping the users' declarations and the stack's root."""
     problems = Problems()
     if (files_root := find_root(paths, root, problems)) is None:
-        raise ManifestError(problems.items)  # nothing is read through a folder that leads out
+        raise ManifestError(problems.listed())  # nothing is read through a folder that leads out
     documents, well_formed = _read(paths, files_root, problems)
     stack = merge(documents, files_root, problems)
     if stack is None:
