@@ -48,9 +48,8 @@ def listed(headers: dict[str, str]) -> dict[str, Any]:
 
 
 def shown(headers: dict[str, str]) -> list[str]:
-    live = LiveState(
-        "acme", mcp_servers=(mcp_server.from_server(listed(headers), "acme", access()),)
-    )
+    found = mcp_server.from_server(listed(headers), "acme", access())
+    live = LiveState("acme", {mcp_server.KIND: mcp_server.McpServers((found,))})
     plan = build_plan(desired(), live, target="http://letta")
     return [
         f"{f.path}: {f.before} -> {f.after}"
