@@ -50,8 +50,8 @@ lint-workflows: venv
 # Applies each example stack (a folder, or a folder inside a fleet folder such as
 # examples/fleet/ whose stacks read the fleet's files, so the top folder is the root) to
 # $$LETTA_BASE_URL if set, otherwise to the local dev server, which it starts and leaves
-# running (`make dev-server-down`); then shows that a second plan finds nothing to do and
-# prints the ids an app would store.
+# running (`make dev-server-down`); then shows that a second plan finds nothing to do, prints
+# the ids an app would store, and the next commands to type.
 demo: venv
 	@set -e; \
 	if [ -n "$$LETTA_BASE_URL" ]; then \
@@ -60,7 +60,7 @@ demo: venv
 		exports=$$($(BIN)/letta-apply dev-server up); eval "$$exports"; \
 		$(BIN)/letta-apply dev-server status; \
 	fi; \
-	export ORDERS_API_TOKEN="$${ORDERS_API_TOKEN:-demo-token}"; \
+	export ORDERS_API_TOKEN="$${ORDERS_API_TOKEN:-demo-token}" LETTA_APPLY_ALLOW_ENV=ORDERS_API_TOKEN; \
 	for dir in $$(grep -l '^apiVersion: letta-apply/' examples/*/*.yaml examples/*/*/*.yaml | xargs -n 1 dirname | sort -u); do \
 		root=$$(echo "$$dir" | cut -d / -f 1-2); \
 		echo; echo "== letta-apply $$dir --root $$root"; \
@@ -69,7 +69,11 @@ demo: venv
 		$(BIN)/letta-apply plan "$$dir" --root "$$root" --detailed-exitcode | tail -n 1; \
 	done; \
 	echo; echo "== letta-apply outputs examples/mixed --format csv"; \
-	$(BIN)/letta-apply outputs examples/mixed --format csv
+	$(BIN)/letta-apply outputs examples/mixed --format csv; \
+	echo; echo "Next, in any shell (without LETTA_BASE_URL, letta-apply uses the running dev server):"; \
+	echo "  source .venv/bin/activate                  # puts letta-apply on your PATH"; \
+	echo "  letta-apply plan examples/dedicated        # the demo's stack: no changes"; \
+	echo "  cp -r examples/dedicated mystack           # then set stack: in mystack/manifest.yaml, and: letta-apply mystack"
 
 dev-server-down: venv
 	$(BIN)/letta-apply dev-server down

@@ -1,7 +1,8 @@
 """Addresses: the stable, readable name of every resource a stack manages.
 
 `agent/user:alice`, `agent/support`, `block/company`, `block/user:alice/human`,
-`conversation/support/bob`, `identity/carol`, `lock/acme`. In code an address is a typed
+`conversation/support/bob`, `identity/carol`, `lock/acme`, `agent/user:alice/sleeptime` (the
+sleep-time agent the server made for an agent). In code an address is a typed
 value: a kind plus its parts, printed by `str()` and read back by `Address.parse`, the only
 two places that know the text form. Which multi-user pattern a resource serves, and which
 user, follow from its address.
@@ -9,11 +10,16 @@ user, follow from its address.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
 USER_KEY_PREFIX = "user:"
 """A dedicated agent's key is its user's lookup tag, `user:<id>` (the seeds' convention)."""
+
+
+SLEEPTIME = "sleeptime"
+"""The last part of a sleep-time agent's address (`agent/user:alice/sleeptime`)."""
 
 
 class Kind(StrEnum):
@@ -37,7 +43,7 @@ class Pattern(StrEnum):
 
 
 _ARITY: dict[Kind, tuple[int, ...]] = {
-    Kind.AGENT: (1,),
+    Kind.AGENT: (1, 2),
     Kind.BLOCK: (1, 2),
     Kind.CONVERSATION: (2,),
     Kind.IDENTITY: (1,),
@@ -45,6 +51,10 @@ _ARITY: dict[Kind, tuple[int, ...]] = {
     Kind.TOOL: (1, 2),
     Kind.MCP_SERVER: (1,),
 }
+
+
+_PART = re.compile(r"[^/\s]+")
+"""A part: no slash, no whitespace (and printable, checked beside it)."""
 
 
 class AddressError(ValueError):
@@ -55,7 +65,8 @@ class AddressError(ValueError):
 class Address:
     """A resource's kind and the parts naming it within the stack.
 
-    agent: (key,) where key is `user:<id>` or the shared agent's name; block: (name,) for a
+    agent: (key,) where key is `user:<id>` or the shared agent's name, or (key, `sleeptime`)
+    for the sleep-time agent the server made for that agent; block: (name,) for a
     stack-level block or (agent key, label) for an agent's own; conversation: (agent key,
     user id); identity: (user id,); lock: (stack,); tool: (tool name,), a tool the stack
     defines or one of the server's that its agents use, or (MCP server, tool name) for a tool
@@ -68,9 +79,20 @@ class Address:
     def __post_init__(self) -> None:
         if len(self.parts) not in _ARITY[self.kind]:
             raise AddressError(f"{self.kind.value} address with {len(self.parts)} part(s)")
+        if self.kind is Kind.AGENT and self.parts[1:] not in ((), (SLEEPTIME,)):
+            raise AddressError(f"an agent address ends in its key or /{SLEEPTIME}")
         for part in self.parts:
-            if not part or "/" in part or any(c.isspace() or not c.isprintable() for c in part):
+            if not (_PART.fullmatch(part) and part.isprintable()):
                 raise AddressError(f"invalid address part {part!r}")
+
+    @classmethod
+    def _derived(cls, kind: Kind, parts: tuple[str, ...]) -> Address:
+        """An address made of parts of a valid one, so not checked again (an agent's
+        address from its block's, say): derived addresses are made in inner loops."""
+        address = object.__new__(cls)
+        object.__setattr__(address, "kind", kind)
+        object.__setattr__(address, "parts", parts)
+        return address
 
     def __str__(self) -> str:
         return "/".join((self.kind.value, *self.parts))
@@ -103,6 +125,11 @@ class Address:
     @classmethod
     def dedicated_agent(cls, user_id: str) -> Address:
         return cls(Kind.AGENT, (USER_KEY_PREFIX + user_id,))
+
+    @classmethod
+    def sleeptime_agent(cls, agent: Address) -> Address:
+        """The sleep-time agent the server made for `agent` (`enableSleeptime`)."""
+        return cls(Kind.AGENT, (agent.parts[0], SLEEPTIME))
 
     @classmethod
     def shared_block(cls, name: str) -> Address:
@@ -142,9 +169,9 @@ class Address:
 
     @property
     def owner(self) -> Address | None:
-        """The agent an agent's own block or a conversation belongs to."""
-        if self.kind is Kind.CONVERSATION or (self.kind is Kind.BLOCK and len(self.parts) == 2):
-            return Address.agent(self.parts[0])
+        """The agent an agent's own block, a conversation or a sleep-time agent belongs to."""
+        if len(self.parts) == 2 and self.kind in (Kind.CONVERSATION, Kind.BLOCK, Kind.AGENT):
+            return Address._derived(Kind.AGENT, self.parts[:1])
         return None
 
     @property
@@ -182,5 +209,5 @@ class Address:
     def provider(self) -> Address:
         """What must exist for this resource to: an MCP server for the tools it provides."""
         if self.kind is Kind.TOOL and len(self.parts) == 2:
-            return Address.mcp_server(self.parts[0])
+            return Address._derived(Kind.MCP_SERVER, self.parts[:1])
         return self

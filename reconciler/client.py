@@ -21,7 +21,10 @@ import httpx
 import letta_client
 from letta_client._types import RequestOptions
 
+from reconciler.environ import EnvGrant
 from reconciler.errors import ConnectionFailed, LettaApplyError, ServerError, UnexpectedAnswer
+from reconciler.keys import OperatorKey
+from reconciler.secrets import SecretAccess
 from reconciler.text import redact_url
 from reconciler.values import JSON
 
@@ -104,12 +107,18 @@ class LettaApi:
         target: Target,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        secrets: SecretAccess | None = None,
     ) -> None:
         self.target = target
+        self.secrets = secrets or SecretAccess(EnvGrant(), OperatorKey(target.api_key))
+        """The variables the operator lets the stack's secrets be read from, and the key."""
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._lock = threading.Lock()
         self._requests = 0
+        self._answered = False
+        """Whether the server ever answered: until it has, a refused connection means nobody
+        listens there, and retrying would only delay saying so."""
         self._pacer = Pacer(target.max_rps) if target.max_rps else None
         http = httpx.Client(
             timeout=target.timeout,
@@ -251,16 +260,22 @@ class LettaApi:
                 case _:
                     raise ValueError(f"unsupported method {method}")
         except letta_client.APIStatusError as exc:
+            self._answered = True
             raise _from_status(exc) from exc
         except letta_client.APIConnectionError as exc:
-            raise _Failure(None, _connection_message(exc, self.target.label)) from exc
+            message = _connection_message(exc, self.target.label)
+            never_reached = isinstance(exc.__cause__, httpx.ConnectError) and not self._answered
+            raise _Failure(None, message, never_reached=never_reached) from exc
+        self._answered = True
         return _decode(answer, self.target.label)
 
 
 class _Failure(Exception):
     """A failed request inside the client; `final` turns it into the error the user sees.
 
-    A status of None means no answer at all (connection failed or timed out).
+    A status of None means no answer at all (connection failed or timed out); `never_reached`
+    that the connection could not even be opened to a server that never answered this client
+    (nothing listens there: not retried).
     """
 
     def __init__(
@@ -270,16 +285,20 @@ class _Failure(Exception):
         retry_after: float | None = None,
         *,
         unexpected: bool = False,
+        never_reached: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.retry_after = retry_after
         self.unexpected = unexpected
+        self.never_reached = never_reached
 
     @property
     def retryable(self) -> bool:
-        return self.status is None or self.status in _RETRYABLE_STATUS
+        if self.status is None:
+            return not self.never_reached
+        return self.status in _RETRYABLE_STATUS
 
     def final(self, address: str) -> LettaApplyError:
         if self.status is None:

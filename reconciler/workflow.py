@@ -6,14 +6,15 @@ callbacks (`Hooks`), so the CLI only parses options, prints and maps errors to e
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 
-from reconciler import secrets
 from reconciler.address import Kind
 from reconciler.apply import (
     StackLock,
@@ -28,6 +29,7 @@ from reconciler.desired import DesiredState
 from reconciler.errors import (
     ConnectionFailed,
     Declined,
+    Interrupted,
     LettaApplyError,
     NotConverged,
     PreflightError,
@@ -35,13 +37,14 @@ from reconciler.errors import (
     StalePlanError,
     UnexpectedAnswer,
 )
+from reconciler.kinds import fingerprint, kept_ids
 from reconciler.live.reader import read_live
 from reconciler.live.scoped import read_scoped
 from reconciler.live.state import LiveState
 from reconciler.plan.model import Create, Plan, Update
 from reconciler.plan.planner import build_plan
 from reconciler.scope import Scoped
-from reconciler.text import clean, redact_url, without_credentials
+from reconciler.text import api_path_hint, clean, redact_url, without_credentials
 from reconciler.values import JSON
 
 _PREFLIGHT_READS = (
@@ -58,7 +61,7 @@ def preflight(api: LettaApi, desired: DesiredState, *, models: bool = True) -> N
     whose environment variable is missing stops it before any request. `models=False` (a
     scoped run, which may not need them) leaves the handles to `check_models`.
     """
-    secrets.check_available(desired)
+    api.secrets.check(desired)
     reads = _PREFLIGHT_READS if models else _PREFLIGHT_READS[:1]
     try:
         with ThreadPoolExecutor(max_workers=len(reads)) as pool:
@@ -110,7 +113,9 @@ def _refused(target: Target, exc: ServerError) -> LettaApplyError:
             "check LETTA_API_KEY"
         )
     if exc.status == 404 and not isinstance(exc, UnexpectedAnswer):
-        return PreflightError(f"{target.label} does not look like a Letta server: {exc}")
+        message = f"{target.label} does not look like a Letta server: {exc}"
+        hint = api_path_hint(target.label)
+        return PreflightError(f"{message}; {hint}" if hint else message)
     return exc
 
 
@@ -155,14 +160,13 @@ def make_plan(
     `scoped`: only the scope's resources and what they need are read and planned (`desired`
     is then `scoped.desired`). `adopt`: unowned resources holding declared keys are read and
     planned for adoption."""
-    key = secrets.digest_key(api.target.api_key)
     if scoped is not None:
-        sealed = replace(scoped, desired=secrets.seal(scoped.desired, key))
+        sealed = replace(scoped, desired=api.secrets.seal(scoped.desired))
         live = read_scoped(api, sealed.desired, parallelism=parallelism)
         plan = build_plan(sealed.desired, live, target=api.target.label, scoped=sealed)
         check_models(api, sealed.desired, plan)
         return plan, live
-    desired = secrets.seal(desired, key)
+    desired = api.secrets.seal(desired)
     live = read_live(
         api,
         desired.stack,
@@ -186,6 +190,16 @@ class ApplyOptions:
     lock_timeout: float = 0.0
 
 
+StopRequested = Callable[[], bool]
+"""Whether the person running an apply asked it to stop starting changes."""
+
+
+@contextlib.contextmanager
+def never_stopping() -> Iterator[StopRequested]:
+    """Nobody can ask to stop: every change is applied."""
+    yield lambda: False
+
+
 @dataclass(frozen=True)
 class Hooks:
     """What a flow tells the person or job running it, and whom it asks; silent by default.
@@ -205,6 +219,9 @@ class Hooks:
     """After each change."""
     finished: Callable[[Sequence[ApplyResult]], None] = lambda _results: None
     """Once every change ran, when there were any."""
+    stopping: Callable[[], AbstractContextManager[StopRequested]] = never_stopping
+    """Entered while the changes are applied: what it gives says when the person running the
+    apply asked to stop (Ctrl-C); no change is started after that."""
 
 
 def plan_and_apply(
@@ -253,7 +270,6 @@ def apply_saved_plan(
     check_whole(plan)
     check_target(plan, api.target)
     _check_guards(plan, options, hooks)
-    secrets.check_plan(plan.secrets_sent(), secrets.digest_key(api.target.api_key))
     with _lock(api, plan.stack, options, hooks):
         live = read_live(
             api,
@@ -263,14 +279,18 @@ def apply_saved_plan(
             tool_names=plan.tool_names(),
             identity_reads=plan.identity_reads,
         )
-        if live.fingerprint() != plan.live_fingerprint:
+        if fingerprint(live) != plan.live_fingerprint:
             raise StalePlanError(
                 f"the server changed since this plan was made (stack {plan.stack!r}); "
                 "the plan was not applied. Make a new plan and review it."
             )
         check_owned(plan, live)
         hooks.show(plan)
-        results = _apply_reviewed(api, plan, live, options, hooks)
+        try:
+            results = _apply_reviewed(api, plan, live, options, hooks)
+        except Interrupted as exc:
+            # Part of it was applied: the saved plan no longer matches the server.
+            raise exc.advising("Make a new plan and apply it to converge.") from None
     return _finish(plan, results, hooks)
 
 
@@ -305,7 +325,16 @@ def _apply_reviewed(
         return []
     if hooks.confirm is not None and not hooks.confirm(plan):
         raise Declined("the plan was not applied: it was declined at the prompt")
-    return apply_plan(api, plan, live, parallelism=options.parallelism, progress=hooks.progress)
+    with hooks.stopping() as stop:
+        return apply_plan(
+            api,
+            plan,
+            live,
+            parallelism=options.parallelism,
+            progress=hooks.progress,
+            stop=stop,
+            notify=hooks.notify,
+        )
 
 
 def _finish(plan: Plan, results: list[ApplyResult], hooks: Hooks) -> list[ApplyResult]:
@@ -346,7 +375,7 @@ OUTPUT_COLUMNS = ("user_id", "pattern", "agent_id", "conversation_id", "identity
 def outputs(desired: DesiredState, live: LiveState) -> list[dict[str, str | None]]:
     """Per declared user: the ids an app stores (agent, conversation, identity), of the
     resources the stack keeps (the survivors, for duplicates)."""
-    ids = live.kept_ids()
+    ids = kept_ids(live)
     rows: list[dict[str, str | None]] = []
     for agent in desired.agents:
         if agent.user_id is not None:
@@ -371,6 +400,23 @@ def _row(user_id: str, pattern: str, agent_id: str | None) -> dict[str, str | No
         "conversation_id": None,
         "identity_id": None,
     }
+
+
+_NEEDED_IDS = {
+    "dedicated": ("agent_id",),
+    "shared": ("agent_id", "conversation_id"),
+    "identity": ("identity_id",),
+}
+"""The ids a user of each pattern has once the stack is applied."""
+
+
+def not_created(rows: list[dict[str, str | None]]) -> list[str]:
+    """The users whose resources are not on the server yet (rows with empty ids)."""
+    return [
+        str(row["user_id"])
+        for row in rows
+        if any(row.get(column) is None for column in _NEEDED_IDS[str(row["pattern"])])
+    ]
 
 
 def render_outputs(stack: str, rows: list[dict[str, str | None]], fmt: str) -> str:

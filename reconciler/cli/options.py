@@ -2,6 +2,7 @@
 requests.
 
 Connection options open a client only when a command runs, so parsing them costs nothing.
+With neither --base-url nor LETTA_BASE_URL, the local dev server is used when one runs.
 """
 
 from __future__ import annotations
@@ -12,16 +13,20 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import click
 
-from reconciler.text import redact_url
+from reconciler.cli.output import say
+from reconciler.errors import ConnectionFailed, ServerError
+from reconciler.text import api_path_hint, redact_url
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
+    from reconciler.secrets import SecretAccess
 
 DEFAULT_BASE_URL = "http://localhost:8283"
 
@@ -68,8 +73,10 @@ lock_timeout_option = click.option(
 )
 
 
-def _base_url(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+def _base_url(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     """Refuse, before any request, a server that is not an http(s) URL with a host."""
+    if value is None:
+        return None
     if not _is_http_url(value):
         raise click.BadParameter(f"{redact_url(value)!r} is not an http:// or https:// URL")
     return value
@@ -84,6 +91,18 @@ def _is_http_url(value: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname) and port != 0
 
 
+class Origin(Enum):
+    """Where the server's URL came from, which decides what to suggest when it cannot be
+    reached."""
+
+    GIVEN = "given"
+    """--base-url or LETTA_BASE_URL."""
+    DEV_SERVER = "dev-server"
+    """Neither was set, and `letta-apply dev-server` runs a server."""
+    DEFAULT = "default"
+    """Neither was set and no dev server runs: Letta's default address."""
+
+
 @dataclass(frozen=True)
 class Connection:
     """The configured server: --base-url or LETTA_BASE_URL, --project-id, --timeout.
@@ -95,23 +114,87 @@ class Connection:
     project_id: str | None
     timeout: float
     max_rps: float | None = None
+    origin: Origin = Origin.GIVEN
+    allow_env: tuple[str, ...] = ()
+    """Patterns of the variables manifests may read (with those of LETTA_APPLY_ALLOW_ENV)."""
+
+    @classmethod
+    def resolve(
+        cls,
+        base_url: str | None,
+        project_id: str | None,
+        timeout: float,
+        max_rps: float | None = None,
+        allow_env: tuple[str, ...] = (),
+    ) -> Connection:
+        """The server given, else the running dev server, else Letta's default address."""
+        if base_url is not None:
+            return cls(base_url, project_id, timeout, max_rps, Origin.GIVEN, allow_env)
+        from reconciler.devserver import default_state_dir, running_url
+
+        state_dir = os.environ.get("LETTA_APPLY_DEV_SERVER_DIR")
+        found = running_url(Path(state_dir) if state_dir else default_state_dir())
+        if found is None:
+            return cls(DEFAULT_BASE_URL, project_id, timeout, max_rps, Origin.DEFAULT, allow_env)
+        return cls(found, project_id, timeout, max_rps, Origin.DEV_SERVER, allow_env)
+
+    def unreachable_hint(self) -> str:
+        """What to do when nothing answers at the server's URL."""
+        label = redact_url(self.base_url)
+        match self.origin:
+            case Origin.GIVEN:
+                return (
+                    f"check the URL given by --base-url or LETTA_BASE_URL ({label}); for a "
+                    "local server run `letta-apply dev-server up`, which prints the URL to use"
+                )
+            case Origin.DEV_SERVER:
+                return (
+                    "the local dev server does not answer: see `letta-apply dev-server status` "
+                    "and `letta-apply dev-server logs`, or set LETTA_BASE_URL to another server"
+                )
+            case Origin.DEFAULT:
+                return (
+                    f"LETTA_BASE_URL is not set and no local dev server runs, so {label} was "
+                    "tried: start a local server with `letta-apply dev-server up`, or set "
+                    "LETTA_BASE_URL (or --base-url) to your server's URL"
+                )
 
     def open(self) -> LettaApi:
-        """A client for this server (a context manager that closes its connections)."""
+        """A client for this server (a context manager that closes its connections); the dev
+        server found without being named is announced in one line on stderr."""
         from reconciler.client import LettaApi, Target  # the SDK: only when a command connects
+
+        if self.origin is Origin.DEV_SERVER:
+            say(
+                f"Using the local dev server at {self.base_url} (LETTA_BASE_URL is not set).",
+                err=True,
+            )
 
         # What was imported lives as long as the process: frozen, the collector stops scanning
         # the SDK's many objects again and again while the server's pages are read.
         gc.freeze()
-        key = os.environ.get("LETTA_API_KEY") or None
         target = Target(
             self.base_url,
-            api_key=key,
+            api_key=_api_key(),
             project_id=self.project_id,
             timeout=self.timeout,
             max_rps=self.max_rps,
         )
-        return LettaApi(target)
+        return LettaApi(target, secrets=self.secrets)
+
+    @functools.cached_property
+    def secrets(self) -> SecretAccess:
+        """The variables manifests may read (`--allow-env`, `LETTA_APPLY_ALLOW_ENV`) and the
+        operator's key (`reconciler.keys`), one for the whole command."""
+        from reconciler.environ import EnvGrant
+        from reconciler.keys import OperatorKey
+        from reconciler.secrets import SecretAccess
+
+        return SecretAccess(EnvGrant.from_operator(self.allow_env), OperatorKey(_api_key()))
+
+
+def _api_key() -> str | None:
+    return os.environ.get("LETTA_API_KEY") or None
 
 
 def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -120,24 +203,33 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def with_connection(
         *args: Any,
-        base_url: str,
+        base_url: str | None,
         project_id: str | None,
         timeout: float,
         max_rps: float | None,
+        allow_env: tuple[str, ...],
         **kwargs: Any,
     ) -> Any:
-        connection = Connection(base_url, project_id, timeout, max_rps)
-        return command(*args, connection=connection, **kwargs)
+        connection = Connection.resolve(base_url, project_id, timeout, max_rps, allow_env)
+        try:
+            return command(*args, connection=connection, **kwargs)
+        except ConnectionFailed as exc:
+            exc.add_note(connection.unreachable_hint())
+            raise
+        except ServerError as exc:
+            hint = api_path_hint(redact_url(connection.base_url))
+            if exc.status == 404 and hint:
+                exc.add_note(hint)
+            raise
 
     options = [
         click.option(
             "--base-url",
             envvar="LETTA_BASE_URL",
-            default=DEFAULT_BASE_URL,
-            show_default=True,
             show_envvar=True,
             callback=_base_url,
-            help="The Letta server.",
+            help="The Letta server [default: the local dev server when it runs "
+            f"(`letta-apply dev-server up`), else {DEFAULT_BASE_URL}].",
         ),
         click.option(
             "--project-id", envvar="LETTA_PROJECT_ID", show_envvar=True, help="Letta Cloud project."
@@ -157,6 +249,15 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             help="At most this many requests a second to the server, pages and retries "
             "included (default: no limit).",
+        ),
+        click.option(
+            "--allow-env",
+            "allow_env",
+            multiple=True,
+            metavar="PATTERNS",
+            help="Environment variables the manifests may read (valueFromEnv): names or "
+            "patterns such as 'SHOP_*', separated by commas (repeatable; added to those of "
+            "LETTA_APPLY_ALLOW_ENV). LETTA_*, GITHUB_*, ACTIONS_* and RUNNER_* never.",
         ),
     ]
     decorated: Callable[..., Any] = with_connection

@@ -6,7 +6,14 @@
 
 from __future__ import annotations
 
-from reconciler.devserver.manager import DevServer, ServerInfo, default_state_dir
+from reconciler.devserver.manager import DevServer, ServerInfo, default_state_dir, running_url
 from reconciler.devserver.venv import ServerVenv, cache_root
 
-__all__ = ["DevServer", "ServerInfo", "ServerVenv", "cache_root", "default_state_dir"]
+__all__ = [
+    "DevServer",
+    "ServerInfo",
+    "ServerVenv",
+    "cache_root",
+    "default_state_dir",
+    "running_url",
+]

@@ -22,12 +22,15 @@ from reconciler import ownership
 from reconciler.address import USER_KEY_PREFIX
 from reconciler.kinds.block import is_shared
 from reconciler.live.state import LiveAgent, LiveBlock
+from reconciler.manifest import schema
+from reconciler.manifest.schema import fits
 from reconciler.values import canonical
 
 from . import definitions as defs
+from .defaults import ServerDefaults
 from .people import Users, conversation_users, identity_users
 from .snapshot import Snapshot
-from .text import ID_VARIABLE, USER_ID, Member, factor, literal
+from .text import ID_VARIABLE, Member, factor, literal
 
 NAME_PROPERTY = "agent_name"
 DEFAULT_USER_TAG = ownership.DEFAULT_USER_TAG
@@ -46,6 +49,11 @@ class ExportedStack:
     files: dict[str, str] = field(default_factory=dict)
     """More files the manifest names (tools' sources), by path relative to it."""
 
+    @property
+    def empty(self) -> bool:
+        """Whether no agent was exported (then there are no users nor blocks either)."""
+        return not self.document.get("templates") and not self.document.get("agents")
+
 
 @dataclass
 class _Fleet:
@@ -56,12 +64,20 @@ class _Fleet:
     user_tag: str = DEFAULT_USER_TAG
     users: Users = field(default_factory=Users)
     notes: list[str] = field(default_factory=list)
+    server: ServerDefaults = field(default_factory=ServerDefaults)
 
 
-def infer(snapshot: Snapshot, name: str, stack: str | None = None) -> ExportedStack:
+def infer(
+    snapshot: Snapshot,
+    name: str,
+    stack: str | None = None,
+    server: ServerDefaults | None = None,
+) -> ExportedStack:
     """The stack `name` that reproduces `snapshot`; with `stack`, the snapshot holds that
-    stack's marked resources and their addresses give the users' ids and the agents' keys."""
-    fleet = _Fleet()
+    stack's marked resources and their addresses give the users' ids and the agents' keys.
+    What `server` gives every agent by default is left out (by default: what the server
+    gives any model)."""
+    fleet = _Fleet(server=server or ServerDefaults())
     dedicated, shared = _classify(snapshot.agents, stack, fleet)
     if stack is not None:
         fleet.user_tag = _user_tag(dedicated) or DEFAULT_USER_TAG
@@ -109,7 +125,7 @@ def _classify(
         users = _user_ids(agent, stack)
         if len(users) > 1:
             fleet.notes.append(f"agent {agent.name!r} left out: it carries {len(users)} user tags")
-        elif users and not USER_ID.match(users[0]):
+        elif users and not fits(schema.USER_ID, users[0]):
             fleet.notes.append(f"agent {agent.name!r} left out: {users[0]!r} is no valid user id")
         elif users:
             by_user[users[0]].append(agent)
@@ -167,7 +183,7 @@ def _shared_blocks(agents: Sequence[LiveAgent], fleet: _Fleet) -> dict[str, tupl
     used = set(recorded.values())
     shared = {block_id: (key, holders[block_id][0]) for block_id, key in recorded.items()}
     for block_id, found in sorted(holders.items(), key=lambda item: (item[1][0].label, item[0])):
-        if block_id not in shared and len(found) > 1 and defs.LABEL.match(found[0].label):
+        if block_id not in shared and len(found) > 1 and fits(schema.LABEL, found[0].label):
             shared[block_id] = (defs.key_for(found[0].label, used, "block"), found[0])
     return shared
 
@@ -185,7 +201,7 @@ def _block_section(fleet: _Fleet) -> dict[str, Any]:
 def _fitting_config(live: LiveBlock) -> dict[str, Any]:
     config = defs.block_config(live)
     if live.limit is not None and len(live.value) > live.limit:
-        del config["limit"]
+        config.pop("limit", None)
     return config
 
 
@@ -193,7 +209,7 @@ def _own_blocks(agent: LiveAgent, fleet: _Fleet) -> list[LiveBlock]:
     """The agent's own blocks a manifest can declare (one per label)."""
     own = [b for b in agent.blocks if b.id not in fleet.shared]
     labels = [b.label for b in own]
-    kept = [b for b in own if defs.LABEL.match(b.label) and labels.count(b.label) == 1]
+    kept = [b for b in own if fits(schema.LABEL, b.label) and labels.count(b.label) == 1]
     if len(kept) < len(own):
         left = sorted({b.label for b in own} - {b.label for b in kept})
         fleet.notes.append(
@@ -211,13 +227,14 @@ def _common(agent: LiveAgent, fleet: _Fleet) -> dict[str, Any]:
             f"agent {agent.name!r}: tool(s) {', '.join(map(repr, left))} not listed "
             "(MCP tools and names no manifest can hold are left as they are)"
         )
-    body: dict[str, Any] = defs.settings(agent)
+    body: dict[str, Any] = defs.settings(agent, fleet.server, fleet.notes)
     if (text := defs.description(agent)) is not None:
         body["description"] = text
     for key, value in (
         ("tags", [literal(t) for t in defs.free_tags(agent)]),
         ("metadata", defs.metadata(agent)),
         ("tools", listed),
+        ("toolRules", defs.tool_rules(agent, listed, fleet.notes)),
         (
             "sharedBlocks",
             sorted(fleet.shared[b.id][0] for b in agent.blocks if b.id in fleet.shared),
@@ -287,7 +304,7 @@ def _template_blocks(
     used = {NAME_PROPERTY, DESCRIPTION_PROPERTY}
     for live in _own_blocks(members[0][1], fleet):
         values = [_label_value(agent, live.label) for _, agent in members]
-        prop = live.label if defs.PROPERTY_KEY.match(live.label) else f"block_{len(used)}"
+        prop = live.label if fits(schema.PROPERTY_KEY, live.label) else f"block_{len(used)}"
         prop = prop if prop not in used else f"block_{len(used)}"
         used.add(prop)
         text = _field(members, values, prop, names, properties)

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.live.state import LiveAgent, LiveIdentity
+from reconciler.manifest import schema
+from reconciler.manifest.schema import fits
 
-from . import definitions as defs
 from .snapshot import ServerConversation
-from .text import USER_ID, Member, factor, split_ids
+from .text import Member, factor, split_ids
 
 SUMMARY_PROPERTY = "summary"
 
@@ -158,14 +159,14 @@ def _problem(
 ) -> str | None:
     """Why the identity cannot be a user of the stack, if it cannot."""
     key = identity.identifier_key
-    if not USER_ID.match(key):
+    if not fits(schema.USER_ID, key):
         return "its identifier_key is no valid user id"
     if key in users.ids:
         return "its user already has another resource in the stack"
     if len(where) != 1 or where[0] not in keys:
         return f"attached to {len(where)} agent(s), not to one shared agent"
     for name, value in identity.properties.items():
-        if not defs.PROPERTY_KEY.match(name) or not isinstance(value, str | int | float | bool):
+        if not fits(schema.PROPERTY_KEY, name) or not isinstance(value, str | int | float | bool):
             return f"property {name!r} is not one a manifest can hold"
     if identity.identity_type != "user":
         return f"its type is {identity.identity_type!r} (a manifest makes 'user' identities)"

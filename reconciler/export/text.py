@@ -13,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from reconciler.errors import Location
+from reconciler.manifest import schema
 from reconciler.manifest.problems import Problems
+from reconciler.manifest.schema import fits
 from reconciler.manifest.variables import compile_text, user_values
 
-USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
-"""A user id as the manifest schema allows it."""
 _ID_CHAR = re.compile(r"[A-Za-z0-9._@+-]")
 _NAME_CHAR = re.compile(r"\w")
 _NOWHERE = Location("<export>")
@@ -163,7 +163,7 @@ def split_ids(values: Sequence[str]) -> Split | None:
         suffix = _common_prefix(rest)[::-1]
         prefix, suffix = _back_to(prefix, _ID_CHAR), _forward_to(suffix, _ID_CHAR)
     ids = tuple(v[len(prefix) : len(v) - len(suffix)] for v in values)
-    if len(set(ids)) != len(ids) or not all(USER_ID.match(i) for i in ids):
+    if len(set(ids)) != len(ids) or not all(fits(schema.USER_ID, i) for i in ids):
         return None
     text = f"{literal(prefix)}{ID_VARIABLE}{literal(suffix)}"
     if not all(renders(text, i, None, v) for i, v in zip(ids, values, strict=True)):

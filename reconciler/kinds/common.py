@@ -4,20 +4,43 @@ record."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from reconciler import ownership
 from reconciler.address import Address
 from reconciler.errors import LettaApplyError
+from reconciler.live.state import Found, LiveState, Part, Resource
 from reconciler.plan.model import Attach, Detach, Update
 from reconciler.values import JSON, thaw
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
 
+F = TypeVar("F", bound=Found[Any])
+
 Resolve = Callable[[Address], str]
 """Address -> server id of a resource that exists or was created earlier in the run."""
+
+
+def no_named_ids(_live: LiveState) -> Mapping[Address, str]:
+    """A kind whose plans name only the stack's own resources."""
+    return {}
+
+
+def nothing_deleted_with(_live: LiveState) -> Mapping[str, frozenset[str]]:
+    """A kind whose resources are deleted alone."""
+    return {}
+
+
+def owned_in(key: Part[F]) -> Callable[[LiveState], Mapping[Address, Sequence[Resource]]]:
+    """`owned` of a kind whose part is a `Found` list: its owned resources by address."""
+    return lambda live: key.of(live).by_address
+
+
+def fingerprinted_in(key: Part[F]) -> Callable[[LiveState], Iterable[object]]:
+    """`fingerprinted` of a kind whose part is a `Found` list: its owned resources."""
+    return lambda live: key.of(live).owned
 
 
 def update_at(api: LettaApi, collection: str, change: Update) -> None:
@@ -78,3 +101,29 @@ def refuse_other_owner(address: Address, owner: str | None, stack: str) -> None:
     """Two stacks must never both own one resource."""
     if owner is not None and owner != stack:
         raise LettaApplyError(f"{address}: the resource belongs to stack {owner!r}; not adopted")
+
+
+def held_by(owners: Sequence[str | None], noun: str) -> str:
+    """Who already holds a key the stack declares, by owner: `an agent of stack 'web'`,
+    `2 agents no stack owns`, `an agent of stack 'web' and an agent no stack owns`."""
+    by_stack = sorted({o for o in owners if o is not None})
+    parts = []
+    if by_stack:
+        count = sum(1 for o in owners if o is not None)
+        stacks = ", ".join(repr(s) for s in by_stack)
+        parts.append(f"{_some(count, noun)} of stack{'s' if len(by_stack) > 1 else ''} {stacks}")
+    if unowned := sum(1 for o in owners if o is None):
+        parts.append(f"{_some(unowned, noun)} no stack owns")
+    return " and ".join(parts)
+
+
+def _some(count: int, noun: str) -> str:
+    if count > 1:
+        return f"{count} {noun}s"
+    return f"an {noun}" if noun[0] in "aeiou" else f"a {noun}"
+
+
+def adoptable(owners: Sequence[str | None]) -> bool:
+    """Whether `--adopt` can take the key over: one holder, and no stack owns it (a stack
+    never adopts another stack's resource, nor one of several holding one key)."""
+    return len(owners) == 1 and owners[0] is None

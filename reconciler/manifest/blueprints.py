@@ -198,10 +198,14 @@ class Compiler:
         return found
 
     def _setting(self, body: MarkedMap, key: str) -> Any:
-        if key in body:
-            return body[key]
+        """The definition's value, else the default; a mapping set in both merges key by
+        key, the definition's keys winning (as `metadata` does)."""
         default = self.defaults.get(key)
-        return None if default is None else default.value
+        if key not in body:
+            return None if default is None else default.value
+        if isinstance(body[key], MarkedMap) and default is not None:
+            return {**plain(default.value), **plain(body[key])}
+        return body[key]
 
     def _text(self, body: MarkedMap, key: str, *, defaults: bool = False) -> Text | None:
         if key in body:
@@ -259,10 +263,7 @@ class Compiler:
 
     def _metadata(self, definition: Definition) -> dict[str, JSON]:
         default = self.defaults.get("metadata")
-        merged = {
-            **plain(default.value if default else {}),
-            **plain(definition.body.get("metadata", {})),
-        }
+        merged = dict(plain(self._setting(definition.body, "metadata") or {}))
         if METADATA_KEY in merged:
             own = definition.body.get("metadata", {})
             loc = own.loc if METADATA_KEY in own else (default.loc if default else definition.loc)
@@ -340,7 +341,7 @@ class Compiler:
 
 def _secret_specs(declared: MarkedMap) -> dict[str, SecretSpec]:
     return {
-        name: SecretSpec(name, entry["valueFromEnv"], str(entry.value_loc("valueFromEnv")))
+        name: SecretSpec(name, entry["valueFromEnv"], entry.value_loc("valueFromEnv"))
         for name, entry in declared.items()
     }
 
@@ -369,4 +370,5 @@ def check_length(block: BlockPrint, value: str, whose: str, problems: Problems) 
     which = "its limit" if block.limit else "the server's default limit"
     where = block.value.loc if block.value else block.loc
     message = f"value is {len(value)} characters, over {which} of {limit}"
-    problems.add(where, f"{block.what}{whose}: {message}")
+    alike = f"{block.what}: values over {which} of {limit}"
+    problems.add(where, f"{block.what}{whose}: {message}", alike=alike)

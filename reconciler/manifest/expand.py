@@ -2,7 +2,8 @@
 
 Every user becomes exactly one resource: a dedicated agent, a conversation on a shared
 agent, or an identity attached to one. Problems that depend on a user (references, missing
-properties, agent names, values over their limit) are recorded here, one per user.
+properties, agent names, values over their limit) are recorded here, one per user, except a
+property none of a template's users has: one problem where the template uses it.
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ from reconciler.manifest.blueprints import (
     reserved_tag,
 )
 from reconciler.manifest.merge import Stack
+from reconciler.manifest.missing import MissingProperties
 from reconciler.manifest.problems import Problems, suggest
 from reconciler.manifest.tools import compile_mcp_server, compile_tool
 from reconciler.manifest.users import User
-from reconciler.manifest.variables import PROPERTY_VARIABLE, Text, user_values
+from reconciler.manifest.variables import Text
 from reconciler.ownership import RESERVED_PROPERTIES
 from reconciler.values import freeze
 
@@ -67,19 +69,21 @@ def expand(stack: Stack, users: Iterable[User], problems: Problems) -> DesiredSt
     """The desired state of the stack; problems are recorded, not raised."""
     prints = compile_stack(stack, problems)
     agents = [a for bp in prints.agents.values() if (a := _agent(bp, None, problems))]
+    missing = MissingProperties()
     conversations: list[ConversationSpec] = []
     identities: list[IdentitySpec] = []
     for user in users:
         match user.pattern:
             case Pattern.DEDICATED:
                 if (template := _template_of(user, prints, problems)) is not None:
-                    agents.extend(_present(_agent(template, user, problems)))
+                    agents.extend(_present(_agent(template, (user, missing), problems)))
             case Pattern.SHARED:
                 if (agent := _agent_of(user, prints, problems)) is not None:
-                    conversations.extend(_present(_conversation(agent, user, problems)))
+                    conversations.extend(_present(_conversation(agent, user, missing)))
             case Pattern.IDENTITY:
                 if _agent_of(user, prints, problems) is not None:
                     identities.append(_identity(user, problems))
+    missing.report(problems)
     return DesiredState(
         stack=stack.name,
         agents=_sorted(agents),
@@ -124,11 +128,13 @@ def _template_of(user: User, prints: Blueprints, problems: Problems) -> Blueprin
         name = next(iter(templates))
     if name is None:
         known = f"templates: {', '.join(sorted(templates))}" if templates else "none is defined"
-        problems.add(user.loc, f"dedicated user '{user.id}' needs a 'template' ({known})")
+        message = f"dedicated user '{user.id}' needs a 'template' ({known})"
+        problems.add(user.loc, message, alike=f"dedicated users without a 'template' ({known})")
         return None
     if name not in templates:
         hint = suggest(name, templates) or _listing("templates", templates)
-        problems.add(user.where("template"), f"user '{user.id}': unknown template '{name}'{hint}")
+        message = f"user '{user.id}': unknown template '{name}'{hint}"
+        problems.add(user.where("template"), message, alike=f"users of unknown template '{name}'")
         return None
     return templates[name]
 
@@ -138,12 +144,14 @@ def _agent_of(user: User, prints: Blueprints, problems: Problems) -> Blueprint |
     agents = prints.agents
     if user.agent is None:
         known = f"agents: {', '.join(sorted(agents))}" if agents else "no shared agent is defined"
-        problems.add(user.loc, f"{user.pattern} user '{user.id}' needs an 'agent' ({known})")
+        message = f"{user.pattern} user '{user.id}' needs an 'agent' ({known})"
+        problems.add(user.loc, message, alike=f"{user.pattern} users without an 'agent'")
         return None
     if user.agent not in agents:
         hint = suggest(user.agent, agents) or _listing("shared agents", agents)
         message = f"user '{user.id}': unknown shared agent '{user.agent}'{hint}"
-        problems.add(user.where("agent"), message)
+        alike = f"users of unknown shared agent '{user.agent}'"
+        problems.add(user.where("agent"), message, alike=alike)
         return None
     return agents[user.agent]
 
@@ -152,7 +160,8 @@ def _not_for(user: User, keys: tuple[str, ...], problems: Problems) -> None:
     for key in keys:
         if key in user.source:
             message = f"'{key}' does not apply to {user.pattern} user '{user.id}'"
-            problems.add(user.where(key), f"{message}; {_APPLIES[key]}")
+            alike = f"{user.pattern} users with '{key}'"
+            problems.add(user.where(key), f"{message}; {_APPLIES[key]}", alike=alike)
 
 
 _APPLIES = {
@@ -167,9 +176,12 @@ def _listing(what: str, names: Iterable[str]) -> str:
     return f" ({what}: {', '.join(known)})" if known else f" (no {what} are defined)"
 
 
-def _agent(bp: Blueprint, user: User | None, problems: Problems) -> AgentSpec | None:
+def _agent(
+    bp: Blueprint, served: tuple[User, MissingProperties] | None, problems: Problems
+) -> AgentSpec | None:
     """A user's dedicated agent, or (without a user) a shared agent."""
-    values = _values(bp.variables, user, bp, problems)
+    user, missing = served if served is not None else (None, None)
+    values = _values(bp, user, missing)
     if values is None or not bp.complete:
         return None
     definition = bp.definition
@@ -210,23 +222,22 @@ def _check_name(name: str, bp: Blueprint, whose: str, problems: Problems) -> Non
         return
     allowed = "letters, digits, spaces, '-', '_' and apostrophes"
     loc = bp.name.loc if bp.name else bp.definition.loc
-    problems.add(loc, f"agent name '{name}'{whose}: the server only accepts {allowed}")
+    message = f"agent name '{name}'{whose}: the server only accepts {allowed}"
+    problems.add(loc, message, alike=f"agent names the server refuses (it only accepts {allowed})")
 
 
 def _values(
-    needed: frozenset[str], user: User | None, bp: Blueprint, problems: Problems
+    bp: Blueprint, user: User | None, missing: MissingProperties | None
 ) -> dict[str, str] | None:
-    """Every variable value the user provides, or None if one of `needed` is missing."""
-    if user is None:
-        return None if needed else NO_VALUES
-    values = user_values(user.id, user.name, user.properties)
-    missing = sorted(name for name in needed if name not in values)
-    what = f"{bp.definition.kind} '{bp.definition.name}'"
-    for name in missing:
-        key = name[len(PROPERTY_VARIABLE) :]
-        message = f"user '{user.id}' has no property '{key}' (used by {what})"
-        problems.add(user.where("properties"), message)
-    return None if missing else values
+    """Every variable value the user gives the agent's texts; None if one is missing (and
+    for a shared agent, which has no user, if it uses any: reported when compiled)."""
+    if user is None or missing is None:
+        return None if bp.variables else NO_VALUES
+    return missing.values(_what(bp), bp.texts, user)
+
+
+def _what(bp: Blueprint) -> str:
+    return f"{bp.definition.kind} '{bp.definition.name}'"
 
 
 def _tags(
@@ -265,10 +276,12 @@ def _render(text: Text | None, values: dict[str, str]) -> str:
     return "" if text is None else text.render(values)
 
 
-def _conversation(agent: Blueprint, user: User, problems: Problems) -> ConversationSpec | None:
+def _conversation(
+    agent: Blueprint, user: User, missing: MissingProperties
+) -> ConversationSpec | None:
     summary = agent.summary
     assert summary is not None
-    values = _values(summary.variables, user, agent, problems)
+    values = missing.values(_what(agent), (summary,), user)
     if values is None:
         return None
     return ConversationSpec(

@@ -9,6 +9,7 @@ jsonschema is imported and run only on a value the predicate refuses, to say wha
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -33,6 +34,32 @@ def manifest_schema() -> dict[str, Any]:
     text = resources.files("reconciler.manifest").joinpath(SCHEMA_RESOURCE).read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
+
+
+KEY = ("key",)
+LABEL = ("label",)
+TIMEZONE = ("defaults", "properties", "timezone")
+TOOL_NAME = ("toolName",)
+TOOL_REFERENCE = ("toolNames", "items")
+USER_ID = ("user", "properties", "id")
+PROPERTY_KEY = ("user", "properties", "properties", "propertyNames")
+"""Where the schema's `$defs` say what a key, a label, a user id... may look like."""
+
+
+@cache
+def pattern(where: tuple[str, ...]) -> re.Pattern[str]:
+    """The regular expression the schema gives at `where` (a path below `$defs`): the one
+    source of what a name may look like, for the code that checks names outside jsonschema."""
+    node: Any = manifest_schema()["$defs"]
+    for key in where:
+        node = node[key]
+    return re.compile(node["pattern"])
+
+
+def fits(where: tuple[str, ...], value: object) -> bool:
+    """Whether `value` is text the schema's pattern at `where` accepts, all of it (a final
+    line break included, which `$` alone lets through)."""
+    return isinstance(value, str) and pattern(where).fullmatch(value) is not None
 
 
 @cache

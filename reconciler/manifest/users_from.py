@@ -23,9 +23,15 @@ from reconciler.manifest.files import DATA_MAX_BYTES, FileRef, Root, TextFile, r
 from reconciler.manifest.marked import LineMap, MarkedList, MarkedMap, RowMap
 from reconciler.manifest.problems import Problems, quoted, suggest
 from reconciler.manifest.scalars import MAX_DEPTH, check_values
-from reconciler.manifest.variables import PROPERTY_KEY
+from reconciler.manifest.schema import PROPERTY_KEY, fits
+from reconciler.manifest.variables import as_text
 
 CSV_COLUMNS = ("id", "name", "pattern", "template", "agent", "tags", "protected")
+REQUIRED_COLUMNS = {
+    "id": "",
+    "pattern": " (every user needs one: dedicated, shared or identity)",
+}
+"""The columns every row needs (the schema's required user keys), with a hint."""
 PROPERTY_PREFIX = "properties."
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 _TRUE = frozenset({"true", "yes", "1"})
@@ -60,25 +66,18 @@ def where_conditions(where: MarkedMap, problems: Problems) -> tuple[Condition, .
     for column, allowed in where.items():
         loc = where.key_loc(column)
         key = _property_key(column)
-        if column not in CSV_COLUMNS and (key is None or not PROPERTY_KEY.fullmatch(key)):
+        if column not in CSV_COLUMNS and (key is None or not fits(PROPERTY_KEY, key)):
             problems.add(loc, f"usersFrom where: unknown column {quoted(column)}{_hint(column)}")
             continue
         values = allowed if isinstance(allowed, list) else [allowed]
-        conditions.append(Condition(column, frozenset(_text(v) for v in values), loc))
+        conditions.append(Condition(column, frozenset(as_text(v) for v in values), loc))
     return tuple(conditions)
 
 
 def _hint(column: str) -> str:
-    if PROPERTY_KEY.fullmatch(column) and not suggest(column, CSV_COLUMNS):
+    if fits(PROPERTY_KEY, column) and not suggest(column, CSV_COLUMNS):
         return f"; did you mean '{PROPERTY_PREFIX}{column}'?"
     return suggest(column, CSV_COLUMNS) or f" (columns: {', '.join(CSV_COLUMNS)}, properties.<key>)"
-
-
-def _text(value: object) -> str:
-    """A value as a CSV cell would hold it: booleans as `true`/`false`."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def selected(rows: Iterable[MarkedMap], where: tuple[Condition, ...]) -> list[MarkedMap]:
@@ -95,7 +94,7 @@ def _meets(row: Mapping[str, Any], condition: Condition) -> bool:
     else:
         value = row.get(condition.column)
     cells = value if isinstance(value, list) else [value]
-    texts = {"" if cell is None else _text(cell) for cell in cells} or {""}
+    texts = {"" if cell is None else as_text(cell) for cell in cells} or {""}
     return not texts.isdisjoint(condition.values)
 
 
@@ -194,12 +193,13 @@ def _csv_users(
 
 def _header_ok(header: list[str], file: TextFile, lines: list[str], problems: Problems) -> bool:
     cells = _Cells(file.display, lines, 1)
-    ok = "id" in header
-    if not ok:
-        problems.add(cells.loc(0), "the CSV header has no 'id' column")
+    missing = [name for name in REQUIRED_COLUMNS if name not in header]
+    for name in missing:  # once here, not at every row
+        problems.add(cells.loc(0), f"the CSV header has no '{name}' column{REQUIRED_COLUMNS[name]}")
+    ok = not missing
     for index, name in enumerate(header):
         key = _property_key(name)
-        if key is not None and not PROPERTY_KEY.fullmatch(key):
+        if key is not None and not fits(PROPERTY_KEY, key):
             message = f"CSV column {quoted(name)}: a property key is letters, digits, '_' and '-'"
             problems.add(cells.loc(index), message)
             ok = False

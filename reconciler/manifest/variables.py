@@ -12,13 +12,12 @@ from dataclasses import dataclass
 
 from reconciler.errors import Location
 from reconciler.manifest.problems import Problems, closest
+from reconciler.manifest.schema import PROPERTY_KEY, fits
 
 PROPERTY_VARIABLE = "user.properties."
 KNOWN = ("user.id", "user.name")
 KNOWN_TEXT = "${user.id}, ${user.name}, ${user.properties.<key>}"
 _TOKEN = re.compile(r"\$\$\{|\$\{([^{}\n]*)\}|\$\{")
-PROPERTY_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
-"""What a property key may look like to be usable in a variable (the schema says the same)."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,7 @@ def _known(name: str, loc: Location, problems: Problems) -> bool:
     if name in KNOWN:
         return True
     if name.startswith(PROPERTY_VARIABLE):
-        if PROPERTY_KEY.fullmatch(name[len(PROPERTY_VARIABLE) :]):
+        if fits(PROPERTY_KEY, name[len(PROPERTY_VARIABLE) :]):
             return True
         problems.add(loc, f"'${{{name}}}': not a valid property key (letters, digits, _ and -)")
         return False
@@ -109,11 +108,13 @@ def user_values(user_id: str, name: str | None, properties: Mapping[str, object]
     """The value of every variable for one user."""
     values = {"user.id": user_id, "user.name": name or user_id}
     for key, value in properties.items():
-        values[PROPERTY_VARIABLE + key] = _as_text(value)
+        values[PROPERTY_VARIABLE + key] = as_text(value)
     return values
 
 
-def _as_text(value: object) -> str:
+def as_text(value: object) -> str:
+    """A property's value as text, as a variable or a CSV cell gives it: booleans as
+    `true`/`false`."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

@@ -3,7 +3,7 @@ report, the rule for what is no longer declared, and field comparison by table."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -39,13 +39,15 @@ class Builder:
         current: Mapping[str, JSON],
         desired: Mapping[str, JSON],
         send: Callable[[Mapping[str, JSON]], Mapping[str, JSON]] = lambda body: body,
+        unordered: Collection[str] = (),
     ) -> None:
         """An update of the fields `desired` declares that differ from `current`, if any.
 
         `send` turns the changed fields into the request body where the server wants more
-        than the changed fields (e.g. the whole property list of an identity).
+        than the changed fields (e.g. the whole property list of an identity); the lists of
+        the fields in `unordered` are sets (tags), compared without regard to order.
         """
-        fields = field_changes(current, desired)
+        fields = field_changes(current, desired, unordered)
         if fields:
             top = sorted({f.path.split(".", 1)[0] for f in fields})
             body = send({key: desired[key] for key in top})

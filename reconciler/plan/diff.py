@@ -1,46 +1,95 @@
 """Field-level differences between a live resource and its desired form.
 
 Only fields the desired side declares are compared: a field the manifest leaves unset is not
-managed. Nested mappings (metadata, properties) are compared key by key with deepdiff so a plan
-names the exact key that changed.
+managed. Numbers are compared as numbers (`1` and `1.0` are the same value; `1` and `true`
+are not). Nested mappings (metadata, settings objects) are compared with deepdiff, so a plan
+names the exact nested key that changed (`metadata.limits.daily`); a list is one value,
+compared element by element, or as a collection for the fields whose order means nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from typing import Any
 
 from reconciler.plan.model import FieldChange
-from reconciler.values import JSON, freeze, thaw
+from reconciler.values import JSON, canonical, freeze, thaw
 
 
 def field_changes(
-    current: Mapping[str, JSON], desired: Mapping[str, JSON]
+    current: Mapping[str, JSON],
+    desired: Mapping[str, JSON],
+    unordered: Collection[str] = (),
 ) -> tuple[FieldChange, ...]:
-    """The changes that turn `current` into `desired`, for the keys `desired` declares."""
+    """The changes that turn `current` into `desired`, for the keys `desired` declares.
+
+    The lists of the fields named in `unordered` (and the lists inside them) are compared
+    without regard to order: `[a, b]` and `[b, a]` are the same tags.
+    """
     changes: list[FieldChange] = []
     for key in sorted(desired):
         before, after = thaw(current.get(key)), thaw(desired[key])
-        if before == after:
+        if before == after and canonical(before) == canonical(after):
             continue
-        if isinstance(before, Mapping) and isinstance(after, Mapping):
-            changes.extend(_nested(key, before, after))
-        else:
-            changes.append(FieldChange(key, freeze(before), freeze(after)))
+        for path in _changed_paths(before, after, ignore_order=key in unordered):
+            changes.append(
+                FieldChange(
+                    ".".join((key, *path)), freeze(_at(before, path)), freeze(_at(after, path))
+                )
+            )
     return tuple(changes)
 
 
-def _nested(
-    prefix: str, before: Mapping[str, JSON], after: Mapping[str, JSON]
-) -> list[FieldChange]:
-    from deepdiff import DeepDiff  # only plans with nested changes pay for importing it
+def _changed_paths(before: JSON, after: JSON, *, ignore_order: bool) -> list[tuple[str, ...]]:
+    """The mapping keys leading to each changed value, below the field itself (none when the
+    field's value changes as a whole); a change inside a list is a change of the list."""
+    if not _is_container(before) and not _is_container(after):
+        return [] if _same_scalar(before, after) else [()]
+    from deepdiff import DeepDiff  # only plans changing a list or mapping pay for importing it
 
-    diff = DeepDiff(dict(before), dict(after), ignore_order=False, view="tree")
-    paths: set[tuple[str, ...]] = set()
-    for level in (item for items in diff.values() for item in items):
-        path = level.path(output_format="list")
-        if path:
-            paths.add((str(path[0]),))
-    return [
-        FieldChange(f"{prefix}.{key}", freeze(before.get(key)), freeze(after.get(key)))
-        for (key,) in sorted(paths)
-    ]
+    diff = DeepDiff(
+        before,
+        after,
+        ignore_order=ignore_order,
+        ignore_numeric_type_changes=True,
+        ignore_type_subclasses=True,  # a bool is not the number 0 or 1
+        view="tree",
+    )
+    return sorted({_mapping_path(level.path(output_format="list")) for level in _levels(diff)})
+
+
+def _levels(diff: Mapping[str, Any]) -> Iterator[Any]:
+    for levels in diff.values():
+        yield from levels
+
+
+def _mapping_path(path: Sequence[str | int]) -> tuple[str, ...]:
+    keys: list[str] = []
+    for step in path:
+        if not isinstance(step, str):
+            break
+        keys.append(step)
+    return tuple(keys)
+
+
+def _at(value: JSON, path: Sequence[str]) -> JSON:
+    """The value at `path` in nested mappings; None where the path does not exist."""
+    for key in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _is_container(value: JSON) -> bool:
+    return isinstance(value, Mapping | list)
+
+
+def _same_scalar(before: JSON, after: JSON) -> bool:
+    if _is_number(before) and _is_number(after):
+        return bool(before == after)
+    return type(before) is type(after) and before == after
+
+
+def _is_number(value: JSON) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

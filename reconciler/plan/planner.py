@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import assert_never
 
 from reconciler.address import Address, Kind
-from reconciler.desired import DesiredState
-from reconciler.kinds import KINDS
+from reconciler.desired import BlockSpec, DesiredState, Policy
+from reconciler.kinds import KINDS, fingerprint, identity, owned_count
 from reconciler.live.state import LiveState
 from reconciler.plan.adoption import adopting
 from reconciler.plan.builder import Builder
@@ -62,13 +62,13 @@ def build_plan(
         target=target,
         changes=changes,
         notices=tuple(sorted(out.notices, key=_notice_order)),
-        live_fingerprint=live.fingerprint(),
+        live_fingerprint=fingerprint(live),
         prune=prune_on,
-        owned_resources=live.owned_count(),
+        owned_resources=owned_count(live),
         max_delete_percent=desired.prune.max_delete_percent,
         block_policies=_block_policies(desired, changes),
         scope=scoped.scope.describe() if scoped else (),
-        identity_reads=live.identity_reads,
+        identity_reads=identity.of(live).reads,
     )
 
 
@@ -93,20 +93,34 @@ def _block_policies(
 ) -> tuple[tuple[Address, str], ...]:
     """The declared policy of every memory block a change creates (an agent's own blocks
     come with it), updates or attaches, sorted by address."""
-    declared = {
-        Address.agent_block(agent.address, block.label): block.policy
-        for agent in desired.agents
-        for block in agent.blocks
-    } | {shared.address: shared.block.policy for shared in desired.blocks}
-    touched: set[Address] = set()
+    own = {agent.address: agent.blocks for agent in desired.agents}
+    shared = {spec.address: spec.block.policy for spec in desired.blocks}
+    touched: dict[Address, str] = {}
     for change in changes:
         match change:
             case Create(address=address) if address.kind is Kind.AGENT:
-                touched.update(a for a in declared if a.owner == address)
+                for block in own.get(address, ()):
+                    touched[Address.agent_block(address, block.label)] = block.policy.value
             case Create() | Update() | Attach() if change.address.kind is Kind.BLOCK:
-                touched.add(change.address)
-    found = (address for address in touched if address in declared)
-    return tuple((address, declared[address].value) for address in sorted(found, key=str))
+                policy = _declared_policy(change.address, own, shared)
+                if policy is not None:
+                    touched[change.address] = policy
+    return tuple(sorted(touched.items(), key=lambda item: str(item[0])))
+
+
+def _declared_policy(
+    block: Address,
+    own: dict[Address, tuple[BlockSpec, ...]],
+    shared: dict[Address, Policy],
+) -> str | None:
+    """The policy the manifests declare for `block`, None for a block they do not declare."""
+    if block in shared:
+        return shared[block].value
+    owner = block.owner
+    for spec in own.get(owner, ()) if owner else ():
+        if spec.label == block.name:
+            return spec.policy.value
+    return None
 
 
 def _notice_order(notice: Notice) -> tuple[str, str, str, tuple[str, ...]]:

@@ -17,6 +17,7 @@ from typing import assert_never
 from reconciler.address import Kind
 from reconciler.kinds import identity
 from reconciler.ownership import IDENTITY_MARKER_KEY, METADATA_KEY
+from reconciler.plan.deletions import deletions
 from reconciler.plan.model import (
     Action,
     Adopt,
@@ -176,11 +177,23 @@ def summary_sentence(plan: Plan) -> str:
     return text
 
 
+def deletion_sentence(plan: Plan) -> str | None:
+    """What the plan deletes, counted as the deletion guards count it, and whether applying
+    it needs `--allow-mass-delete`; None when it deletes nothing."""
+    deleted = deletions(plan)
+    if not deleted.total:
+        return None
+    text = f"Deletes {deleted.phrase()}."
+    if deleted.over_share:
+        text += f" That is {deleted.share()}: applying needs --allow-mass-delete."
+    return text
+
+
 def inline(value: JSON) -> str:
     """A value on one line, as JSON, shortened past `MAX_INLINE_CHARS`; a redacted value as
-    its length and hash."""
+    its length."""
     if _is_redacted(value):
-        return f"(redacted: {counted(int(value['length']), 'char')}, sha256 {value['sha256']})"
+        return f"(redacted: {counted(int(value['length']), 'char')})"
     text = clean(json.dumps(thaw(value), ensure_ascii=False, sort_keys=True))
     extra = len(text) - MAX_INLINE_CHARS
     if extra > 0:
@@ -293,7 +306,7 @@ def _displayed(change: Create) -> Mapping[str, JSON]:
 
 def _is_redacted(value: JSON) -> bool:
     """A value `redact_values` stood in for (see `reconciler.render.redact.marker`)."""
-    return isinstance(value, Mapping) and value.get("redacted") is True and "sha256" in value
+    return isinstance(value, Mapping) and value.get("redacted") is True and "length" in value
 
 
 def _flatten(value: JSON, path: str) -> Iterator[tuple[str, JSON]]:

@@ -80,3 +80,26 @@ def test_well_formed_users_skip_jsonschema(raw: Any, monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(schema, "_validator", refuse)
     assert parse_user(mark_plain(raw, HERE), "user", HERE, Problems()) is not None
+
+
+@pytest.mark.parametrize(
+    ("where", "name"),
+    [
+        (schema.KEY, "support-2"),
+        (schema.LABEL, "_persona"),
+        (schema.TIMEZONE, "America/Argentina/Buenos_Aires"),
+        (schema.TOOL_NAME, "lookup_order"),
+        (schema.TOOL_REFERENCE, "orders/lookup-order"),
+        (schema.USER_ID, "a.b@c+d-e_f"),
+        (schema.PROPERTY_KEY, "plan-tier"),
+    ],
+)
+def test_names_checked_outside_jsonschema_follow_the_schema(
+    where: tuple[str, ...], name: str
+) -> None:
+    """Export and the variables parser check names with the schema's own patterns: what they
+    accept, a manifest accepts; a final line break, which `$` alone lets through, is refused."""
+    assert schema.fits(where, name)
+    assert not schema.fits(where, name + "\n")
+    assert not schema.fits(where, " " + name)
+    assert not schema.fits(where, None)

@@ -2,8 +2,9 @@
 the server holds, as live values) becomes the (desired, live) pair the planner takes.
 
 `live.json` lists `agents`, `blocks`, `conversations`, `identities`, `foreign_agents` and
-`tools` (the stack's, and others by name, as the server sends them), and
-`unmarked_conversations` (no stack's marker: what `--adopt` may take); a missing list is
+`tools` (the stack's, and others by name, as the server sends them),
+`unmarked_conversations` (no stack's marker: what `--adopt` may take), and `companions` (the
+agents in the stack's agents' sleep-time groups, with their blocks); a missing list is
 empty. An optional `options.json` holds `{"adopt": true}` for a case planned with `--adopt`.
 Agents and blocks are written as the server sends them (ownership
 record in `metadata`), except that an agent's blocks show their `tags` (the stack's tag marks
@@ -51,21 +52,33 @@ def _identity(raw: dict[str, Any], stack: str) -> LiveIdentity:
 def live_from_json(stack: str, raw: dict[str, Any]) -> LiveState:
     """The live state a `live.json` document describes, for `stack`, read through the same
     functions that read the server's answers."""
-    return LiveState(
-        stack=stack,
-        agents=tuple(agent.from_server(a, stack) for a in raw.get("agents", ())),
-        blocks=tuple(block.from_server(b, stack) for b in raw.get("blocks", ())),
-        conversations=tuple(_conversation(c, stack) for c in raw.get("conversations", ())),
-        identities=tuple(_identity(i, stack) for i in raw.get("identities", ())),
-        foreign_agents=tuple(agent.from_server(a, stack) for a in raw.get("foreign_agents", ())),
-        tagged_blocks=_tagged(raw, stack),
-        tools=tuple(tool.from_server(t, stack) for t in raw.get("tools", ())),
-        unmarked_conversations=tuple(
+    agents = agent.Agents(
+        listed=tuple(agent.from_server(a, stack) for a in raw.get("agents", ())),
+        foreign=tuple(agent.from_server(a, stack) for a in raw.get("foreign_agents", ())),
+        companions=tuple(agent.companion_from_server(a, stack) for a in raw.get("companions", ())),
+    )
+    blocks = block.Blocks(
+        shared=tuple(block.from_server(b, stack) for b in raw.get("blocks", ())),
+        tagged=_tagged(raw, stack),
+    )
+    conversations = conversation.Conversations(
+        marked=tuple(_conversation(c, stack) for c in raw.get("conversations", ())),
+        unmarked=tuple(
             found
             for c in raw.get("unmarked_conversations", ())
             if (found := conversation.unmarked_from_server(c)) is not None
         ),
     )
+    identities = identity.Identities(tuple(_identity(i, stack) for i in raw.get("identities", ())))
+    tools = tool.Tools(tuple(tool.from_server(t, stack) for t in raw.get("tools", ())))
+    parts = (
+        (agent.LIVE, agents),
+        (block.LIVE, blocks),
+        (conversation.LIVE, conversations),
+        (identity.LIVE, identities),
+        (tool.LIVE, tools),
+    )
+    return LiveState(stack, {key.kind: part for key, part in parts})
 
 
 def _tagged(raw: dict[str, Any], stack: str) -> frozenset[str]:
@@ -75,6 +88,7 @@ def _tagged(raw: dict[str, Any], stack: str) -> frozenset[str]:
     blocks = [
         *raw.get("blocks", ()),
         *(b for a in raw.get("agents", ()) for b in a.get("blocks", ())),
+        *(b for a in raw.get("companions", ()) for b in a.get("blocks", ())),
     ]
     return frozenset(b["id"] for b in blocks if tag in b.get("tags", ()))
 
