@@ -9,7 +9,7 @@ import pytest
 
 from reconciler.desired import DesiredState
 from reconciler.live import LiveState
-from reconciler.plan.planner import build_plan
+from reconciler.planner import build_plan
 from reconciler.render import render_json
 from tests.cli.answering import Answer, Route, answering, letta_like
 
