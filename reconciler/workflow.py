@@ -44,7 +44,7 @@ from reconciler.live.state import LiveState
 from reconciler.plan.model import Create, Plan, Update
 from reconciler.planner import build_plan
 from reconciler.scope import Scoped
-from reconciler.text import clean, redact_url, without_credentials
+from reconciler.text import api_path_hint, clean, redact_url, without_credentials
 from reconciler.values import JSON
 
 _PREFLIGHT_READS = (
@@ -113,7 +113,9 @@ def _refused(target: Target, exc: ServerError) -> LettaApplyError:
             "check LETTA_API_KEY"
         )
     if exc.status == 404 and not isinstance(exc, UnexpectedAnswer):
-        return PreflightError(f"{target.label} does not look like a Letta server: {exc}")
+        message = f"{target.label} does not look like a Letta server: {exc}"
+        hint = api_path_hint(target.label)
+        return PreflightError(f"{message}; {hint}" if hint else message)
     return exc
 
 
@@ -399,6 +401,23 @@ def _row(user_id: str, pattern: str, agent_id: str | None) -> dict[str, str | No
         "conversation_id": None,
         "identity_id": None,
     }
+
+
+_NEEDED_IDS = {
+    "dedicated": ("agent_id",),
+    "shared": ("agent_id", "conversation_id"),
+    "identity": ("identity_id",),
+}
+"""The ids a user of each pattern has once the stack is applied."""
+
+
+def not_created(rows: list[dict[str, str | None]]) -> list[str]:
+    """The users whose resources are not on the server yet (rows with empty ids)."""
+    return [
+        str(row["user_id"])
+        for row in rows
+        if any(row.get(column) is None for column in _NEEDED_IDS[str(row["pattern"])])
+    ]
 
 
 def render_outputs(stack: str, rows: list[dict[str, str | None]], fmt: str) -> str:

@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 import click
 
 from reconciler.cli.output import say
-from reconciler.errors import ConnectionFailed
-from reconciler.text import redact_url
+from reconciler.errors import ConnectionFailed, ServerError
+from reconciler.text import api_path_hint, redact_url
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
@@ -204,6 +204,11 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, connection=connection, **kwargs)
         except ConnectionFailed as exc:
             exc.add_note(connection.unreachable_hint())
+            raise
+        except ServerError as exc:
+            hint = api_path_hint(redact_url(connection.base_url))
+            if exc.status == 404 and hint:
+                exc.add_note(hint)
             raise
 
     options = [
