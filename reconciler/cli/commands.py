@@ -148,7 +148,7 @@ def _show(console: Console, plan: Plan) -> None:
     "--redact-values",
     "redact",
     is_flag=True,
-    help="Show memory block values in markdown and JSON as length and hash only "
+    help="Show memory block values in markdown and JSON as their length only "
     "(also `review.redactValues` in the manifest). A plan saved with --out keeps them.",
 )
 @click.option(
@@ -173,6 +173,7 @@ def plan(
 ) -> ExitCode:
     """Show what applying the manifests would change. Changes nothing."""
     from reconciler.manifest import load_desired
+    from reconciler.plan.signing import sign_plan
     from reconciler.render import render_json
     from reconciler.render.redact import redact_values
     from reconciler.scope import cut
@@ -200,7 +201,7 @@ def plan(
         )
     console.end_status()
     if out is not None:  # saved before anything is shown: a failure leaves nothing half done
-        save_plan(out, render_json(result) + "\n")
+        save_plan(out, render_json(result, sign_plan(result, connection.secrets)) + "\n")
     # The saved plan keeps the values (applying needs them); what is shown may be read widely.
     shown = redact_values(result) if (redact or desired.redact_values) and fmt != "text" else result
     console.out(_render(shown, fmt, console.color))
@@ -254,10 +255,11 @@ def apply(
     The plan is sent to the configured server (--base-url, LETTA_BASE_URL) only: a plan made
     for another server is refused before any request.
     """
+    from reconciler.plan.signing import check_signature
     from reconciler.workflow import ApplyOptions, apply_saved_plan
 
     console = Console.for_streams()
-    saved = read_plan(planfile)
+    saved = check_signature(read_plan(planfile), connection.secrets)
     options = ApplyOptions(allow_delete, allow_mass_delete, parallelism, lock_timeout)
     hooks = _hooks(console, show=lambda plan: _announce(console, plan), ask=False)
     with connection.open() as api:

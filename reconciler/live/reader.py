@@ -333,9 +333,8 @@ def named_tools(desired: DesiredState) -> set[str]:
 def read_mcp_servers(api: LettaApi, stack: str) -> tuple[LiveMcpServer, ...]:
     """Every MCP server (the listing is not paginated; servers are few): the stack's are
     told by their mark, the others are needed to detect a name that is taken."""
-    key = api.secrets.key
     listed = api.get("/v1/mcp-servers/")
-    return tuple(survivor_first(mcp_server.from_server(raw, stack, key) for raw in listed))
+    return tuple(survivor_first(mcp_server.from_server(raw, stack, api.secrets) for raw in listed))
 
 
 def read_user_tagged(
