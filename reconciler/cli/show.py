@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.exitcodes import ExitCode
+from reconciler.exitcodes import ExitCode
 from reconciler.cli.options import (
     Connection,
     connection_options,
@@ -37,7 +37,7 @@ def show_command(
     'agent/user:*'), only those, with the fields the stack manages. JSON always has the
     fields. Reads only the stack's resources; changes nothing. Exit 1 when the addresses
     match nothing."""
-    from reconciler.live.reader import read_live
+    from reconciler.kinds.read import read_live
     from reconciler.manifest import load_desired
     from reconciler.show import matching, owned_resources, render_json, render_text
 
