@@ -25,7 +25,9 @@ from reconciler.live.reader import (
     read_blocks,
     read_identities_by_key,
     read_mcp_servers,
+    read_mcp_tools,
     read_tools_by_name,
+    with_mcp_tools,
 )
 from reconciler.live.state import (
     IdentityReads,
@@ -62,7 +64,7 @@ def read_scoped(
             identities.result(),
             foreign,
             frozenset().union(*tagged, shared_tagged, on_companions),
-            tools.result(),
+            with_mcp_tools(tools.result(), read_mcp_tools(api, stack, servers.result(), desired)),
             servers.result(),
             identity_reads=IdentityReads(listed=False, looked_up=_identity_keys(desired)),
             companions=companions,
