@@ -371,6 +371,17 @@ def _row(user_id: str, pattern: str, agent_id: str | None) -> dict[str, str | No
     }
 
 
+def claimed_twice_lines(live: LiveState) -> list[str]:
+    """Warnings for the addresses two resources claim with the stack's record: outputs name
+    the one plans keep, which a copied record can make the wrong one."""
+    return [
+        f"warning: {address}: {len(ids)} resources carry this stack's ownership record "
+        f"({', '.join(ids)}); the outputs name {ids[0]}, the one plans keep (the oldest): check "
+        "which is genuine (`letta-apply audit`)"
+        for address, ids in live.claimed_twice().items()
+    ]
+
+
 def render_outputs(stack: str, rows: list[dict[str, str | None]], fmt: str) -> str:
     """Outputs as JSON (`{"stack", "users": {id: {...}}}`) or CSV with a header."""
     if fmt == "csv":

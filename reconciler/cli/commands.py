@@ -28,7 +28,7 @@ from reconciler.cli.options import (
 )
 from reconciler.cli.output import Console, say
 from reconciler.cli.planfile import out_option, read_plan, save_plan
-from reconciler.text import target_label
+from reconciler.text import clean, target_label
 
 if TYPE_CHECKING:
     from reconciler.plan.model import Plan
@@ -268,12 +268,14 @@ def outputs_command(
     """Print user id -> agent / conversation / identity ids, for the app's database."""
     from reconciler.live.reader import read_live
     from reconciler.manifest import load_desired
-    from reconciler.workflow import outputs, render_outputs
+    from reconciler.workflow import claimed_twice_lines, outputs, render_outputs
 
     desired = load_desired(paths, root)
     with connection.open() as api:
         # Only declared users are output: no need to list every identity for prune.
         live = read_live(api, desired.stack, desired, parallelism=parallelism, prune=False)
+    for line in claimed_twice_lines(live):
+        say(clean(line), err=True)
     sys.stdout.write(render_outputs(desired.stack, outputs(desired, live), fmt))
 
 

@@ -387,10 +387,8 @@ class LiveState:
 
         return by_address(self.conversations, address)
 
-    def kept_ids(self) -> dict[Address, str]:
-        """Address -> id of the live resource the stack keeps there (the survivor), and of
-        the server's tools its agents use."""
-        groups: tuple[Mapping[Address, Sequence[Resource]], ...] = (
+    def _owned_groups(self) -> tuple[Mapping[Address, Sequence[Resource]], ...]:
+        return (
             self.agents_by_address,
             self.blocks_by_address,
             self.conversations_by_address,
@@ -398,7 +396,26 @@ class LiveState:
             self.tools_by_address,
             self.mcp_servers_by_address,
         )
-        kept = {address: group[0].id for found in groups for address, group in found.items()}
+
+    def claimed_twice(self) -> dict[Address, tuple[str, ...]]:
+        """Addresses more than one resource claims with this stack's ownership record (the
+        kept one first): an interrupted create, or a copied record. Which is genuine only a
+        person can tell; whoever can write to the server can copy a record."""
+        return {
+            address: tuple(r.id for r in group)
+            for found in self._owned_groups()
+            for address, group in found.items()
+            if len(group) > 1
+        }
+
+    def kept_ids(self) -> dict[Address, str]:
+        """Address -> id of the live resource the stack keeps there (the survivor), and of
+        the server's tools its agents use."""
+        kept = {
+            address: group[0].id
+            for found in self._owned_groups()
+            for address, group in found.items()
+        }
         for name, tool in self.other_tools.items():
             address = _tool_address(f"{tool.mcp_server}/{name}" if tool.mcp_server else name)
             if address is not None:
