@@ -6,11 +6,13 @@ callbacks (`Hooks`), so the CLI only parses options, prints and maps errors to e
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 
 from reconciler.address import Kind
@@ -27,6 +29,7 @@ from reconciler.desired import DesiredState
 from reconciler.errors import (
     ConnectionFailed,
     Declined,
+    Interrupted,
     LettaApplyError,
     NotConverged,
     PreflightError,
@@ -34,13 +37,14 @@ from reconciler.errors import (
     StalePlanError,
     UnexpectedAnswer,
 )
+from reconciler.kinds import claimed_twice, fingerprint, kept_ids
 from reconciler.live.reader import read_live
 from reconciler.live.scoped import read_scoped
 from reconciler.live.state import LiveState
 from reconciler.plan.model import Create, Plan, Update
 from reconciler.plan.planner import build_plan
 from reconciler.scope import Scoped
-from reconciler.text import clean, redact_url, without_credentials
+from reconciler.text import api_path_hint, clean, redact_url, without_credentials
 from reconciler.values import JSON
 
 _PREFLIGHT_READS = (
@@ -109,7 +113,9 @@ def _refused(target: Target, exc: ServerError) -> LettaApplyError:
             "check LETTA_API_KEY"
         )
     if exc.status == 404 and not isinstance(exc, UnexpectedAnswer):
-        return PreflightError(f"{target.label} does not look like a Letta server: {exc}")
+        message = f"{target.label} does not look like a Letta server: {exc}"
+        hint = api_path_hint(target.label)
+        return PreflightError(f"{message}; {hint}" if hint else message)
     return exc
 
 
@@ -184,6 +190,16 @@ class ApplyOptions:
     lock_timeout: float = 0.0
 
 
+StopRequested = Callable[[], bool]
+"""Whether the person running an apply asked it to stop starting changes."""
+
+
+@contextlib.contextmanager
+def never_stopping() -> Iterator[StopRequested]:
+    """Nobody can ask to stop: every change is applied."""
+    yield lambda: False
+
+
 @dataclass(frozen=True)
 class Hooks:
     """What a flow tells the person or job running it, and whom it asks; silent by default.
@@ -203,6 +219,9 @@ class Hooks:
     """After each change."""
     finished: Callable[[Sequence[ApplyResult]], None] = lambda _results: None
     """Once every change ran, when there were any."""
+    stopping: Callable[[], AbstractContextManager[StopRequested]] = never_stopping
+    """Entered while the changes are applied: what it gives says when the person running the
+    apply asked to stop (Ctrl-C); no change is started after that."""
 
 
 def plan_and_apply(
@@ -261,14 +280,18 @@ def apply_saved_plan(
             tool_names=plan.tool_names(),
             identity_reads=plan.identity_reads,
         )
-        if live.fingerprint() != plan.live_fingerprint:
+        if fingerprint(live) != plan.live_fingerprint:
             raise StalePlanError(
                 f"the server changed since this plan was made (stack {plan.stack!r}); "
                 "the plan was not applied. Make a new plan and review it."
             )
         check_owned(plan, live)
         hooks.show(plan)
-        results = _apply_reviewed(api, plan, live, options, hooks)
+        try:
+            results = _apply_reviewed(api, plan, live, options, hooks)
+        except Interrupted as exc:
+            # Part of it was applied: the saved plan no longer matches the server.
+            raise exc.advising("Make a new plan and apply it to converge.") from None
     return _finish(plan, results, hooks)
 
 
@@ -303,7 +326,16 @@ def _apply_reviewed(
         return []
     if hooks.confirm is not None and not hooks.confirm(plan):
         raise Declined("the plan was not applied: it was declined at the prompt")
-    return apply_plan(api, plan, live, parallelism=options.parallelism, progress=hooks.progress)
+    with hooks.stopping() as stop:
+        return apply_plan(
+            api,
+            plan,
+            live,
+            parallelism=options.parallelism,
+            progress=hooks.progress,
+            stop=stop,
+            notify=hooks.notify,
+        )
 
 
 def _finish(plan: Plan, results: list[ApplyResult], hooks: Hooks) -> list[ApplyResult]:
@@ -344,7 +376,7 @@ OUTPUT_COLUMNS = ("user_id", "pattern", "agent_id", "conversation_id", "identity
 def outputs(desired: DesiredState, live: LiveState) -> list[dict[str, str | None]]:
     """Per declared user: the ids an app stores (agent, conversation, identity), of the
     resources the stack keeps (the survivors, for duplicates)."""
-    ids = live.kept_ids()
+    ids = kept_ids(live)
     rows: list[dict[str, str | None]] = []
     for agent in desired.agents:
         if agent.user_id is not None:
@@ -375,10 +407,27 @@ def claimed_twice_lines(live: LiveState) -> list[str]:
     """Warnings for the addresses two resources claim with the stack's record: outputs name
     the one plans keep, which a copied record can make the wrong one."""
     return [
-        f"warning: {address}: {len(ids)} resources carry this stack's ownership record "
+        f"Warning: {address}: {len(ids)} resources carry this stack's ownership record "
         f"({', '.join(ids)}); the outputs name {ids[0]}, the one plans keep (the oldest): check "
         "which is genuine (`letta-apply audit`)"
-        for address, ids in live.claimed_twice().items()
+        for address, ids in claimed_twice(live).items()
+    ]
+
+
+_NEEDED_IDS = {
+    "dedicated": ("agent_id",),
+    "shared": ("agent_id", "conversation_id"),
+    "identity": ("identity_id",),
+}
+"""The ids a user of each pattern has once the stack is applied."""
+
+
+def not_created(rows: list[dict[str, str | None]]) -> list[str]:
+    """The users whose resources are not on the server yet (rows with empty ids)."""
+    return [
+        str(row["user_id"])
+        for row in rows
+        if any(row.get(column) is None for column in _NEEDED_IDS[str(row["pattern"])])
     ]
 
 

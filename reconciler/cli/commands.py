@@ -55,7 +55,7 @@ allow_mass_delete_option = click.option(
 )
 
 
-@click.command("run", hidden=True)
+@click.command("run", short_help="Plan and apply (the default: `letta-apply PATHS`).")
 @paths_argument
 @root_option
 @connection_options
@@ -80,7 +80,10 @@ def run(
     scope: Scope,
     adopt: bool,
 ) -> None:
-    """Plan, show the plan, and apply it (asks first at a terminal)."""
+    """Plan, show the plan, and apply it (asks first at a terminal).
+
+    `letta-apply PATHS` is short for `letta-apply run PATHS`.
+    """
     from reconciler.manifest import load_desired
     from reconciler.scope import cut
     from reconciler.workflow import ApplyOptions, plan_and_apply
@@ -103,6 +106,7 @@ def _check_adopt(adopt: bool, scope: Scope) -> None:
 
 def _hooks(console: Console, *, show: Callable[[Plan], None], ask: bool) -> Hooks:
     """The console's sinks; a prompt only when a person is at the terminal and `ask`."""
+    from reconciler.cli.interrupts import graceful_stop
     from reconciler.workflow import Hooks
 
     def confirm(_plan: Plan) -> bool:
@@ -115,6 +119,7 @@ def _hooks(console: Console, *, show: Callable[[Plan], None], ask: bool) -> Hook
         confirm=confirm if ask and console.interactive else None,
         progress=console.progress,
         finished=console.finish,
+        stopping=graceful_stop,
     )
 
 
@@ -218,8 +223,19 @@ def _render(result: Plan, fmt: str, color: bool) -> str:
             return render_text(result, color=color)
 
 
+def _saved_plan_path(_ctx: click.Context, _param: click.Parameter, path: Path) -> Path:
+    """A folder or a YAML file is a stack, not a saved plan: say what to run instead."""
+    if path.is_dir() or path.suffix.lower() in (".yaml", ".yml"):
+        raise click.BadParameter(
+            f"{path} is a stack's manifests, not a saved plan: to plan and apply it, run "
+            f"`letta-apply {path}`; to review first, `letta-apply plan {path} --out plan.json` "
+            "then `letta-apply apply plan.json`"
+        )
+    return path
+
+
 @click.command("apply")
-@click.argument("planfile", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("planfile", type=click.Path(exists=True, path_type=Path), callback=_saved_plan_path)
 @connection_options
 @parallelism_option
 @allow_delete_option
@@ -262,13 +278,27 @@ def _announce(console: Console, plan: Plan) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True
 )
+@click.option(
+    "--require-all",
+    is_flag=True,
+    help="Exit 1, printing no ids, when a declared user's resources are not on the server yet.",
+)
 def outputs_command(
-    paths: tuple[Path, ...], root: Path | None, connection: Connection, parallelism: int, fmt: str
-) -> None:
-    """Print user id -> agent / conversation / identity ids, for the app's database."""
+    paths: tuple[Path, ...],
+    root: Path | None,
+    connection: Connection,
+    parallelism: int,
+    fmt: str,
+    require_all: bool,
+) -> ExitCode:
+    """Print user id -> agent / conversation / identity ids, for the app's database.
+
+    Users whose resources are not on the server yet (the stack is not applied) have empty ids,
+    and stderr names them; with --require-all nothing is printed and the exit code is 1.
+    """
     from reconciler.live.reader import read_live
     from reconciler.manifest import load_desired
-    from reconciler.workflow import claimed_twice_lines, outputs, render_outputs
+    from reconciler.workflow import claimed_twice_lines, not_created, outputs, render_outputs
 
     desired = load_desired(paths, root)
     with connection.open() as api:
@@ -276,7 +306,33 @@ def outputs_command(
         live = read_live(api, desired.stack, desired, parallelism=parallelism, prune=False)
     for line in claimed_twice_lines(live):
         say(clean(line), err=True)
-    sys.stdout.write(render_outputs(desired.stack, outputs(desired, live), fmt))
+    rows = outputs(desired, live)
+    missing = not_created(rows)
+    if missing:
+        say(_not_created_message(missing, len(rows), paths, require_all), err=True)
+        if require_all:
+            return ExitCode.ERROR
+    sys.stdout.write(render_outputs(desired.stack, rows, fmt))
+    return ExitCode.OK
+
+
+def _not_created_message(
+    missing: list[str], total: int, paths: tuple[Path, ...], refused: bool
+) -> str:
+    shown = ", ".join(missing[:MAX_NAMED_USERS])
+    if len(missing) > MAX_NAMED_USERS:
+        shown += f" and {len(missing) - MAX_NAMED_USERS:,} more"
+    stack = " ".join(str(path) for path in paths)
+    outcome = "no ids printed (--require-all)" if refused else "their ids are empty"
+    return (
+        f"{'Error: ' if refused else 'Warning: '}{len(missing):,} of {total:,} declared users "
+        f"are not on the server yet ({shown}): {outcome}; apply the stack first "
+        f"(`letta-apply {stack}`)"
+    )
+
+
+MAX_NAMED_USERS = 10
+"""Users named in the warning about users not created yet; the rest are counted."""
 
 
 @click.command("unlock")

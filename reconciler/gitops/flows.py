@@ -30,7 +30,7 @@ from reconciler.gitops.review import (
     review_of,
 )
 from reconciler.plan.model import Plan
-from reconciler.render import render_json
+from reconciler.render import render_json, render_text
 from reconciler.render.markdown import GITHUB_COMMENT_LIMIT, code_block, inline_code
 from reconciler.render.markdown import render_markdown as markdown_of
 from reconciler.render.redact import redact_values
@@ -67,6 +67,13 @@ class Outcome:
     summary: str
     markdown: str
     files: dict[str, Path] = field(default_factory=dict)
+    log: str = ""
+    """What the job's log shows, as plain lines: the text plan where there is one, else the
+    markdown."""
+
+    @property
+    def log_lines(self) -> list[str]:
+        return (self.log or self.markdown).splitlines()
 
     def outputs(self, artifact: tuple[str, Path]) -> dict[str, str]:
         name, folder = artifact
@@ -135,9 +142,16 @@ def plan_job(
     _publish(ctx, job, github, review, text)
     blocked = len(plan.blocked)
     summary = _one_line(plan)
+    log = _log_text(plan, redact=job.redact or desired.redact_values)
     if blocked:
-        return Outcome(ExitCode.ERROR, 2, f"{summary}; {blocked} blocked", text, files)
-    return Outcome(ExitCode.OK, 2 if plan.has_changes else 0, summary, text, files)
+        return Outcome(ExitCode.ERROR, 2, f"{summary}; {blocked} blocked", text, files, log)
+    return Outcome(ExitCode.OK, 2 if plan.has_changes else 0, summary, text, files, log)
+
+
+def _log_text(plan: Plan, *, redact: bool) -> str:
+    """The plan as the job's log shows it: the text rendering, values redacted as in the
+    comment (a log is read as widely)."""
+    return render_text(redact_values(plan) if redact else plan, color=False)
 
 
 def _publish(
@@ -323,4 +337,5 @@ def drift_job(
         github.update_issue(issues[0].number, title, body)
     else:
         github.open_issue(title, body)
-    return Outcome(ExitCode.OK, 2, f"{_one_line(plan)} (drift)", text, files)
+    log = _log_text(plan, redact=True)
+    return Outcome(ExitCode.OK, 2, f"{_one_line(plan)} (drift)", text, files, log)
