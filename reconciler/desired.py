@@ -219,7 +219,7 @@ class DesiredState:
     mcp_servers: tuple[McpServerSpec, ...] = ()
     prune: PruneSettings = PruneSettings()
     redact_values: bool = False
-    """Plans shown to reviewers give memory block values as length and hash only."""
+    """Plans shown to reviewers give memory block values as their length only."""
 
     def declared_secrets(self) -> Iterator[tuple[Address, tuple[SecretSpec, ...]]]:
         """Every resource's secrets: agents' secrets and MCP servers' credentials."""

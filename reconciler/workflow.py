@@ -38,11 +38,11 @@ from reconciler.errors import (
     UnexpectedAnswer,
 )
 from reconciler.kinds import claimed_twice, fingerprint, kept_ids
-from reconciler.live.reader import read_live
-from reconciler.live.scoped import read_scoped
+from reconciler.kinds.read import read_live
+from reconciler.kinds.read_scoped import read_scoped
 from reconciler.live.state import LiveState
 from reconciler.plan.model import Create, Plan, Update
-from reconciler.plan.planner import build_plan
+from reconciler.planner import build_plan
 from reconciler.scope import Scoped
 from reconciler.text import api_path_hint, clean, redact_url, without_credentials
 from reconciler.values import JSON
@@ -270,7 +270,6 @@ def apply_saved_plan(
     check_whole(plan)
     check_target(plan, api.target)
     _check_guards(plan, options, hooks)
-    api.secrets.check_plan(plan.secrets_sent())
     with _lock(api, plan.stack, options, hooks):
         live = read_live(
             api,

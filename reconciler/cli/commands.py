@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli.exitcodes import ExitCode
 from reconciler.cli.export import export_command
 from reconciler.cli.options import (
     Connection,
@@ -27,7 +26,9 @@ from reconciler.cli.options import (
     scope_options,
 )
 from reconciler.cli.output import Console, say
-from reconciler.cli.planfile import out_option, read_plan, save_plan
+from reconciler.cli.planfile import out_option
+from reconciler.exitcodes import ExitCode
+from reconciler.planfile import read_plan, save_plan
 from reconciler.text import clean, target_label
 
 if TYPE_CHECKING:
@@ -148,7 +149,7 @@ def _show(console: Console, plan: Plan) -> None:
     "--redact-values",
     "redact",
     is_flag=True,
-    help="Show memory block values in markdown and JSON as length and hash only "
+    help="Show memory block values in markdown and JSON as their length only "
     "(also `review.redactValues` in the manifest). A plan saved with --out keeps them.",
 )
 @click.option(
@@ -173,6 +174,7 @@ def plan(
 ) -> ExitCode:
     """Show what applying the manifests would change. Changes nothing."""
     from reconciler.manifest import load_desired
+    from reconciler.plan.signing import sign_plan
     from reconciler.render import render_json
     from reconciler.render.redact import redact_values
     from reconciler.scope import cut
@@ -200,7 +202,7 @@ def plan(
         )
     console.end_status()
     if out is not None:  # saved before anything is shown: a failure leaves nothing half done
-        save_plan(out, render_json(result) + "\n")
+        save_plan(out, render_json(result, sign_plan(result, connection.secrets)) + "\n")
     # The saved plan keeps the values (applying needs them); what is shown may be read widely.
     shown = redact_values(result) if (redact or desired.redact_values) and fmt != "text" else result
     console.out(_render(shown, fmt, console.color))
@@ -254,10 +256,11 @@ def apply(
     The plan is sent to the configured server (--base-url, LETTA_BASE_URL) only: a plan made
     for another server is refused before any request.
     """
+    from reconciler.plan.signing import check_signature
     from reconciler.workflow import ApplyOptions, apply_saved_plan
 
     console = Console.for_streams()
-    saved = read_plan(planfile)
+    saved = check_signature(read_plan(planfile), connection.secrets)
     options = ApplyOptions(allow_delete, allow_mass_delete, parallelism, lock_timeout)
     hooks = _hooks(console, show=lambda plan: _announce(console, plan), ask=False)
     with connection.open() as api:
@@ -296,7 +299,7 @@ def outputs_command(
     Users whose resources are not on the server yet (the stack is not applied) have empty ids,
     and stderr names them; with --require-all nothing is printed and the exit code is 1.
     """
-    from reconciler.live.reader import read_live
+    from reconciler.kinds.read import read_live
     from reconciler.manifest import load_desired
     from reconciler.workflow import claimed_twice_lines, not_created, outputs, render_outputs
 
@@ -388,7 +391,7 @@ def audit_command(
     user tag on one agent, identities and conversations only where declared, complete
     ownership records. Exit code 2 when a rule is broken."""
     from reconciler.audit import audit, render
-    from reconciler.live.reader import read_live, read_user_tagged
+    from reconciler.kinds.read import read_live, read_user_tagged
     from reconciler.manifest import load_desired
 
     desired = load_desired(paths, root)
@@ -439,7 +442,7 @@ def inactive_command(
     from datetime import UTC, datetime
 
     from reconciler.inactive import check_move_target, render, report
-    from reconciler.live.activity import read_activity
+    from reconciler.kinds.read_activity import read_activity
     from reconciler.manifest import load_declared
     from reconciler.manifest.edits import write as write_edits
 

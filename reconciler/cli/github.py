@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler.cli.exitcodes import ExitCode
 from reconciler.cli.options import (
     Connection,
     connection_options,
@@ -25,6 +24,7 @@ from reconciler.cli.options import (
 )
 from reconciler.cli.output import say
 from reconciler.errors import LettaApplyError
+from reconciler.exitcodes import ExitCode
 
 if TYPE_CHECKING:
     from reconciler.desired import DesiredState
@@ -49,7 +49,7 @@ def _job_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "redact",
             default=True,
             show_default=True,
-            help="Memory block values in comments, issues and the summary as length and hash.",
+            help="Memory block values in comments, issues and the summary as their length only.",
         ),
     ]
     for option in reversed(options):
@@ -98,7 +98,13 @@ def plan_command(
             job,
             "plan",
             lambda folder: plan_job(
-                ctx, job, folder, lambda: load_desired(paths, root), plan, client
+                ctx,
+                job,
+                folder,
+                lambda: load_desired(paths, root),
+                plan,
+                client,
+                _signer(connection),
             ),
         )
 
@@ -119,7 +125,7 @@ def apply_command(
 ) -> ExitCode:
     """Apply the merged pull request's reviewed plan; refuse if the plan now differs."""
     from reconciler.gitops.flows import Job, apply_job
-    from reconciler.live.reader import read_live
+    from reconciler.kinds.read import read_live
     from reconciler.manifest import load_desired
     from reconciler.workflow import (
         ApplyOptions,
@@ -149,6 +155,7 @@ def apply_command(
                 plan,
                 client,
                 lambda reviewed: _applied(apply_saved_plan(api, reviewed, options, hooks)),
+                _signer(connection),
             )
             if outcome.exit_code is ExitCode.OK:
                 live = read_live(api, desired.stack, desired, parallelism=parallelism, prune=False)
@@ -182,9 +189,15 @@ def drift_command(
         desired = load_desired(paths, root)
         plan = _plan(connection, desired, parallelism)
         with _github(ctx) as client:
-            return drift_job(ctx, job, folder, desired, plan, client)
+            return drift_job(ctx, job, folder, desired, plan, client, _signer(connection))
 
     return _step(ctx, job, "drift", run)
+
+
+def _signer(connection: Connection) -> Callable[[Plan], str | None]:
+    from reconciler.plan.signing import sign_plan
+
+    return lambda plan: sign_plan(plan, connection.secrets)
 
 
 def _applied(_results: object) -> None:

@@ -59,7 +59,7 @@ def read_live(
     `progress` hears how many agents have been read so far, a page at a time. `tool_names`
     are more tools to look up by name (those a saved plan attaches), besides the stack's own
     and those `desired` names. `adopt`: also what the stack could adopt (see
-    `reconciler.plan.adoption`): the agents in the way with their blocks, unowned agents named
+    `reconciler.planner.adoption`): the agents in the way with their blocks, unowned agents named
     as declared shared agents, the unmarked conversations of shared agents, and which blocks
     labelled as a declared shared block carry a stack's tag.
     `prune` (else as `desired` says): every identity is listed, to find owned ones attached
@@ -365,9 +365,8 @@ def with_mcp_tools(
 def read_mcp_servers(api: LettaApi, stack: str) -> tuple[LiveMcpServer, ...]:
     """Every MCP server (the listing is not paginated; servers are few): the stack's are
     told by their mark, the others are needed to detect a name that is taken."""
-    key = api.secrets.key
     listed = api.get("/v1/mcp-servers/")
-    return tuple(survivor_first(mcp_server.from_server(raw, stack, key) for raw in listed))
+    return tuple(survivor_first(mcp_server.from_server(raw, stack, api.secrets) for raw in listed))
 
 
 def read_user_tagged(
