@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from reconciler.exitcodes import ExitCode
 from reconciler.cli.options import (
     Connection,
     connection_options,
@@ -16,6 +15,7 @@ from reconciler.cli.options import (
     root_option,
 )
 from reconciler.cli.output import say
+from reconciler.exitcodes import ExitCode
 
 
 @click.command("show")
