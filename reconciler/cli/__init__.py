@@ -1,6 +1,6 @@
 """The `letta-apply` command: option parsing and error-to-exit-code mapping only.
 
-Exit codes are named in `reconciler.cli.exitcodes`. Starting up imports click and the
+Exit codes are named in `reconciler.exitcodes`. Starting up imports click and the
 command modules only; each command imports the library it needs when it runs.
 """
 
@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, NoReturn, TextIO, cast
 import click
 
 from reconciler import __version__
-from reconciler.cli.exitcodes import ExitCode
 from reconciler.cli.output import say
 from reconciler.cli.runner_log import NoWorkflowCommands, in_github_actions
 from reconciler.errors import ApplyFailed, Interrupted, LettaApplyError, NotConverged
+from reconciler.exitcodes import ExitCode
 
 if TYPE_CHECKING:
     import traceback
