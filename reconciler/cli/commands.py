@@ -29,7 +29,7 @@ from reconciler.cli.output import Console, say
 from reconciler.cli.planfile import out_option
 from reconciler.exitcodes import ExitCode
 from reconciler.planfile import read_plan, save_plan
-from reconciler.text import target_label
+from reconciler.text import clean, target_label
 
 if TYPE_CHECKING:
     from reconciler.plan.model import Plan
@@ -301,12 +301,14 @@ def outputs_command(
     """
     from reconciler.kinds.read import read_live
     from reconciler.manifest import load_desired
-    from reconciler.workflow import not_created, outputs, render_outputs
+    from reconciler.workflow import claimed_twice_lines, not_created, outputs, render_outputs
 
     desired = load_desired(paths, root)
     with connection.open() as api:
         # Only declared users are output: no need to list every identity for prune.
         live = read_live(api, desired.stack, desired, parallelism=parallelism, prune=False)
+    for line in claimed_twice_lines(live):
+        say(clean(line), err=True)
     rows = outputs(desired, live)
     missing = not_created(rows)
     if missing:
