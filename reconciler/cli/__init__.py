@@ -72,7 +72,15 @@ class DefaultCommandGroup(click.Group):
 
 
 @click.group(cls=DefaultCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="letta-apply")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, _param, value: _print_version(ctx) if value else None,
+    help="Show the version, and the configured server's (LETTA_BASE_URL, else the running dev "
+    "server), and exit.",
+)
 @click.option("--debug", is_flag=True, help=DEBUG_HELP)
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
@@ -85,10 +93,27 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
-def _register() -> None:
-    from reconciler.cli import commands, devserver, github, validate
+def _print_version(ctx: click.Context) -> None:
+    """`letta-apply X.Y.Z`, then the server configured (if any) and the version it reports."""
+    from reconciler.cli.versions import server_line
 
-    for command in (*commands.COMMANDS, validate.validate, devserver.dev_server, github.github):
+    say(f"letta-apply {__version__}")
+    line = server_line()
+    if line:
+        say(line)
+    ctx.exit()
+
+
+def _register() -> None:
+    from reconciler.cli import commands, devserver, github, show, validate
+
+    for command in (
+        *commands.COMMANDS,
+        show.show_command,
+        validate.validate,
+        devserver.dev_server,
+        github.github,
+    ):
         cli.add_command(command)
     for command in _leaves(cli.commands.values()):
         if not any(param.name == "debug" for param in command.params):
