@@ -7,15 +7,17 @@ command modules only; each command imports the library it needs when it runs.
 from __future__ import annotations
 
 import io
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TextIO, cast
 
 import click
 
 from reconciler import __version__
 from reconciler.cli.output import say
+from reconciler.cli.runner_log import NoWorkflowCommands, in_github_actions
 from reconciler.errors import ApplyFailed, Interrupted, LettaApplyError, NotConverged
 from reconciler.exitcodes import ExitCode
 
@@ -137,7 +139,18 @@ def main(argv: list[str] | None = None) -> NoReturn:
     """Console-script entry point: run the CLI and turn errors into one clear line."""
     _register()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    sys.exit(_invoke(argv, debug))
+    if not in_github_actions(os.environ):
+        sys.exit(_invoke(argv, debug))
+    streams = sys.stdout, sys.stderr
+    sys.stdout = cast(TextIO, NoWorkflowCommands(sys.stdout))
+    sys.stderr = cast(TextIO, NoWorkflowCommands(sys.stderr))
+    try:
+        code = _invoke(argv, debug)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = streams
+    sys.exit(code)
 
 
 def _invoke(argv: list[str] | None, debug: bool) -> int:
