@@ -1,0 +1,26 @@
+"""Fixtures of the offline tests: the in-memory Letta server, served on a local port, and a
+client of letta-apply's own for it (retries without waiting)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from reconciler.client import LettaApi, RetryPolicy, Target
+from tests.letta_memory import MemoryLetta, serving
+from tests.offline.stacks import Server
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    """A fresh in-memory server, its URL and a client for it."""
+    letta = MemoryLetta()
+    with serving(letta) as (_, url), client(url) as api:
+        yield Server(letta, url, api)
+
+
+def client(url: str, api_key: str | None = None) -> LettaApi:
+    """letta-apply's client, retrying at once (tests never wait on a clock)."""
+    retry = RetryPolicy(attempts=3, base_delay=0.0, max_delay=0.0)
+    return LettaApi(Target(url, api_key=api_key), retry=retry, sleep=lambda _s: None)
