@@ -108,6 +108,18 @@ class MemoryLetta:
         record = {"id": record_id, "created_at": created, "updated_at": created, **fields}
         return collection.add(record)
 
+    def agent(self, **body: Any) -> Record:
+        """An agent made as a create request with `body` would make it (model handles the
+        server's own unless given), without a request."""
+        defaults = {"model": self.handles[0], "embedding": self.handles[0]}
+        with self.lock:
+            return agents.new_agent(self, {**defaults, **body})
+
+    def block(self, **body: Any) -> Record:
+        """A block made as a create request with `body` would make it, without a request."""
+        with self.lock:
+            return memory.new_block(self, body)
+
     def writes(self) -> list[Request]:
         return [r for r in self.requests if r.writes]
 

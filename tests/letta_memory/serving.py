@@ -49,6 +49,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
+        except Exception as exc:  # a route's own bug: an error answer, not a hang
+            status, answer = 500, {"detail": f"in-memory server: {exc!r}"}
         payload = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

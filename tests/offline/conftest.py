@@ -9,7 +9,7 @@ import pytest
 
 from reconciler.client import LettaApi, RetryPolicy, Target
 from tests.letta_memory import MemoryLetta, serving
-from tests.offline.stacks import Server
+from tests.offline.stacks import Cli, Server
 
 
 @pytest.fixture
@@ -24,3 +24,9 @@ def client(url: str, api_key: str | None = None) -> LettaApi:
     """letta-apply's client, retrying at once (tests never wait on a clock)."""
     retry = RetryPolicy(attempts=3, base_delay=0.0, max_delay=0.0)
     return LettaApi(Target(url, api_key=api_key), retry=retry, sleep=lambda _s: None)
+
+
+@pytest.fixture
+def cli(server: Server, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
+    """`letta-apply` against the in-memory server."""
+    return Cli(server.url, monkeypatch, capsys)

@@ -61,12 +61,30 @@ class Server:
         return found
 
 
-def run(monkeypatch: pytest.MonkeyPatch, url: str, *args: str) -> int:
-    """`letta-apply ARGS` in this process against `url`, as a CI job runs it."""
-    monkeypatch.setenv("LETTA_BASE_URL", url)
-    monkeypatch.setenv("CI", "true")
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.delenv("LETTA_API_KEY", raising=False)
-    with pytest.raises(SystemExit) as exited:
-        main(list(args))
-    return int(exited.value.code or 0)
+@dataclass(frozen=True)
+class Ran:
+    """What a command did: its exit code and what it printed."""
+
+    code: int
+    out: str
+    err: str
+
+
+@dataclass
+class Cli:
+    """`letta-apply` run in this process against one server, as a CI job runs it."""
+
+    url: str
+    monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str]
+
+    def __call__(self, *args: str) -> Ran:
+        self.monkeypatch.setenv("LETTA_BASE_URL", self.url)
+        self.monkeypatch.setenv("CI", "true")
+        self.monkeypatch.setenv("NO_COLOR", "1")
+        self.monkeypatch.delenv("LETTA_API_KEY", raising=False)
+        self.capsys.readouterr()
+        with pytest.raises(SystemExit) as exited:
+            main(list(args))
+        printed = self.capsys.readouterr()
+        return Ran(int(exited.value.code or 0), printed.out, printed.err)
