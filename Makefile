@@ -60,7 +60,7 @@ demo: venv
 		exports=$$($(BIN)/letta-apply dev-server up); eval "$$exports"; \
 		$(BIN)/letta-apply dev-server status; \
 	fi; \
-	export ORDERS_API_TOKEN="$${ORDERS_API_TOKEN:-demo-token}"; \
+	export ORDERS_API_TOKEN="$${ORDERS_API_TOKEN:-demo-token}" LETTA_APPLY_ALLOW_ENV=ORDERS_API_TOKEN; \
 	for dir in $$(grep -l '^apiVersion: letta-apply/' examples/*/*.yaml examples/*/*/*.yaml | xargs -n 1 dirname | sort -u); do \
 		root=$$(echo "$$dir" | cut -d / -f 1-2); \
 		echo; echo "== letta-apply $$dir --root $$root"; \

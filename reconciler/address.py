@@ -1,7 +1,8 @@
 """Addresses: the stable, readable name of every resource a stack manages.
 
 `agent/user:alice`, `agent/support`, `block/company`, `block/user:alice/human`,
-`conversation/support/bob`, `identity/carol`, `lock/acme`. In code an address is a typed
+`conversation/support/bob`, `identity/carol`, `lock/acme`, `agent/user:alice/sleeptime` (the
+sleep-time agent the server made for an agent). In code an address is a typed
 value: a kind plus its parts, printed by `str()` and read back by `Address.parse`, the only
 two places that know the text form. Which multi-user pattern a resource serves, and which
 user, follow from its address.
@@ -15,6 +16,10 @@ from enum import StrEnum
 
 USER_KEY_PREFIX = "user:"
 """A dedicated agent's key is its user's lookup tag, `user:<id>` (the seeds' convention)."""
+
+
+SLEEPTIME = "sleeptime"
+"""The last part of a sleep-time agent's address (`agent/user:alice/sleeptime`)."""
 
 
 class Kind(StrEnum):
@@ -38,7 +43,7 @@ class Pattern(StrEnum):
 
 
 _ARITY: dict[Kind, tuple[int, ...]] = {
-    Kind.AGENT: (1,),
+    Kind.AGENT: (1, 2),
     Kind.BLOCK: (1, 2),
     Kind.CONVERSATION: (2,),
     Kind.IDENTITY: (1,),
@@ -60,7 +65,8 @@ class AddressError(ValueError):
 class Address:
     """A resource's kind and the parts naming it within the stack.
 
-    agent: (key,) where key is `user:<id>` or the shared agent's name; block: (name,) for a
+    agent: (key,) where key is `user:<id>` or the shared agent's name, or (key, `sleeptime`)
+    for the sleep-time agent the server made for that agent; block: (name,) for a
     stack-level block or (agent key, label) for an agent's own; conversation: (agent key,
     user id); identity: (user id,); lock: (stack,); tool: (tool name,), a tool the stack
     defines or one of the server's that its agents use, or (MCP server, tool name) for a tool
@@ -73,6 +79,8 @@ class Address:
     def __post_init__(self) -> None:
         if len(self.parts) not in _ARITY[self.kind]:
             raise AddressError(f"{self.kind.value} address with {len(self.parts)} part(s)")
+        if self.kind is Kind.AGENT and self.parts[1:] not in ((), (SLEEPTIME,)):
+            raise AddressError(f"an agent address ends in its key or /{SLEEPTIME}")
         for part in self.parts:
             if not (_PART.fullmatch(part) and part.isprintable()):
                 raise AddressError(f"invalid address part {part!r}")
@@ -119,6 +127,11 @@ class Address:
         return cls(Kind.AGENT, (USER_KEY_PREFIX + user_id,))
 
     @classmethod
+    def sleeptime_agent(cls, agent: Address) -> Address:
+        """The sleep-time agent the server made for `agent` (`enableSleeptime`)."""
+        return cls(Kind.AGENT, (agent.parts[0], SLEEPTIME))
+
+    @classmethod
     def shared_block(cls, name: str) -> Address:
         return cls(Kind.BLOCK, (name,))
 
@@ -156,8 +169,8 @@ class Address:
 
     @property
     def owner(self) -> Address | None:
-        """The agent an agent's own block or a conversation belongs to."""
-        if self.kind is Kind.CONVERSATION or (self.kind is Kind.BLOCK and len(self.parts) == 2):
+        """The agent an agent's own block, a conversation or a sleep-time agent belongs to."""
+        if len(self.parts) == 2 and self.kind in (Kind.CONVERSATION, Kind.BLOCK, Kind.AGENT):
             return Address._derived(Kind.AGENT, self.parts[:1])
         return None
 

@@ -21,7 +21,9 @@ import httpx
 import letta_client
 from letta_client._types import RequestOptions
 
+from reconciler.environ import EnvGrant
 from reconciler.errors import ConnectionFailed, LettaApplyError, ServerError, UnexpectedAnswer
+from reconciler.secrets import SecretAccess, digest_key
 from reconciler.text import redact_url
 from reconciler.values import JSON
 
@@ -104,8 +106,11 @@ class LettaApi:
         target: Target,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        secrets: SecretAccess | None = None,
     ) -> None:
         self.target = target
+        self.secrets = secrets or SecretAccess(EnvGrant(), digest_key(target.api_key))
+        """The variables the operator lets the stack's secrets be read from, and the key."""
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._lock = threading.Lock()

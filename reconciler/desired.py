@@ -7,10 +7,12 @@ managed by the stack.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
 from reconciler.address import Address, Pattern
+from reconciler.errors import Location
 from reconciler.values import EMPTY, Frozen
 
 __all__ = [
@@ -60,7 +62,7 @@ class SecretSpec:
 
     name: str
     env: str
-    loc: str
+    loc: Location
     digest: str | None = None
 
 
@@ -238,6 +240,13 @@ class DesiredState:
             *self.identities,
         )
         return [spec.address for spec in specs]
+
+    def declared_secrets(self) -> Iterator[tuple[Address, tuple[SecretSpec, ...]]]:
+        """Every resource's secrets: agents' secrets and MCP servers' credentials."""
+        for agent in self.agents:
+            yield agent.address, agent.secrets or ()
+        for server in self.mcp_servers:
+            yield server.address, server.credentials
 
     def patterns(self) -> dict[str, Pattern]:
         """User id -> the pattern it is declared with now."""

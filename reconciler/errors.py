@@ -48,7 +48,7 @@ class ManifestError(LettaApplyError):
     """The manifests are invalid; carries every problem found, not just the first."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = tuple(sorted(problems, key=_problem_order))
+        self.problems = tuple(sorted(problems, key=problem_order))
         super().__init__("\n".join(self.lines()))
 
     def lines(self) -> tuple[str, ...]:
@@ -56,7 +56,7 @@ class ManifestError(LettaApplyError):
         return tuple(str(p) for p in self.problems)
 
 
-def _problem_order(problem: Problem) -> tuple[str, int, int, str]:
+def problem_order(problem: Problem) -> tuple[str, int, int, str]:
     loc = problem.location
     return (loc.file, loc.line, loc.column, problem.message)
 
@@ -117,6 +117,42 @@ class ApplyFailed(LettaApplyError):
 
     def lines(self) -> tuple[str, ...]:
         """The count, then one indented line per failed change with the server's answer."""
+        return self._lines
+
+
+class Interrupted(LettaApplyError):
+    """The person running an apply asked it to stop (Ctrl-C): no change was started after
+    that; `in_flight` changes were abandoned while running (asked twice), so they may or may
+    not have been applied. Exit code 130, as for any program stopped by Ctrl-C."""
+
+    def __init__(
+        self,
+        done: int,
+        failures: Sequence[ServerError],
+        in_flight: int,
+        not_started: int,
+        advice: str = "Run the same command again to converge.",
+    ) -> None:
+        self.done = done
+        self.failures = tuple(failures)
+        self.in_flight = in_flight
+        self.not_started = not_started
+        parts = [f"{done} change(s) done"]
+        if self.failures:
+            parts.append(f"{len(self.failures)} failed")
+        if in_flight:
+            parts.append(f"{in_flight} interrupted in flight (they may have been applied)")
+        parts.append(f"{not_started} not started")
+        head = f"Interrupted: {', '.join(parts)}. {advice}"
+        self._lines = (head, *(f"  failed {f}" for f in self.failures))
+        super().__init__("\n".join(self._lines))
+
+    def advising(self, advice: str) -> Interrupted:
+        """The same tally with other advice (e.g. for a saved plan, which is now stale)."""
+        return Interrupted(self.done, self.failures, self.in_flight, self.not_started, advice)
+
+    def lines(self) -> tuple[str, ...]:
+        """The tally and the advice, then one indented line per failed change."""
         return self._lines
 
 

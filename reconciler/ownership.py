@@ -107,6 +107,17 @@ def metadata_address(metadata: Mapping[str, Any] | None, stack: str) -> Address 
     return Address.parse_or_none(record.get("address")) if record else None
 
 
+def companion_of(metadata: Mapping[str, Any] | None, stack: str) -> Address | None:
+    """The agent a sleep-time agent serves, as this stack recorded it when the server made it."""
+    record = _record(metadata, stack)
+    return Address.parse_or_none(record.get("companion_of")) if record else None
+
+
+def companion_record(stack: str, agent: Address) -> dict[str, Any]:
+    """The record marking a sleep-time agent the server made for the stack's `agent`."""
+    return {"stack": stack, "companion_of": str(agent)}
+
+
 def metadata_protected(metadata: Mapping[str, Any] | None, stack: str) -> bool:
     """Whether this stack's ownership record marks the resource as protected."""
     record = _record(metadata, stack)

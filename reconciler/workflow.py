@@ -6,14 +6,15 @@ callbacks (`Hooks`), so the CLI only parses options, prints and maps errors to e
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 
-from reconciler import secrets
 from reconciler.address import Kind
 from reconciler.apply import (
     StackLock,
@@ -28,6 +29,7 @@ from reconciler.desired import DesiredState
 from reconciler.errors import (
     ConnectionFailed,
     Declined,
+    Interrupted,
     LettaApplyError,
     NotConverged,
     PreflightError,
@@ -58,7 +60,7 @@ def preflight(api: LettaApi, desired: DesiredState, *, models: bool = True) -> N
     whose environment variable is missing stops it before any request. `models=False` (a
     scoped run, which may not need them) leaves the handles to `check_models`.
     """
-    secrets.check_available(desired)
+    api.secrets.check(desired)
     reads = _PREFLIGHT_READS if models else _PREFLIGHT_READS[:1]
     try:
         with ThreadPoolExecutor(max_workers=len(reads)) as pool:
@@ -155,14 +157,13 @@ def make_plan(
     `scoped`: only the scope's resources and what they need are read and planned (`desired`
     is then `scoped.desired`). `adopt`: unowned resources holding declared keys are read and
     planned for adoption."""
-    key = secrets.digest_key(api.target.api_key)
     if scoped is not None:
-        sealed = replace(scoped, desired=secrets.seal(scoped.desired, key))
+        sealed = replace(scoped, desired=api.secrets.seal(scoped.desired))
         live = read_scoped(api, sealed.desired, parallelism=parallelism)
         plan = build_plan(sealed.desired, live, target=api.target.label, scoped=sealed)
         check_models(api, sealed.desired, plan)
         return plan, live
-    desired = secrets.seal(desired, key)
+    desired = api.secrets.seal(desired)
     live = read_live(
         api,
         desired.stack,
@@ -186,6 +187,16 @@ class ApplyOptions:
     lock_timeout: float = 0.0
 
 
+StopRequested = Callable[[], bool]
+"""Whether the person running an apply asked it to stop starting changes."""
+
+
+@contextlib.contextmanager
+def never_stopping() -> Iterator[StopRequested]:
+    """Nobody can ask to stop: every change is applied."""
+    yield lambda: False
+
+
 @dataclass(frozen=True)
 class Hooks:
     """What a flow tells the person or job running it, and whom it asks; silent by default.
@@ -205,6 +216,9 @@ class Hooks:
     """After each change."""
     finished: Callable[[Sequence[ApplyResult]], None] = lambda _results: None
     """Once every change ran, when there were any."""
+    stopping: Callable[[], AbstractContextManager[StopRequested]] = never_stopping
+    """Entered while the changes are applied: what it gives says when the person running the
+    apply asked to stop (Ctrl-C); no change is started after that."""
 
 
 def plan_and_apply(
@@ -253,7 +267,7 @@ def apply_saved_plan(
     check_whole(plan)
     check_target(plan, api.target)
     _check_guards(plan, options, hooks)
-    secrets.check_plan(plan.secrets_sent(), secrets.digest_key(api.target.api_key))
+    api.secrets.check_plan(plan.secrets_sent())
     with _lock(api, plan.stack, options, hooks):
         live = read_live(
             api,
@@ -270,7 +284,11 @@ def apply_saved_plan(
             )
         check_owned(plan, live)
         hooks.show(plan)
-        results = _apply_reviewed(api, plan, live, options, hooks)
+        try:
+            results = _apply_reviewed(api, plan, live, options, hooks)
+        except Interrupted as exc:
+            # Part of it was applied: the saved plan no longer matches the server.
+            raise exc.advising("Make a new plan and apply it to converge.") from None
     return _finish(plan, results, hooks)
 
 
@@ -305,7 +323,16 @@ def _apply_reviewed(
         return []
     if hooks.confirm is not None and not hooks.confirm(plan):
         raise Declined("the plan was not applied: it was declined at the prompt")
-    return apply_plan(api, plan, live, parallelism=options.parallelism, progress=hooks.progress)
+    with hooks.stopping() as stop:
+        return apply_plan(
+            api,
+            plan,
+            live,
+            parallelism=options.parallelism,
+            progress=hooks.progress,
+            stop=stop,
+            notify=hooks.notify,
+        )
 
 
 def _finish(plan: Plan, results: list[ApplyResult], hooks: Hooks) -> list[ApplyResult]:

@@ -47,6 +47,9 @@ def check_owned(plan: Plan, live: LiveState) -> None:
     and every block deleted with an agent is that agent's own; otherwise nothing is applied."""
     owned = owned_addresses(live)
     own_blocks = {a.id: {b.id for b in live.own_blocks(a)} for a in live.agents}
+    own_blocks.update(
+        (c.id, {b.id for b in live.companion_blocks(c, a)}) for c, a in live.owned_companions()
+    )
     wrong = [
         f"{address} ({resource_id})"
         for change in plan.changes
@@ -75,7 +78,8 @@ def check_owned(plan: Plan, live: LiveState) -> None:
 
 
 def owned_addresses(live: LiveState) -> dict[str, Address]:
-    """Id -> address of everything the stack owns, duplicates and agents' own blocks too."""
+    """Id -> address of everything the stack owns, duplicates, agents' own blocks and their
+    sleep-time agents too."""
     found: dict[str, Address] = {}
     groups = (
         live.agents_by_address,
@@ -93,6 +97,9 @@ def owned_addresses(live: LiveState) -> dict[str, Address]:
             found.update(
                 (b.id, Address.agent_block(address, b.label)) for b in live.own_blocks(agent)
             )
+    for companion, _agent in live.owned_companions():
+        if companion.address is not None:
+            found[companion.id] = companion.address
     return found
 
 

@@ -4,14 +4,16 @@ The order is `reconciler.plan.order.phases`, the rule the planner sorts plans by
 waves by dependency, then updates, attaches, detaches, and deletes last. Each change is carried
 out by its kind's module (`reconciler.kinds`). A change whose dependency failed is skipped and
 reported; everything else still runs, so a re-run converges. Once the server stops answering,
-the changes not started yet are reported as not attempted.
+the changes not started yet are reported as not attempted. Once the person running it asks to
+stop (`stop`, Ctrl-C at the command line), no change is started any more, the ones in flight
+are waited for, and `Interrupted` says what was done; asked again, it stops waiting too.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import assert_never
 
@@ -20,6 +22,7 @@ from reconciler.client import LettaApi
 from reconciler.errors import (
     ApplyFailed,
     ConnectionFailed,
+    Interrupted,
     LettaApplyError,
     ServerError,
 )
@@ -59,16 +62,32 @@ def apply_plan(
     *,
     parallelism: int = 8,
     progress: Progress | None = None,
+    stop: Callable[[], bool] = lambda: False,
+    notify: Callable[[str], None] = lambda _message: None,
 ) -> list[ApplyResult]:
-    """Apply every change; raise ApplyFailed (after finishing what it can) if any failed."""
+    """Apply every change; raise ApplyFailed (after finishing what it can) if any failed.
+
+    `stop` is asked before each change starts and while changes run: once it says so, no
+    change starts any more, `notify` is told once, and Interrupted is raised when the changes
+    in flight have finished; a KeyboardInterrupt while waiting for them (a second Ctrl-C)
+    stops waiting.
+    """
     ids = _IdTable(live.kept_ids())
     outage = _Outage()
-    results: list[ApplyResult] = []
     report = _Reporter(len(plan.changes), progress)
-    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+    run = _Runner(api, plan.stack, ids, outage, stop, report)
+    results: list[ApplyResult] = []
+    pool = ThreadPoolExecutor(max_workers=max(1, parallelism))
+    try:
         for batch in phases(plan.changes):
-            run = lambda c: report(_run_one(api, plan.stack, c, ids, outage))  # noqa: E731
-            results.extend(pool.map(run, batch))
+            results.extend(_run_batch(pool, run, batch, notify))
+    except KeyboardInterrupt:
+        report.mute()  # what the abandoned changes report once the client is closed is noise
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise run.interrupted(len(plan.changes)) from None
+    pool.shutdown()
+    if run.stopped:
+        raise run.interrupted(len(plan.changes))
     failures = [r for r in results if not r.ok and r.attempted]
     skipped = [str(r.change.address) for r in results if not r.attempted]
     if failures or skipped:
@@ -76,6 +95,28 @@ def apply_plan(
         applied = sum(r.ok for r in results)
         raise ApplyFailed(errors, applied, skipped, outage.reason or "")
     return results
+
+
+def _run_batch(
+    pool: ThreadPoolExecutor, run: _Runner, batch: Sequence[Change], notify: Callable[[str], None]
+) -> list[ApplyResult]:
+    """One phase's changes in parallel, their results in the batch's order. Waits in short
+    steps, so that a request to stop is answered at once while changes run."""
+    futures = [pool.submit(run, change) for change in batch]
+    pending: set[Future[ApplyResult]] = set(futures)
+    while pending:
+        _done, pending = wait(pending, timeout=STOP_CHECK_SECONDS, return_when=FIRST_COMPLETED)
+        if run.stop_requested():
+            running = sum(f.running() for f in pending)
+            notify(
+                f"Stopping: no new change is started; waiting for the {running} in flight "
+                "(Ctrl-C again stops waiting)."
+            )
+    return [future.result() for future in futures]
+
+
+STOP_CHECK_SECONDS = 0.2
+"""How often the apply looks whether it was asked to stop while changes run."""
 
 
 def execute(api: LettaApi, stack: str, change: Change, resolve: Resolve) -> str | None:
@@ -100,6 +141,57 @@ def execute(api: LettaApi, stack: str, change: Change, resolve: Resolve) -> str 
             return change.resource_id
         case _:
             assert_never(change)
+
+
+class _Runner:
+    """Runs one change in a worker thread; counts the changes started, and starts none once
+    `stop` says so (they are then reported as not attempted)."""
+
+    def __init__(
+        self,
+        api: LettaApi,
+        stack: str,
+        ids: _IdTable,
+        outage: _Outage,
+        stop: Callable[[], bool],
+        report: _Reporter,
+    ) -> None:
+        self._api, self._stack, self._ids, self._outage = api, stack, ids, outage
+        self._stop, self._report = stop, report
+        self._lock = threading.Lock()
+        self._started = 0
+        self._finished: list[ApplyResult] = []
+        self.stopped = False
+        self._told = False
+
+    def stop_requested(self) -> bool:
+        """True the first time the apply is found asked to stop, False before and after."""
+        if self._told or not self._stop():
+            return False
+        self._told = True
+        return True
+
+    def __call__(self, change: Change) -> ApplyResult:
+        if self._stop():
+            self.stopped = True
+            not_started = LettaApplyError("not started: the apply was interrupted")
+            return self._report(ApplyResult(change, failure=not_started, attempted=False))
+        with self._lock:
+            self._started += 1
+        result = _run_one(self._api, self._stack, change, self._ids, self._outage)
+        with self._lock:
+            self._finished.append(result)
+        return self._report(result)
+
+    def interrupted(self, total: int) -> Interrupted:
+        """What an interrupted apply did: the changes done and failed, those still in flight
+        (none once they were waited for), and how many were never started."""
+        with self._lock:
+            finished = [r for r in self._finished if r.attempted]
+            in_flight = self._started - len(self._finished)
+        failed = [_server_error(r) for r in finished if not r.ok]
+        done = len(finished) - len(failed)
+        return Interrupted(done, failed, in_flight, total - len(finished) - in_flight)
 
 
 def _run_one(
@@ -203,3 +295,8 @@ class _Reporter:
             if self._progress is not None:
                 self._progress(self._done, self._total, result)
         return result
+
+    def mute(self) -> None:
+        """Report nothing more (changes abandoned by a forced stop)."""
+        with self._lock:
+            self._progress = None

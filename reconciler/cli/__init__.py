@@ -16,7 +16,7 @@ import click
 from reconciler import __version__
 from reconciler.cli.exitcodes import ExitCode
 from reconciler.cli.output import say
-from reconciler.errors import ApplyFailed, LettaApplyError, NotConverged
+from reconciler.errors import ApplyFailed, Interrupted, LettaApplyError, NotConverged
 
 if TYPE_CHECKING:
     import traceback
@@ -86,19 +86,22 @@ def _invoke(argv: list[str] | None, debug: bool) -> int:
 
 
 def exit_code(error: LettaApplyError) -> ExitCode:
-    """Applied but not converged (changes failed, resources blocked) is 3; any other error 1."""
+    """Applied but not converged (changes failed, resources blocked) is 3; an apply stopped by
+    Ctrl-C 130; any other error 1."""
     if isinstance(error, ApplyFailed | NotConverged):
         return ExitCode.NOT_CONVERGED
+    if isinstance(error, Interrupted):
+        return ExitCode.INTERRUPTED
     return ExitCode.ERROR
 
 
 def _report(exc: LettaApplyError, debug: bool) -> None:
-    """`Error:` and the message's lines, then its notes, each escaped (values in them came
-    from files or the server)."""
+    """`Error:` and the message's lines (an interrupted apply's tally as it is), then its
+    notes, each escaped (values in them came from files or the server)."""
     if debug:
         _traceback(exc)
     first, *rest = exc.lines() or ("",)
-    say(f"Error: {first}", err=True)
+    say(first if isinstance(exc, Interrupted) else f"Error: {first}", err=True)
     for line in rest:
         say(line, err=True)
     for note in getattr(exc, "__notes__", ()):

@@ -103,6 +103,7 @@ def _check_adopt(adopt: bool, scope: Scope) -> None:
 
 def _hooks(console: Console, *, show: Callable[[Plan], None], ask: bool) -> Hooks:
     """The console's sinks; a prompt only when a person is at the terminal and `ask`."""
+    from reconciler.cli.interrupts import graceful_stop
     from reconciler.workflow import Hooks
 
     def confirm(_plan: Plan) -> bool:
@@ -115,6 +116,7 @@ def _hooks(console: Console, *, show: Callable[[Plan], None], ask: bool) -> Hook
         confirm=confirm if ask and console.interactive else None,
         progress=console.progress,
         finished=console.finish,
+        stopping=graceful_stop,
     )
 
 

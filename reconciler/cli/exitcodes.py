@@ -19,3 +19,6 @@ class ExitCode(IntEnum):
     """`audit` only: the server breaks one of the isolation rules."""
     NOT_CONVERGED = 3
     """Applied, but some changes failed or declared resources remain blocked."""
+    INTERRUPTED = 130
+    """An apply stopped by Ctrl-C (128 + SIGINT, as shells report it): what was done and
+    what was not is printed; a re-run converges."""

@@ -114,6 +114,8 @@ class Connection:
     timeout: float
     max_rps: float | None = None
     origin: Origin = Origin.GIVEN
+    allow_env: tuple[str, ...] = ()
+    """Patterns of the variables manifests may read (with those of LETTA_APPLY_ALLOW_ENV)."""
 
     @classmethod
     def resolve(
@@ -122,19 +124,20 @@ class Connection:
         project_id: str | None,
         timeout: float,
         max_rps: float | None = None,
+        allow_env: tuple[str, ...] = (),
     ) -> Connection:
         """The server given, else the running dev server (said in one line on stderr), else
         Letta's default address."""
         if base_url is not None:
-            return cls(base_url, project_id, timeout, max_rps, Origin.GIVEN)
+            return cls(base_url, project_id, timeout, max_rps, Origin.GIVEN, allow_env)
         from reconciler.devserver import default_state_dir, running_url
 
         state_dir = os.environ.get("LETTA_APPLY_DEV_SERVER_DIR")
         found = running_url(Path(state_dir) if state_dir else default_state_dir())
         if found is None:
-            return cls(DEFAULT_BASE_URL, project_id, timeout, max_rps, Origin.DEFAULT)
+            return cls(DEFAULT_BASE_URL, project_id, timeout, max_rps, Origin.DEFAULT, allow_env)
         say(f"Using the local dev server at {found} (LETTA_BASE_URL is not set).", err=True)
-        return cls(found, project_id, timeout, max_rps, Origin.DEV_SERVER)
+        return cls(found, project_id, timeout, max_rps, Origin.DEV_SERVER, allow_env)
 
     def unreachable_hint(self) -> str:
         """What to do when nothing answers at the server's URL."""
@@ -160,6 +163,8 @@ class Connection:
     def open(self) -> LettaApi:
         """A client for this server (a context manager that closes its connections)."""
         from reconciler.client import LettaApi, Target  # the SDK: only when a command connects
+        from reconciler.environ import EnvGrant
+        from reconciler.secrets import SecretAccess, digest_key
 
         # What was imported lives as long as the process: frozen, the collector stops scanning
         # the SDK's many objects again and again while the server's pages are read.
@@ -172,7 +177,8 @@ class Connection:
             timeout=self.timeout,
             max_rps=self.max_rps,
         )
-        return LettaApi(target)
+        grant = EnvGrant.from_operator(self.allow_env)
+        return LettaApi(target, secrets=SecretAccess(grant, digest_key(key)))
 
 
 def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -185,9 +191,10 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
         project_id: str | None,
         timeout: float,
         max_rps: float | None,
+        allow_env: tuple[str, ...],
         **kwargs: Any,
     ) -> Any:
-        connection = Connection.resolve(base_url, project_id, timeout, max_rps)
+        connection = Connection.resolve(base_url, project_id, timeout, max_rps, allow_env)
         try:
             return command(*args, connection=connection, **kwargs)
         except ConnectionFailed as exc:
@@ -221,6 +228,15 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             help="At most this many requests a second to the server, pages and retries "
             "included (default: no limit).",
+        ),
+        click.option(
+            "--allow-env",
+            "allow_env",
+            multiple=True,
+            metavar="PATTERNS",
+            help="Environment variables the manifests may read (valueFromEnv): names or "
+            "patterns such as 'SHOP_*', separated by commas (repeatable; added to those of "
+            "LETTA_APPLY_ALLOW_ENV). LETTA_*, GITHUB_*, ACTIONS_* and RUNNER_* never.",
         ),
     ]
     decorated: Callable[..., Any] = with_connection

@@ -71,17 +71,17 @@ class Console:
         click.echo(text.rstrip("\n"), file=self.stdout)
 
     def err(self, text: str) -> None:
-        """Print a message line, escaped (see `say`)."""
+        """Print a message line, escaped (see `say`), on a line of its own."""
+        self._clear_line()
         say(text, file=self.stderr)
 
     def progress(self, done: int, total: int, result: ApplyResult) -> None:
         """Called after each change: failures at once; a status line now and then."""
         change = result.change
-        if not result.ok:
-            self.failed += 1
         if not result.attempted:
             return self._tick(done, total, clean(str(change.address)))
         if not result.ok:
+            self.failed += 1
             self._clear_line()
             self.err(f"  failed {change.action.symbol} {change.address}: {result.error}")
         self._tick(done, total, clean(f"{change.action.symbol} {change.address}"))

@@ -5,18 +5,27 @@ tag without a record is reported, never changed. Compared on their name, tags, m
 and the fields of `SETTINGS`, the table of managed agent fields: a new managed field is a
 row there plus its key in the manifest schema. Deleting an agent also deletes its own memory
 blocks, which the server would leave behind.
+
+An agent with `enableSleeptime` gets a sleep-time agent the server makes in a group with it; the
+stack marks it (a record naming the agent it serves, no tag) and its own blocks (the stack's
+tag). Switching it off, or deleting the agent, plans a delete of that sleep-time agent at
+`agent/<key>/sleeptime` with the blocks the stack marked on it; any other agent in the group
+is reported and left alone, and an agent whose group holds one is not deleted (the server
+would delete the whole group with it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
 from reconciler import ownership, secrets
 from reconciler.address import Address, AddressError, Kind
 from reconciler.desired import AgentSpec, DesiredState
-from reconciler.errors import LettaApplyError
+from reconciler.errors import LettaApplyError, ServerError
 from reconciler.kinds import block, tool
 from reconciler.kinds.agent_settings import (
     FOLLOWS_MODEL,
@@ -64,8 +73,6 @@ def includes(desired: DesiredState | None) -> tuple[str, ...]:
     return (*INCLUDES, TOOLS_INCLUDE) if uses_tools else INCLUDES
 
 
-SLEEPTIME_COMPANIONS = "sleeptime_agents"
-"""An update's key (never sent) naming the sleep-time agents deleted when it is switched off."""
 GIT_MEMORY_TAG = "git-memory-enabled"
 """The server's own tag switching an agent to git-backed memory: never removed."""
 
@@ -94,6 +101,15 @@ def from_server(raw: Mapping[str, JSON], stack: str) -> LiveAgent:
         secret_names=tuple(sorted({str(s["key"]) for s in raw.get("secrets") or () if "key" in s})),
         companions=_companions(raw),
     )
+
+
+def companion_from_server(raw: Mapping[str, JSON], stack: str) -> LiveAgent:
+    """An agent of a sleep-time group: at `agent/<key>/sleeptime` when this stack's record
+    names the agent it serves, otherwise without an address."""
+    live = from_server(raw, stack)
+    served = ownership.companion_of(live.metadata, stack)
+    mine = served is not None and served.kind is KIND and served.owner is None
+    return replace(live, address=Address.sleeptime_agent(served) if mine and served else None)
 
 
 def _companions(raw: Mapping[str, JSON]) -> tuple[str, ...]:
@@ -126,7 +142,8 @@ def _address(metadata: Frozen, stack: str) -> Address | None:
     """The owned agent's address, from the stack's ownership record. Tags alone never make
     an agent the stack's: anyone can add the stack's tag to an agent."""
     recorded = ownership.metadata_address(metadata, stack)
-    return recorded if recorded is not None and recorded.kind is KIND else None
+    mine = recorded is not None and recorded.kind is KIND and recorded.owner is None
+    return recorded if mine else None
 
 
 def _identity_ids(raw: Mapping[str, JSON]) -> tuple[str, ...]:
@@ -141,7 +158,8 @@ def _identity_ids(raw: Mapping[str, JSON]) -> tuple[str, ...]:
 def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
     """Create, update, report or delete the stack's agents."""
     children = _own_blocks(live)
-    kept = out.keep_survivors(live.agents_by_address, "agents", _protected, children)
+    protected = _protected_in(live)
+    kept = out.keep_survivors(live.agents_by_address, "agents", protected, children)
     unknown: dict[str, list[str]] = {}
     for spec in desired.agents:
         current = kept.get(spec.address)
@@ -168,7 +186,8 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
             f"no tool named {name!r} on the server, and the stack defines none; "
             f"not attached to {len(users)} agent(s) listing it (e.g. {users[0]})",
         )
-    out.undeclared(kept, (spec.address for spec in desired.agents), _protected, children)
+    out.undeclared(kept, (spec.address for spec in desired.agents), protected, children)
+    _plan_companions(desired, live, kept, out)
     for agent in live.agents:
         if agent.address is None:
             out.notice(
@@ -180,8 +199,43 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
             )
 
 
-def _protected(agent: LiveAgent) -> bool:
-    return agent.protected
+def _protected_in(live: LiveState) -> Callable[[LiveAgent], bool]:
+    """Protected, or in a sleep-time group with an agent not made for it: deleting the agent
+    makes the server delete every agent of its group."""
+    return lambda agent: agent.protected or bool(live.companions_of(agent)[1])
+
+
+def _plan_companions(
+    desired: DesiredState, live: LiveState, kept: Mapping[Address, LiveAgent], out: Builder
+) -> None:
+    """Delete the sleep-time agents of the agents switched off or deleted, with the blocks the
+    stack marked on them; report the other agents in their groups, left alone."""
+    off = {s.address for s in desired.agents if s.settings.get("enable_sleeptime") is False}
+    deleted = {
+        c.resource_id for c in out.changes if isinstance(c, Delete) and c.address.kind is KIND
+    }
+    for agent in live.agents:
+        if agent.address is None or not agent.companions:
+            continue
+        mine, others = live.companions_of(agent)
+        if others:
+            out.notice(
+                NoticeKind.CONFLICT,
+                agent.address,
+                f"{len(others)} agent(s) in its sleep-time group were not made for it by this "
+                "stack; left alone, and the agent is not deleted while they are in its group",
+                resource_ids=others,
+            )
+        if agent.id in deleted:
+            reason = "deleted with the agent it serves"
+        elif agent.address in off and kept.get(agent.address) is agent:
+            reason = "enableSleeptime is off"
+        else:
+            continue
+        for companion in mine:
+            children = tuple(b.id for b in live.companion_blocks(companion, agent))
+            address = Address.sleeptime_agent(agent.address)
+            out.change(Delete(address, companion.id, reason, children, companion.tags))
 
 
 def _managed(spec: AgentSpec, stack: str, *, kept_tags: tuple[str, ...] = ()) -> dict[str, JSON]:
@@ -287,8 +341,6 @@ def _send(
             # The server replaces secrets whole; the record keeps the digests written.
             body["secrets"] = secrets.planned(spec.secrets)
             body["metadata"] = _metadata(spec, stack)
-        if body.get("enable_sleeptime") is False and agent.companions:
-            body[SLEEPTIME_COMPANIONS] = list(agent.companions)
         if "tool_rules" in body:
             rules = [*body["tool_rules"], *_server_rules(agent, spec)]
             body["tool_rules"] = sorted(rules, key=rule_key)
@@ -436,7 +488,6 @@ def update(api: LettaApi, change: Update) -> None:
     """Send the changed fields; model settings last, over what the server then holds."""
     body = thaw(change.body)
     model_settings = body.pop("model_settings", None)
-    companions = body.pop(SLEEPTIME_COMPANIONS, ())
     if "secrets" in body:
         body["secrets"] = _revealed(api, change.address, body["secrets"])
     path = f"/v1/agents/{change.resource_id}"
@@ -446,51 +497,37 @@ def update(api: LettaApi, change: Update) -> None:
         _set_model_settings(api, current, model_settings, change.address)
     if body.get("enable_sleeptime") and current is not None:
         _mark_companions(api, current, change.address)
-    for companion in companions:
-        _delete_companion(api, change.resource_id, companion, change.address)
 
 
 def _mark_companions(api: LettaApi, agent: Mapping[str, JSON], address: Address) -> None:
     """Mark the sleep-time agents the server just made for `agent` (as its create or update
     answered) as its companions: no tag (they are not the stack's agents and carry no user
-    tag), an ownership record naming the agent they serve."""
+    tag), an ownership record naming the agent they serve; and their own blocks (those not
+    on `agent`) with the stack's tag, so they go when the sleep-time agent does."""
     stack = ownership.recorded_stack(agent.get("metadata"))
     if stack is None:
         raise LettaApplyError(f"{address}: the agent has no ownership record")
-    companions = _companions(agent) or _companions(
-        api.get(f"/v1/agents/{agent['id']}", {"include": ["agent.managed_group"]})
-    )
-    for companion in companions:
+    params = {"include": ["agent.managed_group", "agent.blocks"]}
+    if not _companions(agent):
+        agent = api.get(f"/v1/agents/{agent['id']}", params, address=str(address))
+    served = {str(b["id"]) for b in agent.get("blocks") or ()}
+    for companion in _companions(agent):
         path = f"/v1/agents/{companion}"
         current = api.get(path, address=str(address))
         metadata = {
             **(current.get("metadata") or {}),
-            ownership.METADATA_KEY: {"stack": stack, "companion_of": str(address)},
+            ownership.METADATA_KEY: ownership.companion_record(stack, address),
         }
         api.patch(path, {"metadata": metadata}, address=str(address))
-
-
-def _delete_companion(api: LettaApi, agent_id: str, companion: str, address: Address) -> None:
-    """Delete a sleep-time agent switched off, with the blocks only it had; only if the server
-    still says it is this agent's sleep-time agent."""
-    params = {"include": ["agent.managed_group", "agent.blocks"]}
-    found = api.get(f"/v1/agents/{agent_id}", params, address=str(address))
-    if companion not in _companions(found):
-        raise LettaApplyError(
-            f"{address}: agent {companion} is no longer its sleep-time agent; left alone"
-        )
-    path = f"/v1/agents/{companion}"
-    held = api.get(path, {"include": ["agent.blocks"]}, address=str(address))
-    shared = {b["id"] for b in found.get("blocks") or ()}
-    delete_if_present(api, path, address)
-    for own in held.get("blocks") or ():
-        if own["id"] not in shared:
-            delete_if_present(api, f"/v1/blocks/{own['id']}", address)
+        for own in api.get(f"{path}/core-memory/blocks", address=str(address)) or ():
+            if str(own["id"]) not in served:
+                tags = sorted({*(own.get("tags") or ()), ownership.stack_tag(stack)})
+                api.patch(f"/v1/blocks/{own['id']}", {"tags": tags}, address=str(address))
 
 
 def _revealed(api: LettaApi, address: Address, planned: Mapping[str, JSON]) -> dict[str, str]:
     """The secrets' values, read from the environment as the request is made."""
-    return secrets.reveal(planned, secrets.digest_key(api.target.api_key), address)
+    return api.secrets.reveal(planned, address)
 
 
 def _set_model_settings(api: LettaApi, agent: JSON, declared: JSON, address: Address) -> None:
@@ -515,10 +552,46 @@ def _merged(held: Mapping[str, JSON], declared: JSON) -> dict[str, JSON]:
 
 
 def delete(api: LettaApi, change: Delete) -> None:
-    """Delete the agent, then its own blocks (the server leaves them behind)."""
-    api.delete(f"/v1/agents/{change.resource_id}", address=str(change.address))
+    """Delete the agent, then its own blocks (the server leaves them behind). A sleep-time
+    agent already gone went with the agent it served (the server deletes the group)."""
+    path = f"/v1/agents/{change.resource_id}"
+    if change.address.owner is not None:
+        delete_if_present(api, path, change.address)
+    else:
+        api.delete(path, address=str(change.address))
     for block_id in change.owned_children:
         delete_if_present(api, f"/v1/blocks/{block_id}", change.address)
+
+
+def read_companions(
+    api: LettaApi, stack: str, agents: Sequence[LiveAgent], parallelism: int
+) -> tuple[tuple[LiveAgent, ...], frozenset[str]]:
+    """The agents in the sleep-time groups of `agents`, each read by id with its memory, and
+    the ids of their blocks carrying the stack's tag (only a read of an agent's memory shows
+    blocks' tags). One request pair per sleep-time agent; none for a stack without them."""
+    ids = sorted({i for agent in agents for i in agent.companions})
+    if not ids:
+        return (), frozenset()
+
+    def read(agent_id: str) -> tuple[JSON, JSON] | None:
+        path = f"/v1/agents/{agent_id}"
+        try:
+            return api.get(path, {"include": ["agent.tags"]}), api.get(f"{path}/core-memory/blocks")
+        except ServerError as exc:
+            if exc.status == 404:
+                return None  # gone since the group was read
+            raise
+
+    with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(ids)))) as pool:
+        found = [pair for pair in pool.map(read, ids) if pair is not None]
+    tag = ownership.stack_tag(stack)
+    companions = tuple(
+        companion_from_server({**raw, "blocks": blocks or []}, stack) for raw, blocks in found
+    )
+    tagged = frozenset(
+        str(b["id"]) for _, blocks in found for b in blocks or () if tag in (b.get("tags") or ())
+    )
+    return companions, tagged
 
 
 def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:

@@ -154,8 +154,7 @@ def _body(spec: McpServerSpec, stack: str) -> dict[str, JSON]:
 
 def _request(api: LettaApi, address: Address, body: Mapping[str, JSON]) -> dict[str, JSON]:
     """The request for the server: credentials read from the environment now, the mark."""
-    key = secrets.digest_key(api.target.api_key)
-    values = secrets.reveal(body["credentials"], key, address)
+    values = api.secrets.reveal(body["credentials"], address)
     config = dict(body["config"])
     stdio = config["mcp_server_type"] == "stdio"
     if stdio:
@@ -176,7 +175,7 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
     server the stack does not own is never touched."""
     where = str(change.address)
     request = _request(api, change.address, thaw(change.body))
-    key = secrets.digest_key(api.target.api_key)
+    key = api.secrets.key
 
     def find() -> JSON | None:
         listed = api.get("/v1/mcp-servers/", address=where)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
-from reconciler import ownership, secrets
+from reconciler import ownership
 from reconciler.address import USER_KEY_PREFIX
 from reconciler.client import LettaApi
 from reconciler.desired import DesiredState
@@ -89,6 +89,7 @@ def read_live(
             identities, reads = _identities_through_agents(
                 api, stack, attached, wanted, keys, parallelism, page_size
             )
+        companions, on_companions = agent.read_companions(api, stack, agents, parallelism)
         shared, tagged = blocks.result()
         marked = _stack_tagged(api, desired, shared, page_size) if adopt and desired else ()
         return LiveState(
@@ -98,12 +99,13 @@ def read_live(
             conversations,
             identities,
             foreign,
-            tagged,
+            tagged | on_companions,
             tools.result(),
             servers.result(),
             unmarked if adopt else (),
             reads,
             frozenset(marked),
+            companions,
         )
 
 
@@ -334,7 +336,7 @@ def named_tools(desired: DesiredState) -> set[str]:
 def read_mcp_servers(api: LettaApi, stack: str) -> tuple[LiveMcpServer, ...]:
     """Every MCP server (the listing is not paginated; servers are few): the stack's are
     told by their mark, the others are needed to detect a name that is taken."""
-    key = secrets.digest_key(api.target.api_key)
+    key = api.secrets.key
     listed = api.get("/v1/mcp-servers/")
     return tuple(survivor_first(mcp_server.from_server(raw, stack, key) for raw in listed))
 

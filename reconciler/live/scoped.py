@@ -52,6 +52,7 @@ def read_scoped(
         owned, foreign = _agents(api, desired, page_size)
         tagged = frozenset(pool.map(lambda a: _tagged_blocks(api, stack, a), owned))
         conversations = _conversations(api, desired, owned, page_size)
+        companions, on_companions = agent.read_companions(api, stack, owned, parallelism)
         shared, shared_tagged = blocks.result()
         return LiveState(
             stack,
@@ -60,10 +61,11 @@ def read_scoped(
             conversations,
             identities.result(),
             foreign,
-            frozenset().union(*tagged, shared_tagged),
+            frozenset().union(*tagged, shared_tagged, on_companions),
             tools.result(),
             servers.result(),
             identity_reads=IdentityReads(listed=False, looked_up=_identity_keys(desired)),
+            companions=companions,
         )
 
 

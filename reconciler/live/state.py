@@ -243,6 +243,31 @@ class LiveState:
     stack_tagged_blocks: frozenset[str] = frozenset()
     """Ids of blocks carrying any stack's tag among those with the label of a declared shared
     block the stack lacks (the agent listing shows no block tags), read only to plan adoption."""
+    companions: tuple[LiveAgent, ...] = ()
+    """The agents in the sleep-time groups of the stack's agents, whoever made them: those
+    whose record names the agent they serve are its sleep-time agents (`companions_of`)."""
+
+    def companions_of(self, agent: LiveAgent) -> tuple[tuple[LiveAgent, ...], tuple[str, ...]]:
+        """The agent's sleep-time agents (in its group, their record naming it), and the ids
+        of the other agents in its group (a tenant may add one): never changed or deleted."""
+        read = {c.id: c for c in self.companions}
+        address = _companion(agent)
+        mine = tuple(read[i] for i in agent.companions if i in read and read[i].address == address)
+        ids = {c.id for c in mine}
+        return mine, tuple(i for i in agent.companions if i not in ids)
+
+    def companion_blocks(self, companion: LiveAgent, agent: LiveAgent) -> tuple[LiveBlock, ...]:
+        """A sleep-time agent's own blocks: those the stack marked, not on the agent it serves."""
+        served = {b.id for b in agent.blocks}
+        return tuple(b for b in self.own_blocks(companion) if b.id not in served)
+
+    def owned_companions(self) -> list[tuple[LiveAgent, LiveAgent]]:
+        """Each sleep-time agent of the stack's agents, with the agent it serves."""
+        return [
+            (companion, agent)
+            for agent in self.agents
+            for companion in self.companions_of(agent)[0]
+        ]
 
     @property
     def owned_mcp_servers(self) -> tuple[LiveMcpServer, ...]:
@@ -266,7 +291,8 @@ class LiveState:
         return tuple(i for i in self.identities if i.owned)
 
     def owned_count(self) -> int:
-        """Resources the stack owns, agents' own memory blocks included (for the guard)."""
+        """Resources the stack owns, agents' own memory blocks and sleep-time agents with
+        theirs included (for the guard)."""
         counted = (
             self.agents,
             self.blocks,
@@ -276,7 +302,11 @@ class LiveState:
             self.owned_mcp_servers,
         )
         own_blocks = sum(len(self.own_blocks(agent)) for agent in self.agents)
-        return sum(len(group) for group in counted) + own_blocks
+        companions = sum(
+            1 + len(self.companion_blocks(companion, agent))
+            for companion, agent in self.owned_companions()
+        )
+        return sum(len(group) for group in counted) + own_blocks + companions
 
     def own_blocks(self, agent: LiveAgent) -> tuple[LiveBlock, ...]:
         """The agent's own memory blocks: made by the stack (tagged), not its shared blocks."""
@@ -294,7 +324,8 @@ class LiveState:
         return frozenset(b.id for b in self.blocks)
 
     def fingerprint(self) -> str:
-        """Digest of everything owned: any change on the server changes it.
+        """Digest of everything owned: any change on the server changes it. The agents in
+        the sleep-time groups of the stack's agents count, where there are any.
 
         The digest of `canonical` of the list of the groups below, hashed a resource at a
         time: the same bytes as that one document, without ever holding it (at 100,000
@@ -310,6 +341,7 @@ class LiveState:
             self.owned_tools,
             self.owned_mcp_servers,
             sorted(self.tagged_blocks),
+            *((self.companions,) if self.companions else ()),
         )
         digest = hashlib.sha256(b"[")
         for index, group in enumerate(owned):
@@ -372,6 +404,10 @@ class LiveState:
             if address is not None:
                 kept.setdefault(address, tool.id)
         return kept
+
+
+def _companion(agent: LiveAgent) -> Address | None:
+    return Address.sleeptime_agent(agent.address) if agent.address is not None else None
 
 
 def _tool_address(name: str) -> Address | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.desired import DesiredState
+from reconciler.environ import credential_refusal, is_credential
 from reconciler.errors import Location, ManifestError
 from reconciler.manifest.expand import expand
 from reconciler.manifest.files import Root, discover, find_root, read_manifest
@@ -50,7 +51,7 @@ def load_declared(paths: Sequence[Path], root: Path | None = None) -> Declared:
     """Like `load_desired`, keeping the users' declarations and the stack's root."""
     problems = Problems()
     if (files_root := find_root(paths, root, problems)) is None:
-        raise ManifestError(problems.items)  # nothing is read through a folder that leads out
+        raise ManifestError(problems.listed())  # nothing is read through a folder that leads out
     documents, well_formed = _read(paths, files_root, problems)
     stack = merge(documents, files_root, problems)
     if stack is None:
@@ -63,8 +64,18 @@ def load_declared(paths: Sequence[Path], root: Path | None = None) -> Declared:
     if not well_formed:
         problems.raise_if_any()
     state = expand(stack, users, problems)
+    _no_credentials(state, problems)
     problems.raise_if_any()
     return Declared(state, tuple(users), files_root)
+
+
+def _no_credentials(state: DesiredState, problems: Problems) -> None:
+    """A manifest never names the credentials of letta-apply or of the CI runner, whatever
+    the operator allows (which variables it allows is checked when they are read)."""
+    for _address, declared in state.declared_secrets():
+        for secret in declared:
+            if is_credential(secret.env):
+                problems.add(secret.loc, credential_refusal(secret.env))
 
 
 def _read(paths: Sequence[Path], root: Root, problems: Problems) -> tuple[list[Document], bool]:

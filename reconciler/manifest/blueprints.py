@@ -341,7 +341,7 @@ class Compiler:
 
 def _secret_specs(declared: MarkedMap) -> dict[str, SecretSpec]:
     return {
-        name: SecretSpec(name, entry["valueFromEnv"], str(entry.value_loc("valueFromEnv")))
+        name: SecretSpec(name, entry["valueFromEnv"], entry.value_loc("valueFromEnv"))
         for name, entry in declared.items()
     }
 

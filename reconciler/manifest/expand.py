@@ -2,7 +2,8 @@
 
 Every user becomes exactly one resource: a dedicated agent, a conversation on a shared
 agent, or an identity attached to one. Problems that depend on a user (references, missing
-properties, agent names, values over their limit) are recorded here, one per user.
+properties, agent names, values over their limit) are recorded here, one per user, except a
+property none of a template's users has: one problem where the template uses it.
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ from reconciler.manifest.blueprints import (
     reserved_tag,
 )
 from reconciler.manifest.merge import Stack
+from reconciler.manifest.missing import MissingProperties
 from reconciler.manifest.problems import Problems, suggest
 from reconciler.manifest.tools import compile_mcp_server, compile_tool
 from reconciler.manifest.users import User
-from reconciler.manifest.variables import PROPERTY_VARIABLE, Text, user_values
+from reconciler.manifest.variables import Text
 from reconciler.ownership import RESERVED_PROPERTIES
 from reconciler.values import freeze
 
@@ -67,19 +69,21 @@ def expand(stack: Stack, users: Iterable[User], problems: Problems) -> DesiredSt
     """The desired state of the stack; problems are recorded, not raised."""
     prints = compile_stack(stack, problems)
     agents = [a for bp in prints.agents.values() if (a := _agent(bp, None, problems))]
+    missing = MissingProperties()
     conversations: list[ConversationSpec] = []
     identities: list[IdentitySpec] = []
     for user in users:
         match user.pattern:
             case Pattern.DEDICATED:
                 if (template := _template_of(user, prints, problems)) is not None:
-                    agents.extend(_present(_agent(template, user, problems)))
+                    agents.extend(_present(_agent(template, (user, missing), problems)))
             case Pattern.SHARED:
                 if (agent := _agent_of(user, prints, problems)) is not None:
-                    conversations.extend(_present(_conversation(agent, user, problems)))
+                    conversations.extend(_present(_conversation(agent, user, missing)))
             case Pattern.IDENTITY:
                 if _agent_of(user, prints, problems) is not None:
                     identities.append(_identity(user, problems))
+    missing.report(problems)
     return DesiredState(
         stack=stack.name,
         agents=_sorted(agents),
@@ -167,9 +171,12 @@ def _listing(what: str, names: Iterable[str]) -> str:
     return f" ({what}: {', '.join(known)})" if known else f" (no {what} are defined)"
 
 
-def _agent(bp: Blueprint, user: User | None, problems: Problems) -> AgentSpec | None:
+def _agent(
+    bp: Blueprint, served: tuple[User, MissingProperties] | None, problems: Problems
+) -> AgentSpec | None:
     """A user's dedicated agent, or (without a user) a shared agent."""
-    values = _values(bp.variables, user, bp, problems)
+    user, missing = served if served is not None else (None, None)
+    values = _values(bp, user, missing)
     if values is None or not bp.complete:
         return None
     definition = bp.definition
@@ -214,19 +221,17 @@ def _check_name(name: str, bp: Blueprint, whose: str, problems: Problems) -> Non
 
 
 def _values(
-    needed: frozenset[str], user: User | None, bp: Blueprint, problems: Problems
+    bp: Blueprint, user: User | None, missing: MissingProperties | None
 ) -> dict[str, str] | None:
-    """Every variable value the user provides, or None if one of `needed` is missing."""
-    if user is None:
-        return None if needed else NO_VALUES
-    values = user_values(user.id, user.name, user.properties)
-    missing = sorted(name for name in needed if name not in values)
-    what = f"{bp.definition.kind} '{bp.definition.name}'"
-    for name in missing:
-        key = name[len(PROPERTY_VARIABLE) :]
-        message = f"user '{user.id}' has no property '{key}' (used by {what})"
-        problems.add(user.where("properties"), message)
-    return None if missing else values
+    """Every variable value the user gives the agent's texts; None if one is missing (and
+    for a shared agent, which has no user, if it uses any: reported when compiled)."""
+    if user is None or missing is None:
+        return None if bp.variables else NO_VALUES
+    return missing.values(_what(bp), bp.texts, user)
+
+
+def _what(bp: Blueprint) -> str:
+    return f"{bp.definition.kind} '{bp.definition.name}'"
 
 
 def _tags(
@@ -265,10 +270,12 @@ def _render(text: Text | None, values: dict[str, str]) -> str:
     return "" if text is None else text.render(values)
 
 
-def _conversation(agent: Blueprint, user: User, problems: Problems) -> ConversationSpec | None:
+def _conversation(
+    agent: Blueprint, user: User, missing: MissingProperties
+) -> ConversationSpec | None:
     summary = agent.summary
     assert summary is not None
-    values = _values(summary.variables, user, agent, problems)
+    values = missing.values(_what(agent), (summary,), user)
     if values is None:
         return None
     return ConversationSpec(

@@ -83,11 +83,11 @@ def compile_mcp_server(definition: Definition) -> McpServerSpec:
     credentials = []
     for prefix, key in (("header:", "headers"), ("env:", "env")):
         for name, entry in body.get(key, {}).items():
-            where = str(entry.value_loc("valueFromEnv"))
+            where = entry.value_loc("valueFromEnv")
             credentials.append(SecretSpec(f"{prefix}{name}", entry["valueFromEnv"], where))
     if "authToken" in body:
         entry = body["authToken"]
-        where = str(entry.value_loc("valueFromEnv"))
+        where = entry.value_loc("valueFromEnv")
         credentials.append(SecretSpec("authToken", entry["valueFromEnv"], where))
     transport = (
         "stdio" if "command" in body else _TRANSPORTS[body.get("transport", "streamableHttp")]

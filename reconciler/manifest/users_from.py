@@ -26,6 +26,11 @@ from reconciler.manifest.schema import PROPERTY_KEY, fits
 from reconciler.manifest.variables import as_text
 
 CSV_COLUMNS = ("id", "name", "pattern", "template", "agent", "tags", "protected")
+REQUIRED_COLUMNS = {
+    "id": "",
+    "pattern": " (every user needs one: dedicated, shared or identity)",
+}
+"""The columns every row needs (the schema's required user keys), with a hint."""
 PROPERTY_PREFIX = "properties."
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 _TRUE = frozenset({"true", "yes", "1"})
@@ -178,9 +183,10 @@ def _csv_users(
 
 def _header_ok(header: list[str], file: TextFile, lines: list[str], problems: Problems) -> bool:
     cells = _Cells(file.display, lines, 1)
-    ok = "id" in header
-    if not ok:
-        problems.add(cells.loc(0), "the CSV header has no 'id' column")
+    missing = [name for name in REQUIRED_COLUMNS if name not in header]
+    for name in missing:  # once here, not at every row
+        problems.add(cells.loc(0), f"the CSV header has no '{name}' column{REQUIRED_COLUMNS[name]}")
+    ok = not missing
     for index, name in enumerate(header):
         key = _property_key(name)
         if key is not None and not fits(PROPERTY_KEY, key):

@@ -137,6 +137,19 @@ def companions(url: str, agent_id: str) -> list[str]:
     return found
 
 
+def group_of(url: str, agent_id: str) -> dict[str, Any]:
+    answer = httpx.get(f"{url}/v1/agents/{agent_id}", params={"include": ["agent.managed_group"]})
+    answer.raise_for_status()
+    group: dict[str, Any] = answer.json()["managed_group"]
+    return group
+
+
+def memory_of(url: str, agent_id: str) -> dict[str, dict[str, Any]]:
+    answer = httpx.get(f"{url}/v1/agents/{agent_id}/core-memory/blocks")
+    answer.raise_for_status()
+    return {b["label"]: b for b in answer.json()}
+
+
 def test_a_sleeptime_agent_is_marked_kept_out_of_the_stack_and_removed_with_it(
     tmp_path: Path, letta_url: str, stack_name: str, sdk: Letta
 ) -> None:
@@ -152,6 +165,8 @@ def test_a_sleeptime_agent_is_marked_kept_out_of_the_stack_and_removed_with_it(
         "stack": stack_name,
         "companion_of": f"agent/user:sleepy-{stack_name}",
     }
+    own = memory_of(letta_url, companion)["memory_persona"]
+    assert f"letta-apply:{stack_name}" in own["tags"]
     # Neither foreign, nor a duplicate, nor undeclared: the next plan is empty.
     again = letta_apply("plan", str(path), "--detailed-exitcode", url=letta_url)
     assert again.code == 0, again.output
@@ -159,9 +174,10 @@ def test_a_sleeptime_agent_is_marked_kept_out_of_the_stack_and_removed_with_it(
     write_manifest(path, SLEEPTIME_MANIFEST.format(stack=stack_name, enabled="false"))
     off = letta_apply("plan", str(path), url=letta_url)
     assert "enable_sleeptime: true -> false" in off.stdout, off.output
-    assert letta_apply(str(path), url=letta_url).code == 0
-    gone = httpx.get(f"{letta_url}/v1/agents/{companion}")
-    assert gone.status_code == 404
+    assert f"- agent/user:sleepy-{stack_name}/sleeptime" in off.stdout, off.output
+    assert letta_apply(str(path), "--allow-delete", "--allow-mass-delete", url=letta_url).code == 0
+    assert httpx.get(f"{letta_url}/v1/agents/{companion}").status_code == 404
+    assert httpx.get(f"{letta_url}/v1/blocks/{own['id']}").status_code == 404
     assert letta_apply("plan", str(path), "--detailed-exitcode", url=letta_url).code == 0
 
     # Switched on again, then the agent removed: its sleep-time agent goes with it.
@@ -173,7 +189,59 @@ def test_a_sleeptime_agent_is_marked_kept_out_of_the_stack_and_removed_with_it(
     )
     removed = letta_apply(str(path), "--allow-delete", "--allow-mass-delete", url=letta_url)
     assert removed.code == 0, removed.output
+    assert f"- agent/user:sleepy-{stack_name}/sleeptime" in removed.stdout, removed.output
     assert httpx.get(f"{letta_url}/v1/agents/{second}").status_code == 404
+
+
+def test_switching_sleeptime_off_deletes_only_what_the_plan_shows(
+    tmp_path: Path, letta_url: str, stack_name: str, sdk: Letta
+) -> None:
+    """A block someone attached to the sleep-time agent and an agent a tenant added to its
+    group outlive the switch; the delete is planned, counted and refused without
+    --allow-delete."""
+    path = tmp_path / "m"
+    write_manifest(path, SLEEPTIME_MANIFEST.format(stack=stack_name, enabled="true"))
+    assert letta_apply(str(path), url=letta_url).code == 0
+    [listed] = sdk.agents.list(tags=[f"letta-apply:{stack_name}"])
+    [companion] = companions(letta_url, listed.id)
+    handmade = sdk.blocks.create(label="notes", value="a tenant's notes")
+    sdk.agents.blocks.attach(handmade.id, agent_id=companion)
+    tenant = sdk.agents.create(
+        name=f"tenant-{stack_name}", model="letta/letta-free", embedding="letta/letta-free"
+    )
+    group = group_of(letta_url, listed.id)
+    grown = {"agent_ids": [*group["agent_ids"], tenant.id]}
+    httpx.patch(f"{letta_url}/v1/groups/{group['id']}", json=grown).raise_for_status()
+
+    write_manifest(path, SLEEPTIME_MANIFEST.format(stack=stack_name, enabled="false"))
+    planned = letta_apply("plan", str(path), "--format", "json", url=letta_url)
+    changes = json.loads(planned.stdout)["changes"]
+    [delete] = [c for c in changes if c["action"] == "delete"]
+    assert delete["address"] == f"agent/user:sleepy-{stack_name}/sleeptime"
+    assert delete["resource_id"] == companion
+    persona = memory_of(letta_url, companion)["memory_persona"]
+    assert delete["owned_children"] == [persona["id"]]
+    notices = json.loads(planned.stdout)["notices"]
+    assert [n["resource_ids"] for n in notices if n["kind"] == "conflict"] == [[tenant.id]]
+    shown = letta_apply("plan", str(path), url=letta_url)
+    assert "1 to update, 0 to attach, 0 to detach, 1 to delete." in shown.stdout, shown.output
+    assert f"its own blocks: {persona['id']}" in shown.stdout, shown.output
+    review = letta_apply("plan", str(path), "--format", "markdown", url=letta_url)
+    assert f"agent/user:sleepy-{stack_name}/sleeptime" in review.stdout, review.output
+
+    refused = letta_apply(str(path), url=letta_url)
+    assert refused.code != 0 and "--allow-delete" in refused.output, refused.output
+    assert httpx.get(f"{letta_url}/v1/agents/{companion}").status_code == 200
+
+    applied = letta_apply(str(path), "--allow-delete", "--allow-mass-delete", url=letta_url)
+    assert applied.code == 0, applied.output
+    assert httpx.get(f"{letta_url}/v1/agents/{companion}").status_code == 404
+    assert httpx.get(f"{letta_url}/v1/blocks/{persona['id']}").status_code == 404
+    assert httpx.get(f"{letta_url}/v1/blocks/{handmade.id}").status_code == 200
+    assert httpx.get(f"{letta_url}/v1/agents/{tenant.id}").status_code == 200
+    sdk.agents.delete(tenant.id)
+    sdk.blocks.delete(handmade.id)
+    sdk.agents.delete(listed.id)
 
 
 def test_conversations_are_recompiled_after_their_agents_context_changes(

@@ -18,7 +18,7 @@ from tests.integration.helpers import letta_apply
 
 pytestmark = pytest.mark.server
 
-SECRETS = {"ORDERS_API_TOKEN": "example-token"}
+SECRETS = {"ORDERS_API_TOKEN": "example-token", "LETTA_APPLY_ALLOW_ENV": "ORDERS_API_TOKEN"}
 """The environment the examples' secrets are read from."""
 
 

@@ -89,23 +89,47 @@ def test_an_mcp_server_is_made_its_tool_attached_changed_and_removed(
     write_manifest(path, MANIFEST.format(stack=stack_name, servers=entry, tools=f"{name}/{tool}"))
     key = f"key-{uuid.uuid4().hex}"
     outputs = []
-    planned = letta_apply("plan", str(path), "--format", "json", url=letta_url, ORDERS_KEY=key)
+    planned = letta_apply(
+        "plan",
+        str(path),
+        "--format",
+        "json",
+        url=letta_url,
+        ORDERS_KEY=key,
+        LETTA_APPLY_ALLOW_ENV="ORDERS_KEY",
+    )
     outputs.append(planned.output)
-    applied = letta_apply(str(path), url=letta_url, ORDERS_KEY=key)
+    applied = letta_apply(
+        str(path), url=letta_url, ORDERS_KEY=key, LETTA_APPLY_ALLOW_ENV="ORDERS_KEY"
+    )
     outputs.append(applied.output)
     assert applied.code == 0, applied.output
     [made] = [s for s in servers(letta_url) if s["server_name"] == name]
     assert made["env"] == {"ORDERS_KEY": key, "LETTA_APPLY_STACK": stack_name}
     assert tool in agent_tools(letta_url, stack_name)
-    again = letta_apply("plan", str(path), "--detailed-exitcode", url=letta_url, ORDERS_KEY=key)
+    again = letta_apply(
+        "plan",
+        str(path),
+        "--detailed-exitcode",
+        url=letta_url,
+        ORDERS_KEY=key,
+        LETTA_APPLY_ALLOW_ENV="ORDERS_KEY",
+    )
     assert again.code == 0, again.output
     outputs.append(again.output)
 
     rotated = f"key-{uuid.uuid4().hex}"
-    changed = letta_apply("plan", str(path), url=letta_url, ORDERS_KEY=rotated)
+    changed = letta_apply(
+        "plan", str(path), url=letta_url, ORDERS_KEY=rotated, LETTA_APPLY_ALLOW_ENV="ORDERS_KEY"
+    )
     assert 'values.env:ORDERS_KEY: "(set)" -> "(changed)"' in changed.stdout, changed.output
     outputs.append(changed.output)
-    assert letta_apply(str(path), url=letta_url, ORDERS_KEY=rotated).code == 0
+    assert (
+        letta_apply(
+            str(path), url=letta_url, ORDERS_KEY=rotated, LETTA_APPLY_ALLOW_ENV="ORDERS_KEY"
+        ).code
+        == 0
+    )
     [kept] = [s for s in servers(letta_url) if s["server_name"] == name]
     assert kept["id"] == made["id"] and kept["env"]["ORDERS_KEY"] == rotated
     for text in outputs:

@@ -50,7 +50,11 @@ def test_secret_values_reach_the_server_and_no_output(
     tmp_path: Path, letta_url: str, stack_name: str, sdk: Letta
 ) -> None:
     token, region = f"tok-{uuid.uuid4().hex}", f"region-{uuid.uuid4().hex}"
-    env = {"ORDERS_TOKEN": token, "SHOP_REGION": region}
+    env = {
+        "ORDERS_TOKEN": token,
+        "SHOP_REGION": region,
+        "LETTA_APPLY_ALLOW_ENV": "ORDERS_TOKEN,SHOP_REGION",
+    }
     path = tmp_path / "m"
     write(path, stack_name, {"ORDERS_API_TOKEN": "ORDERS_TOKEN"})
 
@@ -110,7 +114,10 @@ def test_a_missing_variable_is_an_error_before_any_request(tmp_path: Path, stack
     path = tmp_path / "m"
     write(path, stack_name, {"ORDERS_API_TOKEN": "NOT_SET_ANYWHERE_42"})
     # Nothing listens there: an error about the variable proves no request was attempted.
-    result = letta_apply("plan", str(path), url="http://127.0.0.1:9", SHOP_REGION="x")
+    allowed = "NOT_SET_ANYWHERE_42 SHOP_REGION"
+    result = letta_apply(
+        "plan", str(path), url="http://127.0.0.1:9", SHOP_REGION="x", LETTA_APPLY_ALLOW_ENV=allowed
+    )
     assert result.code == 1
     assert "stack.yaml:" in result.stderr
     assert "secret ORDERS_API_TOKEN: environment variable NOT_SET_ANYWHERE_42 is not set" in (

@@ -11,11 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.manifest.schema import manifest_schema
+from reconciler.manifest.users_from import REQUIRED_COLUMNS
 from tests.manifest.cli import run_validate
 
 CORPUS = Path(__file__).parent / "invalid"
 CASES = sorted(path.name for path in CORPUS.iterdir() if path.is_dir())
 HEAD = "apiVersion: letta-apply/v1\nstack: demo\n"
+Captured = pytest.CaptureFixture[str]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -76,3 +79,76 @@ def test_json_lines_nested_past_the_recursion_limit(
     code, output = run_validate(["."], capsys)
     assert code == 1
     assert output == "Error: users.jsonl:1:1: invalid JSON: nested too deeply\n"
+
+
+TEMPLATE = (
+    "defaults: {model: letta/letta-free, embedding: letta/letta-free}\n"
+    "templates:\n"
+    "  assistant:\n"
+    "    blocks:\n"
+    '      human: {value: "Tier: ${user.properties.teir}"}\n'
+    "usersFrom: users.csv\n"
+)
+
+
+def _rows(header: str, row: str, count: int = 2000) -> str:
+    return header + "\n" + "".join(row.format(n=n) + "\n" for n in range(count))
+
+
+def _validate(
+    folder: Path, files: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: Captured
+) -> list[str]:
+    """The lines `validate` prints for a stack of these files, which must be refused."""
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    monkeypatch.chdir(folder)
+    code, output = run_validate(["."], capsys)
+    assert code == 1
+    return output.splitlines()
+
+
+def test_a_column_every_row_needs_is_reported_once_at_the_header(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Captured
+) -> None:
+    users = _rows("id,name,template", "u{n},User {n},assistant")
+    files = {"users.csv": users, "manifest.yaml": HEAD + TEMPLATE}
+    assert _validate(tmp_path, files, monkeypatch, capsys) == [
+        "Error: users.csv:1:1: the CSV header has no 'pattern' column "
+        "(every user needs one: dedicated, shared or identity)"
+    ]
+    assert set(REQUIRED_COLUMNS) == set(manifest_schema()["$defs"]["user"]["required"])
+
+
+def test_a_property_no_user_has_is_reported_once_where_the_template_uses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Captured
+) -> None:
+    users = _rows("id,pattern,template,properties.tier", "u{n},dedicated,assistant,pro")
+    files = {"users.csv": users, "manifest.yaml": HEAD + TEMPLATE}
+    assert _validate(tmp_path, files, monkeypatch, capsys) == [
+        "Error: manifest.yaml:7:22: template 'assistant': no user of it (2,000 users) has "
+        "property 'teir'; did you mean 'tier'?"
+    ]
+
+
+def test_alike_problems_are_listed_a_few_times_then_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Captured
+) -> None:
+    row = '{{"id": "u{n}", "template": "assistant"}}'
+    users = _rows("id,pattern,template,properties.teir", "v{n},dedicated,assistant,")
+    both = "usersFrom: [users.csv, users.jsonl]"
+    files = {
+        "users.jsonl": _rows(row.format(n=""), row),
+        "users.csv": users.replace("v0,dedicated,assistant,", "v0,dedicated,assistant,pro"),
+        "manifest.yaml": HEAD + TEMPLATE.replace("usersFrom: users.csv", both),
+    }
+    assert _validate(tmp_path, files, monkeypatch, capsys) == [
+        "Error: users.csv:3:1: user 'v1' has no property 'teir' (used by template 'assistant')",
+        "users.csv:4:1: user 'v2' has no property 'teir' (used by template 'assistant')",
+        "users.csv:5:1: user 'v3' has no property 'teir' (used by template 'assistant')",
+        "users.csv:6:1: … and 1,996 more: users without property 'teir' (used by template "
+        "'assistant')",
+        "users.jsonl:1:1: user: missing required key 'pattern'",
+        "users.jsonl:2:1: user: missing required key 'pattern'",
+        "users.jsonl:3:1: user: missing required key 'pattern'",
+        "users.jsonl:4:1: … and 1,998 more: user: missing required key 'pattern'",
+    ]

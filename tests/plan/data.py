@@ -2,8 +2,9 @@
 the server holds, as live values) becomes the (desired, live) pair the planner takes.
 
 `live.json` lists `agents`, `blocks`, `conversations`, `identities`, `foreign_agents` and
-`tools` (the stack's, and others by name, as the server sends them), and
-`unmarked_conversations` (no stack's marker: what `--adopt` may take); a missing list is
+`tools` (the stack's, and others by name, as the server sends them),
+`unmarked_conversations` (no stack's marker: what `--adopt` may take), and `companions` (the
+agents in the stack's agents' sleep-time groups, with their blocks); a missing list is
 empty. An optional `options.json` holds `{"adopt": true}` for a case planned with `--adopt`.
 Agents and blocks are written as the server sends them (ownership
 record in `metadata`), except that an agent's blocks show their `tags` (the stack's tag marks
@@ -60,6 +61,7 @@ def live_from_json(stack: str, raw: dict[str, Any]) -> LiveState:
         foreign_agents=tuple(agent.from_server(a, stack) for a in raw.get("foreign_agents", ())),
         tagged_blocks=_tagged(raw, stack),
         tools=tuple(tool.from_server(t, stack) for t in raw.get("tools", ())),
+        companions=tuple(agent.companion_from_server(a, stack) for a in raw.get("companions", ())),
         unmarked_conversations=tuple(
             found
             for c in raw.get("unmarked_conversations", ())
@@ -75,6 +77,7 @@ def _tagged(raw: dict[str, Any], stack: str) -> frozenset[str]:
     blocks = [
         *raw.get("blocks", ()),
         *(b for a in raw.get("agents", ()) for b in a.get("blocks", ())),
+        *(b for a in raw.get("companions", ()) for b in a.get("blocks", ())),
     ]
     return frozenset(b["id"] for b in blocks if tag in b.get("tags", ()))
 

@@ -56,5 +56,6 @@ def test_fingerprint_is_the_digest_of_one_document(case: Path) -> None:
         live.owned_tools,
         live.owned_mcp_servers,
         sorted(live.tagged_blocks),
+        *([live.companions] if live.companions else []),
     ]
     assert live.fingerprint() == hashlib.sha256(canonical(document).encode()).hexdigest()

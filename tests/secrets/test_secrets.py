@@ -8,9 +8,14 @@ import pytest
 from reconciler import secrets
 from reconciler.address import Address
 from reconciler.desired import AgentSpec, DesiredState, SecretSpec
-from reconciler.errors import LettaApplyError, UnsafePlanError
+from reconciler.environ import EnvGrant
+from reconciler.errors import LettaApplyError, Location, UnsafePlanError
 
 AGENT = Address.agent("desk")
+
+
+def access(key: bytes = b"k") -> secrets.SecretAccess:
+    return secrets.SecretAccess(EnvGrant(("SHOP_*", "NOT_SET_HERE")), key)
 
 
 def state(*declared: SecretSpec) -> DesiredState:
@@ -45,13 +50,13 @@ def test_sealing_reads_the_environment_and_keeps_only_digests(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("SHOP_TOKEN", "s3cret-value")
-    sealed = secrets.seal(state(SecretSpec("TOKEN", "SHOP_TOKEN", "m.yaml:3:5")), b"k")
+    sealed = access().seal(state(SecretSpec("TOKEN", "SHOP_TOKEN", Location("m.yaml", 3, 5))))
     [secret] = sealed.agents[0].secrets or ()
     assert secret.digest == secrets.digest(b"k", AGENT, "TOKEN", "s3cret-value")
     assert "s3cret-value" not in repr(sealed)
     planned = secrets.planned((secret,))
     assert planned == {"TOKEN": {"env": "SHOP_TOKEN", "digest": secret.digest}}
-    assert secrets.reveal(planned, b"k", AGENT) == {"TOKEN": "s3cret-value"}
+    assert access().reveal(planned, AGENT) == {"TOKEN": "s3cret-value"}
 
 
 def test_a_missing_variable_is_named_with_where_it_is_declared(
@@ -59,7 +64,7 @@ def test_a_missing_variable_is_named_with_where_it_is_declared(
 ) -> None:
     monkeypatch.delenv("NOT_SET_HERE", raising=False)
     with pytest.raises(LettaApplyError) as caught:
-        secrets.check_available(state(SecretSpec("TOKEN", "NOT_SET_HERE", "m.yaml:7:9")))
+        access().check(state(SecretSpec("TOKEN", "NOT_SET_HERE", Location("m.yaml", 7, 9))))
     assert str(caught.value) == (
         "m.yaml:7:9: secret TOKEN: environment variable NOT_SET_HERE is not set"
     )
@@ -77,6 +82,6 @@ def test_a_value_changed_since_the_plan_is_refused_without_showing_it(
     }
     monkeypatch.setenv("SHOP_TOKEN", "new-value")
     with pytest.raises(UnsafePlanError) as caught:
-        secrets.check_plan([(AGENT, planned)], b"k")
+        access().check_plan([(AGENT, planned)])
     assert "not the one the plan was made with" in str(caught.value)
     assert "new-value" not in str(caught.value) and "planned-value" not in str(caught.value)
