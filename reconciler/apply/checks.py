@@ -14,22 +14,23 @@ from typing import assert_never
 from reconciler.address import Address, Kind
 from reconciler.errors import UnsafePlanError
 from reconciler.live.state import LiveState
+from reconciler.plan.deletions import deletions
 from reconciler.plan.model import Adopt, Attach, Change, Create, Delete, Detach, Plan, Update
 
 
 def check_guards(plan: Plan, *, allow_destructive: bool, allow_mass_delete: bool) -> None:
     """Refuse plans the options do not allow: any delete, or deleting more than the stack's
-    share (`max_delete_percent` of what it owns; an agent's own blocks count with it)."""
-    deletes = len(plan.deleted_ids)
-    if deletes and not allow_destructive:
+    share (`max_delete_percent` of what it owns; an agent's own blocks count with it), counted
+    as the plan's summary counts them (`reconciler.plan.deletions`)."""
+    deleted = deletions(plan)
+    if deleted.total and not allow_destructive:
         raise UnsafePlanError(
-            f"the plan deletes {deletes} resource(s); pass --allow-delete to apply deletions"
+            f"the plan deletes {deleted.phrase()}; pass --allow-delete to apply deletions"
         )
-    limit = plan.owned_resources * plan.max_delete_percent / 100
-    if deletes > limit and not allow_mass_delete:
+    if deleted.over_share and not allow_mass_delete:
         raise UnsafePlanError(
-            f"the plan deletes {deletes} of {plan.owned_resources} resources the stack owns, "
-            f"more than {plan.max_delete_percent:g}%; if that is intended, pass --allow-mass-delete"
+            f"the plan deletes {deleted.phrase()}: {deleted.share()}; if that is intended, "
+            "pass --allow-mass-delete"
         )
 
 

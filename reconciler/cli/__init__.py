@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import click
@@ -21,9 +22,14 @@ from reconciler.errors import ApplyFailed, Interrupted, LettaApplyError, NotConv
 if TYPE_CHECKING:
     import traceback
 
+DEBUG_HELP = "Show tracebacks for errors."
+
 
 class DefaultCommandGroup(click.Group):
-    """A group where `letta-apply PATHS` means `letta-apply run PATHS`."""
+    """A group where `letta-apply PATHS` means `letta-apply run PATHS`.
+
+    A first word that is neither a command nor an existing path, but close to a command's
+    name (`plna`) or one of a group's (`status`), is answered with that command."""
 
     default_command = "run"
     group_options = frozenset({"--debug", "--version", "--help", "-h"})
@@ -33,19 +39,46 @@ class DefaultCommandGroup(click.Group):
         # anything else (a path, or a run option such as --prune) means `run`.
         position = next((i for i, a in enumerate(args) if a not in self.group_options), None)
         if position is not None and args[position] not in self.commands:
+            self._refuse_mistyped_command(ctx, args[position])
             args = [*args[:position], self.default_command, *args[position:]]
         return super().parse_args(ctx, args)
+
+    def _refuse_mistyped_command(self, ctx: click.Context, word: str) -> None:
+        if word.startswith("-") or Path(word).exists():
+            return
+        suggestion = self.suggest(word)
+        if suggestion is not None:
+            raise click.UsageError(
+                f"{word!r} is neither a command nor a file or folder; "
+                f"did you mean `letta-apply {suggestion}`?",
+                ctx,
+            )
+
+    def suggest(self, word: str) -> str | None:
+        """The command `word` was likely meant as: a command's name it is close to, or a
+        subcommand of a group (`status` -> `dev-server status`); None when none fits."""
+        import difflib
+
+        names = [name for name, command in self.commands.items() if not command.hidden]
+        close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
+        if close:
+            return close[0]
+        for name, command in sorted(self.commands.items()):
+            if isinstance(command, click.Group) and word in command.commands:
+                return f"{name} {word}"
+        return None
 
 
 @click.group(cls=DefaultCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="letta-apply")
-@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.option("--debug", is_flag=True, help=DEBUG_HELP)
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """Converge a Letta server to the users, agents, memory blocks, conversations and
     identities declared in YAML manifests.
 
-    `letta-apply PATHS` plans and then applies; see `plan`, `apply`, `validate`, `outputs`.
+    `letta-apply PATHS` is short for `letta-apply run PATHS`: plan, show the plan, ask at a
+    terminal, apply. See also `plan`, `apply`, `validate`, `outputs`.
     """
     ctx.obj = {"debug": debug}
 
@@ -55,6 +88,24 @@ def _register() -> None:
 
     for command in (*commands.COMMANDS, validate.validate, devserver.dev_server, github.github):
         cli.add_command(command)
+    for command in _leaves(cli.commands.values()):
+        if not any(param.name == "debug" for param in command.params):
+            command.params.append(_debug_option())
+
+
+def _leaves(commands: Iterable[click.Command]) -> Iterator[click.Command]:
+    """The commands that run something (a group's subcommands, not the group itself)."""
+    for command in commands:
+        if isinstance(command, click.Group):
+            yield from _leaves(command.commands.values())
+        else:
+            yield command
+
+
+def _debug_option() -> click.Option:
+    """`--debug` after the command too (`letta-apply plan PATHS --debug`); `main` reads it
+    from the arguments, wherever it is."""
+    return click.Option(["--debug"], is_flag=True, expose_value=False, help=DEBUG_HELP)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

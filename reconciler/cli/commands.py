@@ -55,7 +55,7 @@ allow_mass_delete_option = click.option(
 )
 
 
-@click.command("run", hidden=True)
+@click.command("run", short_help="Plan and apply (the default: `letta-apply PATHS`).")
 @paths_argument
 @root_option
 @connection_options
@@ -80,7 +80,10 @@ def run(
     scope: Scope,
     adopt: bool,
 ) -> None:
-    """Plan, show the plan, and apply it (asks first at a terminal)."""
+    """Plan, show the plan, and apply it (asks first at a terminal).
+
+    `letta-apply PATHS` is short for `letta-apply run PATHS`.
+    """
     from reconciler.manifest import load_desired
     from reconciler.scope import cut
     from reconciler.workflow import ApplyOptions, plan_and_apply
@@ -220,8 +223,19 @@ def _render(result: Plan, fmt: str, color: bool) -> str:
             return render_text(result, color=color)
 
 
+def _saved_plan_path(_ctx: click.Context, _param: click.Parameter, path: Path) -> Path:
+    """A folder or a YAML file is a stack, not a saved plan: say what to run instead."""
+    if path.is_dir() or path.suffix.lower() in (".yaml", ".yml"):
+        raise click.BadParameter(
+            f"{path} is a stack's manifests, not a saved plan: to plan and apply it, run "
+            f"`letta-apply {path}`; to review first, `letta-apply plan {path} --out plan.json` "
+            "then `letta-apply apply plan.json`"
+        )
+    return path
+
+
 @click.command("apply")
-@click.argument("planfile", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("planfile", type=click.Path(exists=True, path_type=Path), callback=_saved_plan_path)
 @connection_options
 @parallelism_option
 @allow_delete_option

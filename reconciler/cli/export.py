@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from reconciler.cli.options import Connection, connection_options, parallelism_option
 from reconciler.cli.output import Console, say
+from reconciler.errors import LettaApplyError
 from reconciler.render.lines import counted
+
+if TYPE_CHECKING:
+    from reconciler.export import Selection
 
 STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
@@ -69,12 +74,15 @@ def export_command(
     force: bool,
 ) -> None:
     """Write manifests that reproduce what the server holds, to onboard an existing fleet:
-    review them, then `plan --adopt` and `apply --adopt` take the resources over.
+    review them, then `letta-apply plan OUT --adopt` shows the takeover and
+    `letta-apply OUT --adopt` applies it.
 
     Users come from agents' `user:<id>` tags (dedicated), conversations on shared agents
     (shared) and identities attached to them (identity); alike agents share a template.
     Memory blocks are written with `policy: seed`, so learned memory is never overwritten.
-    Secrets are never read or written.
+    Settings the server gives every agent by default are left out; what cannot be exported
+    is named in a `Note:` line. Secrets are never read or written. An export that matches
+    no agent writes nothing.
     """
     from reconciler.cli.validate import summary
     from reconciler.export import Selection, UsersFile, check_folder, export, write_stack
@@ -94,6 +102,10 @@ def export_command(
             progress=console.status,
         )
     console.end_status()
+    if exported.empty:
+        for note in exported.notes:
+            say(f"Note: {note}")
+        raise LettaApplyError(f"nothing to export: {_no_match(selection)}; nothing written")
     written = write_stack(out, exported, UsersFile(users_file), force=force)
     desired = load_desired([out], out)  # what was written must be a valid stack
     say(f"Wrote {', '.join(str(p) for p in written)}")
@@ -103,3 +115,11 @@ def export_command(
         say(f"Note: {note}")
     adopt = "" if stack else " --adopt"  # a stack's own resources carry its marks already
     say(f"Next: review, then `letta-apply plan {out}{adopt}`")
+
+
+def _no_match(selection: Selection) -> str:
+    if selection.stack is not None:
+        return f"stack {selection.stack!r} marks no agent as its own"
+    if selection.tags:
+        return f"no agent carries a tag matching {', '.join(selection.tags)}"
+    return "the server holds no agent that no stack marked"

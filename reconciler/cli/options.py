@@ -126,8 +126,7 @@ class Connection:
         max_rps: float | None = None,
         allow_env: tuple[str, ...] = (),
     ) -> Connection:
-        """The server given, else the running dev server (said in one line on stderr), else
-        Letta's default address."""
+        """The server given, else the running dev server, else Letta's default address."""
         if base_url is not None:
             return cls(base_url, project_id, timeout, max_rps, Origin.GIVEN, allow_env)
         from reconciler.devserver import default_state_dir, running_url
@@ -136,7 +135,6 @@ class Connection:
         found = running_url(Path(state_dir) if state_dir else default_state_dir())
         if found is None:
             return cls(DEFAULT_BASE_URL, project_id, timeout, max_rps, Origin.DEFAULT, allow_env)
-        say(f"Using the local dev server at {found} (LETTA_BASE_URL is not set).", err=True)
         return cls(found, project_id, timeout, max_rps, Origin.DEV_SERVER, allow_env)
 
     def unreachable_hint(self) -> str:
@@ -161,10 +159,17 @@ class Connection:
                 )
 
     def open(self) -> LettaApi:
-        """A client for this server (a context manager that closes its connections)."""
+        """A client for this server (a context manager that closes its connections); the dev
+        server found without being named is announced in one line on stderr."""
         from reconciler.client import LettaApi, Target  # the SDK: only when a command connects
         from reconciler.environ import EnvGrant
         from reconciler.secrets import SecretAccess, digest_key
+
+        if self.origin is Origin.DEV_SERVER:
+            say(
+                f"Using the local dev server at {self.base_url} (LETTA_BASE_URL is not set).",
+                err=True,
+            )
 
         # What was imported lives as long as the process: frozen, the collector stops scanning
         # the SDK's many objects again and again while the server's pages are read.

@@ -14,40 +14,145 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler import ownership
+from reconciler.errors import Location
 from reconciler.kinds.agent import GIT_MEMORY_TAG
+from reconciler.kinds.agent_settings import COMPACTION_SETTINGS, MODEL_SETTINGS, TOOL_RULES
 from reconciler.live.state import LiveAgent, LiveBlock
 from reconciler.manifest import schema
+from reconciler.manifest.problems import Problems
 from reconciler.manifest.schema import fits
+from reconciler.manifest.tools import BASE_TOOLS, check_rules
 from reconciler.values import thaw
 
+from .defaults import (
+    DEFAULT_TIMEZONE,
+    ServerDefaults,
+    is_default_description,
+    is_default_limit,
+    is_default_system,
+)
 from .snapshot import ServerTool
 from .text import literal
 
-HOISTED = ("model", "embedding", "system", "timezone", "contextWindowLimit")
+HOISTED = (
+    "model",
+    "embedding",
+    "system",
+    "timezone",
+    "contextWindowLimit",
+    "modelSettings",
+    "compactionSettings",
+)
 """Settings moved to `defaults` when every template and shared agent has the same value."""
+_NOWHERE = Location("<export>")
 
 
-def settings(agent: LiveAgent) -> dict[str, Any]:
-    """The agent settings the stack would manage, in manifest keys. Settings objects the
-    server fills with its own defaults (model and compaction settings) and tool rules are
-    left unmanaged."""
+def settings(agent: LiveAgent, server: ServerDefaults, notes: list[str]) -> dict[str, Any]:
+    """The agent settings the stack would manage, in manifest keys, without those the server
+    gives every agent of its model (its default system prompt, the model's context window,
+    default model and compaction settings). What a manifest cannot hold is noted."""
     held = thaw(agent.settings)
     assert isinstance(held, Mapping)
+    model = server.model(held.get("model"))
     found: dict[str, Any] = {}
-    for server, key in (
-        ("model", "model"),
-        ("embedding", "embedding"),
-        ("system", "system"),
-        ("context_window_limit", "contextWindowLimit"),
-    ):
-        if held.get(server) is not None:
-            found[key] = held[server]
+    for name, key in (("model", "model"), ("embedding", "embedding")):
+        if held.get(name) is not None:
+            found[key] = held[name]
+    if held.get("system") is not None and not is_default_system(held["system"]):
+        found["system"] = held["system"]
+    window = held.get("context_window_limit")
+    if window is not None and window != model.context_window:
+        found["contextWindowLimit"] = window
     zone = held.get("timezone")
-    if fits(schema.TIMEZONE, zone):
+    if fits(schema.TIMEZONE, zone) and zone != DEFAULT_TIMEZONE:
         found["timezone"] = zone
+    for name, key, table, default in (
+        ("model_settings", "modelSettings", MODEL_SETTINGS, model.model_settings),
+        ("compaction_settings", "compactionSettings", COMPACTION_SETTINGS, model.compaction),
+    ):
+        if changed := _changed(held.get(name), table, default, key, agent, notes):
+            found[key] = changed
     if held.get("enable_sleeptime") is True:
         found["enableSleeptime"] = True
+    notes.extend(_unmanaged(agent, held))
     return found
+
+
+def _changed(
+    held: Any,
+    table: Mapping[str, tuple[str, ...]],
+    default: Mapping[str, Any],
+    key: str,
+    agent: LiveAgent,
+    notes: list[str],
+) -> dict[str, Any]:
+    """The keys of a settings object (the server's form, read by `table`) whose values differ
+    from the defaults; a value the manifest schema refuses is noted, not written."""
+    found: dict[str, Any] = {}
+    for name, path in table.items():
+        value = _at(held, path)
+        if value is None or value in default.get(name, ()):
+            continue
+        if schema.check({name: value}, Problems(), key):
+            found[name] = value
+        else:
+            notes.append(
+                f"agent {agent.name!r}: {key}.{name} {value!r} is not one a manifest can hold"
+            )
+    return found
+
+
+def _at(held: Any, path: tuple[str, ...]) -> Any:
+    for name in path:
+        held = held.get(name) if isinstance(held, Mapping) else None
+    return held
+
+
+def _unmanaged(agent: LiveAgent, held: Mapping[str, Any]) -> list[str]:
+    """Notes for what the agent holds that no manifest key expresses."""
+    notes = []
+    what = f"agent {agent.name!r}"
+    model = held.get("model_settings")
+    if isinstance(model, Mapping) and model.get("response_format") is not None:
+        notes.append(f"{what}: its model's response_format is left as the server has it")
+    compaction = held.get("compaction_settings")
+    if isinstance(compaction, Mapping) and compaction.get("model_settings") is not None:
+        notes.append(f"{what}: its compaction model_settings are left as the server has them")
+    if agent.secret_names:
+        names = ", ".join(agent.secret_names)
+        notes.append(
+            f"{what}: secret(s) {names} not exported (values are never read); declare them "
+            "with valueFromEnv to manage them"
+        )
+    return notes
+
+
+def tool_rules(agent: LiveAgent, listed: Sequence[str], notes: list[str]) -> list[dict[str, Any]]:
+    """The agent's tool rules in manifest form, without those on its base tools (the server
+    adds them, and a plan keeps them); none (noted) when one names a tool the exported agent
+    does not have, since rules are managed as a whole."""
+    held = thaw(agent.settings.get("tool_rules") or ())
+    assert isinstance(held, list)
+    back = {server: (key, fields) for key, (server, fields) in TOOL_RULES.items()}
+    base = {ref.name for ref in agent.tools if ref.is_base}
+    rules = []
+    for rule in held:
+        if rule["tool_name"] in base:
+            continue
+        key, fields = back[rule["type"]]
+        found = {"type": key, "tool": rule["tool_name"]}
+        found.update({k: rule[name] for k, name in fields.items() if name in rule})
+        rules.append(found)
+    usable = {*listed, *BASE_TOOLS}
+    problems = Problems()
+    check_rules(rules, tuple(usable), None, "", lambda _: _NOWHERE, problems)
+    if problems or not schema.check(rules, problems, "toolRules"):
+        notes.append(
+            f"agent {agent.name!r}: tool rules left as the server has them (one names a tool "
+            "the exported agent does not list, or is not one a manifest can hold)"
+        )
+        return []
+    return rules
 
 
 def description(agent: LiveAgent) -> str | None:
@@ -90,11 +195,12 @@ def _listable(name: str) -> bool:
 
 
 def block_config(live: LiveBlock) -> dict[str, Any]:
-    """A block's configuration (everything but its value), in manifest keys."""
+    """A block's configuration (everything but its value), in manifest keys, without the
+    server's default limit and the default descriptions of `persona` and `human` blocks."""
     found: dict[str, Any] = {}
-    if live.limit is not None:
+    if live.limit is not None and not is_default_limit(live.limit):
         found["limit"] = live.limit
-    if live.description:
+    if live.description and not is_default_description(live.label, live.description):
         found["description"] = literal(live.description)
     if live.read_only:
         found["readOnly"] = True
@@ -128,14 +234,30 @@ def tool_sources(
     files: dict[str, str] = {}
     for found in sorted(tools, key=lambda t: t.name):
         if found.owner != stack:
+            if found.options:
+                notes.append(
+                    f"tool {found.name!r}: option(s) {', '.join(found.options)} left as the "
+                    "server has them (the tool is listed by name, not defined here)"
+                )
             continue
         if not fits(schema.TOOL_NAME, found.name) or not _defines(found.name, found.source):
             notes.append(f"tool {found.name!r}: its source defines no function of that name")
             continue
         path = f"tools/{found.name}.py"
-        section[found.name] = {"source": path}
+        section[found.name] = {"source": path, **_fitting(found, notes)}
         files[path] = found.source
     return section, files
+
+
+def _fitting(found: ServerTool, notes: list[str]) -> dict[str, Any]:
+    """The tool's options, or none (noted) when one is not what a manifest can hold."""
+    options = dict(found.options)
+    if options and not schema.check({"source": "x.py", **options}, Problems(), "tool"):
+        notes.append(
+            f"tool {found.name!r}: options left as the server has them: {', '.join(options)}"
+        )
+        return {}
+    return options
 
 
 def _defines(name: str, source: str) -> bool:

@@ -27,6 +27,7 @@ from reconciler.manifest.schema import fits
 from reconciler.values import canonical
 
 from . import definitions as defs
+from .defaults import ServerDefaults
 from .people import Users, conversation_users, identity_users
 from .snapshot import Snapshot
 from .text import ID_VARIABLE, Member, factor, literal
@@ -48,6 +49,11 @@ class ExportedStack:
     files: dict[str, str] = field(default_factory=dict)
     """More files the manifest names (tools' sources), by path relative to it."""
 
+    @property
+    def empty(self) -> bool:
+        """Whether no agent was exported (then there are no users nor blocks either)."""
+        return not self.document.get("templates") and not self.document.get("agents")
+
 
 @dataclass
 class _Fleet:
@@ -58,12 +64,20 @@ class _Fleet:
     user_tag: str = DEFAULT_USER_TAG
     users: Users = field(default_factory=Users)
     notes: list[str] = field(default_factory=list)
+    server: ServerDefaults = field(default_factory=ServerDefaults)
 
 
-def infer(snapshot: Snapshot, name: str, stack: str | None = None) -> ExportedStack:
+def infer(
+    snapshot: Snapshot,
+    name: str,
+    stack: str | None = None,
+    server: ServerDefaults | None = None,
+) -> ExportedStack:
     """The stack `name` that reproduces `snapshot`; with `stack`, the snapshot holds that
-    stack's marked resources and their addresses give the users' ids and the agents' keys."""
-    fleet = _Fleet()
+    stack's marked resources and their addresses give the users' ids and the agents' keys.
+    What `server` gives every agent by default is left out (by default: what the server
+    gives any model)."""
+    fleet = _Fleet(server=server or ServerDefaults())
     dedicated, shared = _classify(snapshot.agents, stack, fleet)
     if stack is not None:
         fleet.user_tag = _user_tag(dedicated) or DEFAULT_USER_TAG
@@ -187,7 +201,7 @@ def _block_section(fleet: _Fleet) -> dict[str, Any]:
 def _fitting_config(live: LiveBlock) -> dict[str, Any]:
     config = defs.block_config(live)
     if live.limit is not None and len(live.value) > live.limit:
-        del config["limit"]
+        config.pop("limit", None)
     return config
 
 
@@ -213,13 +227,14 @@ def _common(agent: LiveAgent, fleet: _Fleet) -> dict[str, Any]:
             f"agent {agent.name!r}: tool(s) {', '.join(map(repr, left))} not listed "
             "(MCP tools and names no manifest can hold are left as they are)"
         )
-    body: dict[str, Any] = defs.settings(agent)
+    body: dict[str, Any] = defs.settings(agent, fleet.server, fleet.notes)
     if (text := defs.description(agent)) is not None:
         body["description"] = text
     for key, value in (
         ("tags", [literal(t) for t in defs.free_tags(agent)]),
         ("metadata", defs.metadata(agent)),
         ("tools", listed),
+        ("toolRules", defs.tool_rules(agent, listed, fleet.notes)),
         (
             "sharedBlocks",
             sorted(fleet.shared[b.id][0] for b in agent.blocks if b.id in fleet.shared),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 from reconciler import ownership
@@ -19,7 +19,9 @@ from reconciler.address import USER_KEY_PREFIX
 from reconciler.client import LettaApi
 from reconciler.kinds import agent, conversation, identity, tool
 from reconciler.live.state import LiveAgent, LiveIdentity
-from reconciler.values import JSON
+from reconciler.values import JSON, thaw
+
+from .defaults import tool_options
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class ServerTool:
     name: str
     source: str
     owner: str | None = None
+    options: Mapping[str, JSON] = field(default_factory=dict)
+    """Its options the server would not set by itself, in the manifest's keys."""
 
 
 @dataclass(frozen=True)
@@ -126,7 +130,8 @@ def _custom_tools(agents: tuple[LiveAgent, ...]) -> list[str]:
 def _tool(api: LettaApi, tool_id: str) -> ServerTool:
     raw = api.get(f"/v1/tools/{tool_id}")
     owner = ownership.recorded_stack(raw.get(tool.METADATA))
-    return ServerTool(str(raw.get("name") or ""), str(raw.get("source_code") or ""), owner)
+    options = tool_options(raw, thaw(tool.from_server(raw, "").settings))
+    return ServerTool(str(raw.get("name") or ""), str(raw.get("source_code") or ""), owner, options)
 
 
 def _marked(live: LiveAgent) -> bool:

@@ -17,6 +17,7 @@ from typing import assert_never
 from reconciler.address import Kind
 from reconciler.kinds import identity
 from reconciler.ownership import IDENTITY_MARKER_KEY, METADATA_KEY
+from reconciler.plan.deletions import deletions
 from reconciler.plan.model import (
     Action,
     Adopt,
@@ -173,6 +174,18 @@ def summary_sentence(plan: Plan) -> str:
         text += f" {counted(len(plan.blocked), 'declared resource')} blocked."
     if plan.notices:
         text += f" {counted(len(plan.notices), 'notice')}."
+    return text
+
+
+def deletion_sentence(plan: Plan) -> str | None:
+    """What the plan deletes, counted as the deletion guards count it, and whether applying
+    it needs `--allow-mass-delete`; None when it deletes nothing."""
+    deleted = deletions(plan)
+    if not deleted.total:
+        return None
+    text = f"Deletes {deleted.phrase()}."
+    if deleted.over_share:
+        text += f" That is {deleted.share()}: applying needs --allow-mass-delete."
     return text
 
 

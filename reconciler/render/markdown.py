@@ -25,6 +25,7 @@ from reconciler.render.lines import (
     changes_by_action,
     counted,
     counted_actions,
+    deletion_sentence,
     has_details,
     notice_lines,
     notice_title,
@@ -91,6 +92,9 @@ def _any_details(plan: Plan) -> bool:
 def _document(plan: Plan, detail: _Detail, max_chars: int) -> str:
     scope = scope_sentence(plan, inline_code)
     parts = [_title(plan), *((f"> {scope}",) if scope else ()), f"**{summary_sentence(plan)}**"]
+    deleting = deletion_sentence(plan)
+    if deleting:
+        parts.append(deleting)
     note = _omission_note(plan, detail, max_chars)
     if note:
         parts.append(note)

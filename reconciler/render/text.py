@@ -1,8 +1,9 @@
 """The terminal rendering of a plan, in the manner of `terraform plan`.
 
 Layout: the target, a legend of the symbols used, the changes grouped by action in apply
-order (a blank line between groups, by address within one), the notices by kind, and a
-closing summary line. ANSI colour only when the caller asks for it.
+order (a blank line between groups, by address within one), the notices by kind, what the
+plan deletes in all (when it deletes), and a closing summary line. ANSI colour only when
+the caller asks for it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from reconciler.render.lines import (
     action_title,
     change_lines,
     changes_by_action,
+    deletion_sentence,
     notice_lines,
     notice_title,
     notices_by_kind,
@@ -56,6 +58,9 @@ def render_text(plan: Plan, *, color: bool) -> str:
             out += [_line(line, style) for line in change_lines(change, details=True)]
         out.append("")
     out += _notices(plan, style)
+    deleting = deletion_sentence(plan)
+    if deleting:
+        out.append(style(_RED, deleting))
     out.append(style(_BOLD, summary_sentence(plan)))
     return "\n".join(out)
 

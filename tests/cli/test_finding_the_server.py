@@ -12,9 +12,8 @@ import pytest
 from reconciler.client import LettaApi, RetryPolicy, Target
 from reconciler.errors import ConnectionFailed
 from tests.cli.answering import Answer, answering, letta_like
+from tests.cli.invoke import EXAMPLE, run
 from tests.devserver.records import recorded_dev_server
-
-EXAMPLE = str(Path(__file__).resolve().parents[2] / "examples" / "dedicated")
 
 
 def refused_url() -> str:
@@ -23,14 +22,6 @@ def refused_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
-
-
-def run(args: list[str]) -> int:
-    from reconciler.cli import main
-
-    with pytest.raises(SystemExit) as exited:
-        main(args)
-    return int(exited.value.code or 0)
 
 
 def test_a_refused_connection_is_one_attempt() -> None:

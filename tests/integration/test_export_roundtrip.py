@@ -1,6 +1,6 @@
 """`export` against the real server: a fleet made by hand the way the seeds' functions make
 it is exported, the manifests validate, `plan --adopt` takes everything over without creating
-or deleting anything, and after `apply --adopt` a plan finds nothing to do while the memory
+or deleting anything, and after a run with `--adopt` a plan finds nothing to do while the memory
 agents learned stays as it was."""
 
 from __future__ import annotations
