@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 from reconciler import ownership
+from reconciler.address import Address
 from reconciler.desired import DesiredState
 from reconciler.live.state import LiveAgent, LiveState
 from reconciler.text import clean
@@ -106,7 +107,7 @@ def _conversations(desired: DesiredState, live: LiveState) -> Iterable[Violation
         if user in declared and agent != declared[user]:
             yield Violation(
                 "conversation-on-declared-agent",
-                f"conversation/{declared[user].name}/{user}",
+                str(Address.conversation(declared[user], user)),
                 f"conversation {group[0].id} is on {agent}, not {declared[user]}",
             )
 

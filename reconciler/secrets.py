@@ -30,6 +30,9 @@ from reconciler.values import JSON
 KEY_VARIABLE = "LETTA_APPLY_SECRETS_KEY"
 _LOCAL_KEY = b"letta-apply: a server without an API key"
 
+SHOWN_SET, SHOWN_CHANGED, SHOWN_NEW = "(set)", "(changed)", "(new)"
+"""How a plan shows a secret: never its value, only whether the server has it as declared."""
+
 
 def digest_key(api_key: str | None) -> bytes:
     """The key digests are made with (see the module's note)."""
@@ -41,6 +44,20 @@ def digest(key: bytes, address: Address, name: str, value: str) -> str:
     """The value's keyed digest, bound to the agent and the secret's name."""
     message = "\0".join((str(address), name, value)).encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+
+
+def shown(declared: Iterable[SecretSpec], held: Mapping[str, str | None]) -> dict[str, JSON]:
+    """Each declared secret as a plan shows it, from the digests of the secrets the server
+    holds (None where none was recorded): new when the server lacks it, set when its digest
+    matches the declared value's, changed otherwise."""
+    return {
+        secret.name: SHOWN_NEW
+        if secret.name not in held
+        else SHOWN_SET
+        if held[secret.name] == secret.digest
+        else SHOWN_CHANGED
+        for secret in declared
+    }
 
 
 @dataclass(frozen=True)

@@ -288,28 +288,16 @@ def _current(agent: LiveAgent, spec: AgentSpec) -> dict[str, JSON]:
         "metadata": ownership.without_secrets(agent.metadata),
     }
     if spec.secrets is not None:
-        current["secrets"] = {name: SECRET_SET for name in agent.secret_names}
+        current["secrets"] = dict.fromkeys(agent.secret_names, secrets.SHOWN_SET)
     return current
-
-
-SECRET_SET, SECRET_CHANGED, SECRET_NEW = "(set)", "(changed)", "(new)"
-"""How a plan shows a secret: never its value, only whether it changes."""
 
 
 def _secret_states(spec: AgentSpec, agent: LiveAgent | None) -> dict[str, JSON]:
     """Each declared secret as the plan shows it: unchanged when the server has it and the
     digest the stack last wrote matches, otherwise changed or new."""
-    held = ownership.secret_digests(agent.metadata) if agent else {}
-    names = set(agent.secret_names) if agent else set()
-    states: dict[str, JSON] = {}
-    for secret in spec.secrets or ():
-        if secret.name not in names:
-            states[secret.name] = SECRET_NEW
-        elif held.get(secret.name) == secret.digest:
-            states[secret.name] = SECRET_SET
-        else:
-            states[secret.name] = SECRET_CHANGED
-    return states
+    digests = ownership.secret_digests(agent.metadata) if agent else {}
+    held = {name: digests.get(name) for name in agent.secret_names} if agent else {}
+    return secrets.shown(spec.secrets or (), held)
 
 
 def _project(live: JSON, declared: JSON) -> JSON:
@@ -369,7 +357,7 @@ def _usable_tools(
             if other is not None and other.mcp_server == address.parts[0]:
                 usable.append(address)
             else:
-                unknown.setdefault(str(address).removeprefix("tool/"), []).append(str(spec.address))
+                unknown.setdefault(address.reference, []).append(str(spec.address))
         elif address in defined:
             if address in live.tools_by_address or address.name not in live.other_tools:
                 usable.append(address)

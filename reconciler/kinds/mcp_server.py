@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 KIND = Kind.MCP_SERVER
 MARK_VARIABLE = "LETTA_APPLY_STACK"
 MARK_HEADER = "X-Letta-Apply-Stack"
-SET, CHANGED, NEW = "(set)", "(changed)", "(new)"
 
 
 # Reading --------------------------------------------------------------------------------------
@@ -110,19 +109,13 @@ def _whole(body: dict[str, JSON]) -> Callable[[Mapping[str, JSON]], Mapping[str,
 def _shown(settings: Frozen) -> dict[str, JSON]:
     """The live server as compared: its values by name, each only as "set"."""
     shown = dict(settings)
-    shown["values"] = dict.fromkeys(settings.get("values") or {}, SET)
+    shown["values"] = dict.fromkeys(settings.get("values") or {}, secrets.SHOWN_SET)
     return shown
 
 
 def _compared(spec: McpServerSpec, live: Frozen) -> dict[str, JSON]:
     """The declared server as compared: a value unchanged when its digest matches."""
-    held = live.get("values") or {}
-    values: dict[str, JSON] = {}
-    for secret in spec.credentials:
-        if secret.name not in held:
-            values[secret.name] = NEW
-        else:
-            values[secret.name] = SET if held[secret.name] == secret.digest else CHANGED
+    values = secrets.shown(spec.credentials, live.get("values") or {})
     return {
         "transport": spec.transport,
         **({"command": spec.command, "args": list(spec.args) or None} if spec.command else {}),
