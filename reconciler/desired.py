@@ -219,27 +219,7 @@ class DesiredState:
     mcp_servers: tuple[McpServerSpec, ...] = ()
     prune: PruneSettings = PruneSettings()
     redact_values: bool = False
-    """Plans shown to reviewers give memory block values as length and hash only."""
-
-    def addresses(self) -> list[Address]:
-        """Every declared address, in a stable order."""
-        specs: tuple[
-            AgentSpec
-            | SharedBlockSpec
-            | ConversationSpec
-            | IdentitySpec
-            | ToolSpec
-            | McpServerSpec,
-            ...,
-        ] = (
-            *self.mcp_servers,
-            *self.tools,
-            *self.agents,
-            *self.blocks,
-            *self.conversations,
-            *self.identities,
-        )
-        return [spec.address for spec in specs]
+    """Plans shown to reviewers give memory block values as their length only."""
 
     def declared_secrets(self) -> Iterator[tuple[Address, tuple[SecretSpec, ...]]]:
         """Every resource's secrets: agents' secrets and MCP servers' credentials."""

@@ -37,13 +37,14 @@ from reconciler.errors import (
     StalePlanError,
     UnexpectedAnswer,
 )
+from reconciler.kinds import fingerprint, kept_ids
 from reconciler.live.reader import read_live
 from reconciler.live.scoped import read_scoped
 from reconciler.live.state import LiveState
 from reconciler.plan.model import Create, Plan, Update
 from reconciler.plan.planner import build_plan
 from reconciler.scope import Scoped
-from reconciler.text import clean, redact_url, without_credentials
+from reconciler.text import api_path_hint, clean, redact_url, without_credentials
 from reconciler.values import JSON
 
 _PREFLIGHT_READS = (
@@ -112,7 +113,9 @@ def _refused(target: Target, exc: ServerError) -> LettaApplyError:
             "check LETTA_API_KEY"
         )
     if exc.status == 404 and not isinstance(exc, UnexpectedAnswer):
-        return PreflightError(f"{target.label} does not look like a Letta server: {exc}")
+        message = f"{target.label} does not look like a Letta server: {exc}"
+        hint = api_path_hint(target.label)
+        return PreflightError(f"{message}; {hint}" if hint else message)
     return exc
 
 
@@ -267,7 +270,6 @@ def apply_saved_plan(
     check_whole(plan)
     check_target(plan, api.target)
     _check_guards(plan, options, hooks)
-    api.secrets.check_plan(plan.secrets_sent())
     with _lock(api, plan.stack, options, hooks):
         live = read_live(
             api,
@@ -277,7 +279,7 @@ def apply_saved_plan(
             tool_names=plan.tool_names(),
             identity_reads=plan.identity_reads,
         )
-        if live.fingerprint() != plan.live_fingerprint:
+        if fingerprint(live) != plan.live_fingerprint:
             raise StalePlanError(
                 f"the server changed since this plan was made (stack {plan.stack!r}); "
                 "the plan was not applied. Make a new plan and review it."
@@ -373,7 +375,7 @@ OUTPUT_COLUMNS = ("user_id", "pattern", "agent_id", "conversation_id", "identity
 def outputs(desired: DesiredState, live: LiveState) -> list[dict[str, str | None]]:
     """Per declared user: the ids an app stores (agent, conversation, identity), of the
     resources the stack keeps (the survivors, for duplicates)."""
-    ids = live.kept_ids()
+    ids = kept_ids(live)
     rows: list[dict[str, str | None]] = []
     for agent in desired.agents:
         if agent.user_id is not None:
@@ -398,6 +400,23 @@ def _row(user_id: str, pattern: str, agent_id: str | None) -> dict[str, str | No
         "conversation_id": None,
         "identity_id": None,
     }
+
+
+_NEEDED_IDS = {
+    "dedicated": ("agent_id",),
+    "shared": ("agent_id", "conversation_id"),
+    "identity": ("identity_id",),
+}
+"""The ids a user of each pattern has once the stack is applied."""
+
+
+def not_created(rows: list[dict[str, str | None]]) -> list[str]:
+    """The users whose resources are not on the server yet (rows with empty ids)."""
+    return [
+        str(row["user_id"])
+        for row in rows
+        if any(row.get(column) is None for column in _NEEDED_IDS[str(row["pattern"])])
+    ]
 
 
 def render_outputs(stack: str, rows: list[dict[str, str | None]], fmt: str) -> str:

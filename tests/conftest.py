@@ -26,6 +26,13 @@ _STARTUP_KEY = pytest.StashKey[str]()
 _ROOT_PREFIX = "letta-apply-test-"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_config_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The key letta-apply makes for a server without one goes to the user's config folder:
+    the tests' own, never the home folder of whoever runs them."""
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Refuse tests that use the server without the `server` marker (so `-m` selects right)."""
     unmarked = [

@@ -44,8 +44,8 @@ class DefaultCommandGroup(click.Group):
         return super().parse_args(ctx, args)
 
     def _refuse_mistyped_command(self, ctx: click.Context, word: str) -> None:
-        if word.startswith("-") or Path(word).exists():
-            return
+        if ctx.resilient_parsing or word.startswith("-") or Path(word).exists():
+            return  # (resilient: shell completion, which must never fail)
         suggestion = self.suggest(word)
         if suggestion is not None:
             raise click.UsageError(

@@ -148,7 +148,7 @@ def _show(console: Console, plan: Plan) -> None:
     "--redact-values",
     "redact",
     is_flag=True,
-    help="Show memory block values in markdown and JSON as length and hash only "
+    help="Show memory block values in markdown and JSON as their length only "
     "(also `review.redactValues` in the manifest). A plan saved with --out keeps them.",
 )
 @click.option(
@@ -173,6 +173,7 @@ def plan(
 ) -> ExitCode:
     """Show what applying the manifests would change. Changes nothing."""
     from reconciler.manifest import load_desired
+    from reconciler.plan.signing import sign_plan
     from reconciler.render import render_json
     from reconciler.render.redact import redact_values
     from reconciler.scope import cut
@@ -200,7 +201,7 @@ def plan(
         )
     console.end_status()
     if out is not None:  # saved before anything is shown: a failure leaves nothing half done
-        save_plan(out, render_json(result) + "\n")
+        save_plan(out, render_json(result, sign_plan(result, connection.secrets)) + "\n")
     # The saved plan keeps the values (applying needs them); what is shown may be read widely.
     shown = redact_values(result) if (redact or desired.redact_values) and fmt != "text" else result
     console.out(_render(shown, fmt, console.color))
@@ -254,10 +255,11 @@ def apply(
     The plan is sent to the configured server (--base-url, LETTA_BASE_URL) only: a plan made
     for another server is refused before any request.
     """
+    from reconciler.plan.signing import check_signature
     from reconciler.workflow import ApplyOptions, apply_saved_plan
 
     console = Console.for_streams()
-    saved = read_plan(planfile)
+    saved = check_signature(read_plan(planfile), connection.secrets)
     options = ApplyOptions(allow_delete, allow_mass_delete, parallelism, lock_timeout)
     hooks = _hooks(console, show=lambda plan: _announce(console, plan), ask=False)
     with connection.open() as api:
@@ -278,19 +280,59 @@ def _announce(console: Console, plan: Plan) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True
 )
+@click.option(
+    "--require-all",
+    is_flag=True,
+    help="Exit 1, printing no ids, when a declared user's resources are not on the server yet.",
+)
 def outputs_command(
-    paths: tuple[Path, ...], root: Path | None, connection: Connection, parallelism: int, fmt: str
-) -> None:
-    """Print user id -> agent / conversation / identity ids, for the app's database."""
+    paths: tuple[Path, ...],
+    root: Path | None,
+    connection: Connection,
+    parallelism: int,
+    fmt: str,
+    require_all: bool,
+) -> ExitCode:
+    """Print user id -> agent / conversation / identity ids, for the app's database.
+
+    Users whose resources are not on the server yet (the stack is not applied) have empty ids,
+    and stderr names them; with --require-all nothing is printed and the exit code is 1.
+    """
     from reconciler.live.reader import read_live
     from reconciler.manifest import load_desired
-    from reconciler.workflow import outputs, render_outputs
+    from reconciler.workflow import not_created, outputs, render_outputs
 
     desired = load_desired(paths, root)
     with connection.open() as api:
         # Only declared users are output: no need to list every identity for prune.
         live = read_live(api, desired.stack, desired, parallelism=parallelism, prune=False)
-    sys.stdout.write(render_outputs(desired.stack, outputs(desired, live), fmt))
+    rows = outputs(desired, live)
+    missing = not_created(rows)
+    if missing:
+        say(_not_created_message(missing, len(rows), paths, require_all), err=True)
+        if require_all:
+            return ExitCode.ERROR
+    sys.stdout.write(render_outputs(desired.stack, rows, fmt))
+    return ExitCode.OK
+
+
+def _not_created_message(
+    missing: list[str], total: int, paths: tuple[Path, ...], refused: bool
+) -> str:
+    shown = ", ".join(missing[:MAX_NAMED_USERS])
+    if len(missing) > MAX_NAMED_USERS:
+        shown += f" and {len(missing) - MAX_NAMED_USERS:,} more"
+    stack = " ".join(str(path) for path in paths)
+    outcome = "no ids printed (--require-all)" if refused else "their ids are empty"
+    return (
+        f"{'Error: ' if refused else 'Warning: '}{len(missing):,} of {total:,} declared users "
+        f"are not on the server yet ({shown}): {outcome}; apply the stack first "
+        f"(`letta-apply {stack}`)"
+    )
+
+
+MAX_NAMED_USERS = 10
+"""Users named in the warning about users not created yet; the rest are counted."""
 
 
 @click.command("unlock")

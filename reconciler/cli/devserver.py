@@ -86,6 +86,7 @@ def up(ctx: click.Context, port: int | None, timeout: float) -> None:
     _progress(
         f"  pids: server {info.server_pid}, postgres {info.postgres_pid}; log: {info.log_path}"
     )
+    _progress(_embedding_line(info))
     click.echo(f"export LETTA_BASE_URL={info.url}")
 
 
@@ -118,9 +119,21 @@ def _describe(info: ServerInfo) -> list[str]:
     return [
         f"Running at {target_label(info.url)} ({health})",
         f"  pids: server {info.server_pid}, postgres {info.postgres_pid}",
+        _embedding_line(info),
         f"  data: {info.data_dir}",
         f"  log:  {info.log_path}",
     ]
+
+
+def _embedding_line(info: ServerInfo) -> str:
+    if not info.embedding_url:
+        return (
+            "  embeddings: none (started by an older letta-apply; restart it for the local model)"
+        )
+    return (
+        f"  embeddings: {info.embedding_handle} (the default) at {info.embedding_url}, "
+        f"pid {info.embedding_pid}"
+    )
 
 
 @dev_server.command()

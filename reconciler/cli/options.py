@@ -21,11 +21,12 @@ from urllib.parse import urlsplit
 import click
 
 from reconciler.cli.output import say
-from reconciler.errors import ConnectionFailed
-from reconciler.text import redact_url
+from reconciler.errors import ConnectionFailed, ServerError
+from reconciler.text import api_path_hint, redact_url
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
+    from reconciler.secrets import SecretAccess
 
 DEFAULT_BASE_URL = "http://localhost:8283"
 
@@ -162,8 +163,6 @@ class Connection:
         """A client for this server (a context manager that closes its connections); the dev
         server found without being named is announced in one line on stderr."""
         from reconciler.client import LettaApi, Target  # the SDK: only when a command connects
-        from reconciler.environ import EnvGrant
-        from reconciler.secrets import SecretAccess, digest_key
 
         if self.origin is Origin.DEV_SERVER:
             say(
@@ -174,16 +173,28 @@ class Connection:
         # What was imported lives as long as the process: frozen, the collector stops scanning
         # the SDK's many objects again and again while the server's pages are read.
         gc.freeze()
-        key = os.environ.get("LETTA_API_KEY") or None
         target = Target(
             self.base_url,
-            api_key=key,
+            api_key=_api_key(),
             project_id=self.project_id,
             timeout=self.timeout,
             max_rps=self.max_rps,
         )
-        grant = EnvGrant.from_operator(self.allow_env)
-        return LettaApi(target, secrets=SecretAccess(grant, digest_key(key)))
+        return LettaApi(target, secrets=self.secrets)
+
+    @functools.cached_property
+    def secrets(self) -> SecretAccess:
+        """The variables manifests may read (`--allow-env`, `LETTA_APPLY_ALLOW_ENV`) and the
+        operator's key (`reconciler.keys`), one for the whole command."""
+        from reconciler.environ import EnvGrant
+        from reconciler.keys import OperatorKey
+        from reconciler.secrets import SecretAccess
+
+        return SecretAccess(EnvGrant.from_operator(self.allow_env), OperatorKey(_api_key()))
+
+
+def _api_key() -> str | None:
+    return os.environ.get("LETTA_API_KEY") or None
 
 
 def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -204,6 +215,11 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, connection=connection, **kwargs)
         except ConnectionFailed as exc:
             exc.add_note(connection.unreachable_hint())
+            raise
+        except ServerError as exc:
+            hint = api_path_hint(redact_url(connection.base_url))
+            if exc.status == 404 and hint:
+                exc.add_note(hint)
             raise
 
     options = [

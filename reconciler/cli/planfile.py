@@ -13,7 +13,7 @@ import click
 from reconciler.errors import LettaApplyError
 
 if TYPE_CHECKING:
-    from reconciler.plan.model import Plan
+    from reconciler.plan.serialize import SavedPlan
 
 PLAN_FILE_MODE = 0o600
 """Saved plans hold block values and server ids: readable by their owner only."""
@@ -62,9 +62,10 @@ def _cannot_save(path: Path, exc: OSError) -> LettaApplyError:
     return LettaApplyError(f"{path}: cannot save the plan ({exc.strerror or exc})")
 
 
-def read_plan(path: Path) -> Plan:
-    """The saved plan at `path`; anything that is not one is a `LettaApplyError` naming it."""
-    from reconciler.plan.serialize import plan_from_json
+def read_plan(path: Path) -> SavedPlan:
+    """The saved plan at `path` with its signature (checked where the key is:
+    `reconciler.plan.signing`); anything that is not one is a `LettaApplyError` naming it."""
+    from reconciler.plan.serialize import saved_plan_from_json
 
     if not path.is_file():
         raise LettaApplyError(f"{path}: not a saved plan (not a regular file)")
@@ -77,7 +78,7 @@ def read_plan(path: Path) -> Plan:
     except UnicodeDecodeError as exc:
         raise LettaApplyError(f"{path}: not a saved plan (not UTF-8 text: {exc.reason})") from exc
     try:
-        return plan_from_json(text)
+        return saved_plan_from_json(text)
     except LettaApplyError as exc:
         raise LettaApplyError(f"{path}: {exc}") from exc
     except RecursionError as exc:

@@ -1,7 +1,9 @@
 """Start, inspect and stop a local Letta server with its own private PostgreSQL.
 
 Layout of a state folder: `state.json` (what is running), `pgdata/` (the database, kept
-between runs), `home/` (the server's HOME), `logs/` (server and database bootstrap logs).
+between runs), `home/` (the server's HOME), `logs/` (server, embedding model and database
+bootstrap logs), `embeddings.json` (the embedding model's port, kept between runs).
+The server embeds with a local model the dev server runs beside it (`embeddings`).
 Everything started is recorded by pid before it is waited on, so a failed or interrupted
 start, and `down`, can stop exactly what was started and nothing else.
 """
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from reconciler.devserver import processes
+from reconciler.devserver import embeddings, processes
 from reconciler.devserver.venv import Progress, ServerVenv, cache_root, ignore_progress
 from reconciler.errors import DevServerError
 
@@ -66,20 +68,30 @@ class ServerInfo:
     log_path: Path
     version: str | None = None
     started: bool = False
+    embedding_pid: int = 0
+    embedding_url: str = ""
 
     @property
-    def pids(self) -> tuple[int, int]:
-        return (self.server_pid, self.postgres_pid)
+    def pids(self) -> tuple[int, ...]:
+        return tuple(p for p in (self.server_pid, self.postgres_pid, self.embedding_pid) if p)
+
+    @property
+    def embedding_handle(self) -> str:
+        """The embedding handle of the local model, the server's default."""
+        return embeddings.HANDLE
 
 
 @dataclass(frozen=True)
 class _Record:
-    """What state.json holds; `server_pid` is 0 while only the database is up."""
+    """What state.json holds; `server_pid` (`embedding_pid`) is 0 until the server (its
+    embedding model) is started."""
 
     port: int
     postgres_pid: int
     socket_dir: str
     server_pid: int = 0
+    embedding_pid: int = 0
+    embedding_port: int = 0
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2)
@@ -92,6 +104,8 @@ class _Record:
             postgres_pid=int(raw["postgres_pid"]),
             socket_dir=str(raw["socket_dir"]),
             server_pid=int(raw.get("server_pid", 0)),
+            embedding_pid=int(raw.get("embedding_pid", 0)),
+            embedding_port=int(raw.get("embedding_port", 0)),
         )
 
 
@@ -109,8 +123,9 @@ class DevServer:
         self.port = port
         self.progress = progress
         self.venv = venv or ServerVenv.default()
-        # Kept so the child is not garbage-collected (and warned about) while it runs.
+        # Kept so the children are not garbage-collected (and warned about) while they run.
         self._process: subprocess.Popen[bytes] | None = None
+        self._embedder: subprocess.Popen[bytes] | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -126,6 +141,9 @@ class DevServer:
 
     def bootstrap_log(self) -> Path:
         return self.state_dir / "logs" / "database.log"
+
+    def embedding_log(self) -> Path:
+        return self.state_dir / "logs" / "embeddings.log"
 
     def up(self, timeout: float = 240.0) -> ServerInfo:
         """Start the server (installing it first if needed) unless it already runs.
@@ -174,8 +192,10 @@ class DevServer:
         record = self._read_record()
         if record is None:
             return None
-        if processes.runs(record.server_pid, "letta") and processes.runs(
-            record.postgres_pid, "postgres"
+        if (
+            processes.runs(record.server_pid, "letta")
+            and processes.runs(record.postgres_pid, "postgres")
+            and _embeddings_run(record)
         ):
             return self._info(record, version=_health_version(_url(record.port), timeout=3.0))
         dead = _describe_dead(record)
@@ -189,6 +209,7 @@ class DevServer:
         self.progress("Starting PostgreSQL and preparing the database ...")
         record = self._start_database(port, deadline)
         self.progress(f"  database ready in {time.monotonic() - started:.0f} s")
+        record = self._start_embeddings(record, deadline)
         self.progress(f"Starting the Letta server on {_url(port)} ...")
         process = self._spawn_server(record)
         record = replace(record, server_pid=process.pid)
@@ -228,9 +249,24 @@ class DevServer:
         self._write_record(record)
         return record
 
+    def _start_embeddings(self, record: _Record, deadline: float) -> _Record:
+        """Start the local embedding model; the server lists its models once, at start."""
+        port = embeddings.choose_port(self.state_dir, HOST)
+        self.progress(f"Starting the embedding model ({embeddings.HANDLE}) ...")
+        env = self._server_env(record.socket_dir)
+        with self.embedding_log().open("wb") as log:
+            self._embedder = embeddings.spawn(self.venv.python, HOST, port, log, env)
+        record = replace(record, embedding_pid=self._embedder.pid, embedding_port=port)
+        self._write_record(record)
+        embeddings.wait_ready(self._embedder, _url(port), deadline, self.embedding_log())
+        return record
+
     def _spawn_server(self, record: _Record) -> subprocess.Popen[bytes]:
         command = [str(self.venv.letta), "server", "--host", HOST, "--port", str(record.port)]
-        env = self._server_env(record.socket_dir)
+        env = {
+            **self._server_env(record.socket_dir),
+            **embeddings.server_env(HOST, record.embedding_port),
+        }
         with self.logs().open("w") as log:
             # Own session: `down` signals the whole group, whatever the server spawns.
             self._process = subprocess.Popen(
@@ -282,6 +318,9 @@ class DevServer:
         if record is not None and processes.runs(record.server_pid, "letta"):
             stopped.append(record.server_pid)
             survivors += processes.stop_group(record.server_pid, _STOP_TIMEOUT)
+        if record is not None and processes.runs(record.embedding_pid, "embedding_service"):
+            stopped.append(record.embedding_pid)
+            survivors += processes.stop_group(record.embedding_pid, _STOP_TIMEOUT)
         # Also covers a start that failed before the database pid was recorded.
         postgres_pid = _postmaster_pid(self.data_dir) or (record.postgres_pid if record else 0)
         if postgres_pid and processes.runs(postgres_pid, "postgres"):
@@ -302,6 +341,8 @@ class DevServer:
             data_dir=self.data_dir,
             log_path=self.logs(),
             version=version,
+            embedding_pid=record.embedding_pid,
+            embedding_url=_url(record.embedding_port) if record.embedding_port else "",
         )
 
     def _read_record(self) -> _Record | None:
@@ -377,6 +418,14 @@ def _postmaster_pid(pgdata: Path) -> int:
         return 0
 
 
+def _embeddings_run(record: _Record) -> bool:
+    """Whether the embedding model runs; a server started by an earlier letta-apply, which
+    had none, counts as running without it (restart it to get the model)."""
+    if record.embedding_pid == 0 and record.embedding_port == 0:
+        return True
+    return processes.runs(record.embedding_pid, "embedding_service")
+
+
 def _describe_dead(record: _Record) -> str:
     gone = []
     if record.server_pid == 0:
@@ -385,6 +434,8 @@ def _describe_dead(record: _Record) -> str:
         gone.append(f"the Letta server (pid {record.server_pid}) is gone")
     if not processes.runs(record.postgres_pid, "postgres"):
         gone.append(f"PostgreSQL (pid {record.postgres_pid}) is gone")
+    if record.server_pid and not _embeddings_run(record):
+        gone.append(f"the embedding model (pid {record.embedding_pid}) is gone")
     return " and ".join(gone)
 
 

@@ -30,8 +30,9 @@ CONSTRAINTS = "constraints-letta-0.16.8.txt"
 MARKER = "installed.json"
 LETTA_VERSION = "0.16.8"
 
-# Imports the server and its database bootstrap need; a venv that cannot import them is broken.
-_VERIFY = "import asyncpg, letta, pgserver, pgvector; from letta.orm import Base"
+# Imports the server, its database bootstrap and its embedding model need; a venv that
+# cannot import them is broken.
+_VERIFY = "import asyncpg, letta, pgserver, pgvector, wordllama; from letta.orm import Base"
 
 
 def cache_root() -> Path:

@@ -137,10 +137,10 @@ def tool_rules(agent: LiveAgent, listed: Sequence[str], notes: list[str]) -> lis
     base = {ref.name for ref in agent.tools if ref.is_base}
     rules = []
     for rule in held:
-        if rule["tool_name"] in base:
+        if rule.get("tool_name") in base:
             continue
         key, fields = back[rule["type"]]
-        found = {"type": key, "tool": rule["tool_name"]}
+        found = {"type": key, "tool": rule.get("tool_name")}
         found.update({k: rule[name] for k, name in fields.items() if name in rule})
         rules.append(found)
     usable = {*listed, *BASE_TOOLS}

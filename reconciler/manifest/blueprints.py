@@ -370,4 +370,5 @@ def check_length(block: BlockPrint, value: str, whose: str, problems: Problems) 
     which = "its limit" if block.limit else "the server's default limit"
     where = block.value.loc if block.value else block.loc
     message = f"value is {len(value)} characters, over {which} of {limit}"
-    problems.add(where, f"{block.what}{whose}: {message}")
+    alike = f"{block.what}: values over {which} of {limit}"
+    problems.add(where, f"{block.what}{whose}: {message}", alike=alike)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.devserver import DevServer
+from reconciler.devserver import DevServer, embeddings
 from reconciler.errors import DevServerError
 
 
@@ -53,6 +53,11 @@ def _eventually_gone(pids: list[int], timeout: float = 10.0) -> list[int]:
             return []
         time.sleep(0.1)
     return [pid for pid in pids if _running(pid)]
+
+
+def _embedding_handles(url: str) -> list[str]:
+    with urllib.request.urlopen(f"{url}/v1/models/embedding", timeout=5) as response:
+        return [str(model["handle"]) for model in json.loads(response.read())]
 
 
 def _health(url: str) -> dict[str, str]:
@@ -110,6 +115,8 @@ def test_up_is_idempotent_and_down_leaves_no_process(state_dir: Path) -> None:
         assert info.started
         assert _health(info.url) == {"version": "0.16.8", "status": "ok"}
         assert all(_running(pid) for pid in info.pids)
+        assert info.embedding_pid in info.pids
+        assert embeddings.HANDLE in _embedding_handles(info.url)
         again = DevServer(state_dir).up()
         assert (again.started, again.url, again.pids) == (False, info.url, info.pids)
         status = server.status()
@@ -137,7 +144,7 @@ def test_status_after_the_server_is_killed_says_so_and_cleans_up(state_dir: Path
     finally:
         server.down()
 
-    assert _eventually_gone([info.postgres_pid], timeout=1.0) == []
+    assert _eventually_gone([info.postgres_pid, info.embedding_pid], timeout=1.0) == []
     assert server.status() is None
 
 
