@@ -8,6 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from reconciler.client import LettaApi, RetryPolicy, Target
+from reconciler.environ import EnvGrant
+from reconciler.keys import KEY_VARIABLE, OperatorKey
+from reconciler.secrets import SecretAccess
 from tests.letta_memory import MemoryLetta, serving
 from tests.offline.stacks import Cli, Server
 
@@ -21,9 +24,15 @@ def server() -> Iterator[Server]:
 
 
 def client(url: str, api_key: str | None = None) -> LettaApi:
-    """letta-apply's client, retrying at once (tests never wait on a clock)."""
+    """letta-apply's client, retrying at once (tests never wait on a clock), with a key of its
+    own (no key file is made in the user's folder) and no variables manifests may read."""
     retry = RetryPolicy(attempts=3, base_delay=0.0, max_delay=0.0)
-    return LettaApi(Target(url, api_key=api_key), retry=retry, sleep=lambda _s: None)
+    access = SecretAccess(EnvGrant(), TEST_KEY)
+    target = Target(url, api_key=api_key)
+    return LettaApi(target, retry=retry, sleep=lambda _s: None, secrets=access)
+
+
+TEST_KEY = OperatorKey(None, environ={KEY_VARIABLE: "offline tests"})
 
 
 @pytest.fixture

@@ -12,8 +12,9 @@ import pytest
 from reconciler.environ import EnvGrant
 from reconciler.errors import ApplyFailed
 from reconciler.plan.model import Create, Delete, Detach, NoticeKind, Update
-from reconciler.secrets import SecretAccess, digest_key
+from reconciler.secrets import SecretAccess
 from reconciler.workflow import ApplyOptions, Hooks, apply_saved_plan
+from tests.offline.conftest import TEST_KEY
 from tests.offline.stacks import Server, desired
 from tests.offline.test_apply import TOOL, mixed
 
@@ -41,7 +42,7 @@ def credentials(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORDERS_KEY", "k-1")
     monkeypatch.setenv("STATUS_TOKEN", "t-1")
     grant = EnvGrant.from_operator(["ORDERS_KEY", "STATUS_TOKEN", "DESK_*"])
-    server.api.secrets = SecretAccess(grant, digest_key(None))
+    server.api.secrets = SecretAccess(grant, TEST_KEY)
 
 
 def test_mcp_servers_are_made_marked_and_their_tools_attached(
@@ -51,8 +52,9 @@ def test_mcp_servers_are_made_marked_and_their_tools_attached(
     wanted = desired(tmp_path, MCP)
     server.apply(wanted)
     orders, status = sorted(server.letta.mcp_servers.rows.values(), key=lambda r: r["server_name"])
-    assert orders["env"] == {"ORDERS_KEY": "k-1", "LETTA_APPLY_STACK": "acme"}
-    assert status["custom_headers"] == {"X-Letta-Apply-Stack": "acme"}
+    assert orders["env"]["ORDERS_KEY"] == "k-1"
+    assert orders["env"]["LETTA_APPLY_STACK"] == status["custom_headers"]["X-Letta-Apply-Stack"]
+    assert "k-1" not in str(orders["env"].get("LETTA_APPLY_RECORD"))  # digests only
     assert status["auth_token"] == "t-1"
     desk = server.named("desk")
     names = {server.letta.tools.rows[i]["name"] for i in desk["tool_ids"]}
