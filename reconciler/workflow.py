@@ -38,11 +38,11 @@ from reconciler.errors import (
     UnexpectedAnswer,
 )
 from reconciler.kinds import fingerprint, kept_ids
-from reconciler.live.reader import read_live
-from reconciler.live.scoped import read_scoped
+from reconciler.kinds.read import read_live
+from reconciler.kinds.read_scoped import read_scoped
 from reconciler.live.state import LiveState
 from reconciler.plan.model import Create, Plan, Update
-from reconciler.plan.planner import build_plan
+from reconciler.planner import build_plan
 from reconciler.scope import Scoped
 from reconciler.text import api_path_hint, clean, redact_url, without_credentials
 from reconciler.values import JSON

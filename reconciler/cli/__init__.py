@@ -1,6 +1,6 @@
 """The `letta-apply` command: option parsing and error-to-exit-code mapping only.
 
-Exit codes are named in `reconciler.cli.exitcodes`. Starting up imports click and the
+Exit codes are named in `reconciler.exitcodes`. Starting up imports click and the
 command modules only; each command imports the library it needs when it runs.
 """
 
@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from reconciler import __version__
-from reconciler.cli.exitcodes import ExitCode
 from reconciler.cli.output import say
 from reconciler.errors import ApplyFailed, Interrupted, LettaApplyError, NotConverged
+from reconciler.exitcodes import ExitCode
 
 if TYPE_CHECKING:
     import traceback

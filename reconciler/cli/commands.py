@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli.exitcodes import ExitCode
 from reconciler.cli.export import export_command
 from reconciler.cli.options import (
     Connection,
@@ -27,7 +26,9 @@ from reconciler.cli.options import (
     scope_options,
 )
 from reconciler.cli.output import Console, say
-from reconciler.cli.planfile import out_option, read_plan, save_plan
+from reconciler.cli.planfile import out_option
+from reconciler.exitcodes import ExitCode
+from reconciler.planfile import read_plan, save_plan
 from reconciler.text import target_label
 
 if TYPE_CHECKING:
@@ -298,7 +299,7 @@ def outputs_command(
     Users whose resources are not on the server yet (the stack is not applied) have empty ids,
     and stderr names them; with --require-all nothing is printed and the exit code is 1.
     """
-    from reconciler.live.reader import read_live
+    from reconciler.kinds.read import read_live
     from reconciler.manifest import load_desired
     from reconciler.workflow import not_created, outputs, render_outputs
 
@@ -388,7 +389,7 @@ def audit_command(
     user tag on one agent, identities and conversations only where declared, complete
     ownership records. Exit code 2 when a rule is broken."""
     from reconciler.audit import audit, render
-    from reconciler.live.reader import read_live, read_user_tagged
+    from reconciler.kinds.read import read_live, read_user_tagged
     from reconciler.manifest import load_desired
 
     desired = load_desired(paths, root)
@@ -439,7 +440,7 @@ def inactive_command(
     from datetime import UTC, datetime
 
     from reconciler.inactive import check_move_target, render, report
-    from reconciler.live.activity import read_activity
+    from reconciler.kinds.read_activity import read_activity
     from reconciler.manifest import load_declared
     from reconciler.manifest.edits import write as write_edits
 

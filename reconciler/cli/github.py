@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler.cli.exitcodes import ExitCode
 from reconciler.cli.options import (
     Connection,
     connection_options,
@@ -25,6 +24,7 @@ from reconciler.cli.options import (
 )
 from reconciler.cli.output import say
 from reconciler.errors import LettaApplyError
+from reconciler.exitcodes import ExitCode
 
 if TYPE_CHECKING:
     from reconciler.desired import DesiredState
@@ -125,7 +125,7 @@ def apply_command(
 ) -> ExitCode:
     """Apply the merged pull request's reviewed plan; refuse if the plan now differs."""
     from reconciler.gitops.flows import Job, apply_job
-    from reconciler.live.reader import read_live
+    from reconciler.kinds.read import read_live
     from reconciler.manifest import load_desired
     from reconciler.workflow import (
         ApplyOptions,

@@ -21,7 +21,7 @@ from reconciler.live.state import LiveAgent, LiveBlock
 from reconciler.manifest import schema
 from reconciler.manifest.problems import Problems
 from reconciler.manifest.schema import fits
-from reconciler.manifest.tools import BASE_TOOLS, check_rules
+from reconciler.manifest.tools import check_rules
 from reconciler.values import thaw
 
 from .defaults import (
@@ -143,9 +143,8 @@ def tool_rules(agent: LiveAgent, listed: Sequence[str], notes: list[str]) -> lis
         found = {"type": key, "tool": rule.get("tool_name")}
         found.update({k: rule[name] for k, name in fields.items() if name in rule})
         rules.append(found)
-    usable = {*listed, *BASE_TOOLS}
     problems = Problems()
-    check_rules(rules, tuple(usable), None, "", lambda _: _NOWHERE, problems)
+    check_rules(rules, tuple(listed), bool(base), "", lambda _: _NOWHERE, problems)
     if problems or not schema.check(rules, problems, "toolRules"):
         notes.append(
             f"agent {agent.name!r}: tool rules left as the server has them (one names a tool "
@@ -186,6 +185,12 @@ def tools(agent: LiveAgent) -> tuple[list[str], list[str]]:
         else:
             left.append(ref.name)
     return sorted(set(listed)), sorted(set(left))
+
+
+def includes_base_tools(agent: LiveAgent) -> bool:
+    """Whether the agent has the server's base tools (memory, conversation search): it has
+    none when made with `include_base_tools: false`."""
+    return any(ref.is_base for ref in agent.tools)
 
 
 def _listable(name: str) -> bool:

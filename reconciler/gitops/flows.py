@@ -9,10 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from reconciler.cli.exitcodes import ExitCode
-from reconciler.cli.planfile import save_plan
 from reconciler.desired import DesiredState
 from reconciler.errors import LettaApplyError
+from reconciler.exitcodes import ExitCode
 from reconciler.gitops.context import RunContext
 from reconciler.gitops.github import Comment, GitHub
 from reconciler.gitops.review import (
@@ -30,6 +29,7 @@ from reconciler.gitops.review import (
     review_of,
 )
 from reconciler.plan.model import Plan
+from reconciler.planfile import save_plan
 from reconciler.render import render_json, render_text
 from reconciler.render.markdown import GITHUB_COMMENT_LIMIT, code_block, inline_code
 from reconciler.render.markdown import render_markdown as markdown_of

@@ -19,9 +19,9 @@ from reconciler.errors import LettaApplyError, Location, UnsafePlanError
 from reconciler.keys import OperatorKey
 from reconciler.live import LiveState
 from reconciler.plan.model import Plan
-from reconciler.plan.planner import build_plan
 from reconciler.plan.serialize import plan_digest, plan_from_dict, saved_plan_from_json
 from reconciler.plan.signing import check_signature, sign_plan
+from reconciler.planner import build_plan
 from reconciler.render import render_json
 from reconciler.secrets import SecretAccess
 from tests.cli import recorder as recording

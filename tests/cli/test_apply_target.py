@@ -11,7 +11,7 @@ from reconciler.cli import main
 from reconciler.cli.options import DEFAULT_BASE_URL
 from reconciler.desired import DesiredState
 from reconciler.live import LiveState
-from reconciler.plan.planner import build_plan
+from reconciler.planner import build_plan
 from tests.cli.recorder import Recorder
 from tests.cli.signed import saved_plan_text
 

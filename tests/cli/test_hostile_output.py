@@ -21,7 +21,7 @@ from reconciler.desired import DesiredState
 from reconciler.errors import ApplyFailed, ServerError
 from reconciler.live import LiveState
 from reconciler.plan.model import Delete
-from reconciler.plan.planner import build_plan
+from reconciler.planner import build_plan
 from reconciler.workflow import render_outputs
 from tests.cli.answering import Answer, Answering, answering, letta_like
 from tests.cli.signed import saved_plan_text

@@ -9,7 +9,7 @@ import pytest
 
 from reconciler.desired import DesiredState
 from reconciler.live import LiveState
-from reconciler.plan.planner import build_plan
+from reconciler.planner import build_plan
 from tests.cli.answering import Answer, Route, answering, letta_like
 from tests.cli.signed import saved_plan_text
 

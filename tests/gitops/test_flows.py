@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.cli import main
-from reconciler.cli.exitcodes import ExitCode
+from reconciler.exitcodes import ExitCode
 from reconciler.gitops.context import PullRequest, RunContext
 from reconciler.gitops.flows import Job, plan_job
 from reconciler.gitops.github import GitHub

@@ -17,7 +17,7 @@ from reconciler.keys import OperatorKey
 from reconciler.kinds import mcp_server
 from reconciler.live import LiveState
 from reconciler.plan.model import Update
-from reconciler.plan.planner import build_plan
+from reconciler.planner import build_plan
 from reconciler.render import render_json, render_markdown, render_text
 from reconciler.secrets import SecretAccess
 

@@ -59,7 +59,7 @@ def read_live(
     `progress` hears how many agents have been read so far, a page at a time. `tool_names`
     are more tools to look up by name (those a saved plan attaches), besides the stack's own
     and those `desired` names. `adopt`: also what the stack could adopt (see
-    `reconciler.plan.adoption`): the agents in the way with their blocks, unowned agents named
+    `reconciler.planner.adoption`): the agents in the way with their blocks, unowned agents named
     as declared shared agents, the unmarked conversations of shared agents, and which blocks
     labelled as a declared shared block carry a stack's tag.
     `prune` (else as `desired` says): every identity is listed, to find owned ones attached

@@ -19,7 +19,7 @@ from reconciler import ownership
 from reconciler.client import LettaApi, Params
 from reconciler.desired import DesiredState
 from reconciler.kinds import agent, block, conversation, identity, mcp_server, tool
-from reconciler.live.reader import (
+from reconciler.kinds.read import (
     FOREIGN_BATCH,
     named_tools,
     read_blocks,
