@@ -88,6 +88,9 @@ class MemoryLetta:
         self.handles = handles
         self.mcp_tools: dict[str, tuple[str, ...]] = {}
         """The tools each MCP server (by name) provides once registered."""
+        self.registered: dict[str, list[str]] = {}
+        """MCP server id -> the ids of the tools registered for it (the server's own mapping,
+        not the tools' writable metadata)."""
         self.requests: list[Request] = []
         self.unlisted = False
         """Listings of blocks and identities come back empty (an index lagging behind)."""

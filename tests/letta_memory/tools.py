@@ -7,7 +7,8 @@
   replaces it whole. Deleting a missing tool answers 400, not 404.
 - MCP servers: listed whole (no pagination), their configuration flattened into the record;
   creating one registers the tools it provides (`MemoryLetta.mcp_tools`) as `external_mcp`
-  tools marked with the server's name; deleting it removes them.
+  tools, listed by the server's own `tools` route; refreshing registers them again; deleting
+  the server removes them.
 """
 
 from __future__ import annotations
@@ -128,16 +129,30 @@ def _flattened(name: str, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _register(s: MemoryLetta, server: Record) -> None:
+    _unregister(s, server)
     name = server["server_name"]
-    for tool in [t for t in s.tools.rows.values() if _provider(t) == name]:
-        s.tools.remove(tool["id"])
-    for tool in s.mcp_tools.get(name, ()):
-        marks = {"mcp": {"server_name": name, "server_id": server["id"]}}
-        _new_tool(s, {"name": tool, "tool_type": "external_mcp", "metadata_": marks})
+    made = [
+        _new_tool(
+            s,
+            {
+                "name": tool,
+                "tool_type": "external_mcp",
+                "metadata_": {"mcp": {"server_name": name}},
+            },
+        )
+        for tool in s.mcp_tools.get(name, ())
+    ]
+    s.registered[server["id"]] = [tool["id"] for tool in made]
 
 
-def _provider(tool: Record) -> Any:
-    return (tool.get("metadata_") or {}).get("mcp", {}).get("server_name")
+def _unregister(s: MemoryLetta, server: Record) -> None:
+    for tool_id in s.registered.pop(server["id"], ()):
+        s.tools.rows.pop(tool_id, None)
+
+
+def server_tools(s: MemoryLetta, m: re.Match[str], _q: Query, _b: Any) -> Any:
+    s.mcp_servers.get(m[1])
+    return [copied(s.tools.rows[i]) for i in s.registered.get(m[1], ()) if i in s.tools.rows]
 
 
 def list_servers(s: MemoryLetta, _m: re.Match[str], _q: Query, _b: Any) -> Any:
@@ -169,9 +184,7 @@ def refresh_server(s: MemoryLetta, m: re.Match[str], _q: Query, _b: Any) -> Any:
 
 
 def delete_server(s: MemoryLetta, m: re.Match[str], _q: Query, _b: Any) -> Any:
-    server = s.mcp_servers.remove(m[1])
-    for tool in [t for t in s.tools.rows.values() if _provider(t) == server["server_name"]]:
-        s.tools.remove(tool["id"])
+    _unregister(s, s.mcp_servers.remove(m[1]))
     return None
 
 
@@ -184,6 +197,7 @@ ROUTES = (
     ("GET", r"/v1/mcp-servers", list_servers),
     ("POST", r"/v1/mcp-servers", create_server),
     ("GET", r"/v1/mcp-servers/([^/]+)", get_server),
+    ("GET", r"/v1/mcp-servers/([^/]+)/tools", server_tools),
     ("PATCH", r"/v1/mcp-servers/([^/]+)", update_server),
     ("PATCH", r"/v1/mcp-servers/([^/]+)/refresh", refresh_server),
     ("DELETE", r"/v1/mcp-servers/([^/]+)", delete_server),
