@@ -92,6 +92,7 @@ def read_live(
         companions, on_companions = agent.read_companions(api, stack, agents, parallelism)
         shared, tagged = blocks.result()
         marked = _stack_tagged(api, desired, shared, page_size) if adopt and desired else ()
+        mcp_tools = read_mcp_tools(api, stack, servers.result(), desired)
         parts = (
             (agent.LIVE, agent.Agents(agents, foreign, companions)),
             (block.LIVE, block.Blocks(shared, tagged | on_companions, frozenset(marked))),
@@ -100,7 +101,7 @@ def read_live(
                 conversation.Conversations(conversations, unmarked if adopt else ()),
             ),
             (identity.LIVE, identity.Identities(identities, reads)),
-            (tool.LIVE, tool.Tools(tools.result())),
+            (tool.LIVE, tool.Tools(with_mcp_tools(tools.result(), mcp_tools))),
             (mcp_server.LIVE, mcp_server.McpServers(servers.result())),
         )
         return LiveState(stack, {key.kind: part for key, part in parts})
@@ -328,6 +329,37 @@ def read_tools_by_name(
 def named_tools(desired: DesiredState) -> set[str]:
     """The names of the tools the manifests define or attach."""
     return {t.name for t in desired.tools} | {a.name for s in desired.agents for a in s.tools}
+
+
+def read_mcp_tools(
+    api: LettaApi, stack: str, servers: Iterable[LiveMcpServer], desired: DesiredState | None
+) -> tuple[LiveTool, ...]:
+    """The tools the MCP servers the stack's agents name provide, from each MCP server's own
+    tool listing: the only way a tool is known as that server's (a tool's metadata is anyone's
+    to write). One request per MCP server named."""
+    named = (
+        {t.provider.name for s in desired.agents for t in s.tools if t.provider != t}
+        if desired
+        else set()
+    )
+    return tuple(
+        tool.from_server(raw, stack, mcp_server=server.name)
+        for server in servers
+        if server.name in named
+        for raw in api.get(
+            f"/v1/mcp-servers/{server.id}/tools", address=f"mcp-server/{server.name}"
+        )
+        or ()
+    )
+
+
+def with_mcp_tools(
+    tools: Iterable[LiveTool], mcp_tools: Iterable[LiveTool]
+) -> tuple[LiveTool, ...]:
+    """The tools read by name, each MCP server's tools as its listing has them."""
+    found = {t.id: t for t in tools}
+    found.update((t.id, t) for t in mcp_tools)
+    return tuple(survivor_first(found.values()))
 
 
 def read_mcp_servers(api: LettaApi, stack: str) -> tuple[LiveMcpServer, ...]:
