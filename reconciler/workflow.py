@@ -37,7 +37,7 @@ from reconciler.errors import (
     StalePlanError,
     UnexpectedAnswer,
 )
-from reconciler.kinds import fingerprint, kept_ids
+from reconciler.kinds import claimed_twice, fingerprint, kept_ids
 from reconciler.kinds.read import read_live, read_scoped
 from reconciler.live.state import LiveState
 from reconciler.plan.model import Create, Plan, Update
@@ -399,6 +399,17 @@ def _row(user_id: str, pattern: str, agent_id: str | None) -> dict[str, str | No
         "conversation_id": None,
         "identity_id": None,
     }
+
+
+def claimed_twice_lines(live: LiveState) -> list[str]:
+    """Warnings for the addresses two resources claim with the stack's record: outputs name
+    the one plans keep, which a copied record can make the wrong one."""
+    return [
+        f"Warning: {address}: {len(ids)} resources carry this stack's ownership record "
+        f"({', '.join(ids)}); the outputs name {ids[0]}, the one plans keep (the oldest): check "
+        "which is genuine (`letta-apply audit`)"
+        for address, ids in claimed_twice(live).items()
+    ]
 
 
 _NEEDED_IDS = {

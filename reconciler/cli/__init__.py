@@ -7,15 +7,17 @@ command modules only; each command imports the library it needs when it runs.
 from __future__ import annotations
 
 import io
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TextIO, cast
 
 import click
 
 from reconciler import __version__
 from reconciler.cli.output import say
+from reconciler.cli.runner_log import NoWorkflowCommands, in_github_actions
 from reconciler.errors import ApplyFailed, Interrupted, LettaApplyError, NotConverged
 from reconciler.exitcodes import ExitCode
 
@@ -70,7 +72,15 @@ class DefaultCommandGroup(click.Group):
 
 
 @click.group(cls=DefaultCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="letta-apply")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, _param, value: _print_version(ctx) if value else None,
+    help="Show the version, and the configured server's (LETTA_BASE_URL, else the running dev "
+    "server), and exit.",
+)
 @click.option("--debug", is_flag=True, help=DEBUG_HELP)
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
@@ -83,10 +93,27 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
-def _register() -> None:
-    from reconciler.cli import commands, devserver, github, validate
+def _print_version(ctx: click.Context) -> None:
+    """`letta-apply X.Y.Z`, then the server configured (if any) and the version it reports."""
+    from reconciler.cli.versions import server_line
 
-    for command in (*commands.COMMANDS, validate.validate, devserver.dev_server, github.github):
+    say(f"letta-apply {__version__}")
+    line = server_line()
+    if line:
+        say(line)
+    ctx.exit()
+
+
+def _register() -> None:
+    from reconciler.cli import commands, devserver, github, show, validate
+
+    for command in (
+        *commands.COMMANDS,
+        show.show_command,
+        validate.validate,
+        devserver.dev_server,
+        github.github,
+    ):
         cli.add_command(command)
     for command in _leaves(cli.commands.values()):
         if not any(param.name == "debug" for param in command.params):
@@ -112,7 +139,18 @@ def main(argv: list[str] | None = None) -> NoReturn:
     """Console-script entry point: run the CLI and turn errors into one clear line."""
     _register()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    sys.exit(_invoke(argv, debug))
+    if not in_github_actions(os.environ):
+        sys.exit(_invoke(argv, debug))
+    streams = sys.stdout, sys.stderr
+    sys.stdout = cast(TextIO, NoWorkflowCommands(sys.stdout))
+    sys.stderr = cast(TextIO, NoWorkflowCommands(sys.stderr))
+    try:
+        code = _invoke(argv, debug)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = streams
+    sys.exit(code)
 
 
 def _invoke(argv: list[str] | None, debug: bool) -> int:
@@ -125,7 +163,12 @@ def _invoke(argv: list[str] | None, debug: bool) -> int:
     except click.ClickException as exc:
         _show_click_error(exc)
         return ExitCode.ERROR
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            # Ctrl-C outside the changes themselves (reading, planning, at the prompt): the
+            # apply, which stops gracefully and tallies, is never cut off here.
+            click.echo("Interrupted.", err=True)
+            return ExitCode.INTERRUPTED
         click.echo("Aborted.", err=True)
         return ExitCode.ERROR
     except LettaApplyError as exc:

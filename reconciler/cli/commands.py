@@ -1,5 +1,5 @@
-"""The commands that talk to a server: run (plan then apply), plan, apply, outputs, unlock, adopt,
-audit, inactive (and export, in its own module).
+"""The commands that talk to a server: run (plan then apply), destroy, plan, apply, outputs,
+unlock, adopt, audit, inactive (and export and show, in their own modules).
 
 Each parses its options, calls the library and prints. The library is imported inside each
 command: it brings in the Letta SDK, which alone takes several times longer to import than
@@ -29,7 +29,7 @@ from reconciler.cli.output import Console, say
 from reconciler.cli.planfile import out_option
 from reconciler.exitcodes import ExitCode
 from reconciler.planfile import read_plan, save_plan
-from reconciler.text import target_label
+from reconciler.text import clean, target_label
 
 if TYPE_CHECKING:
     from reconciler.plan.model import Plan
@@ -105,6 +105,48 @@ def _check_adopt(adopt: bool, scope: Scope) -> None:
         raise click.UsageError("--adopt plans the whole stack; drop --target/--users")
 
 
+def _check_destroy(destroy: bool, scope: Scope, adopt: bool) -> None:
+    """Destroying removes the whole stack: not a scope of it, and adopts nothing."""
+    if destroy and (scope or adopt):
+        raise click.UsageError(
+            "--destroy plans the whole stack's removal; drop --target/--users/--adopt"
+        )
+
+
+@click.command("destroy")
+@paths_argument
+@root_option
+@connection_options
+@parallelism_option
+@allow_delete_option
+@allow_mass_delete_option
+@click.option("--auto-approve", "-y", is_flag=True, help="Apply without asking at a terminal.")
+@lock_timeout_option
+def destroy(
+    paths: tuple[Path, ...],
+    root: Path | None,
+    connection: Connection,
+    parallelism: int,
+    allow_delete: bool,
+    allow_mass_delete: bool,
+    auto_approve: bool,
+    lock_timeout: float,
+) -> None:
+    """Plan the removal of everything the stack owns, show it, and apply it (asks first at a
+    terminal). Protected resources are kept. The guards of any deletion hold: --allow-delete
+    in CI, and --allow-mass-delete past the stack's maxDeletePercent. `plan --destroy`
+    shows the plan alone."""
+    from reconciler.manifest import load_desired
+    from reconciler.workflow import ApplyOptions, plan_and_apply
+
+    console = Console.for_streams()
+    emptied = load_desired(paths, root).emptied()
+    options = ApplyOptions(allow_delete, allow_mass_delete, parallelism, lock_timeout)
+    hooks = _hooks(console, show=lambda plan: _show(console, plan), ask=not auto_approve)
+    with connection.open() as api:
+        plan_and_apply(api, emptied, options, hooks, prune=True)
+
+
 def _hooks(console: Console, *, show: Callable[[Plan], None], ask: bool) -> Hooks:
     """The console's sinks; a prompt only when a person is at the terminal and `ask`."""
     from reconciler.cli.interrupts import graceful_stop
@@ -159,6 +201,12 @@ def _show(console: Console, plan: Plan) -> None:
 )
 @scope_options
 @adopt_option
+@click.option(
+    "--destroy",
+    is_flag=True,
+    help="Plan the removal of everything the stack owns (protected resources kept), as "
+    "`letta-apply destroy` would apply it.",
+)
 def plan(
     paths: tuple[Path, ...],
     root: Path | None,
@@ -171,6 +219,7 @@ def plan(
     redact: bool,
     scope: Scope,
     adopt: bool,
+    destroy: bool,
 ) -> ExitCode:
     """Show what applying the manifests would change. Changes nothing."""
     from reconciler.manifest import load_desired
@@ -186,8 +235,11 @@ def plan(
             "--out saves a plan for `apply`, which needs a plan of the whole stack; "
             "drop --target/--users, or apply the scope with `letta-apply PATHS --target ...`"
         )
+    _check_destroy(destroy, scope, adopt)
     console = Console.for_streams()
     desired = load_desired(paths, root)
+    if destroy:
+        desired, prune = desired.emptied(), True
     scoped = cut(desired, scope) if scope else None
     with connection.open() as api:
         preflight(api, scoped.desired if scoped else desired, models=scoped is None)
@@ -301,12 +353,14 @@ def outputs_command(
     """
     from reconciler.kinds.read import read_live
     from reconciler.manifest import load_desired
-    from reconciler.workflow import not_created, outputs, render_outputs
+    from reconciler.workflow import claimed_twice_lines, not_created, outputs, render_outputs
 
     desired = load_desired(paths, root)
     with connection.open() as api:
         # Only declared users are output: no need to list every identity for prune.
         live = read_live(api, desired.stack, desired, parallelism=parallelism, prune=False)
+    for line in claimed_twice_lines(live):
+        say(clean(line), err=True)
     rows = outputs(desired, live)
     missing = not_created(rows)
     if missing:
@@ -459,6 +513,7 @@ def inactive_command(
 
 COMMANDS: list[click.Command] = [
     run,
+    destroy,
     plan,
     apply,
     outputs_command,

@@ -275,7 +275,8 @@ def scope_options(command: Callable[..., Any]) -> Callable[..., Any]:
     ) -> Any:
         from reconciler.scope import Scope
 
-        return command(*args, scope=Scope(targets, read_users(users)), **kwargs)
+        ids, origins = read_users(users, kwargs.get("paths", ()), kwargs.get("root"))
+        return command(*args, scope=Scope(targets, ids, origins), **kwargs)
 
     decorated: Callable[..., Any] = click.option(
         "--users",
@@ -295,22 +296,21 @@ def scope_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(decorated)
 
 
-def read_users(values: tuple[str, ...]) -> tuple[str, ...]:
+def read_users(
+    values: tuple[str, ...], paths: tuple[Path, ...], root: Path | None
+) -> tuple[tuple[str, ...], dict[str, str]]:
     """User ids from `--users`: ids separated by commas, or `@FILE` holding one id per line
-    (`#` starts a comment)."""
+    (`#` starts a comment), read like every file of the stack (inside its root, a regular
+    file); and where each id read from a file is."""
     found: list[str] = []
+    origins: dict[str, str] = {}
     for value in values:
         if value.startswith("@"):
-            found.extend(_ids_in(Path(value[1:])))
+            from reconciler.manifest.files import read_user_ids
+
+            for user, where in read_user_ids(Path(value[1:]), paths, root):
+                found.append(user)
+                origins.setdefault(user, where)
         else:
             found.extend(part.strip() for part in value.split(",") if part.strip())
-    return tuple(dict.fromkeys(found))
-
-
-def _ids_in(path: Path) -> list[str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise click.BadParameter(f"{path}: cannot read the user ids ({exc})") from exc
-    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
-    return [line for line in lines if line]
+    return tuple(dict.fromkeys(found)), origins

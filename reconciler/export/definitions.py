@@ -268,7 +268,7 @@ def _fitting(found: ServerTool, notes: list[str]) -> dict[str, Any]:
 def _defines(name: str, source: str) -> bool:
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     functions = (ast.FunctionDef, ast.AsyncFunctionDef)
     return any(isinstance(n, functions) and n.name == name for n in tree.body)

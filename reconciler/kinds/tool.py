@@ -6,6 +6,10 @@ after the create: the server takes no metadata on create). Tool names are unique
 and creating one with a taken name would overwrite that tool, so a declared tool whose name is
 held by a tool the stack does not own is blocked, never created; `adopt` takes it over.
 Compared on the fields of `FIELDS`; a changed source shows as a diff of the source.
+
+A tool an MCP server provides (`tool/<server>/<tool>`) is known by the MCP server's own tool
+listing and its type, never by its metadata: any tool's `metadata_` is writable, so a custom
+tool claiming `mcp.server_name` is still a custom tool.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from reconciler import ownership
 from reconciler.address import Address, AddressError, Kind
 from reconciler.desired import DesiredState, ToolSpec
 from reconciler.errors import LettaApplyError
+from reconciler.kinds import mcp_server
 from reconciler.kinds.common import (
     Reading,
     Resolve,
@@ -51,6 +56,8 @@ FIELDS = (
 """The tool fields the stack manages (those a manifest sets), by server name."""
 METADATA = "metadata_"
 """Where the server keeps a tool's metadata (it also writes its own keys there)."""
+MCP_TOOL_TYPE = "external_mcp"
+"""The type the server gives the tools it registers for an MCP server."""
 
 
 class Tools(Found[LiveTool]):
@@ -102,12 +109,15 @@ def read(reading: Reading) -> Tools:
     desired = reading.desired
     names = sorted({*(named(desired) if desired else ()), *reading.tool_names})
     if reading.scoped:
-        return Tools(_named(reading, names))
+        named_only = {t.id: t for t in _named(reading, names)}
+        named_only.update((t.id, t) for t in _of_mcp_servers(reading))
+        return Tools(tuple(survivor_first(named_only.values())))
     custom = listing(reading.api, {"tool_types": ["custom"]}, reading.page_size)
     found = (from_server(raw, reading.stack) for raw in custom)
     owned = {t.id: t for t in found if t.address is not None or t.tagged}
     for other in _named(reading, names):
         owned.setdefault(other.id, other)
+    owned.update((t.id, t) for t in _of_mcp_servers(reading))
     return Tools(tuple(survivor_first(owned.values())))
 
 
@@ -121,12 +131,34 @@ def _named(reading: Reading, names: list[str]) -> tuple[LiveTool, ...]:
     return tuple(survivor_first(found.values()))
 
 
+def _of_mcp_servers(reading: Reading) -> tuple[LiveTool, ...]:
+    """The tools the MCP servers the stack's agents name provide, from each MCP server's own
+    tool listing: the only way a tool is known as that server's (a tool's metadata is anyone's
+    to write). One request per MCP server named."""
+    desired = reading.desired
+    if desired is None:
+        return ()
+    providers = {t.provider.name for s in desired.agents for t in s.tools if t.provider != t}
+    servers = reading.part(mcp_server.LIVE).found
+    return tuple(
+        from_server(raw, reading.stack, mcp_server=server.name)
+        for server in servers
+        if server.name in providers
+        for raw in reading.api.get(
+            f"{mcp_server.ROUTE}{server.id}/tools", address=f"mcp-server/{server.name}"
+        )
+        or ()
+    )
+
+
 def named(desired: DesiredState) -> set[str]:
     """The names of the tools the manifests define or attach."""
     return {t.name for t in desired.tools} | {a.name for s in desired.agents for a in s.tools}
 
 
-def from_server(raw: Mapping[str, JSON], stack: str) -> LiveTool:
+def from_server(raw: Mapping[str, JSON], stack: str, mcp_server: str | None = None) -> LiveTool:
+    """A tool as the server lists it; `mcp_server` names the MCP server whose own listing
+    holds it (it counts only for a tool of the MCP type)."""
     metadata = raw.get(METADATA) or {}
     recorded = ownership.metadata_address(metadata, stack)
     tags = tuple(sorted(raw.get("tags") or ()))
@@ -140,16 +172,9 @@ def from_server(raw: Mapping[str, JSON], stack: str) -> LiveTool:
         tagged=ownership.stack_tag(stack) in tags,
         protected=ownership.metadata_protected(metadata, stack),
         created_at=str(raw.get("created_at") or ""),
-        mcp_server=_mcp_server(metadata),
+        mcp_server=mcp_server if raw.get("tool_type") == MCP_TOOL_TYPE else None,
         owner=ownership.recorded_stack(metadata),
     )
-
-
-def _mcp_server(metadata: Mapping[str, JSON]) -> str | None:
-    """The MCP server a tool comes from, as the server records it."""
-    found = metadata.get("mcp")
-    name = found.get("server_name") if isinstance(found, Mapping) else None
-    return name if isinstance(name, str) else None
 
 
 def _settings(raw: Mapping[str, JSON]) -> Frozen:
@@ -306,21 +331,35 @@ def attach(api: LettaApi, change: Attach, resolve: Resolve) -> None:
 
 
 def tool_id(api: LettaApi, address: Address, resolve: Resolve) -> str:
-    """The tool's id; a tool of an MCP server made in this run is found by its name and
-    server (the Letta server registered it as the MCP server was made)."""
+    """The tool's id; a tool of an MCP server read or made in this run is found in that MCP
+    server's own tool listing (the Letta server registered it as the MCP server was made)."""
     try:
         return resolve(address)
     except LettaApplyError:
         if address.provider == address:
             raise
-    found = api.get(ROUTE, {"name": address.name}, address=str(address))
-    for raw in found:
-        if (
-            raw.get("name") == address.name
-            and _mcp_server(raw.get(METADATA) or {}) == address.parts[0]
-        ):
+    path = f"{mcp_server.ROUTE}{_mcp_server_id(api, address, resolve)}/tools"
+    for raw in api.get(path, address=str(address)) or ():
+        if raw.get("name") == address.name and raw.get("tool_type") == MCP_TOOL_TYPE:
             return str(raw["id"])
     raise LettaApplyError(f"{address}: the MCP server provides no tool {address.name!r}")
+
+
+def _mcp_server_id(api: LettaApi, address: Address, resolve: Resolve) -> str:
+    """The id of the MCP server providing the tool: the stack's, or the one of that name."""
+    try:
+        return resolve(address.provider)
+    except LettaApplyError:
+        pass
+    name = address.provider.name
+    named = [
+        s
+        for s in api.get(mcp_server.ROUTE, address=str(address)) or ()
+        if s.get("server_name") == name
+    ]
+    if len(named) != 1:
+        raise LettaApplyError(f"{address}: no MCP server named {name!r} on the server")
+    return str(named[0]["id"])
 
 
 def detach(api: LettaApi, change: Detach, resolve: Resolve) -> None:

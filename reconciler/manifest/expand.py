@@ -245,8 +245,13 @@ def _tags(
 ) -> tuple[str, ...]:
     tags = {text.render(values) for text in bp.tags}
     if user is not None:
+        # A tag rendered from the user's values is checked as rendered, at the user's row.
+        for text in bp.tags:
+            if text.literal is None:
+                whose = f" (rendered for user '{user.id}')"
+                reserved_tag(text.render(values), user.loc, problems, bp.reserved_tags, whose)
         for tag in user.tags:
-            reserved_tag(tag, user.where("tags"), problems)
+            reserved_tag(tag, user.where("tags"), problems, bp.reserved_tags)
         tags.update(user.tags)
         tags.add(bp.user_tag.render(values))
     return tuple(sorted(tags))

@@ -7,14 +7,14 @@ import json
 
 import pytest
 
-from tests.cli.answering import Answer, answering, letta_like
+from tests.cli.answering import empty_letta
 from tests.cli.invoke import EXAMPLE, run
 
 
 def test_users_not_created_yet_are_named_on_stderr(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with answering(lambda method, path: letta_like(method, path) or Answer.json(None)) as server:
+    with empty_letta() as server:
         monkeypatch.setenv("LETTA_BASE_URL", server.url)
         assert run(["outputs", EXAMPLE]) == 0
     captured = capsys.readouterr()
@@ -28,7 +28,7 @@ def test_users_not_created_yet_are_named_on_stderr(
 def test_require_all_prints_no_blank_ids_and_fails(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with answering(lambda method, path: letta_like(method, path) or Answer.json(None)) as server:
+    with empty_letta() as server:
         monkeypatch.setenv("LETTA_BASE_URL", server.url)
         assert run(["outputs", EXAMPLE, "--format", "csv", "--require-all"]) == 1
     captured = capsys.readouterr()

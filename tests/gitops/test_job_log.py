@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.answering import Answer, answering, letta_like
+from tests.cli.answering import empty_letta
 from tests.cli.invoke import EXAMPLE, run
 
 
@@ -25,7 +25,7 @@ def job_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str) -
 def test_plan_without_comment_or_labels_needs_no_token_and_logs_the_text_plan(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with answering(lambda method, path: letta_like(method, path) or Answer.json(None)) as server:
+    with empty_letta() as server:
         job_environment(monkeypatch, tmp_path, server.url)
         code = run(["github", "plan", EXAMPLE, "--no-comment", "--no-labels"])
     out = capsys.readouterr().out

@@ -168,3 +168,24 @@ def test_many_users_naming_an_unknown_template_are_counted(
         "users.csv:4:14: user 'u2': unknown template 'asistant'; did you mean 'assistant'?",
         "users.csv:5:14: … and 1,997 more: users of unknown template 'asistant'",
     ]
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["x = " + "-" * 200_000 + "1", "x = " + "a." * 200_000 + "b"],
+    ids=["memory", "recursion"],
+)
+def test_a_tool_source_nested_too_deeply_is_reported_at_the_file(
+    source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "deep.py").write_text(source)
+    manifest = HEAD + (
+        "defaults: {model: letta/letta-free, embedding: letta/letta-free}\n"
+        "tools:\n  deep: {source: deep.py}\n"
+    )
+    (tmp_path / "manifest.yaml").write_text(manifest)
+    monkeypatch.chdir(tmp_path)
+    code, output = run_validate(["."], capsys)
+    assert code == 1
+    assert "deep.py:1:1: tool 'deep': the source is nested too deeply" in output
+    assert "unexpected" not in output
