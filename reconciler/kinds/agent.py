@@ -482,7 +482,7 @@ def _usable_tools(
             if other is not None and other.mcp_server == address.parts[0]:
                 usable.append(address)
             else:
-                unknown.setdefault(str(address).removeprefix("tool/"), []).append(str(spec.address))
+                unknown.setdefault(address.reference, []).append(str(spec.address))
         elif address in defined:
             if address in tools.by_address or address.name not in tools.others:
                 usable.append(address)
