@@ -237,6 +237,27 @@ users:
 """
 
 
+def test_a_property_no_longer_declared_is_removed(server: Server, tmp_path: Path) -> None:
+    """An update merges identity properties by key: the list is replaced whole instead."""
+    server.apply(
+        desired(
+            tmp_path,
+            LINKS.replace("agent: desk}", "agent: desk, properties: {tier: gold, plan: pro}}"),
+        )
+    )
+    wanted = desired(
+        tmp_path, LINKS.replace("agent: desk}", "agent: desk, properties: {plan: pro}}")
+    )
+    [update] = server.plan(wanted).changes
+    assert [(f.path, f.before, f.after) for f in update.fields] == [
+        ("properties.tier", "gold", None)
+    ]
+    server.apply(wanted)
+    assert not server.plan(wanted).has_changes
+    [carol] = server.letta.identities.rows.values()
+    assert sorted(p["key"] for p in carol["properties"]) == ["letta_apply_stack", "plan"]
+
+
 def test_links_move_with_the_manifest(server: Server, tmp_path: Path) -> None:
     server.apply(desired(tmp_path, LINKS))
     text = LINKS.replace("desk: {sharedBlocks: [faq]}", "desk: {}")
