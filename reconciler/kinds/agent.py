@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING
 from reconciler import ownership, secrets
 from reconciler.address import Address, AddressError, Kind
 from reconciler.desired import AgentSpec, DesiredState
-from reconciler.errors import LettaApplyError
 from reconciler.kinds import block, tool
 from reconciler.kinds.agent_read import (
     INCLUDES,
     LIVE,
+    ROUTE,
     TOOLS_INCLUDE,
     Agents,
     blocks_of,
@@ -44,14 +44,9 @@ from reconciler.kinds.agent_read import (
     owned,
     read,
     read_user_tagged,
-    sleeptime_group,
     user_tagged,
 )
-from reconciler.kinds.agent_settings import (
-    FOLLOWS_MODEL,
-    PARTIAL,
-    rule_key,
-)
+from reconciler.kinds.agent_settings import SETTINGS, Held
 from reconciler.kinds.common import (
     Resolve,
     adopt_tagged,
@@ -227,15 +222,13 @@ def _unmanaged_tags(spec: AgentSpec, agent: LiveAgent) -> tuple[str, ...]:
 
 
 def _current(agent: LiveAgent, spec: AgentSpec) -> dict[str, JSON]:
-    """The live agent's managed fields; of a partial settings object only the keys the
-    manifest declares."""
+    """The live agent's managed fields, each setting as its row compares it."""
+    held = Held(agent, spec.settings)
     settings = {
-        name: _project(value, spec.settings.get(name)) if name in PARTIAL else value
-        for name, value in agent.settings.items()
+        row.name: row.compared(agent.settings[row.name], held)
+        for row in SETTINGS
+        if row.name in agent.settings
     }
-    if "tool_rules" in settings:
-        server = _server_rules(agent, spec)
-        settings["tool_rules"] = [r for r in settings["tool_rules"] if r not in server]
     current = {
         "name": agent.name,
         **settings,
@@ -262,28 +255,12 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _project(live: JSON, declared: JSON) -> JSON:
-    """`live` reduced to the keys `declared` has, level by level."""
-    if not isinstance(live, Mapping) or not isinstance(declared, Mapping):
-        return live
-    return {key: _project(live.get(key), declared[key]) for key in declared if key in live}
-
-
-def _server_rules(agent: LiveAgent, spec: AgentSpec) -> list[JSON]:
-    """Rules the server added for its base tools (it lets them continue the loop), which the
-    manifest does not declare: kept, and not shown as drift."""
-    base = {ref.name for ref in agent.tools if ref.is_base}
-    declared = spec.settings.get("tool_rules") or ()
-    rules = agent.settings.get("tool_rules") or ()
-    return [r for r in rules if r.get("tool_name") in base and r not in declared]
-
-
 def _send(
     spec: AgentSpec, agent: LiveAgent, stack: str
 ) -> Callable[[Mapping[str, JSON]], Mapping[str, JSON]]:
-    """The update's body: a new model handle resets what the server derives from it (context
-    window, model and compaction settings), so the declared ones go with it; the server
-    replaces tool rules whole, so its own base-tool rules go with the declared ones."""
+    """The update's body: the changed fields, each setting's row completing it where the
+    server wants more (`Setting.send`)."""
+    held = Held(agent, spec.settings)
 
     def send(changed: Mapping[str, JSON]) -> Mapping[str, JSON]:
         body = dict(changed)
@@ -291,13 +268,10 @@ def _send(
             # The server replaces secrets whole; the record keeps the digests written.
             body["secrets"] = secrets.planned(spec.secrets)
             body["metadata"] = _metadata(spec, stack)
-        if "tool_rules" in body:
-            rules = [*body["tool_rules"], *_server_rules(agent, spec)]
-            body["tool_rules"] = sorted(rules, key=rule_key)
-        if "model" not in body:
-            return body
-        again = {name: spec.settings[name] for name in FOLLOWS_MODEL if name in spec.settings}
-        return {**again, **body}
+        for row in SETTINGS:
+            if row.send is not None and row.name in changed:
+                row.send(body, held)
+        return body
 
     return send
 
@@ -421,59 +395,43 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
 
     def find() -> JSON | None:
         params = {"tags": [ownership.stack_tag(stack)], "name": body["name"], "limit": 50}
-        found = api.get("/v1/agents/", params, address=str(change.address))
+        found = api.get(ROUTE, params, address=str(change.address))
         return first_owned(found, stack, change.address)
 
-    model_settings = body.pop("model_settings", None)
+    later = _deferred(body)
     if "secrets" in body:
         _reveal_secrets(api, change.address, body)
-    created = api.create("/v1/agents/", body, address=str(change.address), find_existing=find)
-    if model_settings is not None:
-        _set_model_settings(api, created, model_settings, change.address)
-    if body.get("enable_sleeptime"):
-        _mark_companions(api, created, change.address)
+    created = api.create(ROUTE, body, address=str(change.address), find_existing=find)
+    _after(api, created, {**body, **later}, change.address)
     return str(created["id"])
 
 
 def update(api: LettaApi, change: Update) -> None:
-    """Send the changed fields; model settings last, over what the server then holds."""
+    """Send the changed fields, then each setting's step after the update (model settings
+    last, over what the server then holds)."""
     body = thaw(change.body)
-    model_settings = body.pop("model_settings", None)
+    later = _deferred(body)
     if "secrets" in body:
         _reveal_secrets(api, change.address, body)
-    path = f"/v1/agents/{change.resource_id}"
+    path = f"{ROUTE}{change.resource_id}"
     current = api.patch(path, body, address=str(change.address)) if body else None
-    if model_settings is not None:
+    if any(row.after is not None and row.name in {*body, *later} for row in SETTINGS):
         current = current or api.get(path, address=str(change.address))
-        _set_model_settings(api, current, model_settings, change.address)
-    if body.get("enable_sleeptime") and current is not None:
-        _mark_companions(api, current, change.address)
+        _after(api, current, {**body, **later}, change.address)
 
 
-def _mark_companions(api: LettaApi, agent: Mapping[str, JSON], address: Address) -> None:
-    """Mark the sleep-time agents the server just made for `agent` (as its create or update
-    answered) as its companions: no tag (they are not the stack's agents and carry no user
-    tag), an ownership record naming the agent they serve; and their own blocks (those not
-    on `agent`) with the stack's tag, so they go when the sleep-time agent does."""
-    stack = ownership.recorded_stack(agent.get("metadata"))
-    if stack is None:
-        raise LettaApplyError(f"{address}: the agent has no ownership record")
-    params = {"include": ["agent.managed_group", "agent.blocks"]}
-    if not sleeptime_group(agent):
-        agent = api.get(f"/v1/agents/{agent['id']}", params, address=str(address))
-    served = {str(b["id"]) for b in agent.get("blocks") or ()}
-    for companion in sleeptime_group(agent):
-        path = f"/v1/agents/{companion}"
-        current = api.get(path, address=str(address))
-        metadata = {
-            **(current.get("metadata") or {}),
-            ownership.METADATA_KEY: ownership.companion_record(stack, address),
-        }
-        api.patch(path, {"metadata": metadata}, address=str(address))
-        for own in api.get(f"{path}/core-memory/blocks", address=str(address)) or ():
-            if str(own["id"]) not in served:
-                tags = sorted({*(own.get("tags") or ()), ownership.stack_tag(stack)})
-                api.patch(f"/v1/blocks/{own['id']}", {"tags": tags}, address=str(address))
+def _deferred(body: dict[str, JSON]) -> dict[str, JSON]:
+    """The settings sent only after the create or update, taken out of its body."""
+    return {row.name: body.pop(row.name) for row in SETTINGS if row.deferred and row.name in body}
+
+
+def _after(
+    api: LettaApi, agent: Mapping[str, JSON], sent: Mapping[str, JSON], address: Address
+) -> None:
+    """Each setting's step after the create or update that carried it (`Setting.after`)."""
+    for row in SETTINGS:
+        if row.after is not None and row.name in sent:
+            row.after(api, agent, sent[row.name], address)
 
 
 def _reveal_secrets(api: LettaApi, address: Address, body: dict[str, JSON]) -> None:
@@ -486,41 +444,20 @@ def _reveal_secrets(api: LettaApi, address: Address, body: dict[str, JSON]) -> N
     )
 
 
-def _set_model_settings(api: LettaApi, agent: JSON, declared: JSON, address: Address) -> None:
-    """The server takes model settings whole, typed by the provider it keeps in them: send
-    what it holds with the declared keys changed, so the others keep their values."""
-    held = agent.get("model_settings") if isinstance(agent, Mapping) else None
-    merged = _merged(held if isinstance(held, Mapping) else {}, declared)
-    path = f"/v1/agents/{agent['id']}"
-    api.patch(path, {"model_settings": merged}, address=str(address))
-
-
-def _merged(held: Mapping[str, JSON], declared: JSON) -> dict[str, JSON]:
-    merged = dict(held)
-    for key, value in declared.items() if isinstance(declared, Mapping) else ():
-        inner = merged.get(key)
-        merged[key] = (
-            _merged(inner, value)
-            if isinstance(inner, Mapping) and isinstance(value, Mapping)
-            else value
-        )
-    return merged
-
-
 def delete(api: LettaApi, change: Delete) -> None:
     """Delete the agent, then its own blocks (the server leaves them behind). A sleep-time
     agent already gone went with the agent it served (the server deletes the group)."""
-    path = f"/v1/agents/{change.resource_id}"
+    path = f"{ROUTE}{change.resource_id}"
     if change.address.owner is not None:
         delete_if_present(api, path, change.address)
     else:
         api.delete(path, address=str(change.address))
     for block_id in change.owned_children:
-        delete_if_present(api, f"/v1/blocks/{block_id}", change.address)
+        delete_if_present(api, f"{block.ROUTE}{block_id}", change.address)
 
 
 def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:
     """Mark an existing agent as the stack's agent at the change's address."""
-    path = f"/v1/agents/{change.resource_id}"
+    path = f"{ROUTE}{change.resource_id}"
     adopt_tagged(api, stack, path, change.address, {"include": ["agent.tags"]})
     return str(change.resource_id)

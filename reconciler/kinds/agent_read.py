@@ -19,7 +19,7 @@ from reconciler.address import USER_KEY_PREFIX, Address, Kind
 from reconciler.desired import DesiredState
 from reconciler.errors import ServerError
 from reconciler.kinds import block
-from reconciler.kinds.agent_settings import SETTINGS
+from reconciler.kinds.agent_settings import SETTINGS, sleeptime_group
 from reconciler.kinds.common import Reading, no_named_ids
 from reconciler.live.state import (
     LiveAgent,
@@ -214,14 +214,6 @@ def companion_from_server(raw: Mapping[str, JSON], stack: str) -> LiveAgent:
     served = ownership.companion_of(live.metadata, stack)
     mine = served is not None and served.kind is KIND and served.owner is None
     return replace(live, address=Address.sleeptime_agent(served) if mine and served else None)
-
-
-def sleeptime_group(raw: Mapping[str, JSON]) -> tuple[str, ...]:
-    """The sleep-time agents the server made for this one (its managed group's members)."""
-    group = raw.get("managed_group") or raw.get("multi_agent_group")
-    if not isinstance(group, Mapping) or group.get("manager_type") != "sleeptime":
-        return ()
-    return tuple(sorted(str(i) for i in group.get("agent_ids") or ()))
 
 
 def _tool_refs(raw: Mapping[str, JSON]) -> tuple[ToolRef, ...]:
@@ -421,7 +413,7 @@ def read_companions(
         return (), frozenset()
 
     def read(agent_id: str) -> tuple[JSON, JSON] | None:
-        path = f"/v1/agents/{agent_id}"
+        path = f"{ROUTE}{agent_id}"
         try:
             return api.get(path, {"include": ["agent.tags"]}), api.get(f"{path}/core-memory/blocks")
         except ServerError as exc:
