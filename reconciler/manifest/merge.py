@@ -31,6 +31,8 @@ SECTIONS = {
     "blocks": "block",
     "tools": "tool",
     "mcpServers": "mcpServer",
+    "folders": "folder",
+    "archives": "archive",
 }
 
 
