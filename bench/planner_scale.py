@@ -30,6 +30,7 @@ from reconciler.desired import (
     IdentitySpec,
     Policy,
 )
+from reconciler.kinds import agent, block, conversation, identity
 from reconciler.live.state import LiveAgent, LiveBlock, LiveConversation, LiveIdentity, LiveState
 from reconciler.plan.planner import build_plan
 from reconciler.render import render_json, render_markdown, render_text
@@ -133,14 +134,13 @@ def live_state(desired: DesiredState) -> LiveState:
         replace(a, identity_ids=tuple(i.id for i in identities)) if a.id == support else a
         for a in agents
     ]
-    return LiveState(
-        STACK,
-        tuple(agents),
-        (),
-        conversations,
-        identities,
-        tagged_blocks=frozenset(tagged),
+    parts = (
+        (agent.LIVE, agent.Agents(tuple(agents))),
+        (block.LIVE, block.Blocks(tagged=frozenset(tagged))),
+        (conversation.LIVE, conversation.Conversations(conversations)),
+        (identity.LIVE, identity.Identities(identities)),
     )
+    return LiveState(STACK, {key.kind: part for key, part in parts})
 
 
 def changed(desired: DesiredState, share: float) -> DesiredState:

@@ -12,6 +12,8 @@ from bench import foreign, reads, startup, writes
 from bench.options import Options
 from bench.server import BenchServer
 from bench.stacks import StackShape, user_ids
+from reconciler.address import Kind
+from reconciler.kinds import declared
 
 STARTUP_SHAPE = StackShape("dedicated", 1000)
 """The stack of the whole-process plan figure."""
@@ -171,7 +173,9 @@ def _read_benchmarks(run: Run, stack: str, shape: StackShape) -> dict[str, Any]:
     return {
         "stack": shape.kind,
         "users": shape.size,
-        "resources": len(desired.addresses()),
+        "resources": sum(
+            1 for a in declared(desired) if a.owner is None or a.kind is Kind.CONVERSATION
+        ),
         "plan": {**plan.to_json(), "changes": changes, **memory},
         "raw_listing": floor.to_json(),
         "json_listing": plain.to_json(),

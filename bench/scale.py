@@ -36,6 +36,7 @@ from reconciler.apply import apply_plan
 from reconciler.client import LettaApi, Target
 from reconciler.desired import DesiredState
 from reconciler.errors import ApplyFailed
+from reconciler.kinds import agent
 from reconciler.kinds.agent import includes
 from reconciler.manifest import load_desired
 from reconciler.plan.model import Attach, Create
@@ -228,7 +229,7 @@ def raw_creates(url: str, desired: DesiredState, parallelism: int) -> dict[str, 
         plan, live = make_plan(api, desired, prune=None, parallelism=parallelism)
     finally:
         api.close()
-    agent_ids = {a.address: a.id for a in live.agents if a.address}
+    agent_ids = {a.address: a.id for a in agent.of(live).listed if a.address}
     attach = {c.address: agent_ids[c.agent] for c in plan.changes if isinstance(c, Attach)}
     creates = [c for c in plan.changes if isinstance(c, Create)]
     failures = [0]

@@ -20,6 +20,7 @@ from reconciler.apply import apply_plan
 from reconciler.client import LettaApi
 from reconciler.desired import DesiredState
 from reconciler.errors import ApplyFailed, LettaApplyError, ServerError
+from reconciler.kinds import agent, block, identity, tool
 from reconciler.live.reader import read_live
 from reconciler.live.state import LiveState
 from reconciler.plan.model import Create, Plan
@@ -139,12 +140,13 @@ def clean_up(url: str, stacks: Iterable[str], parallelism: int) -> int:
 
 
 def _owned_paths(live: LiveState) -> list[str]:
-    paths = [f"/v1/agents/{a.id}" for a in live.agents]
-    shared = {b.id for b in live.blocks}
-    paths += [f"/v1/blocks/{b.id}" for a in live.agents for b in a.blocks if b.id not in shared]
+    listed = agent.of(live).listed
+    paths = [f"/v1/agents/{a.id}" for a in listed]
+    shared = {b.id for b in block.of(live).shared}
+    paths += [f"/v1/blocks/{b.id}" for a in listed for b in a.blocks if b.id not in shared]
     paths += [f"/v1/blocks/{b}" for b in sorted(shared)]
-    paths += [f"/v1/identities/{i.id}" for i in live.identities if i.owned]
-    paths += [f"/v1/tools/{t.id}" for t in live.owned_tools]
+    paths += [f"/v1/identities/{i.id}" for i in identity.of(live).owned]
+    paths += [f"/v1/tools/{t.id}" for t in tool.of(live).owned]
     return paths
 
 

@@ -12,7 +12,7 @@ from reconciler.address import Address, AddressError
 from reconciler.client import LettaApi
 from reconciler.desired import DesiredState
 from reconciler.errors import LettaApplyError
-from reconciler.kinds import conversation, handler
+from reconciler.kinds import conversation, declared, handler
 from reconciler.plan.model import Adopt
 
 
@@ -34,9 +34,3 @@ def adopt(api: LettaApi, desired: DesiredState, address: str, resource_id: str) 
 
     kind.adopt(api, desired.stack, Adopt(parsed, resource_id), resolve)
     return f"{parsed.kind.value} {resource_id} now belongs to stack {desired.stack} as {parsed}"
-
-
-def declared(desired: DesiredState) -> set[Address]:
-    """Every address the stack declares, its agents' own blocks included."""
-    own = {Address.agent_block(a.address, b.label) for a in desired.agents for b in a.blocks}
-    return {*desired.addresses(), *own}

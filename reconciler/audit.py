@@ -17,6 +17,10 @@ from dataclasses import asdict, dataclass
 
 from reconciler import ownership
 from reconciler.desired import DesiredState
+from reconciler.kinds import agent as agents
+from reconciler.kinds import conversation as conversations
+from reconciler.kinds import identity as identities
+from reconciler.kinds import tool as tools
 from reconciler.live.state import LiveAgent, LiveState
 from reconciler.text import clean
 
@@ -50,7 +54,7 @@ def _user_tags(desired: DesiredState, live: LiveState) -> Iterable[Violation]:
     """A dedicated agent carries exactly one user tag, its user's."""
     expected = {spec.address: spec.user_tag for spec in desired.agents if spec.user_tag}
     prefixes = {tag.split(":", 1)[0] + ":" for tag in expected.values() if tag and ":" in tag}
-    for address, group in live.agents_by_address.items():
+    for address, group in agents.of(live).by_address.items():
         tag = expected.get(address)
         if tag is None:
             continue
@@ -85,8 +89,8 @@ def _shared_tags(desired: DesiredState, user_tagged: Iterable[LiveAgent]) -> Ite
 def _identity_links(desired: DesiredState, live: LiveState) -> Iterable[Violation]:
     """An owned identity is attached to the declared agents only."""
     declared = {spec.address: set(spec.agents) for spec in desired.identities}
-    ids = {group[0].id: address for address, group in live.identities_by_address.items()}
-    for agent_address, group in live.agents_by_address.items():
+    ids = {group[0].id: address for address, group in identities.of(live).by_address.items()}
+    for agent_address, group in agents.of(live).by_address.items():
         for identity_id in group[0].identity_ids:
             identity = ids.get(identity_id)
             if identity is not None and agent_address not in declared.get(identity, set()):
@@ -100,7 +104,7 @@ def _identity_links(desired: DesiredState, live: LiveState) -> Iterable[Violatio
 def _conversations(desired: DesiredState, live: LiveState) -> Iterable[Violation]:
     """A shared user's conversation is on the agent the manifest names."""
     declared = {spec.user_id: spec.agent for spec in desired.conversations}
-    for address, group in live.conversations_by_address.items():
+    for address, group in conversations.by_agent(live).items():
         agent = address.owner
         user = address.name
         if user in declared and agent != declared[user]:
@@ -113,15 +117,15 @@ def _conversations(desired: DesiredState, live: LiveState) -> Iterable[Violation
 
 def _records(live: LiveState) -> Iterable[Violation]:
     """What carries the stack's tag carries its ownership record too."""
-    for agent in live.agents:
-        if agent.address is None:
+    for listed in agents.of(live).listed:
+        if listed.address is None:
             yield Violation(
                 "complete-ownership-record",
-                agent.id,
-                f"agent {agent.name!r} carries {ownership.stack_tag(live.stack)!r} but no "
+                listed.id,
+                f"agent {listed.name!r} carries {ownership.stack_tag(live.stack)!r} but no "
                 "ownership record",
             )
-    for tool in live.tools:
+    for tool in tools.of(live).found:
         if tool.tagged and tool.address is None:
             yield Violation(
                 "complete-ownership-record",

@@ -283,26 +283,6 @@ class DesiredState:
     redact_values: bool = False
     """Plans shown to reviewers give memory block values as length and hash only."""
 
-    def addresses(self) -> list[Address]:
-        """Every declared address, in a stable order."""
-        specs: tuple[
-            AgentSpec
-            | SharedBlockSpec
-            | ConversationSpec
-            | IdentitySpec
-            | ToolSpec
-            | McpServerSpec,
-            ...,
-        ] = (
-            *self.mcp_servers,
-            *self.tools,
-            *self.agents,
-            *self.blocks,
-            *self.conversations,
-            *self.identities,
-        )
-        return [spec.address for spec in specs]
-
     def declared_secrets(self) -> Iterator[tuple[Address, tuple[SecretSpec, ...]]]:
         """Every resource's secrets: agents' secrets and MCP servers' credentials."""
         for agent in self.agents:

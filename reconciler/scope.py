@@ -17,6 +17,7 @@ from fnmatch import fnmatchcase
 from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState, PruneSettings
 from reconciler.errors import LettaApplyError
+from reconciler.kinds import declared
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def cut(desired: DesiredState, scope: Scope) -> Scoped:
         raise LettaApplyError(
             f"not declared in stack {desired.stack}: user(s) {', '.join(unknown)}"
         )
-    selected = frozenset(a for a in _all_addresses(desired) if scope.selects(a))
+    selected = frozenset(a for a in declared(desired) if scope.selects(a))
     if not selected:
         given = ", ".join(scope.describe())
         raise LettaApplyError(f"{given}: selects nothing declared in stack {desired.stack}")
@@ -83,16 +84,7 @@ def cut(desired: DesiredState, scope: Scope) -> Scoped:
         mcp_servers=tuple(s for s in desired.mcp_servers if s.address in needed),
         prune=PruneSettings(enabled=False, max_delete_percent=desired.prune.max_delete_percent),
     )
-    return Scoped(scope, subset, selected, frozenset(_all_addresses(subset)))
-
-
-def _all_addresses(desired: DesiredState) -> list[Address]:
-    own_blocks = [
-        Address.agent_block(spec.address, block.label)
-        for spec in desired.agents
-        for block in spec.blocks
-    ]
-    return [*desired.addresses(), *own_blocks]
+    return Scoped(scope, subset, selected, frozenset(declared(subset)))
 
 
 def _with_needs(desired: DesiredState, selected: frozenset[Address]) -> frozenset[Address]:

@@ -37,6 +37,7 @@ from reconciler.errors import (
     StalePlanError,
     UnexpectedAnswer,
 )
+from reconciler.kinds import fingerprint, kept_ids
 from reconciler.live.reader import read_live
 from reconciler.live.scoped import read_scoped
 from reconciler.live.state import LiveState
@@ -277,7 +278,7 @@ def apply_saved_plan(
             tool_names=plan.tool_names(),
             identity_reads=plan.identity_reads,
         )
-        if live.fingerprint() != plan.live_fingerprint:
+        if fingerprint(live) != plan.live_fingerprint:
             raise StalePlanError(
                 f"the server changed since this plan was made (stack {plan.stack!r}); "
                 "the plan was not applied. Make a new plan and review it."
@@ -373,7 +374,7 @@ OUTPUT_COLUMNS = ("user_id", "pattern", "agent_id", "conversation_id", "identity
 def outputs(desired: DesiredState, live: LiveState) -> list[dict[str, str | None]]:
     """Per declared user: the ids an app stores (agent, conversation, identity), of the
     resources the stack keeps (the survivors, for duplicates)."""
-    ids = live.kept_ids()
+    ids = kept_ids(live)
     rows: list[dict[str, str | None]] = []
     for agent in desired.agents:
         if agent.user_id is not None:

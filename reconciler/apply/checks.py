@@ -13,6 +13,7 @@ from typing import assert_never
 
 from reconciler.address import Address, Kind
 from reconciler.errors import UnsafePlanError
+from reconciler.kinds import agent, deleted_with, owned_ids
 from reconciler.live.state import LiveState
 from reconciler.plan.deletions import deletions
 from reconciler.plan.model import Adopt, Attach, Change, Create, Delete, Detach, Plan, Update
@@ -46,11 +47,8 @@ def check_not_redacted(plan: Plan) -> None:
 def check_owned(plan: Plan, live: LiveState) -> None:
     """Every id the plan updates, detaches or deletes is owned by the stack at that address,
     and every block deleted with an agent is that agent's own; otherwise nothing is applied."""
-    owned = owned_addresses(live)
-    own_blocks = {a.id: {b.id for b in live.own_blocks(a)} for a in live.agents}
-    own_blocks.update(
-        (c.id, {b.id for b in live.companion_blocks(c, a)}) for c, a in live.owned_companions()
-    )
+    owned = owned_ids(live)
+    children = deleted_with(live)
     wrong = [
         f"{address} ({resource_id})"
         for change in plan.changes
@@ -62,46 +60,20 @@ def check_owned(plan: Plan, live: LiveState) -> None:
         for change in plan.changes
         if isinstance(change, Detach)
         and change.address.kind is Kind.TOOL
-        and change.agent not in live.agents_by_address
+        and change.agent not in agent.of(live).by_address
     ]
     wrong += [
         f"{change.address} (block {child})"
         for change in plan.changes
         if isinstance(change, Delete)
         for child in change.owned_children
-        if child not in own_blocks.get(change.resource_id, set())
+        if child not in children.get(change.resource_id, frozenset())
     ]
     if wrong:
         raise UnsafePlanError(
             f"the plan names {len(wrong)} resource(s) this stack does not own there: "
             f"{', '.join(sorted(wrong))}; nothing was applied. Make a new plan and review it."
         )
-
-
-def owned_addresses(live: LiveState) -> dict[str, Address]:
-    """Id -> address of everything the stack owns, duplicates, agents' own blocks and their
-    sleep-time agents too."""
-    found: dict[str, Address] = {}
-    groups = (
-        live.agents_by_address,
-        live.blocks_by_address,
-        live.conversations_by_address,
-        live.identities_by_address,
-        live.tools_by_address,
-        live.mcp_servers_by_address,
-    )
-    for by_address in groups:
-        for address, resources in by_address.items():
-            found.update((resource.id, address) for resource in resources)
-    for address, agents in live.agents_by_address.items():
-        for agent in agents:
-            found.update(
-                (b.id, Address.agent_block(address, b.label)) for b in live.own_blocks(agent)
-            )
-    for companion, _agent in live.owned_companions():
-        if companion.address is not None:
-            found[companion.id] = companion.address
-    return found
 
 
 def _claims(change: Change) -> Iterator[tuple[str, Address]]:

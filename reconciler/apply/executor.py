@@ -26,7 +26,7 @@ from reconciler.errors import (
     LettaApplyError,
     ServerError,
 )
-from reconciler.kinds import handler, linker
+from reconciler.kinds import handler, kept_ids, linker
 from reconciler.kinds.common import Resolve
 from reconciler.live.state import LiveState
 from reconciler.plan.model import Adopt, Attach, Change, Create, Delete, Detach, Plan, Update
@@ -72,7 +72,7 @@ def apply_plan(
     in flight have finished; a KeyboardInterrupt while waiting for them (a second Ctrl-C)
     stops waiting.
     """
-    ids = _IdTable(live.kept_ids())
+    ids = _IdTable(kept_ids(live))
     outage = _Outage()
     report = _Reporter(len(plan.changes), progress)
     run = _Runner(api, plan.stack, ids, outage, stop, report)

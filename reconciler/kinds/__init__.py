@@ -1,23 +1,29 @@
 """The kinds of resource a stack manages: one module each, registered here.
 
-Each module holds everything about its kind: how it is read from the server
-(`from_server`), planned against the desired state (`plan`, with its managed fields), and
-created, updated, deleted and adopted on the server; linkable kinds also attach and detach.
-`KINDS` lists them in dependency order (a kind only needs kinds before it), which is also
-the order changes of one phase are listed and run in.
+Each module holds everything about its kind: its part of the live state (`LIVE`) and how it
+is read from the server (`from_server`), which of it the stack owns (`owned`) and what of it
+a saved plan checks (`fingerprinted`), how it is planned against the desired state (`plan`,
+with its managed fields), and created, updated, deleted and adopted on the server; linkable
+kinds also attach and detach. `KINDS` lists them in dependency order (a kind only needs kinds
+before it), which is also the order changes of one phase are listed and run in. What is
+generic (the fingerprint, the owned ids, the ids an apply starts from, the declared
+addresses) is computed here from `KINDS`, never from a list of kinds written by hand.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
-from reconciler.address import Kind
+from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState
 from reconciler.kinds import agent, block, conversation, identity, mcp_server, tool
 from reconciler.kinds.common import Resolve
-from reconciler.live.state import LiveState
+from reconciler.live.state import LiveState, Part, Resource
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, Update
+from reconciler.values import canonical
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
@@ -28,6 +34,19 @@ class Handler(Protocol):
 
     @property
     def KIND(self) -> Kind: ...
+
+    @property
+    def LIVE(self) -> Part[Any]: ...
+
+    def owned(self, live: LiveState) -> Mapping[Address, Sequence[Resource]]: ...
+
+    def deleted_with(self, live: LiveState) -> Mapping[str, frozenset[str]]: ...
+
+    def named_ids(self, live: LiveState) -> Mapping[Address, str]: ...
+
+    def fingerprinted(self, live: LiveState) -> Iterable[object]: ...
+
+    def declared(self, desired: DesiredState) -> Iterable[Address]: ...
 
     def plan(self, desired: DesiredState, live: LiveState, out: Builder) -> None: ...
 
@@ -76,3 +95,63 @@ def rank(kind: Kind) -> int:
     """Position of a kind in dependency order (kinds not planned come last)."""
     kinds = [entry.KIND for entry in KINDS]
     return kinds.index(kind) if kind in kinds else len(kinds)
+
+
+def owned_ids(live: LiveState) -> dict[str, Address]:
+    """Id -> address of everything the stack owns, duplicates and agents' own blocks too."""
+    return {
+        resource.id: address
+        for entry in KINDS
+        for address, group in entry.owned(live).items()
+        for resource in group
+    }
+
+
+def kept_ids(live: LiveState) -> dict[Address, str]:
+    """Address -> id of the live resource the stack keeps there (the survivor), and of the
+    server's resources its plans may name (a built-in tool)."""
+    kept = {address: group[0].id for entry in KINDS for address, group in entry.owned(live).items()}
+    for entry in KINDS:
+        for address, resource_id in entry.named_ids(live).items():
+            kept.setdefault(address, resource_id)
+    return kept
+
+
+def deleted_with(live: LiveState) -> dict[str, frozenset[str]]:
+    """Id of an owned resource -> the ids of those deleted along with it (an agent's own
+    blocks)."""
+    return {key: ids for entry in KINDS for key, ids in entry.deleted_with(live).items()}
+
+
+def owned_count(live: LiveState) -> int:
+    """Resources the stack owns, those deleted along with others included (for the deletion
+    guard)."""
+    ids = set(owned_ids(live))
+    for children in deleted_with(live).values():
+        ids |= children
+    return len(ids)
+
+
+def fingerprint(live: LiveState) -> str:
+    """Digest of everything owned: any change on the server changes it.
+
+    The digest of `canonical` of the list of each kind's fingerprinted values, in `KINDS`
+    order, hashed a resource at a time: the same bytes as that one document, without ever
+    holding it (at 100,000 users it would be tens of megabytes, and its pieces several times
+    that).
+    """
+    digest = hashlib.sha256(b"[")
+    for index, entry in enumerate(KINDS):
+        digest.update(b",[" if index else b"[")
+        for position, item in enumerate(entry.fingerprinted(live)):
+            if position:
+                digest.update(b",")
+            digest.update(canonical(item).encode())
+        digest.update(b"]")
+    digest.update(b"]")
+    return digest.hexdigest()
+
+
+def declared(desired: DesiredState) -> list[Address]:
+    """Every address the stack declares, agents' own blocks included, kind by kind."""
+    return [address for entry in KINDS for address in entry.declared(desired)]

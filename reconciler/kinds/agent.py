@@ -16,10 +16,12 @@ would delete the whole group with it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
+from functools import cached_property
+from itertools import chain
 from typing import TYPE_CHECKING
 
 from reconciler import ownership, secrets
@@ -40,8 +42,17 @@ from reconciler.kinds.common import (
     delete_if_present,
     first_owned,
     held_by,
+    no_named_ids,
 )
-from reconciler.live.state import LiveAgent, LiveBlock, LiveState, ToolRef
+from reconciler.live.state import (
+    LiveAgent,
+    LiveBlock,
+    LiveState,
+    Part,
+    Resource,
+    ToolRef,
+    by_address,
+)
 from reconciler.plan.builder import Builder, optional
 from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, NoticeKind, Update
 from reconciler.values import JSON, Frozen, freeze, freeze_shared, thaw
@@ -75,6 +86,114 @@ def includes(desired: DesiredState | None) -> tuple[str, ...]:
 
 GIT_MEMORY_TAG = "git-memory-enabled"
 """The server's own tag switching an agent to git-backed memory: never removed."""
+
+
+@dataclass(frozen=True)
+class Agents:
+    """The agent kind's part of the live state."""
+
+    listed: tuple[LiveAgent, ...] = ()
+    """Agents carrying the stack's tag (survivor first); those whose ownership record names
+    an address are the stack's, the others are reported and left alone."""
+    foreign: tuple[LiveAgent, ...] = ()
+    """Agents not owned by the stack carrying the `user:` tag of a declared user the stack
+    has no agent for (and, to plan adoption, those named as a declared shared agent)."""
+    companions: tuple[LiveAgent, ...] = ()
+    """The agents in the sleep-time groups of the stack's agents, whoever made them: those
+    whose record names the agent they serve are its sleep-time agents (`companions_of`)."""
+
+    @cached_property
+    def by_address(self) -> dict[Address, list[LiveAgent]]:
+        return by_address(self.listed, lambda a: a.address)
+
+    @cached_property
+    def kept(self) -> dict[Address, LiveAgent]:
+        """The agent the stack keeps at each address (the survivor)."""
+        return {address: group[0] for address, group in self.by_address.items()}
+
+
+LIVE = Part(KIND, Agents())
+of = LIVE.of
+named_ids = no_named_ids
+
+
+def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
+    """The stack's agents and, at their own addresses, the agents' own memory blocks and
+    their sleep-time agents."""
+    return live.derived(owned, lambda: _owned(live))
+
+
+def _owned(live: LiveState) -> dict[Address, list[Resource]]:
+    agents = of(live).by_address
+    found: dict[Address, list[Resource]] = {
+        address: list(group) for address, group in agents.items()
+    }
+    for address, group in agents.items():
+        for agent in group:
+            for own in block.on_agent(live, agent).own:
+                found.setdefault(Address.agent_block(address, own.label), []).append(own)
+    for companion, _agent in owned_companions(live):
+        if companion.address is not None:
+            found.setdefault(companion.address, []).append(companion)
+    return found
+
+
+def deleted_with(live: LiveState) -> Mapping[str, frozenset[str]]:
+    """Agent id -> the ids of its own blocks, deleted with it; a sleep-time agent's id ->
+    the blocks the stack marked on it."""
+    found = {
+        agent.id: frozenset(b.id for b in block.on_agent(live, agent).own)
+        for group in of(live).by_address.values()
+        for agent in group
+    }
+    found.update(
+        (c.id, frozenset(b.id for b in companion_blocks(live, c, a)))
+        for c, a in owned_companions(live)
+    )
+    return found
+
+
+def fingerprinted(live: LiveState) -> Iterable[object]:
+    # Agents' tools are read only when planning a stack that manages them: a saved plan is
+    # applied without reading them again.
+    part = of(live)
+    return chain((replace(agent, tools=()) for agent in part.listed), part.companions)
+
+
+def declared(desired: DesiredState) -> Iterable[Address]:
+    """The declared agents and their own memory blocks."""
+    for spec in desired.agents:
+        yield spec.address
+        yield from (Address.agent_block(spec.address, b.label) for b in spec.blocks)
+
+
+def companions_of(
+    live: LiveState, agent: LiveAgent
+) -> tuple[tuple[LiveAgent, ...], tuple[str, ...]]:
+    """The agent's sleep-time agents (in its group, their record naming it), and the ids of
+    the other agents in its group (a tenant may add one): never changed or deleted."""
+    read = {c.id: c for c in of(live).companions}
+    address = Address.sleeptime_agent(agent.address) if agent.address is not None else None
+    mine = tuple(read[i] for i in agent.companions if i in read and read[i].address == address)
+    ids = {c.id for c in mine}
+    return mine, tuple(i for i in agent.companions if i not in ids)
+
+
+def companion_blocks(
+    live: LiveState, companion: LiveAgent, agent: LiveAgent
+) -> tuple[LiveBlock, ...]:
+    """A sleep-time agent's own blocks: those the stack marked, not on the agent it serves."""
+    served = {b.id for b in agent.blocks}
+    return tuple(b for b in block.on_agent(live, companion).own if b.id not in served)
+
+
+def owned_companions(live: LiveState) -> list[tuple[LiveAgent, LiveAgent]]:
+    """Each sleep-time agent of the stack's agents, with the agent it serves."""
+    return [
+        (companion, agent)
+        for agent in of(live).listed
+        for companion in companions_of(live, agent)[0]
+    ]
 
 
 # Reading --------------------------------------------------------------------------------------
@@ -159,7 +278,7 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
     """Create, update, report or delete the stack's agents."""
     children = _own_blocks(live)
     protected = _protected_in(live)
-    kept = out.keep_survivors(live.agents_by_address, "agents", protected, children)
+    kept = out.keep_survivors(of(live).by_address, "agents", protected, children)
     unknown: dict[str, list[str]] = {}
     for spec in desired.agents:
         current = kept.get(spec.address)
@@ -179,6 +298,7 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
                 unordered=("tags",),
             )
             _link_tools(spec, current, tools, out)
+            block.plan_on_agent(desired, spec, current, live, out)
     for name, users in sorted(unknown.items()):
         out.notice(
             NoticeKind.BLOCKED,
@@ -188,7 +308,7 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
         )
     out.undeclared(kept, (spec.address for spec in desired.agents), protected, children)
     _plan_companions(desired, live, kept, out)
-    for agent in live.agents:
+    for agent in of(live).listed:
         if agent.address is None:
             out.notice(
                 NoticeKind.CONFLICT,
@@ -202,7 +322,7 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
 def _protected_in(live: LiveState) -> Callable[[LiveAgent], bool]:
     """Protected, or in a sleep-time group with an agent not made for it: deleting the agent
     makes the server delete every agent of its group."""
-    return lambda agent: agent.protected or bool(live.companions_of(agent)[1])
+    return lambda agent: agent.protected or bool(companions_of(live, agent)[1])
 
 
 def _plan_companions(
@@ -214,10 +334,10 @@ def _plan_companions(
     deleted = {
         c.resource_id for c in out.changes if isinstance(c, Delete) and c.address.kind is KIND
     }
-    for agent in live.agents:
+    for agent in of(live).listed:
         if agent.address is None or not agent.companions:
             continue
-        mine, others = live.companions_of(agent)
+        mine, others = companions_of(live, agent)
         if others:
             out.notice(
                 NoticeKind.CONFLICT,
@@ -233,7 +353,7 @@ def _plan_companions(
         else:
             continue
         for companion in mine:
-            children = tuple(b.id for b in live.companion_blocks(companion, agent))
+            children = tuple(b.id for b in companion_blocks(live, companion, agent))
             address = Address.sleeptime_agent(agent.address)
             out.change(Delete(address, companion.id, reason, children, companion.tags))
 
@@ -360,9 +480,10 @@ def _usable_tools(
     the name; a name nothing holds is reported once for all agents listing it."""
     defined = {tool.address for tool in desired.tools}
     servers = {server.address for server in desired.mcp_servers}
+    tools = tool.of(live)
     usable = []
     for address in spec.tools:
-        other = live.other_tools.get(address.name)
+        other = tools.others.get(address.name)
         if address.provider in servers:
             usable.append(address)  # the server registers its tools as it is made
         elif address.provider != address:
@@ -371,7 +492,7 @@ def _usable_tools(
             else:
                 unknown.setdefault(str(address).removeprefix("tool/"), []).append(str(spec.address))
         elif address in defined:
-            if address in live.tools_by_address or address.name not in live.other_tools:
+            if address in tools.by_address or address.name not in tools.others:
                 usable.append(address)
         elif other is not None:
             usable.append(address)
@@ -427,7 +548,7 @@ def _create(
 def _foreign(spec: AgentSpec, live: LiveState) -> tuple[LiveAgent, ...]:
     """Agents the stack does not own carrying the user's lookup tag."""
     tag = spec.user_tag
-    return tuple(a for a in live.foreign_agents if tag is not None and tag in a.tags)
+    return tuple(a for a in of(live).foreign if tag is not None and tag in a.tags)
 
 
 def _tag_taken(spec: AgentSpec, others: tuple[LiveAgent, ...]) -> str:
@@ -454,7 +575,7 @@ def _tag_taken(spec: AgentSpec, others: tuple[LiveAgent, ...]) -> str:
 
 def _own_blocks(live: LiveState) -> Callable[[LiveAgent], tuple[str, ...]]:
     """An agent's own blocks (made by the stack, not shared): removed along with the agent."""
-    return lambda agent: tuple(b.id for b in live.own_blocks(agent))
+    return lambda agent: tuple(b.id for b in block.on_agent(live, agent).own)
 
 
 # Server calls ---------------------------------------------------------------------------------

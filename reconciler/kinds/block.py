@@ -8,7 +8,9 @@ enforced block is kept equal to the manifest. The fields of `CONFIG` always conv
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from reconciler import ownership
@@ -21,9 +23,11 @@ from reconciler.kinds.common import (
     detach_at,
     first_owned,
     link,
+    no_named_ids,
+    nothing_deleted_with,
     update_at,
 )
-from reconciler.live.state import LiveAgent, LiveBlock, LiveState
+from reconciler.live.state import LiveAgent, LiveBlock, LiveState, Part, Resource, by_address
 from reconciler.plan.builder import Builder, drift, optional
 from reconciler.plan.model import (
     Adopt,
@@ -47,6 +51,52 @@ CONFIG = ("limit", "description", "read_only")
 """Block fields that are configuration, not learned state: they always converge."""
 
 SEEDED = "the value differs from the seed; kept (policy: seed)"
+
+
+@dataclass(frozen=True)
+class Blocks:
+    """The block kind's part of the live state. An agent's own blocks come with the agent
+    (`reconciler.kinds.agent`); only the block listing shows blocks' tags."""
+
+    shared: tuple[LiveBlock, ...] = ()
+    """The stack's shared blocks (survivor first)."""
+    tagged: frozenset[str] = frozenset()
+    """Ids of every block carrying the stack's tag: its shared blocks and its agents' own.
+    A block attached to an owned agent without the tag was not made by the stack."""
+    stack_tagged: frozenset[str] = frozenset()
+    """Ids of blocks carrying any stack's tag among those with the label of a declared shared
+    block the stack lacks (the agent listing shows no block tags), read only to plan adoption."""
+
+    @cached_property
+    def by_address(self) -> dict[Address, list[LiveBlock]]:
+        return by_address(self.shared, lambda b: b.address)
+
+    @cached_property
+    def shared_ids(self) -> frozenset[str]:
+        return frozenset(b.id for b in self.shared)
+
+
+LIVE = Part(KIND, Blocks())
+
+of = LIVE.of
+deleted_with = nothing_deleted_with
+
+
+def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
+    """The stack's shared blocks (agents' own blocks are owned through their agent)."""
+    return of(live).by_address
+
+
+named_ids = no_named_ids
+
+
+def fingerprinted(live: LiveState) -> Iterable[object]:
+    part = of(live)
+    return (*part.shared, *sorted(part.tagged))
+
+
+def declared(desired: DesiredState) -> Iterable[Address]:
+    return (spec.address for spec in desired.blocks)
 
 
 # Reading --------------------------------------------------------------------------------------
@@ -78,20 +128,9 @@ def is_shared(live: LiveBlock) -> bool:
 
 
 def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
-    """Shared blocks, then each existing agent's own blocks and shared-block links."""
-    _plan_shared(desired, live, out)
-    shared = {b.id: address for address, group in live.blocks_by_address.items() for b in group}
-    agents = {address: group[0] for address, group in live.agents_by_address.items()}
-    labels = {spec.address: spec.block.label for spec in desired.blocks}
-    for spec in desired.agents:
-        agent = agents.get(spec.address)
-        if agent is not None:
-            _plan_own(spec, agent, live, desired.stack, out)
-            _plan_links(spec, agent, shared, labels, live, out)
-
-
-def _plan_shared(desired: DesiredState, live: LiveState, out: Builder) -> None:
-    kept = out.keep_survivors(live.blocks_by_address, "blocks", lambda b: b.protected)
+    """The shared blocks (agents' own blocks and links are planned with each agent:
+    `plan_on_agent`)."""
+    kept = out.keep_survivors(of(live).by_address, "blocks", lambda b: b.protected)
     for spec in desired.blocks:
         current = kept.get(spec.address)
         if current is None:
@@ -103,9 +142,37 @@ def _plan_shared(desired: DesiredState, live: LiveState, out: Builder) -> None:
     out.undeclared(kept, (spec.address for spec in desired.blocks), lambda b: b.protected)
 
 
-def _plan_own(spec: AgentSpec, agent: LiveAgent, live: LiveState, stack: str, out: Builder) -> None:
-    own = {Address.agent_block(spec.address, b.label): b for b in live.own_blocks(agent)}
-    foreign = {b.label: b for b in live.foreign_blocks(agent)}
+@dataclass(frozen=True)
+class OnAgent:
+    """An existing agent's blocks, as `plan_on_agent` plans them."""
+
+    own: tuple[LiveBlock, ...]
+    """Made by the stack (tagged), not its shared blocks."""
+    foreign: tuple[LiveBlock, ...]
+    """Not made by the stack (hand-made, another stack's): never updated or deleted."""
+
+
+def on_agent(live: LiveState, agent: LiveAgent) -> OnAgent:
+    """The agent's own and foreign blocks, told apart by the stack's tag."""
+    part = of(live)
+    own = tuple(b for b in agent.blocks if b.id in part.tagged and b.id not in part.shared_ids)
+    return OnAgent(own, tuple(b for b in agent.blocks if b.id not in part.tagged))
+
+
+def plan_on_agent(
+    desired: DesiredState, spec: AgentSpec, agent: LiveAgent, live: LiveState, out: Builder
+) -> None:
+    """An existing agent's own blocks and its links to shared blocks."""
+    blocks = on_agent(live, agent)
+    _plan_own(spec, blocks, desired.stack, out)
+    shared = {b.id: address for address, group in of(live).by_address.items() for b in group}
+    labels = {spec.address: spec.block.label for spec in desired.blocks}
+    _plan_links(spec, agent, shared, labels, blocks, out)
+
+
+def _plan_own(spec: AgentSpec, blocks: OnAgent, stack: str, out: Builder) -> None:
+    own = {Address.agent_block(spec.address, b.label): b for b in blocks.own}
+    foreign = {b.label: b for b in blocks.foreign}
     for block in spec.blocks:
         address = Address.agent_block(spec.address, block.label)
         current = own.get(address)
@@ -130,14 +197,14 @@ def _plan_links(
     agent: LiveAgent,
     shared: Mapping[str, Address],
     labels: Mapping[Address, str],
-    live: LiveState,
+    blocks: OnAgent,
     out: Builder,
 ) -> None:
     """Attach the declared shared blocks; detach the stack's ones no longer declared. A label
     the agent already holds with a block the stack did not make is blocked: the server keeps
     one block per label on an agent."""
     attached = {shared[b.id]: b.id for b in agent.blocks if b.id in shared}
-    foreign = {b.label: b for b in live.foreign_blocks(agent)}
+    foreign = {b.label: b for b in blocks.foreign}
     wanted = set(spec.shared_blocks)
     for address in sorted(wanted - attached.keys()):
         held = foreign.get(labels.get(address, ""))
@@ -255,8 +322,3 @@ def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:
     """Mark an existing block as the stack's: a shared block, or an agent's own block."""
     adopt_tagged(api, stack, f"/v1/blocks/{change.resource_id}", change.address, None)
     return str(change.resource_id)
-
-
-def _declared(desired: DesiredState) -> set[Address]:
-    own = {Address.agent_block(a.address, b.label) for a in desired.agents for b in a.blocks}
-    return own | {spec.address for spec in desired.blocks}

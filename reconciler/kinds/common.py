@@ -4,20 +4,43 @@ record."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from reconciler import ownership
 from reconciler.address import Address
 from reconciler.errors import LettaApplyError
+from reconciler.live.state import Found, LiveState, Part, Resource
 from reconciler.plan.model import Attach, Detach, Update
 from reconciler.values import JSON, thaw
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
 
+F = TypeVar("F", bound=Found[Any])
+
 Resolve = Callable[[Address], str]
 """Address -> server id of a resource that exists or was created earlier in the run."""
+
+
+def no_named_ids(_live: LiveState) -> Mapping[Address, str]:
+    """A kind whose plans name only the stack's own resources."""
+    return {}
+
+
+def nothing_deleted_with(_live: LiveState) -> Mapping[str, frozenset[str]]:
+    """A kind whose resources are deleted alone."""
+    return {}
+
+
+def owned_in(key: Part[F]) -> Callable[[LiveState], Mapping[Address, Sequence[Resource]]]:
+    """`owned` of a kind whose part is a `Found` list: its owned resources by address."""
+    return lambda live: key.of(live).by_address
+
+
+def fingerprinted_in(key: Part[F]) -> Callable[[LiveState], Iterable[object]]:
+    """`fingerprinted` of a kind whose part is a `Found` list: its owned resources."""
+    return lambda live: key.of(live).owned
 
 
 def update_at(api: LettaApi, collection: str, change: Update) -> None:

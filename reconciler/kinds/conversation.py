@@ -8,16 +8,23 @@ searching for it. The summary (without the marker) is the one managed field.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from reconciler import ownership
-from reconciler.address import Address, Kind
+from reconciler.address import Address, AddressError, Kind
 from reconciler.desired import ConversationSpec, DesiredState
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import agent as agents
-from reconciler.kinds.common import Resolve, delete_if_present, refuse_other_owner
-from reconciler.live.state import LiveConversation, LiveState
+from reconciler.kinds.common import (
+    Resolve,
+    delete_if_present,
+    no_named_ids,
+    nothing_deleted_with,
+    refuse_other_owner,
+)
+from reconciler.live.state import LiveConversation, LiveState, Part, Resource, by_address
 from reconciler.plan.builder import Builder
 from reconciler.plan.diff import field_changes
 from reconciler.plan.model import Adopt, Create, Delete, FieldChange, Update
@@ -27,6 +34,58 @@ if TYPE_CHECKING:
     from reconciler.client import LettaApi
 
 KIND = Kind.CONVERSATION
+
+
+@dataclass(frozen=True)
+class Conversations:
+    """The conversation kind's part of the live state."""
+
+    marked: tuple[LiveConversation, ...] = ()
+    """The stack's conversations (its marker ends their summary), survivor first."""
+    unmarked: tuple[LiveConversation, ...] = ()
+    """Conversations without any stack's marker on the stack's shared agents and on agents it
+    may adopt (`user_id` empty), read only to plan adoption."""
+
+
+LIVE = Part(KIND, Conversations())
+
+of = LIVE.of
+deleted_with = nothing_deleted_with
+
+
+def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
+    return by_agent(live)
+
+
+def by_agent(live: LiveState) -> dict[Address, list[LiveConversation]]:
+    """The stack's conversations by address: keyed by the kept agent they are on; those on
+    other agents by that agent's id."""
+    return live.derived(by_agent, lambda: _by_agent(live))
+
+
+def _by_agent(live: LiveState) -> dict[Address, list[LiveConversation]]:
+    kept = {group[0].id: address for address, group in agents.of(live).by_address.items()}
+
+    def address(c: LiveConversation) -> Address | None:
+        try:
+            return Address.conversation(
+                kept.get(c.agent_id) or Address.agent(c.agent_id), c.user_id
+            )
+        except AddressError:
+            return None
+
+    return by_address(of(live).marked, address)
+
+
+named_ids = no_named_ids
+
+
+def fingerprinted(live: LiveState) -> Iterable[object]:
+    return of(live).marked
+
+
+def declared(desired: DesiredState) -> Iterable[Address]:
+    return (spec.address for spec in desired.conversations)
 
 
 def from_server(raw: Mapping[str, JSON], stack: str) -> LiveConversation | None:
@@ -62,7 +121,7 @@ RECOMPILE = FieldChange("context", "(compiled before this apply)", "(recompiled)
 
 
 def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
-    kept = out.keep_survivors(live.conversations_by_address, "conversations")
+    kept = out.keep_survivors(by_agent(live), "conversations")
     stale = _stale_agents(desired, out)
     for spec in desired.conversations:
         current = kept.get(spec.address)

@@ -8,21 +8,34 @@ resource to adopt, never something to overwrite.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from reconciler import ownership
 from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState, IdentitySpec
 from reconciler.errors import LettaApplyError
+from reconciler.kinds import agent as agents
 from reconciler.kinds.common import (
     Resolve,
     attach_at,
     detach_at,
+    fingerprinted_in,
+    no_named_ids,
+    nothing_deleted_with,
+    owned_in,
     refuse_other_owner,
     update_at,
 )
-from reconciler.live.state import LiveAgent, LiveIdentity, LiveState
+from reconciler.live.state import (
+    Found,
+    IdentityReads,
+    LiveAgent,
+    LiveIdentity,
+    LiveState,
+    Part,
+)
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, NoticeKind, Update
 from reconciler.values import JSON, freeze, thaw
@@ -31,6 +44,29 @@ if TYPE_CHECKING:
     from reconciler.client import LettaApi
 
 KIND = Kind.IDENTITY
+
+
+@dataclass(frozen=True)
+class Identities(Found[LiveIdentity]):
+    """The identity kind's part of the live state: the stack's identities and the others
+    holding a key it declares, and how they were read (a saved plan reads them the same way)."""
+
+    reads: IdentityReads = field(default_factory=IdentityReads)
+
+    def owns(self, resource: LiveIdentity) -> bool:
+        return resource.owned
+
+
+LIVE = Part(KIND, Identities())
+of = LIVE.of
+deleted_with = nothing_deleted_with
+named_ids = no_named_ids
+owned = owned_in(LIVE)
+fingerprinted = fingerprinted_in(LIVE)
+
+
+def declared(desired: DesiredState) -> Iterable[Address]:
+    return (spec.address for spec in desired.identities)
 
 
 def properties(raw: Mapping[str, JSON]) -> dict[str, JSON]:
@@ -64,9 +100,10 @@ def _marker(value: object) -> str | None:
 
 def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
     """Create, update, link, report or delete the stack's identities."""
-    kept = out.keep_survivors(live.identities_by_address, "identities", lambda i: i.protected)
-    foreign = {i.identifier_key: i for i in live.identities if not i.owned}
-    agents = {address: group[0] for address, group in live.agents_by_address.items()}
+    identities = of(live)
+    kept = out.keep_survivors(identities.by_address, "identities", lambda i: i.protected)
+    foreign = {i.identifier_key: i for i in identities.found if not i.owned}
+    kept_agents = agents.of(live).kept
     for spec in desired.identities:
         current = kept.get(spec.address)
         if current is None and spec.identifier_key in foreign:
@@ -83,10 +120,10 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
         else:
             _update(spec, current, desired.stack, out)
         for agent in spec.agents:
-            live_agent = agents.get(agent)
+            live_agent = kept_agents.get(agent)
             if current is None or live_agent is None or current.id not in live_agent.identity_ids:
                 out.change(Attach(spec.address, agent))
-    _detach_stale(desired, kept, agents, out)
+    _detach_stale(desired, kept, kept_agents, out)
     out.undeclared(kept, (spec.address for spec in desired.identities), lambda i: i.protected)
 
 

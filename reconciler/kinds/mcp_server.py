@@ -13,15 +13,23 @@ attach as `<server>/<tool>`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from reconciler import secrets
 from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState, McpServerSpec
 from reconciler.errors import LettaApplyError
-from reconciler.kinds.common import Resolve, delete_if_present, refuse_other_owner
-from reconciler.live.state import LiveMcpServer, LiveState
+from reconciler.kinds.common import (
+    Resolve,
+    delete_if_present,
+    fingerprinted_in,
+    no_named_ids,
+    nothing_deleted_with,
+    owned_in,
+    refuse_other_owner,
+)
+from reconciler.live.state import Found, LiveMcpServer, LiveState, Part
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Create, Delete, NoticeKind, Update
 from reconciler.values import JSON, Frozen, freeze, thaw
@@ -33,6 +41,23 @@ KIND = Kind.MCP_SERVER
 MARK_VARIABLE = "LETTA_APPLY_STACK"
 MARK_HEADER = "X-Letta-Apply-Stack"
 SET, CHANGED, NEW = "(set)", "(changed)", "(new)"
+
+
+class McpServers(Found[LiveMcpServer]):
+    """The MCP server kind's part of the live state: every MCP server (few on a server), the
+    stack's and others, to detect name clashes."""
+
+
+LIVE = Part(KIND, McpServers())
+of = LIVE.of
+deleted_with = nothing_deleted_with
+named_ids = no_named_ids
+owned = owned_in(LIVE)
+fingerprinted = fingerprinted_in(LIVE)
+
+
+def declared(desired: DesiredState) -> Iterable[Address]:
+    return (spec.address for spec in desired.mcp_servers)
 
 
 # Reading --------------------------------------------------------------------------------------
@@ -81,8 +106,9 @@ def _values(raw: Mapping[str, JSON]) -> dict[str, str]:
 
 def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
     """Create, update, report or delete the stack's MCP servers."""
-    kept = out.keep_survivors(live.mcp_servers_by_address, "MCP servers")
-    others = {m.name: m for m in live.mcp_servers if m.address is None}
+    servers = of(live)
+    kept = out.keep_survivors(servers.by_address, "MCP servers")
+    others = {m.name: m for m in servers.found if m.address is None}
     for spec in desired.mcp_servers:
         current = kept.get(spec.address)
         if current is None and spec.name in others:

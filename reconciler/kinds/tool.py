@@ -10,21 +10,25 @@ Compared on the fields of `FIELDS`; a changed source shows as a diff of the sour
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from reconciler import ownership
-from reconciler.address import Address, Kind
+from reconciler.address import Address, AddressError, Kind
 from reconciler.desired import DesiredState, ToolSpec
 from reconciler.errors import LettaApplyError
 from reconciler.kinds.common import (
     Resolve,
     delete_if_present,
     detach_at,
+    fingerprinted_in,
     link,
+    nothing_deleted_with,
+    owned_in,
     refuse_other_owner,
 )
-from reconciler.live.state import LiveState, LiveTool
+from reconciler.live.state import Found, LiveState, LiveTool, Part
 from reconciler.plan.builder import Builder, optional
 from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, NoticeKind, Update
 from reconciler.values import JSON, Frozen, freeze, thaw
@@ -43,6 +47,40 @@ FIELDS = (
 """The tool fields the stack manages (those a manifest sets), by server name."""
 METADATA = "metadata_"
 """Where the server keeps a tool's metadata (it also writes its own keys there)."""
+
+
+class Tools(Found[LiveTool]):
+    """The tool kind's part of the live state: the stack's tools, and the other tools its
+    manifests name (by name)."""
+
+    @cached_property
+    def others(self) -> dict[str, LiveTool]:
+        """Tools the stack does not own, by name (tool names are unique on a server)."""
+        return {t.name: t for t in self.found if t.address is None}
+
+
+LIVE = Part(KIND, Tools())
+of = LIVE.of
+deleted_with = nothing_deleted_with
+owned = owned_in(LIVE)
+fingerprinted = fingerprinted_in(LIVE)
+
+
+def named_ids(live: LiveState) -> Mapping[Address, str]:
+    """The server's tools (and other apps') the stack's agents use, by the address a plan
+    names them with (`<mcp server>/<name>` for a tool an MCP server provides)."""
+    found: dict[Address, str] = {}
+    for name, other in of(live).others.items():
+        try:
+            address = Address.tool(f"{other.mcp_server}/{name}" if other.mcp_server else name)
+        except AddressError:
+            continue
+        found[address] = other.id
+    return found
+
+
+def declared(desired: DesiredState) -> Iterable[Address]:
+    return (spec.address for spec in desired.tools)
 
 
 # Reading --------------------------------------------------------------------------------------
@@ -97,10 +135,11 @@ def _requirements(listed: JSON) -> list[str] | None:
 
 def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
     """Create, update, report or delete the stack's tools."""
-    kept = out.keep_survivors(live.tools_by_address, "tools", _protected)
+    tools = of(live)
+    kept = out.keep_survivors(tools.by_address, "tools", _protected)
     for spec in desired.tools:
         current = kept.get(spec.address)
-        other = live.other_tools.get(spec.name)
+        other = tools.others.get(spec.name)
         if current is None and other is not None:
             out.notice(
                 NoticeKind.BLOCKED,
@@ -119,7 +158,7 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
                 unordered=("pip_requirements",),
             )
     out.undeclared(kept, (spec.address for spec in desired.tools), _protected)
-    for tool in live.tools:
+    for tool in tools.found:
         if tool.address is None and tool.tagged:
             out.notice(
                 NoticeKind.CONFLICT,

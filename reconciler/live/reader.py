@@ -92,21 +92,18 @@ def read_live(
         companions, on_companions = agent.read_companions(api, stack, agents, parallelism)
         shared, tagged = blocks.result()
         marked = _stack_tagged(api, desired, shared, page_size) if adopt and desired else ()
-        return LiveState(
-            stack,
-            agents,
-            shared,
-            conversations,
-            identities,
-            foreign,
-            tagged | on_companions,
-            tools.result(),
-            servers.result(),
-            unmarked if adopt else (),
-            reads,
-            frozenset(marked),
-            companions,
+        parts = (
+            (agent.LIVE, agent.Agents(agents, foreign, companions)),
+            (block.LIVE, block.Blocks(shared, tagged | on_companions, frozenset(marked))),
+            (
+                conversation.LIVE,
+                conversation.Conversations(conversations, unmarked if adopt else ()),
+            ),
+            (identity.LIVE, identity.Identities(identities, reads)),
+            (tool.LIVE, tool.Tools(tools.result())),
+            (mcp_server.LIVE, mcp_server.McpServers(servers.result())),
         )
+        return LiveState(stack, {key.kind: part for key, part in parts})
 
 
 def _prunes(desired: DesiredState | None, prune: bool | None) -> bool:

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from reconciler import ownership
 from reconciler.client import LettaApi, Params
 from reconciler.desired import DesiredState
-from reconciler.kinds import agent, block, conversation
+from reconciler.kinds import agent, block, conversation, identity, mcp_server, tool
 from reconciler.live.reader import (
     FOREIGN_BATCH,
     named_tools,
@@ -54,19 +54,19 @@ def read_scoped(
         conversations = _conversations(api, desired, owned, page_size)
         companions, on_companions = agent.read_companions(api, stack, owned, parallelism)
         shared, shared_tagged = blocks.result()
-        return LiveState(
-            stack,
-            owned,
-            shared,
-            conversations,
-            identities.result(),
-            foreign,
-            frozenset().union(*tagged, shared_tagged, on_companions),
-            tools.result(),
-            servers.result(),
-            identity_reads=IdentityReads(listed=False, looked_up=_identity_keys(desired)),
-            companions=companions,
+        reads = IdentityReads(listed=False, looked_up=_identity_keys(desired))
+        parts = (
+            (agent.LIVE, agent.Agents(owned, foreign, companions)),
+            (
+                block.LIVE,
+                block.Blocks(shared, frozenset().union(*tagged, shared_tagged, on_companions)),
+            ),
+            (conversation.LIVE, conversation.Conversations(conversations)),
+            (identity.LIVE, identity.Identities(identities.result(), reads)),
+            (tool.LIVE, tool.Tools(tools.result())),
+            (mcp_server.LIVE, mcp_server.McpServers(servers.result())),
         )
+        return LiveState(stack, {key.kind: part for key, part in parts})
 
 
 def _agents(

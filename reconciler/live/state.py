@@ -1,20 +1,21 @@
-"""The live state's value types: what the server holds for a stack, as plain frozen values.
+"""The live state's value types: what the server holds for a stack, as plain frozen values,
+one part per kind.
 
-No network code here: the planner depends on these types only. `reconciler.live.reader`
-fills them from the server.
+No network code here: the planner depends on these types only. Each kind's module says what
+its part holds and how it is read (`reconciler.kinds`).
 """
 
 from __future__ import annotations
 
-import hashlib
+import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from functools import cached_property
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Generic, Protocol, TypeVar, cast, runtime_checkable
 
-from reconciler.address import Address, AddressError
-from reconciler.values import EMPTY, Frozen, canonical
+from reconciler.address import Address, AddressError, Kind
+from reconciler.values import EMPTY, Frozen
 
 
 class Resource(Protocol):
@@ -36,6 +37,16 @@ class Tagged(Protocol):
 
 
 R = TypeVar("R", bound=Resource)
+
+
+class Addressed(Resource, Protocol):
+    """A live resource that names its address when the stack owns it."""
+
+    @property
+    def address(self) -> Address | None: ...
+
+
+A = TypeVar("A", bound=Addressed)
 
 
 def survivor_first(resources: Iterable[R]) -> list[R]:
@@ -213,205 +224,88 @@ class IdentityReads:
     looked_up: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class LiveState:
-    """What the server holds that matters to one stack.
+P = TypeVar("P")
+T = TypeVar("T")
 
-    `agents`, `blocks` (stack-level ones), `conversations` are owned by the stack.
-    `identities` holds owned ones and foreign ones whose key the stack declares.
-    `foreign_agents` are agents not owned by the stack carrying the `user:` tag of a declared
-    user the stack has no agent for. `identity_reads` says how the identities were read.
+
+@dataclass(frozen=True)
+class Part(Generic[P]):
+    """The key of one kind's part of a live state (what that kind read from the server), and
+    the part when nothing of the kind was read."""
+
+    kind: Kind
+    empty: P
+
+    def of(self, live: LiveState) -> P:
+        """This kind's part of `live`."""
+        return live.part(self)
+
+
+@dataclass(frozen=True)
+class Found(Generic[A]):
+    """A kind's part that is a list of resources, the stack's among them: those naming an
+    address (`owns` says otherwise where ownership is not the address)."""
+
+    found: tuple[A, ...] = ()
+
+    def owns(self, resource: A) -> bool:
+        return resource.address is not None
+
+    @cached_property
+    def owned(self) -> tuple[A, ...]:
+        return tuple(r for r in self.found if self.owns(r))
+
+    @cached_property
+    def by_address(self) -> dict[Address, list[A]]:
+        return by_address(self.owned, lambda r: r.address)
+
+
+class LiveState:
+    """What the server holds that matters to one stack: one part per kind, keyed by kind
+    (`reconciler.kinds` says what each kind reads, owns and fingerprints).
+
+    Immutable once made; what is derived from it (resources by address) is computed once.
     """
 
-    stack: str
-    agents: tuple[LiveAgent, ...] = ()
-    blocks: tuple[LiveBlock, ...] = ()
-    conversations: tuple[LiveConversation, ...] = ()
-    identities: tuple[LiveIdentity, ...] = ()
-    foreign_agents: tuple[LiveAgent, ...] = ()
-    tagged_blocks: frozenset[str] = frozenset()
-    """Ids of every block carrying the stack's tag: its shared blocks and its agents' own.
-    A block attached to an owned agent without the tag was not made by the stack."""
-    tools: tuple[LiveTool, ...] = ()
-    """The stack's tools, and the other tools its manifests name (by name)."""
-    mcp_servers: tuple[LiveMcpServer, ...] = ()
-    """Every MCP server (few on a server): the stack's, and others to detect name clashes."""
-    unmarked_conversations: tuple[LiveConversation, ...] = ()
-    """Conversations without any stack's marker on the stack's shared agents and on agents it
-    may adopt (`user_id` empty), read only to plan adoption."""
-    identity_reads: IdentityReads = IdentityReads()
-    stack_tagged_blocks: frozenset[str] = frozenset()
-    """Ids of blocks carrying any stack's tag among those with the label of a declared shared
-    block the stack lacks (the agent listing shows no block tags), read only to plan adoption."""
-    companions: tuple[LiveAgent, ...] = ()
-    """The agents in the sleep-time groups of the stack's agents, whoever made them: those
-    whose record names the agent they serve are its sleep-time agents (`companions_of`)."""
+    __slots__ = ("_derived", "_lock", "_parts", "stack")
 
-    def companions_of(self, agent: LiveAgent) -> tuple[tuple[LiveAgent, ...], tuple[str, ...]]:
-        """The agent's sleep-time agents (in its group, their record naming it), and the ids
-        of the other agents in its group (a tenant may add one): never changed or deleted."""
-        read = {c.id: c for c in self.companions}
-        address = _companion(agent)
-        mine = tuple(read[i] for i in agent.companions if i in read and read[i].address == address)
-        ids = {c.id for c in mine}
-        return mine, tuple(i for i in agent.companions if i not in ids)
+    def __init__(self, stack: str, parts: Mapping[Kind, object] | None = None) -> None:
+        self.stack = stack
+        self._parts: dict[Kind, object] = dict(parts or {})
+        self._derived: dict[object, object] = {}
+        self._lock = threading.Lock()
 
-    def companion_blocks(self, companion: LiveAgent, agent: LiveAgent) -> tuple[LiveBlock, ...]:
-        """A sleep-time agent's own blocks: those the stack marked, not on the agent it serves."""
-        served = {b.id for b in agent.blocks}
-        return tuple(b for b in self.own_blocks(companion) if b.id not in served)
+    def part(self, key: Part[P]) -> P:
+        """The part of `key`'s kind (its empty part when that kind was not read)."""
+        found = self._parts.get(key.kind, key.empty)
+        if not isinstance(found, type(key.empty)):
+            raise TypeError(f"the live {key.kind.value} part is a {type(found).__name__}")
+        return found
 
-    def owned_companions(self) -> list[tuple[LiveAgent, LiveAgent]]:
-        """Each sleep-time agent of the stack's agents, with the agent it serves."""
-        return [
-            (companion, agent)
-            for agent in self.agents
-            for companion in self.companions_of(agent)[0]
-        ]
+    def with_part(self, key: Part[P], value: P) -> LiveState:
+        """The same state with `key`'s part replaced."""
+        return LiveState(self.stack, {**self._parts, key.kind: value})
 
     @property
-    def owned_mcp_servers(self) -> tuple[LiveMcpServer, ...]:
-        return tuple(m for m in self.mcp_servers if m.address is not None)
+    def kinds(self) -> frozenset[Kind]:
+        """The kinds read into this state."""
+        return frozenset(self._parts)
 
-    @cached_property
-    def mcp_servers_by_address(self) -> dict[Address, list[LiveMcpServer]]:
-        return by_address(self.owned_mcp_servers, lambda m: m.address)
+    def derived(self, key: object, compute: Callable[[], T]) -> T:
+        """`compute()`, made once per state and key (e.g. a kind's resources by address)."""
+        with self._lock:
+            if key in self._derived:
+                return cast(T, self._derived[key])
+        value = compute()
+        with self._lock:
+            return cast(T, self._derived.setdefault(key, value))
 
-    @property
-    def owned_tools(self) -> tuple[LiveTool, ...]:
-        return tuple(t for t in self.tools if t.address is not None)
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LiveState):
+            return NotImplemented
+        return self.stack == other.stack and self._parts == other._parts
 
-    @cached_property
-    def other_tools(self) -> dict[str, LiveTool]:
-        """Tools the stack does not own, by name (tool names are unique on a server)."""
-        return {t.name: t for t in self.tools if t.address is None}
+    __hash__ = None  # type: ignore[assignment]
 
-    @property
-    def owned_identities(self) -> tuple[LiveIdentity, ...]:
-        return tuple(i for i in self.identities if i.owned)
-
-    def owned_count(self) -> int:
-        """Resources the stack owns, agents' own memory blocks and sleep-time agents with
-        theirs included (for the guard)."""
-        counted = (
-            self.agents,
-            self.blocks,
-            self.conversations,
-            self.owned_identities,
-            self.owned_tools,
-            self.owned_mcp_servers,
-        )
-        own_blocks = sum(len(self.own_blocks(agent)) for agent in self.agents)
-        companions = sum(
-            1 + len(self.companion_blocks(companion, agent))
-            for companion, agent in self.owned_companions()
-        )
-        return sum(len(group) for group in counted) + own_blocks + companions
-
-    def own_blocks(self, agent: LiveAgent) -> tuple[LiveBlock, ...]:
-        """The agent's own memory blocks: made by the stack (tagged), not its shared blocks."""
-        return tuple(
-            b for b in agent.blocks if b.id in self.tagged_blocks and b.id not in self._shared_ids
-        )
-
-    def foreign_blocks(self, agent: LiveAgent) -> tuple[LiveBlock, ...]:
-        """Blocks attached to the agent that the stack did not make (hand-made, another
-        stack's): never updated or deleted."""
-        return tuple(b for b in agent.blocks if b.id not in self.tagged_blocks)
-
-    @cached_property
-    def _shared_ids(self) -> frozenset[str]:
-        return frozenset(b.id for b in self.blocks)
-
-    def fingerprint(self) -> str:
-        """Digest of everything owned: any change on the server changes it. The agents in
-        the sleep-time groups of the stack's agents count, where there are any.
-
-        The digest of `canonical` of the list of the groups below, hashed a resource at a
-        time: the same bytes as that one document, without ever holding it (at 100,000
-        users it would be tens of megabytes, and its pieces several times that).
-        """
-        owned: tuple[Iterable[object], ...] = (
-            # Agents' tools are read only when planning a stack that manages them: a saved
-            # plan is applied without reading them again.
-            (replace(agent, tools=()) for agent in self.agents),
-            self.blocks,
-            self.conversations,
-            self.owned_identities,
-            self.owned_tools,
-            self.owned_mcp_servers,
-            sorted(self.tagged_blocks),
-            *((self.companions,) if self.companions else ()),
-        )
-        digest = hashlib.sha256(b"[")
-        for index, group in enumerate(owned):
-            digest.update(b",[" if index else b"[")
-            for position, item in enumerate(group):
-                if position:
-                    digest.update(b",")
-                digest.update(canonical(item).encode())
-            digest.update(b"]")
-        digest.update(b"]")
-        return digest.hexdigest()
-
-    # Addresses, with the survivor rule applied once for every reader.
-
-    @cached_property
-    def agents_by_address(self) -> dict[Address, list[LiveAgent]]:
-        return by_address(self.agents, lambda a: a.address)
-
-    @cached_property
-    def blocks_by_address(self) -> dict[Address, list[LiveBlock]]:
-        return by_address(self.blocks, lambda b: b.address)
-
-    @cached_property
-    def tools_by_address(self) -> dict[Address, list[LiveTool]]:
-        return by_address(self.owned_tools, lambda t: t.address)
-
-    @cached_property
-    def identities_by_address(self) -> dict[Address, list[LiveIdentity]]:
-        return by_address(self.owned_identities, lambda i: i.address)
-
-    @cached_property
-    def conversations_by_address(self) -> dict[Address, list[LiveConversation]]:
-        """Keyed by the kept agent they are on; those on other agents by that agent's id."""
-        agents = {group[0].id: address for address, group in self.agents_by_address.items()}
-
-        def address(c: LiveConversation) -> Address | None:
-            try:
-                return Address.conversation(
-                    agents.get(c.agent_id) or Address.agent(c.agent_id), c.user_id
-                )
-            except AddressError:
-                return None
-
-        return by_address(self.conversations, address)
-
-    def kept_ids(self) -> dict[Address, str]:
-        """Address -> id of the live resource the stack keeps there (the survivor), and of
-        the server's tools its agents use."""
-        groups: tuple[Mapping[Address, Sequence[Resource]], ...] = (
-            self.agents_by_address,
-            self.blocks_by_address,
-            self.conversations_by_address,
-            self.identities_by_address,
-            self.tools_by_address,
-            self.mcp_servers_by_address,
-        )
-        kept = {address: group[0].id for found in groups for address, group in found.items()}
-        for name, tool in self.other_tools.items():
-            address = _tool_address(f"{tool.mcp_server}/{name}" if tool.mcp_server else name)
-            if address is not None:
-                kept.setdefault(address, tool.id)
-        return kept
-
-
-def _companion(agent: LiveAgent) -> Address | None:
-    return Address.sleeptime_agent(agent.address) if agent.address is not None else None
-
-
-def _tool_address(name: str) -> Address | None:
-    try:
-        return Address.tool(name)
-    except AddressError:
-        return None
+    def __repr__(self) -> str:
+        return f"LiveState({self.stack!r}, {self._parts!r})"

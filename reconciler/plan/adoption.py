@@ -23,6 +23,11 @@ from typing import TypeVar
 from reconciler import ownership
 from reconciler.address import USER_KEY_PREFIX, Address
 from reconciler.desired import AgentSpec, DesiredState
+from reconciler.kinds import agent as agents
+from reconciler.kinds import block as blocks
+from reconciler.kinds import conversation as conversations
+from reconciler.kinds import identity as identities
+from reconciler.kinds import tool as tools
 from reconciler.live.state import (
     LiveAgent,
     LiveBlock,
@@ -52,20 +57,30 @@ class _Adoption:
 def adopting(desired: DesiredState, live: LiveState) -> tuple[LiveState, list[Adopt]]:
     """The live state with every candidate marked as the stack's, and the adoptions."""
     found = _Adoption(desired.stack, [])
-    agents, rest, own_blocks = _agents(desired, live, found)
-    shared = _shared_blocks(desired, live, (*live.agents, *agents), own_blocks, found)
-    conversations = _conversations(desired, live, (*live.agents, *agents), found)
-    identities = _identities(desired, live, found)
-    tools = _tools(desired, live, found)
-    adopted = replace(
-        live,
-        agents=(*live.agents, *agents),
-        foreign_agents=rest,
-        blocks=(*live.blocks, *shared),
-        tagged_blocks=live.tagged_blocks | own_blocks | {b.id for b in shared},
-        conversations=(*live.conversations, *conversations),
-        identities=identities,
-        tools=tools,
+    listed, held = agents.of(live), blocks.of(live)
+    taken, rest, own_blocks = _agents(desired, live, found)
+    every = (*listed.listed, *taken)
+    shared = _shared_blocks(desired, live, every, own_blocks, found)
+    marked = _conversations(desired, live, every, found)
+    adopted = (
+        live.with_part(agents.LIVE, agents.Agents(every, rest))
+        .with_part(
+            blocks.LIVE,
+            replace(
+                held,
+                shared=(*held.shared, *shared),
+                tagged=held.tagged | own_blocks | {b.id for b in shared},
+            ),
+        )
+        .with_part(
+            conversations.LIVE,
+            replace(conversations.of(live), marked=(*conversations.of(live).marked, *marked)),
+        )
+        .with_part(
+            identities.LIVE,
+            replace(identities.of(live), found=_identities(desired, live, found)),
+        )
+        .with_part(tools.LIVE, tools.Tools(_tools(desired, live, found)))
     )
     return adopted, found.changes
 
@@ -73,14 +88,15 @@ def adopting(desired: DesiredState, live: LiveState) -> tuple[LiveState, list[Ad
 def _agents(
     desired: DesiredState, live: LiveState, found: _Adoption
 ) -> tuple[list[LiveAgent], tuple[LiveAgent, ...], frozenset[str]]:
-    owned = {a.address for a in live.agents}
+    owned = {a.address for a in agents.of(live).listed}
+    foreign = agents.of(live).foreign
     adopted: list[LiveAgent] = []
     taken: set[str] = set()
     own_blocks: set[str] = set()
     for spec in desired.agents:
         if spec.address in owned:
             continue
-        agent = _only([a for a in live.foreign_agents if _claims(a, spec)])
+        agent = _only([a for a in foreign if _claims(a, spec)])
         if agent is None or agent.id in taken:
             continue
         taken.add(agent.id)
@@ -91,7 +107,7 @@ def _agents(
             if live_block.label in labels and ownership.recorded_stack(live_block.metadata) is None:
                 found.take(Address.agent_block(spec.address, live_block.label), live_block.id)
                 own_blocks.add(live_block.id)
-    rest = tuple(a for a in live.foreign_agents if a.id not in taken)
+    rest = tuple(a for a in foreign if a.id not in taken)
     return adopted, rest, frozenset(own_blocks)
 
 
@@ -127,7 +143,7 @@ def _shared_blocks(
     """For each declared shared block the stack lacks, the one unmarked block with its label
     attached to the agents listing it; none where they hold different blocks of that label
     (each agent's own copy is not one shared block)."""
-    owned = set(live.blocks_by_address)
+    owned = set(blocks.of(live).by_address)
     by_address = {a.address: a for a in agents if a.address is not None}
     adopted: list[LiveBlock] = []
     for spec in desired.blocks:
@@ -144,7 +160,7 @@ def _shared_blocks(
             for b in agent.blocks
             if b.label == spec.block.label
             and b.id not in taken
-            and b.id not in live.tagged_blocks
+            and b.id not in blocks.of(live).tagged
             and _unmarked_block(b, live)
         }
         block = _only(list(candidates.values()))
@@ -157,7 +173,7 @@ def _shared_blocks(
 def _unmarked_block(block: LiveBlock, live: LiveState) -> bool:
     """No stack's ownership record or tag (an agent's own block made by another stack
     carries the tag only)."""
-    stack_tagged = block.id in live.stack_tagged_blocks or any(
+    stack_tagged = block.id in blocks.of(live).stack_tagged or any(
         tag.startswith(ownership.TAG_PREFIX) for tag in block.tags
     )
     return ownership.recorded_stack(block.metadata) is None and not stack_tagged
@@ -170,7 +186,7 @@ def _conversations(
     found: _Adoption,
 ) -> list[LiveConversation]:
     ids = {a.address: a.id for a in agents if a.address is not None}
-    owned = {a for a in live.conversations_by_address}
+    owned = set(conversations.by_agent(live))
     adopted: list[LiveConversation] = []
     taken: set[str] = set()
     for spec in desired.conversations:
@@ -180,7 +196,7 @@ def _conversations(
         match = _only(
             [
                 c
-                for c in live.unmarked_conversations
+                for c in conversations.of(live).unmarked
                 if c.agent_id == agent_id and c.summary == spec.summary and c.id not in taken
             ]
         )
@@ -194,7 +210,8 @@ def _conversations(
 def _identities(
     desired: DesiredState, live: LiveState, found: _Adoption
 ) -> tuple[LiveIdentity, ...]:
-    owned = {i.identifier_key for i in live.owned_identities}
+    found_identities = identities.of(live)
+    owned = {i.identifier_key for i in found_identities.owned}
     adopted: dict[str, LiveIdentity] = {}
     for spec in desired.identities:
         if spec.identifier_key in owned:
@@ -202,30 +219,31 @@ def _identities(
         identity = _only(
             [
                 i
-                for i in live.identities
+                for i in found_identities.found
                 if i.identifier_key == spec.identifier_key and i.marked_by is None
             ]
         )
         if identity is not None:
             found.take(spec.address, identity.id)
             adopted[identity.id] = replace(identity, owned=True, marked_by=found.stack)
-    return tuple(adopted.get(i.id, i) for i in live.identities)
+    return tuple(adopted.get(i.id, i) for i in found_identities.found)
 
 
 def _tools(desired: DesiredState, live: LiveState, found: _Adoption) -> tuple[LiveTool, ...]:
-    owned = {t.address for t in live.owned_tools}
+    found_tools = tools.of(live)
+    owned = {t.address for t in found_tools.owned}
     adopted: dict[str, LiveTool] = {}
     for spec in desired.tools:
         if spec.address in owned:
             continue
-        tool = _only([t for t in live.tools if t.name == spec.name and _unowned(t)])
+        tool = _only([t for t in found_tools.found if t.name == spec.name and _unowned(t)])
         if tool is not None:
             found.take(spec.address, tool.id)
             tags = tuple(sorted({*tool.tags, ownership.stack_tag(found.stack)}))
             adopted[tool.id] = replace(
                 tool, address=spec.address, tags=tags, tagged=True, owner=found.stack
             )
-    return tuple(adopted.get(t.id, t) for t in live.tools)
+    return tuple(adopted.get(t.id, t) for t in found_tools.found)
 
 
 def _unowned(tool: LiveTool) -> bool:

@@ -12,7 +12,7 @@ from typing import assert_never
 
 from reconciler.address import Address, Kind
 from reconciler.desired import BlockSpec, DesiredState, Policy
-from reconciler.kinds import KINDS
+from reconciler.kinds import KINDS, fingerprint, identity, owned_count
 from reconciler.live.state import LiveState
 from reconciler.plan.adoption import adopting
 from reconciler.plan.builder import Builder
@@ -62,13 +62,13 @@ def build_plan(
         target=target,
         changes=changes,
         notices=tuple(sorted(out.notices, key=_notice_order)),
-        live_fingerprint=live.fingerprint(),
+        live_fingerprint=fingerprint(live),
         prune=prune_on,
-        owned_resources=live.owned_count(),
+        owned_resources=owned_count(live),
         max_delete_percent=desired.prune.max_delete_percent,
         block_policies=_block_policies(desired, changes),
         scope=scoped.scope.describe() if scoped else (),
-        identity_reads=live.identity_reads,
+        identity_reads=identity.of(live).reads,
     )
 
 

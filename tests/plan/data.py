@@ -52,22 +52,33 @@ def _identity(raw: dict[str, Any], stack: str) -> LiveIdentity:
 def live_from_json(stack: str, raw: dict[str, Any]) -> LiveState:
     """The live state a `live.json` document describes, for `stack`, read through the same
     functions that read the server's answers."""
-    return LiveState(
-        stack=stack,
-        agents=tuple(agent.from_server(a, stack) for a in raw.get("agents", ())),
-        blocks=tuple(block.from_server(b, stack) for b in raw.get("blocks", ())),
-        conversations=tuple(_conversation(c, stack) for c in raw.get("conversations", ())),
-        identities=tuple(_identity(i, stack) for i in raw.get("identities", ())),
-        foreign_agents=tuple(agent.from_server(a, stack) for a in raw.get("foreign_agents", ())),
-        tagged_blocks=_tagged(raw, stack),
-        tools=tuple(tool.from_server(t, stack) for t in raw.get("tools", ())),
+    agents = agent.Agents(
+        listed=tuple(agent.from_server(a, stack) for a in raw.get("agents", ())),
+        foreign=tuple(agent.from_server(a, stack) for a in raw.get("foreign_agents", ())),
         companions=tuple(agent.companion_from_server(a, stack) for a in raw.get("companions", ())),
-        unmarked_conversations=tuple(
+    )
+    blocks = block.Blocks(
+        shared=tuple(block.from_server(b, stack) for b in raw.get("blocks", ())),
+        tagged=_tagged(raw, stack),
+    )
+    conversations = conversation.Conversations(
+        marked=tuple(_conversation(c, stack) for c in raw.get("conversations", ())),
+        unmarked=tuple(
             found
             for c in raw.get("unmarked_conversations", ())
             if (found := conversation.unmarked_from_server(c)) is not None
         ),
     )
+    identities = identity.Identities(tuple(_identity(i, stack) for i in raw.get("identities", ())))
+    tools = tool.Tools(tuple(tool.from_server(t, stack) for t in raw.get("tools", ())))
+    parts = (
+        (agent.LIVE, agents),
+        (block.LIVE, blocks),
+        (conversation.LIVE, conversations),
+        (identity.LIVE, identities),
+        (tool.LIVE, tools),
+    )
+    return LiveState(stack, {key.kind: part for key, part in parts})
 
 
 def _tagged(raw: dict[str, Any], stack: str) -> frozenset[str]:

@@ -1,4 +1,4 @@
-"""`LiveState.kept_ids` (address -> live id, used by the applier and outputs) names the
+"""`kept_ids` (address -> live id, used by the applier and outputs) names the
 resource the plan keeps.
 
 With duplicates the planner keeps the oldest (by `created_at`, then id) and, with prune, deletes
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from reconciler.kinds import kept_ids
 from reconciler.plan.planner import build_plan
 from reconciler.plan.serialize import plan_to_dict
 
@@ -29,7 +30,7 @@ def test_kept_ids_names_the_oldest_of_each_duplicate_and_not_a_deleted_copy() ->
     for change in document["changes"]:
         if change["action"] == "delete":
             deleted.setdefault(change["address"], set()).add(change["resource_id"])
-    ids = {str(address): id_ for address, id_ in live.kept_ids().items()}
+    ids = {str(address): id_ for address, id_ in kept_ids(live).items()}
     expected = {
         "agent/user:alice": "agent-alice",
         "block/company": "block-company",
@@ -44,10 +45,13 @@ def test_kept_ids_names_the_oldest_of_each_duplicate_and_not_a_deleted_copy() ->
 
 def test_kept_ids_holds_every_owned_address_once() -> None:
     _desired, live = load_case(DUPLICATES)
-    assert {str(address): id_ for address, id_ in live.kept_ids().items()} == {
+    assert {str(address): id_ for address, id_ in kept_ids(live).items()} == {
         "agent/support": "agent-support",
         "agent/user:alice": "agent-alice",
         "block/company": "block-company",
+        "block/support/persona": "block-support-persona",
+        "block/user:alice/human": "block-alice-human",
+        "block/user:alice/persona": "block-alice-persona",
         "conversation/support/bob": "conv-bob",
         "identity/carol": "identity-carol",
     }

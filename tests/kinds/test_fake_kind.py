@@ -1,0 +1,105 @@
+"""The registry drives everything generic about a kind: a kind added to `KINDS` (here a fake
+one, defined in this file only) is fingerprinted, counted, owned-checked and resolved without
+any other module naming it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import pytest
+
+from reconciler import kinds
+from reconciler.address import Address, Kind
+from reconciler.apply.checks import check_owned
+from reconciler.desired import DesiredState
+from reconciler.errors import UnsafePlanError
+from reconciler.kinds import fingerprint, kept_ids, owned_count, owned_ids
+from reconciler.live.state import LiveState, Part, Resource
+from reconciler.plan.model import Delete, Plan, Update
+
+FAKE = Kind.LOCK
+"""A kind no registered module handles: the fake kind stands in for a new one."""
+
+
+@dataclass(frozen=True)
+class Widget:
+    id: str
+    name: str
+    value: str
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
+class Widgets:
+    found: tuple[Widget, ...] = ()
+
+
+class WidgetKind:
+    """A kind as a module would define it: its part, what it owns and what a plan checks."""
+
+    KIND = FAKE
+    LIVE = Part(FAKE, Widgets())
+
+    @staticmethod
+    def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
+        groups: dict[Address, list[Resource]] = {}
+        for widget in live.part(WidgetKind.LIVE).found:
+            groups.setdefault(Address.lock(widget.name), []).append(widget)
+        return groups
+
+    @staticmethod
+    def deleted_with(_live: LiveState) -> Mapping[str, frozenset[str]]:
+        return {}
+
+    @staticmethod
+    def named_ids(_live: LiveState) -> Mapping[Address, str]:
+        return {}
+
+    @staticmethod
+    def fingerprinted(live: LiveState) -> Iterable[object]:
+        return live.part(WidgetKind.LIVE).found
+
+    @staticmethod
+    def declared(_desired: DesiredState) -> Iterable[Address]:
+        return ()
+
+
+@pytest.fixture
+def registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kinds, "KINDS", (*kinds.KINDS, WidgetKind))
+
+
+def _live(*widgets: Widget) -> LiveState:
+    return LiveState("acme", {FAKE: Widgets(widgets)})
+
+
+@pytest.mark.usefixtures("registered")
+def test_a_registered_kind_is_fingerprinted() -> None:
+    before = _live(Widget("w-1", "one", "a"))
+    assert fingerprint(before) == fingerprint(_live(Widget("w-1", "one", "a")))
+    assert fingerprint(before) != fingerprint(_live(Widget("w-1", "one", "b")))
+
+
+def test_an_unregistered_kind_is_not() -> None:
+    assert fingerprint(_live(Widget("w-1", "one", "a"))) == fingerprint(_live())
+
+
+@pytest.mark.usefixtures("registered")
+def test_a_registered_kind_is_owned_counted_and_resolved() -> None:
+    older, copy = Widget("w-1", "one", "a", "2026-01"), Widget("w-2", "one", "a", "2026-02")
+    live = _live(older, copy)
+    assert owned_ids(live) == {"w-1": Address.lock("one"), "w-2": Address.lock("one")}
+    assert owned_count(live) == 2
+    assert kept_ids(live)[Address.lock("one")] == "w-1"
+
+
+@pytest.mark.usefixtures("registered")
+def test_a_plan_naming_a_registered_kinds_resource_elsewhere_is_refused() -> None:
+    live = _live(Widget("w-1", "one", "a"), Widget("w-2", "two", "a"))
+    update = Update(Address.lock("one"), "w-1", ())
+    plan = Plan("acme", "http://letta.test", changes=(update,))
+    check_owned(plan, live)
+    forged = replace(plan, changes=(update, Delete(Address.lock("one"), "w-2", "forged")))
+    with pytest.raises(UnsafePlanError, match="w-2"):
+        check_owned(forged, live)
