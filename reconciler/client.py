@@ -182,6 +182,10 @@ class LettaApi:
                 return
             after = page[-1]["id"]
 
+    def search(self, path: str, body: JSON, *, address: str = "") -> JSON:
+        """A POST that only reads (a search): retried like a GET."""
+        return self._retrying(lambda: self._send("post", path, body=body), address or path)
+
     def patch(self, path: str, body: JSON | None = None, *, address: str = "") -> JSON:
         return self._retrying(lambda: self._send("patch", path, body=body), address or path)
 
@@ -229,6 +233,30 @@ class LettaApi:
                     return existing
         raise AssertionError("unreachable: the loop returns or raises")
 
+    def upload(
+        self,
+        path: str,
+        name: str,
+        content: bytes,
+        *,
+        address: str,
+        find_existing: Callable[[], JSON | None],
+        params: Params | None = None,
+    ) -> JSON:
+        """POST one file as `multipart/form-data` (field `file`), like `create`: sent once, an
+        ambiguous failure resolved by `find_existing`."""
+        for attempt in range(self.retry.attempts):
+            try:
+                return self._send("upload", path, params=params, file=(name, content))
+            except _Failure as exc:
+                if not exc.retryable or attempt + 1 >= self.retry.attempts:
+                    raise exc.final(address) from exc
+                self._sleep(self.retry.delay(attempt, exc.retry_after))
+                existing = self._retrying(find_existing, address)
+                if existing is not None:
+                    return existing
+        raise AssertionError("unreachable: the loop returns or raises")
+
     # Plumbing.
 
     def _retrying(self, call: Callable[[], JSON], address: str) -> JSON:
@@ -242,7 +270,13 @@ class LettaApi:
         raise AssertionError("unreachable: the loop returns or raises")
 
     def _send(
-        self, method: str, path: str, *, body: JSON = None, params: Params | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        body: JSON = None,
+        params: Params | None = None,
+        file: tuple[str, bytes] | None = None,
     ) -> JSON:
         options: RequestOptions = {"params": dict(params)} if params else {}
         raw = httpx.Response
@@ -256,6 +290,11 @@ class LettaApi:
                     answer = self.sdk.patch(path, cast_to=raw, body=body, options=options)
                 case "delete":
                     answer = self.sdk.delete(path, cast_to=raw, options=options)
+                case "upload" if file is not None:
+                    options["headers"] = {"Content-Type": "multipart/form-data"}
+                    name, data = file
+                    parts = [("file", (name.rsplit("/", 1)[-1], data))]
+                    answer = self.sdk.post(path, cast_to=raw, body={}, files=parts, options=options)
                 case _:
                     raise ValueError(f"unsupported method {method}")
         except letta_client.APIStatusError as exc:

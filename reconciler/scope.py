@@ -82,6 +82,8 @@ def cut(desired: DesiredState, scope: Scope) -> Scoped:
         identities=tuple(s for s in desired.identities if s.address in needed),
         tools=tuple(s for s in desired.tools if s.address in needed),
         mcp_servers=tuple(s for s in desired.mcp_servers if s.address in needed),
+        folders=tuple(s for s in desired.folders if s.address in needed),
+        archives=tuple(s for s in desired.archives if s.address in needed),
         prune=PruneSettings(enabled=False, max_delete_percent=desired.prune.max_delete_percent),
     )
     return Scoped(scope, subset, selected, frozenset(declared(subset)))
@@ -104,7 +106,7 @@ def _needs(desired: DesiredState) -> Mapping[Address, tuple[Address, ...]]:
     needs: dict[Address, tuple[Address, ...]] = {}
     for agent in desired.agents:
         own = tuple(Address.agent_block(agent.address, b.label) for b in agent.blocks)
-        needs[agent.address] = (*agent.shared_blocks, *agent.tools)
+        needs[agent.address] = (*agent.shared_blocks, *agent.tools, *agent.folders, *agent.archives)
         for block in own:
             needs[block] = (agent.address,)
     for conversation in desired.conversations:
@@ -115,6 +117,10 @@ def _needs(desired: DesiredState) -> Mapping[Address, tuple[Address, ...]]:
         needs[tool.address] = (
             (tool.address.provider,) if tool.address.provider != tool.address else ()
         )
+    for folder in desired.folders:
+        needs.update((file.address, (folder.address,)) for file in folder.files)
+    for archive in desired.archives:
+        needs.update((passage.address, (archive.address,)) for passage in archive.passages)
     for tool_address in {t for agent in desired.agents for t in agent.tools}:
         if tool_address.provider != tool_address:
             needs.setdefault(tool_address, (tool_address.provider,))

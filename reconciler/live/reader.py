@@ -17,13 +17,25 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import TypeVar
 
 from reconciler import ownership
-from reconciler.address import USER_KEY_PREFIX
+from reconciler.address import USER_KEY_PREFIX, Address, Kind
 from reconciler.client import LettaApi
 from reconciler.desired import DesiredState
 from reconciler.errors import LettaApplyError, ServerError
-from reconciler.kinds import agent, block, conversation, identity, mcp_server, tool
+from reconciler.kinds import (
+    agent,
+    archive,
+    block,
+    conversation,
+    file,
+    folder,
+    identity,
+    mcp_server,
+    passage,
+    tool,
+)
 from reconciler.live.state import (
     IdentityReads,
     LiveAgent,
@@ -36,6 +48,8 @@ from reconciler.live.state import (
     survivor_first,
 )
 from reconciler.values import JSON
+
+Sourced = TypeVar("Sourced", folder.LiveFolder, archive.LiveArchive)
 
 FOREIGN_BATCH = 50
 """`user:` tags per foreign-agent lookup: one request per batch keeps the query string short."""
@@ -74,6 +88,7 @@ def read_live(
         tools = side.submit(_read_tools, api, stack, names, page_size)
         servers = side.submit(read_mcp_servers, api, stack)
         every = side.submit(list_identities, api, stack, wanted, page_size) if listing else None
+        sources = side.submit(read_sources, api, stack, desired, parallelism, page_size)
         agents, attached = _read_agents(api, stack, agent.includes(desired), page_size, progress)
         foreign = _read_foreign(api, agents, desired, parallelism, adopt) if desired else ()
         shared_ids = [a.id for a in agents if a.address and a.address.user is None]
@@ -103,7 +118,37 @@ def read_live(
             (tool.LIVE, tool.Tools(tools.result())),
             (mcp_server.LIVE, mcp_server.McpServers(servers.result())),
         )
-        return LiveState(stack, {key.kind: part for key, part in parts})
+        found = {key.kind: part for key, part in parts}
+        return LiveState(stack, {**found, **sources.result()})
+
+
+def read_sources(
+    api: LettaApi,
+    stack: str,
+    desired: DesiredState | None,
+    parallelism: int,
+    page_size: int,
+    *,
+    declared_only: bool = False,
+) -> dict[Kind, object]:
+    """Folders with their files, archives with their passages: every folder and archive is
+    listed (few on a server; any can hold a declared name), the contents of the stack's are
+    read. `declared_only` (a scoped run) keeps of the stack's only those `desired` declares."""
+    folders = folder.read(api, stack, parallelism, page_size)
+    archives = archive.read(api, stack, parallelism, page_size)
+    if declared_only and desired is not None:
+        folders = folder.Folders(_declared(folders.found, set(folder.declared(desired))))
+        archives = archive.Archives(_declared(archives.found, set(archive.declared(desired))))
+    return {
+        Kind.FOLDER: folders,
+        Kind.FILE: file.read(api, folders, desired, parallelism),
+        Kind.ARCHIVE: archives,
+        Kind.PASSAGE: passage.read(api, stack, archives, parallelism),
+    }
+
+
+def _declared(found: Iterable[Sourced], wanted: set[Address]) -> tuple[Sourced, ...]:
+    return tuple(f for f in found if f.address is None or f.address in wanted)
 
 
 def _prunes(desired: DesiredState | None, prune: bool | None) -> bool:

@@ -25,6 +25,7 @@ from reconciler.live.reader import (
     read_blocks,
     read_identities_by_key,
     read_mcp_servers,
+    read_sources,
     read_tools_by_name,
 )
 from reconciler.live.state import (
@@ -49,6 +50,9 @@ def read_scoped(
         tools = pool.submit(read_tools_by_name, api, stack, sorted(named_tools(desired)), page_size)
         servers = pool.submit(_mcp_servers, api, desired)
         blocks = pool.submit(_shared_blocks, api, desired, page_size)
+        sources = pool.submit(
+            read_sources, api, stack, desired, parallelism, page_size, declared_only=True
+        )
         owned, foreign = _agents(api, desired, page_size)
         tagged = frozenset(pool.map(lambda a: _tagged_blocks(api, stack, a), owned))
         conversations = _conversations(api, desired, owned, page_size)
@@ -66,7 +70,8 @@ def read_scoped(
             (tool.LIVE, tool.Tools(tools.result())),
             (mcp_server.LIVE, mcp_server.McpServers(servers.result())),
         )
-        return LiveState(stack, {key.kind: part for key, part in parts})
+        found = {key.kind: part for key, part in parts}
+        return LiveState(stack, {**found, **sources.result()})
 
 
 def _agents(

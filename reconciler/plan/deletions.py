@@ -18,6 +18,10 @@ _NOUNS: dict[Kind, tuple[str, str]] = {
     Kind.LOCK: ("lock", "locks"),
     Kind.TOOL: ("tool", "tools"),
     Kind.MCP_SERVER: ("MCP server", "MCP servers"),
+    Kind.FOLDER: ("folder", "folders"),
+    Kind.FILE: ("file", "files"),
+    Kind.ARCHIVE: ("archive", "archives"),
+    Kind.PASSAGE: ("passage", "passages"),
 }
 
 
