@@ -228,8 +228,10 @@ def _links(
     wanted = {(spec.address, archive) for spec in desired.agents for archive in spec.archives}
     for agent_address, archive_address in sorted(wanted):
         current, archive = agents.get(agent_address), kept.get(archive_address)
-        if current is None and agent_address not in coming:
-            continue  # the agent is blocked: it gets its archives once it exists
+        if (current is None and agent_address not in coming) or (
+            archive is None and archive_address not in coming
+        ):
+            continue  # blocked: linked once both exist
         if current is None or archive is None or current.id not in archive.agent_ids:
             out.change(Attach(archive_address, agent_address))
     declared_agents = {spec.address for spec in desired.agents}

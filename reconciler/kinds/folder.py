@@ -228,8 +228,10 @@ def _links(
     wanted = {(spec.address, folder) for spec in desired.agents for folder in spec.folders}
     for agent_address, folder_address in sorted(wanted):
         current, folder = agents.get(agent_address), kept.get(folder_address)
-        if current is None and agent_address not in coming:
-            continue  # the agent is blocked: it gets its folders once it exists
+        if (current is None and agent_address not in coming) or (
+            folder is None and folder_address not in coming
+        ):
+            continue  # blocked: linked once both exist
         if current is None or folder is None or current.id not in folder.agent_ids:
             out.change(Attach(folder_address, agent_address))
     declared_agents = {spec.address for spec in desired.agents}

@@ -133,7 +133,10 @@ def read_sources(
 ) -> dict[Kind, object]:
     """Folders with their files, archives with their passages: every folder and archive is
     listed (few on a server; any can hold a declared name), the contents of the stack's are
-    read. `declared_only` (a scoped run) keeps of the stack's only those `desired` declares."""
+    read. `declared_only` (a scoped run) keeps of the stack's only those `desired` declares,
+    and reads nothing when it declares none."""
+    if declared_only and desired is not None and not (desired.folders or desired.archives):
+        return {}
     folders = folder.read(api, stack, parallelism, page_size)
     archives = archive.read(api, stack, parallelism, page_size)
     if declared_only and desired is not None:

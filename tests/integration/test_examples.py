@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from letta_client import Letta
 
 from reconciler.desired import DesiredState
@@ -28,9 +29,18 @@ def isolated_copy(name: str, stack: str, tmp_path: Path) -> Path:
     the stack's root (a fleet's stack comes with the fleet's files); returns the root."""
     target = tmp_path / root(name).name
     shutil.copytree(root(name), target)
+    sources = {
+        name
+        for manifest in target.rglob("*.y*ml")
+        for section in ("folders", "archives")
+        for name in (yaml.safe_load(manifest.read_text("utf-8")) or {}).get(section) or {}
+    }
     for manifest in target.rglob("*.y*ml"):
         text = re.sub(r"(?m)^stack: .*$", f"stack: {stack}", manifest.read_text("utf-8"))
         text = re.sub(r"\bid: ([\w.@-]+)", rf"id: \1-{stack}", text)
+        for name in sources:
+            # Folder names are unique on a server: each run gets its own.
+            text = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", f"{stack}-{name}", text)
         manifest.write_text(text, encoding="utf-8")
     suffix = stack.replace("-", "_")
     for source in target.rglob("*.py"):
@@ -122,8 +132,17 @@ def test_the_examples_together_leave_every_seed_lookup_unambiguous(
 
 
 def remove_stack(sdk: Letta, state: DesiredState) -> None:
-    """Delete what an example stack made: its agents and blocks, its identities."""
+    """Delete what an example stack made: its agents and blocks, its identities, its folders
+    and archives (the server deletes their files and passages with them)."""
     tag = f"letta-apply:{state.stack}"
+    for folder in state.folders:
+        for found in list(sdk.folders.list(name=folder.name)):
+            if found.name == folder.name:
+                sdk.folders.delete(found.id)
+    for archive in state.archives:
+        for kept in list(sdk.archives.list(name=archive.name)):
+            if kept.name == archive.name and tag in (kept.description or ""):
+                sdk.archives.delete(kept.id)
     for agent in sdk.agents.list(tags=[tag], include=["agent.tags"], limit=1000):
         sdk.agents.delete(agent.id)
     for block in sdk.blocks.list(tags=[tag], limit=1000):
