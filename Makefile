@@ -35,7 +35,7 @@ coverage: venv
 	$(BIN)/pytest -q -m "not server" --cov=reconciler --cov-report=
 	$(BIN)/coverage report --include='reconciler/kinds/*,reconciler/live/state.py,reconciler/address.py'
 	$(BIN)/coverage report --show-missing --fail-under=95 \
-		--include='reconciler/plan/*,reconciler/render/*'
+		--include='reconciler/plan/*,reconciler/planner/*,reconciler/render/*'
 
 # The GitHub workflows, the composite action and the example workflows (each only if present):
 # actionlint for syntax, expressions and action inputs; zizmor, offline, for medium and high

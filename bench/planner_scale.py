@@ -32,7 +32,7 @@ from reconciler.desired import (
 )
 from reconciler.kinds import agent, block, conversation, identity
 from reconciler.live.state import LiveAgent, LiveBlock, LiveConversation, LiveIdentity, LiveState
-from reconciler.plan.planner import build_plan
+from reconciler.planner import build_plan
 from reconciler.render import render_json, render_markdown, render_text
 from reconciler.values import freeze
 

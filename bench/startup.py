@@ -28,7 +28,7 @@ from typing import Any
 import reconciler
 from bench.stacks import StackShape, dedicated_manifests
 from reconciler import ownership
-from reconciler.cli.exitcodes import ExitCode
+from reconciler.exitcodes import ExitCode
 from reconciler.kinds.agent import INCLUDES as AGENT_INCLUDES
 from reconciler.manifest import load_desired
 

@@ -21,10 +21,10 @@ from reconciler.client import LettaApi
 from reconciler.desired import DesiredState
 from reconciler.errors import ApplyFailed, LettaApplyError, ServerError
 from reconciler.kinds import agent, block, identity, tool
-from reconciler.live.reader import read_live
+from reconciler.kinds.read import read_live
 from reconciler.live.state import LiveState
 from reconciler.plan.model import Create, Plan
-from reconciler.plan.planner import build_plan
+from reconciler.planner import build_plan
 from reconciler.values import thaw
 from reconciler.workflow import make_plan
 

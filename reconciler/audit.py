@@ -3,8 +3,10 @@ the live server for one stack.
 
 Every dedicated agent carries exactly one user tag, its own user's; no user tag is on two
 agents (an app looking the user up would find either); identities are attached only to the
-agents that declare them; each shared user's conversation is on the declared agent; and
-everything marked with the stack's tag carries a complete ownership record. Pure: it reads
+agents that declare them; each shared user's conversation is on the declared agent;
+everything marked with the stack's tag carries a complete ownership record; and no address is
+claimed by two resources carrying the stack's record (a copied record is a forgery the plan
+cannot tell from the genuine one). Pure: it reads
 the desired and live states (and the agents carrying the stack's users' tags) only.
 """
 
@@ -18,6 +20,7 @@ from dataclasses import asdict, dataclass
 from reconciler import ownership
 from reconciler.desired import DesiredState
 from reconciler.kinds import agent as agents
+from reconciler.kinds import claimed_twice
 from reconciler.kinds import conversation as conversations
 from reconciler.kinds import identity as identities
 from reconciler.kinds import tool as tools
@@ -46,6 +49,7 @@ def audit(
         *_identity_links(desired, live),
         *_conversations(desired, live),
         *_records(live),
+        *_claimed_twice(live),
     ]
     return sorted(found, key=lambda v: (v.rule, v.where, v.message))
 
@@ -132,6 +136,18 @@ def _records(live: LiveState) -> Iterable[Violation]:
                 tool.id,
                 f"tool {tool.name!r} carries the stack's tag but no ownership record",
             )
+
+
+def _claimed_twice(live: LiveState) -> Iterable[Violation]:
+    """One resource carries the stack's record for an address."""
+    for address, ids in claimed_twice(live).items():
+        yield Violation(
+            "one-resource-per-address",
+            str(address),
+            f"{len(ids)} resources carry this stack's ownership record for it "
+            f"({', '.join(ids)}); plans keep and outputs name {ids[0]} (the oldest): check "
+            "which is genuine",
+        )
 
 
 def render(stack: str, violations: list[Violation], fmt: str) -> str:

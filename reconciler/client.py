@@ -23,7 +23,8 @@ from letta_client._types import RequestOptions
 
 from reconciler.environ import EnvGrant
 from reconciler.errors import ConnectionFailed, LettaApplyError, ServerError, UnexpectedAnswer
-from reconciler.secrets import SecretAccess, digest_key
+from reconciler.keys import OperatorKey
+from reconciler.secrets import SecretAccess
 from reconciler.text import redact_url
 from reconciler.values import JSON
 
@@ -109,7 +110,7 @@ class LettaApi:
         secrets: SecretAccess | None = None,
     ) -> None:
         self.target = target
-        self.secrets = secrets or SecretAccess(EnvGrant(), digest_key(target.api_key))
+        self.secrets = secrets or SecretAccess(EnvGrant(), OperatorKey(target.api_key))
         """The variables the operator lets the stack's secrets be read from, and the key."""
         self.retry = retry or RetryPolicy()
         self._sleep = sleep

@@ -281,7 +281,16 @@ class DesiredState:
     archives: tuple[ArchiveSpec, ...] = ()
     prune: PruneSettings = PruneSettings()
     redact_values: bool = False
-    """Plans shown to reviewers give memory block values as length and hash only."""
+    """Plans shown to reviewers give memory block values as their length only."""
+
+    def emptied(self) -> DesiredState:
+        """The same stack declaring nothing, prune on: planned against the server, the
+        removal of everything the stack owns (`destroy`), protected resources kept."""
+        return DesiredState(
+            stack=self.stack,
+            prune=PruneSettings(enabled=True, max_delete_percent=self.prune.max_delete_percent),
+            redact_values=self.redact_values,
+        )
 
     def declared_secrets(self) -> Iterator[tuple[Address, tuple[SecretSpec, ...]]]:
         """Every resource's secrets: agents' secrets and MCP servers' credentials."""

@@ -233,11 +233,11 @@ _BASIS_TEXT = {
 def _text(result: Report, written: bool) -> list[str]:
     as_of = f"as of {result.now.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
     stack = clean(result.stack)
+    days = f"{result.days} day" + ("" if result.days == 1 else "s")
     if not result.idle:
-        return [f"Stack {stack}: no user inactive for {result.days} days or more ({as_of})."]
+        return [f"Stack {stack}: no user inactive for {days} or more ({as_of})."]
     lines = [
-        f"Stack {stack}: {len(result.idle)} user(s) inactive for {result.days} days or more "
-        f"({as_of}):",
+        f"Stack {stack}: {len(result.idle)} user(s) inactive for {days} or more ({as_of}):",
         *_table(result.idle),
     ]
     if result.edits.not_edited:

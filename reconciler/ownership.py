@@ -66,16 +66,19 @@ def agent_metadata(
     declared: Mapping[str, Any],
     *,
     protected: bool = False,
-    secrets: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Declared metadata plus the ownership record (the server replaces metadata wholesale);
-    `secrets` are the keyed digests of the agent's secrets the stack wrote."""
+    """Declared metadata plus the ownership record (the server replaces metadata wholesale)."""
     record: dict[str, Any] = {"stack": stack, "address": str(address)}
     if protected:
         record["protected"] = True
-    if secrets is not None:
-        record["secrets"] = dict(secrets)
     return {**declared, METADATA_KEY: record}
+
+
+def with_secret_digests(metadata: Mapping[str, Any], digests: Mapping[str, str]) -> dict[str, Any]:
+    """`metadata` whose ownership record keeps `digests`, those of the secrets written with it."""
+    record = metadata.get(METADATA_KEY)
+    kept = dict(record) if isinstance(record, Mapping) else {}
+    return {**metadata, METADATA_KEY: {**kept, "secrets": dict(digests)}}
 
 
 def secret_digests(metadata: Mapping[str, Any] | None) -> Mapping[str, Any]:

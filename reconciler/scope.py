@@ -11,7 +11,7 @@ created when missing, but not otherwise changed. A scoped plan never deletes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 
 from reconciler.address import Address, Kind
@@ -26,6 +26,9 @@ class Scope:
 
     targets: tuple[str, ...] = ()
     users: tuple[str, ...] = ()
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+    """Where a user id read from a file is (`FILE:LINE`): errors name that, never the line's
+    text, since a file named by mistake may hold anything."""
 
     def __bool__(self) -> bool:
         return bool(self.targets or self.users)
@@ -64,7 +67,7 @@ def cut(desired: DesiredState, scope: Scope) -> Scoped:
     plan nothing and succeed.
     """
     declared_users = set(desired.patterns())
-    unknown = [user for user in scope.users if user not in declared_users]
+    unknown = [scope.origins.get(u, u) for u in scope.users if u not in declared_users]
     if unknown:
         raise LettaApplyError(
             f"not declared in stack {desired.stack}: user(s) {', '.join(unknown)}"

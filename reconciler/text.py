@@ -78,3 +78,14 @@ def target_label(url: str) -> str:
 def shown(text: str) -> str:
     """A message as printed: URL credentials replaced, then escaped."""
     return clean(redact_urls(text))
+
+
+def api_path_hint(url: str) -> str | None:
+    """For a base URL naming the API's `/v1` path (a 404 for every request), the server's
+    root to give instead; None for any other URL."""
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    if not path.endswith("/v1"):
+        return None
+    root = parts._replace(path=path.removesuffix("/v1"), query="", fragment="").geturl()
+    return f"the base URL is the server's root, without /v1 (letta-apply adds it): try {root}"

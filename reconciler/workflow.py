@@ -37,14 +37,14 @@ from reconciler.errors import (
     StalePlanError,
     UnexpectedAnswer,
 )
-from reconciler.kinds import fingerprint, kept_ids
-from reconciler.live.reader import read_live
-from reconciler.live.scoped import read_scoped
+from reconciler.kinds import claimed_twice, fingerprint, kept_ids
+from reconciler.kinds.read import read_live
+from reconciler.kinds.read_scoped import read_scoped
 from reconciler.live.state import LiveState
 from reconciler.plan.model import Create, Plan, Update
-from reconciler.plan.planner import build_plan
+from reconciler.planner import build_plan
 from reconciler.scope import Scoped
-from reconciler.text import clean, redact_url, without_credentials
+from reconciler.text import api_path_hint, clean, redact_url, without_credentials
 from reconciler.values import JSON
 
 _PREFLIGHT_READS = (
@@ -113,7 +113,9 @@ def _refused(target: Target, exc: ServerError) -> LettaApplyError:
             "check LETTA_API_KEY"
         )
     if exc.status == 404 and not isinstance(exc, UnexpectedAnswer):
-        return PreflightError(f"{target.label} does not look like a Letta server: {exc}")
+        message = f"{target.label} does not look like a Letta server: {exc}"
+        hint = api_path_hint(target.label)
+        return PreflightError(f"{message}; {hint}" if hint else message)
     return exc
 
 
@@ -268,7 +270,6 @@ def apply_saved_plan(
     check_whole(plan)
     check_target(plan, api.target)
     _check_guards(plan, options, hooks)
-    api.secrets.check_plan(plan.secrets_sent())
     with _lock(api, plan.stack, options, hooks):
         live = read_live(
             api,
@@ -399,6 +400,34 @@ def _row(user_id: str, pattern: str, agent_id: str | None) -> dict[str, str | No
         "conversation_id": None,
         "identity_id": None,
     }
+
+
+def claimed_twice_lines(live: LiveState) -> list[str]:
+    """Warnings for the addresses two resources claim with the stack's record: outputs name
+    the one plans keep, which a copied record can make the wrong one."""
+    return [
+        f"Warning: {address}: {len(ids)} resources carry this stack's ownership record "
+        f"({', '.join(ids)}); the outputs name {ids[0]}, the one plans keep (the oldest): check "
+        "which is genuine (`letta-apply audit`)"
+        for address, ids in claimed_twice(live).items()
+    ]
+
+
+_NEEDED_IDS = {
+    "dedicated": ("agent_id",),
+    "shared": ("agent_id", "conversation_id"),
+    "identity": ("identity_id",),
+}
+"""The ids a user of each pattern has once the stack is applied."""
+
+
+def not_created(rows: list[dict[str, str | None]]) -> list[str]:
+    """The users whose resources are not on the server yet (rows with empty ids)."""
+    return [
+        str(row["user_id"])
+        for row in rows
+        if any(row.get(column) is None for column in _NEEDED_IDS[str(row["pattern"])])
+    ]
 
 
 def render_outputs(stack: str, rows: list[dict[str, str | None]], fmt: str) -> str:

@@ -3,6 +3,9 @@
 Tests that talk to a server are marked `server` and ask for `letta_url` or `sdk`; the server
 starts on the first such test (nothing starts for a run without one) and stops at the end.
 `LETTA_APPLY_TEST_SERVER=<url>` points the suite at a server that is already running instead.
+
+Every server test runs under the request ledger (`tests.requestledger`): a write any of its
+letta-apply runs sent that no change of the applied plan names fails the test.
 """
 
 from __future__ import annotations
@@ -20,10 +23,18 @@ import pytest
 from letta_client import Letta
 
 from reconciler.devserver import DevServer
+from tests.requestledger import LEDGER_ENV, verdicts
 
 SERVER_FIXTURES = {"letta_url", "sdk"}
 _STARTUP_KEY = pytest.StashKey[str]()
 _ROOT_PREFIX = "letta-apply-test-"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_config_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The key letta-apply makes for a server without one goes to the user's config folder:
+    the tests' own, never the home folder of whoever runs them."""
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -135,3 +146,28 @@ def sdk(letta_url: str) -> Iterator[Letta]:
 def stack_name() -> str:
     """A stack name no other test uses, so tests on the shared server cannot see each other."""
     return f"t-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(autouse=True)
+def request_ledger(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """For a server test: the file its letta-apply runs record their writes in, checked after
+    the test (each write belongs to a change of the plan applied, or is the lock's)."""
+    if request.node.get_closest_marker("server") is None:
+        yield
+        return
+    folder = Path(tempfile.mkdtemp(prefix="letta-apply-ledger-"))
+    ledger = folder / "writes.jsonl"
+    monkeypatch.setenv(LEDGER_ENV, str(ledger))
+    try:
+        yield
+        stray = [v for v in verdicts(ledger) if not v["ok"]]
+        if stray:
+            lines = [
+                f"{v['method']} {v['path']} ({v['change'] or 'no change'}): {v['why']}"
+                for v in stray
+            ]
+            pytest.fail("writes no planned change names:\n" + "\n".join(lines), pytrace=False)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -160,6 +160,13 @@ def test_nobody_inactive_is_one_line(declared: Declared) -> None:
     )
 
 
+def test_one_day_is_singular(declared: Declared) -> None:
+    result = report(declared, [], NOW, 1)
+    assert render(result, "text", written=False).startswith(
+        "Stack demo: no user inactive for 1 day or more "
+    )
+
+
 def test_the_json_report_escapes_what_the_server_sent(declared: Declared) -> None:
     hostile = used(ALICE, 100, id="agent-\u202e\x1b[2J")
     result = report(declared, [hostile], NOW, 90)

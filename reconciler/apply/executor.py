@@ -1,6 +1,6 @@
 """Runs a plan's changes against the server in dependency order, in parallel within a phase.
 
-The order is `reconciler.plan.order.phases`, the rule the planner sorts plans by: creates in
+The order is `reconciler.planner.order.phases`, the rule the planner sorts plans by: creates in
 waves by dependency, then updates, attaches, detaches, and deletes last. Each change is carried
 out by its kind's module (`reconciler.kinds`). A change whose dependency failed is skipped and
 reported; everything else still runs, so a re-run converges. Once the server stops answering,
@@ -30,7 +30,7 @@ from reconciler.kinds import handler, kept_ids, linker
 from reconciler.kinds.common import Resolve
 from reconciler.live.state import LiveState
 from reconciler.plan.model import Adopt, Attach, Change, Create, Delete, Detach, Plan, Update
-from reconciler.plan.order import phases
+from reconciler.planner.order import phases
 
 
 @dataclass(frozen=True)

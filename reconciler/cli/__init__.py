@@ -1,23 +1,25 @@
 """The `letta-apply` command: option parsing and error-to-exit-code mapping only.
 
-Exit codes are named in `reconciler.cli.exitcodes`. Starting up imports click and the
+Exit codes are named in `reconciler.exitcodes`. Starting up imports click and the
 command modules only; each command imports the library it needs when it runs.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TextIO, cast
 
 import click
 
 from reconciler import __version__
-from reconciler.cli.exitcodes import ExitCode
 from reconciler.cli.output import say
+from reconciler.cli.runner_log import NoWorkflowCommands, in_github_actions
 from reconciler.errors import ApplyFailed, Interrupted, LettaApplyError, NotConverged
+from reconciler.exitcodes import ExitCode
 
 if TYPE_CHECKING:
     import traceback
@@ -44,8 +46,8 @@ class DefaultCommandGroup(click.Group):
         return super().parse_args(ctx, args)
 
     def _refuse_mistyped_command(self, ctx: click.Context, word: str) -> None:
-        if word.startswith("-") or Path(word).exists():
-            return
+        if ctx.resilient_parsing or word.startswith("-") or Path(word).exists():
+            return  # (resilient: shell completion, which must never fail)
         suggestion = self.suggest(word)
         if suggestion is not None:
             raise click.UsageError(
@@ -70,7 +72,15 @@ class DefaultCommandGroup(click.Group):
 
 
 @click.group(cls=DefaultCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="letta-apply")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, _param, value: _print_version(ctx) if value else None,
+    help="Show the version, and the configured server's (LETTA_BASE_URL, else the running dev "
+    "server), and exit.",
+)
 @click.option("--debug", is_flag=True, help=DEBUG_HELP)
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
@@ -83,10 +93,27 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
-def _register() -> None:
-    from reconciler.cli import commands, devserver, github, validate
+def _print_version(ctx: click.Context) -> None:
+    """`letta-apply X.Y.Z`, then the server configured (if any) and the version it reports."""
+    from reconciler.cli.versions import server_line
 
-    for command in (*commands.COMMANDS, validate.validate, devserver.dev_server, github.github):
+    say(f"letta-apply {__version__}")
+    line = server_line()
+    if line:
+        say(line)
+    ctx.exit()
+
+
+def _register() -> None:
+    from reconciler.cli import commands, devserver, github, show, validate
+
+    for command in (
+        *commands.COMMANDS,
+        show.show_command,
+        validate.validate,
+        devserver.dev_server,
+        github.github,
+    ):
         cli.add_command(command)
     for command in _leaves(cli.commands.values()):
         if not any(param.name == "debug" for param in command.params):
@@ -112,7 +139,18 @@ def main(argv: list[str] | None = None) -> NoReturn:
     """Console-script entry point: run the CLI and turn errors into one clear line."""
     _register()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    sys.exit(_invoke(argv, debug))
+    if not in_github_actions(os.environ):
+        sys.exit(_invoke(argv, debug))
+    streams = sys.stdout, sys.stderr
+    sys.stdout = cast(TextIO, NoWorkflowCommands(sys.stdout))
+    sys.stderr = cast(TextIO, NoWorkflowCommands(sys.stderr))
+    try:
+        code = _invoke(argv, debug)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = streams
+    sys.exit(code)
 
 
 def _invoke(argv: list[str] | None, debug: bool) -> int:

@@ -1,5 +1,5 @@
-"""The commands that talk to a server: run (plan then apply), plan, apply, outputs, unlock, adopt,
-audit, inactive (and export, in its own module).
+"""The commands that talk to a server: run (plan then apply), destroy, plan, apply, outputs,
+unlock, adopt, audit, inactive (and export and show, in their own modules).
 
 Each parses its options, calls the library and prints. The library is imported inside each
 command: it brings in the Letta SDK, which alone takes several times longer to import than
@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli.exitcodes import ExitCode
 from reconciler.cli.export import export_command
 from reconciler.cli.options import (
     Connection,
@@ -27,8 +26,10 @@ from reconciler.cli.options import (
     scope_options,
 )
 from reconciler.cli.output import Console, say
-from reconciler.cli.planfile import out_option, read_plan, save_plan
-from reconciler.text import target_label
+from reconciler.cli.planfile import out_option
+from reconciler.exitcodes import ExitCode
+from reconciler.planfile import read_plan, save_plan
+from reconciler.text import clean, target_label
 
 if TYPE_CHECKING:
     from reconciler.plan.model import Plan
@@ -104,6 +105,48 @@ def _check_adopt(adopt: bool, scope: Scope) -> None:
         raise click.UsageError("--adopt plans the whole stack; drop --target/--users")
 
 
+def _check_destroy(destroy: bool, scope: Scope, adopt: bool) -> None:
+    """Destroying removes the whole stack: not a scope of it, and adopts nothing."""
+    if destroy and (scope or adopt):
+        raise click.UsageError(
+            "--destroy plans the whole stack's removal; drop --target/--users/--adopt"
+        )
+
+
+@click.command("destroy")
+@paths_argument
+@root_option
+@connection_options
+@parallelism_option
+@allow_delete_option
+@allow_mass_delete_option
+@click.option("--auto-approve", "-y", is_flag=True, help="Apply without asking at a terminal.")
+@lock_timeout_option
+def destroy(
+    paths: tuple[Path, ...],
+    root: Path | None,
+    connection: Connection,
+    parallelism: int,
+    allow_delete: bool,
+    allow_mass_delete: bool,
+    auto_approve: bool,
+    lock_timeout: float,
+) -> None:
+    """Plan the removal of everything the stack owns, show it, and apply it (asks first at a
+    terminal). Protected resources are kept. The guards of any deletion hold: --allow-delete
+    in CI, and --allow-mass-delete past the stack's maxDeletePercent. `plan --destroy`
+    shows the plan alone."""
+    from reconciler.manifest import load_desired
+    from reconciler.workflow import ApplyOptions, plan_and_apply
+
+    console = Console.for_streams()
+    emptied = load_desired(paths, root).emptied()
+    options = ApplyOptions(allow_delete, allow_mass_delete, parallelism, lock_timeout)
+    hooks = _hooks(console, show=lambda plan: _show(console, plan), ask=not auto_approve)
+    with connection.open() as api:
+        plan_and_apply(api, emptied, options, hooks, prune=True)
+
+
 def _hooks(console: Console, *, show: Callable[[Plan], None], ask: bool) -> Hooks:
     """The console's sinks; a prompt only when a person is at the terminal and `ask`."""
     from reconciler.cli.interrupts import graceful_stop
@@ -148,7 +191,7 @@ def _show(console: Console, plan: Plan) -> None:
     "--redact-values",
     "redact",
     is_flag=True,
-    help="Show memory block values in markdown and JSON as length and hash only "
+    help="Show memory block values in markdown and JSON as their length only "
     "(also `review.redactValues` in the manifest). A plan saved with --out keeps them.",
 )
 @click.option(
@@ -158,6 +201,12 @@ def _show(console: Console, plan: Plan) -> None:
 )
 @scope_options
 @adopt_option
+@click.option(
+    "--destroy",
+    is_flag=True,
+    help="Plan the removal of everything the stack owns (protected resources kept), as "
+    "`letta-apply destroy` would apply it.",
+)
 def plan(
     paths: tuple[Path, ...],
     root: Path | None,
@@ -170,9 +219,11 @@ def plan(
     redact: bool,
     scope: Scope,
     adopt: bool,
+    destroy: bool,
 ) -> ExitCode:
     """Show what applying the manifests would change. Changes nothing."""
     from reconciler.manifest import load_desired
+    from reconciler.plan.signing import sign_plan
     from reconciler.render import render_json
     from reconciler.render.redact import redact_values
     from reconciler.scope import cut
@@ -184,8 +235,11 @@ def plan(
             "--out saves a plan for `apply`, which needs a plan of the whole stack; "
             "drop --target/--users, or apply the scope with `letta-apply PATHS --target ...`"
         )
+    _check_destroy(destroy, scope, adopt)
     console = Console.for_streams()
     desired = load_desired(paths, root)
+    if destroy:
+        desired, prune = desired.emptied(), True
     scoped = cut(desired, scope) if scope else None
     with connection.open() as api:
         preflight(api, scoped.desired if scoped else desired, models=scoped is None)
@@ -200,7 +254,7 @@ def plan(
         )
     console.end_status()
     if out is not None:  # saved before anything is shown: a failure leaves nothing half done
-        save_plan(out, render_json(result) + "\n")
+        save_plan(out, render_json(result, sign_plan(result, connection.secrets)) + "\n")
     # The saved plan keeps the values (applying needs them); what is shown may be read widely.
     shown = redact_values(result) if (redact or desired.redact_values) and fmt != "text" else result
     console.out(_render(shown, fmt, console.color))
@@ -254,10 +308,11 @@ def apply(
     The plan is sent to the configured server (--base-url, LETTA_BASE_URL) only: a plan made
     for another server is refused before any request.
     """
+    from reconciler.plan.signing import check_signature
     from reconciler.workflow import ApplyOptions, apply_saved_plan
 
     console = Console.for_streams()
-    saved = read_plan(planfile)
+    saved = check_signature(read_plan(planfile), connection.secrets)
     options = ApplyOptions(allow_delete, allow_mass_delete, parallelism, lock_timeout)
     hooks = _hooks(console, show=lambda plan: _announce(console, plan), ask=False)
     with connection.open() as api:
@@ -278,19 +333,61 @@ def _announce(console: Console, plan: Plan) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True
 )
+@click.option(
+    "--require-all",
+    is_flag=True,
+    help="Exit 1, printing no ids, when a declared user's resources are not on the server yet.",
+)
 def outputs_command(
-    paths: tuple[Path, ...], root: Path | None, connection: Connection, parallelism: int, fmt: str
-) -> None:
-    """Print user id -> agent / conversation / identity ids, for the app's database."""
-    from reconciler.live.reader import read_live
+    paths: tuple[Path, ...],
+    root: Path | None,
+    connection: Connection,
+    parallelism: int,
+    fmt: str,
+    require_all: bool,
+) -> ExitCode:
+    """Print user id -> agent / conversation / identity ids, for the app's database.
+
+    Users whose resources are not on the server yet (the stack is not applied) have empty ids,
+    and stderr names them; with --require-all nothing is printed and the exit code is 1.
+    """
+    from reconciler.kinds.read import read_live
     from reconciler.manifest import load_desired
-    from reconciler.workflow import outputs, render_outputs
+    from reconciler.workflow import claimed_twice_lines, not_created, outputs, render_outputs
 
     desired = load_desired(paths, root)
     with connection.open() as api:
         # Only declared users are output: no need to list every identity for prune.
         live = read_live(api, desired.stack, desired, parallelism=parallelism, prune=False)
-    sys.stdout.write(render_outputs(desired.stack, outputs(desired, live), fmt))
+    for line in claimed_twice_lines(live):
+        say(clean(line), err=True)
+    rows = outputs(desired, live)
+    missing = not_created(rows)
+    if missing:
+        say(_not_created_message(missing, len(rows), paths, require_all), err=True)
+        if require_all:
+            return ExitCode.ERROR
+    sys.stdout.write(render_outputs(desired.stack, rows, fmt))
+    return ExitCode.OK
+
+
+def _not_created_message(
+    missing: list[str], total: int, paths: tuple[Path, ...], refused: bool
+) -> str:
+    shown = ", ".join(missing[:MAX_NAMED_USERS])
+    if len(missing) > MAX_NAMED_USERS:
+        shown += f" and {len(missing) - MAX_NAMED_USERS:,} more"
+    stack = " ".join(str(path) for path in paths)
+    outcome = "no ids printed (--require-all)" if refused else "their ids are empty"
+    return (
+        f"{'Error: ' if refused else 'Warning: '}{len(missing):,} of {total:,} declared users "
+        f"are not on the server yet ({shown}): {outcome}; apply the stack first "
+        f"(`letta-apply {stack}`)"
+    )
+
+
+MAX_NAMED_USERS = 10
+"""Users named in the warning about users not created yet; the rest are counted."""
 
 
 @click.command("unlock")
@@ -346,7 +443,7 @@ def audit_command(
     user tag on one agent, identities and conversations only where declared, complete
     ownership records. Exit code 2 when a rule is broken."""
     from reconciler.audit import audit, render
-    from reconciler.live.reader import read_live, read_user_tagged
+    from reconciler.kinds.read import read_live, read_user_tagged
     from reconciler.manifest import load_desired
 
     desired = load_desired(paths, root)
@@ -397,7 +494,7 @@ def inactive_command(
     from datetime import UTC, datetime
 
     from reconciler.inactive import check_move_target, render, report
-    from reconciler.live.activity import read_activity
+    from reconciler.kinds.read_activity import read_activity
     from reconciler.manifest import load_declared
     from reconciler.manifest.edits import write as write_edits
 
@@ -415,6 +512,7 @@ def inactive_command(
 
 COMMANDS: list[click.Command] = [
     run,
+    destroy,
     plan,
     apply,
     outputs_command,

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli.exitcodes import ExitCode
 from reconciler.cli.options import Seconds
 from reconciler.cli.output import say
+from reconciler.exitcodes import ExitCode
 from reconciler.text import clean, target_label
 
 if TYPE_CHECKING:

@@ -6,6 +6,7 @@ summary, also when it fails.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler.cli.exitcodes import ExitCode
 from reconciler.cli.options import (
     Connection,
     connection_options,
@@ -24,6 +24,7 @@ from reconciler.cli.options import (
 )
 from reconciler.cli.output import say
 from reconciler.errors import LettaApplyError
+from reconciler.exitcodes import ExitCode
 
 if TYPE_CHECKING:
     from reconciler.desired import DesiredState
@@ -48,7 +49,7 @@ def _job_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "redact",
             default=True,
             show_default=True,
-            help="Memory block values in comments, issues and the summary as length and hash.",
+            help="Memory block values in comments, issues and the summary as their length only.",
         ),
     ]
     for option in reversed(options):
@@ -83,19 +84,27 @@ def plan_command(
     from reconciler.gitops.flows import Job, plan_job
     from reconciler.manifest import load_desired
 
-    ctx = _context()
+    ctx = _context(posts=comment or labels)
     job = Job(paths, root, key or _key(paths), redact, comment, labels, parallelism=parallelism)
 
     def plan(desired: DesiredState) -> Plan:
         return _plan(connection, desired, parallelism)
 
-    with _github(ctx) as client:
+    with contextlib.ExitStack() as stack:
+        # Posting nothing, the step needs no GitHub client (nor GITHUB_TOKEN).
+        client = stack.enter_context(_github(ctx)) if comment or labels else None
         return _step(
             ctx,
             job,
             "plan",
             lambda folder: plan_job(
-                ctx, job, folder, lambda: load_desired(paths, root), plan, client
+                ctx,
+                job,
+                folder,
+                lambda: load_desired(paths, root),
+                plan,
+                client,
+                _signer(connection),
             ),
         )
 
@@ -116,7 +125,7 @@ def apply_command(
 ) -> ExitCode:
     """Apply the merged pull request's reviewed plan; refuse if the plan now differs."""
     from reconciler.gitops.flows import Job, apply_job
-    from reconciler.live.reader import read_live
+    from reconciler.kinds.read import read_live
     from reconciler.manifest import load_desired
     from reconciler.workflow import (
         ApplyOptions,
@@ -146,6 +155,7 @@ def apply_command(
                 plan,
                 client,
                 lambda reviewed: _applied(apply_saved_plan(api, reviewed, options, hooks)),
+                _signer(connection),
             )
             if outcome.exit_code is ExitCode.OK:
                 live = read_live(api, desired.stack, desired, parallelism=parallelism, prune=False)
@@ -179,19 +189,25 @@ def drift_command(
         desired = load_desired(paths, root)
         plan = _plan(connection, desired, parallelism)
         with _github(ctx) as client:
-            return drift_job(ctx, job, folder, desired, plan, client)
+            return drift_job(ctx, job, folder, desired, plan, client, _signer(connection))
 
     return _step(ctx, job, "drift", run)
+
+
+def _signer(connection: Connection) -> Callable[[Plan], str | None]:
+    from reconciler.plan.signing import sign_plan
+
+    return lambda plan: sign_plan(plan, connection.secrets)
 
 
 def _applied(_results: object) -> None:
     return None
 
 
-def _context() -> RunContext:
+def _context(*, posts: bool = True) -> RunContext:
     from reconciler.gitops.context import RunContext
 
-    return RunContext.from_environ(os.environ)
+    return RunContext.from_environ(os.environ, posts=posts)
 
 
 def _key(paths: tuple[Path, ...]) -> str:
@@ -217,7 +233,10 @@ class _github:
     def __enter__(self) -> GitHub:
         from reconciler.gitops.github import GitHub
 
-        self.client = GitHub(self.ctx.api_url, self.ctx.token, self.ctx.repository, self.ctx.author)
+        token = self.ctx.token
+        if token is None:
+            raise LettaApplyError("GITHUB_TOKEN is not set: this step posts to GitHub")
+        self.client = GitHub(self.ctx.api_url, token, self.ctx.repository, self.ctx.author)
         return self.client
 
     def __exit__(self, *_exc: object) -> None:
@@ -249,5 +268,6 @@ def _step(ctx: RunContext, job: Job, command: str, run: Callable[[Path], Outcome
         raise
     write_outputs(ctx.output_file, outcome.outputs((name, folder)))
     write_summary(ctx.summary_file, outcome.markdown)
-    say(outcome.markdown)
+    for line in outcome.log_lines:
+        say(line)
     return outcome.exit_code

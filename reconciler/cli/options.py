@@ -21,11 +21,12 @@ from urllib.parse import urlsplit
 import click
 
 from reconciler.cli.output import say
-from reconciler.errors import ConnectionFailed
-from reconciler.text import redact_url
+from reconciler.errors import ConnectionFailed, ServerError
+from reconciler.text import api_path_hint, redact_url
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
+    from reconciler.secrets import SecretAccess
 
 DEFAULT_BASE_URL = "http://localhost:8283"
 
@@ -162,8 +163,6 @@ class Connection:
         """A client for this server (a context manager that closes its connections); the dev
         server found without being named is announced in one line on stderr."""
         from reconciler.client import LettaApi, Target  # the SDK: only when a command connects
-        from reconciler.environ import EnvGrant
-        from reconciler.secrets import SecretAccess, digest_key
 
         if self.origin is Origin.DEV_SERVER:
             say(
@@ -174,16 +173,28 @@ class Connection:
         # What was imported lives as long as the process: frozen, the collector stops scanning
         # the SDK's many objects again and again while the server's pages are read.
         gc.freeze()
-        key = os.environ.get("LETTA_API_KEY") or None
         target = Target(
             self.base_url,
-            api_key=key,
+            api_key=_api_key(),
             project_id=self.project_id,
             timeout=self.timeout,
             max_rps=self.max_rps,
         )
-        grant = EnvGrant.from_operator(self.allow_env)
-        return LettaApi(target, secrets=SecretAccess(grant, digest_key(key)))
+        return LettaApi(target, secrets=self.secrets)
+
+    @functools.cached_property
+    def secrets(self) -> SecretAccess:
+        """The variables manifests may read (`--allow-env`, `LETTA_APPLY_ALLOW_ENV`) and the
+        operator's key (`reconciler.keys`), one for the whole command."""
+        from reconciler.environ import EnvGrant
+        from reconciler.keys import OperatorKey
+        from reconciler.secrets import SecretAccess
+
+        return SecretAccess(EnvGrant.from_operator(self.allow_env), OperatorKey(_api_key()))
+
+
+def _api_key() -> str | None:
+    return os.environ.get("LETTA_API_KEY") or None
 
 
 def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -204,6 +215,11 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, connection=connection, **kwargs)
         except ConnectionFailed as exc:
             exc.add_note(connection.unreachable_hint())
+            raise
+        except ServerError as exc:
+            hint = api_path_hint(redact_url(connection.base_url))
+            if exc.status == 404 and hint:
+                exc.add_note(hint)
             raise
 
     options = [
@@ -259,7 +275,8 @@ def scope_options(command: Callable[..., Any]) -> Callable[..., Any]:
     ) -> Any:
         from reconciler.scope import Scope
 
-        return command(*args, scope=Scope(targets, read_users(users)), **kwargs)
+        ids, origins = read_users(users, kwargs.get("paths", ()), kwargs.get("root"))
+        return command(*args, scope=Scope(targets, ids, origins), **kwargs)
 
     decorated: Callable[..., Any] = click.option(
         "--users",
@@ -279,22 +296,21 @@ def scope_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(decorated)
 
 
-def read_users(values: tuple[str, ...]) -> tuple[str, ...]:
+def read_users(
+    values: tuple[str, ...], paths: tuple[Path, ...], root: Path | None
+) -> tuple[tuple[str, ...], dict[str, str]]:
     """User ids from `--users`: ids separated by commas, or `@FILE` holding one id per line
-    (`#` starts a comment)."""
+    (`#` starts a comment), read like every file of the stack (inside its root, a regular
+    file); and where each id read from a file is."""
     found: list[str] = []
+    origins: dict[str, str] = {}
     for value in values:
         if value.startswith("@"):
-            found.extend(_ids_in(Path(value[1:])))
+            from reconciler.manifest.files import read_user_ids
+
+            for user, where in read_user_ids(Path(value[1:]), paths, root):
+                found.append(user)
+                origins.setdefault(user, where)
         else:
             found.extend(part.strip() for part in value.split(",") if part.strip())
-    return tuple(dict.fromkeys(found))
-
-
-def _ids_in(path: Path) -> list[str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise click.BadParameter(f"{path}: cannot read the user ids ({exc})") from exc
-    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
-    return [line for line in lines if line]
+    return tuple(dict.fromkeys(found)), origins

@@ -21,7 +21,7 @@ from reconciler.live.state import LiveAgent, LiveBlock
 from reconciler.manifest import schema
 from reconciler.manifest.problems import Problems
 from reconciler.manifest.schema import fits
-from reconciler.manifest.tools import BASE_TOOLS, check_rules
+from reconciler.manifest.tools import check_rules
 from reconciler.values import thaw
 
 from .defaults import (
@@ -137,15 +137,14 @@ def tool_rules(agent: LiveAgent, listed: Sequence[str], notes: list[str]) -> lis
     base = {ref.name for ref in agent.tools if ref.is_base}
     rules = []
     for rule in held:
-        if rule["tool_name"] in base:
+        if rule.get("tool_name") in base:
             continue
         key, fields = back[rule["type"]]
-        found = {"type": key, "tool": rule["tool_name"]}
+        found = {"type": key, "tool": rule.get("tool_name")}
         found.update({k: rule[name] for k, name in fields.items() if name in rule})
         rules.append(found)
-    usable = {*listed, *BASE_TOOLS}
     problems = Problems()
-    check_rules(rules, tuple(usable), None, "", lambda _: _NOWHERE, problems)
+    check_rules(rules, tuple(listed), bool(base), "", lambda _: _NOWHERE, problems)
     if problems or not schema.check(rules, problems, "toolRules"):
         notes.append(
             f"agent {agent.name!r}: tool rules left as the server has them (one names a tool "
@@ -186,6 +185,12 @@ def tools(agent: LiveAgent) -> tuple[list[str], list[str]]:
         else:
             left.append(ref.name)
     return sorted(set(listed)), sorted(set(left))
+
+
+def includes_base_tools(agent: LiveAgent) -> bool:
+    """Whether the agent has the server's base tools (memory, conversation search): it has
+    none when made with `include_base_tools: false`."""
+    return any(ref.is_base for ref in agent.tools)
 
 
 def _listable(name: str) -> bool:
@@ -263,7 +268,7 @@ def _fitting(found: ServerTool, notes: list[str]) -> dict[str, Any]:
 def _defines(name: str, source: str) -> bool:
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     functions = (ast.FunctionDef, ast.AsyncFunctionDef)
     return any(isinstance(n, functions) and n.name == name for n in tree.body)

@@ -1,19 +1,25 @@
 """Writing an exported stack: `stack.yaml`, the users in `users.csv` (or `users.jsonl`
 when a value cannot survive a CSV cell) when there are many, and tools' sources in `tools/`.
 
-Only these names are written (a tool's file is named for the tool, a Python identifier), each
-through a temporary file in the output folder renamed over the old one (a symlink planted
-there is replaced, never followed). Values are the server's, so the YAML is dumped by the
-safe dumper and read back to check it says exactly the same; a folder with files in it is
-refused unless `force`.
+Only these names are written (a tool's file is named for the tool, a Python identifier). The
+whole export is written into a folder beside the output folder first and read back as a stack
+(`load_desired`): one that would not be valid (a name the server gave that no manifest can
+hold) is refused with nothing written. Then each file is moved into place through folders
+opened without following links, so a link planted in the output folder (`tools ->
+elsewhere`) is refused before anything moves, and a link at a file's name is replaced, never
+written through. Values are the server's, so the YAML is dumped by the safe dumper and read
+back to check it says exactly the same; a folder with files in it is refused unless `force`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
+import shutil
+import stat
 import tempfile
 from collections.abc import Sequence
 from enum import StrEnum
@@ -49,8 +55,25 @@ class UsersFile(StrEnum):
 def write_stack(
     out: Path, exported: ExportedStack, users_file: UsersFile, *, force: bool = False
 ) -> list[Path]:
-    """Write the stack into `out`; the paths written."""
+    """Write the stack into `out`, whole or not at all; the paths written."""
     check_folder(out, force)
+    files = _files(exported, users_file)
+    place = out.resolve()
+    place.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=place.parent, prefix=f".{place.name}.export-"))
+    try:
+        for name, text in files.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            (staging / name).write_text(text, encoding="utf-8", newline="")
+        _check_valid(staging, out)
+        _move(staging, out, list(files))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [out / name for name in files]
+
+
+def _files(exported: ExportedStack, users_file: UsersFile) -> dict[str, str]:
+    """Every file of the export by its name under the output folder."""
     document = dict(exported.document)
     files: dict[str, str] = {}
     rows = exported.users
@@ -65,13 +88,86 @@ def write_stack(
         document["users"] = rows
     files[MANIFEST] = HEADER + dump_yaml(document)
     files.update(exported.files)
-    written = []
-    for name, text in files.items():
-        path = out / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _replace(path, text)
-        written.append(path)
-    return written
+    return files
+
+
+def _check_valid(staging: Path, out: Path) -> None:
+    """The staged export reads back as a valid stack; otherwise its problems, named as they
+    would be in `out`, and nothing is written."""
+    from reconciler.manifest import load_desired
+
+    try:
+        load_desired([staging], staging)
+    except LettaApplyError as exc:
+        lines = [line.replace(staging.as_posix(), out.as_posix()) for line in exc.lines()]
+        raise LettaApplyError(
+            "\n".join(["the export would not be a valid stack; nothing written:", *lines])
+        ) from exc
+
+
+_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _move(staging: Path, out: Path, names: Sequence[str]) -> None:
+    """Move the staged files into `out`: every destination checked first (no link among the
+    folders under `out`, no folder where a file goes), then moved through folders opened
+    without following links."""
+    out.mkdir(parents=True, exist_ok=True)
+    root = os.open(out, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for name in names:
+            _check_destination(root, Path(name).parts, out)
+        for name in names:
+            *folders, leaf = Path(name).parts
+            folder = _open_folders(root, folders, create=True)
+            try:
+                os.replace(staging / name, leaf, dst_dir_fd=folder)
+            finally:
+                if folder != root:
+                    os.close(folder)
+    finally:
+        os.close(root)
+
+
+def _check_destination(root: int, parts: tuple[str, ...], out: Path) -> None:
+    *folders, leaf = parts
+    try:
+        folder = _open_folders(root, folders, create=False)
+    except FileNotFoundError:
+        return  # made when moving
+    except OSError as exc:
+        where = Path(*folders).as_posix()
+        raise LettaApplyError(
+            f"--out {out}: {where} is a link or not a folder; refusing to write through it "
+            "(nothing written)"
+        ) from exc
+    try:
+        info = os.stat(leaf, dir_fd=folder, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    finally:
+        if folder != root:
+            os.close(folder)
+    if stat.S_ISDIR(info.st_mode):
+        where = Path(*parts).as_posix()
+        raise LettaApplyError(f"--out {out}: {where} is a folder; nothing written")
+
+
+def _open_folders(root: int, folders: Sequence[str], *, create: bool) -> int:
+    """The folder `root/folders...`, each opened without following a link (made if
+    `create`); `root` itself when `folders` is empty."""
+    current = root
+    for name in folders:
+        if create:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, dir_fd=current)
+        try:
+            opened = os.open(name, _DIRECTORY, dir_fd=current)
+        finally:
+            if current != root:
+                os.close(current)
+        current = opened
+    return current
 
 
 def check_folder(out: Path, force: bool) -> None:
@@ -83,17 +179,6 @@ def check_folder(out: Path, force: bool) -> None:
             f"--out {out} is not empty; choose an empty folder, or --force to overwrite "
             f"{MANIFEST} and the users file there"
         )
-
-
-def _replace(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".export-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 class _Dumper(yaml.SafeDumper):
@@ -123,16 +208,21 @@ def dump_yaml(document: dict[str, Any]) -> str:
 
 
 _FIELDS = ("id", "name", "pattern", "template", "agent")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""How a cell a spreadsheet runs as a formula starts (a tenant's identity named
+`=HYPERLINK(...)`): users holding one go to `users.jsonl` instead."""
 
 
 def _fits_csv(rows: Sequence[dict[str, Any]]) -> bool:
     """Whether every value survives a CSV cell: text only (property values are read back as
     text), not empty and without surrounding spaces (cells are trimmed), tags without
-    separators."""
+    separators, and none a spreadsheet would run as a formula."""
     for row in rows:
         cells = [row[k] for k in _FIELDS if k in row]
         cells += list(row.get("properties", {}).values())
         if not all(isinstance(c, str) and c and c == c.strip() and "\r" not in c for c in cells):
+            return False
+        if any(c.startswith(FORMULA_STARTS) for c in [*cells, *row.get("tags", ())]):
             return False
         if any(not t or any(c.isspace() or c == ";" for c in t) for t in row.get("tags", ())):
             return False

@@ -230,6 +230,8 @@ def _common(agent: LiveAgent, fleet: _Fleet) -> dict[str, Any]:
     body: dict[str, Any] = defs.settings(agent, fleet.server, fleet.notes)
     if (text := defs.description(agent)) is not None:
         body["description"] = text
+    if not defs.includes_base_tools(agent):
+        body["includeBaseTools"] = False
     for key, value in (
         ("tags", [literal(t) for t in defs.free_tags(agent)]),
         ("metadata", defs.metadata(agent)),

@@ -29,7 +29,9 @@ class RunContext:
     sha: str
     api_url: str
     run_url: str
-    token: str
+    token: str | None
+    """GITHUB_TOKEN; None when the step posts nothing (`github plan --no-comment
+    --no-labels`) and it is not set."""
     author: str
     output_file: Path | None
     summary_file: Path | None
@@ -37,9 +39,10 @@ class RunContext:
     pull_request: PullRequest | None
 
     @classmethod
-    def from_environ(cls, env: Mapping[str, str]) -> RunContext:
+    def from_environ(cls, env: Mapping[str, str], *, posts: bool = True) -> RunContext:
         """The context of the step running now; a missing required variable is an error
-        that says the command runs inside a GitHub Actions job."""
+        that says the command runs inside a GitHub Actions job. GITHUB_TOKEN is required only
+        when the step `posts` to GitHub."""
         repository = _required(env, "GITHUB_REPOSITORY")
         server = env.get("GITHUB_SERVER_URL") or DEFAULT_SERVER_URL
         run_id = env.get("GITHUB_RUN_ID", "")
@@ -49,7 +52,7 @@ class RunContext:
             sha=_required(env, "GITHUB_SHA"),
             api_url=env.get("GITHUB_API_URL") or DEFAULT_API_URL,
             run_url=f"{server}/{repository}/actions/runs/{run_id}" if run_id else "",
-            token=_required(env, "GITHUB_TOKEN"),
+            token=_required(env, "GITHUB_TOKEN") if posts else env.get("GITHUB_TOKEN") or None,
             author=env.get("LETTA_APPLY_COMMENT_AUTHOR") or "github-actions[bot]",
             output_file=_optional_path(env, "GITHUB_OUTPUT"),
             summary_file=_optional_path(env, "GITHUB_STEP_SUMMARY"),

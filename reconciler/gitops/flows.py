@@ -9,10 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from reconciler.cli.exitcodes import ExitCode
-from reconciler.cli.planfile import save_plan
 from reconciler.desired import DesiredState
 from reconciler.errors import LettaApplyError
+from reconciler.exitcodes import ExitCode
 from reconciler.gitops.context import RunContext
 from reconciler.gitops.github import Comment, GitHub
 from reconciler.gitops.review import (
@@ -30,7 +29,8 @@ from reconciler.gitops.review import (
     review_of,
 )
 from reconciler.plan.model import Plan
-from reconciler.render import render_json
+from reconciler.planfile import save_plan
+from reconciler.render import render_json, render_text
 from reconciler.render.markdown import GITHUB_COMMENT_LIMIT, code_block, inline_code
 from reconciler.render.markdown import render_markdown as markdown_of
 from reconciler.render.redact import redact_values
@@ -67,6 +67,13 @@ class Outcome:
     summary: str
     markdown: str
     files: dict[str, Path] = field(default_factory=dict)
+    log: str = ""
+    """What the job's log shows, as plain lines: the text plan where there is one, else the
+    markdown."""
+
+    @property
+    def log_lines(self) -> list[str]:
+        return (self.log or self.markdown).splitlines()
 
     def outputs(self, artifact: tuple[str, Path]) -> dict[str, str]:
         name, folder = artifact
@@ -83,6 +90,8 @@ class Outcome:
 
 Planner = Callable[[DesiredState], Plan]
 """Reads the server and plans (`workflow.make_plan` on an open client)."""
+Signer = Callable[[Plan], str | None]
+"""A saved plan's signature (`reconciler.plan.signing.sign_plan`), None without a key."""
 
 
 def artifact(ctx: RunContext, job: Job, command: str) -> tuple[str, Path]:
@@ -103,6 +112,7 @@ def plan_job(
     load: Callable[[], DesiredState],
     planner: Planner,
     github: GitHub | None,
+    sign: Signer,
 ) -> Outcome:
     """Validate, plan, and show the plan on the pull request: one comment per stack, edited
     on every push, and the managed labels. Fails on invalid manifests, a failed plan and
@@ -128,16 +138,23 @@ def plan_job(
         review = Review(job.key, Status.FAILED, stack=desired.stack)
         _publish(ctx, job, github, review, text)
         return Outcome(ExitCode.ERROR, 1, f"{desired.stack}: planning failed", text)
-    files = _save(folder, plan, redact=job.redact or desired.redact_values)
+    files = _save(folder, plan, sign, redact=job.redact or desired.redact_values)
     review = review_of(plan, key=job.key, head=pull.head_sha if pull else ctx.sha)
     text = _plan_text(plan, review, ctx, redact=job.redact or desired.redact_values, what="plan")
     files["plan_markdown"].write_text(text, encoding="utf-8")
     _publish(ctx, job, github, review, text)
     blocked = len(plan.blocked)
     summary = _one_line(plan)
+    log = _log_text(plan, redact=job.redact or desired.redact_values)
     if blocked:
-        return Outcome(ExitCode.ERROR, 2, f"{summary}; {blocked} blocked", text, files)
-    return Outcome(ExitCode.OK, 2 if plan.has_changes else 0, summary, text, files)
+        return Outcome(ExitCode.ERROR, 2, f"{summary}; {blocked} blocked", text, files, log)
+    return Outcome(ExitCode.OK, 2 if plan.has_changes else 0, summary, text, files, log)
+
+
+def _log_text(plan: Plan, *, redact: bool) -> str:
+    """The plan as the job's log shows it: the text rendering, values redacted as in the
+    comment (a log is read as widely)."""
+    return render_text(redact_values(plan) if redact else plan, color=False)
 
 
 def _publish(
@@ -191,15 +208,16 @@ def _first_lines(lines: list[str], max_chars: int) -> str:
     return "\n".join(kept)
 
 
-def _save(folder: Path, plan: Plan, *, redact: bool) -> dict[str, Path]:
-    """The saved plan (values kept: `apply` needs them; readable by its owner only), the
-    JSON document (redacted when the comment is) and the markdown, in the artifact folder."""
+def _save(folder: Path, plan: Plan, sign: Signer, *, redact: bool) -> dict[str, Path]:
+    """The saved plan (values kept: `apply` needs them; readable by its owner only; signed),
+    the JSON document (redacted when the comment is) and the markdown, in the artifact
+    folder."""
     files = {
         "saved_plan": folder / "saved-plan.json",
         "plan_json": folder / "plan.json",
         "plan_markdown": folder / "plan.md",
     }
-    save_plan(files["saved_plan"], render_json(plan) + "\n")
+    save_plan(files["saved_plan"], render_json(plan, sign(plan)) + "\n")
     shown = redact_values(plan) if redact else plan
     save_plan(files["plan_json"], render_json(shown) + "\n")
     return files
@@ -268,9 +286,10 @@ def apply_job(
     plan: Plan,
     github: GitHub,
     apply: Callable[[Plan], None],
+    sign: Signer,
 ) -> Outcome:
     """Apply `plan` (made now, on the merged commit) if it is the plan that was reviewed."""
-    files = _save(folder, plan, redact=job.redact or desired.redact_values)
+    files = _save(folder, plan, sign, redact=job.redact or desired.redact_values)
     if not plan.has_changes and not plan.blocked:
         text = f"## letta-apply: {inline_code(clean(plan.stack))} matches the manifests\n"
         return Outcome(ExitCode.OK, 0, f"{plan.stack}: no changes", text, files)
@@ -303,10 +322,11 @@ def drift_job(
     desired: DesiredState,
     plan: Plan,
     github: GitHub,
+    sign: Signer,
 ) -> Outcome:
     """One issue per stack while the server differs from the manifests: opened, kept
     current, and closed when they match again."""
-    files = _save(folder, plan, redact=True)
+    files = _save(folder, plan, sign, redact=True)
     issues = [i for i in github.drift_issues() if i.body.startswith(marker(job.key, "drift"))]
     drifted = plan.has_changes or bool(plan.blocked)
     if not drifted:
@@ -323,4 +343,5 @@ def drift_job(
         github.update_issue(issues[0].number, title, body)
     else:
         github.open_issue(title, body)
-    return Outcome(ExitCode.OK, 2, f"{_one_line(plan)} (drift)", text, files)
+    log = _log_text(plan, redact=True)
+    return Outcome(ExitCode.OK, 2, f"{_one_line(plan)} (drift)", text, files, log)

@@ -146,6 +146,18 @@ def kept_ids(live: LiveState) -> dict[Address, str]:
     return kept
 
 
+def claimed_twice(live: LiveState) -> dict[Address, tuple[str, ...]]:
+    """Addresses more than one resource claims with this stack's ownership record (the kept
+    one first): an interrupted create, or a copied record. Which is genuine only a person can
+    tell: whoever can write to the server can copy a record."""
+    return {
+        address: tuple(resource.id for resource in group)
+        for entry in KINDS
+        for address, group in entry.owned(live).items()
+        if len(group) > 1
+    }
+
+
 def deleted_with(live: LiveState) -> dict[str, frozenset[str]]:
     """Id of an owned resource -> the ids of those deleted along with it (an agent's own
     blocks)."""

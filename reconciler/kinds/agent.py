@@ -373,12 +373,9 @@ def _managed(spec: AgentSpec, stack: str, *, kept_tags: tuple[str, ...] = ()) ->
 
 
 def _metadata(spec: AgentSpec, stack: str) -> dict[str, JSON]:
-    """The metadata to write: declared keys and the ownership record, with the digests of the
-    secrets the stack writes."""
-    digests = {s.name: s.digest for s in spec.secrets} if spec.secrets else None
-    return ownership.agent_metadata(
-        stack, spec.address, spec.metadata, protected=spec.protected, secrets=digests
-    )
+    """The metadata to write: declared keys and the ownership record (the digests of the
+    secrets sent with it are added as the request is made, never planned)."""
+    return ownership.agent_metadata(stack, spec.address, spec.metadata, protected=spec.protected)
 
 
 def _unmanaged_tags(spec: AgentSpec, agent: LiveAgent) -> tuple[str, ...]:
@@ -408,28 +405,23 @@ def _current(agent: LiveAgent, spec: AgentSpec) -> dict[str, JSON]:
         "metadata": ownership.without_secrets(agent.metadata),
     }
     if spec.secrets is not None:
-        current["secrets"] = {name: SECRET_SET for name in agent.secret_names}
+        current["secrets"] = dict.fromkeys(agent.secret_names, secrets.SET)
     return current
 
 
-SECRET_SET, SECRET_CHANGED, SECRET_NEW = "(set)", "(changed)", "(new)"
-"""How a plan shows a secret: never its value, only whether it changes."""
+def _secret_states(spec: AgentSpec, agent: LiveAgent) -> dict[str, JSON]:
+    """Each declared secret as the plan shows it: unchanged only when the server has it and
+    the stack's ownership record holds the digest of the declared value."""
+    recorded = ownership.secret_digests(agent.metadata)
+    names = set(agent.secret_names)
+    return {
+        secret.name: secrets.state(secret, _text(recorded.get(secret.name)), secret.name in names)
+        for secret in spec.secrets or ()
+    }
 
 
-def _secret_states(spec: AgentSpec, agent: LiveAgent | None) -> dict[str, JSON]:
-    """Each declared secret as the plan shows it: unchanged when the server has it and the
-    digest the stack last wrote matches, otherwise changed or new."""
-    held = ownership.secret_digests(agent.metadata) if agent else {}
-    names = set(agent.secret_names) if agent else set()
-    states: dict[str, JSON] = {}
-    for secret in spec.secrets or ():
-        if secret.name not in names:
-            states[secret.name] = SECRET_NEW
-        elif held.get(secret.name) == secret.digest:
-            states[secret.name] = SECRET_SET
-        else:
-            states[secret.name] = SECRET_CHANGED
-    return states
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _project(live: JSON, declared: JSON) -> JSON:
@@ -596,7 +588,7 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
 
     model_settings = body.pop("model_settings", None)
     if "secrets" in body:
-        body["secrets"] = _revealed(api, change.address, body["secrets"])
+        _reveal_secrets(api, change.address, body)
     created = api.create("/v1/agents/", body, address=str(change.address), find_existing=find)
     if model_settings is not None:
         _set_model_settings(api, created, model_settings, change.address)
@@ -610,7 +602,7 @@ def update(api: LettaApi, change: Update) -> None:
     body = thaw(change.body)
     model_settings = body.pop("model_settings", None)
     if "secrets" in body:
-        body["secrets"] = _revealed(api, change.address, body["secrets"])
+        _reveal_secrets(api, change.address, body)
     path = f"/v1/agents/{change.resource_id}"
     current = api.patch(path, body, address=str(change.address)) if body else None
     if model_settings is not None:
@@ -646,9 +638,14 @@ def _mark_companions(api: LettaApi, agent: Mapping[str, JSON], address: Address)
                 api.patch(f"/v1/blocks/{own['id']}", {"tags": tags}, address=str(address))
 
 
-def _revealed(api: LettaApi, address: Address, planned: Mapping[str, JSON]) -> dict[str, str]:
-    """The secrets' values, read from the environment as the request is made."""
-    return api.secrets.reveal(planned, address)
+def _reveal_secrets(api: LettaApi, address: Address, body: dict[str, JSON]) -> None:
+    """The secrets' values, read from the environment as the request is made, and their
+    digests in the ownership record the request writes with them."""
+    values = api.secrets.reveal(body["secrets"], address)
+    body["secrets"] = values
+    body["metadata"] = ownership.with_secret_digests(
+        body["metadata"], api.secrets.record(address, values)
+    )
 
 
 def _set_model_settings(api: LettaApi, agent: JSON, declared: JSON, address: Address) -> None:

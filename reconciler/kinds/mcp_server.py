@@ -5,10 +5,12 @@ MCP servers take no tags or metadata, so the stack's mark is part of their confi
 the environment variable `LETTA_APPLY_STACK` of a command, the header `X-Letta-Apply-Stack`
 of a URL (the only fields the server keeps and returns). Names are unique on a server: a
 declared name held by a server without the mark is blocked, never overwritten. Credentials
-(`authToken`, headers, environment values) come from environment variables; the server
-returns them, so they are compared by keyed digest (see `reconciler.secrets`) and never kept
-or shown. When the server is created, the Letta server registers its tools, which agents then
-attach as `<server>/<tool>`.
+(`authToken`, headers, environment values) come from environment variables and are never kept
+or shown. The stack keeps their keyed digests beside the mark (`LETTA_APPLY_RECORD`,
+`X-Letta-Apply-Record`; see `reconciler.secrets`): a credential is unchanged only when that
+record holds the digest of both the declared and the live value, so a server someone else
+made with the stack's mark and a guessed value always shows as changed. When the server is
+created, the Letta server registers its tools, which agents then attach as `<server>/<tool>`.
 """
 
 from __future__ import annotations
@@ -36,11 +38,15 @@ from reconciler.values import JSON, Frozen, freeze, thaw
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
+    from reconciler.secrets import SecretAccess
 
 KIND = Kind.MCP_SERVER
 MARK_VARIABLE = "LETTA_APPLY_STACK"
 MARK_HEADER = "X-Letta-Apply-Stack"
-SET, CHANGED, NEW = "(set)", "(changed)", "(new)"
+RECORD_VARIABLE = "LETTA_APPLY_RECORD"
+RECORD_HEADER = "X-Letta-Apply-Record"
+UNRECORDED = "(unrecorded)"
+"""A live credential whose digest the stack's record does not hold."""
 
 
 class McpServers(Found[LiveMcpServer]):
@@ -63,24 +69,27 @@ def declared(desired: DesiredState) -> Iterable[Address]:
 # Reading --------------------------------------------------------------------------------------
 
 
-def from_server(raw: Mapping[str, JSON], stack: str, key: bytes) -> LiveMcpServer:
-    """An MCP server as listed; its secret-bearing values are kept as digests only."""
+def from_server(raw: Mapping[str, JSON], stack: str, access: SecretAccess) -> LiveMcpServer:
+    """An MCP server as listed; its secret-bearing values are kept only as digests the
+    stack's record holds (see the module's note)."""
     name = str(raw.get("server_name") or "")
     transport = str(raw.get("mcp_server_type") or "")
     values = _values(raw)
     mark = values.pop(f"env:{MARK_VARIABLE}", None) or values.pop(f"header:{MARK_HEADER}", None)
+    record = _record(
+        values.pop(f"env:{RECORD_VARIABLE}", None) or values.pop(f"header:{RECORD_HEADER}", None)
+    )
     try:
         address = Address.mcp_server(name) if mark == stack else None
     except ValueError:
         address = None
-    me = Address.mcp_server(name) if address is not None else None
     settings = {
         "transport": transport,
         "command": raw.get("command"),
         "args": list(raw.get("args") or ()) or None,
         "url": raw.get("server_url"),
         "auth_header": raw.get("auth_header"),
-        "values": {k: secrets.digest(key, me, k, v) for k, v in values.items()} if me else {},
+        "values": _recorded(address, values, record, access) if address else {},
     }
     return LiveMcpServer(
         id=str(raw["id"]),
@@ -89,6 +98,27 @@ def from_server(raw: Mapping[str, JSON], stack: str, key: bytes) -> LiveMcpServe
         settings=freeze({k: v for k, v in settings.items() if v is not None}),
         created_at=str(raw.get("created_at") or ""),
     )
+
+
+def _recorded(
+    address: Address, values: Mapping[str, str], record: Mapping[str, str], access: SecretAccess
+) -> dict[str, str]:
+    """Each live value's digest where the stack's record holds it, else UNRECORDED."""
+    found = {}
+    for name, value in values.items():
+        live = access.live_digest(address, name, value)
+        found[name] = live if live is not None and record.get(name) == live else UNRECORDED
+    return found
+
+
+def _record(text: str | None) -> dict[str, str]:
+    """`name=digest;name=digest` as written by `record_text`."""
+    pairs = (part.partition("=") for part in (text or "").split(";"))
+    return {name: digest for name, sep, digest in pairs if sep}
+
+
+def record_text(digests: Mapping[str, str]) -> str:
+    return ";".join(f"{name}={digest}" for name, digest in sorted(digests.items()))
 
 
 def _values(raw: Mapping[str, JSON]) -> dict[str, str]:
@@ -136,19 +166,18 @@ def _whole(body: dict[str, JSON]) -> Callable[[Mapping[str, JSON]], Mapping[str,
 def _shown(settings: Frozen) -> dict[str, JSON]:
     """The live server as compared: its values by name, each only as "set"."""
     shown = dict(settings)
-    shown["values"] = dict.fromkeys(settings.get("values") or {}, SET)
+    shown["values"] = dict.fromkeys(settings.get("values") or {}, secrets.SET)
     return shown
 
 
 def _compared(spec: McpServerSpec, live: Frozen) -> dict[str, JSON]:
-    """The declared server as compared: a value unchanged when its digest matches."""
+    """The declared server as compared: a value unchanged only when the stack's record holds
+    the digest of the declared value (and of the live one)."""
     held = live.get("values") or {}
-    values: dict[str, JSON] = {}
-    for secret in spec.credentials:
-        if secret.name not in held:
-            values[secret.name] = NEW
-        else:
-            values[secret.name] = SET if held[secret.name] == secret.digest else CHANGED
+    values: dict[str, JSON] = {
+        secret.name: secrets.state(secret, held.get(secret.name), secret.name in held)
+        for secret in spec.credentials
+    }
     return {
         "transport": spec.transport,
         **({"command": spec.command, "args": list(spec.args) or None} if spec.command else {}),
@@ -179,14 +208,20 @@ def _body(spec: McpServerSpec, stack: str) -> dict[str, JSON]:
 
 
 def _request(api: LettaApi, address: Address, body: Mapping[str, JSON]) -> dict[str, JSON]:
-    """The request for the server: credentials read from the environment now, the mark."""
+    """The request for the server: credentials read from the environment now, the mark, and
+    the record of the credentials' digests."""
     values = api.secrets.reveal(body["credentials"], address)
     config = dict(body["config"])
     stdio = config["mcp_server_type"] == "stdio"
+    marks: dict[str, JSON] = {}
+    if values:
+        record = record_text(api.secrets.record(address, values))
+        marks[RECORD_VARIABLE if stdio else RECORD_HEADER] = record
     if stdio:
-        config["env"] = {**_named(values, "env:"), MARK_VARIABLE: body["mark"]}
+        config["env"] = {**_named(values, "env:"), MARK_VARIABLE: body["mark"], **marks}
     else:
-        config["custom_headers"] = {**_named(values, "header:"), MARK_HEADER: body["mark"]}
+        marks[MARK_HEADER] = body["mark"]
+        config["custom_headers"] = {**_named(values, "header:"), **marks}
         if "authToken" in values:
             config["auth_token"] = values["authToken"]
     return {"server_name": body["server_name"], "config": config}
@@ -201,16 +236,15 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
     server the stack does not own is never touched."""
     where = str(change.address)
     request = _request(api, change.address, thaw(change.body))
-    key = api.secrets.key
 
     def find() -> JSON | None:
         listed = api.get("/v1/mcp-servers/", address=where)
-        return next((m for m in listed if _named_as(m, change.address, stack, key)), None)
+        return next((m for m in listed if _named_as(m, change.address, stack, api)), None)
 
     listed = api.get("/v1/mcp-servers/", address=where)
     existing = next((m for m in listed if m.get("server_name") == change.address.name), None)
     if existing is not None:
-        if not _named_as(existing, change.address, stack, key):
+        if not _named_as(existing, change.address, stack, api):
             raise LettaApplyError(
                 f"{where}: an MCP server of that name appeared without this stack's mark; "
                 "not overwritten (adopt it to manage it)"
@@ -220,8 +254,8 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
     return str(created["id"])
 
 
-def _named_as(raw: Mapping[str, JSON], address: Address, stack: str, key: bytes) -> bool:
-    return from_server(raw, stack, key).address == address
+def _named_as(raw: Mapping[str, JSON], address: Address, stack: str, api: LettaApi) -> bool:
+    return from_server(raw, stack, api.secrets).address == address
 
 
 def update(api: LettaApi, change: Update) -> None:

@@ -6,6 +6,10 @@ after the create: the server takes no metadata on create). Tool names are unique
 and creating one with a taken name would overwrite that tool, so a declared tool whose name is
 held by a tool the stack does not own is blocked, never created; `adopt` takes it over.
 Compared on the fields of `FIELDS`; a changed source shows as a diff of the source.
+
+A tool an MCP server provides (`tool/<server>/<tool>`) is known by the MCP server's own tool
+listing and its type, never by its metadata: any tool's `metadata_` is writable, so a custom
+tool claiming `mcp.server_name` is still a custom tool.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ FIELDS = (
 """The tool fields the stack manages (those a manifest sets), by server name."""
 METADATA = "metadata_"
 """Where the server keeps a tool's metadata (it also writes its own keys there)."""
+MCP_TOOL_TYPE = "external_mcp"
+"""The type the server gives the tools it registers for an MCP server."""
 
 
 class Tools(Found[LiveTool]):
@@ -86,7 +92,9 @@ def declared(desired: DesiredState) -> Iterable[Address]:
 # Reading --------------------------------------------------------------------------------------
 
 
-def from_server(raw: Mapping[str, JSON], stack: str) -> LiveTool:
+def from_server(raw: Mapping[str, JSON], stack: str, mcp_server: str | None = None) -> LiveTool:
+    """A tool as the server lists it; `mcp_server` names the MCP server whose own listing
+    holds it (it counts only for a tool of the MCP type)."""
     metadata = raw.get(METADATA) or {}
     recorded = ownership.metadata_address(metadata, stack)
     tags = tuple(sorted(raw.get("tags") or ()))
@@ -100,16 +108,9 @@ def from_server(raw: Mapping[str, JSON], stack: str) -> LiveTool:
         tagged=ownership.stack_tag(stack) in tags,
         protected=ownership.metadata_protected(metadata, stack),
         created_at=str(raw.get("created_at") or ""),
-        mcp_server=_mcp_server(metadata),
+        mcp_server=mcp_server if raw.get("tool_type") == MCP_TOOL_TYPE else None,
         owner=ownership.recorded_stack(metadata),
     )
-
-
-def _mcp_server(metadata: Mapping[str, JSON]) -> str | None:
-    """The MCP server a tool comes from, as the server records it."""
-    found = metadata.get("mcp")
-    name = found.get("server_name") if isinstance(found, Mapping) else None
-    return name if isinstance(name, str) else None
 
 
 def _settings(raw: Mapping[str, JSON]) -> Frozen:
@@ -266,21 +267,35 @@ def attach(api: LettaApi, change: Attach, resolve: Resolve) -> None:
 
 
 def tool_id(api: LettaApi, address: Address, resolve: Resolve) -> str:
-    """The tool's id; a tool of an MCP server made in this run is found by its name and
-    server (the Letta server registered it as the MCP server was made)."""
+    """The tool's id; a tool of an MCP server read or made in this run is found in that MCP
+    server's own tool listing (the Letta server registered it as the MCP server was made)."""
     try:
         return resolve(address)
     except LettaApplyError:
         if address.provider == address:
             raise
-    found = api.get("/v1/tools/", {"name": address.name}, address=str(address))
-    for raw in found:
-        if (
-            raw.get("name") == address.name
-            and _mcp_server(raw.get(METADATA) or {}) == address.parts[0]
-        ):
+    path = f"/v1/mcp-servers/{_mcp_server_id(api, address, resolve)}/tools"
+    for raw in api.get(path, address=str(address)) or ():
+        if raw.get("name") == address.name and raw.get("tool_type") == MCP_TOOL_TYPE:
             return str(raw["id"])
     raise LettaApplyError(f"{address}: the MCP server provides no tool {address.name!r}")
+
+
+def _mcp_server_id(api: LettaApi, address: Address, resolve: Resolve) -> str:
+    """The id of the MCP server providing the tool: the stack's, or the one of that name."""
+    try:
+        return resolve(address.provider)
+    except LettaApplyError:
+        pass
+    name = address.provider.name
+    named = [
+        s
+        for s in api.get("/v1/mcp-servers/", address=str(address)) or ()
+        if s.get("server_name") == name
+    ]
+    if len(named) != 1:
+        raise LettaApplyError(f"{address}: no MCP server named {name!r} on the server")
+    return str(named[0]["id"])
 
 
 def detach(api: LettaApi, change: Detach, resolve: Resolve) -> None:

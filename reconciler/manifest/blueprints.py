@@ -9,7 +9,6 @@ and `${user.*}` used where there is no user.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from typing import Any
 
 from reconciler.desired import Policy, SecretSpec
@@ -19,14 +18,17 @@ from reconciler.manifest.files import MANIFEST_MAX_BYTES, FileRef, read_referenc
 from reconciler.manifest.marked import MarkedList, MarkedMap, plain
 from reconciler.manifest.merge import Definition, Stack
 from reconciler.manifest.problems import Problems, suggest
+from reconciler.manifest.reserved import (
+    OWNERSHIP,
+    USER_LOOKUPS,
+    Reserved,
+    glob_covers,
+    reserved_by,
+    reserved_forms,
+)
 from reconciler.manifest.tools import check_rules
 from reconciler.manifest.variables import Text, compile_text
-from reconciler.ownership import (
-    DEFAULT_USER_TAG,
-    METADATA_KEY,
-    RESERVED_TAG_PREFIXES,
-    TAG_PREFIX,
-)
+from reconciler.ownership import DEFAULT_USER_TAG, METADATA_KEY, TAG_PREFIX
 from reconciler.values import JSON
 
 DEFAULT_BLOCK_LIMIT = 100_000
@@ -88,6 +90,8 @@ class Blueprint:
     """The folders attached (`folders`, with those of defaults): declared name, parsed."""
     archives: tuple[tuple[str, Text], ...] = ()
     """The archive attached (`archives`, or that of defaults): declared name, parsed."""
+    reserved_tags: tuple[Reserved, ...] = (OWNERSHIP, USER_LOOKUPS)
+    """The tags no manifest may declare (`reconciler.manifest.reserved`)."""
 
     @property
     def texts(self) -> tuple[Text, ...]:
@@ -111,6 +115,7 @@ class Compiler:
         self.problems = problems
         self.defaults = stack.defaults
         self.user_tag = self._user_tag()
+        self.reserved = reserved_forms(self.user_tag)
 
     def _user_tag(self) -> Text:
         """`defaults.userTag` (default `user:${user.id}`); it must name the user by id only,
@@ -160,6 +165,7 @@ class Compiler:
             recompile_conversations=bool(body.get("recompileConversations", True)),
             folders=self._sources(definition, "folders"),
             archives=self._sources(definition, "archives"),
+            reserved_tags=self.reserved,
         )
         rules = body.get("toolRules")
         default = self.defaults.get("toolRules")
@@ -229,7 +235,7 @@ class Compiler:
         for tags in lists:
             for index, tag in enumerate(tags):
                 loc = tags.item_loc(index)
-                reserved_tag(tag, loc, self.problems)
+                reserved_tag(tag, loc, self.problems, self.reserved)
                 texts.append(compile_text(tag, loc, self.problems))
         return tuple(texts)
 
@@ -279,12 +285,12 @@ class Compiler:
         found: list[str] = []
         for patterns in lists:
             for index, pattern in enumerate(patterns):
-                probes = [f"{prefix}probe" for prefix in RESERVED_TAG_PREFIXES]
-                if any(fnmatchcase(probe, pattern) for probe in probes):
+                covered = [str(form) for form in self.reserved if glob_covers(pattern, form)]
+                if covered:
                     self.problems.add(
                         patterns.item_loc(index),
                         f"ignoreTags pattern '{pattern}' would cover the reserved tags "
-                        f"({', '.join(p + '*' for p in RESERVED_TAG_PREFIXES)})",
+                        f"({', '.join(covered)}): the stack writes those itself",
                     )
                 found.append(pattern)
         return tuple(sorted(set(found)))
@@ -382,12 +388,14 @@ def _known_blocks(shared: dict[str, BlockPrint]) -> str:
     )
 
 
-def reserved_tag(tag: str, loc: Location, problems: Problems) -> None:
+def reserved_tag(
+    tag: str, loc: Location, problems: Problems, forms: tuple[Reserved, ...], whose: str = ""
+) -> None:
     """Tags for ownership and user lookups are the stack's to write, never a manifest's."""
-    for prefix in RESERVED_TAG_PREFIXES:
-        if tag.startswith(prefix):
-            why = "ownership" if prefix == TAG_PREFIX else "user lookups, added by the stack"
-            problems.add(loc, f"tag '{tag}': tags starting with '{prefix}' are reserved for {why}")
+    form = reserved_by(tag, forms)
+    if form is not None:
+        which = f"starting with '{form.before}'" if not form.after else f"of the form '{form}'"
+        problems.add(loc, f"tag '{tag}'{whose}: tags {which} are reserved for {form.why}")
 
 
 def check_length(block: BlockPrint, value: str, whose: str, problems: Problems) -> None:
@@ -398,4 +406,5 @@ def check_length(block: BlockPrint, value: str, whose: str, problems: Problems) 
     which = "its limit" if block.limit else "the server's default limit"
     where = block.value.loc if block.value else block.loc
     message = f"value is {len(value)} characters, over {which} of {limit}"
-    problems.add(where, f"{block.what}{whose}: {message}")
+    alike = f"{block.what}: values over {which} of {limit}"
+    problems.add(where, f"{block.what}{whose}: {message}", alike=alike)

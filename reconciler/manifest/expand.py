@@ -182,11 +182,13 @@ def _template_of(user: User, prints: Blueprints, problems: Problems) -> Blueprin
         name = next(iter(templates))
     if name is None:
         known = f"templates: {', '.join(sorted(templates))}" if templates else "none is defined"
-        problems.add(user.loc, f"dedicated user '{user.id}' needs a 'template' ({known})")
+        message = f"dedicated user '{user.id}' needs a 'template' ({known})"
+        problems.add(user.loc, message, alike=f"dedicated users without a 'template' ({known})")
         return None
     if name not in templates:
         hint = suggest(name, templates) or _listing("templates", templates)
-        problems.add(user.where("template"), f"user '{user.id}': unknown template '{name}'{hint}")
+        message = f"user '{user.id}': unknown template '{name}'{hint}"
+        problems.add(user.where("template"), message, alike=f"users of unknown template '{name}'")
         return None
     return templates[name]
 
@@ -196,12 +198,14 @@ def _agent_of(user: User, prints: Blueprints, problems: Problems) -> Blueprint |
     agents = prints.agents
     if user.agent is None:
         known = f"agents: {', '.join(sorted(agents))}" if agents else "no shared agent is defined"
-        problems.add(user.loc, f"{user.pattern} user '{user.id}' needs an 'agent' ({known})")
+        message = f"{user.pattern} user '{user.id}' needs an 'agent' ({known})"
+        problems.add(user.loc, message, alike=f"{user.pattern} users without an 'agent'")
         return None
     if user.agent not in agents:
         hint = suggest(user.agent, agents) or _listing("shared agents", agents)
         message = f"user '{user.id}': unknown shared agent '{user.agent}'{hint}"
-        problems.add(user.where("agent"), message)
+        alike = f"users of unknown shared agent '{user.agent}'"
+        problems.add(user.where("agent"), message, alike=alike)
         return None
     return agents[user.agent]
 
@@ -210,7 +214,8 @@ def _not_for(user: User, keys: tuple[str, ...], problems: Problems) -> None:
     for key in keys:
         if key in user.source:
             message = f"'{key}' does not apply to {user.pattern} user '{user.id}'"
-            problems.add(user.where(key), f"{message}; {_APPLIES[key]}")
+            alike = f"{user.pattern} users with '{key}'"
+            problems.add(user.where(key), f"{message}; {_APPLIES[key]}", alike=alike)
 
 
 _APPLIES = {
@@ -273,7 +278,8 @@ def _check_name(name: str, bp: Blueprint, whose: str, problems: Problems) -> Non
         return
     allowed = "letters, digits, spaces, '-', '_' and apostrophes"
     loc = bp.name.loc if bp.name else bp.definition.loc
-    problems.add(loc, f"agent name '{name}'{whose}: the server only accepts {allowed}")
+    message = f"agent name '{name}'{whose}: the server only accepts {allowed}"
+    problems.add(loc, message, alike=f"agent names the server refuses (it only accepts {allowed})")
 
 
 def _values(
@@ -295,8 +301,13 @@ def _tags(
 ) -> tuple[str, ...]:
     tags = {text.render(values) for text in bp.tags}
     if user is not None:
+        # A tag rendered from the user's values is checked as rendered, at the user's row.
+        for text in bp.tags:
+            if text.literal is None:
+                whose = f" (rendered for user '{user.id}')"
+                reserved_tag(text.render(values), user.loc, problems, bp.reserved_tags, whose)
         for tag in user.tags:
-            reserved_tag(tag, user.where("tags"), problems)
+            reserved_tag(tag, user.where("tags"), problems, bp.reserved_tags)
         tags.update(user.tags)
         tags.add(bp.user_tag.render(values))
     return tuple(sorted(tags))

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.errors import Location
+from reconciler.errors import LettaApplyError, Location, ManifestError
 from reconciler.manifest.problems import Problems
 
 MANIFEST_MAX_BYTES = 5 * 1024 * 1024
@@ -281,3 +281,37 @@ def _byte_loc(data: bytes, offset: int, display: str) -> Location:
     line = data.count(b"\n", 0, offset) + 1
     column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
     return Location(display, line, column)
+
+
+USER_IDS_MAX_BYTES = 16 * _MIB
+
+
+def read_user_ids(
+    path: Path, paths: Sequence[Path], explicit_root: Path | None
+) -> list[tuple[str, str]]:
+    """The user ids of a `--users @FILE` file, one a line (`#` starts a comment), each with
+    its `FILE:LINE`. The file is read like every file of the stack: inside its root, a
+    regular file, UTF-8. A refusal is one line that never quotes the file."""
+    problems = Problems()
+    root = find_root(paths, explicit_root, problems)
+    if root is None:
+        raise ManifestError(problems.items)
+    shown = display_name(path)
+    try:
+        real = root.resolve(path)
+        if real is None:
+            raise Unreadable(f"outside the stack's root {root} (--root widens it)")
+        data = read_file(real, USER_IDS_MAX_BYTES)
+        text = data.decode("utf-8")
+    except Unreadable as exc:
+        raise LettaApplyError(f"--users @{shown}: {exc.reason}") from exc
+    except OSError as exc:
+        raise LettaApplyError(f"--users @{shown}: cannot read file: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise LettaApplyError(f"--users @{shown}: not UTF-8 text") from exc
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        user = line.split("#", 1)[0].strip()
+        if user:
+            found.append((user, f"{shown}:{number}"))
+    return found

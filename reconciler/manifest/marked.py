@@ -76,6 +76,29 @@ class RowMap(MarkedMap):
         return self.value_loc(key)
 
 
+class LineMap(MarkedMap):
+    """A mapping read from one line of a JSON Lines users file: every key and value in it is
+    at the line's location, so none is stored. Nested mappings and lists are marked alike."""
+
+    __slots__ = ()
+
+    def __init__(self, value: Mapping[str, Any], loc: Location) -> None:
+        dict.__init__(self, value)
+        self.loc = loc
+        for key, item in self.items():
+            if isinstance(item, dict | list):
+                self[key] = mark_plain(item, loc)
+
+    def put(self, key: str, value: Any, key_loc: Location, value_loc: Location) -> None:
+        self[key] = value
+
+    def value_loc(self, key: str) -> Location:
+        return self.loc
+
+    def key_loc(self, key: str) -> Location:
+        return self.loc
+
+
 class MarkedList(list[Any]):
     """A sequence with the location of itself and of each item."""
 
@@ -124,10 +147,7 @@ def locate(root: Any, path: Iterable[str | int], fallback: Location) -> Location
 def mark_plain(value: Any, loc: Location) -> Any:
     """Wrap a plain JSON value (from CSV or JSONL) so that every part reports `loc`."""
     if isinstance(value, Mapping):
-        marked = MarkedMap(loc)
-        for key, item in value.items():
-            marked.put(str(key), mark_plain(item, loc), loc, loc)
-        return marked
+        return LineMap({str(key): item for key, item in value.items()}, loc)
     if isinstance(value, list):
         seq = MarkedList(loc)
         for item in value:

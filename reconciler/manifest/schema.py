@@ -1,5 +1,10 @@
-"""The manifest JSON Schema: loading it from the package, and turning its errors into
-located, readable problems (with "did you mean" hints for misspelled keys and values)."""
+"""The manifest JSON Schema: loading it from the package, checking values against it, and
+turning its errors into located, readable problems (with "did you mean" hints for misspelled
+keys and values).
+
+A value is checked by the schema compiled to a predicate (`reconciler.manifest.compiled`);
+jsonschema is imported and run only on a value the predicate refuses, to say what is wrong.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import Location
+from reconciler.manifest.compiled import Check, NotCompiled, compile_schema
 from reconciler.manifest.marked import MarkedMap, format_path, locate
 from reconciler.manifest.problems import MAX_QUOTED, Problems, quoted, suggest
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 SCHEMA_RESOURCE = "manifest.schema.json"
 
@@ -56,7 +63,25 @@ def fits(where: tuple[str, ...], value: object) -> bool:
 
 
 @cache
+def predicate(definition: str | None = None) -> Check | None:
+    """Whether a value is valid against the schema (or one `$defs` entry), in plain Python;
+    None if the schema uses a keyword the compiler lacks (jsonschema then checks every value)."""
+    checks = _compiled()
+    return checks.get(definition) if checks is not None else None
+
+
+@cache
+def _compiled() -> dict[str | None, Check] | None:
+    try:
+        return compile_schema(manifest_schema())
+    except NotCompiled:
+        return None
+
+
+@cache
 def _validator(definition: str | None) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator  # only to explain a value found invalid
+
     schema = manifest_schema()
     if definition is not None:
         schema = {key: schema[key] for key in ("$schema", "$id", "$defs")}
@@ -77,6 +102,9 @@ def check(
     `prefix` names `value` in messages (e.g. `users[3]`), paths inside it are appended;
     `loc` is where `value` is, needed when it is a plain value without marks.
     """
+    valid = predicate(definition)
+    if valid is not None and valid(value):
+        return True
     errors = list(_validator(definition).iter_errors(value))
     for error in errors:
         for where, message in _explain(error, _Root(value, loc or Location("?"), prefix)):

@@ -66,6 +66,9 @@ def _defines(name: str, source: str, display: str, loc: Location, problems: Prob
         where = Location(display, exc.lineno or 1, exc.offset or 1)
         problems.add(where, f"tool '{name}': the source is not valid Python: {exc.msg}")
         return False
+    except (RecursionError, MemoryError):  # the parser's stack: nesting no tool needs
+        problems.add(Location(display, 1, 1), f"tool '{name}': the source is nested too deeply")
+        return False
     functions = [
         node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
     ]

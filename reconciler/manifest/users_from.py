@@ -15,13 +15,14 @@ import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from reconciler.errors import Location
 from reconciler.manifest.files import DATA_MAX_BYTES, FileRef, Root, TextFile, read_reference
-from reconciler.manifest.marked import MarkedList, MarkedMap, RowMap, mark_plain
+from reconciler.manifest.marked import LineMap, MarkedList, MarkedMap, RowMap
 from reconciler.manifest.problems import Problems, quoted, suggest
-from reconciler.manifest.scalars import check_values
+from reconciler.manifest.scalars import MAX_DEPTH, check_values
 from reconciler.manifest.schema import PROPERTY_KEY, fits
 from reconciler.manifest.variables import as_text
 
@@ -128,9 +129,7 @@ def _jsonl_users(file: TextFile, problems: Problems) -> Iterator[MarkedMap]:
         loc = Location(file.display, number, 1)
         value = _json_user(line, loc, problems)
         if value is not None:
-            user = mark_plain(value, loc)
-            assert isinstance(user, MarkedMap)
-            yield user
+            yield LineMap(value, loc)
 
 
 def _json_user(line: str, loc: Location, problems: Problems) -> dict[str, Any] | None:
@@ -149,9 +148,20 @@ def _json_user(line: str, loc: Location, problems: Problems) -> dict[str, Any] |
     if not isinstance(value, dict):
         problems.add(loc, "each line must be a JSON object (one user)")
         return None
-    if not check_values(value, "user", loc, problems):
+    if _suspect(line) and not check_values(value, "user", loc, problems):
         return None
     return value
+
+
+_SUSPECT = re.compile(r"\\u|NaN|Infinity|[0-9][eE]|[0-9]{309}")
+
+
+def _suspect(line: str) -> bool:
+    """Whether `check_values` could find anything in this line's value: a NUL or a lone
+    surrogate comes only as a `\\u` escape (the file is strict UTF-8 without NUL), a number
+    that is not finite only as NaN, Infinity, an exponent or over 308 digits, nesting only
+    with brackets."""
+    return _SUSPECT.search(line) is not None or line.count("{") + line.count("[") > MAX_DEPTH
 
 
 def _csv_users(
@@ -168,14 +178,14 @@ def _csv_users(
     usable = _header_ok(header, file, lines, problems) and _where_ok(where, header, file, problems)
     if not usable:
         return
-    properties = [_property_key(name) for name in header]
-    columns = _Columns(header, properties)
+    columns = _Columns(header)
     start = reader.line_num + 1
     try:
         for row in reader:
-            if any(cell.strip() for cell in row):
-                cells = _Cells(file.display, lines, start)
-                yield from _csv_user(header, properties, row, cells, columns, problems)
+            if "".join(row).strip():
+                user = _csv_user(row, _Cells(file.display, lines, start), columns, problems)
+                if user is not None:
+                    yield user
             start = reader.line_num + 1
     except csv.Error as exc:
         problems.add(Location(file.display, start, 1), f"invalid CSV: {exc}")
@@ -226,61 +236,79 @@ def _property_key(column: str) -> str | None:
 
 
 def _csv_user(
-    header: list[str],
-    property_keys: list[str | None],
-    row: list[str],
-    cells: _Cells,
-    columns: _Columns,
-    problems: Problems,
-) -> Iterator[MarkedMap]:
-    if len(row) > len(header):
-        problems.add(cells.loc(len(header)), f"row has {len(row)} cells, the header {len(header)}")
-        return
-    start = cells.loc(0)
+    row: list[str], cells: _Cells, columns: _Columns, problems: Problems
+) -> MarkedMap | None:
+    """One record as a user mapping; a cell's location is worked out only for a problem (or
+    a tag list, whose items keep theirs)."""
+    if len(row) > len(columns.header):
+        width = len(columns.header)
+        problems.add(cells.loc(width), f"row has {len(row)} cells, the header {width}")
+        return None
+    start = Location(cells.display, cells.line, 1)
     user = RowMap(start, cells, columns.user)
-    properties = RowMap(start, cells, columns.properties)
-    for index, (name, key, raw) in enumerate(zip(header, property_keys, row, strict=False)):
-        # Values other than ids and names repeat from row to row (patterns, agents,
-        # templates, properties): one copy of each.
-        cell = raw.strip() if name in _OWN_COLUMNS else sys.intern(raw.strip())
+    properties: RowMap | None = None
+    for index, raw in enumerate(row):
+        cell = raw.strip()
         if not cell:
             continue
-        loc = cells.loc(index)
-        if key is not None:
-            properties.put(key, cell, loc, loc)
-        elif (value := _csv_value(name, cell, loc, problems)) is not None:
-            user.put(name, value, loc, loc)
-    if properties:
-        user.put("properties", properties, properties.loc, properties.loc)
-    yield user
+        role = columns.roles[index]
+        if role is _Role.PLAIN:
+            # Values other than ids and names repeat from row to row (patterns, agents,
+            # templates): one copy of each.
+            user[columns.header[index]] = sys.intern(cell)
+        elif role is _Role.OWN:
+            user[columns.header[index]] = cell
+        elif role is _Role.PROPERTY:
+            if properties is None:
+                properties = RowMap(start, cells, columns.properties)
+            properties[columns.keys[index]] = sys.intern(cell)
+        elif (value := _csv_value(role, cell, cells.loc(index), problems)) is not None:
+            user[columns.header[index]] = value
+    if properties is not None:
+        user["properties"] = properties
+    return user
 
 
-def _csv_value(name: str, cell: str, loc: Location, problems: Problems) -> object:
-    if name == "tags":
+def _csv_value(role: _Role, cell: str, loc: Location, problems: Problems) -> object:
+    if role is _Role.TAGS:
         tags = MarkedList(loc)
         for tag in _TAG_SEPARATORS.split(cell):
             if tag:
                 tags.push(tag, loc)
         return tags
-    if name == "protected":
-        if cell.lower() in _TRUE | _FALSE:
-            return cell.lower() in _TRUE
-        problems.add(loc, f"protected: expected true or false, got {quoted(cell)}")
-        return None
-    return cell
+    if cell.lower() in _TRUE | _FALSE:
+        return cell.lower() in _TRUE
+    problems.add(loc, f"protected: expected true or false, got {quoted(cell)}")
+    return None
 
 
-_OWN_COLUMNS = frozenset({"id", "name"})
-"""Columns whose values differ from user to user."""
+class _Role(Enum):
+    """What a column's cells are: text repeated between users, a user's own text (id,
+    name), a property, tags, or the `protected` flag."""
+
+    PLAIN = "plain"
+    OWN = "own"
+    PROPERTY = "property"
+    TAGS = "tags"
+    FLAG = "flag"
+
+
+_ROLES = {"id": _Role.OWN, "name": _Role.OWN, "tags": _Role.TAGS, "protected": _Role.FLAG}
 
 
 class _Columns:
-    """Which cell of a record holds each key of a user (`properties` at the record's
-    start) and each of its properties."""
+    """What each column of a checked header holds, and which cell of a record holds each key
+    of a user (`properties` at the record's start) and each of its properties."""
 
-    def __init__(self, header: list[str], property_keys: list[str | None]) -> None:
+    def __init__(self, header: list[str]) -> None:
+        self.header = header
+        self.keys = [_property_key(name) or "" for name in header]
+        self.roles = [
+            _Role.PROPERTY if key else _ROLES.get(name, _Role.PLAIN)
+            for name, key in zip(header, self.keys, strict=True)
+        ]
         self.user = {name: index for index, name in enumerate(header)} | {"properties": 0}
-        self.properties = {key: index for index, key in enumerate(property_keys) if key}
+        self.properties = {key: index for index, key in enumerate(self.keys) if key}
 
 
 class _Cells:

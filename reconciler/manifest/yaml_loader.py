@@ -87,7 +87,7 @@ def load_documents(file: TextFile, problems: Problems) -> list[Document]:
     except _Refused as exc:
         problems.add(_loc(file, exc.mark), exc.message)
     except yaml.MarkedYAMLError as exc:
-        problems.add(_loc(file, exc.problem_mark), _yaml_message(exc))
+        problems.add(*_yaml_problem(file, exc))
     except yaml.YAMLError as exc:
         problems.add(Location(file.display), f"invalid YAML: {exc}")
     except RecursionError:
@@ -234,6 +234,40 @@ def _loc(file: TextFile, mark: yaml.Mark | None) -> Location:
     if mark is None:
         return Location(file.display)
     return Location(file.display, mark.line + 1, mark.column + 1)
+
+
+def _yaml_problem(file: TextFile, exc: yaml.MarkedYAMLError) -> tuple[Location, str]:
+    """Where YAML's error is and what it says; for a `key: value` found inside a value, the
+    line that holds it and why (indented deeper than its key's line, or a colon unquoted)."""
+    mark = exc.problem_mark
+    if mark is None or exc.problem != "mapping values are not allowed here":
+        return _loc(file, mark), _yaml_message(exc)
+    lines = file.text.splitlines()
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    above = _previous_content_line(lines, mark.line)
+    column = _indent(line) + 1
+    # A key before the colon on its own line: the colon is inside that key's value.
+    if ":" in line[: mark.column] or above is None or _indent(line) <= _indent(lines[above]):
+        hint = "a value holding ': ' must be in quotes (\"...\" or '...')"
+        return Location(file.display, mark.line + 1, mark.column + 1), f"invalid YAML: {hint}"
+    hint = (
+        f"this line is indented deeper than line {above + 1}, so it reads as the rest of that "
+        "line's value; indent it like the keys beside it (or quote a value holding ': ')"
+    )
+    return Location(file.display, mark.line + 1, column), f"invalid YAML: {hint}"
+
+
+def _previous_content_line(lines: list[str], index: int) -> int | None:
+    """The index of the nearest line above `index` holding more than blanks or a comment."""
+    for above in range(index - 1, -1, -1):
+        text = lines[above].strip()
+        if text and not text.startswith("#"):
+            return above
+    return None
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
 
 
 def _yaml_message(exc: yaml.MarkedYAMLError) -> str:

@@ -17,6 +17,8 @@ from reconciler.address import Address, Kind, Pattern
 from reconciler.live.state import IdentityReads
 from reconciler.values import EMPTY, JSON, Frozen
 
+SECRET_FIELDS = ("secrets", "credentials")
+"""Fields of a change's body naming the environment variables of the secrets it sends."""
 PLAN_FORMAT_VERSION = 4
 """Version of the saved-plan and `--format json` document; bumped on incompatible changes."""
 
@@ -237,7 +239,7 @@ class Plan:
     owned_resources: int = 0
     max_delete_percent: float = 25.0
     redacted: bool = False
-    """Memory block values were replaced by their length and hash: for reading, not applying."""
+    """Memory block values were replaced by their length: for reading, not applying."""
     block_policies: tuple[tuple[Address, str], ...] = ()
     """The declared policy (`seed`, `enforce`) of each memory block the plan creates, changes
     or attaches, by address: what a reviewer or a policy engine checks, not sent anywhere."""
@@ -258,12 +260,14 @@ class Plan:
         return bool(self.changes)
 
     def secrets_sent(self) -> list[tuple[Address, Mapping[str, JSON]]]:
-        """The secrets each create or update sends, as planned (variable and digest)."""
+        """The secrets each create or update sends, as planned (by variable): agents'
+        `secrets`, MCP servers' `credentials`."""
         return [
             (change.address, sent)
             for change in self.changes
             if isinstance(change, Create | Update)
-            and isinstance(sent := change.body.get("secrets"), Mapping)
+            for field in SECRET_FIELDS
+            if isinstance(sent := change.body.get(field), Mapping)
         ]
 
     def tool_names(self) -> list[str]:

@@ -2,7 +2,9 @@
 
 `plan_to_dict` writes every key in a fixed order; `plan_from_dict` is its exact inverse and
 also reads the `--format json` document (it checks that document's derived `digest` and
-`summary` against the plan they describe, so an edited file is refused, not applied).
+`summary` against the plan they describe, so an edited file is refused, not applied). The
+digest is no defence against an edit that recomputes it: a saved plan also carries a keyed
+`signature` (`reconciler.plan.signing`), read here and checked where the key is.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING
+from dataclasses import MISSING, dataclass
 from typing import Any, TypeVar
 
 from reconciler.address import Address, AddressError, Kind
@@ -43,6 +45,16 @@ _Reader = Callable[[object, str], _T]
 
 DERIVED_KEYS = ("digest", "summary")
 """Keys of the `--format json` document that are computed from the plan, not part of it."""
+SIGNATURE_KEY = "signature"
+"""The saved plan's keyed signature: about the plan, not part of it."""
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    """A plan read from a file, with the signature it carries (None: unsigned)."""
+
+    plan: Plan
+    signature: str | None = None
 
 
 def plan_to_dict(plan: Plan) -> dict[str, JSON]:
@@ -111,25 +123,39 @@ def plan_summary(plan: Plan) -> dict[str, int]:
     return summary
 
 
-def plan_digest(plan: Plan) -> str:
-    """Hex sha256 of the plan's canonical JSON (sorted keys, no whitespace, UTF-8; a lone
-    surrogate, which a document can carry as a `\\udXXX` escape, encoded as its code point)."""
+def canonical_bytes(plan: Plan) -> bytes:
+    """The plan's canonical JSON (sorted keys, no whitespace, UTF-8; a lone surrogate, which a
+    document can carry as a `\\udXXX` escape, encoded as its code point)."""
     canonical = json.dumps(
         plan_to_dict(plan), sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
-    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+    return canonical.encode("utf-8", "surrogatepass")
 
 
-def plan_document(plan: Plan) -> dict[str, JSON]:
-    """The `--format json` document: the plan plus its digest and summary, in reading order."""
+def plan_digest(plan: Plan) -> str:
+    """Hex sha256 of the plan's canonical JSON."""
+    return hashlib.sha256(canonical_bytes(plan)).hexdigest()
+
+
+def plan_document(plan: Plan, signature: str | None = None) -> dict[str, JSON]:
+    """The `--format json` document: the plan plus its digest and summary (and a saved plan's
+    signature), in reading order."""
     data = plan_to_dict(plan)
     changes, notices = data.pop("changes"), data.pop("notices")
-    derived = {"digest": plan_digest(plan), "summary": plan_summary(plan)}
+    derived: dict[str, JSON] = {"digest": plan_digest(plan), "summary": plan_summary(plan)}
+    if signature is not None:
+        derived[SIGNATURE_KEY] = signature
     return {**data, **derived, "changes": changes, "notices": notices}
 
 
 def plan_from_json(text: str) -> Plan:
-    """Parse a saved plan file's text; any problem is a `LettaApplyError` naming it.
+    """Parse a saved plan file's text; any problem is a `LettaApplyError` naming it."""
+    return saved_plan_from_json(text).plan
+
+
+def saved_plan_from_json(text: str) -> SavedPlan:
+    """Parse a saved plan file's text with its signature; any problem is a `LettaApplyError`
+    naming it.
 
     A saved plan must carry its digest (as `plan --out` writes it), so that an edit that did
     not recompute it is refused.
@@ -142,7 +168,9 @@ def plan_from_json(text: str) -> Plan:
         raise _malformed(
             "plan.digest", "missing (a saved plan carries the digest it was made with)"
         )
-    return plan_from_dict(data)
+    plan = plan_from_dict(data)
+    signature = data.get(SIGNATURE_KEY)
+    return SavedPlan(plan, None if signature is None else _str(signature, "plan.signature"))
 
 
 def plan_from_dict(data: object) -> Plan:
@@ -154,7 +182,8 @@ def plan_from_dict(data: object) -> Plan:
     """
     doc = _mapping(data, "plan")
     _version(doc.get("format_version"), "plan.format_version")
-    own = {key: value for key, value in doc.items() if key not in DERIVED_KEYS}
+    about = (*DERIVED_KEYS, SIGNATURE_KEY)
+    own = {key: value for key, value in doc.items() if key not in about}
     plan = Plan(**_read(own, "plan", Plan, _PLAN_READERS))
     _check_derived(doc, plan)
     return plan

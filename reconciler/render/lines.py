@@ -191,9 +191,9 @@ def deletion_sentence(plan: Plan) -> str | None:
 
 def inline(value: JSON) -> str:
     """A value on one line, as JSON, shortened past `MAX_INLINE_CHARS`; a redacted value as
-    its length and hash."""
+    its length."""
     if _is_redacted(value):
-        return f"(redacted: {counted(int(value['length']), 'char')}, sha256 {value['sha256']})"
+        return f"(redacted: {counted(int(value['length']), 'char')})"
     text = clean(json.dumps(thaw(value), ensure_ascii=False, sort_keys=True))
     extra = len(text) - MAX_INLINE_CHARS
     if extra > 0:
@@ -308,7 +308,7 @@ def _displayed(change: Create) -> Mapping[str, JSON]:
 
 def _is_redacted(value: JSON) -> bool:
     """A value `redact_values` stood in for (see `reconciler.render.redact.marker`)."""
-    return isinstance(value, Mapping) and value.get("redacted") is True and "sha256" in value
+    return isinstance(value, Mapping) and value.get("redacted") is True and "length" in value
 
 
 def _flatten(value: JSON, path: str) -> Iterator[tuple[str, JSON]]:

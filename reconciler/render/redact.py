@@ -1,5 +1,8 @@
 """Plans for wide audiences without the memory they would expose: every memory block value
-replaced by its length and a hash, so a reviewer still sees what changes and by how much.
+replaced by its length, so a reviewer still sees what changes and by how much.
+
+No hash of the value is shown: a short value (a PIN, a user id) would be recovered from it by
+trying every candidate.
 
 Agents write what they learn about their users into their blocks, so a plan posted on a pull
 request or kept as a CI log would otherwise publish it. A redacted plan is for reading only:
@@ -9,7 +12,6 @@ it is marked `redacted`, and `apply` refuses it.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Mapping
 from typing import assert_never
 
@@ -30,7 +32,7 @@ from reconciler.values import JSON, Frozen, freeze
 
 
 def redact_values(plan: Plan) -> Plan:
-    """The same plan with every memory block value replaced by `{length, sha256}`."""
+    """The same plan with every memory block value replaced by `{redacted, length}`."""
     return dataclasses.replace(
         plan,
         changes=tuple(_change(c) for c in plan.changes),
@@ -40,11 +42,10 @@ def redact_values(plan: Plan) -> Plan:
 
 
 def marker(value: JSON) -> JSON:
-    """What is shown instead of a value: its length and the start of its sha256."""
+    """What is shown instead of a value: its length only."""
     if not isinstance(value, str):
         return value
-    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    return freeze({"redacted": True, "length": len(value), "sha256": digest})
+    return freeze({"redacted": True, "length": len(value)})
 
 
 def _change(change: Change) -> Change:

@@ -12,8 +12,8 @@ import pytest
 from reconciler.apply.checks import check_owned
 from reconciler.errors import LettaApplyError, UnsafePlanError
 from reconciler.plan.model import Delete, Plan, Update
-from reconciler.plan.planner import build_plan
 from reconciler.plan.serialize import plan_document, plan_from_json
+from reconciler.planner import build_plan
 from tests.plan.data import TARGET, load_case
 
 CASES = Path(__file__).parents[1] / "plan" / "cases"

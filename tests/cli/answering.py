@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -89,3 +89,8 @@ def letta_like(method: str, path: str) -> Answer | None:
     if path.startswith("/v1/models/"):
         return Answer.json([{"handle": "letta/letta-free"}])
     return Answer.json([])
+
+
+def empty_letta() -> AbstractContextManager[Answering]:
+    """A server answering as an empty Letta server does (pre-flight reads, empty listings)."""
+    return answering(lambda method, path: letta_like(method, path) or Answer.json(None))

@@ -11,9 +11,9 @@ from reconciler.cli import main
 from reconciler.cli.options import DEFAULT_BASE_URL
 from reconciler.desired import DesiredState
 from reconciler.live import LiveState
-from reconciler.plan.planner import build_plan
-from reconciler.render import render_json
+from reconciler.planner import build_plan
 from tests.cli.recorder import Recorder
+from tests.cli.signed import saved_plan_text
 
 ELSEWHERE = "http://127.0.0.1:9"
 
@@ -22,7 +22,7 @@ def saved_plan(tmp_path: Path, target: str) -> Path:
     """A plan the planner made for `target`, saved as `letta-apply plan --out` saves it."""
     plan = build_plan(DesiredState("acme"), LiveState("acme"), target=target)
     path = tmp_path / "plan.json"
-    path.write_text(render_json(plan) + "\n", encoding="utf-8")
+    path.write_text(saved_plan_text(plan), encoding="utf-8")
     return path
 
 

@@ -9,7 +9,6 @@ import pytest
 
 from reconciler.cli import exit_code as cli_exit_code
 from reconciler.cli import main
-from reconciler.cli.exitcodes import ExitCode
 from reconciler.errors import (
     ApplyFailed,
     Declined,
@@ -18,6 +17,7 @@ from reconciler.errors import (
     NotConverged,
     ServerError,
 )
+from reconciler.exitcodes import ExitCode
 
 EXAMPLE = str(Path(__file__).resolve().parents[2] / "examples" / "dedicated")
 CLOSED = "http://127.0.0.1:9"  # nothing listens on the discard port

@@ -48,3 +48,13 @@ def test_a_folder_with_files_is_refused_before_any_request(
     assert "is not empty" in capsys.readouterr().err
     assert recorder.requests == []
     assert (tmp_path / "stack.yaml").read_text() == "mine"
+
+
+def test_the_help_names_the_commands_that_take_an_export_over(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run(["export", "--help"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "`letta-apply plan OUT --adopt`" in shown
+    assert "`letta-apply OUT --adopt` applies it" in shown
+    assert "`apply --adopt`" not in shown

@@ -11,9 +11,9 @@ import pytest
 
 from reconciler.client import LettaApi, RetryPolicy, Target
 from reconciler.errors import ConnectionFailed
-from tests.cli.answering import Answer, answering, letta_like
+from tests.cli.answering import Answer, answering, empty_letta
 from tests.cli.invoke import EXAMPLE, run
-from tests.devserver.records import recorded_dev_server
+from tests.devserver.records import only_the_dev_server, recorded_dev_server
 
 
 def refused_url() -> str:
@@ -71,11 +71,8 @@ def test_an_unreachable_given_url_says_to_check_it(
 def test_the_running_dev_server_is_used_when_no_url_is_set(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with answering(lambda method, path: letta_like(method, path) or Answer.json(None)) as server:
-        monkeypatch.delenv("LETTA_BASE_URL", raising=False)
-        monkeypatch.setenv("LETTA_APPLY_DEV_SERVER_DIR", str(tmp_path / "dev"))
-        with recorded_dev_server(tmp_path / "dev", server.url):
-            assert run(["plan", EXAMPLE]) == 0
+    with empty_letta() as server, only_the_dev_server(monkeypatch, tmp_path / "dev", server.url):
+        assert run(["plan", EXAMPLE]) == 0
     captured = capsys.readouterr()
     using = f"Using the local dev server at {server.url} (LETTA_BASE_URL is not set)."
     assert captured.err.splitlines()[0] == using
@@ -86,7 +83,7 @@ def test_the_running_dev_server_is_used_when_no_url_is_set(
 def test_a_given_url_wins_over_the_dev_server(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with answering(lambda method, path: letta_like(method, path) or Answer.json(None)) as server:
+    with empty_letta() as server:
         monkeypatch.setenv("LETTA_BASE_URL", server.url)
         monkeypatch.setenv("LETTA_APPLY_DEV_SERVER_DIR", str(tmp_path / "dev"))
         with recorded_dev_server(tmp_path / "dev", refused_url()):

@@ -21,10 +21,10 @@ from reconciler.desired import DesiredState
 from reconciler.errors import ApplyFailed, ServerError
 from reconciler.live import LiveState
 from reconciler.plan.model import Delete
-from reconciler.plan.planner import build_plan
-from reconciler.render import render_json
+from reconciler.planner import build_plan
 from reconciler.workflow import render_outputs
 from tests.cli.answering import Answer, Answering, answering, letta_like
+from tests.cli.signed import saved_plan_text
 
 HOSTILE = "evil\x1b[2J\x1b]0;title\x07\r\nError: all fine\u202e\x9b31m"
 ESCAPED = r"evil\x1b[2J\x1b]0;title\x07\x0d\x0aError: all fine\u202e\x9b31m"
@@ -87,7 +87,7 @@ def test_the_lock_holder_is_escaped(tmp_path: Path, capsys: pytest.CaptureFixtur
     with answering(route) as server:
         plan = build_plan(DesiredState("acme"), LiveState("acme"), target=server.url)
         saved = tmp_path / "plan.json"
-        saved.write_text(render_json(plan), encoding="utf-8")
+        saved.write_text(saved_plan_text(plan), encoding="utf-8")
         assert run(["apply", str(saved), "--base-url", server.url]) == 1
     err = capsys.readouterr().err
     assert_inert(err)

@@ -9,9 +9,9 @@ import pytest
 
 from reconciler.desired import DesiredState
 from reconciler.live import LiveState
-from reconciler.plan.planner import build_plan
-from reconciler.render import render_json
+from reconciler.planner import build_plan
 from tests.cli.answering import Answer, Route, answering, letta_like
+from tests.cli.signed import saved_plan_text
 
 EXAMPLE = str(Path(__file__).resolve().parents[2] / "examples" / "dedicated")
 
@@ -98,7 +98,7 @@ def test_applying_a_saved_plan_to_a_web_page_is_one_line(
     with answering(web_page) as server:
         plan = build_plan(DesiredState("acme"), LiveState("acme"), target=server.url)
         saved = tmp_path / "plan.json"
-        saved.write_text(render_json(plan), encoding="utf-8")
+        saved.write_text(saved_plan_text(plan), encoding="utf-8")
         assert run(["apply", str(saved), "--base-url", server.url]) == 1
     err = capsys.readouterr().err
     assert_one_error_line(err, "does not look like a Letta server")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.cli import main
-from reconciler.cli.planfile import read_plan, save_plan
 from reconciler.errors import LettaApplyError
+from reconciler.planfile import read_plan, save_plan
 from tests.cli.answering import Answer, Answering, answering, letta_like
 from tests.cli.recorder import Recorder
 

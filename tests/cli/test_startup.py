@@ -53,6 +53,20 @@ def test_help_imports_no_manifest_validation(tmp_path: Path) -> None:
     assert "jsonschema" not in packages
 
 
+def test_valid_manifests_are_checked_without_jsonschema(tmp_path: Path) -> None:
+    """The compiled schema check accepts them; jsonschema only explains invalid ones."""
+    code, packages = loaded(tmp_path, "validate", EXAMPLE)
+    assert code == 0
+    assert "jsonschema" not in packages
+
+
+def test_invalid_manifests_are_explained_by_jsonschema(tmp_path: Path) -> None:
+    (tmp_path / "stack.yaml").write_text("apiVersion: letta-apply/v1\nstack: demo\nagentz: {}\n")
+    code, packages = loaded(tmp_path, "validate", str(tmp_path))
+    assert code == 1
+    assert "jsonschema" in packages
+
+
 def test_a_command_that_connects_does_import_the_sdk(tmp_path: Path, recorder: Recorder) -> None:
     """The probe sees the SDK when it is loaded: the tests above can fail."""
     code, packages = loaded(tmp_path, "plan", "--base-url", recorder.url, EXAMPLE)

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 
 @contextmanager
 def recorded_dev_server(state_dir: Path, url: str) -> Iterator[None]:
@@ -33,3 +35,14 @@ def recorded_dev_server(state_dir: Path, url: str) -> Iterator[None]:
         for process in stand_ins:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def only_the_dev_server(
+    monkeypatch: pytest.MonkeyPatch, state_dir: Path, url: str
+) -> Iterator[None]:
+    """No LETTA_BASE_URL, and a dev server recorded in `state_dir` at `url`."""
+    monkeypatch.delenv("LETTA_BASE_URL", raising=False)
+    monkeypatch.setenv("LETTA_APPLY_DEV_SERVER_DIR", str(state_dir))
+    with recorded_dev_server(state_dir, url):
+        yield

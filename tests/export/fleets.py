@@ -9,6 +9,12 @@ from reconciler.kinds import agent, identity
 from reconciler.live.state import LiveAgent, LiveIdentity
 
 MODEL = "letta/letta-free"
+BASE_TOOLS = [
+    {"id": "tool-search", "name": "conversation_search", "tool_type": "letta_core"},
+    {"id": "tool-insert", "name": "memory_insert", "tool_type": "letta_sleeptime_core"},
+    {"id": "tool-replace", "name": "memory_replace", "tool_type": "letta_sleeptime_core"},
+]
+"""Tools the server gives every agent (made without `include_base_tools: false`)."""
 
 
 def block(block_id: str, label: str, value: str, **extra: Any) -> dict[str, Any]:
@@ -32,6 +38,7 @@ def server_agent(
         "tags": list(tags),
         "metadata": {},
         "blocks": blocks,
+        "tools": BASE_TOOLS,
         **extra,
     }
     return agent.from_server(raw, "")

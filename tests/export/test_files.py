@@ -11,9 +11,11 @@ import yaml
 from reconciler.errors import LettaApplyError
 from reconciler.export import Snapshot, UsersFile, infer, write_stack
 from reconciler.export.files import dump_yaml
+from reconciler.export.fleet import ExportedStack
+from reconciler.export.snapshot import ServerTool
 from reconciler.manifest import load_desired
 
-from .fleets import block, dedicated, server_agent
+from .fleets import block, dedicated, server_agent, server_identity
 
 HOSTILE = [
     "yes",
@@ -77,3 +79,50 @@ def test_a_symlink_in_the_folder_is_replaced_never_followed(tmp_path: Path) -> N
     assert outside.read_text() == "keep me"
     assert not (out / "stack.yaml").is_symlink()
     assert sorted(p.name for p in out.iterdir()) == ["stack.yaml"]
+
+
+def tool_export() -> ExportedStack:
+    refs = [{"id": "tool-1", "name": "sitecustomize", "tool_type": "custom"}]
+    desk = server_agent("agent-s", "support", [], tools=refs)
+    source = "def sitecustomize() -> None:\n    return None\n"
+    snapshot = Snapshot((desk,), (), (), tools=(ServerTool("sitecustomize", source),))
+    return infer(snapshot, "acme")
+
+
+def test_a_linked_folder_in_the_output_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "tools").symlink_to(outside)
+    with pytest.raises(LettaApplyError, match="tools is a link or not a folder"):
+        write_stack(out, tool_export(), UsersFile.AUTO, force=True)
+    assert list(outside.iterdir()) == []
+    assert sorted(p.name for p in out.iterdir()) == ["tools"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "outside"]  # no staging left
+
+
+def test_an_export_that_is_no_valid_stack_writes_nothing(tmp_path: Path) -> None:
+    """A name the server holds that no manifest can (here `${`): refused before any file."""
+    odd = server_agent("agent-1", "desk ${user.id} x", [block("b1", "persona", "hi")])
+    out = tmp_path / "out"
+    with pytest.raises(LettaApplyError) as caught:
+        write_stack(out, infer(Snapshot((odd,), (), ()), "acme"), UsersFile.AUTO)
+    assert str(caught.value).startswith("the export would not be a valid stack; nothing written")
+    assert f"{out.as_posix()}/stack.yaml:" in str(caught.value)
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@"])
+def test_users_a_spreadsheet_would_run_as_formulas_go_to_json_lines(
+    tmp_path: Path, start: str
+) -> None:
+    evil = server_identity("identity-1", "carol", f'{start}HYPERLINK("http://x")')
+    support = server_agent("agent-s", "support", [], identities=[{"id": "identity-1"}])
+    written = write_stack(
+        tmp_path, infer(Snapshot((support,), (), (evil,)), "acme"), UsersFile.ALWAYS
+    )
+    assert sorted(p.name for p in written) == ["stack.yaml", "users.jsonl"]
+    [identity] = load_desired([tmp_path], tmp_path).identities
+    assert identity.name == f'{start}HYPERLINK("http://x")'

@@ -25,7 +25,7 @@ SERVER = ServerDefaults(
 )
 TOOLS = [
     {"id": "tool-web", "name": "web_search", "tool_type": "letta_builtin"},
-    {"id": "tool-replace", "name": "memory_replace", "tool_type": "letta_memory_core"},
+    {"id": "tool-replace", "name": "memory_replace", "tool_type": "letta_sleeptime_core"},
     {"id": "tool-lookup", "name": "lookup_order", "tool_type": "custom"},
     {"id": "tool-orders", "name": "get_order", "tool_type": "external_mcp"},
 ]
@@ -65,6 +65,15 @@ def test_what_the_server_gives_every_agent_is_left_out(tmp_path: Path) -> None:
         },
     }
     assert exported.notes == ()
+
+
+def test_an_agent_made_without_the_base_tools_keeps_them_off() -> None:
+    bare = _agent("ann", tools=[], tool_rules=[{"type": "run_first", "tool_name": "memory_insert"}])
+    exported = infer(Snapshot((bare,), (), ()), "acme", server=SERVER)
+    [template] = exported.document["templates"].values()
+    assert template["includeBaseTools"] is False
+    assert "toolRules" not in template  # it names a base tool the agent does not have
+    assert any("tool rules left as the server has them" in note for note in exported.notes)
 
 
 def test_settings_set_by_hand_are_exported_and_managed(tmp_path: Path) -> None:

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from tests.integration.helpers import Result
+from tests.requestledger import command, environment
 
 
 def start(*args: str, url: str, log_dir: Path, name: str) -> subprocess.Popen[str]:
     """Start `letta-apply ARGS` as a CI job would; its output goes to files in `log_dir`."""
-    environ = {**os.environ, "LETTA_BASE_URL": url, "CI": "true", "NO_COLOR": "1"}
+    environ = {**os.environ, **environment(), "LETTA_BASE_URL": url, "CI": "true", "NO_COLOR": "1"}
     log_dir.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
-        [sys.executable, "-m", "reconciler", *args],
+        command(*args),
         stdout=(log_dir / f"{name}.out").open("w"),
         stderr=(log_dir / f"{name}.err").open("w"),
         stdin=subprocess.DEVNULL,

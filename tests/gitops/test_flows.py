@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.cli import main
-from reconciler.cli.exitcodes import ExitCode
+from reconciler.exitcodes import ExitCode
 from reconciler.gitops.context import PullRequest, RunContext
 from reconciler.gitops.flows import Job, plan_job
 from reconciler.gitops.github import GitHub
@@ -52,7 +52,13 @@ def test_a_two_thousand_user_plan_fits_one_comment_with_its_record(
     job = Job((EXAMPLES / "mixed",), None, "letta/")
     client = GitHub(github.url, github.token, github.repository, BOT)
     outcome = plan_job(
-        _context(github, tmp_path), job, tmp_path, lambda: desired, lambda _d: plan, client
+        _context(github, tmp_path),
+        job,
+        tmp_path,
+        lambda: desired,
+        lambda _d: plan,
+        client,
+        lambda _p: None,
     )
     assert outcome.exit_code is ExitCode.OK and outcome.detailed == 2
     (comment,) = github.comments_on(7)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.requestledger import command, environment
 
 
 @dataclass(frozen=True)
@@ -22,10 +23,18 @@ class Result:
 
 
 def letta_apply(*args: str, url: str, timeout: float = 600, **env: str) -> Result:
-    """Run `letta-apply ARGS` in a subprocess, as a CI job would (no terminal)."""
-    environ = {**os.environ, "LETTA_BASE_URL": url, "CI": "true", "NO_COLOR": "1", **env}
+    """Run `letta-apply ARGS` in a subprocess, as a CI job would (no terminal), its writes
+    checked against its plan (`tests.requestledger`)."""
+    environ = {
+        **os.environ,
+        **environment(),
+        "LETTA_BASE_URL": url,
+        "CI": "true",
+        "NO_COLOR": "1",
+        **env,
+    }
     proc = subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
+        command(*args),
         capture_output=True,
         text=True,
         env=environ,

@@ -95,3 +95,39 @@ def test_audit_reports_each_isolation_break(
     text = letta_apply("audit", str(path), url=letta_url)
     assert text.code == 2 and "5 violation(s)" in text.stdout
     sdk.agents.delete(stray.id)
+
+
+def test_two_agents_carrying_the_stacks_record_for_one_address_are_named_everywhere(
+    tmp_path: Path, letta_url: str, stack_name: str, sdk: Letta
+) -> None:
+    """A record copied onto another agent: whoever can write to the server can do that, so
+    letta-apply cannot tell the genuine one; it says so wherever it would name one."""
+    path = write_manifest(tmp_path / "m", MANIFEST.format(stack=stack_name))
+    assert letta_apply(str(path), url=letta_url).code == 0
+    tag, user = f"letta-apply:{stack_name}", f"u1-{stack_name}"
+    [genuine] = sdk.agents.list(tags=[f"user:{user}"], include=["agent.tags"])
+    forged = sdk.agents.create(
+        name=f"forged-{stack_name}",
+        model="letta/letta-free",
+        embedding="letta/letta-free",
+        tags=[tag],
+        metadata=genuine.metadata,
+    )
+    ids = f"{genuine.id}, {forged.id}"
+
+    outputs = letta_apply("outputs", str(path), url=letta_url)
+    assert outputs.code == 0, outputs.output
+    assert f"agent/user:{user}: 2 resources carry this stack's ownership record ({ids})" in (
+        outputs.stderr
+    )
+    assert json.loads(outputs.stdout)["users"][user]["agent_id"] == genuine.id
+    code, violations = audit(path, letta_url)
+    assert code == 2
+    assert [v["where"] for v in violations if v["rule"] == "one-resource-per-address"] == [
+        f"agent/user:{user}"
+    ]
+    planned = letta_apply("plan", str(path), url=letta_url)
+    assert f"ids: {ids}" in planned.stdout, planned.output
+    sdk.agents.delete(forged.id)
+    for agent in sdk.agents.list(tags=[tag]):
+        sdk.agents.delete(agent.id)

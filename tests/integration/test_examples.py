@@ -19,7 +19,11 @@ from tests.integration.helpers import letta_apply
 
 pytestmark = pytest.mark.server
 
-SECRETS = {"ORDERS_API_TOKEN": "example-token", "LETTA_APPLY_ALLOW_ENV": "ORDERS_API_TOKEN"}
+SECRETS = {
+    "ORDERS_API_TOKEN": "example-token",
+    "LETTA_APPLY_ALLOW_ENV": "ORDERS_API_TOKEN",
+    "LETTA_APPLY_KEY": "the examples' key",
+}
 """The environment the examples' secrets are read from."""
 
 

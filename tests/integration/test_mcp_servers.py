@@ -97,10 +97,15 @@ def test_an_mcp_server_is_made_its_tool_attached_changed_and_removed(
         url=letta_url,
         ORDERS_KEY=key,
         LETTA_APPLY_ALLOW_ENV="ORDERS_KEY",
+        LETTA_APPLY_KEY="mcp-test-key",
     )
     outputs.append(planned.output)
     applied = letta_apply(
-        str(path), url=letta_url, ORDERS_KEY=key, LETTA_APPLY_ALLOW_ENV="ORDERS_KEY"
+        str(path),
+        url=letta_url,
+        ORDERS_KEY=key,
+        LETTA_APPLY_ALLOW_ENV="ORDERS_KEY",
+        LETTA_APPLY_KEY="mcp-test-key",
     )
     outputs.append(applied.output)
     assert applied.code == 0, applied.output
@@ -114,19 +119,29 @@ def test_an_mcp_server_is_made_its_tool_attached_changed_and_removed(
         url=letta_url,
         ORDERS_KEY=key,
         LETTA_APPLY_ALLOW_ENV="ORDERS_KEY",
+        LETTA_APPLY_KEY="mcp-test-key",
     )
     assert again.code == 0, again.output
     outputs.append(again.output)
 
     rotated = f"key-{uuid.uuid4().hex}"
     changed = letta_apply(
-        "plan", str(path), url=letta_url, ORDERS_KEY=rotated, LETTA_APPLY_ALLOW_ENV="ORDERS_KEY"
+        "plan",
+        str(path),
+        url=letta_url,
+        ORDERS_KEY=rotated,
+        LETTA_APPLY_ALLOW_ENV="ORDERS_KEY",
+        LETTA_APPLY_KEY="mcp-test-key",
     )
     assert 'values.env:ORDERS_KEY: "(set)" -> "(changed)"' in changed.stdout, changed.output
     outputs.append(changed.output)
     assert (
         letta_apply(
-            str(path), url=letta_url, ORDERS_KEY=rotated, LETTA_APPLY_ALLOW_ENV="ORDERS_KEY"
+            str(path),
+            url=letta_url,
+            ORDERS_KEY=rotated,
+            LETTA_APPLY_ALLOW_ENV="ORDERS_KEY",
+            LETTA_APPLY_KEY="mcp-test-key",
         ).code
         == 0
     )

@@ -54,6 +54,7 @@ def test_secret_values_reach_the_server_and_no_output(
         "ORDERS_TOKEN": token,
         "SHOP_REGION": region,
         "LETTA_APPLY_ALLOW_ENV": "ORDERS_TOKEN,SHOP_REGION",
+        "LETTA_APPLY_KEY": f"key-{uuid.uuid4().hex}",
     }
     path = tmp_path / "m"
     write(path, stack_name, {"ORDERS_API_TOKEN": "ORDERS_TOKEN"})
@@ -77,8 +78,12 @@ def test_secret_values_reach_the_server_and_no_output(
     outputs.append(again.output)
 
     assert held(letta_url, stack_name) == {"ORDERS_API_TOKEN": token, "REGION": region}
+    digests = recorded(letta_url, stack_name)
+    assert set(digests) == {"ORDERS_API_TOKEN", "REGION"}
     for text in outputs:
         assert token not in text and region not in text
+        assert not any(d[:8] in text for d in digests.values())  # no digest, whole or cut
+        assert "digest" not in text.replace('"digest": "', "")  # only the plan's own
 
     # A new value: shown as changed (never the value), converged, then empty.
     rotated = f"tok-{uuid.uuid4().hex}"
@@ -93,10 +98,11 @@ def test_secret_values_reach_the_server_and_no_output(
     # A saved plan whose value changed before the apply is refused, nothing sent.
     write(path, stack_name, {"ORDERS_API_TOKEN": "ORDERS_TOKEN", "EXTRA": "ORDERS_TOKEN"})
     assert letta_apply("plan", str(path), "--out", str(saved), url=letta_url, **env).code == 0
-    stale = letta_apply("apply", str(saved), url=letta_url, **{**env, "ORDERS_TOKEN": "other"})
+    stale = letta_apply("apply", str(saved), url=letta_url, **{**env, "ORDERS_TOKEN": "tok-3f9e"})
     assert stale.code == 1, stale.output
-    assert "not the one the plan was made with" in stale.stderr
-    assert "other" not in stale.output and rotated not in stale.output
+    assert "signature does not match" in stale.stderr
+    assert "a secret's value changed since" in stale.stderr
+    assert "tok-3f9e" not in stale.output and rotated not in stale.output
     assert "EXTRA" not in held(letta_url, stack_name)
 
     # Removed from the manifest: removed from the server.
@@ -108,6 +114,15 @@ def test_secret_values_reach_the_server_and_no_output(
     assert letta_apply("plan", str(path), "--detailed-exitcode", url=letta_url, **env).code == 0
     [agent] = sdk.agents.list(tags=[f"letta-apply:{stack_name}"])
     sdk.agents.delete(agent.id)
+
+
+def recorded(url: str, stack: str) -> dict[str, str]:
+    """The digests the stack's ownership record keeps for the agent's secrets."""
+    answer = httpx.get(f"{url}/v1/agents/", params={"tags": [f"letta-apply:{stack}"]})
+    answer.raise_for_status()
+    [agent] = answer.json()
+    found: dict[str, str] = agent["metadata"]["letta_apply"]["secrets"]
+    return found
 
 
 def test_a_missing_variable_is_an_error_before_any_request(tmp_path: Path, stack_name: str) -> None:

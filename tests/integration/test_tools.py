@@ -181,3 +181,24 @@ def test_a_saved_plan_attaches_the_servers_tools_it_names(
     own = tool_named(letta_url, name)
     assert own is not None
     sdk.tools.delete(own["id"])
+
+
+def test_a_custom_tool_claiming_an_mcp_server_in_its_metadata_is_not_that_servers_tool(
+    tmp_path: Path, letta_url: str, stack_name: str, sdk: Letta
+) -> None:
+    """`metadata_` is anyone's to write: `<server>/<tool>` is resolved by the MCP server's own
+    tool listing and the tool's type, so a tenant's custom tool is never attached as one."""
+    fake, server = f"fake_{stack_name}".replace("-", "_"), f"srv-{stack_name}"
+    forged = sdk.tools.create(source_code=SOURCE.format(name=fake, status="a tenant's"))
+    claim = {"metadata_": {"mcp": {"server_name": server, "server_id": "mcp_server-x"}}}
+    httpx.patch(f"{letta_url}/v1/tools/{forged.id}", json=claim).raise_for_status()
+    path = tmp_path / "m"
+    write(path, stack_name, {}, [f"{server}/{fake}", "web_search"])
+    planned = letta_apply("plan", str(path), url=letta_url)
+    assert f"no tool named '{server}/{fake}' on the server" in planned.stdout, planned.output
+    applied = letta_apply(str(path), url=letta_url)
+    assert applied.code == 3, applied.output  # the agent is made; the tool stays blocked
+    agent = agent_tools(letta_url, stack_name)
+    assert forged.id not in {t["id"] for t in agent["tools"]}
+    sdk.agents.delete(agent["id"])
+    sdk.tools.delete(forged.id)

@@ -152,3 +152,40 @@ def test_alike_problems_are_listed_a_few_times_then_counted(
         "users.jsonl:3:1: user: missing required key 'pattern'",
         "users.jsonl:4:1: … and 1,998 more: user: missing required key 'pattern'",
     ]
+
+
+def test_many_users_naming_an_unknown_template_are_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Captured
+) -> None:
+    users = _rows("id,pattern,template", "u{n},dedicated,asistant")
+    manifest = HEAD + TEMPLATE.replace("teir", "id")
+    lines = _validate(
+        tmp_path, {"users.csv": users, "manifest.yaml": manifest}, monkeypatch, capsys
+    )
+    assert lines == [
+        "Error: users.csv:2:14: user 'u0': unknown template 'asistant'; did you mean 'assistant'?",
+        "users.csv:3:14: user 'u1': unknown template 'asistant'; did you mean 'assistant'?",
+        "users.csv:4:14: user 'u2': unknown template 'asistant'; did you mean 'assistant'?",
+        "users.csv:5:14: … and 1,997 more: users of unknown template 'asistant'",
+    ]
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["x = " + "-" * 200_000 + "1", "x = " + "a." * 200_000 + "b"],
+    ids=["memory", "recursion"],
+)
+def test_a_tool_source_nested_too_deeply_is_reported_at_the_file(
+    source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "deep.py").write_text(source)
+    manifest = HEAD + (
+        "defaults: {model: letta/letta-free, embedding: letta/letta-free}\n"
+        "tools:\n  deep: {source: deep.py}\n"
+    )
+    (tmp_path / "manifest.yaml").write_text(manifest)
+    monkeypatch.chdir(tmp_path)
+    code, output = run_validate(["."], capsys)
+    assert code == 1
+    assert "deep.py:1:1: tool 'deep': the source is nested too deeply" in output
+    assert "unexpected" not in output

@@ -24,7 +24,7 @@ from reconciler.desired import DesiredState
 from reconciler.kinds import agent, block, conversation, identity, tool
 from reconciler.live import LiveConversation, LiveIdentity, LiveState
 from reconciler.manifest import load_desired
-from reconciler.plan.planner import build_plan
+from reconciler.planner import build_plan
 
 if TYPE_CHECKING:
     from reconciler.plan.model import Plan

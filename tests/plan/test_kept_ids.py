@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from reconciler.kinds import kept_ids
-from reconciler.plan.planner import build_plan
 from reconciler.plan.serialize import plan_to_dict
+from reconciler.planner import build_plan
 
 from .data import TARGET, load_case
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from reconciler.address import Address
 from reconciler.plan.model import Attach, Create, Delete, Detach, Update
-from reconciler.plan.order import in_order, phases
+from reconciler.planner.order import in_order, phases
 
 ALICE = Address.dedicated_agent("alice")
 SUPPORT = Address.agent("support")

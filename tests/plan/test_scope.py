@@ -9,7 +9,7 @@ import pytest
 from reconciler.address import Address
 from reconciler.errors import LettaApplyError
 from reconciler.plan.model import Action
-from reconciler.plan.planner import build_plan
+from reconciler.planner import build_plan
 from reconciler.scope import Scope, cut
 from tests.plan.data import TARGET, load_case
 

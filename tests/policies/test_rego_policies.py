@@ -14,7 +14,7 @@ import pytest
 import regopy
 
 from reconciler.desired import Policy
-from reconciler.plan.planner import build_plan
+from reconciler.planner import build_plan
 from reconciler.render import render_json
 from tests.plan.data import TARGET, live_from_json, load_case
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.manifest import load_desired
-from reconciler.plan.planner import build_plan
+from reconciler.planner import build_plan
 from tests.plan.data import live_from_json, plan_case
 
 if TYPE_CHECKING:

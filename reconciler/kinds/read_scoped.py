@@ -19,14 +19,16 @@ from reconciler import ownership
 from reconciler.client import LettaApi, Params
 from reconciler.desired import DesiredState
 from reconciler.kinds import agent, block, conversation, identity, mcp_server, tool
-from reconciler.live.reader import (
+from reconciler.kinds.read import (
     FOREIGN_BATCH,
     named_tools,
     read_blocks,
     read_identities_by_key,
     read_mcp_servers,
+    read_mcp_tools,
     read_sources,
     read_tools_by_name,
+    with_mcp_tools,
 )
 from reconciler.live.state import (
     IdentityReads,
@@ -58,6 +60,7 @@ def read_scoped(
         conversations = _conversations(api, desired, owned, page_size)
         companions, on_companions = agent.read_companions(api, stack, owned, parallelism)
         shared, shared_tagged = blocks.result()
+        mcp_tools = read_mcp_tools(api, stack, servers.result(), desired)
         reads = IdentityReads(listed=False, looked_up=_identity_keys(desired))
         parts = (
             (agent.LIVE, agent.Agents(owned, foreign, companions)),
@@ -67,7 +70,7 @@ def read_scoped(
             ),
             (conversation.LIVE, conversation.Conversations(conversations)),
             (identity.LIVE, identity.Identities(identities.result(), reads)),
-            (tool.LIVE, tool.Tools(tools.result())),
+            (tool.LIVE, tool.Tools(with_mcp_tools(tools.result(), mcp_tools))),
             (mcp_server.LIVE, mcp_server.McpServers(servers.result())),
         )
         found = {key.kind: part for key, part in parts}

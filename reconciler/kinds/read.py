@@ -73,7 +73,7 @@ def read_live(
     `progress` hears how many agents have been read so far, a page at a time. `tool_names`
     are more tools to look up by name (those a saved plan attaches), besides the stack's own
     and those `desired` names. `adopt`: also what the stack could adopt (see
-    `reconciler.plan.adoption`): the agents in the way with their blocks, unowned agents named
+    `reconciler.planner.adoption`): the agents in the way with their blocks, unowned agents named
     as declared shared agents, the unmarked conversations of shared agents, and which blocks
     labelled as a declared shared block carry a stack's tag.
     `prune` (else as `desired` says): every identity is listed, to find owned ones attached
@@ -107,6 +107,7 @@ def read_live(
         companions, on_companions = agent.read_companions(api, stack, agents, parallelism)
         shared, tagged = blocks.result()
         marked = _stack_tagged(api, desired, shared, page_size) if adopt and desired else ()
+        mcp_tools = read_mcp_tools(api, stack, servers.result(), desired)
         parts = (
             (agent.LIVE, agent.Agents(agents, foreign, companions)),
             (block.LIVE, block.Blocks(shared, tagged | on_companions, frozenset(marked))),
@@ -115,7 +116,7 @@ def read_live(
                 conversation.Conversations(conversations, unmarked if adopt else ()),
             ),
             (identity.LIVE, identity.Identities(identities, reads)),
-            (tool.LIVE, tool.Tools(tools.result())),
+            (tool.LIVE, tool.Tools(with_mcp_tools(tools.result(), mcp_tools))),
             (mcp_server.LIVE, mcp_server.McpServers(servers.result())),
         )
         found = {key.kind: part for key, part in parts}
@@ -378,12 +379,42 @@ def named_tools(desired: DesiredState) -> set[str]:
     return {t.name for t in desired.tools} | {a.name for s in desired.agents for a in s.tools}
 
 
+def read_mcp_tools(
+    api: LettaApi, stack: str, servers: Iterable[LiveMcpServer], desired: DesiredState | None
+) -> tuple[LiveTool, ...]:
+    """The tools the MCP servers the stack's agents name provide, from each MCP server's own
+    tool listing: the only way a tool is known as that server's (a tool's metadata is anyone's
+    to write). One request per MCP server named."""
+    named = (
+        {t.provider.name for s in desired.agents for t in s.tools if t.provider != t}
+        if desired
+        else set()
+    )
+    return tuple(
+        tool.from_server(raw, stack, mcp_server=server.name)
+        for server in servers
+        if server.name in named
+        for raw in api.get(
+            f"/v1/mcp-servers/{server.id}/tools", address=f"mcp-server/{server.name}"
+        )
+        or ()
+    )
+
+
+def with_mcp_tools(
+    tools: Iterable[LiveTool], mcp_tools: Iterable[LiveTool]
+) -> tuple[LiveTool, ...]:
+    """The tools read by name, each MCP server's tools as its listing has them."""
+    found = {t.id: t for t in tools}
+    found.update((t.id, t) for t in mcp_tools)
+    return tuple(survivor_first(found.values()))
+
+
 def read_mcp_servers(api: LettaApi, stack: str) -> tuple[LiveMcpServer, ...]:
     """Every MCP server (the listing is not paginated; servers are few): the stack's are
     told by their mark, the others are needed to detect a name that is taken."""
-    key = api.secrets.key
     listed = api.get("/v1/mcp-servers/")
-    return tuple(survivor_first(mcp_server.from_server(raw, stack, key) for raw in listed))
+    return tuple(survivor_first(mcp_server.from_server(raw, stack, api.secrets) for raw in listed))
 
 
 def read_user_tagged(

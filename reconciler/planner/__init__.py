@@ -14,7 +14,6 @@ from reconciler.address import Address, Kind
 from reconciler.desired import BlockSpec, DesiredState, Policy
 from reconciler.kinds import KINDS, fingerprint, identity, owned_count
 from reconciler.live.state import LiveState
-from reconciler.plan.adoption import adopting
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import (
     Adopt,
@@ -27,7 +26,8 @@ from reconciler.plan.model import (
     Plan,
     Update,
 )
-from reconciler.plan.order import in_order
+from reconciler.planner.adoption import adopting
+from reconciler.planner.order import in_order
 from reconciler.scope import Scoped
 
 
@@ -44,7 +44,7 @@ def build_plan(
 
     `scoped`: `desired` and `live` hold only a scope's resources and what they need; the plan
     changes the selected ones, creates what they need when it is missing, and deletes nothing.
-    `adopt`: unowned resources holding declared keys are adopted (`reconciler.plan.adoption`)
+    `adopt`: unowned resources holding declared keys are adopted (`reconciler.planner.adoption`)
     rather than reported as in the way; the rest is planned as if they were the stack's.
     """
     prune_on = False if scoped else desired.prune.enabled if prune is None else prune

@@ -5,7 +5,8 @@ follows sees the adopted resources as the stack's. Creates run in waves by depen
 create waits for the creates of what it needs (a shared block before the agent that links
 it, an agent before its own blocks and conversations), so independent creates run together.
 Updates run kind by kind in dependency order, so a conversation's context is compiled again
-after its agent's and blocks' updates landed. Within a phase, changes are sorted by kind (in
+after its agent's and blocks' updates landed. Deletes run last, a sleep-time agent's before its
+agent's. Within a phase, changes are sorted by kind (in
 dependency order) and address, so plans diff cleanly between runs.
 """
 
@@ -50,11 +51,20 @@ def _phase(change: Change, depth: dict[Address, int]) -> Phase:
             wave = depth.get(change.address, 0)
         case Update():
             wave = rank(change.address.kind)  # a conversation recompiles after its agent
-        case Attach() | Detach() | Delete():
+        case Attach() | Detach():
             wave = 0
+        case Delete():
+            wave = 0 if _belongs_to_its_kind(change.address) else 1
         case _:
             assert_never(change)
     return (list(Action).index(change.action), wave)
+
+
+def _belongs_to_its_kind(address: Address) -> bool:
+    """A resource belonging to another of its kind (a sleep-time agent to its agent) is
+    deleted first: the server deletes it with the other, and both at once fail."""
+    owner = address.owner
+    return owner is not None and owner.kind is address.kind
 
 
 def _position(change: Change) -> tuple[str, str, str]:
