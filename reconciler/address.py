@@ -206,6 +206,12 @@ class Address:
         return self.parts[-1]
 
     @property
+    def reference(self) -> str:
+        """The parts as a manifest writes them: a tool as `lookup_order`, or as
+        `<mcp server>/<tool>` for one an MCP server provides (what `tool()` reads)."""
+        return "/".join(self.parts)
+
+    @property
     def owner(self) -> Address | None:
         """The agent an agent's own block, a conversation or a sleep-time agent belongs to;
         the folder of a file, the archive of a passage."""

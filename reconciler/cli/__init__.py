@@ -163,7 +163,12 @@ def _invoke(argv: list[str] | None, debug: bool) -> int:
     except click.ClickException as exc:
         _show_click_error(exc)
         return ExitCode.ERROR
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            # Ctrl-C outside the changes themselves (reading, planning, at the prompt): the
+            # apply, which stops gracefully and tallies, is never cut off here.
+            click.echo("Interrupted.", err=True)
+            return ExitCode.INTERRUPTED
         click.echo("Aborted.", err=True)
         return ExitCode.ERROR
     except LettaApplyError as exc:

@@ -23,6 +23,7 @@ from reconciler.desired import DesiredState, FolderSpec
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import agent
 from reconciler.kinds.common import (
+    Reading,
     Resolve,
     attach_at,
     delete_if_present,
@@ -149,14 +150,23 @@ def _inventory(files: JSON) -> dict[str, dict[str, str]]:
     }
 
 
-def read(api: LettaApi, stack: str, parallelism: int, page_size: int) -> Folders:
-    """Every folder (few on a server), and the agents of the stack's."""
-    folders = [from_server(raw, stack) for raw in api.paginate("/v1/folders/", None, page_size)]
-    owned_ones = [f for f in folders if f.address is not None]
-    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        listed = pool.map(lambda f: _agents(api, f), owned_ones)
-        agents = dict(zip((f.id for f in owned_ones), listed, strict=True))
-    return Folders(tuple(_with_agents(f, agents.get(f.id)) for f in folders))
+def read(reading: Reading) -> Folders:
+    """Every folder (few on a server: any can hold a declared name), and the agents of the
+    stack's. A scoped read keeps of the stack's only those in scope, and reads nothing when
+    the scope has no folder."""
+    desired = reading.desired
+    if reading.scoped and not (desired and desired.folders):
+        return Folders()
+    api, stack = reading.api, reading.stack
+    found = [from_server(raw, stack) for raw in api.paginate("/v1/folders/", None, 100)]
+    if reading.scoped and desired is not None:
+        wanted = set(declared(desired))
+        found = [f for f in found if f.address is None or f.address in wanted]
+    mine = [f for f in found if f.address is not None]
+    with ThreadPoolExecutor(max_workers=max(1, reading.parallelism)) as pool:
+        listed = pool.map(lambda f: _agents(api, f), mine)
+        agents = dict(zip((f.id for f in mine), listed, strict=True))
+    return Folders(tuple(_with_agents(f, agents.get(f.id)) for f in found))
 
 
 def _agents(api: LettaApi, folder: LiveFolder) -> tuple[str, ...]:

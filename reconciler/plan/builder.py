@@ -76,7 +76,7 @@ class Builder:
                 NoticeKind.DUPLICATE,
                 address,
                 f"{len(group)} owned {nouns} claim this address; keeping {group[0].id} "
-                f"(ownership record, then oldest); {action}",
+                f"(the oldest, then the lowest id); {action}",
                 resource_ids=tuple(r.id for r in group),
             )
             for extra in group[1:] if self.prune else ():
