@@ -64,7 +64,7 @@ class SecretAccess:
             }
         )
         if problems:
-            raise EnvRefused("\n".join(problems))
+            raise EnvRefused(*problems)
         if declared and self.key.get() is None:
             raise LettaApplyError(f"this stack declares secrets, and {NO_KEY}")
 
