@@ -186,6 +186,10 @@ class LettaApi:
     def patch(self, path: str, body: JSON | None = None, *, address: str = "") -> JSON:
         return self._retrying(lambda: self._send("patch", path, body=body), address or path)
 
+    def put(self, path: str, body: JSON, *, address: str = "") -> JSON:
+        """Replace a resource's part whole (idempotent, so retried)."""
+        return self._retrying(lambda: self._send("put", path, body=body), address or path)
+
     def delete(self, path: str, *, address: str = "") -> None:
         """Delete, treating 404 after a retry as done (the earlier attempt got through)."""
         attempts = [0]
@@ -255,6 +259,8 @@ class LettaApi:
                     answer = self.sdk.post(path, cast_to=raw, body=body, options=options)
                 case "patch":
                     answer = self.sdk.patch(path, cast_to=raw, body=body, options=options)
+                case "put":
+                    answer = self.sdk.put(path, cast_to=raw, body=body, options=options)
                 case "delete":
                     answer = self.sdk.delete(path, cast_to=raw, options=options)
                 case _:

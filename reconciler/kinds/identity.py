@@ -29,7 +29,6 @@ from reconciler.kinds.common import (
     nothing_deleted_with,
     owned_in,
     refuse_other_owner,
-    update_at,
 )
 from reconciler.live.state import (
     Found,
@@ -289,7 +288,7 @@ def _update(spec: IdentitySpec, live: LiveIdentity, stack: str, out: Builder) ->
     }
 
     def send(changed: Mapping[str, JSON]) -> dict[str, JSON]:
-        # The server replaces the property list whole: send all of it, marks included.
+        # The property list is replaced whole: send all of it, marks included.
         if "properties" in changed:
             return {**changed, "properties": _property_list(spec, stack)}
         return dict(changed)
@@ -331,7 +330,15 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
 
 
 def update(api: LettaApi, change: Update) -> None:
-    update_at(api, "identities", change)
+    """Send the changed fields; the property list through the route that replaces it whole
+    (an update merges properties by key, so a property no longer declared would stay)."""
+    body = thaw(change.body)
+    path = f"/v1/identities/{change.resource_id}"
+    properties = body.pop("properties", None)
+    if body:
+        api.patch(path, body, address=str(change.address))
+    if properties is not None:
+        api.put(f"{path}/properties", properties, address=str(change.address))
 
 
 def delete(api: LettaApi, change: Delete) -> None:

@@ -98,6 +98,9 @@ def observe(api: LettaApi) -> dict[str, Any]:
     )
     changed = api.patch(f"/v1/identities/{identity['id']}", {"properties": [_prop("b", "2")]})
     seen["properties merged"] = sorted(p["key"] for p in changed["properties"])
+    api.put(f"/v1/identities/{identity['id']}/properties", [_prop("c", "3")])
+    replaced = api.get(f"/v1/identities/{identity['id']}")
+    seen["properties replaced"] = sorted(p["key"] for p in replaced["properties"])
     api.patch(f"{path}/identities/attach/{identity['id']}")
     seen["identity agent_ids"] = api.get(f"/v1/identities/{identity['id']}")["agent_ids"]
 
@@ -196,13 +199,11 @@ def test_one_stack_is_applied_and_planned_alike(both: dict[str, LettaApi], tmp_p
     plans = {}
     for where, api in both.items():
         server = Server(MemoryLetta(), "", api)
-        first = desired(tmp_path, STACK.replace("alice", f"alice-{name}"), name=name, folder=where)
+        first = desired(tmp_path, _users_of(STACK, name), name=name, folder=where)
         server.apply(first)
         changed = STACK.replace("tier: pro", "tier: team").replace("I am the desk.", "I help.")
         changed = changed.replace("  - {id: bob, pattern: shared, agent: desk}\n", "")
-        second = desired(
-            tmp_path, changed.replace("alice", f"alice-{name}"), name=name, folder=where
-        )
+        second = desired(tmp_path, _users_of(changed, name), name=name, folder=where)
         plan = server.plan(second)
         plans[where] = sorted(
             (
@@ -216,3 +217,8 @@ def test_one_stack_is_applied_and_planned_alike(both: dict[str, LettaApi], tmp_p
         assert not server.plan(second).has_changes
         server.apply(desired(tmp_path, GONE, name=name, folder=f"{where}-gone"))
     assert plans["memory"] == plans["real"]
+
+
+def _users_of(text: str, stack: str) -> str:
+    """Users of this stack only: identifier keys are unique on a shared server."""
+    return text.replace("alice", f"alice-{stack}").replace("carol", f"carol-{stack}")

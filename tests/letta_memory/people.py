@@ -1,7 +1,8 @@
 """Identities, as Letta 0.16.8 keeps and answers them.
 
 - A second identity with the same `identifier_key` is refused with 409.
-- An update's `properties` are merged by key into those held (none is ever removed).
+- An update's `properties` are merged by key into those held (none is ever removed); `PUT
+  .../properties` replaces them whole.
 - An identity answers `agent_ids: []` whatever it is attached to; the agents' listing with
   `agent.identities` tells.
 - `count` answers a bare number. Without the identities API (Letta Cloud projects without
@@ -75,6 +76,13 @@ def update_identity(s: MemoryLetta, m: re.Match[str], _q: Query, body: Any) -> A
     return _answer(identity)
 
 
+def replace_properties(s: MemoryLetta, m: re.Match[str], _q: Query, body: Any) -> Any:
+    _available(s)
+    identity = s.identities.get(m[1])
+    identity["properties"] = copied(list(body or ()))
+    return _answer(identity)
+
+
 def delete_identity(s: MemoryLetta, m: re.Match[str], _q: Query, _b: Any) -> Any:
     _available(s)
     s.identities.remove(m[1])
@@ -91,4 +99,5 @@ ROUTES = (
     ("GET", r"/v1/identities/([^/]+)", get_identity),
     ("PATCH", r"/v1/identities/([^/]+)", update_identity),
     ("DELETE", r"/v1/identities/([^/]+)", delete_identity),
+    ("PUT", r"/v1/identities/([^/]+)/properties", replace_properties),
 )

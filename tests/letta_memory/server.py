@@ -123,6 +123,14 @@ class MemoryLetta:
         with self.lock:
             return memory.new_block(self, body)
 
+    def mcp_server(self, name: str, **config: Any) -> Record:
+        """An MCP server made as a create request would make it (its tools registered),
+        without a request."""
+        with self.lock:
+            made = self.new(self.mcp_servers, tools.flattened(name, config))
+            tools.register(self, made)
+            return made
+
     def writes(self) -> list[Request]:
         return [r for r in self.requests if r.writes]
 

@@ -7,8 +7,8 @@
   replaces it whole. Deleting a missing tool answers 400, not 404.
 - MCP servers: listed whole (no pagination), their configuration flattened into the record;
   creating one registers the tools it provides (`MemoryLetta.mcp_tools`) as `external_mcp`
-  tools, listed by the server's own `tools` route; refreshing registers them again; deleting
-  the server removes them.
+  tools, listed by the server's own `tools` route; a refresh keeps the tools still provided
+  (same ids), deletes the others and adds new ones; deleting the server removes them.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def delete_tool(s: MemoryLetta, m: re.Match[str], _q: Query, _b: Any) -> Any:
 CONFIG = ("command", "args", "env", "server_url", "custom_headers", "auth_header", "auth_token")
 
 
-def _flattened(name: str, config: dict[str, Any]) -> dict[str, Any]:
+def flattened(name: str, config: dict[str, Any]) -> dict[str, Any]:
     return {
         "server_name": name,
         "mcp_server_type": config.get("mcp_server_type"),
@@ -128,21 +128,24 @@ def _flattened(name: str, config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _register(s: MemoryLetta, server: Record) -> None:
-    _unregister(s, server)
+def register(s: MemoryLetta, server: Record) -> None:
+    """Register the tools the MCP server provides, as the server does when it is made, and
+    again on a refresh: a tool still provided keeps its id, one no longer provided is deleted,
+    a new one is added."""
     name = server["server_name"]
-    made = [
-        _new_tool(
-            s,
-            {
-                "name": tool,
-                "tool_type": "external_mcp",
-                "metadata_": {"mcp": {"server_name": name}},
-            },
-        )
-        for tool in s.mcp_tools.get(name, ())
+    held = {
+        s.tools.rows[i]["name"]: i for i in s.registered.get(server["id"], ()) if i in s.tools.rows
+    }
+    wanted = s.mcp_tools.get(name, ())
+    for tool, tool_id in held.items():
+        if tool not in wanted:
+            s.tools.rows.pop(tool_id)
+    marks = {"mcp": {"server_name": name}}
+    s.registered[server["id"]] = [
+        held.get(tool)
+        or _new_tool(s, {"name": tool, "tool_type": "external_mcp", "metadata_": marks})["id"]
+        for tool in wanted
     ]
-    s.registered[server["id"]] = [tool["id"] for tool in made]
 
 
 def _unregister(s: MemoryLetta, server: Record) -> None:
@@ -155,31 +158,41 @@ def server_tools(s: MemoryLetta, m: re.Match[str], _q: Query, _b: Any) -> Any:
     return [copied(s.tools.rows[i]) for i in s.registered.get(m[1], ()) if i in s.tools.rows]
 
 
+def _answered(server: Record) -> Any:
+    """A server as the real one answers: the token it keeps with `Bearer ` before it."""
+    answer = copied(server)
+    if answer.get("auth_token"):
+        answer["auth_token"] = f"Bearer {answer['auth_token']}"
+    return answer
+
+
 def list_servers(s: MemoryLetta, _m: re.Match[str], _q: Query, _b: Any) -> Any:
-    return [copied(r) for r in sorted(s.mcp_servers.rows.values(), key=lambda r: r["created_at"])]
+    return [
+        _answered(r) for r in sorted(s.mcp_servers.rows.values(), key=lambda r: r["created_at"])
+    ]
 
 
 def get_server(s: MemoryLetta, m: re.Match[str], _q: Query, _b: Any) -> Any:
-    return copied(s.mcp_servers.get(m[1]))
+    return _answered(s.mcp_servers.get(m[1]))
 
 
 def create_server(s: MemoryLetta, _m: re.Match[str], _q: Query, body: Any) -> Any:
     name = body.get("server_name")
     if any(r["server_name"] == name for r in s.mcp_servers.rows.values()):
         raise Refused(409, f"MCP server with name {name} already exists")
-    server = s.new(s.mcp_servers, _flattened(str(name), body.get("config") or {}))
-    _register(s, server)
-    return copied(server)
+    server = s.new(s.mcp_servers, flattened(str(name), body.get("config") or {}))
+    register(s, server)
+    return _answered(server)
 
 
 def update_server(s: MemoryLetta, m: re.Match[str], _q: Query, body: Any) -> Any:
     server = s.mcp_servers.get(m[1])
-    server.update(_flattened(server["server_name"], body.get("config") or {}))
-    return copied(server)
+    server.update(flattened(server["server_name"], body.get("config") or {}))
+    return _answered(server)
 
 
 def refresh_server(s: MemoryLetta, m: re.Match[str], _q: Query, _b: Any) -> Any:
-    _register(s, s.mcp_servers.get(m[1]))
+    register(s, s.mcp_servers.get(m[1]))
     return None
 
 

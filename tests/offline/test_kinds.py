@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 
+from reconciler.adopt import adopt
 from reconciler.environ import EnvGrant
-from reconciler.errors import ApplyFailed
+from reconciler.errors import ApplyFailed, LettaApplyError
 from reconciler.plan.model import Create, Delete, Detach, NoticeKind, Update
 from reconciler.secrets import SecretAccess
 from reconciler.workflow import ApplyOptions, Hooks, apply_saved_plan
+from tests.letta_memory import Request
 from tests.offline.conftest import TEST_KEY
 from tests.offline.stacks import Server, desired
 from tests.offline.test_apply import TOOL, mixed
@@ -237,6 +239,27 @@ users:
 """
 
 
+def test_a_property_no_longer_declared_is_removed(server: Server, tmp_path: Path) -> None:
+    """An update merges identity properties by key: the list is replaced whole instead."""
+    server.apply(
+        desired(
+            tmp_path,
+            LINKS.replace("agent: desk}", "agent: desk, properties: {tier: gold, plan: pro}}"),
+        )
+    )
+    wanted = desired(
+        tmp_path, LINKS.replace("agent: desk}", "agent: desk, properties: {plan: pro}}")
+    )
+    [update] = server.plan(wanted).changes
+    assert [(f.path, f.before, f.after) for f in update.fields] == [
+        ("properties.tier", "gold", None)
+    ]
+    server.apply(wanted)
+    assert not server.plan(wanted).has_changes
+    [carol] = server.letta.identities.rows.values()
+    assert sorted(p["key"] for p in carol["properties"]) == ["letta_apply_stack", "plan"]
+
+
 def test_links_move_with_the_manifest(server: Server, tmp_path: Path) -> None:
     server.apply(desired(tmp_path, LINKS))
     text = LINKS.replace("desk: {sharedBlocks: [faq]}", "desk: {}")
@@ -257,3 +280,53 @@ def test_links_move_with_the_manifest(server: Server, tmp_path: Path) -> None:
     assert faq[0] in sales["block_ids"] and faq[0] not in desk["block_ids"]
     assert not server.plan(moved).has_changes
     assert not [c for c in plan.changes if isinstance(c, Delete | Create)]
+
+
+def _appears(server: Server, marked: bool) -> None:
+    """An MCP server named `orders` appears between the plan and its create (a run
+    interrupted after making it, or someone else), seen by the create's own listing."""
+    listings = iter(range(100))
+    env = {"LETTA_APPLY_STACK": "acme"} if marked else {}
+
+    def meanwhile(request: Request) -> None:
+        listing = request.method == "GET" and request.path == "/v1/mcp-servers/"
+        if listing and next(listings) == 1:  # the reader's listing, then the create's
+            server.letta.mcp_server("orders", mcp_server_type="stdio", env=env)
+
+    server.letta.before = meanwhile
+
+
+def test_an_mcp_server_made_by_an_interrupted_run_is_taken_not_made_again(
+    server: Server, tmp_path: Path, credentials: None
+) -> None:
+    server.letta.mcp_tools = {"orders": ("get_order",), "status": ("check",)}
+    _appears(server, marked=True)
+    server.apply(desired(tmp_path, MCP))
+    names = [r["server_name"] for r in server.letta.mcp_servers.rows.values()]
+    assert sorted(names) == ["orders", "status"]
+
+
+def test_an_mcp_server_appearing_without_the_mark_is_not_overwritten(
+    server: Server, tmp_path: Path, credentials: None
+) -> None:
+    server.letta.mcp_tools = {"status": ("check",)}
+    _appears(server, marked=False)
+    with pytest.raises(ApplyFailed, match="appeared without this stack's mark"):
+        server.apply(desired(tmp_path, MCP))
+    [orders] = [r for r in server.letta.mcp_servers.rows.values() if r["server_name"] == "orders"]
+    assert orders["env"] == {}
+
+
+def test_an_mcp_server_is_adopted_then_converged(
+    server: Server, tmp_path: Path, credentials: None
+) -> None:
+    server.letta.mcp_tools = {"orders": ("get_order",), "status": ("check",)}
+    wanted = desired(tmp_path, MCP)
+    made = server.letta.mcp_server("orders", mcp_server_type="stdio", command="node", env={})
+    adopt(server.api, wanted, "mcp-server/orders", made["id"])
+    assert made["env"] == {"LETTA_APPLY_STACK": "acme"}
+    server.apply(wanted)
+    assert made["command"] == "python" and made["env"]["ORDERS_KEY"] == "k-1"
+    assert not server.plan(wanted).has_changes
+    with pytest.raises(LettaApplyError, match="not named 'status'"):
+        adopt(server.api, wanted, "mcp-server/status", made["id"])
