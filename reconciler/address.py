@@ -33,6 +33,23 @@ class Kind(StrEnum):
     TOOL = "tool"
     MCP_SERVER = "mcp-server"
 
+    def counted(self, number: int) -> str:
+        """`number` resources of the kind, as a person reads it: `1 memory block`, `2 tools`."""
+        one, many = _NOUNS[self]
+        return f"{number:,} {one if number == 1 else many}"
+
+
+_NOUNS: dict[Kind, tuple[str, str]] = {
+    Kind.AGENT: ("agent", "agents"),
+    Kind.BLOCK: ("memory block", "memory blocks"),
+    Kind.CONVERSATION: ("conversation", "conversations"),
+    Kind.IDENTITY: ("identity", "identities"),
+    Kind.LOCK: ("lock", "locks"),
+    Kind.TOOL: ("tool", "tools"),
+    Kind.MCP_SERVER: ("MCP server", "MCP servers"),
+}
+"""How a person names one and several resources of each kind."""
+
 
 class Pattern(StrEnum):
     """The multi-user patterns a user can be served with."""

@@ -20,6 +20,7 @@ from reconciler import kinds
 from reconciler.address import Kind
 from reconciler.client import LettaApi
 from reconciler.desired import DesiredState
+from reconciler.errors import UnexpectedAnswer
 from reconciler.kinds.common import Reading
 from reconciler.live.state import IdentityReads, LiveState
 
@@ -82,6 +83,8 @@ def _read(api: LettaApi, stack: str, desired: DesiredState | None, **options: ob
         future = futures[entry.KIND]
         try:
             future.set_result(entry.read(reading))
+        except (KeyError, TypeError, AttributeError) as exc:
+            future.set_exception(_unexpected(entry.KIND, exc))
         except BaseException as exc:  # handed to whoever waits for the part
             future.set_exception(exc)
 
@@ -90,3 +93,15 @@ def _read(api: LettaApi, stack: str, desired: DesiredState | None, **options: ob
             pool.submit(run, entry)
         parts = {kind: future.result() for kind, future in futures.items()}
     return LiveState(stack, parts)
+
+
+def _unexpected(kind: Kind, exc: Exception) -> UnexpectedAnswer:
+    """A server record without a field the kind reads, or of another type (a field the API
+    renamed): one line naming the kind, the cause kept for --debug."""
+    found = UnexpectedAnswer(
+        f"reading {kind.value} records",
+        f"the server's answer is not shaped as letta-apply reads it ({type(exc).__name__}: "
+        f"{exc}); is this the Letta version letta-apply supports?",
+    )
+    found.__cause__ = exc
+    return found

@@ -14,7 +14,7 @@ from reconciler import kinds
 from reconciler.address import Address, Kind
 from reconciler.apply.checks import check_owned
 from reconciler.desired import DesiredState
-from reconciler.errors import UnsafePlanError
+from reconciler.errors import UnexpectedAnswer, UnsafePlanError
 from reconciler.kinds import agent, fingerprint, kept_ids, owned_count, owned_ids
 from reconciler.kinds.common import Reading
 from reconciler.kinds.read import read_live
@@ -120,11 +120,12 @@ class Server:
 
     def __init__(self, widgets: list[dict[str, str]]) -> None:
         self.widgets = widgets
+        self.answers: dict[str, list[dict[str, str]]] = {}
         self.listed: list[str] = []
 
     def paginate(self, path: str, _params: object = None, _page_size: int = 200) -> Iterator[Any]:
         self.listed.append(path)
-        return iter(self.widgets if path == "/v1/widgets/" else [])
+        return iter(self.widgets if path == "/v1/widgets/" else self.answers.get(path, []))
 
     def get(self, path: str, *_args: object, **_kwargs: object) -> Any:
         self.listed.append(path)
@@ -145,3 +146,10 @@ def test_an_unregistered_kind_is_not_read() -> None:
     server = Server([{"id": "w-1", "name": "one", "value": "a"}])
     assert read_live(server, "acme").part(WidgetKind.LIVE) == Widgets()  # type: ignore[arg-type]
     assert "/v1/widgets/" not in server.listed
+
+
+def test_a_record_without_a_field_a_kind_reads_is_an_unexpected_answer() -> None:
+    server = Server([])
+    server.answers["/v1/agents/"] = [{"name": "renamed-id", "agent_id": "a-1"}]
+    with pytest.raises(UnexpectedAnswer, match=r"reading agent records.*KeyError: 'id'"):
+        read_live(server, "acme")  # type: ignore[arg-type]
