@@ -86,7 +86,8 @@ clean:
 
 # Benchmarks against $$LETTA_BASE_URL, or a throwaway local server started for the run.
 # Sizes: BENCH_SIZES=100,1000 (default); BENCH_ARGS=--full adds 10,000 users (slow to seed);
-# BENCH_ARGS="--only startup" measures only the whole-process start-up ratios.
+# BENCH_ARGS="--only startup" measures only the whole-process start-up ratios; BENCH_ARGS="--only goals"
+# only the figures at scale that need no seeded server (users files, planner, plan memory).
 .PHONY: bench
 bench: venv
 	$(BIN)/python -m bench $(BENCH_ARGS)

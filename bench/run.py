@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import foreign, reads, startup, writes
+from bench import foreign, goals, reads, startup, writes
 from bench.options import Options
 from bench.server import BenchServer
 from bench.stacks import StackShape, user_ids
@@ -53,6 +53,9 @@ def execute(run: Run) -> dict[str, Any]:
             ]
         if "startup" in opts.parts:
             run.results["startup"] = _startup_benchmarks(run, seeded)
+        if "goals" in opts.parts:
+            say("goals: loading 100,000 users, the planner at 1,000,000, plan memory at 100,000")
+            run.results["goals"] = goals.run()
         if "foreign" in opts.parts:
             run.results["foreign"] = _foreign_benchmark(run)
     finally:

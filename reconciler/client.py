@@ -1,14 +1,19 @@
 """The one way letta-apply talks to a Letta server: retries, request counting, error mapping.
 
-The SDK's own retries are off (`max_retries=0`): it retries POST on 5xx and timeouts with no
-idempotency key, which leaves duplicate agents behind when the first attempt did succeed.
-Here reads and idempotent writes are retried with backoff (honouring `Retry-After`); a create
-is sent once, and after an ambiguous failure the caller's read-back decides whether it
-happened before a new attempt is made.
+Requests go through httpx with plain JSON in and out, as the Letta SDK sends them (its
+headers, `LETTA_CUSTOM_HEADERS`, lists in the query repeated); the SDK itself is not imported:
+its typed models, which letta-apply never uses, took longer to import than a no-op plan of a
+small stack takes to read. Nor are its retries wanted: it retries POST on 5xx and timeouts
+with no idempotency key, which leaves duplicate agents behind when the first attempt did
+succeed. Here reads and idempotent writes are retried with backoff (honouring `Retry-After`);
+a create is sent once, and after an ambiguous failure the caller's read-back decides whether
+it happened before a new attempt is made.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import threading
 import time
@@ -18,8 +23,6 @@ from types import TracebackType
 from typing import Any, Self
 
 import httpx
-import letta_client
-from letta_client._types import RequestOptions
 
 from reconciler.environ import EnvGrant
 from reconciler.errors import ConnectionFailed, LettaApplyError, ServerError, UnexpectedAnswer
@@ -120,18 +123,12 @@ class LettaApi:
         """Whether the server ever answered: until it has, a refused connection means nobody
         listens there, and retrying would only delay saying so."""
         self._pacer = Pacer(target.max_rps) if target.max_rps else None
-        http = httpx.Client(
+        self._base = _base_url(target.base_url)
+        self.http = httpx.Client(
+            headers=_headers(target),
             timeout=target.timeout,
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
             event_hooks={"request": [self._count]},
-        )
-        self.sdk = letta_client.Letta(
-            base_url=target.base_url,
-            api_key=target.api_key,
-            project_id=target.project_id,
-            max_retries=0,
-            timeout=target.timeout,
-            http_client=http,
         )
 
     @property
@@ -146,7 +143,7 @@ class LettaApi:
             self._requests += 1
 
     def close(self) -> None:
-        self.sdk.close()
+        self.http.close()
 
     def __enter__(self) -> Self:
         return self
@@ -249,31 +246,45 @@ class LettaApi:
     def _send(
         self, method: str, path: str, *, body: JSON = None, params: Params | None = None
     ) -> JSON:
-        options: RequestOptions = {"params": dict(params)} if params else {}
-        raw = httpx.Response
+        url = self._base.copy_with(raw_path=self._base.raw_path + _relative(path))
         try:
-            match method:
-                case "get":
-                    answer = self.sdk.get(path, cast_to=raw, options=options)
-                case "post":
-                    answer = self.sdk.post(path, cast_to=raw, body=body, options=options)
-                case "patch":
-                    answer = self.sdk.patch(path, cast_to=raw, body=body, options=options)
-                case "put":
-                    answer = self.sdk.put(path, cast_to=raw, body=body, options=options)
-                case "delete":
-                    answer = self.sdk.delete(path, cast_to=raw, options=options)
-                case _:
-                    raise ValueError(f"unsupported method {method}")
-        except letta_client.APIStatusError as exc:
-            self._answered = True
-            raise _from_status(exc) from exc
-        except letta_client.APIConnectionError as exc:
+            answer = self.http.request(
+                method.upper(), url, params=dict(params) if params else None, json=body
+            )
+        except httpx.TransportError as exc:
             message = _connection_message(exc, self.target.label)
-            never_reached = isinstance(exc.__cause__, httpx.ConnectError) and not self._answered
+            never_reached = isinstance(exc, httpx.ConnectError) and not self._answered
             raise _Failure(None, message, never_reached=never_reached) from exc
         self._answered = True
+        if not answer.is_success:
+            raise _from_status(answer)
         return _decode(answer, self.target.label)
+
+
+def _base_url(url: str) -> httpx.URL:
+    """The server's URL ending in `/`, so that API paths go below it (a URL with a path
+    prefix, behind a proxy, keeps it)."""
+    base = httpx.URL(url)
+    return base if base.raw_path.endswith(b"/") else base.copy_with(raw_path=base.raw_path + b"/")
+
+
+def _relative(path: str) -> bytes:
+    return httpx.URL(path).raw_path.lstrip(b"/")
+
+
+def _headers(target: Target) -> dict[str, str]:
+    """What every request carries: JSON, the key, the project, and the lines `Name: value`
+    of `LETTA_CUSTOM_HEADERS` (which the Letta SDK honours too)."""
+    headers = {"Accept": "application/json", "Content-Type": "application/json"}
+    for line in os.environ.get("LETTA_CUSTOM_HEADERS", "").split("\n"):
+        name, colon, value = line.partition(":")
+        if colon:
+            headers[name.strip()] = value.strip()
+    if target.api_key is not None:
+        headers["Authorization"] = f"Bearer {target.api_key}"
+    if target.project_id is not None:
+        headers["X-Project-Id"] = target.project_id
+    return headers
 
 
 class _Failure(Exception):
@@ -344,23 +355,26 @@ def _is_json(answer: httpx.Response) -> bool:
     return kind == "application/json" or kind.endswith("+json")
 
 
-def _from_status(exc: letta_client.APIStatusError) -> _Failure:
-    return _Failure(exc.status_code, _server_message(exc), _retry_after(exc.response))
+def _from_status(answer: httpx.Response) -> _Failure:
+    return _Failure(answer.status_code, _server_message(answer), _retry_after(answer))
 
 
-def _server_message(exc: letta_client.APIStatusError) -> str:
+def _server_message(answer: httpx.Response) -> str:
     """The server's own explanation; of an answer that is not JSON only its type, because a
     web page (a proxy's, another server's) is no explanation."""
-    body = exc.body
+    text = answer.text.strip()
+    try:
+        body = json.loads(text)
+    except (ValueError, RecursionError):
+        body = None
     if isinstance(body, Mapping):
         detail = body.get("detail") or body.get("message") or body.get("error")
         if detail:
             return _shortened(detail if isinstance(detail, str) else str(detail))
-    if not _is_json(exc.response) and exc.response.content:
-        kind = _content_type(exc.response) or "no content type"
-        return f"{exc.response.reason_phrase or 'failed'} (the answer is {kind}, not JSON)"
-    text = exc.response.text.strip()
-    return _shortened(text) if text else exc.response.reason_phrase
+    if not _is_json(answer) and answer.content:
+        kind = _content_type(answer) or "no content type"
+        return f"{answer.reason_phrase or 'failed'} (the answer is {kind}, not JSON)"
+    return _shortened(text) if text else answer.reason_phrase
 
 
 def _shortened(text: str) -> str:
@@ -378,7 +392,6 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def _connection_message(exc: letta_client.APIConnectionError, label: str) -> str:
-    kind = "timed out" if isinstance(exc, letta_client.APITimeoutError) else "connection failed"
-    cause = exc.__cause__
-    return f"{kind} talking to {label}" + (f" ({cause})" if cause else "")
+def _connection_message(exc: httpx.TransportError, label: str) -> str:
+    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
+    return f"{kind} talking to {label}" + (f" ({exc})" if str(exc) else "")

@@ -226,6 +226,8 @@ class DesiredState:
     prune: PruneSettings = PruneSettings()
     redact_values: bool = False
     """Plans shown to reviewers give memory block values as their length only."""
+    destroyed: bool = False
+    """The stack is being destroyed (`emptied`): what it owns goes for that reason."""
 
     def emptied(self) -> DesiredState:
         """The same stack declaring nothing, prune on: planned against the server, the
@@ -234,6 +236,7 @@ class DesiredState:
             stack=self.stack,
             prune=PruneSettings(enabled=True, max_delete_percent=self.prune.max_delete_percent),
             redact_values=self.redact_values,
+            destroyed=True,
         )
 
     def only(self, addresses: Set[Address]) -> DesiredState:

@@ -47,6 +47,8 @@ MARK_VARIABLE = "LETTA_APPLY_STACK"
 MARK_HEADER = "X-Letta-Apply-Stack"
 RECORD_VARIABLE = "LETTA_APPLY_RECORD"
 RECORD_HEADER = "X-Letta-Apply-Record"
+BEARER = "Bearer "
+"""What the server puts before the token it keeps when it lists a server."""
 UNRECORDED = "(unrecorded)"
 """A live credential whose digest the stack's record does not hold."""
 
@@ -138,12 +140,13 @@ def record_text(digests: Mapping[str, str]) -> str:
 
 
 def _values(raw: Mapping[str, JSON]) -> dict[str, str]:
-    """Environment values, headers and the token, each under a `env:` / `header:` /
-    `authToken` name, as strings."""
+    """Environment values, headers and the token (as sent), each under a `env:` /
+    `header:` / `authToken` name, as strings."""
     found = {f"env:{k}": str(v) for k, v in (raw.get("env") or {}).items()}
     found.update({f"header:{k}": str(v) for k, v in (raw.get("custom_headers") or {}).items()})
     if raw.get("auth_token"):
-        found["authToken"] = str(raw["auth_token"])
+        # The server keeps the token as sent and answers with `Bearer ` before it.
+        found["authToken"] = str(raw["auth_token"]).removeprefix(BEARER)
     return found
 
 

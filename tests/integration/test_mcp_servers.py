@@ -226,3 +226,32 @@ def test_a_server_forged_with_the_stacks_mark_answers_no_guess(
     assert shown[key] == shown["wrong-guess"]
     assert any('"(set)" -> "(changed)"' in line for line in shown[key]), shown
     httpx.delete(f"{letta_url}/v1/mcp-servers/{made.json()['id']}").raise_for_status()
+
+
+def test_a_url_servers_token_and_headers_once_applied_plan_as_unchanged(
+    tmp_path: Path, letta_url: str, stack_name: str
+) -> None:
+    """The server keeps a token without a `Bearer ` prefix and answers with one: a token
+    applied shows as unchanged afterwards, not as changed on every plan."""
+    name = f"url-{stack_name}"
+    entry = (
+        f"  {name}:\n    url: https://mcp.example.com/orders\n    authHeader: Authorization\n"
+        "    authToken: {valueFromEnv: ORDERS_TOKEN}\n"
+        "    headers: {X-Shop: {valueFromEnv: ORDERS_TOKEN}}"
+    )
+    path = write_manifest(
+        tmp_path / "m", MANIFEST.format(stack=stack_name, servers=entry, tools="")
+    )
+    env = {
+        "ORDERS_TOKEN": f"tok-{uuid.uuid4().hex[:8]}",
+        "LETTA_APPLY_ALLOW_ENV": "ORDERS_TOKEN",
+        "LETTA_APPLY_KEY": "mcp-test-key",
+    }
+    applied = letta_apply(str(path), url=letta_url, **env)
+    assert applied.code == 0, applied.output
+    [made] = [s for s in servers(letta_url) if s["server_name"] == name]
+    try:
+        again = letta_apply("plan", str(path), "--detailed-exitcode", url=letta_url, **env)
+        assert again.code == 0, again.output
+    finally:
+        httpx.delete(f"{letta_url}/v1/mcp-servers/{made['id']}").raise_for_status()

@@ -158,12 +158,22 @@ def server_tools(s: MemoryLetta, m: re.Match[str], _q: Query, _b: Any) -> Any:
     return [copied(s.tools.rows[i]) for i in s.registered.get(m[1], ()) if i in s.tools.rows]
 
 
+def _answered(server: Record) -> Any:
+    """A server as the real one answers: the token it keeps with `Bearer ` before it."""
+    answer = copied(server)
+    if answer.get("auth_token"):
+        answer["auth_token"] = f"Bearer {answer['auth_token']}"
+    return answer
+
+
 def list_servers(s: MemoryLetta, _m: re.Match[str], _q: Query, _b: Any) -> Any:
-    return [copied(r) for r in sorted(s.mcp_servers.rows.values(), key=lambda r: r["created_at"])]
+    return [
+        _answered(r) for r in sorted(s.mcp_servers.rows.values(), key=lambda r: r["created_at"])
+    ]
 
 
 def get_server(s: MemoryLetta, m: re.Match[str], _q: Query, _b: Any) -> Any:
-    return copied(s.mcp_servers.get(m[1]))
+    return _answered(s.mcp_servers.get(m[1]))
 
 
 def create_server(s: MemoryLetta, _m: re.Match[str], _q: Query, body: Any) -> Any:
@@ -172,13 +182,13 @@ def create_server(s: MemoryLetta, _m: re.Match[str], _q: Query, body: Any) -> An
         raise Refused(409, f"MCP server with name {name} already exists")
     server = s.new(s.mcp_servers, flattened(str(name), body.get("config") or {}))
     register(s, server)
-    return copied(server)
+    return _answered(server)
 
 
 def update_server(s: MemoryLetta, m: re.Match[str], _q: Query, body: Any) -> Any:
     server = s.mcp_servers.get(m[1])
     server.update(flattened(server["server_name"], body.get("config") or {}))
-    return copied(server)
+    return _answered(server)
 
 
 def refresh_server(s: MemoryLetta, m: re.Match[str], _q: Query, _b: Any) -> Any:
