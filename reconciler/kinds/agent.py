@@ -110,8 +110,7 @@ def declared(desired: DesiredState) -> Iterable[Address]:
 def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
     """Create, update, report or delete the stack's agents."""
     children = _own_blocks(live)
-    protected = _protected_in(live)
-    kept = out.keep_survivors(of(live).by_address, "agents", protected, children)
+    kept = out.keep_survivors(of(live).by_address, "agents", _protected, children)
     unknown: dict[str, list[str]] = {}
     for spec in desired.agents:
         current = kept.get(spec.address)
@@ -138,7 +137,7 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
             f"no tool named {name!r} on the server, and the stack defines none; "
             f"not attached to {len(users)} agent(s) listing it (e.g. {users[0]})",
         )
-    out.undeclared(kept, (spec.address for spec in desired.agents), protected, children)
+    out.undeclared(kept, (spec.address for spec in desired.agents), _protected, children)
     _plan_companions(desired, live, kept, out)
     for agent in of(live).listed:
         if agent.address is None:
@@ -151,34 +150,37 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
             )
 
 
-def _protected_in(live: LiveState) -> Callable[[LiveAgent], bool]:
-    """Protected, or in a sleep-time group with an agent not made for it: deleting the agent
-    makes the server delete every agent of its group."""
-    return lambda agent: agent.protected or bool(companions_of(live, agent)[1])
+def _protected(agent: LiveAgent) -> bool:
+    return agent.protected
 
 
 def _plan_companions(
     desired: DesiredState, live: LiveState, kept: Mapping[Address, LiveAgent], out: Builder
 ) -> None:
     """Delete the sleep-time agents of the agents switched off or deleted, with the blocks the
-    stack marked on them; report the other agents in their groups, left alone."""
+    stack marked on them; report the other agents in their groups, left alone. An agent whose
+    group holds one is not deleted: the server deletes every agent of the group with it."""
     off = {s.address for s in desired.agents if s.settings.get("enable_sleeptime") is False}
-    deleted = {
-        c.resource_id for c in out.changes if isinstance(c, Delete) and c.address.kind is KIND
+    deletes = {
+        c.resource_id: c for c in out.changes if isinstance(c, Delete) and c.address.kind is KIND
     }
     for agent in of(live).listed:
         if agent.address is None or not agent.companions:
             continue
         mine, others = companions_of(live, agent)
+        going = deletes.get(agent.id)
         if others:
+            if going is not None:
+                out.changes.remove(going)
+            kept_too = "; the agent is not deleted: the server would delete them with it"
             out.notice(
                 NoticeKind.CONFLICT,
                 agent.address,
                 f"{len(others)} agent(s) in its sleep-time group were not made for it by this "
-                "stack; left alone, and the agent is not deleted while they are in its group",
+                f"stack; left alone{kept_too if going is not None else ''}",
                 resource_ids=others,
             )
-        if agent.id in deleted:
+        if going is not None and not others:
             reason = "deleted with the agent it serves"
         elif agent.address in off and kept.get(agent.address) is agent:
             reason = "enableSleeptime is off"
