@@ -260,7 +260,6 @@ class LettaApi:
             raise _from_status(answer, self._unsayable())
         return _decode(answer, self.target.label)
 
-
     def _unsayable(self) -> tuple[str, ...]:
         """What an answer may quote but no message may print: the API key and the secrets'
         values sent (a server or a proxy before it may repeat what it was sent)."""
@@ -409,5 +408,12 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def _connection_message(exc: httpx.TransportError, label: str) -> str:
+    if isinstance(exc, httpx.LocalProtocolError):
+        # Its text quotes the header it refused, which may be the API key.
+        return (
+            f"the request to {label} could not be sent: a header is not valid (check "
+            "LETTA_API_KEY, LETTA_PROJECT_ID and LETTA_CUSTOM_HEADERS for a stray character, "
+            "such as a newline at the end)"
+        )
     kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
     return f"{kind} talking to {label}" + (f" ({exc})" if str(exc) else "")

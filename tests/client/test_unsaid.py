@@ -8,7 +8,7 @@ import pytest
 from reconciler.address import Address
 from reconciler.client import LettaApi, Target
 from reconciler.environ import EnvGrant
-from reconciler.errors import ServerError
+from reconciler.errors import LettaApplyError, ServerError
 from reconciler.keys import OperatorKey
 from reconciler.secrets import SecretAccess
 from tests.cli.answering import Answer, answering
@@ -37,3 +37,17 @@ def test_neither_the_key_nor_a_secret_sent_is_in_the_error() -> None:
         "agent/desk: refused: header Bearer ***, body {'secrets': {'PIN': '***'}}"
     )
     assert KEY not in message and "pin-4821" not in message
+
+
+def test_an_api_key_no_header_can_carry_is_not_quoted() -> None:
+    """A key pasted with its newline cannot be sent; the error says so without the key."""
+    with (
+        answering(quotes_what_it_got) as server,
+        LettaApi(Target(server.url, api_key=KEY + "\n")) as api,
+    ):
+        with pytest.raises(LettaApplyError) as caught:
+            api.get("/v1/health/")
+        assert server.requests == []
+    message = str(caught.value)
+    assert "a header is not valid" in message and "LETTA_API_KEY" in message
+    assert KEY not in message
