@@ -254,7 +254,10 @@ class LettaApi:
         except httpx.TransportError as exc:
             message = _connection_message(exc, self.target.label)
             never_reached = isinstance(exc, httpx.ConnectError) and not self._answered
-            raise _Failure(None, message, never_reached=never_reached) from exc
+            failure = _Failure(None, message, never_reached=never_reached)
+            if isinstance(exc, httpx.LocalProtocolError):
+                raise failure from None  # not even under --debug: it quotes the header
+            raise failure from exc
         self._answered = True
         if not answer.is_success:
             raise _from_status(answer, self._unsayable())

@@ -3,6 +3,8 @@ server, or a proxy before it, may quote what it was sent."""
 
 from __future__ import annotations
 
+import traceback
+
 import pytest
 
 from reconciler.address import Address
@@ -51,3 +53,5 @@ def test_an_api_key_no_header_can_carry_is_not_quoted() -> None:
     message = str(caught.value)
     assert "a header is not valid" in message and "LETTA_API_KEY" in message
     assert KEY not in message
+    shown = "".join(traceback.format_exception(caught.value))  # what --debug prints
+    assert KEY not in shown
