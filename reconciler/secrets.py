@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from reconciler.address import Address
 from reconciler.desired import DesiredState, SecretSpec
@@ -50,6 +50,8 @@ class SecretAccess:
 
     grant: EnvGrant
     key: OperatorKey
+    _sent: set[str] = field(default_factory=set, repr=False, compare=False)
+    """The values revealed to be sent: no message may quote them."""
 
     def check(self, desired: DesiredState) -> None:
         """Every variable a declared secret reads may be read and is set, and there is a key;
@@ -64,7 +66,7 @@ class SecretAccess:
             }
         )
         if problems:
-            raise EnvRefused("\n".join(problems))
+            raise EnvRefused(*problems)
         if declared and self.key.get() is None:
             raise LettaApplyError(f"this stack declares secrets, and {NO_KEY}")
 
@@ -72,9 +74,10 @@ class SecretAccess:
         refused = self.grant.refusal(variable)
         if refused is not None:
             return refused
-        if self.grant.read(variable) is None:
+        value = self.grant.read(variable)
+        if value is None:
             return f"environment variable {variable} is not set"
-        return None
+        return _not_text(variable, value)
 
     def seal(self, desired: DesiredState) -> DesiredState:
         """The desired state with each secret's digest computed from its variable's value."""
@@ -101,6 +104,8 @@ class SecretAccess:
         value = self.grant.read(variable)
         if value is None:
             raise LettaApplyError(f"{address}: environment variable {variable} is not set")
+        if (problem := _not_text(variable, value)) is not None:
+            raise LettaApplyError(f"{address}: {problem}")
         return value
 
     def digest(self, address: Address, name: str, value: str) -> str:
@@ -126,7 +131,12 @@ class SecretAccess:
                 values[name] = self._value(variable, address)
             except LettaApplyError as exc:
                 raise LettaApplyError(f"{address}: secret {name}: {exc}") from exc
+        self._sent.update(values.values())
         return values
+
+    def sent(self) -> tuple[str, ...]:
+        """The values revealed so far (for the client to keep out of what it prints)."""
+        return tuple(self._sent.copy())  # a copy: other threads may add meanwhile
 
     def record(self, address: Address, values: Mapping[str, str]) -> dict[str, str]:
         """The digests the stack keeps on the server for the values it sends."""
@@ -146,6 +156,16 @@ class SecretAccess:
             for name, value in self.reveal(planned_secrets, address).items():
                 found.append((str(address), name, self.digest(address, name, value)))
         return sorted(found)
+
+
+def _not_text(variable: str, value: str) -> str | None:
+    """Why `value` cannot be sent (bytes that are not UTF-8, which the process environment
+    keeps as lone surrogates), without quoting it; None when it can."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"environment variable {variable} does not hold UTF-8 text"
+    return None
 
 
 def planned(secrets: Iterable[SecretSpec]) -> dict[str, JSON]:

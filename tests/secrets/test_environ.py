@@ -116,6 +116,24 @@ def test_a_variable_the_operator_did_not_allow_stops_the_plan_before_any_request
     assert "not set" not in err and "held-by-ci" not in err
 
 
+def test_each_refused_variable_is_a_line_of_its_own(
+    tmp_path: Path,
+    recorder: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder = write(tmp_path, "DEPLOY_TOKEN")
+    extra = "      OTHER: {valueFromEnv: DEPLOY_OTHER}\n"
+    (folder / "stack.yaml").write_text(MANIFEST.format(variable="DEPLOY_TOKEN") + extra)
+    monkeypatch.delenv(ALLOW_VARIABLE, raising=False)
+    code = run(["plan", str(folder), "--base-url", recorder.url])
+    lines = capsys.readouterr().err.splitlines()
+    assert code == 1 and recorder.requests == []
+    assert lines[0].startswith(f"Error: {folder / 'stack.yaml'}:7:29: secret TOKEN: "), lines
+    assert lines[1].startswith(f"{folder / 'stack.yaml'}:8:29: secret OTHER: "), lines
+    assert not any("\\x0a" in line for line in lines)
+
+
 def test_an_allowed_variable_is_read(
     tmp_path: Path, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
