@@ -281,10 +281,21 @@ def _relative(path: str) -> bytes:
     return httpx.URL(path).raw_path.lstrip(b"/")
 
 
+SDK_VERSION_HEADER, SDK_VERSION = "X-Stainless-Package-Version", "1.12.1"
+"""The header and version of the Letta SDK whose requests letta-apply's are."""
+
+
 def _headers(target: Target) -> dict[str, str]:
     """What every request carries: JSON, the key, the project, and the lines `Name: value`
     of `LETTA_CUSTOM_HEADERS` (which the Letta SDK honours too)."""
-    headers = {"Accept": "application/json", "Content-Type": "application/json"}
+    headers = {
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+        # What tells a Letta server a client of the 1.x API is asking: without it the server
+        # takes the client for a legacy SDK and loads every relationship of every agent it
+        # answers (tags, blocks, tools...), whatever `include` asks.
+        SDK_VERSION_HEADER: SDK_VERSION,
+    }
     for line in os.environ.get("LETTA_CUSTOM_HEADERS", "").split("\n"):
         name, colon, value = line.partition(":")
         if colon:
