@@ -72,6 +72,8 @@ demo: venv
 	done; \
 	echo; echo "== letta-apply outputs examples/mixed --format csv"; \
 	$(BIN)/letta-apply outputs examples/mixed --format csv; \
+	echo; echo "== the knowledge base answers through the server's search"; \
+	$(BIN)/python examples/knowledge-base/ask.py; \
 	echo; echo "Next, in any shell (without LETTA_BASE_URL, letta-apply uses the running dev server):"; \
 	echo "  source .venv/bin/activate                  # puts letta-apply on your PATH"; \
 	echo "  letta-apply plan examples/dedicated        # the demo's stack: no changes"; \

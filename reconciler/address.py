@@ -2,7 +2,8 @@
 
 `agent/user:alice`, `agent/support`, `block/company`, `block/user:alice/human`,
 `conversation/support/bob`, `identity/carol`, `lock/acme`, `agent/user:alice/sleeptime` (the
-sleep-time agent the server made for an agent). In code an address is a typed
+sleep-time agent the server made for an agent), `folder/docs`, `file/docs/setup/sso.md`,
+`archive/faq`, `passage/faq/answers.md#3`. In code an address is a typed
 value: a kind plus its parts, printed by `str()` and read back by `Address.parse`, the only
 two places that know the text form. Which multi-user pattern a resource serves, and which
 user, follow from its address.
@@ -32,6 +33,10 @@ class Kind(StrEnum):
     LOCK = "lock"
     TOOL = "tool"
     MCP_SERVER = "mcp-server"
+    FOLDER = "folder"
+    FILE = "file"
+    ARCHIVE = "archive"
+    PASSAGE = "passage"
 
     def counted(self, number: int) -> str:
         """`number` resources of the kind, as a person reads it: `1 memory block`, `2 tools`."""
@@ -47,6 +52,10 @@ _NOUNS: dict[Kind, tuple[str, str]] = {
     Kind.LOCK: ("lock", "locks"),
     Kind.TOOL: ("tool", "tools"),
     Kind.MCP_SERVER: ("MCP server", "MCP servers"),
+    Kind.FOLDER: ("folder", "folders"),
+    Kind.FILE: ("file", "files"),
+    Kind.ARCHIVE: ("archive", "archives"),
+    Kind.PASSAGE: ("passage", "passages"),
 }
 """How a person names one and several resources of each kind."""
 
@@ -67,11 +76,21 @@ _ARITY: dict[Kind, tuple[int, ...]] = {
     Kind.LOCK: (1,),
     Kind.TOOL: (1, 2),
     Kind.MCP_SERVER: (1,),
+    Kind.FOLDER: (1,),
+    Kind.FILE: (2,),
+    Kind.ARCHIVE: (1,),
+    Kind.PASSAGE: (2,),
 }
+
+_PATH_NAMED = frozenset({Kind.FILE, Kind.PASSAGE})
+"""Kinds whose last part is a path in their folder or archive: it may hold `/`."""
 
 
 _PART = re.compile(r"[^/\s]+")
 """A part: no slash, no whitespace (and printable, checked beside it)."""
+
+_PATH = re.compile(r"[^/\s]+(/[^/\s]+)*")
+"""The last part of a file's or passage's address: a relative path (no `.` or `..`)."""
 
 
 class AddressError(ValueError):
@@ -98,9 +117,15 @@ class Address:
             raise AddressError(f"{self.kind.value} address with {len(self.parts)} part(s)")
         if self.kind is Kind.AGENT and self.parts[1:] not in ((), (SLEEPTIME,)):
             raise AddressError(f"an agent address ends in its key or /{SLEEPTIME}")
-        for part in self.parts:
-            if not (_PART.fullmatch(part) and part.isprintable()):
+        for index, part in enumerate(self.parts):
+            pattern = _PATH if self._path_at(index) else _PART
+            if not (pattern.fullmatch(part) and part.isprintable()):
                 raise AddressError(f"invalid address part {part!r}")
+            if self._path_at(index) and _dots(part):
+                raise AddressError(f"invalid address part {part!r}")
+
+    def _path_at(self, index: int) -> bool:
+        return self.kind in _PATH_NAMED and index == len(self.parts) - 1
 
     @classmethod
     def _derived(cls, kind: Kind, parts: tuple[str, ...]) -> Address:
@@ -119,7 +144,8 @@ class Address:
         """The address printed as `text`; AddressError if it is not one."""
         kind, _, rest = text.partition("/")
         try:
-            return cls(Kind(kind), tuple(rest.split("/")) if rest else ())
+            splits = 1 if Kind(kind) in _PATH_NAMED else -1
+            return cls(Kind(kind), tuple(rest.split("/", splits)) if rest else ())
         except ValueError as exc:
             raise AddressError(f"not an address: {text!r}") from exc
 
@@ -177,6 +203,22 @@ class Address:
     def mcp_server(cls, name: str) -> Address:
         return cls(Kind.MCP_SERVER, (name,))
 
+    @classmethod
+    def folder(cls, name: str) -> Address:
+        return cls(Kind.FOLDER, (name,))
+
+    @classmethod
+    def file(cls, folder: Address, name: str) -> Address:
+        return cls(Kind.FILE, (folder.name, name))
+
+    @classmethod
+    def archive(cls, name: str) -> Address:
+        return cls(Kind.ARCHIVE, (name,))
+
+    @classmethod
+    def passage(cls, archive: Address, key: str) -> Address:
+        return cls(Kind.PASSAGE, (archive.name, key))
+
     # What an address says about its resource.
 
     @property
@@ -192,9 +234,13 @@ class Address:
 
     @property
     def owner(self) -> Address | None:
-        """The agent an agent's own block, a conversation or a sleep-time agent belongs to."""
+        """The agent an agent's own block, a conversation or a sleep-time agent belongs to;
+        the folder of a file, the archive of a passage."""
         if len(self.parts) == 2 and self.kind in (Kind.CONVERSATION, Kind.BLOCK, Kind.AGENT):
             return Address._derived(Kind.AGENT, self.parts[:1])
+        if self.kind in _PATH_NAMED:
+            container = Kind.FOLDER if self.kind is Kind.FILE else Kind.ARCHIVE
+            return Address._derived(container, self.parts[:1])
         return None
 
     @property
@@ -210,7 +256,15 @@ class Address:
                 return self.parts[-1]
             case Kind.BLOCK:
                 return self.owner.user if self.owner else None
-            case Kind.LOCK | Kind.TOOL | Kind.MCP_SERVER:
+            case (
+                Kind.LOCK
+                | Kind.TOOL
+                | Kind.MCP_SERVER
+                | Kind.FOLDER
+                | Kind.FILE
+                | Kind.ARCHIVE
+                | Kind.PASSAGE
+            ):
                 return None
 
     @property
@@ -225,7 +279,15 @@ class Address:
                 return Pattern.SHARED
             case Kind.IDENTITY:
                 return Pattern.IDENTITY
-            case Kind.LOCK | Kind.TOOL | Kind.MCP_SERVER:
+            case (
+                Kind.LOCK
+                | Kind.TOOL
+                | Kind.MCP_SERVER
+                | Kind.FOLDER
+                | Kind.FILE
+                | Kind.ARCHIVE
+                | Kind.PASSAGE
+            ):
                 return None
 
     @property
@@ -234,3 +296,8 @@ class Address:
         if self.kind is Kind.TOOL and len(self.parts) == 2:
             return Address._derived(Kind.MCP_SERVER, self.parts[:1])
         return self
+
+
+def _dots(part: str) -> bool:
+    """A part that is, or a path that holds, `.` or `..` (never a name of anything)."""
+    return any(segment in (".", "..") for segment in part.split("/"))

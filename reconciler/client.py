@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from secrets import token_hex
 from types import TracebackType
 from typing import Any, Self
 
@@ -180,6 +181,10 @@ class LettaApi:
                 return
             after = page[-1]["id"]
 
+    def search(self, path: str, body: JSON, *, address: str = "") -> JSON:
+        """A POST that only reads (a search): retried like a GET."""
+        return self._retrying(lambda: self._send("post", path, body=body), address or path)
+
     def patch(self, path: str, body: JSON | None = None, *, address: str = "") -> JSON:
         return self._retrying(lambda: self._send("patch", path, body=body), address or path)
 
@@ -231,6 +236,30 @@ class LettaApi:
                     return existing
         raise AssertionError("unreachable: the loop returns or raises")
 
+    def upload(
+        self,
+        path: str,
+        name: str,
+        content: bytes,
+        *,
+        address: str,
+        find_existing: Callable[[], JSON | None],
+        params: Params | None = None,
+    ) -> JSON:
+        """POST one file as `multipart/form-data` (field `file`), like `create`: sent once, an
+        ambiguous failure resolved by `find_existing`."""
+        for attempt in range(self.retry.attempts):
+            try:
+                return self._send("post", path, params=params, file=(name, content))
+            except _Failure as exc:
+                if not exc.retryable or attempt + 1 >= self.retry.attempts:
+                    raise exc.final(address) from exc
+                self._sleep(self.retry.delay(attempt, exc.retry_after))
+                existing = self._retrying(find_existing, address)
+                if existing is not None:
+                    return existing
+        raise AssertionError("unreachable: the loop returns or raises")
+
     # Plumbing.
 
     def _retrying(self, call: Callable[[], JSON], address: str) -> JSON:
@@ -244,13 +273,25 @@ class LettaApi:
         raise AssertionError("unreachable: the loop returns or raises")
 
     def _send(
-        self, method: str, path: str, *, body: JSON = None, params: Params | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        body: JSON = None,
+        params: Params | None = None,
+        file: tuple[str, bytes] | None = None,
     ) -> JSON:
         url = self._base.copy_with(raw_path=self._base.raw_path + _relative(path))
+        query = dict(params) if params else None
         try:
-            answer = self.http.request(
-                method.upper(), url, params=dict(params) if params else None, json=body
-            )
+            if file is not None:
+                form, content = _multipart(*file)
+                headers = {"Content-Type": form}
+                answer = self.http.request(
+                    "POST", url, params=query, content=content, headers=headers
+                )
+            else:
+                answer = self.http.request(method.upper(), url, params=query, json=body)
         except httpx.TransportError as exc:
             message = _connection_message(exc, self.target.label)
             never_reached = isinstance(exc, httpx.ConnectError) and not self._answered
@@ -268,6 +309,20 @@ class LettaApi:
         values sent (a server or a proxy before it may repeat what it was sent)."""
         key = (self.target.api_key,) if self.target.api_key else ()
         return (*key, *self.secrets.sent())
+
+
+def _multipart(name: str, content: bytes) -> tuple[str, bytes]:
+    """One file as a whole `multipart/form-data` body (field `file`) and its content type."""
+    boundary = token_hex(16)
+    base = name.rsplit("/", 1)[-1]
+    filename = "".join(c if c.isprintable() and c not in '"\\' else "_" for c in base)
+    head = (
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    )
+    body = head.encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    return f"multipart/form-data; boundary={boundary}", body
 
 
 def _base_url(url: str) -> httpx.URL:

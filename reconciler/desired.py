@@ -19,11 +19,15 @@ from reconciler.values import EMPTY, Frozen
 
 __all__ = [
     "AgentSpec",
+    "ArchiveSpec",
     "BlockSpec",
     "ConversationSpec",
     "DesiredState",
+    "FileSpec",
+    "FolderSpec",
     "IdentitySpec",
     "McpServerSpec",
+    "PassageSpec",
     "Pattern",
     "Policy",
     "PruneSettings",
@@ -100,6 +104,10 @@ class AgentSpec:
     """The agent's secrets, replaced as a whole on the server; None: not managed."""
     recompile_conversations: bool = True
     """A shared agent's conversations are compiled again when its context changes."""
+    folders: tuple[Address, ...] = ()
+    """The stack's folders attached to the agent."""
+    archives: tuple[Address, ...] = ()
+    """The stack's archive attached to the agent (at most one)."""
 
     @property
     def user_id(self) -> str | None:
@@ -200,6 +208,58 @@ class IdentitySpec:
 
 
 @dataclass(frozen=True)
+class FileSpec:
+    """A file of a folder (`file/<folder>/<name>`): its bytes and their SHA-256 (a file is
+    identified by its content)."""
+
+    address: Address
+    name: str
+    content: bytes
+    digest: str
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
+
+
+@dataclass(frozen=True)
+class FolderSpec:
+    """A folder of files (`folder/<name>`, its name on the server). `embedding` None: the
+    server's default; it is fixed once the folder exists."""
+
+    address: Address
+    name: str
+    description: str | None = None
+    instructions: str | None = None
+    embedding: str | None = None
+    files: tuple[FileSpec, ...] = ()
+    protected: bool = False
+
+
+@dataclass(frozen=True)
+class PassageSpec:
+    """A passage of an archive (`passage/<archive>/<key>`): the key is the source file (with
+    `#<n>` for a chunk) or, for a passage written in the manifest, its text's digest."""
+
+    address: Address
+    text: str
+    tags: tuple[str, ...] = ()
+    digest: str = ""
+
+
+@dataclass(frozen=True)
+class ArchiveSpec:
+    """An archive of passages (`archive/<name>`, its name on the server)."""
+
+    address: Address
+    name: str
+    description: str | None = None
+    embedding: str | None = None
+    passages: tuple[PassageSpec, ...] = ()
+    protected: bool = False
+
+
+@dataclass(frozen=True)
 class PruneSettings:
     """Deletion rules: nothing undeclared is deleted unless `enabled`; `max_delete_percent`
     guards against deleting most of a stack by accident."""
@@ -223,6 +283,8 @@ class DesiredState:
     identities: tuple[IdentitySpec, ...] = ()
     tools: tuple[ToolSpec, ...] = ()
     mcp_servers: tuple[McpServerSpec, ...] = ()
+    folders: tuple[FolderSpec, ...] = ()
+    archives: tuple[ArchiveSpec, ...] = ()
     prune: PruneSettings = PruneSettings()
     redact_values: bool = False
     """Plans shown to reviewers give memory block values as their length only."""

@@ -101,7 +101,7 @@ def _needs(desired: DesiredState) -> Mapping[Address, tuple[Address, ...]]:
     needs: dict[Address, tuple[Address, ...]] = {}
     for agent in desired.agents:
         own = tuple(Address.agent_block(agent.address, b.label) for b in agent.blocks)
-        needs[agent.address] = (*agent.shared_blocks, *agent.tools)
+        needs[agent.address] = (*agent.shared_blocks, *agent.tools, *agent.folders, *agent.archives)
         for block in own:
             needs[block] = (agent.address,)
     for conversation in desired.conversations:
@@ -112,6 +112,10 @@ def _needs(desired: DesiredState) -> Mapping[Address, tuple[Address, ...]]:
         needs[tool.address] = (
             (tool.address.provider,) if tool.address.provider != tool.address else ()
         )
+    for folder in desired.folders:
+        needs.update((file.address, (folder.address,)) for file in folder.files)
+    for archive in desired.archives:
+        needs.update((passage.address, (archive.address,)) for passage in archive.passages)
     for tool_address in {t for agent in desired.agents for t in agent.tools}:
         if tool_address.provider != tool_address:
             needs.setdefault(tool_address, (tool_address.provider,))

@@ -19,7 +19,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState
-from reconciler.kinds import agent, block, conversation, identity, mcp_server, tool
+from reconciler.kinds import (
+    agent,
+    archive,
+    block,
+    conversation,
+    file,
+    folder,
+    identity,
+    mcp_server,
+    passage,
+    tool,
+)
 from reconciler.kinds.common import Reading, Resolve
 from reconciler.live.state import LiveState, Part, Resource
 from reconciler.plan.builder import Builder
@@ -70,12 +81,30 @@ class Linker(Protocol):
     def detach(self, api: LettaApi, change: Detach, resolve: Resolve) -> None: ...
 
 
-KINDS: tuple[Handler, ...] = (block, identity, mcp_server, tool, agent, conversation)
+KINDS: tuple[Handler, ...] = (
+    block,
+    identity,
+    mcp_server,
+    tool,
+    agent,
+    conversation,
+    folder,
+    file,
+    archive,
+    passage,
+)
 """Every planned kind, in dependency order: shared blocks, identities, MCP servers and tools
 need nothing (an MCP server's tools come with it), agents link shared blocks and tools,
-agents' own blocks and conversations live on agents."""
+agents' own blocks and conversations live on agents; folders and archives are linked to the
+agents planned before them, files live in folders and passages in archives."""
 
-LINKERS: dict[Kind, Linker] = {Kind.BLOCK: block, Kind.IDENTITY: identity, Kind.TOOL: tool}
+LINKERS: dict[Kind, Linker] = {
+    Kind.BLOCK: block,
+    Kind.IDENTITY: identity,
+    Kind.TOOL: tool,
+    Kind.FOLDER: folder,
+    Kind.ARCHIVE: archive,
+}
 
 
 def handler(kind: Kind) -> Handler:

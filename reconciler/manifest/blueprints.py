@@ -86,6 +86,10 @@ class Blueprint:
     secrets: tuple[SecretSpec, ...] | None = None
     """`secrets` of defaults and the definition (the definition's win); None: unmanaged."""
     recompile_conversations: bool = True
+    folders: tuple[tuple[str, Text], ...] = ()
+    """The folders attached (`folders`, with those of defaults): declared name, parsed."""
+    archives: tuple[tuple[str, Text], ...] = ()
+    """The archive attached (`archives`, or that of defaults): declared name, parsed."""
     reserved_tags: tuple[Reserved, ...] = (OWNERSHIP, USER_LOOKUPS)
     """The tags no manifest may declare (`reconciler.manifest.reserved`)."""
 
@@ -93,6 +97,7 @@ class Blueprint:
     def texts(self) -> tuple[Text, ...]:
         """Every text rendered into the agent itself (not the conversation summary)."""
         own = (*self.tags, *(t for b in self.blocks for t in b.texts))
+        own = (*own, *(text for _, text in (*self.folders, *self.archives)))
         settings = (value for value in self.settings.values() if isinstance(value, Text))
         return (*own, *settings, *((self.name,) if self.name else ()))
 
@@ -158,6 +163,8 @@ class Compiler:
             include_base_tools=self._setting(body, "includeBaseTools"),
             secrets=self._secrets(definition),
             recompile_conversations=bool(body.get("recompileConversations", True)),
+            folders=self._sources(definition, "folders"),
+            archives=self._sources(definition, "archives"),
             reserved_tags=self.reserved,
         )
         rules = body.get("toolRules")
@@ -237,6 +244,27 @@ class Compiler:
         lists = [self.defaults["tools"].value] if "tools" in self.defaults else []
         lists.append(definition.body.get("tools", MarkedList(definition.loc)))
         return tuple(sorted({name for names in lists for name in names}))
+
+    def _sources(self, definition: Definition, section: str) -> tuple[tuple[str, Text], ...]:
+        """`folders` (of defaults and the definition) or `archives` (the definition's, else
+        that of defaults: an agent has one archive), each a declared name."""
+        listed: list[tuple[str, Location]] = []
+        default = self.defaults.get(section)
+        own = definition.body.get(section)
+        if default is not None and (own is None or section == "folders"):
+            listed += [(name, default.loc) for name in default.value]
+        if own is not None:
+            listed += [(name, own.item_loc(index)) for index, name in enumerate(own)]
+        declared = self.stack.definitions[section]
+        found: dict[str, Text] = {}
+        what = f"{definition.kind} '{definition.name}'"
+        for name, loc in listed:
+            if name in declared:
+                found[name] = compile_text(name, loc, self.problems)
+            else:
+                hint = suggest(name, declared) or ""
+                self.problems.add(loc, f"{what}: unknown {section[:-1]} '{name}'{hint}")
+        return tuple((name, found[name]) for name in sorted(found))
 
     def _secrets(self, definition: Definition) -> tuple[SecretSpec, ...] | None:
         default = self.defaults.get("secrets")

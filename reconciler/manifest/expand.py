@@ -17,9 +17,11 @@ from reconciler import collector
 from reconciler.address import Address
 from reconciler.desired import (
     AgentSpec,
+    ArchiveSpec,
     BlockSpec,
     ConversationSpec,
     DesiredState,
+    FolderSpec,
     IdentitySpec,
     Pattern,
     PruneSettings,
@@ -35,9 +37,10 @@ from reconciler.manifest.blueprints import (
 from reconciler.manifest.merge import Stack
 from reconciler.manifest.missing import MissingProperties
 from reconciler.manifest.problems import Problems, suggest
+from reconciler.manifest.sources import SourcePrint, archive_spec, compile_sources, folder_spec
 from reconciler.manifest.tools import compile_mcp_server, compile_tool
 from reconciler.manifest.users import User
-from reconciler.manifest.variables import Text
+from reconciler.manifest.variables import Text, user_values
 from reconciler.ownership import RESERVED_PROPERTIES
 from reconciler.values import freeze
 
@@ -54,6 +57,8 @@ class Blueprints:
     blocks: dict[str, BlockPrint]
     templates: dict[str, Blueprint]
     agents: dict[str, Blueprint]
+    folders: dict[str, SourcePrint]
+    archives: dict[str, SourcePrint]
 
 
 def compile_stack(stack: Stack, problems: Problems) -> Blueprints:
@@ -63,7 +68,9 @@ def compile_stack(stack: Stack, problems: Problems) -> Blueprints:
     blocks = {name: compiler.shared_block(d) for name, d in sections["blocks"].items()}
     templates = {name: compiler.agent(d, blocks) for name, d in sections["templates"].items()}
     agents = {name: compiler.agent(d, blocks) for name, d in sections["agents"].items()}
-    return Blueprints(blocks, templates, agents)
+    folders = compile_sources(stack, "folders", problems)
+    archives = compile_sources(stack, "archives", problems)
+    return Blueprints(blocks, templates, agents, folders, archives)
 
 
 def expand(stack: Stack, users: Iterable[User], problems: Problems) -> DesiredState:
@@ -78,11 +85,13 @@ def _expand(stack: Stack, users: Iterable[User], problems: Problems) -> DesiredS
     missing = MissingProperties()
     conversations: list[ConversationSpec] = []
     identities: list[IdentitySpec] = []
+    sources = _Sources(prints, stack, problems)
     for user in users:
         match user.pattern:
             case Pattern.DEDICATED:
                 if (template := _template_of(user, prints, problems)) is not None:
                     agents.extend(_present(_agent(template, (user, missing), problems)))
+                    sources.for_user(template, user)
             case Pattern.SHARED:
                 if (agent := _agent_of(user, prints, problems)) is not None:
                     conversations.extend(_present(_conversation(agent, user, missing)))
@@ -107,11 +116,56 @@ def _expand(stack: Stack, users: Iterable[User], problems: Problems) -> DesiredS
             compile_mcp_server(definition)
             for _, definition in sorted(stack.definitions["mcpServers"].items())
         ),
+        folders=sources.folder_specs(),
+        archives=sources.archive_specs(),
         prune=_prune(stack),
         redact_values=bool(stack.review["redactValues"].value)
         if "redactValues" in stack.review
         else False,
     )
+
+
+class _Sources:
+    """The folders and archives of a stack: shared ones once, per-user ones for each
+    dedicated user whose template lists them."""
+
+    def __init__(self, prints: Blueprints, stack: Stack, problems: Problems) -> None:
+        self.prints, self.stack, self.problems = prints, stack, problems
+        self.folders = {
+            s.address: s
+            for s in (
+                folder_spec(p, NO_VALUES, stack, problems)
+                for p in prints.folders.values()
+                if not p.per_user
+            )
+        }
+        self.archives = {
+            s.address: s
+            for s in (
+                archive_spec(p, NO_VALUES, stack, problems)
+                for p in prints.archives.values()
+                if not p.per_user
+            )
+        }
+
+    def for_user(self, template: Blueprint, user: User) -> None:
+        values = user_values(user.id, user.name, user.properties)
+        for name, _ in template.folders:
+            source = self.prints.folders[name]
+            if source.per_user and source.variables <= values.keys():
+                folder = folder_spec(source, values, self.stack, self.problems)
+                self.folders.setdefault(folder.address, folder)
+        for name, _ in template.archives:
+            source = self.prints.archives[name]
+            if source.per_user and source.variables <= values.keys():
+                archive = archive_spec(source, values, self.stack, self.problems)
+                self.archives.setdefault(archive.address, archive)
+
+    def folder_specs(self) -> tuple[FolderSpec, ...]:
+        return tuple(self.folders[key] for key in sorted(self.folders))
+
+    def archive_specs(self) -> tuple[ArchiveSpec, ...]:
+        return tuple(self.archives[key] for key in sorted(self.archives))
 
 
 Spec = TypeVar("Spec", AgentSpec, SharedBlockSpec, ConversationSpec, IdentitySpec)
@@ -214,6 +268,8 @@ def _agent(
         blocks=tuple(_user_block(block, values, whose, problems) for block in bp.blocks),
         shared_blocks=tuple(Address.shared_block(name) for name in bp.shared_blocks),
         protected=bp.protected or (user.protected if user else False),
+        folders=tuple(sorted({Address.folder(t.render(values)) for _, t in bp.folders})),
+        archives=tuple(sorted({Address.archive(t.render(values)) for _, t in bp.archives})),
     )
 
 

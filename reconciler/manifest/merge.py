@@ -32,6 +32,8 @@ SECTIONS = {
     "blocks": "block",
     "tools": "tool",
     "mcpServers": "mcpServer",
+    "folders": "folder",
+    "archives": "archive",
 }
 
 

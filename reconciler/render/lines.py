@@ -298,6 +298,8 @@ def _displayed(change: Create) -> Mapping[str, JSON]:
         if shown.get("enable_sleeptime"):
             shown["sleeptime_agent"] = f"{shown.get('name')}-sleeptime (made by the server)"
         return shown
+    if change.address.kind is Kind.FILE:
+        return {k: v for k, v in change.body.items() if k not in ("text", "base64")}
     if change.address.kind is not Kind.IDENTITY:
         return change.body
     declared = identity.properties(change.body)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tests.letta_memory import agents, memory, people, tools
+from tests.letta_memory import agents, memory, people, sources, tools
 from tests.letta_memory.store import Clock, Collection, Query, Record, Refused
 
 HANDLES = ("letta/letta-free",)
@@ -83,6 +83,8 @@ class MemoryLetta:
         self.identities = Collection("Identity", "identity")
         self.tools = Collection("Tool", "tool")
         self.mcp_servers = Collection("MCP server", "mcp_server")
+        self.sources = sources.collections()
+        """Folders, files, archives and passages (`tests.letta_memory.sources`)."""
         self.has_identities = identities
         """False: the identities API answers 404, as on a server without it."""
         self.handles = handles
@@ -187,6 +189,7 @@ ROUTES: tuple[tuple[str, re.Pattern[str], Route], ...] = tuple(
         ("GET", r"/v1/health", _health),
         ("GET", r"/v1/models", _models),
         ("GET", r"/v1/models/embedding", _embeddings),
+        *sources.ROUTES,
         *agents.ROUTES,
         *memory.ROUTES,
         *people.ROUTES,

@@ -38,7 +38,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
-        body: Any = json.loads(raw) if raw else None
+        multipart = (self.headers.get("content-type") or "").startswith("multipart/")
+        body: Any = {"multipart": raw} if multipart else json.loads(raw) if raw else None
         parts = urlsplit(self.path)
         query = parse_qs(parts.query, keep_blank_values=True)
         if _legacy(self.headers.get("X-Stainless-Package-Version"), self.headers.get("User-Agent")):

@@ -32,6 +32,8 @@ def as_json(state: DesiredState) -> Any:
 def _plain(value: Any) -> Any:
     if isinstance(value, Address):
         return str(value)
+    if isinstance(value, bytes):
+        return f"{len(value)} bytes"
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):

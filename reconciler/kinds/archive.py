@@ -1,0 +1,313 @@
+"""Archives of passages (`archive/<name>`): an agent's archival memory, searched by meaning.
+
+The server takes no metadata on archives, so a stack marks its archives by the end of their
+description, `[letta-apply:<stack>]` (`[letta-apply:<stack>:protected]` when protected), as
+it marks conversations by their summary. Archive names are not unique on the server, but a
+declared archive whose name an archive of someone else holds is blocked all the same (two
+archives of one name would be told apart by nobody); `adopt` takes it over. An agent has one
+archive on Letta 0.16.8 (its own archival memory is that archive): attaching one to an agent
+that already has its own fails with the server's reason.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from reconciler.address import Address, Kind
+from reconciler.desired import ArchiveSpec, DesiredState
+from reconciler.errors import LettaApplyError
+from reconciler.kinds import agent
+from reconciler.kinds.common import (
+    Reading,
+    Resolve,
+    attach_at,
+    delete_if_present,
+    detach_at,
+    no_named_ids,
+    refuse_other_owner,
+)
+from reconciler.live.state import LiveState, Part, Resource, by_address
+from reconciler.plan.builder import Builder, optional
+from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, NoticeKind, Update
+from reconciler.values import JSON, freeze, thaw
+
+if TYPE_CHECKING:
+    from reconciler.client import LettaApi
+
+KIND = Kind.ARCHIVE
+_MARKER = re.compile(r"\s*\[letta-apply:(?P<stack>[^\]\s:]+)(?P<protected>:protected)?\]$")
+
+
+@dataclass(frozen=True, slots=True)
+class LiveArchive:
+    """An archive on the server; `address` is set when this stack's marker ends its
+    description (`description` is then the part before it)."""
+
+    id: str
+    name: str
+    address: Address | None
+    created_at: str = ""
+    description: str | None = None
+    embedding: str | None = None
+    protected: bool = False
+    owner: str | None = None
+    agent_ids: tuple[str, ...] = ()
+    """The agents it is attached to (read for the stack's archives only)."""
+
+
+@dataclass(frozen=True)
+class Archives:
+    """The archive kind's part of the live state: every archive, the stack's with agents."""
+
+    found: tuple[LiveArchive, ...] = ()
+
+    @cached_property
+    def by_address(self) -> dict[Address, list[LiveArchive]]:
+        return by_address(self.found, lambda a: a.address)
+
+    @cached_property
+    def others(self) -> dict[str, LiveArchive]:
+        """Archives the stack does not own, by name (the oldest of a name)."""
+        found: dict[str, LiveArchive] = {}
+        for archive in self.found:
+            if archive.address is None:
+                found.setdefault(archive.name, archive)
+        return found
+
+
+LIVE = Part(KIND, Archives())
+of = LIVE.of
+named_ids = no_named_ids
+
+
+def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
+    return of(live).by_address
+
+
+def fingerprinted(live: LiveState) -> Iterable[object]:
+    return (a for a in of(live).found if a.address is not None)
+
+
+def deleted_with(live: LiveState) -> Mapping[str, frozenset[str]]:
+    """An archive's passages go with it (the server deletes them)."""
+    from reconciler.kinds import passage  # the passages' part refers to archives
+
+    groups: dict[str, set[str]] = {}
+    for found in passage.of(live).found:
+        if found.address is not None:
+            groups.setdefault(found.archive_id, set()).add(found.id)
+    return {archive_id: frozenset(ids) for archive_id, ids in groups.items()}
+
+
+def declared(desired: DesiredState) -> Iterable[Address]:
+    return (spec.address for spec in desired.archives)
+
+
+def description(text: str | None, stack: str, protected: bool = False) -> str:
+    """A description with the stack's marker at its end."""
+    marker = f"[letta-apply:{stack}{':protected' if protected else ''}]"
+    return f"{text} {marker}" if text else marker
+
+
+def parse_description(raw: JSON) -> tuple[str | None, str | None, bool]:
+    """(description without the marker, the marking stack, protected) of a description."""
+    text = raw if isinstance(raw, str) else None
+    found = _MARKER.search(text or "")
+    if text is None or found is None:
+        return text, None, False
+    rest = text[: found.start()]
+    return rest or None, found.group("stack"), bool(found.group("protected"))
+
+
+# Reading --------------------------------------------------------------------------------------
+
+
+def from_server(raw: Mapping[str, JSON], stack: str) -> LiveArchive:
+    text, owner, protected = parse_description(raw.get("description"))
+    name = str(raw.get("name") or "")
+    config = raw.get("embedding_config")
+    handle = config.get("handle") if isinstance(config, Mapping) else None
+    return LiveArchive(
+        id=str(raw["id"]),
+        name=name,
+        address=_address(name) if owner == stack else None,
+        created_at=str(raw.get("created_at") or ""),
+        description=text,
+        embedding=handle if isinstance(handle, str) else None,
+        protected=protected,
+        owner=owner,
+    )
+
+
+def _address(name: str) -> Address | None:
+    try:
+        return Address.archive(name)
+    except ValueError:
+        return None
+
+
+def read(reading: Reading) -> Archives:
+    """Every archive, and the agents of the stack's. A scoped read keeps of the stack's only
+    those in scope, and reads nothing when the scope has no archive."""
+    desired = reading.desired
+    if reading.scoped and not (desired and desired.archives):
+        return Archives()
+    api, stack = reading.api, reading.stack
+    found = [from_server(raw, stack) for raw in api.paginate("/v1/archives/", None, 100)]
+    if reading.scoped and desired is not None:
+        wanted = set(declared(desired))
+        found = [a for a in found if a.address is None or a.address in wanted]
+    mine = [a for a in found if a.address is not None]
+    with ThreadPoolExecutor(max_workers=max(1, reading.parallelism)) as pool:
+        listed = pool.map(lambda a: _agents(api, a), mine)
+        agents = dict(zip((a.id for a in mine), listed, strict=True))
+    return Archives(
+        tuple(replace(a, agent_ids=agents[a.id]) if a.id in agents else a for a in found)
+    )
+
+
+def _agents(api: LettaApi, archive: LiveArchive) -> tuple[str, ...]:
+    path = f"/v1/archives/{archive.id}/agents"
+    return tuple(sorted(str(raw["id"]) for raw in api.paginate(path, None, 100)))
+
+
+# Planning -------------------------------------------------------------------------------------
+
+
+def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
+    """Create, update, report or delete the stack's archives, and link them to its agents."""
+    kept = out.keep_survivors(of(live).by_address, "archives", _protected)
+    for spec in desired.archives:
+        current = kept.get(spec.address)
+        other = of(live).others.get(spec.name)
+        if current is None and other is not None:
+            out.notice(
+                NoticeKind.BLOCKED,
+                spec.address,
+                f"an archive named {spec.name!r} exists and is not owned by this stack; "
+                "adopt it to manage it",
+                resource_ids=(other.id,),
+            )
+        elif current is None:
+            out.change(Create(spec.address, freeze(_body(spec, desired.stack))))
+        else:
+            _update(spec, current, desired.stack, out)
+    out.undeclared(kept, declared(desired), _protected)
+    _links(desired, live, kept, out)
+
+
+def _protected(archive: LiveArchive) -> bool:
+    return archive.protected
+
+
+def _body(spec: ArchiveSpec, stack: str) -> dict[str, JSON]:
+    marked = description(spec.description, stack, spec.protected)
+    return {"name": spec.name, "description": marked, **optional(embedding=spec.embedding)}
+
+
+def _update(spec: ArchiveSpec, current: LiveArchive, stack: str, out: Builder) -> None:
+    """The description is compared without the marker and sent with it."""
+    found = {"description": current.description, "protected": current.protected}
+    wanted = {"description": spec.description, "protected": spec.protected}
+    sent = {"description": description(spec.description, stack, spec.protected)}
+    out.update(spec.address, current.id, found, wanted, send=lambda _changed: sent)
+    if spec.embedding is not None and current.embedding not in (None, spec.embedding):
+        out.notice(
+            NoticeKind.CONFLICT,
+            spec.address,
+            f"the archive embeds with {current.embedding!r}, the manifest says "
+            f"{spec.embedding!r}; the server cannot change an archive's embedding (delete the "
+            "archive to make it again)",
+            resource_ids=(current.id,),
+        )
+
+
+def _links(
+    desired: DesiredState, live: LiveState, kept: Mapping[Address, LiveArchive], out: Builder
+) -> None:
+    """Attach each declared archive to the agents listing it; detach the stack's archives
+    from the stack's declared agents that no longer list them."""
+    agents = agent.of(live).kept
+    coming = {c.address for c in out.changes if isinstance(c, Create)}
+    wanted = {(spec.address, archive) for spec in desired.agents for archive in spec.archives}
+    for agent_address, archive_address in sorted(wanted):
+        current, archive = agents.get(agent_address), kept.get(archive_address)
+        if (current is None and agent_address not in coming) or (
+            archive is None and archive_address not in coming
+        ):
+            continue  # blocked: linked once both exist
+        if current is None or archive is None or current.id not in archive.agent_ids:
+            out.change(Attach(archive_address, agent_address))
+    declared_agents = {spec.address for spec in desired.agents}
+    by_id = {a.id: address for address, a in agents.items() if address in declared_agents}
+    for archive_address, archive in sorted(kept.items()):
+        for agent_id in archive.agent_ids:
+            linked = by_id.get(agent_id)
+            if linked is not None and (linked, archive_address) not in wanted:
+                out.change(Detach(archive_address, linked, archive.id))
+
+
+# Server calls ---------------------------------------------------------------------------------
+
+
+def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
+    """Create the archive marked; a lost answer is found by its name and marker."""
+    body = thaw(change.body)
+    where = str(change.address)
+
+    def find() -> JSON | None:
+        return next(iter(marked(api, change.address.name, stack)), None)
+
+    created = api.create("/v1/archives/", body, address=where, find_existing=find)
+    return str(created["id"])
+
+
+def marked(api: LettaApi, name: str, stack: str | None) -> list[JSON]:
+    """The archives named `name` carrying the marker of `stack` (None: of any stack)."""
+    found = api.get("/v1/archives/", {"name": name}, address=f"archive/{name}")
+    return [
+        raw
+        for raw in found
+        if raw.get("name") == name
+        and (owner := parse_description(raw.get("description"))[1]) is not None
+        and (stack is None or owner == stack)
+    ]
+
+
+def update(api: LettaApi, change: Update) -> None:
+    api.patch(f"/v1/archives/{change.resource_id}", thaw(change.body), address=str(change.address))
+
+
+def delete(api: LettaApi, change: Delete) -> None:
+    """The server deletes the archive's passages and agent links with it."""
+    delete_if_present(api, f"/v1/archives/{change.resource_id}", change.address)
+
+
+def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:
+    """Mark an existing archive of the declared name as the stack's (its passages stay
+    others': they are never touched)."""
+    address, resource_id = change.address, change.resource_id
+    path = f"/v1/archives/{resource_id}"
+    current = api.get(path, address=str(address))
+    if current.get("name") != address.name:
+        raise LettaApplyError(
+            f"{address}: archive {resource_id} is named {current.get('name')!r}, "
+            f"not {address.name!r}"
+        )
+    text, owner, _protected = parse_description(current.get("description"))
+    refuse_other_owner(address, owner, stack)
+    api.patch(path, {"description": description(text, stack)}, address=str(address))
+    return str(resource_id)
+
+
+def attach(api: LettaApi, change: Attach, resolve: Resolve) -> None:
+    attach_at(api, "archives", change, resolve)
+
+
+def detach(api: LettaApi, change: Detach, resolve: Resolve) -> None:
+    detach_at(api, "archives", change, resolve)

@@ -1,0 +1,391 @@
+"""Files of the stack's folders (`file/<folder>/<name>`), identified by their content.
+
+The server keeps no metadata on files, so the stack records the files it uploaded in its
+folder's ownership record (`reconciler.kinds.folder`): name -> SHA-256 and the creation time
+the server gave the upload (a file of that name made at another time is another file). A
+file of the folder not in that record was made by someone else and is never touched; one
+holding a declared name blocks it. An unchanged file is never uploaded again; a changed one,
+or one the server failed to process, is replaced (the plan shows its size and a line diff for
+text).
+
+An upload waits for the server's processing (parsed, chunked, embedded): `completed`, or
+`error` with the server's reason, which fails the change; the file is recorded either way, so
+a re-run replaces it. Recording is the upload's second request and names only its own file;
+uploads into one folder in parallel have their records written together, one writer at a
+time (the server replaces a folder's metadata whole).
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from reconciler import ownership
+from reconciler.address import Address, Kind
+from reconciler.desired import DesiredState, FileSpec
+from reconciler.errors import LettaApplyError
+from reconciler.kinds import folder
+from reconciler.kinds.common import Reading, Resolve, no_named_ids, nothing_deleted_with
+from reconciler.live.state import LiveState, Part, Resource, by_address
+from reconciler.plan.builder import Builder
+from reconciler.plan.model import Adopt, Create, Delete, FieldChange, NoticeKind, Update
+from reconciler.values import JSON, freeze, thaw
+
+if TYPE_CHECKING:
+    from reconciler.client import LettaApi
+
+KIND = Kind.FILE
+PROCESSING_TIMEOUT = 900.0
+"""Seconds an upload waits for the server to parse and embed the file."""
+DIFF_MAX_BYTES = 256 * 1024
+"""Larger files are shown changed by size and digest, without a line diff."""
+_DONE = ("completed", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class LiveFile:
+    """A file in one of the stack's folders; `address` is set when the folder's record names
+    it, with the digest of what was uploaded. `content` is the server's text of a file whose
+    digest differs from the manifest's (read for the plan's diff)."""
+
+    id: str
+    name: str
+    folder_id: str
+    address: Address | None
+    created_at: str = ""
+    digest: str = ""
+    size: int = 0
+    status: str = ""
+    error: str | None = None
+    content: str | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Files:
+    """The file kind's part of the live state: the files of the stack's folders."""
+
+    found: tuple[LiveFile, ...] = ()
+
+    @cached_property
+    def by_address(self) -> dict[Address, list[LiveFile]]:
+        return by_address(self.found, lambda f: f.address)
+
+    @cached_property
+    def unrecorded(self) -> dict[tuple[str, str], LiveFile]:
+        """Files the stack did not upload, by (folder id, name)."""
+        return {(f.folder_id, f.name): f for f in self.found if f.address is None}
+
+
+LIVE = Part(KIND, Files())
+of = LIVE.of
+named_ids = no_named_ids
+deleted_with = nothing_deleted_with
+
+
+def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
+    return of(live).by_address
+
+
+def fingerprinted(live: LiveState) -> Iterable[object]:
+    return (f for f in of(live).found if f.address is not None)
+
+
+def declared(desired: DesiredState) -> Iterable[Address]:
+    return (file.address for spec in desired.folders for file in spec.files)
+
+
+# Reading --------------------------------------------------------------------------------------
+
+
+def read(reading: Reading) -> Files:
+    """The files of the stack's folders; the text of those the manifest changes, for diffs."""
+    api, desired = reading.api, reading.desired
+    owned_folders = [f for f in reading.part(folder.LIVE).found if f.address is not None]
+    specs = desired.folders if desired else ()
+    wanted = {file.address: file for spec in specs for file in spec.files}
+    with ThreadPoolExecutor(max_workers=max(1, reading.parallelism)) as pool:
+        listed = list(pool.map(lambda f: _files_of(api, f), owned_folders))
+        found = [file for files in listed for file in files]
+        changed = [f for f in found if f.address in wanted and _differs(f, wanted[f.address])]
+        fetched = pool.map(lambda f: _text_of(api, f), changed)
+        texts = dict(zip((f.id for f in changed), fetched, strict=True))
+    return Files(tuple(_with_text(f, texts.get(f.id)) for f in found))
+
+
+def _files_of(api: LettaApi, holder: folder.LiveFolder) -> list[LiveFile]:
+    assert holder.address is not None
+    path = f"/v1/folders/{holder.id}/files"
+    return [from_server(raw, holder) for raw in api.paginate(path, None, 1000)]
+
+
+def from_server(raw: Mapping[str, JSON], holder: folder.LiveFolder) -> LiveFile:
+    """A file as listed; the stack's when its folder's record names it, made when it was."""
+    name = str(raw.get("file_name") or "")
+    entry = holder.files.get(name)
+    created = str(raw.get("created_at") or "")
+    ours = holder.address is not None and entry is not None and entry["created_at"] == created
+    address = Address.file(holder.address, name) if ours and holder.address else None
+    size = raw.get("file_size")
+    return LiveFile(
+        id=str(raw["id"]),
+        name=name,
+        folder_id=holder.id,
+        address=address,
+        created_at=created,
+        digest=entry["sha256"] if ours and entry else "",
+        size=size if isinstance(size, int) else 0,
+        status=str(raw.get("processing_status") or ""),
+        error=str(raw["error_message"]) if raw.get("error_message") else None,
+    )
+
+
+def _differs(live: LiveFile, spec: FileSpec) -> bool:
+    return live.digest != spec.digest or live.status == "error"
+
+
+def _text_of(api: LettaApi, live: LiveFile) -> str | None:
+    if live.size > DIFF_MAX_BYTES or live.status == "error":
+        return None
+    path = f"/v1/folders/{live.folder_id}/files/{live.id}"
+    raw = api.get(path, {"include_content": True}, address=str(live.address))
+    content = raw.get("content")
+    return content if isinstance(content, str) else None
+
+
+def _with_text(live: LiveFile, text: str | None) -> LiveFile:
+    return live if text is None else replace(live, content=text)
+
+
+# Planning -------------------------------------------------------------------------------------
+
+
+def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
+    """Upload the declared files the folders lack or hold with other content; report or
+    delete the stack's files no longer declared in declared folders."""
+    files = of(live)
+    kept = out.keep_survivors(files.by_address, "files")
+    folders = folder.of(live)
+    for spec in desired.folders:
+        group = folders.by_address.get(spec.address)
+        holder = group[0] if group else None
+        if holder is None and spec.name in folders.by_name:
+            continue  # the folder is blocked: so are its files
+        for file in spec.files:
+            current = kept.get(file.address)
+            other = files.unrecorded.get((holder.id, file.name)) if holder else None
+            if current is None and other is not None:
+                out.notice(
+                    NoticeKind.BLOCKED,
+                    file.address,
+                    f"the folder holds a file named {file.name!r} this stack did not upload; "
+                    "adopt it, or remove it from the folder",
+                    resource_ids=(other.id,),
+                )
+            elif current is None:
+                out.change(Create(file.address, freeze(_body(file))))
+            elif _differs(current, file):
+                body = {**_body(file), "folder_id": current.folder_id}
+                out.change(Update(file.address, current.id, _fields(current, file), freeze(body)))
+    in_declared = {spec.address for spec in desired.folders}
+    mine = {address: f for address, f in kept.items() if address.owner in in_declared}
+    out.undeclared(mine, declared(desired))
+
+
+def _body(file: FileSpec) -> dict[str, JSON]:
+    """What an upload sends: the name, the digest and size it records, and the bytes (as
+    text when they are UTF-8, else base64)."""
+    body: dict[str, JSON] = {"name": file.name, "sha256": file.digest, "size": file.size}
+    text = _decoded(file.content)
+    if text is not None:
+        body["text"] = text
+    else:
+        body["base64"] = base64.b64encode(file.content).decode("ascii")
+    return body
+
+
+def _decoded(content: bytes) -> str | None:
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _fields(current: LiveFile, file: FileSpec) -> tuple[FieldChange, ...]:
+    """How a replaced file is shown: why, its size, and its text's lines where both are text."""
+    shown: list[FieldChange] = []
+    if current.status == "error":
+        reason = (current.error or "no reason given").splitlines()[0][:200]
+        shown.append(FieldChange("processing", f"error: {reason}", "uploaded again"))
+    if current.size != file.size:
+        shown.append(FieldChange("size", current.size, file.size))
+    new = _decoded(file.content) if file.size <= DIFF_MAX_BYTES else None
+    if current.content is not None and new is not None and current.content != new:
+        shown.append(FieldChange("content", current.content, new))
+    elif current.digest != file.digest:
+        shown.append(FieldChange("sha256", current.digest[:16] or "(unknown)", file.digest[:16]))
+    return tuple(shown)
+
+
+# Server calls ---------------------------------------------------------------------------------
+
+
+def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
+    holder = change.address.owner
+    assert holder is not None
+    return _upload(api, resolve(holder), change.address, thaw(change.body), replaces=None)
+
+
+def update(api: LettaApi, change: Update) -> None:
+    """Replace the file: the server deletes the old one and takes the new one in its name."""
+    body = thaw(change.body)
+    folder_id = str(body.pop("folder_id"))
+    _upload(api, folder_id, change.address, body, replaces=change.resource_id)
+
+
+def delete(api: LettaApi, change: Delete) -> None:
+    holder = change.address.owner
+    assert holder is not None
+    found = folder.by_name(api, holder.name)
+    if found is None:
+        return  # gone with its folder
+    folder_id = str(found["id"])
+    try:
+        api.delete(f"/v1/folders/{folder_id}/{change.resource_id}", address=str(change.address))
+    except LettaApplyError as exc:
+        if getattr(exc, "status", None) != 404:
+            raise
+    _record(api, folder_id, change.address, None)
+
+
+def adopt(api: LettaApi, stack: str, change: Adopt, resolve: Resolve) -> str:
+    """Record an existing file of the stack's folder as the stack's; its content is not
+    known, so the next plan uploads the declared content over it."""
+    holder = change.address.owner
+    assert holder is not None
+    folder_id = resolve(holder)
+    path = f"/v1/folders/{folder_id}/files/{change.resource_id}"
+    current = api.get(path, address=str(change.address))
+    if current.get("file_name") != change.address.name:
+        raise LettaApplyError(
+            f"{change.address}: file {change.resource_id} is named "
+            f"{current.get('file_name')!r}, not {change.address.name!r}"
+        )
+    entry = {"sha256": "", "created_at": str(current.get("created_at") or "")}
+    _record(api, folder_id, change.address, entry)
+    return change.resource_id
+
+
+def _upload(
+    api: LettaApi, folder_id: str, address: Address, body: dict[str, JSON], replaces: str | None
+) -> str:
+    """Upload, wait for processing, record; a failed processing fails the change."""
+    name, where = str(body["name"]), str(address)
+    content = (
+        str(body["text"]).encode() if "text" in body else base64.b64decode(str(body["base64"]))
+    )
+    params = {"name": name, "duplicate_handling": "replace" if replaces else "error"}
+
+    def find() -> JSON | None:
+        listed = api.paginate(f"/v1/folders/{folder_id}/files", None, 1000)
+        return next(
+            (f for f in listed if f.get("file_name") == name and f.get("id") != replaces), None
+        )
+
+    path = f"/v1/folders/{folder_id}/upload"
+    created = api.upload(path, name, content, params=params, address=where, find_existing=find)
+    file_id = str(created["id"])
+    done = _processed(api, folder_id, file_id, where)
+    entry = {"sha256": str(body["sha256"]), "created_at": str(done.get("created_at") or "")}
+    _record(api, folder_id, address, entry)
+    if done.get("processing_status") == "error":
+        reason = str(done.get("error_message") or "no reason given")
+        raise LettaApplyError(f"{where}: the server could not process the file: {reason}")
+    return file_id
+
+
+def _processed(api: LettaApi, folder_id: str, file_id: str, where: str) -> JSON:
+    """The file once the server is done with it (completed or error), polled with a deadline."""
+    deadline = time.monotonic() + PROCESSING_TIMEOUT
+    pause = 0.1
+    path = f"/v1/folders/{folder_id}/files/{file_id}"
+    while True:
+        found = api.get(path, address=where)
+        status = found.get("processing_status")
+        if status in _DONE:
+            return found
+        if time.monotonic() > deadline:
+            raise LettaApplyError(
+                f"{where}: the server was still at {status!r} after {PROCESSING_TIMEOUT:.0f} s"
+            )
+        time.sleep(pause)
+        pause = min(pause * 1.5, 2.0)
+
+
+# The record of uploaded files ------------------------------------------------------------------
+
+
+@dataclass
+class _Book:
+    """Records waiting to be written into one folder's metadata, and its one writer."""
+
+    writer: threading.Lock = field(default_factory=threading.Lock)
+    guard: threading.Lock = field(default_factory=threading.Lock)
+    pending: dict[str, dict[str, str] | None] = field(default_factory=dict)
+
+
+_BOOKS: weakref.WeakKeyDictionary[LettaApi, dict[str, _Book]] = weakref.WeakKeyDictionary()
+_BOOKS_GUARD = threading.Lock()
+
+
+def _book(api: LettaApi, folder_id: str) -> _Book:
+    with _BOOKS_GUARD:
+        return _BOOKS.setdefault(api, {}).setdefault(folder_id, _Book())
+
+
+def _record(api: LettaApi, folder_id: str, address: Address, entry: dict[str, str] | None) -> None:
+    """Write (or, with None, remove) one file's entry in its folder's record.
+
+    Entries queued meanwhile by other uploads into the folder are written with it; a caller
+    returns only once a write holding its entry went through (the writer that took it held
+    the lock the caller then waits for, and puts the entries back when its write fails).
+    """
+    book = _book(api, folder_id)
+    with book.guard:
+        book.pending[address.name] = entry
+    with book.writer:
+        with book.guard:
+            batch, book.pending = book.pending, {}
+        if not batch:
+            return
+        try:
+            _write(api, folder_id, address, batch)
+        except BaseException:
+            with book.guard:
+                book.pending = {**batch, **book.pending}
+            raise
+
+
+def _write(
+    api: LettaApi, folder_id: str, address: Address, batch: Mapping[str, dict[str, str] | None]
+) -> None:
+    path = f"/v1/folders/{folder_id}"
+    current = api.get(path, address=str(address))
+    metadata = dict(current.get("metadata") or {})
+    record = metadata.get(ownership.METADATA_KEY)
+    if not isinstance(record, Mapping) or record.get("address") != str(address.owner):
+        raise LettaApplyError(f"{address}: the folder no longer carries the stack's record")
+    files = dict(record.get(folder.FILES) or {})
+    for name, entry in batch.items():
+        if entry is None:
+            files.pop(name, None)
+        else:
+            files[name] = entry
+    metadata[ownership.METADATA_KEY] = {**record, folder.FILES: files}
+    api.patch(path, {"metadata": metadata}, address=str(address))

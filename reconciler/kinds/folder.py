@@ -1,0 +1,320 @@
+"""Folders of files (`folder/<name>`): the server parses, chunks and embeds their files, and
+the agents a folder is attached to open, grep and search them.
+
+A folder the stack made carries its ownership record in its metadata, and in that record the
+files it uploaded (`files`: name -> content digest and the upload's creation time), since the
+server keeps no metadata on files (`reconciler.kinds.file`). Folder names are unique on a
+server: a declared folder whose name another folder holds is blocked; `adopt` takes it over.
+The description and instructions converge; the embedding cannot change once the folder
+exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from reconciler import ownership
+from reconciler.address import Address, Kind
+from reconciler.desired import DesiredState, FolderSpec
+from reconciler.errors import LettaApplyError
+from reconciler.kinds import agent
+from reconciler.kinds.common import (
+    Reading,
+    Resolve,
+    attach_at,
+    delete_if_present,
+    detach_at,
+    no_named_ids,
+    refuse_other_owner,
+)
+from reconciler.live.state import LiveState, Part, Resource, by_address
+from reconciler.plan.builder import Builder, optional
+from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, NoticeKind, Update
+from reconciler.values import JSON, freeze, thaw
+
+if TYPE_CHECKING:
+    from reconciler.client import LettaApi
+
+KIND = Kind.FOLDER
+FILES = "files"
+"""The key of the uploaded files' record inside a folder's ownership record."""
+
+
+@dataclass(frozen=True, slots=True)
+class LiveFolder:
+    """A folder on the server; `address` is set when this stack's record names one."""
+
+    id: str
+    name: str
+    address: Address | None
+    created_at: str = ""
+    description: str | None = None
+    instructions: str | None = None
+    embedding: str | None = None
+    protected: bool = False
+    owner: str | None = None
+    """The stack its ownership record names, this one or another; None when unrecorded."""
+    files: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """The files the stack uploaded: name -> {sha256, created_at} (no server ids: the record
+    is written whole with each upload, which names only its own file)."""
+    agent_ids: tuple[str, ...] = ()
+    """The agents it is attached to (read for the stack's folders only)."""
+
+
+@dataclass(frozen=True)
+class Folders:
+    """The folder kind's part of the live state: every folder on the server (names are
+    unique, so any can be in a declared folder's way), the stack's with their agents."""
+
+    found: tuple[LiveFolder, ...] = ()
+
+    @cached_property
+    def by_address(self) -> dict[Address, list[LiveFolder]]:
+        return by_address(self.found, lambda f: f.address)
+
+    @cached_property
+    def by_name(self) -> dict[str, LiveFolder]:
+        return {f.name: f for f in self.found}
+
+
+LIVE = Part(KIND, Folders())
+of = LIVE.of
+named_ids = no_named_ids
+
+
+def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
+    return of(live).by_address
+
+
+def fingerprinted(live: LiveState) -> Iterable[object]:
+    return (f for f in of(live).found if f.address is not None)
+
+
+def deleted_with(live: LiveState) -> Mapping[str, frozenset[str]]:
+    """A folder's files go with it (the server deletes them)."""
+    from reconciler.kinds import file  # the files' part refers to folders
+
+    groups: dict[str, set[str]] = {}
+    for found in file.of(live).found:
+        if found.address is not None:
+            groups.setdefault(found.folder_id, set()).add(found.id)
+    return {folder_id: frozenset(ids) for folder_id, ids in groups.items()}
+
+
+def declared(desired: DesiredState) -> Iterable[Address]:
+    return (spec.address for spec in desired.folders)
+
+
+# Reading --------------------------------------------------------------------------------------
+
+
+def from_server(raw: Mapping[str, JSON], stack: str) -> LiveFolder:
+    metadata = raw.get("metadata") or {}
+    recorded = ownership.metadata_address(metadata, stack)
+    record = metadata.get(ownership.METADATA_KEY) if recorded is not None else None
+    files = record.get(FILES) if isinstance(record, Mapping) else None
+    config = raw.get("embedding_config") or {}
+    return LiveFolder(
+        id=str(raw["id"]),
+        name=str(raw.get("name") or ""),
+        address=recorded if recorded is not None and recorded.kind is KIND else None,
+        created_at=str(raw.get("created_at") or ""),
+        description=_text(raw.get("description")),
+        instructions=_text(raw.get("instructions")),
+        embedding=_text(config.get("handle")) if isinstance(config, Mapping) else None,
+        protected=ownership.metadata_protected(metadata, stack),
+        owner=ownership.recorded_stack(metadata),
+        files=_inventory(files),
+    )
+
+
+def _text(value: JSON) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _inventory(files: JSON) -> dict[str, dict[str, str]]:
+    """The uploaded files' record as written (server data: anything malformed is left out)."""
+    if not isinstance(files, Mapping):
+        return {}
+    return {
+        str(name): {
+            "sha256": str(entry.get("sha256") or ""),
+            "created_at": str(entry["created_at"]),
+        }
+        for name, entry in files.items()
+        if isinstance(entry, Mapping) and isinstance(entry.get("created_at"), str)
+    }
+
+
+def read(reading: Reading) -> Folders:
+    """Every folder (few on a server: any can hold a declared name), and the agents of the
+    stack's. A scoped read keeps of the stack's only those in scope, and reads nothing when
+    the scope has no folder."""
+    desired = reading.desired
+    if reading.scoped and not (desired and desired.folders):
+        return Folders()
+    api, stack = reading.api, reading.stack
+    found = [from_server(raw, stack) for raw in api.paginate("/v1/folders/", None, 100)]
+    if reading.scoped and desired is not None:
+        wanted = set(declared(desired))
+        found = [f for f in found if f.address is None or f.address in wanted]
+    mine = [f for f in found if f.address is not None]
+    with ThreadPoolExecutor(max_workers=max(1, reading.parallelism)) as pool:
+        listed = pool.map(lambda f: _agents(api, f), mine)
+        agents = dict(zip((f.id for f in mine), listed, strict=True))
+    return Folders(tuple(_with_agents(f, agents.get(f.id)) for f in found))
+
+
+def _agents(api: LettaApi, folder: LiveFolder) -> tuple[str, ...]:
+    path = f"/v1/folders/{folder.id}/agents"
+    return tuple(sorted(str(agent_id) for agent_id in api.paginate(path, None, 100)))
+
+
+def _with_agents(folder: LiveFolder, agent_ids: tuple[str, ...] | None) -> LiveFolder:
+    return folder if agent_ids is None else replace(folder, agent_ids=agent_ids)
+
+
+# Planning -------------------------------------------------------------------------------------
+
+
+def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
+    """Create, update, report or delete the stack's folders, and link them to its agents."""
+    kept = out.keep_survivors(of(live).by_address, "folders", _protected)
+    for spec in desired.folders:
+        current = kept.get(spec.address)
+        other = of(live).by_name.get(spec.name)
+        if current is None and other is not None:
+            out.notice(
+                NoticeKind.BLOCKED,
+                spec.address,
+                f"a folder named {spec.name!r} exists and is not owned by this stack (folder "
+                "names are unique on a server); adopt it to manage it",
+                resource_ids=(other.id,),
+            )
+        elif current is None:
+            out.change(Create(spec.address, freeze(_body(spec, desired.stack))))
+        else:
+            _update(spec, current, out)
+    out.undeclared(kept, declared(desired), _protected)
+    _links(desired, live, kept, out)
+
+
+def _protected(folder: LiveFolder) -> bool:
+    return folder.protected
+
+
+def _managed(spec: FolderSpec) -> dict[str, JSON]:
+    return optional(description=spec.description, instructions=spec.instructions)
+
+
+def _body(spec: FolderSpec, stack: str) -> dict[str, JSON]:
+    record = ownership.agent_metadata(stack, spec.address, {}, protected=spec.protected)
+    return {
+        "name": spec.name,
+        **_managed(spec),
+        **optional(embedding=spec.embedding),
+        "metadata": record,
+    }
+
+
+def _update(spec: FolderSpec, current: LiveFolder, out: Builder) -> None:
+    found = optional(description=current.description, instructions=current.instructions)
+    out.update(spec.address, current.id, found, _managed(spec))
+    if spec.embedding is not None and current.embedding not in (None, spec.embedding):
+        out.notice(
+            NoticeKind.CONFLICT,
+            spec.address,
+            f"the folder embeds with {current.embedding!r}, the manifest says "
+            f"{spec.embedding!r}; the server cannot change a folder's embedding (delete the "
+            "folder to make it again)",
+            resource_ids=(current.id,),
+        )
+
+
+def _links(
+    desired: DesiredState, live: LiveState, kept: Mapping[Address, LiveFolder], out: Builder
+) -> None:
+    """Attach each declared folder to the agents listing it; detach the stack's folders from
+    the stack's agents that no longer list them."""
+    agents = agent.of(live).kept
+    coming = {c.address for c in out.changes if isinstance(c, Create)}
+    wanted = {(spec.address, folder) for spec in desired.agents for folder in spec.folders}
+    for agent_address, folder_address in sorted(wanted):
+        current, folder = agents.get(agent_address), kept.get(folder_address)
+        if (current is None and agent_address not in coming) or (
+            folder is None and folder_address not in coming
+        ):
+            continue  # blocked: linked once both exist
+        if current is None or folder is None or current.id not in folder.agent_ids:
+            out.change(Attach(folder_address, agent_address))
+    declared_agents = {spec.address for spec in desired.agents}
+    by_id = {a.id: address for address, a in agents.items() if address in declared_agents}
+    for folder_address, folder in sorted(kept.items()):
+        for agent_id in folder.agent_ids:
+            linked = by_id.get(agent_id)
+            if linked is not None and (linked, folder_address) not in wanted:
+                out.change(Detach(folder_address, linked, folder.id))
+
+
+# Server calls ---------------------------------------------------------------------------------
+
+
+def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
+    """Create the folder; its name is unique, so a lost answer is found by name."""
+    body = thaw(change.body)
+    where = str(change.address)
+
+    def find() -> JSON | None:
+        found = by_name(api, str(body["name"]))
+        recorded = ownership.metadata_address((found or {}).get("metadata"), stack)
+        return found if recorded == change.address else None
+
+    created = api.create("/v1/folders/", body, address=where, find_existing=find)
+    return str(created["id"])
+
+
+def by_name(api: LettaApi, name: str) -> JSON | None:
+    found = api.get("/v1/folders/", {"name": name}, address=f"folder/{name}")
+    return next((f for f in found if f.get("name") == name), None)
+
+
+def update(api: LettaApi, change: Update) -> None:
+    api.patch(f"/v1/folders/{change.resource_id}", thaw(change.body), address=str(change.address))
+
+
+def delete(api: LettaApi, change: Delete) -> None:
+    """The server deletes the folder's files and passages with it."""
+    delete_if_present(api, f"/v1/folders/{change.resource_id}", change.address)
+
+
+def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:
+    """Write the stack's ownership record on an existing folder of the declared name (its
+    files are not the stack's: they are left alone unless adopted one by one)."""
+    address, resource_id = change.address, change.resource_id
+    path = f"/v1/folders/{resource_id}"
+    current = api.get(path, address=str(address))
+    if current.get("name") != address.name:
+        raise LettaApplyError(
+            f"{address}: folder {resource_id} is named {current.get('name')!r}, "
+            f"not {address.name!r}"
+        )
+    metadata = current.get("metadata") or {}
+    refuse_other_owner(address, ownership.recorded_stack(metadata), stack)
+    foreign = {k: v for k, v in metadata.items() if k != ownership.METADATA_KEY}
+    api.patch(
+        path, {"metadata": ownership.agent_metadata(stack, address, foreign)}, address=str(address)
+    )
+    return str(resource_id)
+
+
+def attach(api: LettaApi, change: Attach, resolve: Resolve) -> None:
+    """The server also gives the agent its file tools and opens the folder's files."""
+    attach_at(api, "folders", change, resolve)
+
+
+def detach(api: LettaApi, change: Detach, resolve: Resolve) -> None:
+    detach_at(api, "folders", change, resolve)

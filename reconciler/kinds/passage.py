@@ -1,0 +1,235 @@
+"""Passages of the stack's archives (`passage/<archive>/<key>`), identified by their content.
+
+Each passage the stack writes carries its ownership record in its metadata: stack, address
+and the SHA-256 of its text. Passages without it are the agents' own memory (an agent's
+`archival_memory_insert` lands in its archive) or made by hand: never touched. The server
+cannot change a passage, so a changed one is written again and the old one deleted, in one
+change. A passage no longer declared is deleted with prune, like anything else.
+
+Letta 0.16.8 has no listing of an archive's passages: they are read through its search with no
+query, which answers 100 at a time in creation order, with a start date and no cursor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from reconciler import ownership
+from reconciler.address import Address, Kind
+from reconciler.desired import DesiredState, PassageSpec
+from reconciler.errors import LettaApplyError
+from reconciler.kinds import archive
+from reconciler.kinds.common import Reading, Resolve, no_named_ids, nothing_deleted_with
+from reconciler.live.state import LiveState, Part, Resource, by_address
+from reconciler.plan.builder import Builder
+from reconciler.plan.model import Adopt, Create, Delete, FieldChange, Update
+from reconciler.values import JSON, freeze, thaw
+
+if TYPE_CHECKING:
+    from reconciler.client import LettaApi
+
+KIND = Kind.PASSAGE
+PAGE = 100
+"""The most passages the server's search answers at once."""
+
+
+@dataclass(frozen=True, slots=True)
+class LivePassage:
+    """A passage of one of the stack's archives; `address` is set when its ownership record
+    names this stack (with the digest of the text it wrote)."""
+
+    id: str
+    archive_id: str
+    address: Address | None
+    created_at: str = ""
+    digest: str = ""
+    text: str = ""
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Passages:
+    """The passage kind's part of the live state: the passages of the stack's archives."""
+
+    found: tuple[LivePassage, ...] = ()
+
+    @cached_property
+    def by_address(self) -> dict[Address, list[LivePassage]]:
+        return by_address(self.found, lambda p: p.address)
+
+
+LIVE = Part(KIND, Passages())
+of = LIVE.of
+named_ids = no_named_ids
+deleted_with = nothing_deleted_with
+
+
+def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
+    return of(live).by_address
+
+
+def fingerprinted(live: LiveState) -> Iterable[object]:
+    return (p for p in of(live).found if p.address is not None)
+
+
+def declared(desired: DesiredState) -> Iterable[Address]:
+    return (passage.address for spec in desired.archives for passage in spec.passages)
+
+
+# Reading --------------------------------------------------------------------------------------
+
+
+def from_server(raw: Mapping[str, JSON], holder: archive.LiveArchive, stack: str) -> LivePassage:
+    metadata = raw.get("metadata") or {}
+    recorded = ownership.metadata_address(metadata, stack)
+    record = metadata.get(ownership.METADATA_KEY) if recorded is not None else None
+    ours = recorded is not None and recorded.kind is KIND and recorded.owner == holder.address
+    digest = record.get("sha256") if ours and isinstance(record, Mapping) else None
+    return LivePassage(
+        id=str(raw["id"]),
+        archive_id=holder.id,
+        address=recorded if ours else None,
+        created_at=str(raw.get("created_at") or ""),
+        digest=digest if isinstance(digest, str) else "",
+        text=str(raw.get("text") or ""),
+        tags=tuple(sorted(str(t) for t in raw.get("tags") or ())),
+    )
+
+
+def read(reading: Reading) -> Passages:
+    """The passages of the stack's archives."""
+    api, stack = reading.api, reading.stack
+    mine = [a for a in reading.part(archive.LIVE).found if a.address is not None]
+    with ThreadPoolExecutor(max_workers=max(1, reading.parallelism)) as pool:
+        pages = pool.map(lambda a: [from_server(r, a, stack) for r in listed(api, a.id)], mine)
+        return Passages(tuple(p for page in pages for p in page))
+
+
+def listed(api: LettaApi, archive_id: str) -> Iterator[JSON]:
+    """Every passage of an archive, oldest first: pages of the search from the last creation
+    time seen (inclusive), skipping what was seen. More than a page of passages made at one
+    instant cannot be listed this way, and is reported rather than half read."""
+    seen: set[str] = set()
+    start: str | None = None
+    while True:
+        body: dict[str, JSON] = {"archive_id": archive_id, "limit": PAGE}
+        if start is not None:
+            body["start_date"] = start
+        page = api.search("/v1/passages/search", body, address=f"archive {archive_id}")
+        passages = [item["passage"] for item in page if isinstance(item, Mapping)]
+        new = [p for p in passages if p["id"] not in seen]
+        yield from new
+        if len(passages) < PAGE:
+            return
+        if not new:
+            raise LettaApplyError(
+                f"archive {archive_id}: more than {PAGE} passages share one creation time; "
+                "the server's search cannot list them"
+            )
+        seen.update(str(p["id"]) for p in new)
+        start = str(passages[-1]["created_at"])
+
+
+# Planning -------------------------------------------------------------------------------------
+
+
+def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
+    """Write the declared passages the stack's archives lack or hold with other text;
+    report or delete the stack's passages no longer declared in declared archives."""
+    kept = out.keep_survivors(of(live).by_address, "passages")
+    archives = archive.of(live)
+    for spec in desired.archives:
+        group = archives.by_address.get(spec.address)
+        holder = group[0] if group else None
+        if holder is None and spec.name in archives.others:
+            continue  # the archive is blocked: so are its passages
+        for passage in spec.passages:
+            current = kept.get(passage.address)
+            if current is None:
+                out.change(Create(passage.address, freeze(_body(passage, desired.stack))))
+            elif current.digest != passage.digest:
+                body = {**_body(passage, desired.stack), "archive_id": current.archive_id}
+                fields = (FieldChange("text", current.text, passage.text),)
+                out.change(Update(passage.address, current.id, fields, freeze(body)))
+    in_declared = {spec.address for spec in desired.archives}
+    mine = {address: p for address, p in kept.items() if address.owner in in_declared}
+    out.undeclared(mine, declared(desired))
+
+
+def _body(passage: PassageSpec, stack: str) -> dict[str, JSON]:
+    record = ownership.agent_metadata(stack, passage.address, {})
+    record[ownership.METADATA_KEY]["sha256"] = passage.digest
+    body: dict[str, JSON] = {"text": passage.text, "metadata": record}
+    if passage.tags:
+        body["tags"] = list(passage.tags)
+    return body
+
+
+# Server calls ---------------------------------------------------------------------------------
+
+
+def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
+    holder = change.address.owner
+    assert holder is not None
+    return _write(api, resolve(holder), change.address, thaw(change.body))
+
+
+def update(api: LettaApi, change: Update) -> None:
+    """Write the new text, then delete the old passage (the server cannot change one)."""
+    body = thaw(change.body)
+    archive_id = str(body.pop("archive_id"))
+    _write(api, archive_id, change.address, body)
+    _delete(api, archive_id, change.resource_id, change.address)
+
+
+def delete(api: LettaApi, change: Delete) -> None:
+    """Archive names are not unique: the passage is deleted from the marked archive of its
+    name that holds it."""
+    holder = change.address.owner
+    assert holder is not None
+    for raw in archive.marked(api, holder.name, None):
+        try:
+            _delete(api, str(raw["id"]), change.resource_id, change.address)
+            return
+        except LettaApplyError as exc:
+            if getattr(exc, "status", None) not in (400, 404, 422):
+                raise
+
+
+def adopt(api: LettaApi, stack: str, change: Adopt, resolve: Resolve) -> str:
+    raise LettaApplyError(f"{change.address}: passages are not adopted (the stack writes its own)")
+
+
+def _write(api: LettaApi, archive_id: str, address: Address, body: dict[str, JSON]) -> str:
+    """Create the passage; after an ambiguous failure, look for its ownership record."""
+
+    def find() -> JSON | None:
+        return next(
+            (
+                p
+                for p in listed(api, archive_id)
+                if ownership.metadata_address(p.get("metadata"), _stack(body)) == address
+            ),
+            None,
+        )
+
+    path = f"/v1/archives/{archive_id}/passages"
+    created = api.create(path, body, address=str(address), find_existing=find)
+    return str(created["id"])
+
+
+def _stack(body: Mapping[str, JSON]) -> str:
+    record = (body.get("metadata") or {}).get(ownership.METADATA_KEY) or {}
+    return str(record.get("stack") or "")
+
+
+def _delete(api: LettaApi, archive_id: str, passage_id: str, address: Address) -> None:
+    try:
+        api.delete(f"/v1/archives/{archive_id}/passages/{passage_id}", address=str(address))
+    except LettaApplyError as exc:
+        if getattr(exc, "status", None) != 404:
+            raise
