@@ -135,20 +135,41 @@ def read_sources(
     """Folders with their files, archives with their passages: every folder and archive is
     listed (few on a server; any can hold a declared name), the contents of the stack's are
     read. `declared_only` (a scoped run) keeps of the stack's only those `desired` declares,
-    and reads nothing when it declares none."""
+    and reads nothing when it declares none. The folders' reads and the archives' need
+    nothing of each other: they run at once (an archive's passages are read a page after
+    another, so they take longest)."""
     if declared_only and desired is not None and not (desired.folders or desired.archives):
         return {}
+    kept = desired if declared_only else None
+    with ThreadPoolExecutor(max_workers=1) as side:
+        archives = side.submit(_archives, api, stack, kept, parallelism, page_size)
+        folders = _folders(api, stack, desired, kept, parallelism, page_size)
+        return {**folders, **archives.result()}
+
+
+def _folders(
+    api: LettaApi,
+    stack: str,
+    desired: DesiredState | None,
+    kept: DesiredState | None,
+    parallelism: int,
+    page_size: int,
+) -> dict[Kind, object]:
+    """The folders and their files; with `kept`, of the stack's only those it declares."""
     folders = folder.read(api, stack, parallelism, page_size)
+    if kept is not None:
+        folders = folder.Folders(_declared(folders.found, set(folder.declared(kept))))
+    return {Kind.FOLDER: folders, Kind.FILE: file.read(api, folders, desired, parallelism)}
+
+
+def _archives(
+    api: LettaApi, stack: str, kept: DesiredState | None, parallelism: int, page_size: int
+) -> dict[Kind, object]:
+    """The archives and their passages; with `kept`, of the stack's only those it declares."""
     archives = archive.read(api, stack, parallelism, page_size)
-    if declared_only and desired is not None:
-        folders = folder.Folders(_declared(folders.found, set(folder.declared(desired))))
-        archives = archive.Archives(_declared(archives.found, set(archive.declared(desired))))
-    return {
-        Kind.FOLDER: folders,
-        Kind.FILE: file.read(api, folders, desired, parallelism),
-        Kind.ARCHIVE: archives,
-        Kind.PASSAGE: passage.read(api, stack, archives, parallelism),
-    }
+    if kept is not None:
+        archives = archive.Archives(_declared(archives.found, set(archive.declared(kept))))
+    return {Kind.ARCHIVE: archives, Kind.PASSAGE: passage.read(api, stack, archives, parallelism)}
 
 
 def _declared(found: Iterable[Sourced], wanted: set[Address]) -> tuple[Sourced, ...]:
