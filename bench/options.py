@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 DEFAULT_SIZES = (100, 1000)
 FULL_SIZE = 10_000
-PARTS = ("writes", "reads", "startup", "foreign")
-DEFAULT_PARTS = ("writes", "reads", "startup")
+PARTS = ("writes", "reads", "startup", "foreign", "datasources")
+DEFAULT_PARTS = ("writes", "reads", "startup", "datasources")
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,8 @@ class Options:
     `parts`: writes (apply from empty, update), reads (no-op plans in process), startup
     (whole `letta-apply` processes beside their references, see `bench.startup`) and, only
     when asked for, foreign (a plan before and after the server fills up with other
-    people's identities and agents, see `bench.foreign`).
+    people's identities and agents, see `bench.foreign`), datasources (a folder of files
+    and an archive of passages, see `bench.datasources`).
     """
 
     parts: tuple[str, ...]
@@ -36,6 +37,8 @@ class Options:
     foreign_users: int = 1000
     foreign_identities: int = 20_000
     foreign_agents: int = 5000
+    ds_files: int = 1000
+    ds_passages: int = 5000
 
 
 def parse(argv: list[str] | None = None) -> Options:
@@ -48,8 +51,8 @@ def parse(argv: list[str] | None = None) -> Options:
         "--only",
         action="append",
         choices=PARTS,
-        help="run only this part (repeatable; default: writes, reads, startup): "
-        "writes, reads, startup, foreign",
+        help="run only this part (repeatable; default: writes, reads, startup, datasources): "
+        "writes, reads, startup, foreign, datasources",
     )
     parser.add_argument(
         "--sizes",
@@ -96,6 +99,12 @@ def parse(argv: list[str] | None = None) -> Options:
         "--foreign-agents", type=int, default=5000, help="foreign: agents of others"
     )
     parser.add_argument(
+        "--ds-files", type=int, default=1000, help="datasources: files in the folder"
+    )
+    parser.add_argument(
+        "--ds-passages", type=int, default=5000, help="datasources: passages in the archive"
+    )
+    parser.add_argument(
         "--keep", action="store_true", help="leave the benchmark's stacks on the server"
     )
     args = parser.parse_args(argv)
@@ -114,6 +123,8 @@ def parse(argv: list[str] | None = None) -> Options:
         foreign_users=args.foreign_users,
         foreign_identities=args.foreign_identities,
         foreign_agents=args.foreign_agents,
+        ds_files=args.ds_files,
+        ds_passages=args.ds_passages,
     )
 
 
