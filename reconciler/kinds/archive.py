@@ -150,16 +150,28 @@ def _address(name: str) -> Address | None:
         return None
 
 
-def read(api: LettaApi, stack: str, parallelism: int, page_size: int) -> Archives:
-    """Every archive, and the agents of the stack's."""
+def read(
+    api: LettaApi,
+    stack: str,
+    parallelism: int,
+    page_size: int,
+    adoptable: frozenset[str] = frozenset(),
+) -> Archives:
+    """Every archive, and the agents of the stack's and of the unowned ones named in
+    `adoptable` (declared names, read for `--adopt`)."""
     archives = [from_server(raw, stack) for raw in api.paginate("/v1/archives/", None, page_size)]
-    mine = [a for a in archives if a.address is not None]
+    linked = [a for a in archives if a.address is not None or is_adoptable(a, adoptable)]
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        listed = pool.map(lambda a: _agents(api, a), mine)
-        agents = dict(zip((a.id for a in mine), listed, strict=True))
+        listed = pool.map(lambda a: _agents(api, a), linked)
+        agents = dict(zip((a.id for a in linked), listed, strict=True))
     return Archives(
         tuple(replace(a, agent_ids=agents[a.id]) if a.id in agents else a for a in archives)
     )
+
+
+def is_adoptable(found: LiveArchive, names: frozenset[str]) -> bool:
+    """Whether `--adopt` may take the archive over: no stack's marker, a declared name."""
+    return found.owner is None and found.name in names
 
 
 def _agents(api: LettaApi, archive: LiveArchive) -> tuple[str, ...]:

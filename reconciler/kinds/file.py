@@ -16,6 +16,7 @@ time (the server replaces a folder's metadata whole).
 from __future__ import annotations
 
 import base64
+import hashlib
 import threading
 import time
 import weakref
@@ -51,7 +52,8 @@ _DONE = ("completed", "error")
 class LiveFile:
     """A file in one of the stack's folders; `address` is set when the folder's record names
     it, with the digest of what was uploaded. `content` is the server's text of a file whose
-    digest differs from the manifest's (read for the plan's diff)."""
+    digest differs from the manifest's (read for the plan's diff), and of every file of a
+    folder `--adopt` may take over."""
 
     id: str
     name: str
@@ -107,14 +109,19 @@ def read(
     folders: folder.Folders,
     desired: DesiredState | None,
     parallelism: int,
+    adoptable: frozenset[str] = frozenset(),
 ) -> Files:
-    """The files of the stack's folders; the text of those the manifest changes, for diffs."""
-    owned_folders = [f for f in folders.found if f.address is not None]
+    """The files of the stack's folders; the text of those the manifest changes, for diffs.
+    With `adoptable` (declared names, for `--adopt`), also the files of the unowned folders
+    of those names, with their text (to compare what the server holds with the manifest)."""
+    holders = [
+        f for f in folders.found if f.address is not None or folder.is_adoptable(f, adoptable)
+    ]
     wanted = {
         file.address: file for spec in (desired.folders if desired else ()) for file in spec.files
     }
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        listed = list(pool.map(lambda f: _files_of(api, f), owned_folders))
+        listed = list(pool.map(lambda f: _files_of(api, f), holders))
         found = [file for files in listed for file in files]
         changed = [f for f in found if f.address in wanted and _differs(f, wanted[f.address])]
         fetched = pool.map(lambda f: _text_of(api, f), changed)
@@ -123,9 +130,10 @@ def read(
 
 
 def _files_of(api: LettaApi, holder: folder.LiveFolder) -> list[LiveFile]:
-    assert holder.address is not None
+    """A folder's files; an unowned folder's with their text (listed with it)."""
     path = f"/v1/folders/{holder.id}/files"
-    return [from_server(raw, holder) for raw in api.paginate(path, None, 1000)]
+    params = None if holder.address is not None else {"include_content": True}
+    return [from_server(raw, holder) for raw in api.paginate(path, params, 1000)]
 
 
 def from_server(raw: Mapping[str, JSON], holder: folder.LiveFolder) -> LiveFile:
@@ -135,6 +143,7 @@ def from_server(raw: Mapping[str, JSON], holder: folder.LiveFolder) -> LiveFile:
     ours = holder.address is not None and entry is not None and entry["id"] == raw["id"]
     address = Address.file(holder.address, name) if ours and holder.address else None
     size = raw.get("file_size")
+    content = raw.get("content")
     return LiveFile(
         id=str(raw["id"]),
         name=name,
@@ -145,7 +154,14 @@ def from_server(raw: Mapping[str, JSON], holder: folder.LiveFolder) -> LiveFile:
         size=size if isinstance(size, int) else 0,
         status=str(raw.get("processing_status") or ""),
         error=str(raw["error_message"]) if raw.get("error_message") else None,
+        content=content if isinstance(content, str) else None,
     )
+
+
+def text_digest(text: str | None) -> str:
+    """The digest of a file's text as the server holds it (that of the bytes uploaded, for
+    a UTF-8 text file); empty when the server holds none."""
+    return hashlib.sha256(text.encode()).hexdigest() if text is not None else ""
 
 
 def _differs(live: LiveFile, spec: FileSpec) -> bool:
@@ -267,19 +283,22 @@ def delete(api: LettaApi, change: Delete) -> None:
 
 
 def adopt(api: LettaApi, stack: str, change: Adopt, resolve: Resolve) -> str:
-    """Record an existing file of the stack's folder as the stack's; its content is not
-    known, so the next plan uploads the declared content over it."""
+    """Record an existing file of the stack's folder as the stack's, with the digest of the
+    text the server holds: a file the manifest declares with that content is then left as it
+    is, any other content is uploaded over it by the plan."""
     holder = change.address.owner
     assert holder is not None
     folder_id = resolve(holder)
     path = f"/v1/folders/{folder_id}/files/{change.resource_id}"
-    current = api.get(path, address=str(change.address))
+    current = api.get(path, {"include_content": True}, address=str(change.address))
     if current.get("file_name") != change.address.name:
         raise LettaApplyError(
             f"{change.address}: file {change.resource_id} is named "
             f"{current.get('file_name')!r}, not {change.address.name!r}"
         )
-    _record(api, folder_id, change.address, {"id": change.resource_id, "sha256": ""})
+    content = current.get("content")
+    sha256 = text_digest(content if isinstance(content, str) else None)
+    _record(api, folder_id, change.address, {"id": change.resource_id, "sha256": sha256})
     return change.resource_id
 
 

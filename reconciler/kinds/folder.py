@@ -142,14 +142,26 @@ def _inventory(files: JSON) -> dict[str, dict[str, str]]:
     }
 
 
-def read(api: LettaApi, stack: str, parallelism: int, page_size: int) -> Folders:
-    """Every folder (few on a server), and the agents of the stack's."""
+def read(
+    api: LettaApi,
+    stack: str,
+    parallelism: int,
+    page_size: int,
+    adoptable: frozenset[str] = frozenset(),
+) -> Folders:
+    """Every folder (few on a server), and the agents of the stack's and of the unowned ones
+    named in `adoptable` (declared names, read for `--adopt`)."""
     folders = [from_server(raw, stack) for raw in api.paginate("/v1/folders/", None, page_size)]
-    owned_ones = [f for f in folders if f.address is not None]
+    linked = [f for f in folders if f.address is not None or is_adoptable(f, adoptable)]
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        listed = pool.map(lambda f: _agents(api, f), owned_ones)
-        agents = dict(zip((f.id for f in owned_ones), listed, strict=True))
+        listed = pool.map(lambda f: _agents(api, f), linked)
+        agents = dict(zip((f.id for f in linked), listed, strict=True))
     return Folders(tuple(_with_agents(f, agents.get(f.id)) for f in folders))
+
+
+def is_adoptable(found: LiveFolder, names: frozenset[str]) -> bool:
+    """Whether `--adopt` may take the folder over: no stack's record, a declared name."""
+    return found.owner is None and found.name in names
 
 
 def _agents(api: LettaApi, folder: LiveFolder) -> tuple[str, ...]:

@@ -88,7 +88,9 @@ def read_live(
         tools = side.submit(_read_tools, api, stack, names, page_size)
         servers = side.submit(read_mcp_servers, api, stack)
         every = side.submit(list_identities, api, stack, wanted, page_size) if listing else None
-        sources = side.submit(read_sources, api, stack, desired, parallelism, page_size)
+        sources = side.submit(
+            read_sources, api, stack, desired, parallelism, page_size, adopt=adopt
+        )
         agents, attached = _read_agents(api, stack, agent.includes(desired), page_size, progress)
         foreign = _read_foreign(api, agents, desired, parallelism, adopt) if desired else ()
         shared_ids = [a.id for a in agents if a.address and a.address.user is None]
@@ -131,19 +133,22 @@ def read_sources(
     page_size: int,
     *,
     declared_only: bool = False,
+    adopt: bool = False,
 ) -> dict[Kind, object]:
     """Folders with their files, archives with their passages: every folder and archive is
     listed (few on a server; any can hold a declared name), the contents of the stack's are
-    read. `declared_only` (a scoped run) keeps of the stack's only those `desired` declares,
-    and reads nothing when it declares none. The folders' reads and the archives' need
+    read (with `adopt`, those of the unowned ones of declared names too). `declared_only` (a
+    scoped run) keeps of the stack's only those `desired` declares, and reads nothing when
+    it declares none. The folders' reads and the archives' need
     nothing of each other: they run at once (an archive's passages are read a page after
     another, so they take longest)."""
     if declared_only and desired is not None and not (desired.folders or desired.archives):
         return {}
     kept = desired if declared_only else None
+    named = desired if adopt else None
     with ThreadPoolExecutor(max_workers=1) as side:
-        archives = side.submit(_archives, api, stack, kept, parallelism, page_size)
-        folders = _folders(api, stack, desired, kept, parallelism, page_size)
+        archives = side.submit(_archives, api, stack, kept, named, parallelism, page_size)
+        folders = _folders(api, stack, desired, kept, named, parallelism, page_size)
         return {**folders, **archives.result()}
 
 
@@ -152,24 +157,36 @@ def _folders(
     stack: str,
     desired: DesiredState | None,
     kept: DesiredState | None,
+    named: DesiredState | None,
     parallelism: int,
     page_size: int,
 ) -> dict[Kind, object]:
-    """The folders and their files; with `kept`, of the stack's only those it declares."""
-    folders = folder.read(api, stack, parallelism, page_size)
+    """The folders and their files; with `kept`, of the stack's only those it declares; with
+    `named`, the unowned ones it declares too."""
+    adoptable = frozenset(spec.name for spec in named.folders) if named else frozenset()
+    folders = folder.read(api, stack, parallelism, page_size, adoptable)
     if kept is not None:
         folders = folder.Folders(_declared(folders.found, set(folder.declared(kept))))
-    return {Kind.FOLDER: folders, Kind.FILE: file.read(api, folders, desired, parallelism)}
+    files = file.read(api, folders, desired, parallelism, adoptable)
+    return {Kind.FOLDER: folders, Kind.FILE: files}
 
 
 def _archives(
-    api: LettaApi, stack: str, kept: DesiredState | None, parallelism: int, page_size: int
+    api: LettaApi,
+    stack: str,
+    kept: DesiredState | None,
+    named: DesiredState | None,
+    parallelism: int,
+    page_size: int,
 ) -> dict[Kind, object]:
-    """The archives and their passages; with `kept`, of the stack's only those it declares."""
-    archives = archive.read(api, stack, parallelism, page_size)
+    """The archives and their passages; with `kept`, of the stack's only those it declares;
+    with `named`, the unowned ones it declares too."""
+    adoptable = frozenset(spec.name for spec in named.archives) if named else frozenset()
+    archives = archive.read(api, stack, parallelism, page_size, adoptable)
     if kept is not None:
         archives = archive.Archives(_declared(archives.found, set(archive.declared(kept))))
-    return {Kind.ARCHIVE: archives, Kind.PASSAGE: passage.read(api, stack, archives, parallelism)}
+    passages = passage.read(api, stack, archives, parallelism, adoptable)
+    return {Kind.ARCHIVE: archives, Kind.PASSAGE: passages}
 
 
 def _declared(found: Iterable[Sourced], wanted: set[Address]) -> tuple[Sourced, ...]:
