@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from bench import writes
 from bench.measure import Sample, measure, median, new_api
 from reconciler import ownership
 from reconciler.apply import apply_plan
@@ -125,21 +126,8 @@ def recorded_api(url: str) -> tuple[LettaApi, Requests]:
 
 def apply_from_empty(url: str, desired: DesiredState, parallelism: int) -> dict[str, Any]:
     """Plan and apply a stack not on the server yet: the apply's figures and its failures."""
-    api = new_api(url)
-    try:
-        plan, live = make_plan(api, desired, prune=None, parallelism=parallelism)
-        failed = [0]
-
-        def run() -> None:
-            try:
-                apply_plan(api, plan, live, parallelism=parallelism)
-            except ApplyFailed as exc:
-                failed[0] = len(exc.failures)
-
-        sample = measure(run, lambda: api.requests)
-        return {"changes": len(plan.changes), "failed": failed[0], **sample.to_json()}
-    finally:
-        api.close()
+    figures = writes.plan_and_apply(url, desired, parallelism)
+    return {"changes": figures.changes, "failed": figures.failed, **figures.apply.to_json()}
 
 
 def noop_plan(url: str, desired: DesiredState, parallelism: int, reps: int) -> dict[str, Any]:
