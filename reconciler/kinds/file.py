@@ -1,10 +1,12 @@
 """Files of the stack's folders (`file/<folder>/<name>`), identified by their content.
 
 The server keeps no metadata on files, so the stack records the files it uploaded in its
-folder's ownership record (`reconciler.kinds.folder`): name -> id and SHA-256. A file of the
-folder not in that record was made by someone else and is never touched; one holding a
-declared name blocks it. An unchanged file is never uploaded again; a changed one, or one the
-server failed to process, is replaced (the plan shows its size and a line diff for text).
+folder's ownership record (`reconciler.kinds.folder`): name -> SHA-256 and the creation time
+the server gave the upload (a file of that name made at another time is another file). A
+file of the folder not in that record was made by someone else and is never touched; one
+holding a declared name blocks it. An unchanged file is never uploaded again; a changed one,
+or one the server failed to process, is replaced (the plan shows its size and a line diff for
+text).
 
 An upload waits for the server's processing (parsed, chunked, embedded): `completed`, or
 `error` with the server's reason, which fails the change; the file is recorded either way, so
@@ -137,10 +139,11 @@ def _files_of(api: LettaApi, holder: folder.LiveFolder) -> list[LiveFile]:
 
 
 def from_server(raw: Mapping[str, JSON], holder: folder.LiveFolder) -> LiveFile:
-    """A file as listed; the stack's when its folder's record names its id."""
+    """A file as listed; the stack's when its folder's record names it, made when it was."""
     name = str(raw.get("file_name") or "")
     entry = holder.files.get(name)
-    ours = holder.address is not None and entry is not None and entry["id"] == raw["id"]
+    created = str(raw.get("created_at") or "")
+    ours = holder.address is not None and entry is not None and entry["created_at"] == created
     address = Address.file(holder.address, name) if ours and holder.address else None
     size = raw.get("file_size")
     content = raw.get("content")
@@ -149,7 +152,7 @@ def from_server(raw: Mapping[str, JSON], holder: folder.LiveFolder) -> LiveFile:
         name=name,
         folder_id=holder.id,
         address=address,
-        created_at=str(raw.get("created_at") or ""),
+        created_at=created,
         digest=entry["sha256"] if ours and entry else "",
         size=size if isinstance(size, int) else 0,
         status=str(raw.get("processing_status") or ""),
@@ -298,7 +301,8 @@ def adopt(api: LettaApi, stack: str, change: Adopt, resolve: Resolve) -> str:
         )
     content = current.get("content")
     sha256 = text_digest(content if isinstance(content, str) else None)
-    _record(api, folder_id, change.address, {"id": change.resource_id, "sha256": sha256})
+    entry = {"sha256": sha256, "created_at": str(current.get("created_at") or "")}
+    _record(api, folder_id, change.address, entry)
     return change.resource_id
 
 
@@ -322,7 +326,8 @@ def _upload(
     created = api.upload(path, name, content, params=params, address=where, find_existing=find)
     file_id = str(created["id"])
     done = _processed(api, folder_id, file_id, where)
-    _record(api, folder_id, address, {"id": file_id, "sha256": str(body["sha256"])})
+    entry = {"sha256": str(body["sha256"]), "created_at": str(done.get("created_at") or "")}
+    _record(api, folder_id, address, entry)
     if done.get("processing_status") == "error":
         reason = str(done.get("error_message") or "no reason given")
         raise LettaApplyError(f"{where}: the server could not process the file: {reason}")

@@ -2,10 +2,11 @@
 the agents a folder is attached to open, grep and search them.
 
 A folder the stack made carries its ownership record in its metadata, and in that record the
-files it uploaded (`files`: name -> id and content digest), since the server keeps no
-metadata on files (`reconciler.kinds.file`). Folder names are unique on a server: a declared
-folder whose name another folder holds is blocked; `adopt` takes it over. The description and
-instructions converge; the embedding cannot change once the folder exists.
+files it uploaded (`files`: name -> content digest and the upload's creation time), since the
+server keeps no metadata on files (`reconciler.kinds.file`). Folder names are unique on a
+server: a declared folder whose name another folder holds is blocked; `adopt` takes it over.
+The description and instructions converge; the embedding cannot change once the folder
+exists.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class LiveFolder:
     owner: str | None = None
     """The stack its ownership record names, this one or another; None when unrecorded."""
     files: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    """The files the stack uploaded: name -> {id, sha256}."""
+    """The files the stack uploaded: name -> {sha256, created_at} (no server ids: the record
+    is written whole with each upload, which names only its own file)."""
     agent_ids: tuple[str, ...] = ()
     """The agents it is attached to (read for the stack's folders only)."""
 
@@ -93,11 +95,13 @@ def fingerprinted(live: LiveState) -> Iterable[object]:
 
 def deleted_with(live: LiveState) -> Mapping[str, frozenset[str]]:
     """A folder's files go with it (the server deletes them)."""
-    return {
-        folder.id: frozenset(entry["id"] for entry in folder.files.values() if "id" in entry)
-        for folder in of(live).found
-        if folder.address is not None
-    }
+    from reconciler.kinds import file  # the files' part refers to folders
+
+    groups: dict[str, set[str]] = {}
+    for found in file.of(live).found:
+        if found.address is not None:
+            groups.setdefault(found.folder_id, set()).add(found.id)
+    return {folder_id: frozenset(ids) for folder_id, ids in groups.items()}
 
 
 def declared(desired: DesiredState) -> Iterable[Address]:
@@ -136,9 +140,12 @@ def _inventory(files: JSON) -> dict[str, dict[str, str]]:
     if not isinstance(files, Mapping):
         return {}
     return {
-        str(name): {"id": str(entry["id"]), "sha256": str(entry.get("sha256") or "")}
+        str(name): {
+            "sha256": str(entry.get("sha256") or ""),
+            "created_at": str(entry["created_at"]),
+        }
         for name, entry in files.items()
-        if isinstance(entry, Mapping) and isinstance(entry.get("id"), str)
+        if isinstance(entry, Mapping) and isinstance(entry.get("created_at"), str)
     }
 
 
