@@ -335,21 +335,76 @@ def _upload(
 
 
 def _processed(api: LettaApi, folder_id: str, file_id: str, where: str) -> JSON:
-    """The file once the server is done with it (completed or error), polled with a deadline."""
+    """The file once the server is done with it (completed or error), polled with a deadline.
+
+    The uploads into one folder waiting at the same time are polled together: one of their
+    threads at a time asks for the folder's newest files (one request answering for every
+    upload in flight), at most every `POLL` seconds; a file that listing does not reach
+    (others uploaded after it) is asked for by its id. Polling each file by itself cost the
+    server as much as a third of the time it spends processing small files.
+    """
+    waiting = _waiting(api, folder_id)
+    with waiting.guard:
+        waiting.files[file_id] = None
     deadline = time.monotonic() + PROCESSING_TIMEOUT
-    pause = 0.1
-    path = f"/v1/folders/{folder_id}/files/{file_id}"
-    while True:
-        found = api.get(path, address=where)
-        status = found.get("processing_status")
-        if status in _DONE:
-            return found
-        if time.monotonic() > deadline:
-            raise LettaApplyError(
-                f"{where}: the server was still at {status!r} after {PROCESSING_TIMEOUT:.0f} s"
-            )
-        time.sleep(pause)
-        pause = min(pause * 1.5, 2.0)
+    try:
+        while True:
+            with waiting.asking:
+                if time.monotonic() - waiting.asked >= POLL and waiting.files[file_id] is None:
+                    _ask(api, folder_id, waiting, where)
+            with waiting.guard:
+                found = waiting.files[file_id]
+            if found is not None:
+                return found
+            if time.monotonic() > deadline:
+                raise LettaApplyError(
+                    f"{where}: the server was still processing after {PROCESSING_TIMEOUT:.0f} s"
+                )
+            time.sleep(POLL / 2)
+    finally:
+        with waiting.guard:
+            del waiting.files[file_id]
+
+
+POLL = 0.25
+"""Seconds between two polls of one folder's uploads."""
+
+
+@dataclass
+class _Waiting:
+    """Uploads into one folder waiting for the server's processing: file id -> its listing
+    once processed (None until then), and when the folder was last asked."""
+
+    guard: threading.Lock = field(default_factory=threading.Lock)
+    asking: threading.Lock = field(default_factory=threading.Lock)
+    files: dict[str, JSON | None] = field(default_factory=dict)
+    asked: float = 0.0
+
+
+_WAITING: weakref.WeakKeyDictionary[LettaApi, dict[str, _Waiting]] = weakref.WeakKeyDictionary()
+_WAITING_GUARD = threading.Lock()
+
+
+def _waiting(api: LettaApi, folder_id: str) -> _Waiting:
+    with _WAITING_GUARD:
+        return _WAITING.setdefault(api, {}).setdefault(folder_id, _Waiting())
+
+
+def _ask(api: LettaApi, folder_id: str, waiting: _Waiting, where: str) -> None:
+    """One poll: the folder's newest files, then by id those the listing did not reach."""
+    with waiting.guard:
+        open_ids = [i for i, found in waiting.files.items() if found is None]
+    params = {"order": "desc", "limit": max(20, 2 * len(open_ids))}
+    listed = api.get(f"/v1/folders/{folder_id}/files", params, address=where)
+    seen = {str(raw["id"]): raw for raw in listed if isinstance(raw, Mapping)}
+    for missing in (i for i in open_ids if i not in seen):
+        seen[missing] = api.get(f"/v1/folders/{folder_id}/files/{missing}", address=where)
+    waiting.asked = time.monotonic()
+    with waiting.guard:
+        for file_id in open_ids:
+            raw = seen[file_id]
+            if raw.get("processing_status") in _DONE:
+                waiting.files[file_id] = raw
 
 
 # The record of uploaded files ------------------------------------------------------------------
