@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 DEFAULT_SIZES = (100, 1000)
 FULL_SIZE = 10_000
-PARTS = ("writes", "reads", "startup", "foreign", "datasources")
-DEFAULT_PARTS = ("writes", "reads", "startup", "datasources")
+PARTS = ("writes", "reads", "startup", "goals", "foreign", "datasources")
+DEFAULT_PARTS = ("writes", "reads", "startup", "goals", "datasources")
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,9 @@ class Options:
     """What to run. `sizes` are dedicated-user counts for the no-op plan.
 
     `parts`: writes (apply from empty, update), reads (no-op plans in process), startup
-    (whole `letta-apply` processes beside their references, see `bench.startup`) and, only
+    (whole `letta-apply` processes beside their references, see `bench.startup`), goals
+    (loading 100,000 users, the planner at 1,000,000, plan memory at 100,000 on the replay
+    server; no seeded server needed, see `bench.goals`) and, only
     when asked for, foreign (a plan before and after the server fills up with other
     people's identities and agents, see `bench.foreign`), datasources (a folder of files
     and an archive of passages, see `bench.datasources`).
@@ -51,8 +53,8 @@ def parse(argv: list[str] | None = None) -> Options:
         "--only",
         action="append",
         choices=PARTS,
-        help="run only this part (repeatable; default: writes, reads, startup, datasources): "
-        "writes, reads, startup, foreign, datasources",
+        help="run only this part (repeatable; default: writes, reads, startup, goals, "
+        "datasources): writes, reads, startup, goals, foreign, datasources",
     )
     parser.add_argument(
         "--sizes",

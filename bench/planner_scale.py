@@ -3,9 +3,12 @@
 Builds, as data, a stack in the shape the multi-user guidance advises for large fleets (most
 users on shared agents with a conversation each, some with identities, a few with agents of
 their own) and the live state of the same stack already applied, then times `build_plan` on
-it (no changes) and on the same stack with 1% of the users changed, and the three renderers
-on the changed plan. Each figure is also given per user, so a planner that grows linearly
-shows the same constant at every size.
+it (no changes), on the same stack with 1% of the users changed, with every user changed,
+and from empty (nothing on the server yet), and the three renderers on the 1% plan. Each
+figure is also given per user, so a planner that grows linearly shows the same constant at
+every size; a figure whose cost per user at a size is over 1.5 times its cost at the smallest
+size is flagged (and the run exits 1). Times are the process's CPU time, which other work on
+the machine moves less than the wall clock (the planner runs on one thread).
 """
 
 from __future__ import annotations
@@ -143,6 +146,19 @@ def live_state(desired: DesiredState) -> LiveState:
     return LiveState(STACK, {key.kind: part for key, part in parts})
 
 
+def every_user_changed(desired: DesiredState) -> DesiredState:
+    """The stack with every user changed: each conversation's summary, each identity's name
+    and each dedicated agent's tags."""
+    conversations = tuple(
+        replace(c, summary=f"{c.summary} (renewed)") for c in desired.conversations
+    )
+    identities = tuple(replace(i, name=f"{i.name} (renewed)") for i in desired.identities)
+    agents = tuple(
+        replace(a, tags=(*a.tags, "renewed")) if a.user_tag else a for a in desired.agents
+    )
+    return replace(desired, agents=agents, conversations=conversations, identities=identities)
+
+
 def changed(desired: DesiredState, share: float) -> DesiredState:
     """The stack with `share` of the conversations' summaries changed."""
     every = max(1, round(1 / share))
@@ -161,9 +177,9 @@ def timed(step: Callable[[Any], Any], setup: Callable[[], Any], reps: int) -> tu
         argument = setup()
         gc.collect()
         gc.disable()
-        began = time.perf_counter()
+        began = time.process_time()
         result = step(argument)
-        times.append(time.perf_counter() - began)
+        times.append(time.process_time() - began)
         gc.enable()
     return sorted(times)[len(times) // 2], result
 
@@ -180,7 +196,19 @@ def measure(size: int, reps: int) -> dict[str, Any]:
     noop_s, noop = timed(lambda live: build_plan(desired, live, target="t"), fresh, reps)
     assert not noop.changes, f"{len(noop.changes)} changes in a no-op plan"
     plan_s, plan = timed(lambda live: build_plan(edited, live, target="t"), fresh, reps)
-    figures = {"users": size, "no-op plan": noop_s, "1% plan": plan_s, "changes": len(plan.changes)}
+    renewed = every_user_changed(desired)
+    every_s, every = timed(lambda live: build_plan(renewed, live, target="t"), fresh, reps)
+    assert len(every.changes) >= size, f"{len(every.changes)} changes for {size} users"
+    empty_s, empty = timed(lambda live: build_plan(desired, live, target="t"), _empty, reps)
+    assert len(empty.changes) >= size, f"{len(empty.changes)} creates for {size} users"
+    figures = {
+        "users": size,
+        "no-op plan": noop_s,
+        "1% plan": plan_s,
+        "all changed": every_s,
+        "from empty": empty_s,
+        "changes": len(plan.changes),
+    }
     renderers: dict[str, Callable[[Any], str]] = {
         "text": lambda p: render_text(p, color=False),
         "markdown": render_markdown,
@@ -190,6 +218,32 @@ def measure(size: int, reps: int) -> dict[str, Any]:
         figures[name], _ = timed(render, lambda: plan, reps)
     figures["peak RSS MB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return figures
+
+
+def _empty() -> LiveState:
+    return LiveState(STACK)
+
+
+GROWTH_LIMIT = 1.5
+"""A figure's cost per user at a size may be at most this many times its cost at the
+smallest size measured: more means a path that is not linear (or n log n) in users."""
+PLANS = ("no-op plan", "1% plan", "all changed", "from empty")
+
+
+def not_linear(rows: list[dict[str, Any]]) -> list[str]:
+    """The plans whose cost per user grew more than GROWTH_LIMIT from the smallest size."""
+    first = min(rows, key=lambda row: row["users"])
+    flagged = []
+    for row in rows:
+        for name in PLANS:
+            base = first[name] / first["users"]
+            growth = (row[name] / row["users"]) / base if base > 0 else 1.0
+            if row["users"] > first["users"] and growth > GROWTH_LIMIT:
+                flagged.append(
+                    f"NOT LINEAR: {name} costs {growth:.2f}x per user at {row['users']:,} users "
+                    f"against {first['users']:,} (limit {GROWTH_LIMIT}x)"
+                )
+    return flagged
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,13 +256,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3, help="runs of each figure (median)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    columns = ("no-op plan", "1% plan", "text", "markdown", "json")
+    columns = (*PLANS, "text", "markdown", "json")
     print(f"{'users':>10}  " + "  ".join(f"{c:>22}" for c in columns) + "  peak RSS")
+    rows = []
     for size in sizes:
         row = measure(size, args.reps)
+        rows.append(row)
         cells = [f"{row[c]:7.3f} s {row[c] / size * 1e6:7.1f} µs/user" for c in columns]
         print(f"{size:>10,}  " + "  ".join(cells) + f"  {row['peak RSS MB']:.0f} MB", flush=True)
-    return 0
+    flagged = not_linear(rows)
+    for line in flagged:
+        print(line)
+    if len(rows) > 1 and not flagged:
+        print(f"linear: every plan's cost per user within {GROWTH_LIMIT}x of the smallest size's")
+    return 1 if flagged else 0
 
 
 if __name__ == "__main__":

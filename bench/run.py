@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import datasources, foreign, reads, startup, writes
+from bench import datasources, foreign, goals, reads, startup, writes
 from bench.options import Options
 from bench.server import BenchServer
 from bench.stacks import StackShape, user_ids
@@ -55,6 +55,9 @@ def execute(run: Run) -> dict[str, Any]:
             ]
         if "startup" in opts.parts:
             run.results["startup"] = _startup_benchmarks(run, seeded)
+        if "goals" in opts.parts:
+            say("goals: loading 100,000 users, the planner at 1,000,000, plan memory at 100,000")
+            run.results["goals"] = goals.run()
         if "foreign" in opts.parts:
             run.results["foreign"] = _foreign_benchmark(run)
         if "datasources" in opts.parts:

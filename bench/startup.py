@@ -3,8 +3,9 @@
 Each command is timed next to a reference in the same run:
 - `letta-apply --help` and `letta-apply validate` of a small stack (examples/mixed, offline)
   against a bare `python -c 'import click, yaml'`, the least any click and YAML tool starts with;
-- a no-op `letta-apply plan` of an applied dedicated stack against `bench/listing.py`, a plain
-  script that imports the SDK, lists the same agent pages and exits.
+- a no-op `letta-apply plan` of an applied dedicated stack against `bench/listing.py`, the best
+  a plain script can do (httpx, the same pages, the independent listings at once), with
+  `bench/listing_sdk.py` (what users write with the SDK) timed in the same rounds beside it.
 
 The two sides of a pair run back to back, in alternating order, `reps` times; a pair's ratio
 is taken within the pair, so load that comes and goes on the machine touches both sides.
@@ -35,6 +36,7 @@ from reconciler.manifest import load_desired
 REPO = Path(__file__).resolve().parents[1]
 SMALL_STACK = REPO / "examples" / "mixed"
 LISTING = Path(__file__).with_name("listing.py")
+LISTING_SDK = Path(__file__).with_name("listing_sdk.py")
 BARE = (sys.executable, "-c", "import click, yaml")
 
 
@@ -61,6 +63,7 @@ def startup_benchmarks(url: str, stack: str, shape: StackShape, reps: int) -> di
     server = {**os.environ, "LETTA_BASE_URL": url}
     tag = ownership.stack_tag(stack)
     listing = (sys.executable, str(LISTING), url, tag, *AGENT_INCLUDES)
+    listing_sdk = (sys.executable, str(LISTING_SDK), url, tag, *AGENT_INCLUDES)
     with tempfile.TemporaryDirectory(prefix="letta-apply-bench-") as folder:
         manifests = _manifests(Path(folder), stack, shape)
         plan = (*command, "plan", str(manifests), "--detailed-exitcode")
@@ -68,7 +71,7 @@ def startup_benchmarks(url: str, stack: str, shape: StackShape, reps: int) -> di
             "reps": reps,
             "help": paired((*command, "--help"), BARE, reps).to_json(),
             "validate": paired((*command, "validate", str(SMALL_STACK)), BARE, reps).to_json(),
-            "plan": {"users": shape.size, **paired(plan, listing, reps, server).to_json()},
+            **planned(plan, listing, listing_sdk, shape.size, reps, server),
         }
 
 
@@ -109,6 +112,32 @@ def paired(
             theirs.append(_timed(reference, env))
     ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
     return Pair(statistics.median(ours), statistics.median(theirs), statistics.median(ratios))
+
+
+def planned(
+    plan: Sequence[str],
+    listing: Sequence[str],
+    listing_sdk: Sequence[str],
+    users: int,
+    reps: int,
+    env: Mapping[str, str],
+) -> dict[str, Any]:
+    """The plan beside both listings, the three timed in each round (the order rotating)."""
+    commands = (plan, listing, listing_sdk)
+    for command in commands:
+        _timed(command, env)
+    times: list[list[float]] = [[], [], []]
+    for rep in range(max(1, reps)):
+        for index in (rep % 3, (rep + 1) % 3, (rep + 2) % 3):
+            times[index].append(_timed(commands[index], env))
+    ours, json_, sdk = times
+
+    def pair(theirs: list[float]) -> dict[str, float]:
+        ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+        median = Pair(statistics.median(ours), statistics.median(theirs), statistics.median(ratios))
+        return median.to_json()
+
+    return {"plan": {"users": users, **pair(json_)}, "plan_sdk": {"users": users, **pair(sdk)}}
 
 
 def _timed(command: Sequence[str], env: Mapping[str, str] | None) -> float:

@@ -38,6 +38,27 @@ class Kind(StrEnum):
     ARCHIVE = "archive"
     PASSAGE = "passage"
 
+    def counted(self, number: int) -> str:
+        """`number` resources of the kind, as a person reads it: `1 memory block`, `2 tools`."""
+        one, many = _NOUNS[self]
+        return f"{number:,} {one if number == 1 else many}"
+
+
+_NOUNS: dict[Kind, tuple[str, str]] = {
+    Kind.AGENT: ("agent", "agents"),
+    Kind.BLOCK: ("memory block", "memory blocks"),
+    Kind.CONVERSATION: ("conversation", "conversations"),
+    Kind.IDENTITY: ("identity", "identities"),
+    Kind.LOCK: ("lock", "locks"),
+    Kind.TOOL: ("tool", "tools"),
+    Kind.MCP_SERVER: ("MCP server", "MCP servers"),
+    Kind.FOLDER: ("folder", "folders"),
+    Kind.FILE: ("file", "files"),
+    Kind.ARCHIVE: ("archive", "archives"),
+    Kind.PASSAGE: ("passage", "passages"),
+}
+"""How a person names one and several resources of each kind."""
+
 
 class Pattern(StrEnum):
     """The multi-user patterns a user can be served with."""
@@ -204,6 +225,12 @@ class Address:
     def name(self) -> str:
         """The last part: an agent's key, a block's name or label, a user id."""
         return self.parts[-1]
+
+    @property
+    def reference(self) -> str:
+        """The parts as a manifest writes them: a tool as `lookup_order`, or as
+        `<mcp server>/<tool>` for one an MCP server provides (what `tool()` reads)."""
+        return "/".join(self.parts)
 
     @property
     def owner(self) -> Address | None:

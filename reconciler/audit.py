@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 from reconciler import ownership
+from reconciler.address import Address
 from reconciler.desired import DesiredState
 from reconciler.kinds import agent as agents
 from reconciler.kinds import claimed_twice
@@ -114,7 +115,7 @@ def _conversations(desired: DesiredState, live: LiveState) -> Iterable[Violation
         if user in declared and agent != declared[user]:
             yield Violation(
                 "conversation-on-declared-agent",
-                f"conversation/{declared[user].name}/{user}",
+                str(Address.conversation(declared[user], user)),
                 f"conversation {group[0].id} is on {agent}, not {declared[user]}",
             )
 

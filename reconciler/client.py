@@ -1,25 +1,29 @@
 """The one way letta-apply talks to a Letta server: retries, request counting, error mapping.
 
-The SDK's own retries are off (`max_retries=0`): it retries POST on 5xx and timeouts with no
-idempotency key, which leaves duplicate agents behind when the first attempt did succeed.
-Here reads and idempotent writes are retried with backoff (honouring `Retry-After`); a create
-is sent once, and after an ambiguous failure the caller's read-back decides whether it
-happened before a new attempt is made.
+Requests go through httpx with plain JSON in and out, as the Letta SDK sends them (its
+headers, `LETTA_CUSTOM_HEADERS`, lists in the query repeated); the SDK itself is not imported:
+its typed models, which letta-apply never uses, took longer to import than a no-op plan of a
+small stack takes to read. Nor are its retries wanted: it retries POST on 5xx and timeouts
+with no idempotency key, which leaves duplicate agents behind when the first attempt did
+succeed. Here reads and idempotent writes are retried with backoff (honouring `Retry-After`);
+a create is sent once, and after an ambiguous failure the caller's read-back decides whether
+it happened before a new attempt is made.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from secrets import token_hex
 from types import TracebackType
 from typing import Any, Self
 
 import httpx
-import letta_client
-from letta_client._types import RequestOptions
 
 from reconciler.environ import EnvGrant
 from reconciler.errors import ConnectionFailed, LettaApplyError, ServerError, UnexpectedAnswer
@@ -120,18 +124,12 @@ class LettaApi:
         """Whether the server ever answered: until it has, a refused connection means nobody
         listens there, and retrying would only delay saying so."""
         self._pacer = Pacer(target.max_rps) if target.max_rps else None
-        http = httpx.Client(
+        self._base = _base_url(target.base_url)
+        self.http = httpx.Client(
+            headers=_headers(target),
             timeout=target.timeout,
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
             event_hooks={"request": [self._count]},
-        )
-        self.sdk = letta_client.Letta(
-            base_url=target.base_url,
-            api_key=target.api_key,
-            project_id=target.project_id,
-            max_retries=0,
-            timeout=target.timeout,
-            http_client=http,
         )
 
     @property
@@ -146,7 +144,7 @@ class LettaApi:
             self._requests += 1
 
     def close(self) -> None:
-        self.sdk.close()
+        self.http.close()
 
     def __enter__(self) -> Self:
         return self
@@ -189,6 +187,10 @@ class LettaApi:
 
     def patch(self, path: str, body: JSON | None = None, *, address: str = "") -> JSON:
         return self._retrying(lambda: self._send("patch", path, body=body), address or path)
+
+    def put(self, path: str, body: JSON, *, address: str = "") -> JSON:
+        """Replace a resource's part whole (idempotent, so retried)."""
+        return self._retrying(lambda: self._send("put", path, body=body), address or path)
 
     def delete(self, path: str, *, address: str = "") -> None:
         """Delete, treating 404 after a retry as done (the earlier attempt got through)."""
@@ -248,7 +250,7 @@ class LettaApi:
         ambiguous failure resolved by `find_existing`."""
         for attempt in range(self.retry.attempts):
             try:
-                return self._send("upload", path, params=params, file=(name, content))
+                return self._send("post", path, params=params, file=(name, content))
             except _Failure as exc:
                 if not exc.retryable or attempt + 1 >= self.retry.attempts:
                     raise exc.final(address) from exc
@@ -279,34 +281,65 @@ class LettaApi:
         params: Params | None = None,
         file: tuple[str, bytes] | None = None,
     ) -> JSON:
-        options: RequestOptions = {"params": dict(params)} if params else {}
-        raw = httpx.Response
+        url = self._base.copy_with(raw_path=self._base.raw_path + _relative(path))
+        query = dict(params) if params else None
         try:
-            match method:
-                case "get":
-                    answer = self.sdk.get(path, cast_to=raw, options=options)
-                case "post":
-                    answer = self.sdk.post(path, cast_to=raw, body=body, options=options)
-                case "patch":
-                    answer = self.sdk.patch(path, cast_to=raw, body=body, options=options)
-                case "delete":
-                    answer = self.sdk.delete(path, cast_to=raw, options=options)
-                case "upload" if file is not None:
-                    options["headers"] = {"Content-Type": "multipart/form-data"}
-                    name, data = file
-                    parts = [("file", (name.rsplit("/", 1)[-1], data))]
-                    answer = self.sdk.post(path, cast_to=raw, body={}, files=parts, options=options)
-                case _:
-                    raise ValueError(f"unsupported method {method}")
-        except letta_client.APIStatusError as exc:
-            self._answered = True
-            raise _from_status(exc) from exc
-        except letta_client.APIConnectionError as exc:
+            if file is not None:
+                form, content = _multipart(*file)
+                headers = {"Content-Type": form}
+                answer = self.http.request(
+                    "POST", url, params=query, content=content, headers=headers
+                )
+            else:
+                answer = self.http.request(method.upper(), url, params=query, json=body)
+        except httpx.TransportError as exc:
             message = _connection_message(exc, self.target.label)
-            never_reached = isinstance(exc.__cause__, httpx.ConnectError) and not self._answered
+            never_reached = isinstance(exc, httpx.ConnectError) and not self._answered
             raise _Failure(None, message, never_reached=never_reached) from exc
         self._answered = True
+        if not answer.is_success:
+            raise _from_status(answer)
         return _decode(answer, self.target.label)
+
+
+def _multipart(name: str, content: bytes) -> tuple[str, bytes]:
+    """One file as a whole `multipart/form-data` body (field `file`) and its content type."""
+    boundary = token_hex(16)
+    base = name.rsplit("/", 1)[-1]
+    filename = "".join(c if c.isprintable() and c not in '"\\' else "_" for c in base)
+    head = (
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    )
+    body = head.encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    return f"multipart/form-data; boundary={boundary}", body
+
+
+def _base_url(url: str) -> httpx.URL:
+    """The server's URL ending in `/`, so that API paths go below it (a URL with a path
+    prefix, behind a proxy, keeps it)."""
+    base = httpx.URL(url)
+    return base if base.raw_path.endswith(b"/") else base.copy_with(raw_path=base.raw_path + b"/")
+
+
+def _relative(path: str) -> bytes:
+    return httpx.URL(path).raw_path.lstrip(b"/")
+
+
+def _headers(target: Target) -> dict[str, str]:
+    """What every request carries: JSON, the key, the project, and the lines `Name: value`
+    of `LETTA_CUSTOM_HEADERS` (which the Letta SDK honours too)."""
+    headers = {"Accept": "application/json", "Content-Type": "application/json"}
+    for line in os.environ.get("LETTA_CUSTOM_HEADERS", "").split("\n"):
+        name, colon, value = line.partition(":")
+        if colon:
+            headers[name.strip()] = value.strip()
+    if target.api_key is not None:
+        headers["Authorization"] = f"Bearer {target.api_key}"
+    if target.project_id is not None:
+        headers["X-Project-Id"] = target.project_id
+    return headers
 
 
 class _Failure(Exception):
@@ -377,23 +410,26 @@ def _is_json(answer: httpx.Response) -> bool:
     return kind == "application/json" or kind.endswith("+json")
 
 
-def _from_status(exc: letta_client.APIStatusError) -> _Failure:
-    return _Failure(exc.status_code, _server_message(exc), _retry_after(exc.response))
+def _from_status(answer: httpx.Response) -> _Failure:
+    return _Failure(answer.status_code, _server_message(answer), _retry_after(answer))
 
 
-def _server_message(exc: letta_client.APIStatusError) -> str:
+def _server_message(answer: httpx.Response) -> str:
     """The server's own explanation; of an answer that is not JSON only its type, because a
     web page (a proxy's, another server's) is no explanation."""
-    body = exc.body
+    text = answer.text.strip()
+    try:
+        body = json.loads(text)
+    except (ValueError, RecursionError):
+        body = None
     if isinstance(body, Mapping):
         detail = body.get("detail") or body.get("message") or body.get("error")
         if detail:
             return _shortened(detail if isinstance(detail, str) else str(detail))
-    if not _is_json(exc.response) and exc.response.content:
-        kind = _content_type(exc.response) or "no content type"
-        return f"{exc.response.reason_phrase or 'failed'} (the answer is {kind}, not JSON)"
-    text = exc.response.text.strip()
-    return _shortened(text) if text else exc.response.reason_phrase
+    if not _is_json(answer) and answer.content:
+        kind = _content_type(answer) or "no content type"
+        return f"{answer.reason_phrase or 'failed'} (the answer is {kind}, not JSON)"
+    return _shortened(text) if text else answer.reason_phrase
 
 
 def _shortened(text: str) -> str:
@@ -411,7 +447,6 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def _connection_message(exc: letta_client.APIConnectionError, label: str) -> str:
-    kind = "timed out" if isinstance(exc, letta_client.APITimeoutError) else "connection failed"
-    cause = exc.__cause__
-    return f"{kind} talking to {label}" + (f" ({cause})" if cause else "")
+def _connection_message(exc: httpx.TransportError, label: str) -> str:
+    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
+    return f"{kind} talking to {label}" + (f" ({exc})" if str(exc) else "")

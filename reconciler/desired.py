@@ -7,9 +7,11 @@ managed by the stack.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+import re
+from collections.abc import Iterator, Set
+from dataclasses import dataclass, fields, replace
 from enum import StrEnum
+from typing import Any
 
 from reconciler.address import Address, Pattern
 from reconciler.errors import Location
@@ -266,6 +268,10 @@ class PruneSettings:
     max_delete_percent: float = 25.0
 
 
+_SPECS = re.compile(r"tuple\[\w+Spec, \.\.\.\]")
+"""The type of a `DesiredState` field listing declared resources."""
+
+
 @dataclass(frozen=True)
 class DesiredState:
     """Everything one stack declares, sorted by address so equal manifests give equal states."""
@@ -282,6 +288,8 @@ class DesiredState:
     prune: PruneSettings = PruneSettings()
     redact_values: bool = False
     """Plans shown to reviewers give memory block values as their length only."""
+    destroyed: bool = False
+    """The stack is being destroyed (`emptied`): what it owns goes for that reason."""
 
     def emptied(self) -> DesiredState:
         """The same stack declaring nothing, prune on: planned against the server, the
@@ -290,7 +298,18 @@ class DesiredState:
             stack=self.stack,
             prune=PruneSettings(enabled=True, max_delete_percent=self.prune.max_delete_percent),
             redact_values=self.redact_values,
+            destroyed=True,
         )
+
+    def only(self, addresses: Set[Address]) -> DesiredState:
+        """The same stack declaring only the resources at `addresses`: every list of specs
+        (a field typed `tuple[...Spec, ...]`) cut, whatever kinds the stack declares."""
+        cut: dict[str, Any] = {
+            spec.name: tuple(s for s in getattr(self, spec.name) if s.address in addresses)
+            for spec in fields(self)
+            if _SPECS.fullmatch(str(spec.type))
+        }
+        return replace(self, **cut)
 
     def declared_secrets(self) -> Iterator[tuple[Address, tuple[SecretSpec, ...]]]:
         """Every resource's secrets: agents' secrets and MCP servers' credentials."""

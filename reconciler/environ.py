@@ -40,7 +40,15 @@ def credential_refusal(name: str) -> str:
 
 
 class EnvRefused(LettaApplyError):
-    """A manifest named a variable the operator does not let it read."""
+    """A manifest named a variable the operator does not let it read (or several: one
+    problem a line)."""
+
+    def __init__(self, *problems: str) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+    def lines(self) -> tuple[str, ...]:
+        return self.problems
 
 
 @dataclass(frozen=True)

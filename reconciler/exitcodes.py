@@ -20,5 +20,5 @@ class ExitCode(IntEnum):
     NOT_CONVERGED = 3
     """Applied, but some changes failed or declared resources remain blocked."""
     INTERRUPTED = 130
-    """An apply stopped by Ctrl-C (128 + SIGINT, as shells report it): what was done and
-    what was not is printed; a re-run converges."""
+    """Stopped by Ctrl-C (128 + SIGINT, as shells report it); during an apply, what was done
+    and what was not is printed, and a re-run converges."""

@@ -83,7 +83,7 @@ def with_secret_digests(metadata: Mapping[str, Any], digests: Mapping[str, str])
 
 def secret_digests(metadata: Mapping[str, Any] | None) -> Mapping[str, Any]:
     """The digests of the secrets the stack last wrote, from the ownership record."""
-    record = (metadata or {}).get(METADATA_KEY)
+    record = _entry(metadata)
     held = record.get("secrets") if isinstance(record, Mapping) else None
     return held if isinstance(held, Mapping) else {}
 
@@ -97,8 +97,13 @@ def without_secrets(metadata: Mapping[str, Any]) -> Mapping[str, Any]:
     return {**metadata, METADATA_KEY: kept}
 
 
+def _entry(metadata: object) -> object:
+    """The ownership record in metadata from the server, whatever shape that metadata has."""
+    return metadata.get(METADATA_KEY) if isinstance(metadata, Mapping) else None
+
+
 def _record(metadata: Mapping[str, Any] | None, stack: str) -> Mapping[str, Any] | None:
-    record = (metadata or {}).get(METADATA_KEY)
+    record = _entry(metadata)
     if isinstance(record, Mapping) and record.get("stack") == stack:
         return record
     return None
@@ -129,7 +134,7 @@ def metadata_protected(metadata: Mapping[str, Any] | None, stack: str) -> bool:
 
 def recorded_stack(metadata: Mapping[str, Any] | None) -> str | None:
     """The stack named by an ownership record, whichever stack wrote it."""
-    record = (metadata or {}).get(METADATA_KEY)
+    record = _entry(metadata)
     stack = record.get("stack") if isinstance(record, Mapping) else None
     return stack if isinstance(stack, str) else None
 

@@ -78,15 +78,7 @@ def cut(desired: DesiredState, scope: Scope) -> Scoped:
         raise LettaApplyError(f"{given}: selects nothing declared in stack {desired.stack}")
     needed = _with_needs(desired, selected)
     subset = replace(
-        desired,
-        agents=tuple(s for s in desired.agents if s.address in needed),
-        blocks=tuple(s for s in desired.blocks if s.address in needed),
-        conversations=tuple(s for s in desired.conversations if s.address in needed),
-        identities=tuple(s for s in desired.identities if s.address in needed),
-        tools=tuple(s for s in desired.tools if s.address in needed),
-        mcp_servers=tuple(s for s in desired.mcp_servers if s.address in needed),
-        folders=tuple(s for s in desired.folders if s.address in needed),
-        archives=tuple(s for s in desired.archives if s.address in needed),
+        desired.only(needed),
         prune=PruneSettings(enabled=False, max_delete_percent=desired.prune.max_delete_percent),
     )
     return Scoped(scope, subset, selected, frozenset(declared(subset)))

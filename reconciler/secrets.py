@@ -64,7 +64,7 @@ class SecretAccess:
             }
         )
         if problems:
-            raise EnvRefused("\n".join(problems))
+            raise EnvRefused(*problems)
         if declared and self.key.get() is None:
             raise LettaApplyError(f"this stack declares secrets, and {NO_KEY}")
 
@@ -72,9 +72,10 @@ class SecretAccess:
         refused = self.grant.refusal(variable)
         if refused is not None:
             return refused
-        if self.grant.read(variable) is None:
+        value = self.grant.read(variable)
+        if value is None:
             return f"environment variable {variable} is not set"
-        return None
+        return _not_text(variable, value)
 
     def seal(self, desired: DesiredState) -> DesiredState:
         """The desired state with each secret's digest computed from its variable's value."""
@@ -101,6 +102,8 @@ class SecretAccess:
         value = self.grant.read(variable)
         if value is None:
             raise LettaApplyError(f"{address}: environment variable {variable} is not set")
+        if (problem := _not_text(variable, value)) is not None:
+            raise LettaApplyError(f"{address}: {problem}")
         return value
 
     def digest(self, address: Address, name: str, value: str) -> str:
@@ -146,6 +149,16 @@ class SecretAccess:
             for name, value in self.reveal(planned_secrets, address).items():
                 found.append((str(address), name, self.digest(address, name, value)))
         return sorted(found)
+
+
+def _not_text(variable: str, value: str) -> str | None:
+    """Why `value` cannot be sent (bytes that are not UTF-8, which the process environment
+    keeps as lone surrogates), without quoting it; None when it can."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"environment variable {variable} does not hold UTF-8 text"
+    return None
 
 
 def planned(secrets: Iterable[SecretSpec]) -> dict[str, JSON]:

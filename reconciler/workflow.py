@@ -38,8 +38,7 @@ from reconciler.errors import (
     UnexpectedAnswer,
 )
 from reconciler.kinds import claimed_twice, fingerprint, kept_ids
-from reconciler.kinds.read import read_live
-from reconciler.kinds.read_scoped import read_scoped
+from reconciler.kinds.read import read_live, read_scoped
 from reconciler.live.state import LiveState
 from reconciler.plan.model import Create, Plan, Update
 from reconciler.planner import build_plan

@@ -40,10 +40,24 @@ class DefaultCommandGroup(click.Group):
         # The first argument that is not one of the group's own options names the command;
         # anything else (a path, or a run option such as --prune) means `run`.
         position = next((i for i, a in enumerate(args) if a not in self.group_options), None)
+        if position is not None and args[position].startswith("-"):
+            args = self._command_first(args, position)
         if position is not None and args[position] not in self.commands:
             self._refuse_mistyped_command(ctx, args[position])
             args = [*args[:position], self.default_command, *args[position:]]
         return super().parse_args(ctx, args)
+
+    def _command_first(self, args: list[str], position: int) -> list[str]:
+        """`letta-apply --base-url URL plan PATHS` (options before the command, as kubectl
+        takes them) is `letta-apply plan --base-url URL PATHS`: a command's name after the
+        options, not a file or folder, moves in front of them."""
+        for index in range(position + 1, len(args)):
+            word = args[index]
+            if word == "--":
+                break
+            if word in self.commands and word != self.default_command and not Path(word).exists():
+                return [*args[:position], word, *args[position:index], *args[index + 1 :]]
+        return args
 
     def _refuse_mistyped_command(self, ctx: click.Context, word: str) -> None:
         if ctx.resilient_parsing or word.startswith("-") or Path(word).exists():
@@ -163,7 +177,12 @@ def _invoke(argv: list[str] | None, debug: bool) -> int:
     except click.ClickException as exc:
         _show_click_error(exc)
         return ExitCode.ERROR
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            # Ctrl-C outside the changes themselves (reading, planning, at the prompt): the
+            # apply, which stops gracefully and tallies, is never cut off here.
+            click.echo("Interrupted.", err=True)
+            return ExitCode.INTERRUPTED
         click.echo("Aborted.", err=True)
         return ExitCode.ERROR
     except LettaApplyError as exc:

@@ -443,7 +443,8 @@ def audit_command(
     user tag on one agent, identities and conversations only where declared, complete
     ownership records. Exit code 2 when a rule is broken."""
     from reconciler.audit import audit, render
-    from reconciler.kinds.read import read_live, read_user_tagged
+    from reconciler.kinds.agent import read_user_tagged
+    from reconciler.kinds.read import read_live
     from reconciler.manifest import load_desired
 
     desired = load_desired(paths, root)

@@ -79,7 +79,9 @@ class Console:
         """Called after each change: failures at once; a status line now and then."""
         change = result.change
         if not result.attempted:
-            return self._tick(done, total, clean(str(change.address)))
+            if self.stderr.isatty():  # a log tallies changes processed, not skipped ones
+                self._tick(done, total, clean(str(change.address)))
+            return None
         if not result.ok:
             self.failed += 1
             self._clear_line()

@@ -15,6 +15,9 @@ from typing import Any, TextIO
 MARKERS = ("::", "##[")
 """How a workflow command starts, after any leading whitespace (the runner trims it)."""
 
+_LINE_END = re.compile(r"(\r\n|\r|\n)")
+"""Where the runner sees a line end (it reads lines as .NET does: a lone `\\r` ends one)."""
+
 
 def in_github_actions(environ: Mapping[str, str]) -> bool:
     return environ.get("GITHUB_ACTIONS") == "true"
@@ -32,9 +35,9 @@ class NoWorkflowCommands:
 
     def write(self, text: str) -> int:
         out: list[str] = []
-        for part in re.split(r"(\n)", text):
-            if part == "\n":
-                out.append(self._settle(final=True) + "\n")
+        for part in _LINE_END.split(text):
+            if _LINE_END.fullmatch(part):
+                out.append(self._settle(final=True) + part)
                 self._decided = False
             elif self._decided:
                 out.append(part)

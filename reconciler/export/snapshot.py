@@ -103,7 +103,7 @@ def read_snapshot(
         params["tags"] = tags
     listed: list[LiveAgent] = []
     attached: dict[str, JSON] = {}  # the agents' identities come with them
-    for raw in api.paginate("/v1/agents/", params, page_size):
+    for raw in agent.listing(api, params, page_size):
         listed.append(agent.from_server(raw, stack))
         attached.update((str(i["id"]), i) for i in raw.get("identities") or ())
     companions = {c for a in listed for c in a.companions}
@@ -140,7 +140,7 @@ def _custom_tools(agents: tuple[LiveAgent, ...]) -> list[str]:
 
 
 def _tool(api: LettaApi, tool_id: str) -> ServerTool:
-    raw = api.get(f"/v1/tools/{tool_id}")
+    raw = api.get(f"{tool.ROUTE}{tool_id}")
     owner = ownership.recorded_stack(raw.get(tool.METADATA))
     options = tool_options(raw, thaw(tool.from_server(raw, "").settings))
     return ServerTool(str(raw.get("name") or ""), str(raw.get("source_code") or ""), owner, options)
@@ -163,7 +163,7 @@ def _conversations(
     api: LettaApi, agent_id: str, selection: Selection, page_size: int
 ) -> list[ServerConversation]:
     found: list[ServerConversation] = []
-    for raw in api.paginate("/v1/conversations/", {"agent_id": agent_id}, page_size):
+    for raw in conversation.on_agent(api, agent_id, page_size=page_size):
         if selection.stack is None:
             if (unmarked := conversation.unmarked_from_server(raw)) is not None:
                 found.append(ServerConversation(unmarked.id, agent_id, unmarked.summary))

@@ -1,10 +1,11 @@
 """The kinds of resource a stack manages: one module each, registered here.
 
-Each module holds everything about its kind: its part of the live state (`LIVE`) and how it
-is read from the server (`from_server`), which of it the stack owns (`owned`) and what of it
-a saved plan checks (`fingerprinted`), how it is planned against the desired state (`plan`,
-with its managed fields), and created, updated, deleted and adopted on the server; linkable
-kinds also attach and detach. `KINDS` lists them in dependency order (a kind only needs kinds
+Each module holds everything about its kind: its part of the live state (`LIVE`), how it is
+read from the server (`read`, through the kind's one listing, and `from_server`), which of it
+the stack owns (`owned`, `deleted_with`) and what of it a saved plan checks
+(`fingerprinted`), how it is planned against the desired state (`plan`, with its managed
+fields), and created, updated, deleted and adopted on the server; linkable kinds also attach
+and detach. `KINDS` lists them in dependency order (a kind only needs kinds
 before it), which is also the order changes of one phase are listed and run in. What is
 generic (the fingerprint, the owned ids, the ids an apply starts from, the declared
 addresses) is computed here from `KINDS`, never from a list of kinds written by hand.
@@ -30,7 +31,7 @@ from reconciler.kinds import (
     passage,
     tool,
 )
-from reconciler.kinds.common import Resolve
+from reconciler.kinds.common import Reading, Resolve
 from reconciler.live.state import LiveState, Part, Resource
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, Update
@@ -48,6 +49,8 @@ class Handler(Protocol):
 
     @property
     def LIVE(self) -> Part[Any]: ...
+
+    def read(self, reading: Reading) -> object: ...
 
     def owned(self, live: LiveState) -> Mapping[Address, Sequence[Resource]]: ...
 

@@ -16,25 +16,37 @@ would delete the whole group with it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping
 from fnmatch import fnmatchcase
-from functools import cached_property
-from itertools import chain
 from typing import TYPE_CHECKING
 
 from reconciler import ownership, secrets
 from reconciler.address import Address, AddressError, Kind
 from reconciler.desired import AgentSpec, DesiredState
-from reconciler.errors import LettaApplyError, ServerError
 from reconciler.kinds import block, tool
-from reconciler.kinds.agent_settings import (
-    FOLLOWS_MODEL,
-    PARTIAL,
-    SETTINGS,
-    rule_key,
+from reconciler.kinds.agent_read import (
+    INCLUDES,
+    LIVE,
+    ROUTE,
+    TOOLS_INCLUDE,
+    Agents,
+    blocks_of,
+    companion_blocks,
+    companion_from_server,
+    companions_of,
+    deleted_with,
+    fingerprinted,
+    from_server,
+    includes,
+    listing,
+    named_ids,
+    of,
+    owned,
+    read,
+    read_user_tagged,
+    user_tagged,
 )
+from reconciler.kinds.agent_settings import SETTINGS, Held
 from reconciler.kinds.common import (
     Resolve,
     adopt_tagged,
@@ -42,122 +54,47 @@ from reconciler.kinds.common import (
     delete_if_present,
     first_owned,
     held_by,
-    no_named_ids,
 )
-from reconciler.live.state import (
-    LiveAgent,
-    LiveBlock,
-    LiveState,
-    Part,
-    Resource,
-    ToolRef,
-    by_address,
-)
+from reconciler.live.state import LiveAgent, LiveState
 from reconciler.plan.builder import Builder, optional
 from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, NoticeKind, Update
-from reconciler.values import JSON, Frozen, freeze, freeze_shared, thaw
+from reconciler.values import JSON, freeze, thaw
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
 
+__all__ = [
+    "GIT_MEMORY_TAG",
+    "INCLUDES",
+    "KIND",
+    "LIVE",
+    "TOOLS_INCLUDE",
+    "Agents",
+    "adopt",
+    "companion_from_server",
+    "create",
+    "declared",
+    "delete",
+    "deleted_with",
+    "fingerprinted",
+    "from_server",
+    "includes",
+    "listing",
+    "named_ids",
+    "of",
+    "owned",
+    "plan",
+    "read",
+    "read_user_tagged",
+    "update",
+    "user_tagged",
+]
+"""The agent kind, as the registry and its users see it: what this module holds (planning,
+server calls) and what `reconciler.kinds.agent_read` holds (its live part, its reading)."""
+
 KIND = Kind.AGENT
-INCLUDES = (
-    "agent.tags",
-    "agent.blocks",
-    "agent.identities",
-    "agent.secrets",
-    "agent.managed_group",
-)
-"""What an agent listing must include: without them the server returns no tags or blocks."""
-TOOLS_INCLUDE = "agent.tools"
-"""Asked for only when the stack manages agents' tools: it makes the listing several times
-heavier (each tool comes whole, its source and schema included)."""
-
-
-def includes(desired: DesiredState | None) -> tuple[str, ...]:
-    """What the stack's agent listing includes: agents' tools only when a manifest lists
-    tools or tool rules for them (saved plans are applied without them)."""
-    uses_tools = desired is not None and any(
-        spec.tools or spec.exclusive_tools or "tool_rules" in spec.settings
-        for spec in desired.agents
-    )
-    return (*INCLUDES, TOOLS_INCLUDE) if uses_tools else INCLUDES
-
-
 GIT_MEMORY_TAG = "git-memory-enabled"
 """The server's own tag switching an agent to git-backed memory: never removed."""
-
-
-@dataclass(frozen=True)
-class Agents:
-    """The agent kind's part of the live state."""
-
-    listed: tuple[LiveAgent, ...] = ()
-    """Agents carrying the stack's tag (survivor first); those whose ownership record names
-    an address are the stack's, the others are reported and left alone."""
-    foreign: tuple[LiveAgent, ...] = ()
-    """Agents not owned by the stack carrying the `user:` tag of a declared user the stack
-    has no agent for (and, to plan adoption, those named as a declared shared agent)."""
-    companions: tuple[LiveAgent, ...] = ()
-    """The agents in the sleep-time groups of the stack's agents, whoever made them: those
-    whose record names the agent they serve are its sleep-time agents (`companions_of`)."""
-
-    @cached_property
-    def by_address(self) -> dict[Address, list[LiveAgent]]:
-        return by_address(self.listed, lambda a: a.address)
-
-    @cached_property
-    def kept(self) -> dict[Address, LiveAgent]:
-        """The agent the stack keeps at each address (the survivor)."""
-        return {address: group[0] for address, group in self.by_address.items()}
-
-
-LIVE = Part(KIND, Agents())
-of = LIVE.of
-named_ids = no_named_ids
-
-
-def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
-    """The stack's agents and, at their own addresses, the agents' own memory blocks and
-    their sleep-time agents."""
-    return live.derived(owned, lambda: _owned(live))
-
-
-def _owned(live: LiveState) -> dict[Address, list[Resource]]:
-    agents = of(live).by_address
-    found: dict[Address, list[Resource]] = {
-        address: list(group) for address, group in agents.items()
-    }
-    for address, group in agents.items():
-        for agent in group:
-            for own in block.on_agent(live, agent).own:
-                found.setdefault(Address.agent_block(address, own.label), []).append(own)
-    for companion, _agent in owned_companions(live):
-        if companion.address is not None:
-            found.setdefault(companion.address, []).append(companion)
-    return found
-
-
-def deleted_with(live: LiveState) -> Mapping[str, frozenset[str]]:
-    """Agent id -> the ids of its own blocks, deleted with it; a sleep-time agent's id ->
-    the blocks the stack marked on it."""
-    found = {
-        agent.id: frozenset(b.id for b in block.on_agent(live, agent).own)
-        for group in of(live).by_address.values()
-        for agent in group
-    }
-    found.update(
-        (c.id, frozenset(b.id for b in companion_blocks(live, c, a)))
-        for c, a in owned_companions(live)
-    )
-    return found
-
-
-def fingerprinted(live: LiveState) -> Iterable[object]:
-    # Agents' tools are read only when planning a stack that manages them: a saved plan is
-    # applied without reading them again.
-    part = of(live)
-    return chain((replace(agent, tools=()) for agent in part.listed), part.companions)
 
 
 def declared(desired: DesiredState) -> Iterable[Address]:
@@ -165,110 +102,6 @@ def declared(desired: DesiredState) -> Iterable[Address]:
     for spec in desired.agents:
         yield spec.address
         yield from (Address.agent_block(spec.address, b.label) for b in spec.blocks)
-
-
-def companions_of(
-    live: LiveState, agent: LiveAgent
-) -> tuple[tuple[LiveAgent, ...], tuple[str, ...]]:
-    """The agent's sleep-time agents (in its group, their record naming it), and the ids of
-    the other agents in its group (a tenant may add one): never changed or deleted."""
-    read = {c.id: c for c in of(live).companions}
-    address = Address.sleeptime_agent(agent.address) if agent.address is not None else None
-    mine = tuple(read[i] for i in agent.companions if i in read and read[i].address == address)
-    ids = {c.id for c in mine}
-    return mine, tuple(i for i in agent.companions if i not in ids)
-
-
-def companion_blocks(
-    live: LiveState, companion: LiveAgent, agent: LiveAgent
-) -> tuple[LiveBlock, ...]:
-    """A sleep-time agent's own blocks: those the stack marked, not on the agent it serves."""
-    served = {b.id for b in agent.blocks}
-    return tuple(b for b in block.on_agent(live, companion).own if b.id not in served)
-
-
-def owned_companions(live: LiveState) -> list[tuple[LiveAgent, LiveAgent]]:
-    """Each sleep-time agent of the stack's agents, with the agent it serves."""
-    return [
-        (companion, agent)
-        for agent in of(live).listed
-        for companion in companions_of(live, agent)[0]
-    ]
-
-
-# Reading --------------------------------------------------------------------------------------
-
-
-def from_server(raw: Mapping[str, JSON], stack: str) -> LiveAgent:
-    """An agent as the server lists it (with `INCLUDES`)."""
-    tags = freeze_shared(sorted(raw.get("tags") or ()))
-    metadata = freeze_shared(raw.get("metadata") or {})
-    return LiveAgent(
-        id=str(raw["id"]),
-        name=str(raw.get("name") or ""),
-        address=_address(metadata, stack),
-        created_at=str(raw.get("created_at") or ""),
-        settings=_settings(raw),
-        tags=tags,
-        metadata=metadata,
-        blocks=tuple(
-            sorted((block.from_server(b, stack) for b in raw.get("blocks") or ()), key=_label)
-        ),
-        identity_ids=_identity_ids(raw),
-        protected=ownership.metadata_protected(metadata, stack),
-        tools=_tool_refs(raw),
-        secret_names=tuple(sorted({str(s["key"]) for s in raw.get("secrets") or () if "key" in s})),
-        companions=_companions(raw),
-    )
-
-
-def companion_from_server(raw: Mapping[str, JSON], stack: str) -> LiveAgent:
-    """An agent of a sleep-time group: at `agent/<key>/sleeptime` when this stack's record
-    names the agent it serves, otherwise without an address."""
-    live = from_server(raw, stack)
-    served = ownership.companion_of(live.metadata, stack)
-    mine = served is not None and served.kind is KIND and served.owner is None
-    return replace(live, address=Address.sleeptime_agent(served) if mine and served else None)
-
-
-def _companions(raw: Mapping[str, JSON]) -> tuple[str, ...]:
-    """The sleep-time agents the server made for this one (its managed group's members)."""
-    group = raw.get("managed_group") or raw.get("multi_agent_group")
-    if not isinstance(group, Mapping) or group.get("manager_type") != "sleeptime":
-        return ()
-    return tuple(sorted(str(i) for i in group.get("agent_ids") or ()))
-
-
-def _tool_refs(raw: Mapping[str, JSON]) -> tuple[ToolRef, ...]:
-    refs = (
-        ToolRef(str(t["id"]), str(t.get("name") or ""), str(t.get("tool_type") or ""))
-        for t in raw.get("tools") or ()
-    )
-    return tuple(sorted(refs, key=lambda ref: (ref.name, ref.id)))
-
-
-def _settings(raw: Mapping[str, JSON]) -> Frozen:
-    """The settings the server holds a value for (a missing one reads as unset)."""
-    read = ((s.name, s.read(raw)) for s in SETTINGS)
-    return Frozen({name: freeze_shared(value) for name, value in read if value is not None})
-
-
-def _label(live: LiveBlock) -> tuple[str, str]:
-    return (live.label, live.id)
-
-
-def _address(metadata: Frozen, stack: str) -> Address | None:
-    """The owned agent's address, from the stack's ownership record. Tags alone never make
-    an agent the stack's: anyone can add the stack's tag to an agent."""
-    recorded = ownership.metadata_address(metadata, stack)
-    mine = recorded is not None and recorded.kind is KIND and recorded.owner is None
-    return recorded if mine else None
-
-
-def _identity_ids(raw: Mapping[str, JSON]) -> tuple[str, ...]:
-    ids = {str(i["id"]) for i in raw.get("identities") or ()}
-    ids.update(str(i) for i in raw.get("identity_ids") or ())
-    return tuple(sorted(ids))
 
 
 # Planning -------------------------------------------------------------------------------------
@@ -298,7 +131,7 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
                 unordered=("tags",),
             )
             _link_tools(spec, current, tools, out)
-            block.plan_on_agent(desired, spec, current, live, out)
+            block.plan_on_agent(desired, spec, current, blocks_of(live, current), live, out)
     for name, users in sorted(unknown.items()):
         out.notice(
             NoticeKind.BLOCKED,
@@ -389,15 +222,13 @@ def _unmanaged_tags(spec: AgentSpec, agent: LiveAgent) -> tuple[str, ...]:
 
 
 def _current(agent: LiveAgent, spec: AgentSpec) -> dict[str, JSON]:
-    """The live agent's managed fields; of a partial settings object only the keys the
-    manifest declares."""
+    """The live agent's managed fields, each setting as its row compares it."""
+    held = Held(agent, spec.settings)
     settings = {
-        name: _project(value, spec.settings.get(name)) if name in PARTIAL else value
-        for name, value in agent.settings.items()
+        row.name: row.compared(agent.settings[row.name], held)
+        for row in SETTINGS
+        if row.name in agent.settings
     }
-    if "tool_rules" in settings:
-        server = _server_rules(agent, spec)
-        settings["tool_rules"] = [r for r in settings["tool_rules"] if r not in server]
     current = {
         "name": agent.name,
         **settings,
@@ -424,28 +255,12 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _project(live: JSON, declared: JSON) -> JSON:
-    """`live` reduced to the keys `declared` has, level by level."""
-    if not isinstance(live, Mapping) or not isinstance(declared, Mapping):
-        return live
-    return {key: _project(live.get(key), declared[key]) for key in declared if key in live}
-
-
-def _server_rules(agent: LiveAgent, spec: AgentSpec) -> list[JSON]:
-    """Rules the server added for its base tools (it lets them continue the loop), which the
-    manifest does not declare: kept, and not shown as drift."""
-    base = {ref.name for ref in agent.tools if ref.is_base}
-    declared = spec.settings.get("tool_rules") or ()
-    rules = agent.settings.get("tool_rules") or ()
-    return [r for r in rules if r.get("tool_name") in base and r not in declared]
-
-
 def _send(
     spec: AgentSpec, agent: LiveAgent, stack: str
 ) -> Callable[[Mapping[str, JSON]], Mapping[str, JSON]]:
-    """The update's body: a new model handle resets what the server derives from it (context
-    window, model and compaction settings), so the declared ones go with it; the server
-    replaces tool rules whole, so its own base-tool rules go with the declared ones."""
+    """The update's body: the changed fields, each setting's row completing it where the
+    server wants more (`Setting.send`)."""
+    held = Held(agent, spec.settings)
 
     def send(changed: Mapping[str, JSON]) -> Mapping[str, JSON]:
         body = dict(changed)
@@ -453,13 +268,10 @@ def _send(
             # The server replaces secrets whole; the record keeps the digests written.
             body["secrets"] = secrets.planned(spec.secrets)
             body["metadata"] = _metadata(spec, stack)
-        if "tool_rules" in body:
-            rules = [*body["tool_rules"], *_server_rules(agent, spec)]
-            body["tool_rules"] = sorted(rules, key=rule_key)
-        if "model" not in body:
-            return body
-        again = {name: spec.settings[name] for name in FOLLOWS_MODEL if name in spec.settings}
-        return {**again, **body}
+        for row in SETTINGS:
+            if row.send is not None and row.name in changed:
+                row.send(body, held)
+        return body
 
     return send
 
@@ -482,7 +294,7 @@ def _usable_tools(
             if other is not None and other.mcp_server == address.parts[0]:
                 usable.append(address)
             else:
-                unknown.setdefault(str(address).removeprefix("tool/"), []).append(str(spec.address))
+                unknown.setdefault(address.reference, []).append(str(spec.address))
         elif address in defined:
             if address in tools.by_address or address.name not in tools.others:
                 usable.append(address)
@@ -567,7 +379,7 @@ def _tag_taken(spec: AgentSpec, others: tuple[LiveAgent, ...]) -> str:
 
 def _own_blocks(live: LiveState) -> Callable[[LiveAgent], tuple[str, ...]]:
     """An agent's own blocks (made by the stack, not shared): removed along with the agent."""
-    return lambda agent: tuple(b.id for b in block.on_agent(live, agent).own)
+    return lambda agent: tuple(b.id for b in blocks_of(live, agent).own)
 
 
 # Server calls ---------------------------------------------------------------------------------
@@ -583,59 +395,43 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
 
     def find() -> JSON | None:
         params = {"tags": [ownership.stack_tag(stack)], "name": body["name"], "limit": 50}
-        found = api.get("/v1/agents/", params, address=str(change.address))
+        found = api.get(ROUTE, params, address=str(change.address))
         return first_owned(found, stack, change.address)
 
-    model_settings = body.pop("model_settings", None)
+    later = _deferred(body)
     if "secrets" in body:
         _reveal_secrets(api, change.address, body)
-    created = api.create("/v1/agents/", body, address=str(change.address), find_existing=find)
-    if model_settings is not None:
-        _set_model_settings(api, created, model_settings, change.address)
-    if body.get("enable_sleeptime"):
-        _mark_companions(api, created, change.address)
+    created = api.create(ROUTE, body, address=str(change.address), find_existing=find)
+    _after(api, created, {**body, **later}, change.address)
     return str(created["id"])
 
 
 def update(api: LettaApi, change: Update) -> None:
-    """Send the changed fields; model settings last, over what the server then holds."""
+    """Send the changed fields, then each setting's step after the update (model settings
+    last, over what the server then holds)."""
     body = thaw(change.body)
-    model_settings = body.pop("model_settings", None)
+    later = _deferred(body)
     if "secrets" in body:
         _reveal_secrets(api, change.address, body)
-    path = f"/v1/agents/{change.resource_id}"
+    path = f"{ROUTE}{change.resource_id}"
     current = api.patch(path, body, address=str(change.address)) if body else None
-    if model_settings is not None:
+    if any(row.after is not None and row.name in {*body, *later} for row in SETTINGS):
         current = current or api.get(path, address=str(change.address))
-        _set_model_settings(api, current, model_settings, change.address)
-    if body.get("enable_sleeptime") and current is not None:
-        _mark_companions(api, current, change.address)
+        _after(api, current, {**body, **later}, change.address)
 
 
-def _mark_companions(api: LettaApi, agent: Mapping[str, JSON], address: Address) -> None:
-    """Mark the sleep-time agents the server just made for `agent` (as its create or update
-    answered) as its companions: no tag (they are not the stack's agents and carry no user
-    tag), an ownership record naming the agent they serve; and their own blocks (those not
-    on `agent`) with the stack's tag, so they go when the sleep-time agent does."""
-    stack = ownership.recorded_stack(agent.get("metadata"))
-    if stack is None:
-        raise LettaApplyError(f"{address}: the agent has no ownership record")
-    params = {"include": ["agent.managed_group", "agent.blocks"]}
-    if not _companions(agent):
-        agent = api.get(f"/v1/agents/{agent['id']}", params, address=str(address))
-    served = {str(b["id"]) for b in agent.get("blocks") or ()}
-    for companion in _companions(agent):
-        path = f"/v1/agents/{companion}"
-        current = api.get(path, address=str(address))
-        metadata = {
-            **(current.get("metadata") or {}),
-            ownership.METADATA_KEY: ownership.companion_record(stack, address),
-        }
-        api.patch(path, {"metadata": metadata}, address=str(address))
-        for own in api.get(f"{path}/core-memory/blocks", address=str(address)) or ():
-            if str(own["id"]) not in served:
-                tags = sorted({*(own.get("tags") or ()), ownership.stack_tag(stack)})
-                api.patch(f"/v1/blocks/{own['id']}", {"tags": tags}, address=str(address))
+def _deferred(body: dict[str, JSON]) -> dict[str, JSON]:
+    """The settings sent only after the create or update, taken out of its body."""
+    return {row.name: body.pop(row.name) for row in SETTINGS if row.deferred and row.name in body}
+
+
+def _after(
+    api: LettaApi, agent: Mapping[str, JSON], sent: Mapping[str, JSON], address: Address
+) -> None:
+    """Each setting's step after the create or update that carried it (`Setting.after`)."""
+    for row in SETTINGS:
+        if row.after is not None and row.name in sent:
+            row.after(api, agent, sent[row.name], address)
 
 
 def _reveal_secrets(api: LettaApi, address: Address, body: dict[str, JSON]) -> None:
@@ -648,72 +444,20 @@ def _reveal_secrets(api: LettaApi, address: Address, body: dict[str, JSON]) -> N
     )
 
 
-def _set_model_settings(api: LettaApi, agent: JSON, declared: JSON, address: Address) -> None:
-    """The server takes model settings whole, typed by the provider it keeps in them: send
-    what it holds with the declared keys changed, so the others keep their values."""
-    held = agent.get("model_settings") if isinstance(agent, Mapping) else None
-    merged = _merged(held if isinstance(held, Mapping) else {}, declared)
-    path = f"/v1/agents/{agent['id']}"
-    api.patch(path, {"model_settings": merged}, address=str(address))
-
-
-def _merged(held: Mapping[str, JSON], declared: JSON) -> dict[str, JSON]:
-    merged = dict(held)
-    for key, value in declared.items() if isinstance(declared, Mapping) else ():
-        inner = merged.get(key)
-        merged[key] = (
-            _merged(inner, value)
-            if isinstance(inner, Mapping) and isinstance(value, Mapping)
-            else value
-        )
-    return merged
-
-
 def delete(api: LettaApi, change: Delete) -> None:
     """Delete the agent, then its own blocks (the server leaves them behind). A sleep-time
     agent already gone went with the agent it served (the server deletes the group)."""
-    path = f"/v1/agents/{change.resource_id}"
+    path = f"{ROUTE}{change.resource_id}"
     if change.address.owner is not None:
         delete_if_present(api, path, change.address)
     else:
         api.delete(path, address=str(change.address))
     for block_id in change.owned_children:
-        delete_if_present(api, f"/v1/blocks/{block_id}", change.address)
-
-
-def read_companions(
-    api: LettaApi, stack: str, agents: Sequence[LiveAgent], parallelism: int
-) -> tuple[tuple[LiveAgent, ...], frozenset[str]]:
-    """The agents in the sleep-time groups of `agents`, each read by id with its memory, and
-    the ids of their blocks carrying the stack's tag (only a read of an agent's memory shows
-    blocks' tags). One request pair per sleep-time agent; none for a stack without them."""
-    ids = sorted({i for agent in agents for i in agent.companions})
-    if not ids:
-        return (), frozenset()
-
-    def read(agent_id: str) -> tuple[JSON, JSON] | None:
-        path = f"/v1/agents/{agent_id}"
-        try:
-            return api.get(path, {"include": ["agent.tags"]}), api.get(f"{path}/core-memory/blocks")
-        except ServerError as exc:
-            if exc.status == 404:
-                return None  # gone since the group was read
-            raise
-
-    with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(ids)))) as pool:
-        found = [pair for pair in pool.map(read, ids) if pair is not None]
-    tag = ownership.stack_tag(stack)
-    companions = tuple(
-        companion_from_server({**raw, "blocks": blocks or []}, stack) for raw, blocks in found
-    )
-    tagged = frozenset(
-        str(b["id"]) for _, blocks in found for b in blocks or () if tag in (b.get("tags") or ())
-    )
-    return companions, tagged
+        delete_if_present(api, f"{block.ROUTE}{block_id}", change.address)
 
 
 def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:
     """Mark an existing agent as the stack's agent at the change's address."""
-    path = f"/v1/agents/{change.resource_id}"
+    path = f"{ROUTE}{change.resource_id}"
     adopt_tagged(api, stack, path, change.address, {"include": ["agent.tags"]})
     return str(change.resource_id)

@@ -1,14 +1,37 @@
 """The agent fields a stack manages: the `SETTINGS` table (a new managed field is a row here
 plus its key in the manifest schema), how each is read from the server's agent and turned
-from the manifest's form into the server's, and the tool-rule formats."""
+from the manifest's form into the server's, the hooks of the settings with behaviour (how the
+live value is compared, what a request carrying it also sends, the step after the agent's
+create or update), and the tool-rule formats."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from reconciler import ownership
+from reconciler.address import Address
+from reconciler.errors import LettaApplyError
+from reconciler.live.state import LiveAgent
 from reconciler.values import JSON, canonical
+
+if TYPE_CHECKING:
+    from reconciler.client import LettaApi
+
+
+@dataclass(frozen=True)
+class Held:
+    """What a setting's hooks see: the agent as the server holds it (None while it is made)
+    and the settings the manifest declares for it, by server name."""
+
+    agent: LiveAgent | None
+    declared: Mapping[str, JSON]
+
+
+After = Callable[["LettaApi", Mapping[str, JSON], JSON, Address], None]
+"""A step after the agent's create or update: the server's answer (the agent as it now is),
+the setting's value as planned, the agent's address."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +53,30 @@ class Setting:
     partial: bool = False
     """A settings object of which only the keys the manifest declares are managed: the
     server's defaults for the others never show as drift and are never overwritten."""
+    current: Callable[[JSON, Held], JSON] | None = None
+    """The live value as compared with the declared one (by default as read; of a partial
+    setting, the keys declared)."""
+    send: Callable[[dict[str, JSON], Held], None] | None = None
+    """Completes a request body carrying the setting (where the server wants more)."""
+    after: After | None = None
+    """A step after the agent's create or update that carried the setting."""
+    deferred: bool = False
+    """Sent by `after` only, never with the create or update itself."""
+
+    def compared(self, value: JSON, held: Held) -> JSON:
+        """The live `value` as compared with the declared one."""
+        if self.current is not None:
+            return self.current(value, held)
+        if self.partial:
+            return _project(value, held.declared.get(self.name))
+        return value
+
+
+def _project(live: JSON, declared: JSON) -> JSON:
+    """`live` reduced to the keys `declared` has, level by level."""
+    if not isinstance(live, Mapping) or not isinstance(declared, Mapping):
+        return live
+    return {key: _project(live.get(key), declared[key]) for key in declared if key in live}
 
 
 def _plain(name: str) -> Callable[[Mapping[str, JSON]], JSON]:
@@ -166,8 +213,104 @@ def _normal_rule(rule: Mapping[str, JSON]) -> dict[str, JSON]:
     return kept
 
 
+def server_rules(held: Held) -> list[JSON]:
+    """Rules the server added for its base tools (it lets them continue the loop), which the
+    manifest does not declare: kept, and not shown as drift."""
+    if held.agent is None:
+        return []
+    base = {ref.name for ref in held.agent.tools if ref.is_base}
+    declared = held.declared.get("tool_rules") or ()
+    rules = held.agent.settings.get("tool_rules") or ()
+    return [r for r in rules if r.get("tool_name") in base and r not in declared]
+
+
+def _declared_rules(live: JSON, held: Held) -> JSON:
+    server = server_rules(held)
+    return [r for r in live or () if r not in server]
+
+
+def _with_server_rules(body: dict[str, JSON], held: Held) -> None:
+    """The server replaces tool rules whole: its own base-tool rules go with the declared."""
+    body["tool_rules"] = sorted([*body["tool_rules"], *server_rules(held)], key=rule_key)
+
+
+def _with_model_derived(body: dict[str, JSON], held: Held) -> None:
+    """A new model handle resets what the server derives from it (context window, model and
+    compaction settings): the declared ones go with it."""
+    for name in FOLLOWS_MODEL:
+        if name in held.declared and name not in body:
+            body[name] = held.declared[name]
+
+
+def _merge_model_settings(
+    api: LettaApi, agent: Mapping[str, JSON], declared: JSON, address: Address
+) -> None:
+    """The server takes model settings whole, typed by the provider it keeps in them: send
+    what it holds with the declared keys changed, so the others keep their values."""
+    held = agent.get("model_settings")
+    merged = _merged(held if isinstance(held, Mapping) else {}, declared)
+    path = f"/v1/agents/{agent['id']}"
+    api.patch(path, {"model_settings": merged}, address=str(address))
+
+
+def _merged(held: Mapping[str, JSON], declared: JSON) -> dict[str, JSON]:
+    merged = dict(held)
+    for key, value in declared.items() if isinstance(declared, Mapping) else ():
+        inner = merged.get(key)
+        merged[key] = (
+            _merged(inner, value)
+            if isinstance(inner, Mapping) and isinstance(value, Mapping)
+            else value
+        )
+    return merged
+
+
+def sleeptime_group(raw: Mapping[str, JSON]) -> tuple[str, ...]:
+    """The sleep-time agents the server made for an agent (its managed group's members)."""
+    group = raw.get("managed_group") or raw.get("multi_agent_group")
+    if not isinstance(group, Mapping) or group.get("manager_type") != "sleeptime":
+        return ()
+    return tuple(sorted(str(i) for i in group.get("agent_ids") or ()))
+
+
+def _mark_companions(
+    api: LettaApi, agent: Mapping[str, JSON], enabled: JSON, address: Address
+) -> None:
+    """Mark the sleep-time agents the server just made for `agent` (as its create or update
+    answered) as its companions: no tag (they are not the stack's agents and carry no user
+    tag), an ownership record naming the agent they serve; and their own blocks (those not
+    on `agent`) with the stack's tag, so they go when the sleep-time agent does."""
+    if not enabled:
+        return
+    stack = ownership.recorded_stack(agent.get("metadata"))
+    if stack is None:
+        raise LettaApplyError(f"{address}: the agent has no ownership record")
+    params = {"include": ["agent.managed_group", "agent.blocks"]}
+    if not sleeptime_group(agent):
+        agent = api.get(f"/v1/agents/{agent['id']}", params, address=str(address))
+    served = {str(b["id"]) for b in agent.get("blocks") or ()}
+    for companion in sleeptime_group(agent):
+        path = f"/v1/agents/{companion}"
+        current = api.get(path, address=str(address))
+        metadata = {
+            **(current.get("metadata") or {}),
+            ownership.METADATA_KEY: ownership.companion_record(stack, address),
+        }
+        api.patch(path, {"metadata": metadata}, address=str(address))
+        for own in api.get(f"{path}/core-memory/blocks", address=str(address)) or ():
+            if str(own["id"]) not in served:
+                tags = sorted({*(own.get("tags") or ()), ownership.stack_tag(stack)})
+                api.patch(f"/v1/blocks/{own['id']}", {"tags": tags}, address=str(address))
+
+
 SETTINGS: tuple[Setting, ...] = (
-    Setting("model", "model", _handle("model", "llm_config"), required=True),
+    Setting(
+        "model",
+        "model",
+        _handle("model", "llm_config"),
+        required=True,
+        send=_with_model_derived,
+    ),
     Setting("embedding", "embedding", _handle("embedding", "embedding_config"), required=True),
     Setting("description", "description", _plain("description"), text=True),
     Setting("system", "system", _plain("system")),
@@ -179,6 +322,8 @@ SETTINGS: tuple[Setting, ...] = (
         _plain("model_settings"),
         convert=_by_table(MODEL_SETTINGS),
         partial=True,
+        after=_merge_model_settings,
+        deferred=True,
     ),
     Setting(
         "compaction_settings",
@@ -187,11 +332,22 @@ SETTINGS: tuple[Setting, ...] = (
         convert=_by_table(COMPACTION_SETTINGS),
         partial=True,
     ),
-    Setting("tool_rules", "toolRules", _read_tool_rules, convert=_tool_rules_body),
-    Setting("enable_sleeptime", "enableSleeptime", lambda raw: bool(raw.get("enable_sleeptime"))),
+    Setting(
+        "tool_rules",
+        "toolRules",
+        _read_tool_rules,
+        convert=_tool_rules_body,
+        current=_declared_rules,
+        send=_with_server_rules,
+    ),
+    Setting(
+        "enable_sleeptime",
+        "enableSleeptime",
+        lambda raw: bool(raw.get("enable_sleeptime")),
+        after=_mark_companions,
+    ),
 )
 
 
-PARTIAL = frozenset(s.name for s in SETTINGS if s.partial)
 FOLLOWS_MODEL = ("context_window_limit", "model_settings", "compaction_settings")
 """Settings the server derives anew from a new model handle: sent again with it."""

@@ -23,6 +23,7 @@ from reconciler.desired import ArchiveSpec, DesiredState
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import agent
 from reconciler.kinds.common import (
+    Reading,
     Resolve,
     attach_at,
     delete_if_present,
@@ -150,23 +151,32 @@ def _address(name: str) -> Address | None:
         return None
 
 
-def read(
-    api: LettaApi,
-    stack: str,
-    parallelism: int,
-    page_size: int,
-    adoptable: frozenset[str] = frozenset(),
-) -> Archives:
-    """Every archive, and the agents of the stack's and of the unowned ones named in
-    `adoptable` (declared names, read for `--adopt`)."""
-    archives = [from_server(raw, stack) for raw in api.paginate("/v1/archives/", None, page_size)]
-    linked = [a for a in archives if a.address is not None or is_adoptable(a, adoptable)]
-    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        listed = pool.map(lambda a: _agents(api, a), linked)
-        agents = dict(zip((a.id for a in linked), listed, strict=True))
+def read(reading: Reading) -> Archives:
+    """Every archive, and the agents of the stack's (with `--adopt`, of the unowned ones of
+    declared names too). A scoped read keeps of the stack's only those in scope, and reads
+    nothing when the scope has no archive."""
+    desired = reading.desired
+    if reading.scoped and not (desired and desired.archives):
+        return Archives()
+    api, stack = reading.api, reading.stack
+    found = [from_server(raw, stack) for raw in api.paginate("/v1/archives/", None, 100)]
+    if reading.scoped and desired is not None:
+        wanted = set(declared(desired))
+        found = [a for a in found if a.address is None or a.address in wanted]
+    names = adoptable(reading)
+    mine = [a for a in found if a.address is not None or is_adoptable(a, names)]
+    with ThreadPoolExecutor(max_workers=max(1, reading.parallelism)) as pool:
+        listed = pool.map(lambda a: _agents(api, a), mine)
+        agents = dict(zip((a.id for a in mine), listed, strict=True))
     return Archives(
-        tuple(replace(a, agent_ids=agents[a.id]) if a.id in agents else a for a in archives)
+        tuple(replace(a, agent_ids=agents[a.id]) if a.id in agents else a for a in found)
     )
+
+
+def adoptable(reading: Reading) -> frozenset[str]:
+    """The declared archive names `--adopt` may take over (none without it)."""
+    desired = reading.desired
+    return frozenset(s.name for s in desired.archives) if reading.adopt and desired else frozenset()
 
 
 def is_adoptable(found: LiveArchive, names: frozenset[str]) -> bool:

@@ -8,7 +8,7 @@ enforced block is kept equal to the manifest. The fields of `CONFIG` always conv
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -17,6 +17,7 @@ from reconciler import ownership
 from reconciler.address import Address, Kind
 from reconciler.desired import AgentSpec, BlockSpec, DesiredState, Policy
 from reconciler.kinds.common import (
+    Reading,
     Resolve,
     adopt_tagged,
     attach_at,
@@ -27,7 +28,15 @@ from reconciler.kinds.common import (
     nothing_deleted_with,
     update_at,
 )
-from reconciler.live.state import LiveAgent, LiveBlock, LiveState, Part, Resource, by_address
+from reconciler.live.state import (
+    LiveAgent,
+    LiveBlock,
+    LiveState,
+    Part,
+    Resource,
+    by_address,
+    survivor_first,
+)
 from reconciler.plan.builder import Builder, drift, optional
 from reconciler.plan.model import (
     Adopt,
@@ -42,10 +51,11 @@ from reconciler.plan.model import (
 from reconciler.values import JSON, freeze, freeze_shared, thaw
 
 if TYPE_CHECKING:
-    from reconciler.client import LettaApi
+    from reconciler.client import LettaApi, Params
 
 KIND = Kind.BLOCK
-ROUTE = "core-memory/blocks"
+ROUTE = "/v1/blocks/"
+LINKS = "core-memory/blocks"
 """Where an agent's blocks are attached and detached, under `/v1/agents/<id>/`."""
 CONFIG = ("limit", "description", "read_only")
 """Block fields that are configuration, not learned state: they always converge."""
@@ -119,6 +129,71 @@ def from_server(raw: Mapping[str, JSON], stack: str) -> LiveBlock:
     )
 
 
+def listing(api: LettaApi, params: Params, page_size: int = 200) -> Iterator[JSON]:
+    """The blocks matching `params` (tags, label), page by page."""
+    return api.paginate(ROUTE, params, page_size)
+
+
+def read(reading: Reading) -> Blocks:
+    """The stack's shared blocks (in a scoped read, those in scope, by label), the ids of
+    the blocks carrying its tag, and to plan adoption which blocks labelled as a declared
+    shared block carry any stack's tag."""
+    desired = reading.desired
+    if reading.scoped and desired is not None:
+        shared, tagged = _scoped(reading, desired)
+        return Blocks(shared, tagged)
+    shared, tagged = _stack_blocks(reading)
+    marked = _stack_tagged(reading, desired, shared) if reading.adopt and desired else ()
+    return Blocks(shared, tagged, frozenset(marked))
+
+
+def _stack_blocks(reading: Reading) -> tuple[tuple[LiveBlock, ...], frozenset[str]]:
+    """The stack's shared blocks, and the ids of every block carrying its tag (its agents'
+    own blocks come with the agents, but only this listing shows their tags)."""
+    params = {"tags": [ownership.stack_tag(reading.stack)]}
+    listed = listing(reading.api, params, reading.page_size)
+    found = [from_server(raw, reading.stack) for raw in listed]
+    shared = tuple(survivor_first(b for b in found if is_shared(b)))
+    return shared, frozenset(b.id for b in found)
+
+
+def _stack_tagged(
+    reading: Reading, desired: DesiredState, shared: tuple[LiveBlock, ...]
+) -> list[str]:
+    """The ids of blocks carrying any stack's tag, among those labelled as a declared shared
+    block the stack lacks: an agent's own block made by another stack has the tag only, and
+    must never be adopted as this stack's shared block."""
+    have = {b.address for b in shared}
+    labels = sorted({s.block.label for s in desired.blocks if s.address not in have})
+    return [
+        str(raw["id"])
+        for label in labels
+        for raw in listing(reading.api, {"label": label}, reading.page_size)
+        if any(str(t).startswith(ownership.TAG_PREFIX) for t in raw.get("tags") or ())
+    ]
+
+
+def _scoped(
+    reading: Reading, desired: DesiredState
+) -> tuple[tuple[LiveBlock, ...], frozenset[str]]:
+    """The shared blocks in scope, each by its label; the stack's whole block listing when
+    one is not found that way (its label may have changed)."""
+    tag = ownership.stack_tag(desired.stack)
+    found: list[LiveBlock] = []
+    for spec in desired.blocks:
+        params = {"tags": [tag], "label": spec.block.label}
+        found += [
+            b
+            for raw in listing(reading.api, params, reading.page_size)
+            if (b := from_server(raw, desired.stack)).address == spec.address
+        ]
+    if {b.address for b in found} >= {spec.address for spec in desired.blocks}:
+        return tuple(survivor_first(found)), frozenset(b.id for b in found)
+    every, tagged = _stack_blocks(reading)
+    wanted = {spec.address for spec in desired.blocks}
+    return tuple(b for b in every if b.address in wanted), tagged
+
+
 def is_shared(live: LiveBlock) -> bool:
     """A stack-level block: its ownership record names a one-part block address."""
     return live.address is not None and live.address.kind is KIND and live.address.owner is None
@@ -152,18 +227,29 @@ class OnAgent:
     """Not made by the stack (hand-made, another stack's): never updated or deleted."""
 
 
-def on_agent(live: LiveState, agent: LiveAgent) -> OnAgent:
-    """The agent's own and foreign blocks, told apart by the stack's tag."""
+def on_agent(
+    live: LiveState, agent: LiveAgent, tagged_elsewhere: frozenset[str] = frozenset()
+) -> OnAgent:
+    """The agent's own and foreign blocks, told apart by the stack's tag (as the block listing
+    shows it, or `tagged_elsewhere`: as a read of the agent's memory showed it)."""
     part = of(live)
-    own = tuple(b for b in agent.blocks if b.id in part.tagged and b.id not in part.shared_ids)
-    return OnAgent(own, tuple(b for b in agent.blocks if b.id not in part.tagged))
+
+    def tagged(b: LiveBlock) -> bool:
+        return b.id in part.tagged or b.id in tagged_elsewhere
+
+    own = tuple(b for b in agent.blocks if tagged(b) and b.id not in part.shared_ids)
+    return OnAgent(own, tuple(b for b in agent.blocks if not tagged(b)))
 
 
 def plan_on_agent(
-    desired: DesiredState, spec: AgentSpec, agent: LiveAgent, live: LiveState, out: Builder
+    desired: DesiredState,
+    spec: AgentSpec,
+    agent: LiveAgent,
+    blocks: OnAgent,
+    live: LiveState,
+    out: Builder,
 ) -> None:
     """An existing agent's own blocks and its links to shared blocks."""
-    blocks = on_agent(live, agent)
     _plan_own(spec, blocks, desired.stack, out)
     shared = {b.id: address for address, group in of(live).by_address.items() for b in group}
     labels = {spec.address: spec.block.label for spec in desired.blocks}
@@ -291,14 +377,14 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
 
     def find() -> JSON | None:
         params = {"tags": [ownership.stack_tag(stack)], "label": sent["label"], "limit": 50}
-        found = api.get("/v1/blocks/", params, address=str(change.address))
+        found = api.get(ROUTE, params, address=str(change.address))
         return first_owned(found, stack, change.address)
 
-    created = api.create("/v1/blocks/", sent, address=str(change.address), find_existing=find)
+    created = api.create(ROUTE, sent, address=str(change.address), find_existing=find)
     block_id = str(created["id"])
     owner = change.address.owner
     if owner is not None:
-        link(api, ROUTE, "attach", resolve(owner), block_id, change.address)
+        link(api, LINKS, "attach", resolve(owner), block_id, change.address)
     return block_id
 
 
@@ -307,18 +393,18 @@ def update(api: LettaApi, change: Update) -> None:
 
 
 def delete(api: LettaApi, change: Delete) -> None:
-    api.delete(f"/v1/blocks/{change.resource_id}", address=str(change.address))
+    api.delete(f"{ROUTE}{change.resource_id}", address=str(change.address))
 
 
 def attach(api: LettaApi, change: Attach, resolve: Resolve) -> None:
-    attach_at(api, ROUTE, change, resolve)
+    attach_at(api, LINKS, change, resolve)
 
 
 def detach(api: LettaApi, change: Detach, resolve: Resolve) -> None:
-    detach_at(api, ROUTE, change, resolve)
+    detach_at(api, LINKS, change, resolve)
 
 
 def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:
     """Mark an existing block as the stack's: a shared block, or an agent's own block."""
-    adopt_tagged(api, stack, f"/v1/blocks/{change.resource_id}", change.address, None)
+    adopt_tagged(api, stack, f"{ROUTE}{change.resource_id}", change.address, None)
     return str(change.resource_id)

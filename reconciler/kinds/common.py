@@ -5,12 +5,15 @@ record."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from reconciler import ownership
-from reconciler.address import Address
+from reconciler.address import Address, Kind
+from reconciler.desired import DesiredState
 from reconciler.errors import LettaApplyError
-from reconciler.live.state import Found, LiveState, Part, Resource
+from reconciler.live.state import Found, IdentityReads, LiveState, Part, Resource
 from reconciler.plan.model import Attach, Detach, Update
 from reconciler.values import JSON, thaw
 
@@ -18,6 +21,48 @@ if TYPE_CHECKING:
     from reconciler.client import LettaApi
 
 F = TypeVar("F", bound=Found[Any])
+P = TypeVar("P")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One read of the live state, as each kind's `read` gets it: what it is for (a whole
+    plan, a scoped one, a saved plan's apply) and the parts of the other kinds, each awaited
+    as it is read (kinds read at once; one that needs another's part waits for it)."""
+
+    api: LettaApi
+    stack: str
+    desired: DesiredState | None
+    parts: Mapping[Kind, Future[object]]
+    scoped: bool = False
+    """Only what `desired` (a stack cut to a scope) declares, looked up one by one."""
+    adopt: bool = False
+    """Also what the stack could adopt (`reconciler.planner.adoption`)."""
+    prune: bool | None = None
+    """Whether the plan may delete undeclared resources (None: as `desired` says)."""
+    identity_reads: IdentityReads | None = None
+    """Read the identities as a saved plan's live state was read."""
+    tool_names: tuple[str, ...] = ()
+    """More tools to look up by name (those a saved plan attaches)."""
+    parallelism: int = 8
+    page_size: int = 200
+    progress: Callable[[str], None] | None = None
+
+    def part(self, key: Part[P]) -> P:
+        """Another kind's part, once it is read (its empty part when it is not read)."""
+        future = self.parts.get(key.kind)
+        found = key.empty if future is None else future.result()
+        if not isinstance(found, type(key.empty)):
+            raise TypeError(f"the live {key.kind.value} part is a {type(found).__name__}")
+        return found
+
+    @property
+    def prunes(self) -> bool:
+        """Whether the plan may delete undeclared resources (the option, else the manifests)."""
+        if self.prune is not None:
+            return self.prune
+        return self.desired is not None and self.desired.prune.enabled
+
 
 Resolve = Callable[[Address], str]
 """Address -> server id of a resource that exists or was created earlier in the run."""

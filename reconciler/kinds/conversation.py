@@ -8,7 +8,8 @@ searching for it. The summary (without the marker) is the one managed field.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,13 +19,22 @@ from reconciler.desired import ConversationSpec, DesiredState
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import agent as agents
 from reconciler.kinds.common import (
+    Reading,
     Resolve,
     delete_if_present,
     no_named_ids,
     nothing_deleted_with,
     refuse_other_owner,
 )
-from reconciler.live.state import LiveConversation, LiveState, Part, Resource, by_address
+from reconciler.live.state import (
+    LiveAgent,
+    LiveConversation,
+    LiveState,
+    Part,
+    Resource,
+    by_address,
+    survivor_first,
+)
 from reconciler.plan.builder import Builder
 from reconciler.plan.diff import field_changes
 from reconciler.plan.model import Adopt, Create, Delete, FieldChange, Update
@@ -34,6 +44,7 @@ if TYPE_CHECKING:
     from reconciler.client import LettaApi
 
 KIND = Kind.CONVERSATION
+ROUTE = "/v1/conversations/"
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,62 @@ def fingerprinted(live: LiveState) -> Iterable[object]:
 
 def declared(desired: DesiredState) -> Iterable[Address]:
     return (spec.address for spec in desired.conversations)
+
+
+def on_agent(
+    api: LettaApi, agent_id: str, search: str | None = None, page_size: int = 200
+) -> Iterator[JSON]:
+    """The conversations on an agent (`search`: only those whose summary holds it), page by
+    page: the one listing of conversations every read uses."""
+    params = {"agent_id": agent_id, **({"summary_search": search} if search else {})}
+    return api.paginate(ROUTE, params, page_size)
+
+
+def read(reading: Reading) -> Conversations:
+    """The stack's conversations on its shared agents (in a scoped read, each in scope by its
+    marker); to plan adoption, also those no stack marked, on the agents it may adopt too."""
+    read_agents = reading.part(agents.LIVE)
+    desired = reading.desired
+    if reading.scoped and desired is not None:
+        return Conversations(_scoped(reading, desired, read_agents.listed))
+    ids = [a.id for a in read_agents.listed if a.address and a.address.user is None]
+    if reading.adopt:
+        ids += [a.id for a in read_agents.foreign if not agents.user_tagged(a)]
+    search = None if reading.adopt else ownership.conversation_marker_prefix(reading.stack)
+
+    def listed(agent_id: str) -> list[JSON]:
+        return list(on_agent(reading.api, agent_id, search, reading.page_size))
+
+    workers = max(1, min(reading.parallelism, len(ids) or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pages = list(pool.map(listed, ids))
+    found: list[LiveConversation] = []
+    unmarked: list[LiveConversation] = []
+    for raw in (raw for page in pages for raw in page):
+        live = from_server(raw, reading.stack)
+        if live is not None:
+            found.append(live)
+        elif (other := unmarked_from_server(raw)) is not None:
+            unmarked.append(other)
+    return Conversations(tuple(survivor_first(found)), tuple(unmarked) if reading.adopt else ())
+
+
+def _scoped(
+    reading: Reading, desired: DesiredState, owned: Sequence[LiveAgent]
+) -> tuple[LiveConversation, ...]:
+    """Each conversation in scope, found on its agent by its ownership marker."""
+    agent_ids = {a.address: a.id for a in owned}
+    found: list[LiveConversation] = []
+    for spec in desired.conversations:
+        agent_id = agent_ids.get(spec.agent)
+        if agent_id is None:
+            continue  # the agent is about to be made: so are its conversations
+        marker = ownership.conversation_marker(desired.stack, spec.user_id)
+        for raw in on_agent(reading.api, agent_id, marker, reading.page_size):
+            live = from_server(raw, desired.stack)
+            if live is not None and live.user_id == spec.user_id:
+                found.append(live)
+    return tuple(survivor_first(found))
 
 
 def from_server(raw: Mapping[str, JSON], stack: str) -> LiveConversation | None:
@@ -185,11 +252,11 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
 
     def find() -> JSON | None:
         params = {"agent_id": agent_id, "summary_search": marker, "limit": 10}
-        found = api.get("/v1/conversations/", params, address=str(change.address))
+        found = api.get(ROUTE, params, address=str(change.address))
         return next((c for c in found if str(c.get("summary", "")).endswith(marker)), None)
 
     created = api.create(
-        "/v1/conversations/",
+        ROUTE,
         thaw(change.body),
         params={"agent_id": agent_id},
         address=str(change.address),
@@ -202,7 +269,7 @@ def update(api: LettaApi, change: Update) -> None:
     """Change the summary; compile the context again when the plan says so."""
     body = thaw(change.body)
     recompile = body.pop("recompile", False)
-    path = f"/v1/conversations/{change.resource_id}"
+    path = f"{ROUTE}{change.resource_id}"
     if body:
         api.patch(path, body, address=str(change.address))
     if recompile:
@@ -216,7 +283,7 @@ def _none() -> JSON | None:
 
 def delete(api: LettaApi, change: Delete) -> None:
     """Gone already is done: deleting an agent also deletes its conversations."""
-    delete_if_present(api, f"/v1/conversations/{change.resource_id}", change.address)
+    delete_if_present(api, f"{ROUTE}{change.resource_id}", change.address)
 
 
 def adopt(api: LettaApi, stack: str, change: Adopt, resolve: Resolve) -> str:
@@ -224,7 +291,7 @@ def adopt(api: LettaApi, stack: str, change: Adopt, resolve: Resolve) -> str:
     address, resource_id = change.address, change.resource_id
     agent = address.owner
     assert agent is not None
-    current = api.get(f"/v1/conversations/{resource_id}", address=str(address))
+    current = api.get(f"{ROUTE}{resource_id}", address=str(address))
     parsed = ownership.parse_conversation_summary(current.get("summary"))
     refuse_other_owner(address, parsed[1] if parsed else None, stack)
     if resolve(agent) != current.get("agent_id"):
@@ -234,7 +301,7 @@ def adopt(api: LettaApi, stack: str, change: Adopt, resolve: Resolve) -> str:
         )
     summary = parsed[0] if parsed else str(current.get("summary") or "")
     marked = ownership.conversation_summary(summary, stack, address.name)
-    api.patch(f"/v1/conversations/{resource_id}", {"summary": marked}, address=str(address))
+    api.patch(f"{ROUTE}{resource_id}", {"summary": marked}, address=str(address))
     return str(resource_id)
 
 

@@ -33,7 +33,7 @@ from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState, FileSpec
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import folder
-from reconciler.kinds.common import Resolve, no_named_ids, nothing_deleted_with
+from reconciler.kinds.common import Reading, Resolve, no_named_ids, nothing_deleted_with
 from reconciler.live.state import LiveState, Part, Resource, by_address
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Create, Delete, FieldChange, NoticeKind, Update
@@ -106,24 +106,21 @@ def declared(desired: DesiredState) -> Iterable[Address]:
 # Reading --------------------------------------------------------------------------------------
 
 
-def read(
-    api: LettaApi,
-    folders: folder.Folders,
-    desired: DesiredState | None,
-    parallelism: int,
-    adoptable: frozenset[str] = frozenset(),
-) -> Files:
+def read(reading: Reading) -> Files:
     """The files of the stack's folders; the text of those the manifest changes, for diffs.
-    With `adoptable` (declared names, for `--adopt`), also the files of the unowned folders
-    of those names, with their text (to compare what the server holds with the manifest)."""
-    holders = [
-        f for f in folders.found if f.address is not None or folder.is_adoptable(f, adoptable)
+    With `--adopt`, also the files of the unowned folders of declared names, with their text
+    (what the server holds, compared with the manifest)."""
+    api, desired = reading.api, reading.desired
+    names = folder.adoptable(reading)
+    owned_folders = [
+        f
+        for f in reading.part(folder.LIVE).found
+        if f.address is not None or folder.is_adoptable(f, names)
     ]
-    wanted = {
-        file.address: file for spec in (desired.folders if desired else ()) for file in spec.files
-    }
-    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        listed = list(pool.map(lambda f: _files_of(api, f), holders))
+    specs = desired.folders if desired else ()
+    wanted = {file.address: file for spec in specs for file in spec.files}
+    with ThreadPoolExecutor(max_workers=max(1, reading.parallelism)) as pool:
+        listed = list(pool.map(lambda f: _files_of(api, f), owned_folders))
         found = [file for files in listed for file in files]
         changed = [f for f in found if f.address in wanted and _differs(f, wanted[f.address])]
         fetched = pool.map(lambda f: _text_of(api, f), changed)

@@ -23,6 +23,7 @@ from reconciler.desired import DesiredState, FolderSpec
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import agent
 from reconciler.kinds.common import (
+    Reading,
     Resolve,
     attach_at,
     delete_if_present,
@@ -149,21 +150,30 @@ def _inventory(files: JSON) -> dict[str, dict[str, str]]:
     }
 
 
-def read(
-    api: LettaApi,
-    stack: str,
-    parallelism: int,
-    page_size: int,
-    adoptable: frozenset[str] = frozenset(),
-) -> Folders:
-    """Every folder (few on a server), and the agents of the stack's and of the unowned ones
-    named in `adoptable` (declared names, read for `--adopt`)."""
-    folders = [from_server(raw, stack) for raw in api.paginate("/v1/folders/", None, page_size)]
-    linked = [f for f in folders if f.address is not None or is_adoptable(f, adoptable)]
-    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        listed = pool.map(lambda f: _agents(api, f), linked)
-        agents = dict(zip((f.id for f in linked), listed, strict=True))
-    return Folders(tuple(_with_agents(f, agents.get(f.id)) for f in folders))
+def read(reading: Reading) -> Folders:
+    """Every folder (few on a server: any can hold a declared name), and the agents of the
+    stack's (with `--adopt`, of the unowned ones of declared names too). A scoped read keeps
+    of the stack's only those in scope, and reads nothing when the scope has no folder."""
+    desired = reading.desired
+    if reading.scoped and not (desired and desired.folders):
+        return Folders()
+    api, stack = reading.api, reading.stack
+    found = [from_server(raw, stack) for raw in api.paginate("/v1/folders/", None, 100)]
+    if reading.scoped and desired is not None:
+        wanted = set(declared(desired))
+        found = [f for f in found if f.address is None or f.address in wanted]
+    names = adoptable(reading)
+    mine = [f for f in found if f.address is not None or is_adoptable(f, names)]
+    with ThreadPoolExecutor(max_workers=max(1, reading.parallelism)) as pool:
+        listed = pool.map(lambda f: _agents(api, f), mine)
+        agents = dict(zip((f.id for f in mine), listed, strict=True))
+    return Folders(tuple(_with_agents(f, agents.get(f.id)) for f in found))
+
+
+def adoptable(reading: Reading) -> frozenset[str]:
+    """The declared folder names `--adopt` may take over (none without it)."""
+    desired = reading.desired
+    return frozenset(s.name for s in desired.folders) if reading.adopt and desired else frozenset()
 
 
 def is_adoptable(found: LiveFolder, names: frozenset[str]) -> bool:

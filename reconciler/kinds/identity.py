@@ -8,16 +8,19 @@ resource to adopt, never something to overwrite.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from reconciler import ownership
 from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState, IdentitySpec
-from reconciler.errors import LettaApplyError
+from reconciler.errors import LettaApplyError, ServerError
 from reconciler.kinds import agent as agents
 from reconciler.kinds.common import (
+    Reading,
     Resolve,
     attach_at,
     detach_at,
@@ -26,7 +29,6 @@ from reconciler.kinds.common import (
     nothing_deleted_with,
     owned_in,
     refuse_other_owner,
-    update_at,
 )
 from reconciler.live.state import (
     Found,
@@ -35,15 +37,17 @@ from reconciler.live.state import (
     LiveIdentity,
     LiveState,
     Part,
+    survivor_first,
 )
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, NoticeKind, Update
 from reconciler.values import JSON, freeze, thaw
 
 if TYPE_CHECKING:
-    from reconciler.client import LettaApi
+    from reconciler.client import LettaApi, Params
 
 KIND = Kind.IDENTITY
+ROUTE = "/v1/identities/"
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,102 @@ def properties(raw: Mapping[str, JSON]) -> dict[str, JSON]:
     """An identity's properties as key -> value (the server sends a list of records)."""
     found = raw.get("properties") or ()
     return {str(p["key"]): p.get("value") for p in found if isinstance(p, Mapping) and "key" in p}
+
+
+def listing(
+    api: LettaApi, params: Params | None, wanted_keys: Set[str], page_size: int = 200
+) -> list[JSON]:
+    """The identities matching `params` (by key, or all), every page."""
+    with _identities_api(api, wanted_keys):
+        return list(api.paginate(ROUTE, params, page_size))
+    return []  # a server without the identities API holds none
+
+
+def read(reading: Reading) -> Identities:
+    """The stack's identities and those holding a key it declares. In a scoped read, each
+    declared key is looked up. Otherwise those attached to the stack's agents come with the
+    agents, and declared keys attached to none are looked up, unless listing every identity
+    costs fewer requests or prune needs owned identities attached nowhere (or a saved plan's
+    read did the one or the other)."""
+    desired = reading.desired
+    wanted = {spec.identifier_key for spec in desired.identities} if desired else set()
+    if reading.scoped:
+        declared = tuple(sorted(wanted))
+        found = _looked_up(reading, declared, wanted)
+        return Identities(_kept(found, reading.stack, wanted), IdentityReads(False, declared))
+    saved = reading.identity_reads
+    if saved.listed if saved else reading.prunes:
+        return Identities(_every(reading, wanted), IdentityReads(listed=True))
+    attached = reading.part(agents.LIVE).identities
+    keys = saved.looked_up if saved else _keys_to_look_up(reading, attached, wanted)
+    if keys is None:  # fewer requests than looking them up
+        return Identities(_every(reading, wanted), IdentityReads(listed=True))
+    found = _looked_up(reading, keys, wanted)
+    read = _kept([*attached, *found], reading.stack, wanted)
+    return Identities(read, IdentityReads(listed=False, looked_up=keys))
+
+
+def _every(reading: Reading, wanted: Set[str]) -> tuple[LiveIdentity, ...]:
+    """Every identity on the server, kept when owned or holding a declared key."""
+    return _kept(listing(reading.api, None, wanted, reading.page_size), reading.stack, wanted)
+
+
+def _keys_to_look_up(
+    reading: Reading, attached: Iterable[Mapping[str, JSON]], wanted: Set[str]
+) -> tuple[str, ...] | None:
+    """The declared keys attached to none of the stack's agents; None when looking them up
+    would take more requests than listing every identity (counted first)."""
+    seen = {str(raw.get("identifier_key")) for raw in attached}
+    keys = tuple(sorted(wanted - seen))
+    if len(keys) > 1 and len(keys) > _listing_pages(reading, wanted):
+        return None
+    return keys
+
+
+def _listing_pages(reading: Reading, wanted: Set[str]) -> int:
+    """How many requests listing every identity on the server takes."""
+    count: JSON = 0
+    with _identities_api(reading.api, wanted):
+        count = reading.api.get(f"{ROUTE}count")
+    return (count if isinstance(count, int) else 0) // reading.page_size + 1
+
+
+def _looked_up(reading: Reading, keys: Sequence[str], wanted: Set[str]) -> list[JSON]:
+    """The identities holding `keys`, one lookup per key, `parallelism` at a time."""
+    if not keys:
+        return []
+
+    def lookup(key: str) -> list[JSON]:
+        return listing(reading.api, {"identifier_key": key}, wanted, reading.page_size)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(reading.parallelism, len(keys)))) as pool:
+        return [raw for page in pool.map(lookup, keys) for raw in page]
+
+
+def _kept(
+    listed: Iterable[Mapping[str, JSON]], stack: str, wanted: Set[str]
+) -> tuple[LiveIdentity, ...]:
+    """The stack's identities and those holding a declared key, each once."""
+    unique = {str(raw["id"]): raw for raw in listed}
+    read = (from_server(raw, stack) for raw in unique.values())
+    return tuple(survivor_first(i for i in read if i.owned or i.identifier_key in wanted))
+
+
+@contextmanager
+def _identities_api(api: LettaApi, wanted: Set[str]) -> Iterator[None]:
+    """A server without the identities API (HTTP 404) holds none of the stack's identities;
+    it is an error only when the stack declares identity users."""
+    try:
+        yield
+    except ServerError as exc:
+        if exc.status != 404:
+            raise
+        if wanted:
+            raise LettaApplyError(
+                f"{api.target.label} has no identities API (HTTP 404 for {ROUTE}), "
+                f"which the identity pattern needs for {len(wanted)} user(s); serve them "
+                "with the shared pattern (a conversation each) instead"
+            ) from exc
 
 
 def from_server(raw: Mapping[str, JSON], stack: str) -> LiveIdentity:
@@ -188,7 +288,7 @@ def _update(spec: IdentitySpec, live: LiveIdentity, stack: str, out: Builder) ->
     }
 
     def send(changed: Mapping[str, JSON]) -> dict[str, JSON]:
-        # The server replaces the property list whole: send all of it, marks included.
+        # The property list is replaced whole: send all of it, marks included.
         if "properties" in changed:
             return {**changed, "properties": _property_list(spec, stack)}
         return dict(changed)
@@ -221,20 +321,28 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
     key = str(change.body["identifier_key"])
 
     def find() -> JSON | None:
-        found = api.get("/v1/identities/", {"identifier_key": key}, address=str(change.address))
+        found = api.get(ROUTE, {"identifier_key": key}, address=str(change.address))
         return next((i for i in found if from_server(i, stack).owned), None)
 
     sent = thaw(change.body)
-    created = api.create("/v1/identities/", sent, address=str(change.address), find_existing=find)
+    created = api.create(ROUTE, sent, address=str(change.address), find_existing=find)
     return str(created["id"])
 
 
 def update(api: LettaApi, change: Update) -> None:
-    update_at(api, "identities", change)
+    """Send the changed fields; the property list through the route that replaces it whole
+    (an update merges properties by key, so a property no longer declared would stay)."""
+    body = thaw(change.body)
+    path = f"/v1/identities/{change.resource_id}"
+    properties = body.pop("properties", None)
+    if body:
+        api.patch(path, body, address=str(change.address))
+    if properties is not None:
+        api.put(f"{path}/properties", properties, address=str(change.address))
 
 
 def delete(api: LettaApi, change: Delete) -> None:
-    api.delete(f"/v1/identities/{change.resource_id}", address=str(change.address))
+    api.delete(f"{ROUTE}{change.resource_id}", address=str(change.address))
 
 
 def attach(api: LettaApi, change: Attach, resolve: Resolve) -> None:
@@ -249,7 +357,7 @@ def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:
     """Add this stack's marker property to an existing identity with the declared key."""
     address, resource_id = change.address, change.resource_id
     key = address.name
-    current = api.get(f"/v1/identities/{resource_id}", address=str(address))
+    current = api.get(f"{ROUTE}{resource_id}", address=str(address))
     if current.get("identifier_key") != key:
         raise LettaApplyError(
             f"{address}: identity {resource_id} has identifier_key "
@@ -263,6 +371,6 @@ def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:
         if p.get("key") != ownership.IDENTITY_MARKER_KEY
     ]
     marker = {"key": ownership.IDENTITY_MARKER_KEY, "value": stack, "type": "string"}
-    path = f"/v1/identities/{resource_id}"
+    path = f"{ROUTE}{resource_id}"
     api.patch(path, {"properties": [*kept, marker]}, address=str(address))
     return str(resource_id)

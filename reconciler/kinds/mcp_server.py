@@ -23,6 +23,7 @@ from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState, McpServerSpec
 from reconciler.errors import LettaApplyError
 from reconciler.kinds.common import (
+    Reading,
     Resolve,
     delete_if_present,
     fingerprinted_in,
@@ -31,7 +32,7 @@ from reconciler.kinds.common import (
     owned_in,
     refuse_other_owner,
 )
-from reconciler.live.state import Found, LiveMcpServer, LiveState, Part
+from reconciler.live.state import Found, LiveMcpServer, LiveState, Part, survivor_first
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Create, Delete, NoticeKind, Update
 from reconciler.values import JSON, Frozen, freeze, thaw
@@ -41,10 +42,13 @@ if TYPE_CHECKING:
     from reconciler.secrets import SecretAccess
 
 KIND = Kind.MCP_SERVER
+ROUTE = "/v1/mcp-servers/"
 MARK_VARIABLE = "LETTA_APPLY_STACK"
 MARK_HEADER = "X-Letta-Apply-Stack"
 RECORD_VARIABLE = "LETTA_APPLY_RECORD"
 RECORD_HEADER = "X-Letta-Apply-Record"
+BEARER = "Bearer "
+"""What the server puts before the token it keeps when it lists a server."""
 UNRECORDED = "(unrecorded)"
 """A live credential whose digest the stack's record does not hold."""
 
@@ -67,6 +71,20 @@ def declared(desired: DesiredState) -> Iterable[Address]:
 
 
 # Reading --------------------------------------------------------------------------------------
+
+
+def read(reading: Reading) -> McpServers:
+    """Every MCP server (the listing is not paginated; servers are few): the stack's are
+    told by their mark, the others are needed to detect a name that is taken. A scoped read
+    reads them only when its scope declares one or uses one's tools."""
+    desired = reading.desired
+    if reading.scoped and desired is not None:
+        providers = {t.provider for s in desired.agents for t in s.tools if t.provider != t}
+        if not desired.mcp_servers and not providers:
+            return McpServers()
+    listed = reading.api.get(ROUTE)
+    found = (from_server(raw, reading.stack, reading.api.secrets) for raw in listed)
+    return McpServers(tuple(survivor_first(found)))
 
 
 def from_server(raw: Mapping[str, JSON], stack: str, access: SecretAccess) -> LiveMcpServer:
@@ -122,12 +140,13 @@ def record_text(digests: Mapping[str, str]) -> str:
 
 
 def _values(raw: Mapping[str, JSON]) -> dict[str, str]:
-    """Environment values, headers and the token, each under a `env:` / `header:` /
-    `authToken` name, as strings."""
+    """Environment values, headers and the token (as sent), each under a `env:` /
+    `header:` / `authToken` name, as strings."""
     found = {f"env:{k}": str(v) for k, v in (raw.get("env") or {}).items()}
     found.update({f"header:{k}": str(v) for k, v in (raw.get("custom_headers") or {}).items()})
     if raw.get("auth_token"):
-        found["authToken"] = str(raw["auth_token"])
+        # The server keeps the token as sent and answers with `Bearer ` before it.
+        found["authToken"] = str(raw["auth_token"]).removeprefix(BEARER)
     return found
 
 
@@ -238,10 +257,10 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
     request = _request(api, change.address, thaw(change.body))
 
     def find() -> JSON | None:
-        listed = api.get("/v1/mcp-servers/", address=where)
+        listed = api.get(ROUTE, address=where)
         return next((m for m in listed if _named_as(m, change.address, stack, api)), None)
 
-    listed = api.get("/v1/mcp-servers/", address=where)
+    listed = api.get(ROUTE, address=where)
     existing = next((m for m in listed if m.get("server_name") == change.address.name), None)
     if existing is not None:
         if not _named_as(existing, change.address, stack, api):
@@ -250,7 +269,7 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
                 "not overwritten (adopt it to manage it)"
             )
         return str(existing["id"])
-    created = api.create("/v1/mcp-servers/", request, address=where, find_existing=find)
+    created = api.create(ROUTE, request, address=where, find_existing=find)
     return str(created["id"])
 
 
@@ -260,20 +279,20 @@ def _named_as(raw: Mapping[str, JSON], address: Address, stack: str, api: LettaA
 
 def update(api: LettaApi, change: Update) -> None:
     request = _request(api, change.address, thaw(change.body))
-    path = f"/v1/mcp-servers/{change.resource_id}"
+    path = f"{ROUTE}{change.resource_id}"
     api.patch(path, {"config": request["config"]}, address=str(change.address))
     api.patch(f"{path}/refresh", address=str(change.address))
 
 
 def delete(api: LettaApi, change: Delete) -> None:
-    delete_if_present(api, f"/v1/mcp-servers/{change.resource_id}", change.address)
+    delete_if_present(api, f"{ROUTE}{change.resource_id}", change.address)
 
 
 def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:
     """Mark an existing MCP server of the declared name as the stack's (the next apply
     writes the declared configuration)."""
     address, resource_id = change.address, change.resource_id
-    path = f"/v1/mcp-servers/{resource_id}"
+    path = f"{ROUTE}{resource_id}"
     current = api.get(path, address=str(address))
     if current.get("server_name") != address.name:
         raise LettaApplyError(f"{address}: MCP server {resource_id} is not named {address.name!r}")

@@ -25,7 +25,7 @@ from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState, PassageSpec
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import archive
-from reconciler.kinds.common import Resolve, no_named_ids, nothing_deleted_with
+from reconciler.kinds.common import Reading, Resolve, no_named_ids, nothing_deleted_with
 from reconciler.live.state import LiveState, Part, Resource, by_address
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Create, Delete, FieldChange, Update
@@ -107,20 +107,18 @@ def from_server(raw: Mapping[str, JSON], holder: archive.LiveArchive, stack: str
     )
 
 
-def read(
-    api: LettaApi,
-    stack: str,
-    archives: archive.Archives,
-    parallelism: int,
-    adoptable: frozenset[str] = frozenset(),
-) -> Passages:
-    """The passages of the stack's archives, and of the unowned archives named in
-    `adoptable` (declared names, read for `--adopt`)."""
-    holders = [
-        a for a in archives.found if a.address is not None or archive.is_adoptable(a, adoptable)
+def read(reading: Reading) -> Passages:
+    """The passages of the stack's archives (with `--adopt`, of the unowned archives of
+    declared names too)."""
+    api, stack = reading.api, reading.stack
+    names = archive.adoptable(reading)
+    mine = [
+        a
+        for a in reading.part(archive.LIVE).found
+        if a.address is not None or archive.is_adoptable(a, names)
     ]
-    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        pages = pool.map(lambda a: [from_server(r, a, stack) for r in listed(api, a.id)], holders)
+    with ThreadPoolExecutor(max_workers=max(1, reading.parallelism)) as pool:
+        pages = pool.map(lambda a: [from_server(r, a, stack) for r in listed(api, a.id)], mine)
         return Passages(tuple(p for page in pages for p in page))
 
 

@@ -26,7 +26,7 @@ def read_activity(
     params = {"tags": [ownership.stack_tag(stack)]}
     dedicated: list[Activity] = []
     shared: list[LiveAgent] = []
-    for raw in api.paginate("/v1/agents/", params, page_size):
+    for raw in agent.listing(api, params, page_size):
         live = agent.from_server(raw, stack)
         if live.address is None:
             continue
@@ -49,9 +49,7 @@ def _conversations(
 ) -> Iterator[Activity]:
     assert owner.address is not None
     marked = ownership.conversation_marker_prefix(stack)
-    params = {"agent_id": owner.id, "summary_search": marked}
-    listed = api.paginate("/v1/conversations/", params, page_size)
-    for raw in listed:
+    for raw in conversation.on_agent(api, owner.id, marked, page_size):
         live = conversation.from_server(raw, stack)
         if live is None:
             continue

@@ -14,7 +14,7 @@ tool claiming `mcp.server_name` is still a custom tool.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -22,7 +22,9 @@ from reconciler import ownership
 from reconciler.address import Address, AddressError, Kind
 from reconciler.desired import DesiredState, ToolSpec
 from reconciler.errors import LettaApplyError
+from reconciler.kinds import mcp_server
 from reconciler.kinds.common import (
+    Reading,
     Resolve,
     delete_if_present,
     detach_at,
@@ -32,15 +34,18 @@ from reconciler.kinds.common import (
     owned_in,
     refuse_other_owner,
 )
-from reconciler.live.state import Found, LiveState, LiveTool, Part
+from reconciler.live.state import Found, LiveState, LiveTool, Part, survivor_first
 from reconciler.plan.builder import Builder, optional
 from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, NoticeKind, Update
 from reconciler.values import JSON, Frozen, freeze, thaw
 
 if TYPE_CHECKING:
-    from reconciler.client import LettaApi
+    from reconciler.client import LettaApi, Params
 
 KIND = Kind.TOOL
+ROUTE = "/v1/tools/"
+NAMES_BATCH = 50
+"""Names per lookup of tools by name: one request per batch keeps the query string short."""
 FIELDS = (
     "source_code",
     "description",
@@ -90,6 +95,65 @@ def declared(desired: DesiredState) -> Iterable[Address]:
 
 
 # Reading --------------------------------------------------------------------------------------
+
+
+def listing(api: LettaApi, params: Params, page_size: int = 200) -> Iterator[JSON]:
+    """The tools matching `params` (types, names), page by page."""
+    return api.paginate(ROUTE, params, page_size)
+
+
+def read(reading: Reading) -> Tools:
+    """The stack's tools (among the server's custom ones: tools have no tag filter), and by
+    name the other tools its manifests name: built-in ones, and any holding a declared name.
+    A scoped read looks up only the names in scope."""
+    desired = reading.desired
+    names = sorted({*(named(desired) if desired else ()), *reading.tool_names})
+    if reading.scoped:
+        named_only = {t.id: t for t in _named(reading, names)}
+        named_only.update((t.id, t) for t in _of_mcp_servers(reading))
+        return Tools(tuple(survivor_first(named_only.values())))
+    custom = listing(reading.api, {"tool_types": ["custom"]}, reading.page_size)
+    found = (from_server(raw, reading.stack) for raw in custom)
+    owned = {t.id: t for t in found if t.address is not None or t.tagged}
+    for other in _named(reading, names):
+        owned.setdefault(other.id, other)
+    owned.update((t.id, t) for t in _of_mcp_servers(reading))
+    return Tools(tuple(survivor_first(owned.values())))
+
+
+def _named(reading: Reading, names: list[str]) -> tuple[LiveTool, ...]:
+    """The tools holding `names`, in batches of names per listing."""
+    found: dict[str, LiveTool] = {}
+    for start in range(0, len(names), NAMES_BATCH):
+        params = {"names": names[start : start + NAMES_BATCH]}
+        for raw in listing(reading.api, params, reading.page_size):
+            found.setdefault(str(raw["id"]), from_server(raw, reading.stack))
+    return tuple(survivor_first(found.values()))
+
+
+def _of_mcp_servers(reading: Reading) -> tuple[LiveTool, ...]:
+    """The tools the MCP servers the stack's agents name provide, from each MCP server's own
+    tool listing: the only way a tool is known as that server's (a tool's metadata is anyone's
+    to write). One request per MCP server named."""
+    desired = reading.desired
+    if desired is None:
+        return ()
+    providers = {t.provider.name for s in desired.agents for t in s.tools if t.provider != t}
+    servers = reading.part(mcp_server.LIVE).found
+    return tuple(
+        from_server(raw, reading.stack, mcp_server=server.name)
+        for server in servers
+        if server.name in providers
+        for raw in reading.api.get(
+            f"{mcp_server.ROUTE}{server.id}/tools", address=f"mcp-server/{server.name}"
+        )
+        or ()
+    )
+
+
+def named(desired: DesiredState) -> set[str]:
+    """The names of the tools the manifests define or attach."""
+    return {t.name for t in desired.tools} | {a.name for s in desired.agents for a in s.tools}
 
 
 def from_server(raw: Mapping[str, JSON], stack: str, mcp_server: str | None = None) -> LiveTool:
@@ -241,24 +305,24 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
         found = _by_name(api, change.address)
         return found if found is not None and tag in (found.get("tags") or ()) else None
 
-    created = api.create("/v1/tools/", _server_fields(body), address=where, find_existing=find)
+    created = api.create(ROUTE, _server_fields(body), address=where, find_existing=find)
     held = created.get(METADATA) or {}
-    api.patch(f"/v1/tools/{created['id']}", {METADATA: {**held, **record}}, address=where)
+    api.patch(f"{ROUTE}{created['id']}", {METADATA: {**held, **record}}, address=where)
     return str(created["id"])
 
 
 def _by_name(api: LettaApi, address: Address) -> JSON | None:
-    found = api.get("/v1/tools/", {"name": address.name}, address=str(address))
+    found = api.get(ROUTE, {"name": address.name}, address=str(address))
     return next((t for t in found if t.get("name") == address.name), None)
 
 
 def update(api: LettaApi, change: Update) -> None:
     body = _server_fields(thaw(change.body))
-    api.patch(f"/v1/tools/{change.resource_id}", body, address=str(change.address))
+    api.patch(f"{ROUTE}{change.resource_id}", body, address=str(change.address))
 
 
 def delete(api: LettaApi, change: Delete) -> None:
-    delete_if_present(api, f"/v1/tools/{change.resource_id}", change.address)
+    delete_if_present(api, f"{ROUTE}{change.resource_id}", change.address)
 
 
 def attach(api: LettaApi, change: Attach, resolve: Resolve) -> None:
@@ -274,7 +338,7 @@ def tool_id(api: LettaApi, address: Address, resolve: Resolve) -> str:
     except LettaApplyError:
         if address.provider == address:
             raise
-    path = f"/v1/mcp-servers/{_mcp_server_id(api, address, resolve)}/tools"
+    path = f"{mcp_server.ROUTE}{_mcp_server_id(api, address, resolve)}/tools"
     for raw in api.get(path, address=str(address)) or ():
         if raw.get("name") == address.name and raw.get("tool_type") == MCP_TOOL_TYPE:
             return str(raw["id"])
@@ -290,7 +354,7 @@ def _mcp_server_id(api: LettaApi, address: Address, resolve: Resolve) -> str:
     name = address.provider.name
     named = [
         s
-        for s in api.get("/v1/mcp-servers/", address=str(address)) or ()
+        for s in api.get(mcp_server.ROUTE, address=str(address)) or ()
         if s.get("server_name") == name
     ]
     if len(named) != 1:
@@ -305,7 +369,7 @@ def detach(api: LettaApi, change: Detach, resolve: Resolve) -> None:
 def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:
     """Mark an existing tool with the declared name as the stack's."""
     address, resource_id = change.address, change.resource_id
-    path = f"/v1/tools/{resource_id}"
+    path = f"{ROUTE}{resource_id}"
     current = api.get(path, address=str(address))
     if current.get("name") != address.name:
         raise LettaApplyError(

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from reconciler import collector
 from reconciler.address import Address
 from reconciler.desired import (
     AgentSpec,
@@ -74,6 +75,11 @@ def compile_stack(stack: Stack, problems: Problems) -> Blueprints:
 
 def expand(stack: Stack, users: Iterable[User], problems: Problems) -> DesiredState:
     """The desired state of the stack; problems are recorded, not raised."""
+    with collector.paused():  # a spec per user, none in a reference cycle
+        return _expand(stack, users, problems)
+
+
+def _expand(stack: Stack, users: Iterable[User], problems: Problems) -> DesiredState:
     prints = compile_stack(stack, problems)
     agents = [a for bp in prints.agents.values() if (a := _agent(bp, None, problems))]
     missing = MissingProperties()

@@ -59,8 +59,14 @@ class RowMap(MarkedMap):
 
     __slots__ = ("_cells", "_columns")
 
-    def __init__(self, loc: Location, cells: Cells, columns: Mapping[str, int]) -> None:
-        dict.__init__(self)
+    def __init__(
+        self,
+        loc: Location,
+        cells: Cells,
+        columns: Mapping[str, int],
+        items: Mapping[str, Any] | None = None,
+    ) -> None:
+        dict.__init__(self, items or ())
         self.loc = loc
         self._cells = cells
         self._columns = columns

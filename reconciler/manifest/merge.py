@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reconciler import collector
 from reconciler.errors import Location
 from reconciler.manifest.files import FileRef, Root
 from reconciler.manifest.marked import MarkedList, MarkedMap
@@ -155,6 +156,11 @@ def _users_file(entry: Any, loc: Location, base: Path, problems: Problems) -> Us
 
 def collect_users(stack: Stack, problems: Problems) -> list[User]:
     """Declared users then file users, each checked, with duplicate ids reported."""
+    with collector.paused():  # users make no reference cycles
+        return _collect_users(stack, problems)
+
+
+def _collect_users(stack: Stack, problems: Problems) -> list[User]:
     raws = list(stack.raw_users)
     for ref in stack.users_files:
         rows = read_users_file(ref, stack.root, problems)

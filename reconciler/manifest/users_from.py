@@ -13,7 +13,7 @@ import io
 import json
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -240,25 +240,26 @@ def _csv_user(
 ) -> MarkedMap | None:
     """One record as a user mapping; a cell's location is worked out only for a problem (or
     a tag list, whose items keep theirs)."""
-    if len(row) > len(columns.header):
-        width = len(columns.header)
-        problems.add(cells.loc(width), f"row has {len(row)} cells, the header {width}")
-        return None
+    width = len(columns.header)
+    if len(row) != width:
+        if len(row) > width:
+            problems.add(cells.loc(width), f"row has {len(row)} cells, the header {width}")
+            return None
+        row = row + [""] * (width - len(row))
     start = Location(cells.display, cells.line, 1)
-    user = RowMap(start, cells, columns.user)
+    # Text columns in one pass; values other than ids and names repeat from row to row
+    # (patterns, agents, templates): `kept` interns them, one copy of each.
+    user = RowMap(
+        start,
+        cells,
+        columns.user,
+        {name: kept(cell) for index, name, kept in columns.text if (cell := row[index].strip())},
+    )
     properties: RowMap | None = None
-    for index, raw in enumerate(row):
-        cell = raw.strip()
-        if not cell:
+    for index, role in columns.other:
+        if not (cell := row[index].strip()):
             continue
-        role = columns.roles[index]
-        if role is _Role.PLAIN:
-            # Values other than ids and names repeat from row to row (patterns, agents,
-            # templates): one copy of each.
-            user[columns.header[index]] = sys.intern(cell)
-        elif role is _Role.OWN:
-            user[columns.header[index]] = cell
-        elif role is _Role.PROPERTY:
+        if role is _Role.PROPERTY:
             if properties is None:
                 properties = RowMap(start, cells, columns.properties)
             properties[columns.keys[index]] = sys.intern(cell)
@@ -309,6 +310,14 @@ class _Columns:
         ]
         self.user = {name: index for index, name in enumerate(header)} | {"properties": 0}
         self.properties = {key: index for index, key in enumerate(self.keys) if key}
+        kept: dict[_Role, Callable[[str], str]] = {_Role.PLAIN: sys.intern, _Role.OWN: str}
+        self.text: list[tuple[int, str, Callable[[str], str]]] = [
+            (index, name, kept[role])
+            for index, (name, role) in enumerate(zip(header, self.roles, strict=True))
+            if role in kept
+        ]
+        """The text columns: index, key, and how a cell's text is kept."""
+        self.other = [(index, role) for index, role in enumerate(self.roles) if role not in kept]
 
 
 class _Cells:

@@ -23,6 +23,8 @@ class Builder:
     prune: bool
     users: Mapping[str, Pattern] = field(default_factory=dict)
     """User id -> the pattern it is declared with now (names moves between patterns)."""
+    gone_reason: str = "no longer declared"
+    """Why an owned resource that nothing declares goes (the stack destroyed, say)."""
     changes: list[Change] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
 
@@ -76,7 +78,7 @@ class Builder:
                 NoticeKind.DUPLICATE,
                 address,
                 f"{len(group)} owned {nouns} claim this address; keeping {group[0].id} "
-                f"(ownership record, then oldest); {action}",
+                f"(the oldest, then the lowest id); {action}",
                 resource_ids=tuple(r.id for r in group),
             )
             for extra in group[1:] if self.prune else ():
@@ -134,7 +136,7 @@ class Builder:
         user = address.user
         if user is not None and user in self.users:
             return f"user {user} is now declared with pattern {self.users[user].value}"
-        return "no longer declared"
+        return self.gone_reason
 
 
 def drift(out: Builder, address: Address, resource_id: str, field: FieldChange, why: str) -> None:

@@ -10,25 +10,6 @@ from dataclasses import dataclass
 from reconciler.address import Kind
 from reconciler.plan.model import Delete, Plan
 
-_NOUNS: dict[Kind, tuple[str, str]] = {
-    Kind.AGENT: ("agent", "agents"),
-    Kind.BLOCK: ("memory block", "memory blocks"),
-    Kind.CONVERSATION: ("conversation", "conversations"),
-    Kind.IDENTITY: ("identity", "identities"),
-    Kind.LOCK: ("lock", "locks"),
-    Kind.TOOL: ("tool", "tools"),
-    Kind.MCP_SERVER: ("MCP server", "MCP servers"),
-    Kind.FOLDER: ("folder", "folders"),
-    Kind.FILE: ("file", "files"),
-    Kind.ARCHIVE: ("archive", "archives"),
-    Kind.PASSAGE: ("passage", "passages"),
-}
-
-
-def _counted(number: int, kind: Kind) -> str:
-    one, many = _NOUNS[kind]
-    return f"{number:,} {one if number == 1 else many}"
-
 
 @dataclass(frozen=True)
 class Deletions:
@@ -68,10 +49,10 @@ class Deletions:
         )
 
     def _kind_phrase(self, kind: Kind, number: int) -> str:
-        text = _counted(number, kind)
+        text = kind.counted(number)
         if kind is Kind.AGENT and self.own_blocks:
             whose = "its" if number == 1 else "their"
-            text += f" with {whose} {_counted(self.own_blocks, Kind.BLOCK)}"
+            text += f" with {whose} {Kind.BLOCK.counted(self.own_blocks)}"
         return text
 
 

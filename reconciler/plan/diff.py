@@ -28,7 +28,10 @@ def field_changes(
     """
     changes: list[FieldChange] = []
     for key in sorted(desired):
-        before, after = thaw(current.get(key)), thaw(desired[key])
+        now, wanted = current.get(key), desired[key]
+        if now is wanted or (type(now) is type(wanted) in _SCALARS and now == wanted):
+            continue  # the same text, number or flag: no need to write either out
+        before, after = thaw(now), thaw(wanted)
         if before == after and canonical(before) == canonical(after):
             continue
         for path in _changed_paths(before, after, ignore_order=key in unordered):
@@ -38,6 +41,10 @@ def field_changes(
                 )
             )
     return tuple(changes)
+
+
+_SCALARS = frozenset({str, int, bool, float, type(None)})
+"""Types whose equal values of the same type are the same value (a NaN is equal to nothing)."""
 
 
 def _changed_paths(before: JSON, after: JSON, *, ignore_order: bool) -> list[tuple[str, ...]]:

@@ -2,7 +2,8 @@
 
 A change is one of six operations, each a frozen class holding exactly its own fields:
 `Adopt`, `Create`, `Update`, `Attach`, `Detach`, `Delete`. Code that handles changes matches on the
-`Change` union with `assert_never`, so a new operation cannot be forgotten anywhere.
+`Change` union (the saved-plan reader on its `Action`) with `assert_never`, so the type checker
+names every place a new operation must be handled.
 """
 
 from __future__ import annotations
@@ -285,10 +286,6 @@ class Plan:
     def blocked(self) -> tuple[Notice, ...]:
         """Declared resources that cannot be created until something in the way is resolved."""
         return tuple(n for n in self.notices if n.kind is NoticeKind.BLOCKED)
-
-    @property
-    def destructive(self) -> tuple[Change, ...]:
-        return tuple(c for c in self.changes if c.action.is_destructive)
 
     @property
     def deleted_ids(self) -> tuple[str, ...]:

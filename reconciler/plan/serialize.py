@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, assert_never
 
 from reconciler.address import Address, AddressError, Kind
 from reconciler.desired import Policy
@@ -221,7 +221,7 @@ def _read(
 def _change_from_dict(data: object, where: str) -> Change:
     doc = _mapping(data, where)
     action = _enum(Action)(doc.get("action"), f"{where}.action")
-    cls = _OPERATIONS[action]
+    cls = _operation(action)
     own = {key: value for key, value in doc.items() if key not in _CHANGE_DERIVED}
     change: Change = cls(**_read(own, where, cls, _CHANGE_READERS))
     derived = _change_to_dict(change)
@@ -352,14 +352,27 @@ def _enum(enum: type[_E]) -> _Reader[_E]:
 
 
 _FIELD_READERS: dict[str, _Reader[Any]] = {"path": _str, "before": _json, "after": _json}
-_OPERATIONS: dict[Action, type[Adopt | Create | Update | Attach | Detach | Delete]] = {
-    Action.ADOPT: Adopt,
-    Action.CREATE: Create,
-    Action.UPDATE: Update,
-    Action.ATTACH: Attach,
-    Action.DETACH: Detach,
-    Action.DELETE: Delete,
-}
+
+
+def _operation(action: Action) -> type[Adopt | Create | Update | Attach | Detach | Delete]:
+    """The class of a saved change's operation (a new action is a type error here)."""
+    match action:
+        case Action.ADOPT:
+            return Adopt
+        case Action.CREATE:
+            return Create
+        case Action.UPDATE:
+            return Update
+        case Action.ATTACH:
+            return Attach
+        case Action.DETACH:
+            return Detach
+        case Action.DELETE:
+            return Delete
+        case _:
+            assert_never(action)
+
+
 _CHANGE_DERIVED = ("action", "kind", "pattern")
 """Keys of a change that follow from the operation; checked, not read."""
 _CHANGE_READERS: dict[str, _Reader[Any]] = {

@@ -51,7 +51,10 @@ def check_signature(saved: SavedPlan, access: SecretAccess) -> Plan:
             "this saved plan is not signed: `letta-apply plan --out` signs plans with "
             f"{KEY_VARIABLE}, else the API key; make a new plan"
         )
-    if not hmac.compare_digest(saved.signature, _signature(saved.plan, key, access)):
+    expected = _signature(saved.plan, key, access)
+    # Compared as bytes: `compare_digest` refuses a str holding anything but ASCII.
+    given = saved.signature.encode("utf-8", "surrogatepass")
+    if not hmac.compare_digest(given, expected.encode()):
         raise UnsafePlanError(
             "the saved plan's signature does not match: it was edited, made with another "
             "key, or a secret's value changed since; make a new plan"

@@ -48,7 +48,8 @@ def build_plan(
     rather than reported as in the way; the rest is planned as if they were the stack's.
     """
     prune_on = False if scoped else desired.prune.enabled if prune is None else prune
-    out = Builder(prune=prune_on, users=desired.patterns())
+    why = "the stack is destroyed" if desired.destroyed else "no longer declared"
+    out = Builder(prune=prune_on, users=desired.patterns(), gone_reason=why)
     planned, adoptions = adopting(desired, live) if adopt else (live, [])
     out.changes.extend(adoptions)
     for kind in KINDS:

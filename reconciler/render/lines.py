@@ -33,6 +33,7 @@ from reconciler.plan.model import (
     Update,
     kind_of,
 )
+from reconciler.secrets import NEW
 from reconciler.text import clean
 from reconciler.values import JSON, thaw
 
@@ -293,7 +294,7 @@ def _displayed(change: Create) -> Mapping[str, JSON]:
     if change.address.kind is Kind.AGENT:
         shown = dict(change.body)
         if isinstance(shown.get("secrets"), Mapping):
-            shown["secrets"] = dict.fromkeys(shown["secrets"], "(new)")
+            shown["secrets"] = dict.fromkeys(shown["secrets"], NEW)
         if shown.get("enable_sleeptime"):
             shown["sleeptime_agent"] = f"{shown.get('name')}-sleeptime (made by the server)"
         return shown

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from reconciler.cli.interrupts import graceful_stop
 from reconciler.client import LettaApi, Target
 from reconciler.errors import Interrupted
 from tests.cli.answering import Answer, answering
+from tests.cli.invoke import EXAMPLE, run
 from tests.plan.data import load_case, plan_case
 
 EVERYTHING = Path(__file__).parents[1] / "plan" / "cases" / "01-empty-server-creates-everything"
@@ -56,3 +58,43 @@ def test_the_first_ctrl_c_asks_to_stop_and_the_second_interrupts() -> None:
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_asked_twice_it_stops_waiting_and_counts_the_changes_in_flight() -> None:
+    _desired, live = load_case(EVERYTHING)
+    plan = plan_case(EVERYTHING)
+    release = threading.Event()
+
+    def slow(method: str, _path: str) -> Answer:
+        if method != "GET":
+            release.wait(timeout=30)  # a create that takes long: still in flight when asked
+        return Answer.json([])
+
+    def second_ctrl_c(_message: str) -> None:
+        raise KeyboardInterrupt
+
+    with answering(slow) as server, LettaApi(Target(server.url)) as api:
+        requests = lambda: len(server.requests)  # noqa: E731
+        with pytest.raises(Interrupted) as stopped:
+            apply_plan(
+                api, plan, live, parallelism=2, stop=lambda: requests() > 0, notify=second_ctrl_c
+            )
+        release.set()
+    assert stopped.value.in_flight >= 1
+    assert stopped.value.done == 0
+    total = stopped.value.done + stopped.value.in_flight + stopped.value.not_started
+    assert total == len(plan.changes)
+    assert "interrupted in flight (they may have been applied)" in stopped.value.lines()[0]
+
+
+def test_ctrl_c_before_any_change_is_exit_code_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import reconciler.manifest
+
+    def interrupted(*_args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reconciler.manifest, "load_desired", interrupted)
+    assert run([EXAMPLE, "--base-url", "http://127.0.0.1:9"]) == 130
+    assert capsys.readouterr().err.strip() == "Interrupted."

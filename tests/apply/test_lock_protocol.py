@@ -1,122 +1,111 @@
-"""The lock's protocol with both kinds of record, on an in-memory stand-in for the two
-endpoints it uses: identities (refusing a second lock key, or absent and answering 404, as on
-Letta Cloud) and blocks (listed by exact label and tag). Races are staged with threads and
-hooks between the create and the listing; the real server runs the same protocol in
-tests/apply/test_lock.py and tests/integration/test_cloud.py."""
+"""The lock's protocol with both kinds of record, on the in-memory Letta server
+(tests/letta_memory) through letta-apply's own client: identities (refusing a second lock key,
+or absent and answering 404, as on Letta Cloud) and blocks (listed by exact label and tag).
+Races are staged with threads and hooks between the create and the listing; the real server
+runs the same protocol in tests/apply/test_lock.py and tests/integration/test_cloud.py."""
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, cast
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from reconciler.apply.lock import StackLock, force_unlock
 from reconciler.client import LettaApi
-from reconciler.errors import LockError, ServerError
+from reconciler.errors import LockError
 from reconciler.kinds.lock import BLOCK, IDENTITY, RecordKind, kinds_on
 from reconciler.ownership import LOCK_BLOCK_LABEL, LOCK_METADATA_KEY, is_lock_record, lock_key
+from tests.letta_memory import MemoryLetta, Request, serving
+from tests.offline.conftest import client
 
 IDENTITIES = "/v1/identities/"
 BLOCKS = "/v1/blocks/"
 
 
-class LockEndpoints:
-    """The identities and blocks endpoints, in memory, thread-safe; `on_list` runs before
-    each listing of lock records (another run acting between a create and a listing)."""
+class LockServer:
+    """The in-memory server and a client for it; `on_list` runs before each listing of lock
+    records, `on_create` after each create (another run acting in between)."""
 
-    def __init__(self, identities: bool = True) -> None:
-        self.identities = identities
-        self.rows: dict[str, list[dict[str, Any]]] = {IDENTITIES: [], BLOCKS: []}
+    def __init__(self, letta: MemoryLetta, api: LettaApi) -> None:
+        self.letta = letta
+        self.api = api
+        self.identities = letta.has_identities
         self.on_list: Callable[[], None] = lambda: None
         self.on_create: Callable[[], None] = lambda: None
-        self.probes = 0
-        self.unlisted = False
-        """Listings leave out every record (a listing lagging behind, or ignoring filters)."""
-        self._lock = threading.RLock()
-        self._ids = 0
+        letta.before = self._before
+        letta.after = self._after
 
-    def _missing(self, path: str, address: str) -> None:
-        if path.startswith(IDENTITIES) and not self.identities:
-            raise ServerError(address or path, "Not Found", 404)
-
-    def get(self, path: str, params: Mapping[str, Any] | None = None, *, address: str = "") -> Any:
-        query = dict(params or {})
-        if query.get("limit") == 1:
-            self.probes += 1
-        self._missing(path, address)
-        if query.get("limit") != 1:
+    def _before(self, request: Request) -> None:
+        if request.method == "GET" and request.path in (IDENTITIES, BLOCKS) and not _probe(request):
             self.on_list()
-        with self._lock:
-            listed = [] if self.unlisted else self.rows[path]
-            return [copy.deepcopy(r) for r in listed if _matches(r, query)]
 
-    def create(
-        self, path: str, body: Any, *, address: str, find_existing: Callable[[], Any]
-    ) -> Any:
-        self._missing(path, address)
-        with self._lock:
-            key = body.get("identifier_key")
-            if key and any(r.get("identifier_key") == key for r in self.rows[path]):
-                raise ServerError(address, "identity exists", 409)
-            self._ids += 1
-            row = {**copy.deepcopy(body), "id": f"{path.split('/')[2]}-{self._ids}"}
-            self.rows[path].append(row)
-        self.on_create()
-        return copy.deepcopy(row)
+    def _after(self, request: Request) -> None:
+        if request.method == "POST":
+            self.on_create()
 
-    def delete(self, path: str, *, address: str = "") -> None:
-        self._missing(path, address)
-        collection, _, record_id = path.rpartition("/")
-        with self._lock:
-            rows = self.rows[collection + "/"]
-            if not any(r["id"] == record_id for r in rows):
-                raise ServerError(address, "Not Found", 404)
-            rows[:] = [r for r in rows if r["id"] != record_id]
+    @property
+    def probes(self) -> int:
+        return sum(1 for r in self.letta.requests if r.method == "GET" and _probe(r))
+
+    @property
+    def unlisted(self) -> bool:
+        """Listings leave out every record (a listing lagging behind, or ignoring filters)."""
+        return self.letta.unlisted
+
+    @unlisted.setter
+    def unlisted(self, value: bool) -> None:
+        self.letta.unlisted = value
+
+    def rows(self, path: str) -> list[dict[str, Any]]:
+        collection = self.letta.identities if path == IDENTITIES else self.letta.blocks
+        return list(collection.rows.values())
 
     def all(self) -> list[dict[str, Any]]:
-        return [*self.rows[IDENTITIES], *self.rows[BLOCKS]]
+        return [*self.rows(IDENTITIES), *self.rows(BLOCKS)]
 
 
-def _matches(row: Mapping[str, Any], query: Mapping[str, Any]) -> bool:
-    if "identifier_key" in query and row.get("identifier_key") != query["identifier_key"]:
-        return False
-    if "label" in query and row.get("label") != query["label"]:
-        return False
-    tags = query.get("tags")
-    return not tags or bool(set(tags) & set(row.get("tags") or ()))
+def _probe(request: Request) -> bool:
+    return request.query.get("limit") == ["1"]
+
+
+@contextlib.contextmanager
+def lock_server(identities: bool) -> Iterator[LockServer]:
+    with serving(MemoryLetta(identities=identities)) as (letta, url), client(url) as api:
+        yield LockServer(letta, api)
 
 
 @pytest.fixture(params=["identity", "block"])
-def server(request: pytest.FixtureRequest) -> LockEndpoints:
+def server(request: pytest.FixtureRequest) -> Iterator[LockServer]:
     """A server with identities (lock identities), and one without (lock blocks)."""
-    return LockEndpoints(identities=request.param == "identity")
+    with lock_server(request.param == "identity") as served:
+        yield served
 
 
-def api_of(server: LockEndpoints) -> LettaApi:
-    return cast(LettaApi, server)
+def api_of(server: LockServer) -> LettaApi:
+    return server.api
 
 
-def kind_of(server: LockEndpoints) -> RecordKind:
+def kind_of(server: LockServer) -> RecordKind:
     return IDENTITY if server.identities else BLOCK
 
 
-def records(server: LockEndpoints, stack: str = "acme") -> list[dict[str, Any]]:
-    path = IDENTITIES if server.identities else BLOCKS
+def records(server: LockServer, stack: str = "acme") -> list[dict[str, Any]]:
     key = lock_key(stack)
     return [
-        r for r in server.rows[path] if r.get("identifier_key") == key or key in r.get("tags", ())
+        r
+        for r in server.rows(IDENTITIES if server.identities else BLOCKS)
+        if r.get("identifier_key") == key or key in r.get("tags", ())
     ]
 
 
-def plant(server: LockEndpoints, holder: str, stack: str = "acme") -> None:
+def plant(server: LockServer, holder: str, stack: str = "acme") -> None:
     """A lock record as a run on `holder` (host:pid) would have left it."""
     said = {"token": "left-behind", "holder": holder, "started_at": "2026-01-01T00:00:00+00:00"}
     kind_of(server).create(api_of(server), stack, said)
@@ -133,11 +122,13 @@ def quick(_seconds: float) -> None:
 
 
 def test_the_kind_follows_the_identities_listing() -> None:
-    assert kinds_on(api_of(LockEndpoints(identities=True)), "acme") == (IDENTITY, BLOCK)
-    assert kinds_on(api_of(LockEndpoints(identities=False)), "acme") == (BLOCK,)
+    with lock_server(identities=True) as server:
+        assert kinds_on(api_of(server), "acme") == (IDENTITY, BLOCK)
+    with lock_server(identities=False) as server:
+        assert kinds_on(api_of(server), "acme") == (BLOCK,)
 
 
-def test_held_while_inside_and_gone_after_with_one_probe(server: LockEndpoints) -> None:
+def test_held_while_inside_and_gone_after_with_one_probe(server: LockServer) -> None:
     with StackLock(api_of(server), "acme") as held:
         [record] = records(server)
         assert held.kind is kind_of(server)
@@ -149,19 +140,18 @@ def test_held_while_inside_and_gone_after_with_one_probe(server: LockEndpoints) 
 
 
 def test_a_lock_block_is_a_plain_unattached_block_marked_as_a_lock() -> None:
-    server = LockEndpoints(identities=False)
-    with StackLock(api_of(server), "acme"):
-        [block] = server.rows[BLOCKS]
+    with lock_server(identities=False) as server, StackLock(api_of(server), "acme"):
+        [block] = server.rows(BLOCKS)
     assert block["label"] == LOCK_BLOCK_LABEL
     assert block["tags"] == ["letta-apply-lock:acme"]
     assert block["metadata"][LOCK_METADATA_KEY]["stack"] == "acme"
     assert "letta_apply" not in block["metadata"]  # no ownership record: never the stack's
     assert not any(t.startswith("letta-apply:") for t in block["tags"])
     assert is_lock_record(block)
-    assert server.rows[IDENTITIES] == []
+    assert server.rows(IDENTITIES) == []
 
 
-def test_a_held_lock_is_refused_with_its_holder_then_admitted(server: LockEndpoints) -> None:
+def test_a_held_lock_is_refused_with_its_holder_then_admitted(server: LockServer) -> None:
     plant(server, "ci-runner-7:4242")
     with pytest.raises(LockError, match="locked by ci-runner-7:4242 since 2026-01-01"):
         StackLock(api_of(server), "acme", sleep=quick).__enter__()
@@ -171,7 +161,7 @@ def test_a_held_lock_is_refused_with_its_holder_then_admitted(server: LockEndpoi
         assert len(records(server)) == 1
 
 
-def test_another_stacks_lock_is_not_this_ones(server: LockEndpoints) -> None:
+def test_another_stacks_lock_is_not_this_ones(server: LockServer) -> None:
     plant(server, "ci-runner-7:4242", stack="other")
     with StackLock(api_of(server), "acme"):
         assert len(records(server)) == 1
@@ -179,7 +169,7 @@ def test_another_stacks_lock_is_not_this_ones(server: LockEndpoints) -> None:
     assert len(records(server, "other")) == 1
 
 
-def test_a_run_creating_between_create_and_listing_loses(server: LockEndpoints) -> None:
+def test_a_run_creating_between_create_and_listing_loses(server: LockServer) -> None:
     """B creates and lists while A is between its create and its listing: only A proceeds."""
     api = api_of(server)
     first = StackLock(api, "acme", sleep=quick)
@@ -199,7 +189,7 @@ def test_a_run_creating_between_create_and_listing_loses(server: LockEndpoints) 
     assert server.all() == []
 
 
-def test_two_runs_started_together_one_proceeds(server: LockEndpoints) -> None:
+def test_two_runs_started_together_one_proceeds(server: LockServer) -> None:
     """Both create, then both list, before either acts on what it saw: exactly one holds,
     the other is refused naming it (the oldest record's run waits for the other to
     withdraw)."""
@@ -235,7 +225,7 @@ def _wait_quietly(barrier: threading.Barrier) -> None:
         barrier.wait(0.3)
 
 
-def test_a_waiting_run_gets_the_lock_once_released(server: LockEndpoints) -> None:
+def test_a_waiting_run_gets_the_lock_once_released(server: LockServer) -> None:
     clock = iter(range(100))
     api = api_of(server)
     holder = StackLock(api, "acme")
@@ -252,7 +242,7 @@ def test_a_waiting_run_gets_the_lock_once_released(server: LockEndpoints) -> Non
     assert tries == [2.0, 2.0, 2.0]
 
 
-def test_a_dead_local_holder_is_taken_over(server: LockEndpoints) -> None:
+def test_a_dead_local_holder_is_taken_over(server: LockServer) -> None:
     plant(server, f"{socket.gethostname()}:{dead_pid()}")
     said: list[str] = []
     waited: list[float] = []
@@ -264,27 +254,32 @@ def test_a_dead_local_holder_is_taken_over(server: LockEndpoints) -> None:
     assert server.all() == []
 
 
-def test_ctrl_c_inside_the_lock_releases_it(server: LockEndpoints) -> None:
+def test_ctrl_c_inside_the_lock_releases_it(server: LockServer) -> None:
     with pytest.raises(KeyboardInterrupt), StackLock(api_of(server), "acme"):
         assert len(records(server)) == 1
         raise KeyboardInterrupt
     assert server.all() == []
 
 
-def test_ctrl_c_between_create_and_listing_leaves_no_record(server: LockEndpoints) -> None:
+def test_ctrl_c_between_create_and_listing_leaves_no_record(server: LockServer) -> None:
+    """Ctrl-C reaches the run itself (not the server) after its create, before its listing."""
     interrupts = iter([KeyboardInterrupt])
+    api = api_of(server)
+    listing = api.get
 
-    def interrupt_once() -> None:
-        for signal in interrupts:
-            raise signal
+    def interrupted_once(path: str, params: Any = None, *, address: str = "") -> Any:
+        if params and params.get("limit") != 1:
+            for signal in interrupts:
+                raise signal
+        return listing(path, params, address=address)
 
-    server.on_list = interrupt_once
-    with pytest.raises(KeyboardInterrupt), StackLock(api_of(server), "acme"):
+    api.get = interrupted_once  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt), StackLock(api, "acme"):
         pass
     assert server.all() == []
 
 
-def test_ctrl_c_while_settling_after_a_takeover_releases(server: LockEndpoints) -> None:
+def test_ctrl_c_while_settling_after_a_takeover_releases(server: LockServer) -> None:
     plant(server, f"{socket.gethostname()}:{dead_pid()}")
 
     def interrupted(_seconds: float) -> None:
@@ -297,28 +292,23 @@ def test_ctrl_c_while_settling_after_a_takeover_releases(server: LockEndpoints) 
 
 def test_unlock_removes_both_kinds_where_identities_exist() -> None:
     """A lock block left while the identities API was missing is removed all the same."""
-    server = LockEndpoints(identities=True)
     said = {"token": "t", "holder": "ci:1", "started_at": "2026-01-01T00:00:00+00:00"}
-    IDENTITY.create(api_of(server), "acme", said)
-    BLOCK.create(api_of(server), "acme", said)
-    assert force_unlock(api_of(server), "acme") == 2
-    assert server.all() == []
+    with lock_server(identities=True) as server:
+        IDENTITY.create(api_of(server), "acme", said)
+        BLOCK.create(api_of(server), "acme", said)
+        assert force_unlock(api_of(server), "acme") == 2
+        assert server.all() == []
 
 
 def test_a_lost_create_answer_is_found_by_token() -> None:
-    server = LockEndpoints(identities=False)
     said = {"token": "mine", "holder": "ci:1", "started_at": "2026-01-01T00:00:00+00:00"}
-    plant(server, "ci-runner-7:4242")
-    original = server.create
-
-    def create(path: str, body: Any, *, address: str, find_existing: Callable[[], Any]) -> Any:
-        """The block is made, but the answer is lost: the client reads it back."""
-        original(path, body, address=address, find_existing=find_existing)
-        return find_existing()
-
-    server.create = create  # type: ignore[method-assign]
-    record = BLOCK.create(api_of(server), "acme", said)
-    assert record.token == "mine"
+    with lock_server(identities=False) as server:
+        plant(server, "ci-runner-7:4242")
+        # The block is made, but the answer is lost: the client reads it back.
+        lost = server.letta.fail("POST", f"^{BLOCKS}$", status=502, acted=True)
+        record = BLOCK.create(api_of(server), "acme", said)
+        assert lost.times == 0 and record.token == "mine"
+        assert len(records(server)) == 2
 
 
 def test_lock_records_are_recognised_whatever_their_stack() -> None:
@@ -331,21 +321,15 @@ def test_lock_records_are_recognised_whatever_their_stack() -> None:
 def test_a_lock_block_without_a_holder_record_still_holds_the_lock() -> None:
     """Server data may be anything: a lock block whose metadata is not the holder record is
     a holder all the same (never ignored), named as well as it can be."""
-    server = LockEndpoints(identities=False)
-    server.rows[BLOCKS].append(
-        {
-            "id": "block-x",
-            "label": LOCK_BLOCK_LABEL,
-            "tags": ["letta-apply-lock:acme"],
-            "metadata": ["?"],
-        }
-    )
-    with pytest.raises(LockError, match="locked by another apply since an unknown time"):
-        StackLock(api_of(server), "acme", sleep=quick).__enter__()
-    assert [r["id"] for r in server.rows[BLOCKS]] == ["block-x"]
+    with lock_server(identities=False) as server:
+        lock = {"label": LOCK_BLOCK_LABEL, "value": "?", "tags": ["letta-apply-lock:acme"]}
+        planted = server.letta.block(**lock, metadata=["?"])
+        with pytest.raises(LockError, match="locked by another apply since an unknown time"):
+            StackLock(api_of(server), "acme", sleep=quick).__enter__()
+        assert [r["id"] for r in server.rows(BLOCKS)] == [planted["id"]]
 
 
-def test_a_listing_lagging_behind_the_create_is_asked_again(server: LockEndpoints) -> None:
+def test_a_listing_lagging_behind_the_create_is_asked_again(server: LockServer) -> None:
     server.unlisted = True
 
     def catch_up(_seconds: float) -> None:
@@ -356,7 +340,7 @@ def test_a_listing_lagging_behind_the_create_is_asked_again(server: LockEndpoint
     assert server.all() == []
 
 
-def test_a_listing_that_never_shows_the_record_made_refuses(server: LockEndpoints) -> None:
+def test_a_listing_that_never_shows_the_record_made_refuses(server: LockServer) -> None:
     """Without its own record in the listing, a run cannot tell it is alone: it must not
     proceed, and it removes what it made."""
     server.unlisted = True

@@ -108,6 +108,15 @@ def test_another_key_is_refused() -> None:
         check_signature(saved, access({**ENVIRON, "LETTA_APPLY_KEY": "another"}))
 
 
+@pytest.mark.parametrize("forged", ["hmac-sha256:\u00e9", "hmac-sha256:\ud800", ""])
+def test_a_signature_that_is_not_ascii_is_refused_as_mismatched(forged: str) -> None:
+    document = signed_document(mcp_plan())
+    document["signature"] = forged
+    saved = saved_plan_from_json(json.dumps(document))
+    with pytest.raises(UnsafePlanError, match="signature does not match"):
+        check_signature(saved, access())
+
+
 def test_unsigned_is_refused_where_a_key_exists_and_signed_where_none_does(
     tmp_path: Path,
 ) -> None:

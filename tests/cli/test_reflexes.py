@@ -73,3 +73,11 @@ def test_debug_works_before_and_after_the_command(
     err = capsys.readouterr().err
     assert "No such option" not in err
     assert "Traceback (most recent call last)" in err
+
+
+def test_options_before_the_command_are_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    closed = "http://127.0.0.1:9"
+    assert run(["--base-url", closed, "outputs", EXAMPLE, "--format", "csv"]) == 1
+    err = capsys.readouterr().err
+    assert f"connection failed talking to {closed}" in err
+    assert "no such file" not in err

@@ -34,6 +34,13 @@ def test_a_command_split_across_writes_is_escaped() -> None:
     assert written(":", flush=True) + "" == "\\:"  # may still become one: escaped
 
 
+def test_a_carriage_return_starts_a_line_as_the_runner_reads_it() -> None:
+    """The runner reads lines as .NET does: a lone `\r` ends one too."""
+    assert written("ok\r::add-mask::v\n") == "ok\r\\::add-mask::v\n"
+    assert written("ok\r\n::error::x\n") == "ok\r\n\\::error::x\n"
+    assert written("ok\r", ":", ":warning::x\n") == "ok\r\\::warning::x\n"
+
+
 def test_other_lines_pass_unchanged() -> None:
     text = "Target: http://x · stack: a\n  + agent/desk: (x::y)\n:one colon\n\n"
     assert written(text) == text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +25,7 @@ from reconciler.gitops.review import (
     review_of,
 )
 from reconciler.plan.model import FieldChange, Plan, Update
+from tests.plan.data import plan_case
 from tests.render.plans import drift_plan, empty_plan, hostile_plan, many_users_plan, mixed_plan
 
 
@@ -115,3 +117,18 @@ def test_a_large_plan_is_compared_whole() -> None:
 @pytest.mark.parametrize("plan", [empty_plan(), mixed_plan()], ids=["empty", "mixed"])
 def test_change_digests_are_one_per_change(plan: Plan) -> None:
     assert len(change_digests(plan)) == len(plan.changes)
+
+
+SLEEPTIME_OFF = (
+    Path(__file__).parents[1]
+    / "plan"
+    / "cases"
+    / "40-sleeptime-agents-deleted-as-planned-changes-others-in-their-groups-left-alone"
+)
+
+
+def test_switching_sleeptime_off_is_a_delete_the_destroy_label_counts() -> None:
+    case = SLEEPTIME_OFF
+    review = review_of(plan_case(case), key="s", head=None)
+    assert review.destroys
+    assert labels_for([review]) == {LABEL_CHANGES, LABEL_DESTROY}

@@ -193,6 +193,7 @@ def test_without_identities_ctrl_c_releases_the_lock_block(
         assert len(lock_blocks(letta_url, stack_name)) == 1
         run.send_signal(signal.SIGINT)
         interrupted = finish(run, logs, "run", 120)
-    assert interrupted.code == 1, interrupted.output
+    assert interrupted.code == 130, interrupted.output
+    assert "Run the same command again to converge" in interrupted.output
     assert "Traceback" not in interrupted.output
     assert lock_blocks(letta_url, stack_name) == []

@@ -13,6 +13,7 @@ import yaml
 from letta_client import Letta
 
 from reconciler.desired import DesiredState
+from reconciler.devserver import embeddings
 from reconciler.manifest import load_desired
 from tests.examples import EXAMPLES, STACKS, root
 from tests.integration.helpers import letta_apply
@@ -95,6 +96,8 @@ def test_example_applies_and_converges(
     path = copied.parent / name
     where = [str(path), "--root", str(copied)]
     desired = load_desired([path], copied)
+    if not embeds(sdk, desired):
+        pytest.skip(f"the server has no {embeddings.HANDLE} (started by an older letta-apply)")
     applied = letta_apply(*where, url=letta_url, **SECRETS)
     assert applied.code == 0, applied.output
 
@@ -111,7 +114,11 @@ def test_the_examples_together_leave_every_seed_lookup_unambiguous(
 ) -> None:
     """What `make demo` does: every example applied as written, side by side on one server.
     Then the seeds' lookup of each dedicated user's agent finds exactly one agent."""
-    states = [load_desired([EXAMPLES / name], root(name)) for name in STACKS]
+    # A server started before the dev server had its embedding model cannot take the
+    # knowledge base: the others are still checked side by side.
+    loaded = {name: load_desired([EXAMPLES / name], root(name)) for name in STACKS}
+    names = [name for name, state in loaded.items() if embeds(sdk, state)]
+    states = [loaded[name] for name in names]
     stacks = {f"letta-apply:{state.stack}" for state in states}
     users = [a.user_tag for state in states for a in state.agents if a.user_tag]
     taken = [
@@ -122,7 +129,7 @@ def test_the_examples_together_leave_every_seed_lookup_unambiguous(
     if taken:
         pytest.skip(f"{len(taken)} agent(s) on this server already carry the examples' user tags")
     try:
-        for name in STACKS:
+        for name in names:
             where = [str(EXAMPLES / name), "--root", str(root(name))]
             applied = letta_apply(*where, url=letta_url, **SECRETS)
             assert applied.code == 0, applied.output
@@ -133,6 +140,12 @@ def test_the_examples_together_leave_every_seed_lookup_unambiguous(
     finally:
         for state in states:
             remove_stack(sdk, state)
+
+
+def embeds(sdk: Letta, state: DesiredState) -> bool:
+    """Whether the server offers every embedding handle the stack's agents use."""
+    used = {agent.embedding for agent in state.agents}
+    return used <= {model.handle for model in sdk.models.embeddings.list()}
 
 
 def remove_stack(sdk: Letta, state: DesiredState) -> None:

@@ -6,6 +6,7 @@ stack blocks."""
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,10 @@ def test_an_mcp_server_is_made_its_tool_attached_changed_and_removed(
     outputs.append(applied.output)
     assert applied.code == 0, applied.output
     [made] = [s for s in servers(letta_url) if s["server_name"] == name]
+    record = made["env"].pop("LETTA_APPLY_RECORD")
     assert made["env"] == {"ORDERS_KEY": key, "LETTA_APPLY_STACK": stack_name}
+    assert re.fullmatch("env:ORDERS_KEY=[0-9a-f]{32}", record), record
+    assert not any(record.split("=")[1][:8] in text for text in outputs)
     assert tool in agent_tools(letta_url, stack_name)
     again = letta_apply(
         "plan",
@@ -183,3 +187,71 @@ def test_a_same_named_mcp_server_not_made_by_the_stack_blocks(
     [hand] = [s for s in servers(letta_url) if s["server_name"] == name]
     assert hand["args"] == [str(script)] and "LETTA_APPLY_STACK" not in (hand.get("env") or {})
     httpx.delete(f"{letta_url}/v1/mcp-servers/{made.json()['id']}").raise_for_status()
+
+
+def test_a_server_forged_with_the_stacks_mark_answers_no_guess(
+    tmp_path: Path, letta_url: str, stack_name: str
+) -> None:
+    """Someone makes a server of the declared name carrying the stack's mark and the right
+    credential: without the stack's keyed record it shows as changed, as a wrong guess would."""
+    python = mcp_python()
+    script = tmp_path / "orders_mcp.py"
+    script.write_text(SCRIPT.format(tool=f"get_order_{uuid.uuid4().hex[:8]}"))
+    name = f"forged-{stack_name}"
+    key = f"key-{uuid.uuid4().hex[:4]}"
+    env = {"ORDERS_KEY": key, "LETTA_APPLY_STACK": stack_name}
+    config = {"mcp_server_type": "stdio", "command": python, "args": [str(script)], "env": env}
+    made = httpx.post(
+        f"{letta_url}/v1/mcp-servers/", json={"server_name": name, "config": config}, timeout=120
+    )
+    made.raise_for_status()
+    entry = (
+        f"  {name}:\n    command: {python}\n    args: [{script}]\n"
+        "    env: {ORDERS_KEY: {valueFromEnv: ORDERS_KEY}}"
+    )
+    path = tmp_path / "m"
+    write_manifest(path, MANIFEST.format(stack=stack_name, servers=entry, tools=""))
+    shown = {}
+    for guess in (key, "wrong-guess"):
+        planned = letta_apply(
+            "plan",
+            str(path),
+            url=letta_url,
+            ORDERS_KEY=guess,
+            LETTA_APPLY_ALLOW_ENV="ORDERS_KEY",
+            LETTA_APPLY_KEY="mcp-test-key",
+        )
+        assert planned.code == 0, planned.output
+        shown[guess] = [line for line in planned.stdout.splitlines() if "ORDERS_KEY" in line]
+    assert shown[key] == shown["wrong-guess"]
+    assert any('"(set)" -> "(changed)"' in line for line in shown[key]), shown
+    httpx.delete(f"{letta_url}/v1/mcp-servers/{made.json()['id']}").raise_for_status()
+
+
+def test_a_url_servers_token_and_headers_once_applied_plan_as_unchanged(
+    tmp_path: Path, letta_url: str, stack_name: str
+) -> None:
+    """The server keeps a token without a `Bearer ` prefix and answers with one: a token
+    applied shows as unchanged afterwards, not as changed on every plan."""
+    name = f"url-{stack_name}"
+    entry = (
+        f"  {name}:\n    url: https://mcp.example.com/orders\n    authHeader: Authorization\n"
+        "    authToken: {valueFromEnv: ORDERS_TOKEN}\n"
+        "    headers: {X-Shop: {valueFromEnv: ORDERS_TOKEN}}"
+    )
+    path = write_manifest(
+        tmp_path / "m", MANIFEST.format(stack=stack_name, servers=entry, tools="")
+    )
+    env = {
+        "ORDERS_TOKEN": f"tok-{uuid.uuid4().hex[:8]}",
+        "LETTA_APPLY_ALLOW_ENV": "ORDERS_TOKEN",
+        "LETTA_APPLY_KEY": "mcp-test-key",
+    }
+    applied = letta_apply(str(path), url=letta_url, **env)
+    assert applied.code == 0, applied.output
+    [made] = [s for s in servers(letta_url) if s["server_name"] == name]
+    try:
+        again = letta_apply("plan", str(path), "--detailed-exitcode", url=letta_url, **env)
+        assert again.code == 0, again.output
+    finally:
+        httpx.delete(f"{letta_url}/v1/mcp-servers/{made['id']}").raise_for_status()

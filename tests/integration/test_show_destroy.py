@@ -60,10 +60,11 @@ def test_show_then_destroy(tmp_path: Path, letta_url: str, stack_name: str) -> N
 
     planned = letta_apply("plan", folder, "--destroy", url=letta_url)
     assert planned.code == 0, planned.output
+    assert "- agent/desk  (the stack is destroyed)" in planned.stdout
     assert "Deletes 2 agents with their 2 memory blocks and 1 conversation (5 resources)." in (
         planned.stdout
     )
-    assert f"agent/user:{stack_name}-kept: no longer declared; protected" in planned.stdout
+    assert f"agent/user:{stack_name}-kept: the stack is destroyed; protected" in planned.stdout
     refused = letta_apply("destroy", folder, "--allow-delete", url=letta_url)
     assert refused.code == 1
     assert "--allow-mass-delete" in refused.stderr

@@ -1,11 +1,12 @@
 """The registry drives everything generic about a kind: a kind added to `KINDS` (here a fake
-one, defined in this file only) is fingerprinted, counted, owned-checked and resolved without
-any other module naming it."""
+one, defined in this file only) is read with the others, fingerprinted, counted,
+owned-checked and resolved without any other module naming it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import pytest
 
@@ -13,8 +14,10 @@ from reconciler import kinds
 from reconciler.address import Address, Kind
 from reconciler.apply.checks import check_owned
 from reconciler.desired import DesiredState
-from reconciler.errors import UnsafePlanError
-from reconciler.kinds import fingerprint, kept_ids, owned_count, owned_ids
+from reconciler.errors import UnexpectedAnswer, UnsafePlanError
+from reconciler.kinds import agent, fingerprint, kept_ids, owned_count, owned_ids
+from reconciler.kinds.common import Reading
+from reconciler.kinds.read import read_live
 from reconciler.live.state import LiveState, Part, Resource
 from reconciler.plan.model import Delete, Plan, Update
 
@@ -47,6 +50,13 @@ class WidgetKind:
         for widget in live.part(WidgetKind.LIVE).found:
             groups.setdefault(Address.lock(widget.name), []).append(widget)
         return groups
+
+    @staticmethod
+    def read(reading: Reading) -> Widgets:
+        # A kind may wait for another's part (as conversations wait for their agents).
+        assert reading.part(agent.LIVE).listed == ()
+        listed = reading.api.paginate("/v1/widgets/", None, reading.page_size)
+        return Widgets(tuple(Widget(w["id"], w["name"], w["value"]) for w in listed))
 
     @staticmethod
     def deleted_with(_live: LiveState) -> Mapping[str, frozenset[str]]:
@@ -103,3 +113,43 @@ def test_a_plan_naming_a_registered_kinds_resource_elsewhere_is_refused() -> Non
     forged = replace(plan, changes=(update, Delete(Address.lock("one"), "w-2", "forged")))
     with pytest.raises(UnsafePlanError, match="w-2"):
         check_owned(forged, live)
+
+
+class Server:
+    """Answers every listing with nothing, except the widgets."""
+
+    def __init__(self, widgets: list[dict[str, str]]) -> None:
+        self.widgets = widgets
+        self.answers: dict[str, list[dict[str, str]]] = {}
+        self.listed: list[str] = []
+
+    def paginate(self, path: str, _params: object = None, _page_size: int = 200) -> Iterator[Any]:
+        self.listed.append(path)
+        return iter(self.widgets if path == "/v1/widgets/" else self.answers.get(path, []))
+
+    def get(self, path: str, *_args: object, **_kwargs: object) -> Any:
+        self.listed.append(path)
+        return []
+
+
+@pytest.mark.usefixtures("registered")
+def test_a_registered_kind_is_read_with_the_others() -> None:
+    server = Server([{"id": "w-1", "name": "one", "value": "a"}])
+    live = read_live(server, "acme")  # type: ignore[arg-type]
+    assert live.part(WidgetKind.LIVE) == Widgets((Widget("w-1", "one", "a"),))
+    assert {"/v1/widgets/", "/v1/agents/", "/v1/blocks/"} <= set(server.listed)
+    server.widgets[0]["value"] = "b"
+    assert fingerprint(read_live(server, "acme")) != fingerprint(live)  # type: ignore[arg-type]
+
+
+def test_an_unregistered_kind_is_not_read() -> None:
+    server = Server([{"id": "w-1", "name": "one", "value": "a"}])
+    assert read_live(server, "acme").part(WidgetKind.LIVE) == Widgets()  # type: ignore[arg-type]
+    assert "/v1/widgets/" not in server.listed
+
+
+def test_a_record_without_a_field_a_kind_reads_is_an_unexpected_answer() -> None:
+    server = Server([])
+    server.answers["/v1/agents/"] = [{"name": "renamed-id", "agent_id": "a-1"}]
+    with pytest.raises(UnexpectedAnswer, match=r"reading agent records.*KeyError: 'id'"):
+        read_live(server, "acme")  # type: ignore[arg-type]

@@ -83,6 +83,11 @@ def test_constructors_build_the_documented_shapes() -> None:
     assert str(Address.lock("acme")) == "lock/acme"
 
 
+@pytest.mark.parametrize("name", ["lookup_order", "orders/get_order"])
+def test_a_tool_reference_reads_back_as_the_same_tool(name: str) -> None:
+    assert Address.tool(name).reference == name
+
+
 def test_addresses_sort_by_kind_then_parts() -> None:
     texts = ["identity/b", "agent/z", "agent/a", "block/x"]
     assert [str(a) for a in sorted(map(Address.parse, texts))] == [

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.address import Address
+from reconciler.address import Address, Kind
 from reconciler.errors import LettaApplyError
+from reconciler.kinds import declared
 from reconciler.plan.model import Action
 from reconciler.planner import build_plan
 from reconciler.scope import Scope, cut
@@ -73,3 +74,12 @@ def test_a_scoped_plan_changes_only_the_selected() -> None:
     partial = build_plan(scoped.desired, live, target=TARGET, scoped=scoped)
     assert partial.changes
     assert {c.address.user for c in partial.changes} == {updated[0]}
+
+
+def test_a_stack_cut_to_addresses_keeps_those_of_every_kind() -> None:
+    desired, _live = load_case(CASES / "01-empty-server-creates-everything")
+    every = set(declared(desired))
+    assert set(declared(desired.only(every))) == every
+    agents = {a for a in every if a.kind is Kind.AGENT}
+    assert {a for a in declared(desired.only(agents)) if a.owner is None} == agents
+    assert desired.only(frozenset()).agents == desired.only(frozenset()).blocks == ()

@@ -4,6 +4,7 @@ the same way whether or not the variable is set."""
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,6 +116,24 @@ def test_a_variable_the_operator_did_not_allow_stops_the_plan_before_any_request
     assert "not set" not in err and "held-by-ci" not in err
 
 
+def test_each_refused_variable_is_a_line_of_its_own(
+    tmp_path: Path,
+    recorder: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder = write(tmp_path, "DEPLOY_TOKEN")
+    extra = "      OTHER: {valueFromEnv: DEPLOY_OTHER}\n"
+    (folder / "stack.yaml").write_text(MANIFEST.format(variable="DEPLOY_TOKEN") + extra)
+    monkeypatch.delenv(ALLOW_VARIABLE, raising=False)
+    code = run(["plan", str(folder), "--base-url", recorder.url])
+    lines = capsys.readouterr().err.splitlines()
+    assert code == 1 and recorder.requests == []
+    assert lines[0].startswith(f"Error: {folder / 'stack.yaml'}:7:29: secret TOKEN: "), lines
+    assert lines[1].startswith(f"{folder / 'stack.yaml'}:8:29: secret OTHER: "), lines
+    assert not any("\\x0a" in line for line in lines)
+
+
 def test_an_allowed_variable_is_read(
     tmp_path: Path, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -123,5 +142,47 @@ def test_an_allowed_variable_is_read(
     folder = write(tmp_path, "DEPLOY_TOKEN")
     monkeypatch.setenv(ALLOW_VARIABLE, "DEPLOY_*")
     monkeypatch.setenv("DEPLOY_TOKEN", "value")
+    monkeypatch.setenv("LETTA_APPLY_KEY", "k" * 32)  # in CI a stack with secrets needs a key
     run(["plan", str(folder), "--base-url", recorder.url])
     assert recorder.requests
+
+
+def test_no_module_but_the_gate_reads_a_variable_it_did_not_name_itself() -> None:
+    """Structural: outside `reconciler/environ.py` the environment is read only by literal
+    names (operator settings such as LETTA_API_KEY); a name a manifest gives goes through
+    `EnvGrant.read`."""
+    package = Path(__file__).resolve().parents[2] / "reconciler"
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        if path.name == "environ.py" or "devserver" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            name = _name_read(node)
+            if name is not None and not _fixed(name):
+                found.append(f"{path.relative_to(package)}:{node.lineno}")  # type: ignore[attr-defined]
+    assert found == []
+
+
+def _name_read(node: ast.AST) -> ast.expr | None:
+    """The name an `environ.get(...)`, `getenv(...)` or `environ[...]` reads, if `node` is one."""
+    if isinstance(node, ast.Call) and _reads_environ(node.func) and node.args:
+        return node.args[0]
+    if isinstance(node, ast.Subscript) and _is_environ(node.value):
+        return node.slice
+    return None
+
+
+def _fixed(name: ast.expr) -> bool:
+    """A literal, or a module's constant (`KEY_VARIABLE`)."""
+    return isinstance(name, ast.Constant) or (isinstance(name, ast.Name) and name.id.isupper())
+
+
+def _is_environ(node: ast.expr) -> bool:
+    return ast.unparse(node) in ("os.environ", "environ", "self._environ")
+
+
+def _reads_environ(func: ast.expr) -> bool:
+    text = ast.unparse(func)
+    return text in ("os.getenv", "getenv") or (
+        text.endswith(".get") and _is_environ(func.value)  # type: ignore[attr-defined]
+    )

@@ -67,6 +67,20 @@ def test_a_missing_variable_is_named_with_where_it_is_declared() -> None:
     )
 
 
+def test_a_value_that_is_not_utf8_is_refused_before_any_request_without_quoting_it() -> None:
+    """The environment keeps bytes that are not UTF-8 as lone surrogates, which no request
+    can carry: refused when planning (and when a saved plan is applied), value unquoted."""
+    environ = {"SHOP_TOKEN": "pin-4821\udcff"}
+    with pytest.raises(LettaApplyError) as caught:
+        access(environ).check(state(TOKEN))
+    assert str(caught.value) == (
+        "m.yaml:3:5: secret TOKEN: environment variable SHOP_TOKEN does not hold UTF-8 text"
+    )
+    with pytest.raises(LettaApplyError, match="does not hold UTF-8 text") as revealed:
+        access(environ).reveal({"TOKEN": {"env": "SHOP_TOKEN"}}, AGENT)
+    assert "4821" not in str(revealed.value)
+
+
 def test_revealing_reads_through_the_grant_whatever_the_plan_names() -> None:
     """A plan (a saved one may be edited) naming a variable the operator did not allow gets
     nothing."""
