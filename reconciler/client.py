@@ -17,7 +17,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from secrets import token_hex
 from types import TracebackType
@@ -29,7 +29,7 @@ from reconciler.environ import EnvGrant
 from reconciler.errors import ConnectionFailed, LettaApplyError, ServerError, UnexpectedAnswer
 from reconciler.keys import OperatorKey
 from reconciler.secrets import SecretAccess
-from reconciler.text import redact_url
+from reconciler.text import REDACTED, redact_url
 from reconciler.values import JSON
 
 Params = Mapping[str, Any]
@@ -295,11 +295,20 @@ class LettaApi:
         except httpx.TransportError as exc:
             message = _connection_message(exc, self.target.label)
             never_reached = isinstance(exc, httpx.ConnectError) and not self._answered
-            raise _Failure(None, message, never_reached=never_reached) from exc
+            failure = _Failure(None, message, never_reached=never_reached)
+            if isinstance(exc, httpx.LocalProtocolError):
+                raise failure from None  # not even under --debug: it quotes the header
+            raise failure from exc
         self._answered = True
         if not answer.is_success:
-            raise _from_status(answer)
+            raise _from_status(answer, self._unsayable())
         return _decode(answer, self.target.label)
+
+    def _unsayable(self) -> tuple[str, ...]:
+        """What an answer may quote but no message may print: the API key and the secrets'
+        values sent (a server or a proxy before it may repeat what it was sent)."""
+        key = (self.target.api_key,) if self.target.api_key else ()
+        return (*key, *self.secrets.sent())
 
 
 def _multipart(name: str, content: bytes) -> tuple[str, bytes]:
@@ -327,10 +336,21 @@ def _relative(path: str) -> bytes:
     return httpx.URL(path).raw_path.lstrip(b"/")
 
 
+SDK_VERSION_HEADER, SDK_VERSION = "X-Stainless-Package-Version", "1.12.1"
+"""The header and version of the Letta SDK whose requests letta-apply's are."""
+
+
 def _headers(target: Target) -> dict[str, str]:
     """What every request carries: JSON, the key, the project, and the lines `Name: value`
     of `LETTA_CUSTOM_HEADERS` (which the Letta SDK honours too)."""
-    headers = {"Accept": "application/json", "Content-Type": "application/json"}
+    headers = {
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+        # What tells a Letta server a client of the 1.x API is asking: without it the server
+        # takes the client for a legacy SDK and loads every relationship of every agent it
+        # answers (tags, blocks, tools...), whatever `include` asks.
+        SDK_VERSION_HEADER: SDK_VERSION,
+    }
     for line in os.environ.get("LETTA_CUSTOM_HEADERS", "").split("\n"):
         name, colon, value = line.partition(":")
         if colon:
@@ -410,8 +430,9 @@ def _is_json(answer: httpx.Response) -> bool:
     return kind == "application/json" or kind.endswith("+json")
 
 
-def _from_status(answer: httpx.Response) -> _Failure:
-    return _Failure(answer.status_code, _server_message(answer), _retry_after(answer))
+def _from_status(answer: httpx.Response, unsayable: Iterable[str] = ()) -> _Failure:
+    message = _shortened(_unsaid(_server_message(answer), unsayable))
+    return _Failure(answer.status_code, message, _retry_after(answer))
 
 
 def _server_message(answer: httpx.Response) -> str:
@@ -425,11 +446,19 @@ def _server_message(answer: httpx.Response) -> str:
     if isinstance(body, Mapping):
         detail = body.get("detail") or body.get("message") or body.get("error")
         if detail:
-            return _shortened(detail if isinstance(detail, str) else str(detail))
+            return detail if isinstance(detail, str) else str(detail)
     if not _is_json(answer) and answer.content:
         kind = _content_type(answer) or "no content type"
         return f"{answer.reason_phrase or 'failed'} (the answer is {kind}, not JSON)"
-    return _shortened(text) if text else answer.reason_phrase
+    return text or answer.reason_phrase
+
+
+def _unsaid(message: str, unsayable: Iterable[str]) -> str:
+    """`message` with each of `unsayable` replaced by `***` (before it is shortened, so no
+    part of one is left)."""
+    for value in sorted(filter(None, unsayable), key=len, reverse=True):
+        message = message.replace(value, REDACTED)
+    return message
 
 
 def _shortened(text: str) -> str:
@@ -448,5 +477,12 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def _connection_message(exc: httpx.TransportError, label: str) -> str:
+    if isinstance(exc, httpx.LocalProtocolError):
+        # Its text quotes the header it refused, which may be the API key.
+        return (
+            f"the request to {label} could not be sent: a header is not valid (check "
+            "LETTA_API_KEY, LETTA_PROJECT_ID and LETTA_CUSTOM_HEADERS for a stray character, "
+            "such as a newline at the end)"
+        )
     kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
     return f"{kind} talking to {label}" + (f" ({exc})" if str(exc) else "")

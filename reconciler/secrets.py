@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from reconciler.address import Address
 from reconciler.desired import DesiredState, SecretSpec
@@ -50,6 +50,8 @@ class SecretAccess:
 
     grant: EnvGrant
     key: OperatorKey
+    _sent: set[str] = field(default_factory=set, repr=False, compare=False)
+    """The values revealed to be sent: no message may quote them."""
 
     def check(self, desired: DesiredState) -> None:
         """Every variable a declared secret reads may be read and is set, and there is a key;
@@ -129,7 +131,12 @@ class SecretAccess:
                 values[name] = self._value(variable, address)
             except LettaApplyError as exc:
                 raise LettaApplyError(f"{address}: secret {name}: {exc}") from exc
+        self._sent.update(values.values())
         return values
+
+    def sent(self) -> tuple[str, ...]:
+        """The values revealed so far (for the client to keep out of what it prints)."""
+        return tuple(self._sent.copy())  # a copy: other threads may add meanwhile
 
     def record(self, address: Address, values: Mapping[str, str]) -> dict[str, str]:
         """The digests the stack keeps on the server for the values it sends."""

@@ -223,7 +223,7 @@ def plan(
 ) -> ExitCode:
     """Show what applying the manifests would change. Changes nothing."""
     from reconciler.manifest import load_desired
-    from reconciler.plan.signing import sign_plan
+    from reconciler.plan.signing import UNSIGNED, sign_plan
     from reconciler.render import render_json
     from reconciler.render.redact import redact_values
     from reconciler.scope import cut
@@ -253,13 +253,17 @@ def plan(
             adopt=adopt,
         )
     console.end_status()
+    signature = None
     if out is not None:  # saved before anything is shown: a failure leaves nothing half done
-        save_plan(out, render_json(result, sign_plan(result, connection.secrets)) + "\n")
+        signature = sign_plan(result, connection.secrets)
+        save_plan(out, render_json(result, signature) + "\n")
     # The saved plan keeps the values (applying needs them); what is shown may be read widely.
     shown = redact_values(result) if (redact or desired.redact_values) and fmt != "text" else result
     console.out(_render(shown, fmt, console.color))
     if out is not None:
         console.err(f"Saved the plan to {out}; apply it with `letta-apply apply {out}`.")
+        if signature is None:
+            console.err(f"Note: {UNSIGNED}.")
     if detailed_exitcode and (result.has_changes or result.blocked):
         return ExitCode.CHANGES
     return ExitCode.OK
@@ -308,15 +312,18 @@ def apply(
     The plan is sent to the configured server (--base-url, LETTA_BASE_URL) only: a plan made
     for another server is refused before any request.
     """
-    from reconciler.plan.signing import check_signature
+    from reconciler.plan.signing import UNSIGNED, check_signature
     from reconciler.workflow import ApplyOptions, apply_saved_plan
 
     console = Console.for_streams()
-    saved = check_signature(read_plan(planfile), connection.secrets)
+    saved = read_plan(planfile)
+    checked = check_signature(saved, connection.secrets)
+    if saved.signature is None:
+        console.err(f"Note: {UNSIGNED}.")
     options = ApplyOptions(allow_delete, allow_mass_delete, parallelism, lock_timeout)
     hooks = _hooks(console, show=lambda plan: _announce(console, plan), ask=False)
     with connection.open() as api:
-        apply_saved_plan(api, saved, options, hooks)
+        apply_saved_plan(api, checked, options, hooks)
 
 
 def _announce(console: Console, plan: Plan) -> None:

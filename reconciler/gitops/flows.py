@@ -209,15 +209,14 @@ def _first_lines(lines: list[str], max_chars: int) -> str:
 
 
 def _save(folder: Path, plan: Plan, sign: Signer, *, redact: bool) -> dict[str, Path]:
-    """The saved plan (values kept: `apply` needs them; readable by its owner only; signed),
-    the JSON document (redacted when the comment is) and the markdown, in the artifact
-    folder."""
-    files = {
-        "saved_plan": folder / "saved-plan.json",
-        "plan_json": folder / "plan.json",
-        "plan_markdown": folder / "plan.md",
-    }
-    save_plan(files["saved_plan"], render_json(plan, sign(plan)) + "\n")
+    """The JSON document (redacted when the comment is) and the markdown, in the artifact
+    folder; and the saved plan (values kept: `apply` needs them; signed) only when values are
+    shown: an artifact is read as widely as the comment, and the saved plan keeps the memory
+    the comment redacts."""
+    files = {"plan_json": folder / "plan.json", "plan_markdown": folder / "plan.md"}
+    if not redact:
+        files["saved_plan"] = folder / "saved-plan.json"
+        save_plan(files["saved_plan"], render_json(plan, sign(plan)) + "\n")
     shown = redact_values(plan) if redact else plan
     save_plan(files["plan_json"], render_json(shown) + "\n")
     return files

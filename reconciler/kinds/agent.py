@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
-from reconciler import ownership, secrets
+from reconciler import ownership
 from reconciler.address import Address, AddressError, Kind
 from reconciler.desired import AgentSpec, DesiredState
 from reconciler.kinds import block, tool
@@ -46,7 +46,7 @@ from reconciler.kinds.agent_read import (
     read_user_tagged,
     user_tagged,
 )
-from reconciler.kinds.agent_settings import SETTINGS, Held
+from reconciler.kinds.agent_settings import FIELDS, Held
 from reconciler.kinds.common import (
     Resolve,
     adopt_tagged,
@@ -110,8 +110,7 @@ def declared(desired: DesiredState) -> Iterable[Address]:
 def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
     """Create, update, report or delete the stack's agents."""
     children = _own_blocks(live)
-    protected = _protected_in(live)
-    kept = out.keep_survivors(of(live).by_address, "agents", protected, children)
+    kept = out.keep_survivors(of(live).by_address, "agents", _protected, children)
     unknown: dict[str, list[str]] = {}
     for spec in desired.agents:
         current = kept.get(spec.address)
@@ -119,15 +118,14 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
         if current is None:
             _create(spec, desired.stack, live, out, tools)
         else:
-            wanted = _managed(spec, desired.stack, kept_tags=_unmanaged_tags(spec, current))
-            if spec.secrets is not None:
-                wanted["secrets"] = _secret_states(spec, current)
+            held = _held(spec, desired.stack, current)
+            wanted = _managed(spec, desired.stack, held, kept_tags=_unmanaged_tags(spec, current))
             out.update(
                 spec.address,
                 current.id,
-                _current(current, spec),
+                _current(current, held),
                 wanted,
-                _send(spec, current, desired.stack),
+                _send(held),
                 unordered=("tags",),
             )
             _link_tools(spec, current, tools, out)
@@ -139,7 +137,7 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
             f"no tool named {name!r} on the server, and the stack defines none; "
             f"not attached to {len(users)} agent(s) listing it (e.g. {users[0]})",
         )
-    out.undeclared(kept, (spec.address for spec in desired.agents), protected, children)
+    out.undeclared(kept, (spec.address for spec in desired.agents), _protected, children)
     _plan_companions(desired, live, kept, out)
     for agent in of(live).listed:
         if agent.address is None:
@@ -152,34 +150,37 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
             )
 
 
-def _protected_in(live: LiveState) -> Callable[[LiveAgent], bool]:
-    """Protected, or in a sleep-time group with an agent not made for it: deleting the agent
-    makes the server delete every agent of its group."""
-    return lambda agent: agent.protected or bool(companions_of(live, agent)[1])
+def _protected(agent: LiveAgent) -> bool:
+    return agent.protected
 
 
 def _plan_companions(
     desired: DesiredState, live: LiveState, kept: Mapping[Address, LiveAgent], out: Builder
 ) -> None:
     """Delete the sleep-time agents of the agents switched off or deleted, with the blocks the
-    stack marked on them; report the other agents in their groups, left alone."""
+    stack marked on them; report the other agents in their groups, left alone. An agent whose
+    group holds one is not deleted: the server deletes every agent of the group with it."""
     off = {s.address for s in desired.agents if s.settings.get("enable_sleeptime") is False}
-    deleted = {
-        c.resource_id for c in out.changes if isinstance(c, Delete) and c.address.kind is KIND
+    deletes = {
+        c.resource_id: c for c in out.changes if isinstance(c, Delete) and c.address.kind is KIND
     }
     for agent in of(live).listed:
         if agent.address is None or not agent.companions:
             continue
         mine, others = companions_of(live, agent)
+        going = deletes.get(agent.id)
         if others:
+            if going is not None:
+                out.changes.remove(going)
+            kept_too = "; the agent is not deleted: the server would delete them with it"
             out.notice(
                 NoticeKind.CONFLICT,
                 agent.address,
                 f"{len(others)} agent(s) in its sleep-time group were not made for it by this "
-                "stack; left alone, and the agent is not deleted while they are in its group",
+                f"stack; left alone{kept_too if going is not None else ''}",
                 resource_ids=others,
             )
-        if agent.id in deleted:
+        if going is not None and not others:
             reason = "deleted with the agent it serves"
         elif agent.address in off and kept.get(agent.address) is agent:
             reason = "enableSleeptime is off"
@@ -191,24 +192,27 @@ def _plan_companions(
             out.change(Delete(address, companion.id, reason, children, companion.tags))
 
 
-def _managed(spec: AgentSpec, stack: str, *, kept_tags: tuple[str, ...] = ()) -> dict[str, JSON]:
-    """The agent fields the stack manages, as the server should hold them. `kept_tags` are
-    tags on the server the stack leaves alone (see `_unmanaged_tags`)."""
+def _held(spec: AgentSpec, stack: str, agent: LiveAgent | None) -> Held:
+    """What the fields' hooks see of the agent. The metadata the stack writes holds the
+    declared keys and the ownership record (the digests of the secrets sent with it are
+    added as the request is made, never planned)."""
     metadata = ownership.agent_metadata(
         stack, spec.address, spec.metadata, protected=spec.protected
     )
+    return Held(agent, spec.settings, spec.secrets, metadata)
+
+
+def _managed(
+    spec: AgentSpec, stack: str, held: Held, *, kept_tags: tuple[str, ...] = ()
+) -> dict[str, JSON]:
+    """The agent fields the stack manages, as the server should hold them. `kept_tags` are
+    tags on the server the stack leaves alone (see `_unmanaged_tags`)."""
     return {
         "name": spec.name,
-        **spec.settings,
+        **{field.name: value for field in FIELDS if (value := field.wanted(held)) is not None},
         "tags": sorted({*spec.tags, *kept_tags, ownership.stack_tag(stack)}),
-        "metadata": metadata,
+        "metadata": dict(held.metadata),
     }
-
-
-def _metadata(spec: AgentSpec, stack: str) -> dict[str, JSON]:
-    """The metadata to write: declared keys and the ownership record (the digests of the
-    secrets sent with it are added as the request is made, never planned)."""
-    return ownership.agent_metadata(stack, spec.address, spec.metadata, protected=spec.protected)
 
 
 def _unmanaged_tags(spec: AgentSpec, agent: LiveAgent) -> tuple[str, ...]:
@@ -221,56 +225,24 @@ def _unmanaged_tags(spec: AgentSpec, agent: LiveAgent) -> tuple[str, ...]:
     )
 
 
-def _current(agent: LiveAgent, spec: AgentSpec) -> dict[str, JSON]:
-    """The live agent's managed fields, each setting as its row compares it."""
-    held = Held(agent, spec.settings)
-    settings = {
-        row.name: row.compared(agent.settings[row.name], held)
-        for row in SETTINGS
-        if row.name in agent.settings
-    }
-    current = {
+def _current(agent: LiveAgent, held: Held) -> dict[str, JSON]:
+    """The live agent's managed fields, each as its field compares it."""
+    return {
         "name": agent.name,
-        **settings,
+        **{field.name: value for field in FIELDS if (value := field.live(held)) is not None},
         "tags": sorted(agent.tags),
         "metadata": ownership.without_secrets(agent.metadata),
     }
-    if spec.secrets is not None:
-        current["secrets"] = dict.fromkeys(agent.secret_names, secrets.SET)
-    return current
 
 
-def _secret_states(spec: AgentSpec, agent: LiveAgent) -> dict[str, JSON]:
-    """Each declared secret as the plan shows it: unchanged only when the server has it and
-    the stack's ownership record holds the digest of the declared value."""
-    recorded = ownership.secret_digests(agent.metadata)
-    names = set(agent.secret_names)
-    return {
-        secret.name: secrets.state(secret, _text(recorded.get(secret.name)), secret.name in names)
-        for secret in spec.secrets or ()
-    }
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _send(
-    spec: AgentSpec, agent: LiveAgent, stack: str
-) -> Callable[[Mapping[str, JSON]], Mapping[str, JSON]]:
-    """The update's body: the changed fields, each setting's row completing it where the
-    server wants more (`Setting.send`)."""
-    held = Held(agent, spec.settings)
+def _send(held: Held) -> Callable[[Mapping[str, JSON]], Mapping[str, JSON]]:
+    """The update's body: the changed fields, each field completing it where the server
+    wants more (`complete`)."""
 
     def send(changed: Mapping[str, JSON]) -> Mapping[str, JSON]:
         body = dict(changed)
-        if spec.secrets is not None and ("secrets" in body or "metadata" in body):
-            # The server replaces secrets whole; the record keeps the digests written.
-            body["secrets"] = secrets.planned(spec.secrets)
-            body["metadata"] = _metadata(spec, stack)
-        for row in SETTINGS:
-            if row.send is not None and row.name in changed:
-                row.send(body, held)
+        for field in FIELDS:
+            field.complete(body, held)
         return body
 
     return send
@@ -330,12 +302,12 @@ def _link_tools(
 def _create(
     spec: AgentSpec, stack: str, live: LiveState, out: Builder, tools: tuple[Address, ...]
 ) -> None:
+    held = _held(spec, stack, None)
     body = {
-        **_managed(spec, stack),
-        "metadata": _metadata(spec, stack),
+        **_managed(spec, stack, held),
+        **{field.name: value for field in FIELDS if (value := field.created(held)) is not None},
         "memory_blocks": [{**block.body(b), **block.tag(stack)} for b in spec.blocks],
         **optional(include_base_tools=spec.include_base_tools),
-        **({"secrets": secrets.planned(spec.secrets)} if spec.secrets else {}),
     }
     others = _foreign(spec, live)
     if others:
@@ -399,8 +371,8 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
         return first_owned(found, stack, change.address)
 
     later = _deferred(body)
-    if "secrets" in body:
-        _reveal_secrets(api, change.address, body)
+    for field in FIELDS:
+        field.request(api, body, change.address)
     created = api.create(ROUTE, body, address=str(change.address), find_existing=find)
     _after(api, created, {**body, **later}, change.address)
     return str(created["id"])
@@ -411,37 +383,27 @@ def update(api: LettaApi, change: Update) -> None:
     last, over what the server then holds)."""
     body = thaw(change.body)
     later = _deferred(body)
-    if "secrets" in body:
-        _reveal_secrets(api, change.address, body)
+    for field in FIELDS:
+        field.request(api, body, change.address)
     path = f"{ROUTE}{change.resource_id}"
     current = api.patch(path, body, address=str(change.address)) if body else None
-    if any(row.after is not None and row.name in {*body, *later} for row in SETTINGS):
+    if any(f.after is not None and f.name in {*body, *later} for f in FIELDS):
         current = current or api.get(path, address=str(change.address))
         _after(api, current, {**body, **later}, change.address)
 
 
 def _deferred(body: dict[str, JSON]) -> dict[str, JSON]:
     """The settings sent only after the create or update, taken out of its body."""
-    return {row.name: body.pop(row.name) for row in SETTINGS if row.deferred and row.name in body}
+    return {f.name: body.pop(f.name) for f in FIELDS if f.deferred and f.name in body}
 
 
 def _after(
     api: LettaApi, agent: Mapping[str, JSON], sent: Mapping[str, JSON], address: Address
 ) -> None:
     """Each setting's step after the create or update that carried it (`Setting.after`)."""
-    for row in SETTINGS:
-        if row.after is not None and row.name in sent:
-            row.after(api, agent, sent[row.name], address)
-
-
-def _reveal_secrets(api: LettaApi, address: Address, body: dict[str, JSON]) -> None:
-    """The secrets' values, read from the environment as the request is made, and their
-    digests in the ownership record the request writes with them."""
-    values = api.secrets.reveal(body["secrets"], address)
-    body["secrets"] = values
-    body["metadata"] = ownership.with_secret_digests(
-        body["metadata"], api.secrets.record(address, values)
-    )
+    for field in FIELDS:
+        if field.after is not None and field.name in sent:
+            field.after(api, agent, sent[field.name], address)
 
 
 def delete(api: LettaApi, change: Delete) -> None:

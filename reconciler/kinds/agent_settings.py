@@ -10,11 +10,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from reconciler import ownership
+from reconciler import ownership, secrets
 from reconciler.address import Address
+from reconciler.desired import SecretSpec
 from reconciler.errors import LettaApplyError
 from reconciler.live.state import LiveAgent
-from reconciler.values import JSON, canonical
+from reconciler.values import EMPTY, JSON, canonical
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
@@ -22,11 +23,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Held:
-    """What a setting's hooks see: the agent as the server holds it (None while it is made)
-    and the settings the manifest declares for it, by server name."""
+    """What a field's hooks see: the agent as the server holds it (None while it is made),
+    the settings the manifest declares for it by server name, its declared secrets (None:
+    not managed) and the metadata the stack writes on it (its ownership record)."""
 
     agent: LiveAgent | None
     declared: Mapping[str, JSON]
+    secrets: tuple[SecretSpec, ...] | None = None
+    metadata: Mapping[str, JSON] = EMPTY
 
 
 After = Callable[["LettaApi", Mapping[str, JSON], JSON, Address], None]
@@ -70,6 +74,30 @@ class Setting:
         if self.partial:
             return _project(value, held.declared.get(self.name))
         return value
+
+    # The hooks every agent field has (`FIELDS`), as a setting has them.
+
+    def live(self, held: Held) -> JSON | None:
+        """The value on the server as compared (None: not compared)."""
+        agent = held.agent
+        if agent is None or self.name not in agent.settings:
+            return None
+        return self.compared(agent.settings[self.name], held)
+
+    def wanted(self, held: Held) -> JSON | None:
+        """The value the manifest declares, as compared and as created (None: unmanaged)."""
+        return held.declared.get(self.name)
+
+    def created(self, held: Held) -> JSON | None:
+        return self.wanted(held)
+
+    def complete(self, body: dict[str, JSON], held: Held) -> None:
+        """Completes a request body carrying the setting (`send`)."""
+        if self.send is not None and self.name in body:
+            self.send(body, held)
+
+    def request(self, api: LettaApi, body: dict[str, JSON], address: Address) -> None:
+        """Nothing to do as the request is made: a setting's value is planned as sent."""
 
 
 def _project(live: JSON, declared: JSON) -> JSON:
@@ -348,6 +376,62 @@ SETTINGS: tuple[Setting, ...] = (
     ),
 )
 
+
+class Secrets:
+    """The agent's secrets (the manifest's `secrets`), a field with a setting's hooks: the
+    server replaces them whole; a plan shows each as (new), (changed) or (set), never a value;
+    the values are read from the environment as the request is made, their keyed digests
+    written with them in the ownership record."""
+
+    name = "secrets"
+    deferred = False
+    after: After | None = None
+
+    def live(self, held: Held) -> JSON | None:
+        if held.secrets is None or held.agent is None:
+            return None
+        return dict.fromkeys(held.agent.secret_names, secrets.SET)
+
+    def wanted(self, held: Held) -> JSON | None:
+        """Each declared secret as the plan shows it: unchanged only when the server has it
+        and the stack's ownership record holds the digest of the declared value."""
+        if held.secrets is None or held.agent is None:
+            return None
+        recorded = ownership.secret_digests(held.agent.metadata)
+        names = set(held.agent.secret_names)
+        return {
+            s.name: secrets.state(s, _text(recorded.get(s.name)), s.name in names)
+            for s in held.secrets
+        }
+
+    def created(self, held: Held) -> JSON | None:
+        return secrets.planned(held.secrets) if held.secrets else None
+
+    def complete(self, body: dict[str, JSON], held: Held) -> None:
+        """The server replaces secrets whole, and the record keeps the digests written: a
+        change to either sends both."""
+        if held.secrets is not None and ("secrets" in body or "metadata" in body):
+            body["secrets"] = secrets.planned(held.secrets)
+            body["metadata"] = dict(held.metadata)
+
+    def request(self, api: LettaApi, body: dict[str, JSON], address: Address) -> None:
+        """The values, read from the environment now, and their digests in the record."""
+        if "secrets" not in body:
+            return
+        values = api.secrets.reveal(body["secrets"], address)
+        body["secrets"] = values
+        body["metadata"] = ownership.with_secret_digests(
+            body["metadata"], api.secrets.record(address, values)
+        )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+SECRETS = Secrets()
+FIELDS: tuple[Setting | Secrets, ...] = (*SETTINGS, SECRETS)
+"""Every agent field with hooks: the settings and the secrets."""
 
 FOLLOWS_MODEL = ("context_window_limit", "model_settings", "compaction_settings")
 """Settings the server derives anew from a new model handle: sent again with it."""

@@ -389,7 +389,7 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
 
 
 def update(api: LettaApi, change: Update) -> None:
-    update_at(api, "blocks", change)
+    update_at(api, ROUTE, change)
 
 
 def delete(api: LettaApi, change: Delete) -> None:

@@ -88,9 +88,9 @@ def fingerprinted_in(key: Part[F]) -> Callable[[LiveState], Iterable[object]]:
     return lambda live: key.of(live).owned
 
 
-def update_at(api: LettaApi, collection: str, change: Update) -> None:
-    """Send an update's changed fields to `/v1/<collection>/<id>`."""
-    path = f"/v1/{collection}/{change.resource_id}"
+def update_at(api: LettaApi, route: str, change: Update) -> None:
+    """Send an update's changed fields to `<route><id>` (the kind's `ROUTE`)."""
+    path = f"{route}{change.resource_id}"
     api.patch(path, thaw(change.body), address=str(change.address))
 
 

@@ -316,7 +316,7 @@ def agent_id(api: LettaApi, stack: str, agent: Address) -> str:
 def _agent_id(api: LettaApi, stack: str, agent: Address) -> str | None:
     """The id of the stack's agent at `agent`, read by its ownership tag."""
     params = {"tags": [ownership.stack_tag(stack)], "include": ["agent.tags"]}
-    for raw in api.paginate("/v1/agents/", params):
+    for raw in agents.listing(api, params):
         if agents.from_server(raw, stack).address == agent:
             return str(raw["id"])
     return None

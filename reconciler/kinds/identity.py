@@ -333,7 +333,7 @@ def update(api: LettaApi, change: Update) -> None:
     """Send the changed fields; the property list through the route that replaces it whole
     (an update merges properties by key, so a property no longer declared would stay)."""
     body = thaw(change.body)
-    path = f"/v1/identities/{change.resource_id}"
+    path = f"{ROUTE}{change.resource_id}"
     properties = body.pop("properties", None)
     if body:
         api.patch(path, body, address=str(change.address))

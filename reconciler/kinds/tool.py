@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from reconciler import ownership
 from reconciler.address import Address, AddressError, Kind
 from reconciler.desired import DesiredState, ToolSpec
-from reconciler.errors import LettaApplyError
+from reconciler.errors import LettaApplyError, ServerError
 from reconciler.kinds import mcp_server
 from reconciler.kinds.common import (
     Reading,
@@ -322,7 +322,25 @@ def update(api: LettaApi, change: Update) -> None:
 
 
 def delete(api: LettaApi, change: Delete) -> None:
-    delete_if_present(api, f"{ROUTE}{change.resource_id}", change.address)
+    """Delete the tool; the server refuses deleting a tool that is gone with 400, not 404 (a
+    retried delete whose first attempt got through), so a refused delete of a tool no longer
+    there is done."""
+    path = f"{ROUTE}{change.resource_id}"
+    try:
+        delete_if_present(api, path, change.address)
+    except ServerError as exc:
+        if exc.status != 400 or _exists(api, path, change.address):
+            raise
+
+
+def _exists(api: LettaApi, path: str, address: Address) -> bool:
+    try:
+        api.get(path, address=str(address))
+    except ServerError as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
 
 
 def attach(api: LettaApi, change: Attach, resolve: Resolve) -> None:

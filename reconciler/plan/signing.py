@@ -22,6 +22,12 @@ from reconciler.secrets import SecretAccess
 
 PREFIX = "hmac-sha256:"
 
+UNSIGNED = (
+    f"the saved plan is not signed (no {KEY_VARIABLE} or API key here), so an edit of the "
+    f"file cannot be told; set {KEY_VARIABLE} where plans are made and applied"
+)
+"""The note beside a saved plan made or applied without a key."""
+
 
 def sign_plan(plan: Plan, access: SecretAccess) -> str | None:
     """The plan's signature, or None where there is no key."""

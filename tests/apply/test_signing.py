@@ -159,3 +159,24 @@ def test_apply_refuses_an_edited_plan_before_any_request(
         main(["apply", str(path), "--base-url", recorder.url])
     assert exited.value.code == 1 and recorder.requests == []
     assert "signature does not match" in capsys.readouterr().err
+
+
+def test_an_unsigned_plan_applied_where_there_is_no_key_says_so(
+    tmp_path: Path,
+    recorder: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """CI without a key applies an unsigned plan, and says that an edit could not be told."""
+    for name in ("LETTA_APPLY_KEY", "LETTA_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    path = tmp_path / "plan.json"
+    path.write_text(
+        render_json(build_plan(DesiredState("acme"), LiveState("acme"), target=recorder.url))
+    )
+    with pytest.raises(SystemExit):
+        main(["apply", str(path), "--base-url", recorder.url])
+    err = capsys.readouterr().err
+    assert "Note: the saved plan is not signed (no LETTA_APPLY_KEY or API key here)" in err, err

@@ -103,3 +103,24 @@ def test_applying_a_saved_plan_to_a_web_page_is_one_line(
     err = capsys.readouterr().err
     assert_one_error_line(err, "does not look like a Letta server")
     assert "text/html, not JSON" in err
+
+
+API_KEY = "sk-letta-0123456789abcdef"
+
+
+def quotes_the_key(method: str, path: str) -> Answer:
+    """A server (or a proxy before it) whose error message quotes the credentials it got."""
+    if path.startswith("/v1/health/"):
+        return letta_like(method, path) or Answer.json(None)
+    return Answer.json({"detail": f"no access for Authorization: Bearer {API_KEY}"}, 400)
+
+
+def test_an_answer_quoting_the_api_key_never_prints_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LETTA_API_KEY", API_KEY)
+    with answering(quotes_the_key) as server:
+        assert run(["plan", EXAMPLE, "--base-url", server.url]) == 1
+    captured = capsys.readouterr()
+    assert "no access for Authorization: Bearer ***" in captured.err, captured.err
+    assert API_KEY not in captured.err + captured.out

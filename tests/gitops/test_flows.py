@@ -18,7 +18,7 @@ from reconciler.manifest import load_desired
 from reconciler.render.markdown import GITHUB_COMMENT_LIMIT
 from tests.examples import EXAMPLES
 from tests.githubfake import BOT, FakeGitHub, fake_github
-from tests.render.plans import many_users_plan
+from tests.render.plans import drift_plan, many_users_plan
 
 
 @pytest.fixture
@@ -67,6 +67,31 @@ def test_a_two_thousand_user_plan_fits_one_comment_with_its_record(
     review = read_review(body, "letta/")
     assert review is not None and review.summary["total"] == len(plan.changes)
     assert body.rstrip().endswith("</sub>")  # the footer survived the fitting
+
+
+def test_a_redacted_plan_job_leaves_no_memory_in_its_artifact(
+    github: FakeGitHub, tmp_path: Path
+) -> None:
+    """The artifact is read as widely as the comment: with values redacted it holds no saved
+    plan (which keeps them, learned memory included, for `apply`)."""
+    desired = load_desired([EXAMPLES / "mixed"])
+    job = Job((EXAMPLES / "mixed",), None, "letta/", redact=True)
+    client = GitHub(github.url, github.token, github.repository, BOT)
+    folder = tmp_path / "artifact"
+    folder.mkdir()
+    outcome = plan_job(
+        _context(github, tmp_path),
+        job,
+        folder,
+        lambda: desired,
+        lambda _d: drift_plan(),
+        client,
+        lambda _p: "hmac-sha256:00",
+    )
+    assert outcome.detailed == 2
+    written = {path.name: path.read_text() for path in folder.iterdir()}
+    assert set(written) == {"plan.json", "plan.md"}
+    assert not any("short answers, French" in text for text in written.values())
 
 
 def test_outside_a_runner_the_command_says_where_it_runs(

@@ -5,7 +5,8 @@
   Creates, updates and attaches answer with every relationship.
 - Blocks inside an agent carry no tags (only the block listing and the agent's core memory do);
   blocks made from `memory_blocks` keep their tags but not their metadata.
-- `tags`, `metadata` and `secrets` are replaced whole by an update; a new model handle resets
+- `tags` (a set, answered in no particular order), `metadata` and `secrets` are replaced
+  whole by an update; a new model handle resets
   the settings the server derives from it.
 - Deleting an agent deletes its conversations and its sleep-time agents, and leaves its memory
   blocks behind.
@@ -55,6 +56,12 @@ def compaction_settings(given: dict[str, Any] | None = None) -> dict[str, Any]:
     }
 
 
+def _unordered(tags: Any) -> list[str]:
+    """Tags as the server keeps them: a set, answered in no order of the request's (here the
+    reverse of the sorted order, so that no reader relies on an order)."""
+    return sorted(set(tags or ()), reverse=True)
+
+
 def _check_handle(s: MemoryLetta, handle: Any) -> None:
     if handle not in s.handles:
         raise Refused(
@@ -93,7 +100,7 @@ def new_agent(s: MemoryLetta, body: dict[str, Any]) -> Record:
             "enable_sleeptime": None,
             "last_run_completion": None,
             **fields,
-            "tags": sorted(set(body.get("tags") or ())),
+            "tags": _unordered(body.get("tags")),
             "llm_config": {"handle": body["model"], "context_window": CONTEXT_WINDOW},
             "embedding_config": {"handle": body["embedding"], "embedding_dim": 1536},
             "model_settings": model_settings(),
@@ -229,7 +236,7 @@ def update_agent(s: MemoryLetta, m: re.Match[str], _q: Query, body: Any) -> Any:
     for key, value in body.items():
         match key:
             case "tags":
-                agent["tags"] = sorted(set(value or ()))
+                agent["tags"] = _unordered(value)
             case "secrets":
                 agent["secrets"] = _secrets(s, value)
             case "context_window_limit":

@@ -42,6 +42,8 @@ class _Handler(BaseHTTPRequestHandler):
         body: Any = {"multipart": raw} if multipart else json.loads(raw) if raw else None
         parts = urlsplit(self.path)
         query = parse_qs(parts.query, keep_blank_values=True)
+        if _legacy(self.headers.get("X-Stainless-Package-Version"), self.headers.get("User-Agent")):
+            query["include"] = list(LEGACY_INCLUDES)
         try:
             status, answer = 200, self.server.letta.handle(self.command, parts.path, query, body)
         except Refused as refused:
@@ -63,6 +65,25 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet: tests read `MemoryLetta.requests`."""
+
+
+LEGACY_INCLUDES = (
+    "agent.tags",
+    "agent.blocks",
+    "agent.identities",
+    "agent.secrets",
+    "agent.managed_group",
+    "agent.tools",
+)
+"""What Letta answers a client it takes for a legacy SDK: every relationship, whatever it asks."""
+
+
+def _legacy(sdk_version: str | None, user_agent: str | None) -> bool:
+    """Letta 0.16.8 takes a client for a 1.x SDK by its `X-Stainless-Package-Version` header,
+    a `letta-client/<version>` user agent, or no user agent at all."""
+    if sdk_version or not user_agent:
+        return False
+    return "letta-client/" not in user_agent
 
 
 @contextmanager

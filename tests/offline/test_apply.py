@@ -101,7 +101,7 @@ def test_a_stack_applied_from_empty_converges(server: Server, tmp_path: Path) ->
     assert not server.plan(wanted).has_changes
 
     alice = server.named("assistant-alice")
-    assert alice["tags"] == ["letta-apply:acme", "tier:premium", "user:alice"]
+    assert sorted(alice["tags"]) == ["letta-apply:acme", "tier:premium", "user:alice"]
     assert alice["metadata"]["plan"] == {"tier": "pro", "seats": 5}
     assert alice["metadata"]["letta_apply"] == {"stack": "acme", "address": "agent/user:alice"}
     labels = sorted(server.letta.blocks.rows[i]["label"] for i in alice["block_ids"])

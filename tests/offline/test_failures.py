@@ -128,3 +128,18 @@ def test_duplicates_keep_the_oldest_and_prune_deletes_the_others(
     assert [a["id"] for a in server.letta.agents.rows.values() if "alice" in a["name"]] == [
         min(alice["id"], copy["id"])
     ]
+
+
+def test_a_tool_delete_whose_answer_is_lost_is_done(server: Server, tmp_path: Path) -> None:
+    """The server answers 400, not 404, for a tool already gone: the retried delete of a tool
+    the first attempt removed is done, not a failure."""
+    wanted = mixed(tmp_path)
+    server.apply(wanted)
+    text = MIXED.replace("tools: [lookup_order, web_search]", "tools: [web_search]")
+    text = text.replace("tools:\n  lookup_order: {source: tools/lookup_order.py}\n", "")
+    without = desired(tmp_path, text + "prune: {enabled: true, maxDeletePercent: 100}\n")
+    lost = server.letta.fail("DELETE", "^/v1/tools/", status=502, acted=True)
+    server.apply(without)
+    assert lost.times == 0
+    assert not [t for t in server.letta.tools.rows.values() if t["name"] == "lookup_order"]
+    assert not server.plan(without).has_changes

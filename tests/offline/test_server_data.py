@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
 from reconciler.errors import NotConverged, UnexpectedAnswer
@@ -79,6 +80,15 @@ def test_hostile_records_claim_nothing_and_are_never_written(
     with pytest.raises(NotConverged, match="identity/carol"):
         server.apply(wanted)
     assert not [r for r in letta.writes() if set(r.path.split("/")) & touched]
+
+
+def test_the_client_is_answered_as_a_1x_sdk(server: Server) -> None:
+    """A client the server takes for a legacy SDK gets every relationship of every agent,
+    whatever `include` asks (heavy listings, and tags where none were asked for)."""
+    agent = server.letta.agent(name="desk", tags=["a"])
+    assert server.api.get(f"/v1/agents/{agent['id']}")["tags"] == []
+    legacy = httpx.get(f"{server.url}/v1/agents/{agent['id']}", headers={"User-Agent": "x/1"})
+    assert legacy.json()["tags"] == ["a"]
 
 
 def test_an_answer_of_another_shape_is_refused_not_read(server: Server) -> None:
