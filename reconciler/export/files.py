@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from reconciler.errors import LettaApplyError
+from reconciler.text import reorders_or_hides
 
 from .fleet import ExportedStack
 from .sources import FOLDERS_DIR
@@ -234,7 +235,8 @@ def dump_yaml(document: dict[str, Any]) -> str:
     """YAML that reads back as exactly `document` (plain double quotes where a literal
     block would not)."""
     text = yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
-    if yaml.safe_load(text) == document:
+    # A bidi control written as itself would reorder what a reviewer of the file sees.
+    if yaml.safe_load(text) == document and not reorders_or_hides(text):
         return text
     plain = yaml.safe_dump(document, sort_keys=False, allow_unicode=False, default_style='"')
     if yaml.safe_load(plain) != document:
@@ -251,7 +253,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def _fits_csv(rows: Sequence[dict[str, Any]]) -> bool:
     """Whether every value survives a CSV cell: text only (property values are read back as
     text), not empty and without surrounding spaces (cells are trimmed), tags without
-    separators, and none a spreadsheet would run as a formula."""
+    separators, none a spreadsheet would run as a formula, none reordering what it shows."""
     for row in rows:
         cells = [row[k] for k in _FIELDS if k in row]
         cells += list(row.get("properties", {}).values())
@@ -259,6 +261,8 @@ def _fits_csv(rows: Sequence[dict[str, Any]]) -> bool:
             return False
         if any(c.startswith(FORMULA_STARTS) for c in [*cells, *row.get("tags", ())]):
             return False
+        if any(reorders_or_hides(c) for c in [*cells, *row.get("tags", ())]):
+            return False  # JSON Lines writes it as an escape
         if any(not t or any(c.isspace() or c == ";" for c in t) for t in row.get("tags", ())):
             return False
     return True
