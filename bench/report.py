@@ -77,6 +77,8 @@ def render(results: dict[str, Any]) -> str:
         lines += ["", *goals.render(results["goals"])]
     if results.get("foreign"):
         lines += ["", *_foreign_table(results["foreign"])]
+    if results.get("sources"):
+        lines += ["", *_sources_table(results["sources"])]
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
@@ -234,3 +236,21 @@ def _foreign_table(foreign: dict[str, Any]) -> list[str]:
         if side["plan"].get("changes"):
             lines.append(f"  warning: the plan {when} was not empty ({side['plan']['changes']})")
     return lines
+
+
+def _sources_table(found: dict[str, Any]) -> list[str]:
+    """Folders and archives (`bench.sources`): uploads against raw uploads, the no-op plan
+    against a plain listing, and what one changed file sends."""
+    if "skipped" in found:
+        return [f"SOURCES   skipped: {found['skipped']}"]
+    up, noop, one = found["upload"], found["noop"], found["one_change"]
+    return [
+        f"SOURCES   a folder of {found['files']:,} files, an archive of "
+        f"{found['passages']:,} passages (parallelism {found['parallelism']})",
+        f"  uploads   apply {up['apply_files_per_s']:.2f} files/s, raw {up['raw_files_per_s']:.2f}"
+        f" files/s: {up['ratio']:.0%} of raw",
+        f"  no-op     plan {noop['plan_seconds']:.2f} s / {noop['plan_requests']} req, listing "
+        f"{noop['listing_seconds']:.2f} s / {noop['listing_requests']} req: "
+        f"{noop['ratio']:.2f}x",
+        f"  one file  changed and applied: {one['uploads']} upload(s), {one['requests']} requests",
+    ]

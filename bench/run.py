@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import foreign, goals, reads, startup, writes
+from bench import foreign, goals, reads, sources, startup, writes
 from bench.options import Options
 from bench.server import BenchServer
 from bench.stacks import StackShape, user_ids
@@ -58,6 +58,14 @@ def execute(run: Run) -> dict[str, Any]:
             run.results["goals"] = goals.run()
         if "foreign" in opts.parts:
             run.results["foreign"] = _foreign_benchmark(run)
+        if "sources" in opts.parts:
+            run.results["sources"] = sources.benchmark(
+                run.server.url,
+                opts.source_files,
+                opts.source_passages,
+                opts.parallelism,
+                opts.reps,
+            )
     finally:
         if not opts.keep:
             _clean_up(run)

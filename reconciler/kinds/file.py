@@ -301,7 +301,7 @@ def _upload(
     path = f"/v1/folders/{folder_id}/upload"
     created = api.upload(path, name, content, params=params, address=where, find_existing=find)
     file_id = str(created["id"])
-    done = _processed(api, folder_id, file_id, where)
+    done = processed(api, folder_id, file_id, where)
     entry = {"sha256": str(body["sha256"]), "created_at": str(done.get("created_at") or "")}
     _record(api, folder_id, address, entry)
     if done.get("processing_status") == "error":
@@ -310,7 +310,7 @@ def _upload(
     return file_id
 
 
-def _processed(api: LettaApi, folder_id: str, file_id: str, where: str) -> JSON:
+def processed(api: LettaApi, folder_id: str, file_id: str, where: str) -> JSON:
     """The file once the server is done with it (completed or error), polled with a deadline."""
     deadline = time.monotonic() + PROCESSING_TIMEOUT
     pause = 0.1
