@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 DEFAULT_SIZES = (100, 1000)
 FULL_SIZE = 10_000
-PARTS = ("writes", "reads", "startup", "goals", "foreign", "sources")
-DEFAULT_PARTS = ("writes", "reads", "startup", "goals", "sources")
+PARTS = ("writes", "reads", "startup", "goals", "foreign", "datasources")
+DEFAULT_PARTS = ("writes", "reads", "startup", "goals", "datasources")
 
 
 @dataclass(frozen=True)
@@ -21,8 +21,8 @@ class Options:
     (loading 100,000 users, the planner at 1,000,000, plan memory at 100,000 on the replay
     server; no seeded server needed, see `bench.goals`) and, only
     when asked for, foreign (a plan before and after the server fills up with other
-    people's identities and agents, see `bench.foreign`); sources (a folder of files and an
-    archive of passages, see `bench.sources`).
+    people's identities and agents, see `bench.foreign`), datasources (a folder of files
+    and an archive of passages, see `bench.datasources`).
     """
 
     parts: tuple[str, ...]
@@ -39,8 +39,8 @@ class Options:
     foreign_users: int = 1000
     foreign_identities: int = 20_000
     foreign_agents: int = 5000
-    source_files: int = 1000
-    source_passages: int = 5000
+    ds_files: int = 1000
+    ds_passages: int = 5000
 
 
 def parse(argv: list[str] | None = None) -> Options:
@@ -53,8 +53,8 @@ def parse(argv: list[str] | None = None) -> Options:
         "--only",
         action="append",
         choices=PARTS,
-        help="run only this part (repeatable; default: writes, reads, startup, goals): "
-        "writes, reads, startup, goals, foreign",
+        help="run only this part (repeatable; default: writes, reads, startup, goals, "
+        "datasources): writes, reads, startup, goals, foreign, datasources",
     )
     parser.add_argument(
         "--sizes",
@@ -101,10 +101,10 @@ def parse(argv: list[str] | None = None) -> Options:
         "--foreign-agents", type=int, default=5000, help="foreign: agents of others"
     )
     parser.add_argument(
-        "--source-files", type=int, default=1000, help="sources: files in the folder"
+        "--ds-files", type=int, default=1000, help="datasources: files in the folder"
     )
     parser.add_argument(
-        "--source-passages", type=int, default=5000, help="sources: passages in the archive"
+        "--ds-passages", type=int, default=5000, help="datasources: passages in the archive"
     )
     parser.add_argument(
         "--keep", action="store_true", help="leave the benchmark's stacks on the server"
@@ -125,8 +125,8 @@ def parse(argv: list[str] | None = None) -> Options:
         foreign_users=args.foreign_users,
         foreign_identities=args.foreign_identities,
         foreign_agents=args.foreign_agents,
-        source_files=args.source_files,
-        source_passages=args.source_passages,
+        ds_files=args.ds_files,
+        ds_passages=args.ds_passages,
     )
 
 

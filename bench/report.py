@@ -77,8 +77,8 @@ def render(results: dict[str, Any]) -> str:
         lines += ["", *goals.render(results["goals"])]
     if results.get("foreign"):
         lines += ["", *_foreign_table(results["foreign"])]
-    if results.get("sources"):
-        lines += ["", *_sources_table(results["sources"])]
+    if results.get("datasources"):
+        lines += ["", *_datasources_table(results["datasources"])]
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
@@ -238,19 +238,43 @@ def _foreign_table(foreign: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _sources_table(found: dict[str, Any]) -> list[str]:
-    """Folders and archives (`bench.sources`): uploads against raw uploads, the no-op plan
-    against a plain listing, and what one changed file sends."""
-    if "skipped" in found:
-        return [f"SOURCES   skipped: {found['skipped']}"]
-    up, noop, one = found["upload"], found["noop"], found["one_change"]
-    return [
-        f"SOURCES   a folder of {found['files']:,} files, an archive of "
-        f"{found['passages']:,} passages (parallelism {found['parallelism']})",
-        f"  uploads   apply {up['apply_files_per_s']:.2f} files/s, raw {up['raw_files_per_s']:.2f}"
-        f" files/s: {up['ratio']:.0%} of raw",
-        f"  no-op     plan {noop['plan_seconds']:.2f} s / {noop['plan_requests']} req, listing "
-        f"{noop['listing_seconds']:.2f} s / {noop['listing_requests']} req: "
-        f"{noop['ratio']:.2f}x",
-        f"  one file  changed and applied: {one['uploads']} upload(s), {one['requests']} requests",
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def _datasources_table(ds: dict[str, Any]) -> list[str]:
+    """Each figure beside its reference, measured in the same run, and its target."""
+    plan, listing = ds["noop_plan"], ds["plain_listing"]
+    raw, files = ds["raw_upload"], ds["apply_files"]
+    passages, again = ds["apply_passages"], ds["reapply"]
+    time_ratio = plan["seconds"] / listing["seconds"] if listing["seconds"] else 0.0
+    request_ratio = plan["requests"] / listing["requests"] if listing["requests"] else 0.0
+    apply_rate = ds["files"] / files["seconds"] if files["seconds"] else 0.0
+    raw_rate = raw["files"] / raw["seconds"] if raw["seconds"] else 0.0
+    share = apply_rate / raw_rate if raw_rate else 0.0
+    uploads = f"{again['uploads']} upload(s)"
+    requests = f"{again['plan_requests']} + {again['apply_requests']} requests sent"
+    head = f"{'':<34}{'letta-apply':<26}{'reference':<34}{'ratio':>8}  target"
+    lines = [
+        f"DATA SOURCES: a folder of {ds['files']:,} files, an archive of {ds['passages']:,} "
+        f"passages, parallelism {ds['parallelism']}",
+        head,
+        "-" * len(head),
+        f"{'no-op plan, time':<34}{_secs(plan):<26}{'plain httpx listing ' + _secs(listing):<34}"
+        f"{time_ratio:>7.2f}x  <= 1.2x {_met(time_ratio <= 1.2)}",
+        f"{'no-op plan, requests':<34}{plan['requests']:<26}{listing['requests']:<34}"
+        f"{request_ratio:>7.2f}x  <= 1.2x {_met(request_ratio <= 1.2)}",
+        f"{'upload throughput':<34}{f'{apply_rate:.1f} files/s':<26}"
+        f"{f'raw uploads {raw_rate:.1f} files/s':<34}{share:>8.0%}  >= 80% {_met(share >= 0.8)}",
+        f"{'re-apply, one file changed':<34}{uploads:<26}{requests:<34}{'':>8}  "
+        f"exactly 1 {_met(again['uploads'] == 1)}",
+        f"  apply of the files: {_secs(files)}, {files['changes']} changes, "
+        f"{files['failed']} failed; raw uploads: {_secs(raw)}, {raw['errors']} not processed",
+        f"  apply of the passages: {_secs(passages)}, {passages['changes']} changes, "
+        f"{passages['failed']} failed",
     ]
+    if plan["changes"]:
+        lines.append(f"  warning: the no-op plan was not empty ({plan['changes']} changes)")
+    if len(again["changes"]) != 1:
+        lines.append(f"  warning: the re-apply planned {len(again['changes'])} changes")
+    return lines

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from bench import foreign, goals, reads, sources, startup, writes
+from bench import datasources, foreign, goals, reads, startup, writes
 from bench.options import Options
 from bench.server import BenchServer
 from bench.stacks import StackShape, user_ids
@@ -58,14 +60,8 @@ def execute(run: Run) -> dict[str, Any]:
             run.results["goals"] = goals.run()
         if "foreign" in opts.parts:
             run.results["foreign"] = _foreign_benchmark(run)
-        if "sources" in opts.parts:
-            run.results["sources"] = sources.benchmark(
-                run.server.url,
-                opts.source_files,
-                opts.source_passages,
-                opts.parallelism,
-                opts.reps,
-            )
+        if "datasources" in opts.parts:
+            run.results["datasources"] = _datasources_benchmark(run)
     finally:
         if not opts.keep:
             _clean_up(run)
@@ -229,6 +225,17 @@ def _foreign_benchmark(run: Run) -> dict[str, Any]:
         "before": before,
         "after": after,
     }
+
+
+def _datasources_benchmark(run: Run) -> dict[str, Any]:
+    """A folder of files and an archive of passages: uploads, no-op plan, one file edited."""
+    opts = run.options
+    shape = datasources.Shape(opts.ds_files, opts.ds_passages)
+    stack = run.stack(f"s{shape.files}")
+    with tempfile.TemporaryDirectory(prefix="letta-apply-bench-") as folder:
+        return datasources.benchmarks(
+            run.server.url, Path(folder), stack, shape, opts.parallelism, opts.reps, say
+        )
 
 
 def _clean_up(run: Run) -> None:

@@ -20,7 +20,7 @@ from reconciler.apply import apply_plan
 from reconciler.client import LettaApi
 from reconciler.desired import DesiredState
 from reconciler.errors import ApplyFailed, LettaApplyError, ServerError
-from reconciler.kinds import agent, block, identity, tool
+from reconciler.kinds import agent, archive, block, folder, identity, tool
 from reconciler.kinds.read import read_live
 from reconciler.live.state import LiveState
 from reconciler.plan.model import Create, Plan
@@ -122,7 +122,7 @@ def update_some(
 
 def clean_up(url: str, stacks: Iterable[str], parallelism: int) -> int:
     """Delete what the stacks own: agents with their own blocks, shared blocks, identities,
-    tools."""
+    tools, folders (with their files) and archives (with their passages)."""
     api = new_api(url)
     paths: list[str] = []
     try:
@@ -147,6 +147,8 @@ def _owned_paths(live: LiveState) -> list[str]:
     paths += [f"/v1/blocks/{b}" for b in sorted(shared)]
     paths += [f"/v1/identities/{i.id}" for i in identity.of(live).owned]
     paths += [f"/v1/tools/{t.id}" for t in tool.of(live).owned]
+    paths += [f"/v1/folders/{f.id}" for f in folder.of(live).found if f.address is not None]
+    paths += [f"/v1/archives/{a.id}" for a in archive.of(live).found if a.address is not None]
     return paths
 
 

@@ -48,6 +48,13 @@ def json_text(document: str) -> str:
     return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", document)
 
 
+def reorders_or_hides(text: str) -> bool:
+    """Whether `text` holds a character that acts on how text around it is shown (bidi
+    controls, C1 controls, line separators) or a lone surrogate: what a file a person
+    reviews should hold only as an escape."""
+    return _UNSAFE_IN_JSON.search(text) is not None
+
+
 def redact_url(url: str) -> str:
     """The URL with the user and password in it replaced by `***`."""
     try:

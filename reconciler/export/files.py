@@ -1,7 +1,9 @@
 """Writing an exported stack: `stack.yaml`, the users in `users.csv` (or `users.jsonl`
-when a value cannot survive a CSV cell) when there are many, and tools' sources in `tools/`.
+when a value cannot survive a CSV cell) when there are many, tools' sources in `tools/` and
+folders' files in `folders/<folder>/`.
 
-Only these names are written (a tool's file is named for the tool, a Python identifier). The
+Only these names are written (a tool's file is named for the tool, a Python identifier; a
+folder's files as the server names them, checked to be plain paths below their folder). The
 whole export is written into a folder beside the output folder first and read back as a stack
 (`load_desired`): one that would not be valid (a name the server gave that no manifest can
 hold) is refused with nothing written. Then each file is moved into place through folders
@@ -21,7 +23,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -29,8 +31,10 @@ from typing import Any
 import yaml
 
 from reconciler.errors import LettaApplyError
+from reconciler.text import reorders_or_hides
 
 from .fleet import ExportedStack
+from .sources import FOLDERS_DIR
 
 MANIFEST = "stack.yaml"
 USERS_CSV = "users.csv"
@@ -58,6 +62,14 @@ def write_stack(
     """Write the stack into `out`, whole or not at all; the paths written."""
     check_folder(out, force)
     files = _files(exported, users_file)
+    for name in files:
+        _check_name(name)
+    if stale := _stale_files(out, files):
+        raise LettaApplyError(
+            f"--out {out}: {', '.join(stale[:5])}{' ...' if len(stale) > 5 else ''} would be "
+            "taken as a folder's files but this export does not write them; remove them or "
+            "choose an empty folder (nothing written)"
+        )
     place = out.resolve()
     place.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=place.parent, prefix=f".{place.name}.export-"))
@@ -89,6 +101,30 @@ def _files(exported: ExportedStack, users_file: UsersFile) -> dict[str, str]:
     files[MANIFEST] = HEADER + dump_yaml(document)
     files.update(exported.files)
     return files
+
+
+def _check_name(name: str) -> None:
+    """Every file of an export is a plain path below the output folder: a folder's file is
+    named by the server, so a name is checked here once more before anything is written."""
+    if name.startswith("/") or any(part in ("", ".", "..") for part in name.split("/")):
+        raise LettaApplyError(f"refusing to write {name!r}: not a path below --out")
+
+
+def _stale_files(out: Path, names: Iterable[str]) -> list[str]:
+    """Files already under the exported folders' directories in `out` that the export does
+    not write (an earlier export's, with --force): the folder's glob would take them too."""
+    writing = set(names)
+    prefix = f"{FOLDERS_DIR}/"
+    directories = {"/".join(n.split("/")[:2]) for n in writing if n.startswith(prefix)}
+    stale: list[str] = []
+    for directory in sorted(directories):
+        base = out / directory
+        if base.is_symlink() or not base.is_dir():
+            continue  # a link is refused when moving; nothing there yet otherwise
+        for where, _folders, found in os.walk(base):
+            held = (Path(where, f).relative_to(out).as_posix() for f in found)
+            stale += sorted(name for name in held if name not in writing)
+    return stale
 
 
 def _check_valid(staging: Path, out: Path) -> None:
@@ -199,7 +235,8 @@ def dump_yaml(document: dict[str, Any]) -> str:
     """YAML that reads back as exactly `document` (plain double quotes where a literal
     block would not)."""
     text = yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
-    if yaml.safe_load(text) == document:
+    # A bidi control written as itself would reorder what a reviewer of the file sees.
+    if yaml.safe_load(text) == document and not reorders_or_hides(text):
         return text
     plain = yaml.safe_dump(document, sort_keys=False, allow_unicode=False, default_style='"')
     if yaml.safe_load(plain) != document:
@@ -216,7 +253,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def _fits_csv(rows: Sequence[dict[str, Any]]) -> bool:
     """Whether every value survives a CSV cell: text only (property values are read back as
     text), not empty and without surrounding spaces (cells are trimmed), tags without
-    separators, and none a spreadsheet would run as a formula."""
+    separators, none a spreadsheet would run as a formula, none reordering what it shows."""
     for row in rows:
         cells = [row[k] for k in _FIELDS if k in row]
         cells += list(row.get("properties", {}).values())
@@ -224,6 +261,8 @@ def _fits_csv(rows: Sequence[dict[str, Any]]) -> bool:
             return False
         if any(c.startswith(FORMULA_STARTS) for c in [*cells, *row.get("tags", ())]):
             return False
+        if any(reorders_or_hides(c) for c in [*cells, *row.get("tags", ())]):
+            return False  # JSON Lines writes it as an escape
         if any(not t or any(c.isspace() or c == ";" for c in t) for t in row.get("tags", ())):
             return False
     return True

@@ -30,6 +30,7 @@ from . import definitions as defs
 from .defaults import ServerDefaults
 from .people import Users, conversation_users, identity_users
 from .snapshot import Snapshot
+from .sources import write_sources
 from .text import ID_VARIABLE, Member, factor, literal
 
 NAME_PROPERTY = "agent_name"
@@ -47,12 +48,15 @@ class ExportedStack:
     users: list[dict[str, Any]]
     notes: tuple[str, ...]
     files: dict[str, str] = field(default_factory=dict)
-    """More files the manifest names (tools' sources), by path relative to it."""
+    """More files the manifest names (tools' sources, folders' files), by path relative to
+    it."""
 
     @property
     def empty(self) -> bool:
-        """Whether no agent was exported (then there are no users nor blocks either)."""
-        return not self.document.get("templates") and not self.document.get("agents")
+        """Whether no agent, folder nor archive was exported (then there are no users nor
+        blocks either)."""
+        sections = ("templates", "agents", "folders", "archives")
+        return not any(self.document.get(section) for section in sections)
 
 
 @dataclass
@@ -65,6 +69,8 @@ class _Fleet:
     users: Users = field(default_factory=Users)
     notes: list[str] = field(default_factory=list)
     server: ServerDefaults = field(default_factory=ServerDefaults)
+    links: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    """Agent id -> the names of the exported folders and archives attached to it."""
 
 
 def infer(
@@ -78,6 +84,8 @@ def infer(
     What `server` gives every agent by default is left out (by default: what the server
     gives any model)."""
     fleet = _Fleet(server=server or ServerDefaults())
+    sources = write_sources(snapshot.sources, fleet.notes)
+    fleet.links = sources.links
     dedicated, shared = _classify(snapshot.agents, stack, fleet)
     if stack is not None:
         fleet.user_tag = _user_tag(dedicated) or DEFAULT_USER_TAG
@@ -105,13 +113,15 @@ def infer(
         ("defaults", defaults),
         ("tools", tools),
         ("blocks", _block_section(fleet)),
+        ("folders", sources.folders),
+        ("archives", sources.archives),
         ("templates", templates),
         ("agents", agents),
     ):
         if value:
             document[section] = value
     notes = tuple(dict.fromkeys(fleet.notes))
-    return ExportedStack(document, fleet.users.rows, notes, files)
+    return ExportedStack(document, fleet.users.rows, notes, {**files, **sources.files})
 
 
 def _classify(
@@ -241,6 +251,8 @@ def _common(agent: LiveAgent, fleet: _Fleet) -> dict[str, Any]:
             "sharedBlocks",
             sorted(fleet.shared[b.id][0] for b in agent.blocks if b.id in fleet.shared),
         ),
+        ("folders", sorted(fleet.links.get(agent.id, {}).get("folders", []))),
+        ("archives", sorted(fleet.links.get(agent.id, {}).get("archives", []))),
     ):
         if value:
             body[key] = value

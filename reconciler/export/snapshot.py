@@ -1,6 +1,6 @@
 """What `export` reads from the server: the selected agents with their tags, blocks,
-identities and tools, the conversations of the shared ones, and the identities attached to
-them, as plain values.
+identities and tools, the conversations of the shared ones, the identities attached to them,
+and folders and archives (`sources`), as plain values.
 
 A selection is everything, the agents carrying one of some tags (`*` and `?` wildcards
 allowed), or what one stack marked as its own; without a stack, what any stack marked is left
@@ -22,6 +22,7 @@ from reconciler.live.state import LiveAgent, LiveIdentity
 from reconciler.values import JSON, thaw
 
 from .defaults import tool_options
+from .sources import Sources, read_sources
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ class Snapshot:
     marked: int = 0
     """Agents a stack marked, left out of an export that is not of that stack."""
     tools: tuple[ServerTool, ...] = ()
+    sources: Sources = field(default_factory=Sources)
+    """The folders and archives exported (see `reconciler.export.sources`)."""
 
 
 def read_snapshot(
@@ -113,6 +116,14 @@ def read_snapshot(
         found = list(pool.map(lambda i: _conversations(api, i, selection, page_size), shared))
         identities = _identities(attached, agents, selection)
         tools = tuple(pool.map(lambda i: _tool(api, i), _custom_tools(agents)))
+    sources = read_sources(
+        api,
+        selection.stack,
+        (a.id for a in agents),
+        every=selection.stack is None and not selection.tags,
+        parallelism=parallelism,
+        page_size=page_size,
+    )
     return Snapshot(
         agents,
         tuple(c for page in found for c in page),
@@ -120,6 +131,7 @@ def read_snapshot(
         companions=len(companions & {a.id for a in listed}),
         marked=len(wanted) - len(agents),
         tools=tools,
+        sources=sources,
     )
 
 

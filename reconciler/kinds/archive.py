@@ -152,8 +152,9 @@ def _address(name: str) -> Address | None:
 
 
 def read(reading: Reading) -> Archives:
-    """Every archive, and the agents of the stack's. A scoped read keeps of the stack's only
-    those in scope, and reads nothing when the scope has no archive."""
+    """Every archive, and the agents of the stack's (with `--adopt`, of the unowned ones of
+    declared names too). A scoped read keeps of the stack's only those in scope, and reads
+    nothing when the scope has no archive."""
     desired = reading.desired
     if reading.scoped and not (desired and desired.archives):
         return Archives()
@@ -162,13 +163,25 @@ def read(reading: Reading) -> Archives:
     if reading.scoped and desired is not None:
         wanted = set(declared(desired))
         found = [a for a in found if a.address is None or a.address in wanted]
-    mine = [a for a in found if a.address is not None]
+    names = adoptable(reading)
+    mine = [a for a in found if a.address is not None or is_adoptable(a, names)]
     with ThreadPoolExecutor(max_workers=max(1, reading.parallelism)) as pool:
         listed = pool.map(lambda a: _agents(api, a), mine)
         agents = dict(zip((a.id for a in mine), listed, strict=True))
     return Archives(
         tuple(replace(a, agent_ids=agents[a.id]) if a.id in agents else a for a in found)
     )
+
+
+def adoptable(reading: Reading) -> frozenset[str]:
+    """The declared archive names `--adopt` may take over (none without it)."""
+    desired = reading.desired
+    return frozenset(s.name for s in desired.archives) if reading.adopt and desired else frozenset()
+
+
+def is_adoptable(found: LiveArchive, names: frozenset[str]) -> bool:
+    """Whether `--adopt` may take the archive over: no stack's marker, a declared name."""
+    return found.owner is None and found.name in names
 
 
 def _agents(api: LettaApi, archive: LiveArchive) -> tuple[str, ...]:

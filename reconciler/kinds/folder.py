@@ -152,8 +152,8 @@ def _inventory(files: JSON) -> dict[str, dict[str, str]]:
 
 def read(reading: Reading) -> Folders:
     """Every folder (few on a server: any can hold a declared name), and the agents of the
-    stack's. A scoped read keeps of the stack's only those in scope, and reads nothing when
-    the scope has no folder."""
+    stack's (with `--adopt`, of the unowned ones of declared names too). A scoped read keeps
+    of the stack's only those in scope, and reads nothing when the scope has no folder."""
     desired = reading.desired
     if reading.scoped and not (desired and desired.folders):
         return Folders()
@@ -162,11 +162,23 @@ def read(reading: Reading) -> Folders:
     if reading.scoped and desired is not None:
         wanted = set(declared(desired))
         found = [f for f in found if f.address is None or f.address in wanted]
-    mine = [f for f in found if f.address is not None]
+    names = adoptable(reading)
+    mine = [f for f in found if f.address is not None or is_adoptable(f, names)]
     with ThreadPoolExecutor(max_workers=max(1, reading.parallelism)) as pool:
         listed = pool.map(lambda f: _agents(api, f), mine)
         agents = dict(zip((f.id for f in mine), listed, strict=True))
     return Folders(tuple(_with_agents(f, agents.get(f.id)) for f in found))
+
+
+def adoptable(reading: Reading) -> frozenset[str]:
+    """The declared folder names `--adopt` may take over (none without it)."""
+    desired = reading.desired
+    return frozenset(s.name for s in desired.folders) if reading.adopt and desired else frozenset()
+
+
+def is_adoptable(found: LiveFolder, names: frozenset[str]) -> bool:
+    """Whether `--adopt` may take the folder over: no stack's record, a declared name."""
+    return found.owner is None and found.name in names
 
 
 def _agents(api: LettaApi, folder: LiveFolder) -> tuple[str, ...]:

@@ -2,7 +2,9 @@
 
 Each passage the stack writes carries its ownership record in its metadata: stack, address
 and the SHA-256 of its text. Passages without it are the agents' own memory (an agent's
-`archival_memory_insert` lands in its archive) or made by hand: never touched. The server
+`archival_memory_insert` lands in its archive) or made by hand: never touched; one with a
+declared passage's text and tags (an adopted archive's) stands for it, so that passage is
+never written twice. The server
 cannot change a passage, so a changed one is written again and the old one deleted, in one
 change. A passage no longer declared is deleted with prune, like anything else.
 
@@ -61,6 +63,11 @@ class Passages:
     def by_address(self) -> dict[Address, list[LivePassage]]:
         return by_address(self.found, lambda p: p.address)
 
+    @cached_property
+    def unmarked(self) -> frozenset[tuple[str, str, tuple[str, ...]]]:
+        """(archive id, text, tags) of the passages the stack did not write."""
+        return frozenset((p.archive_id, p.text, p.tags) for p in self.found if p.address is None)
+
 
 LIVE = Part(KIND, Passages())
 of = LIVE.of
@@ -101,9 +108,15 @@ def from_server(raw: Mapping[str, JSON], holder: archive.LiveArchive, stack: str
 
 
 def read(reading: Reading) -> Passages:
-    """The passages of the stack's archives."""
+    """The passages of the stack's archives (with `--adopt`, of the unowned archives of
+    declared names too)."""
     api, stack = reading.api, reading.stack
-    mine = [a for a in reading.part(archive.LIVE).found if a.address is not None]
+    names = archive.adoptable(reading)
+    mine = [
+        a
+        for a in reading.part(archive.LIVE).found
+        if a.address is not None or archive.is_adoptable(a, names)
+    ]
     with ThreadPoolExecutor(max_workers=max(1, reading.parallelism)) as pool:
         pages = pool.map(lambda a: [from_server(r, a, stack) for r in listed(api, a.id)], mine)
         return Passages(tuple(p for page in pages for p in page))
@@ -149,6 +162,8 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
             continue  # the archive is blocked: so are its passages
         for passage in spec.passages:
             current = kept.get(passage.address)
+            if current is None and _there(of(live), holder, passage):
+                continue  # written before the stack took the archive over
             if current is None:
                 out.change(Create(passage.address, freeze(_body(passage, desired.stack))))
             elif current.digest != passage.digest:
@@ -158,6 +173,13 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
     in_declared = {spec.address for spec in desired.archives}
     mine = {address: p for address, p in kept.items() if address.owner in in_declared}
     out.undeclared(mine, declared(desired))
+
+
+def _there(passages: Passages, holder: archive.LiveArchive | None, passage: PassageSpec) -> bool:
+    """Whether the archive holds a passage the stack did not write with the declared text and
+    tags (one an adopted archive held already): it stays as it is, never written twice."""
+    key = (holder.id, passage.text, tuple(sorted(passage.tags))) if holder else None
+    return key in passages.unmarked
 
 
 def _body(passage: PassageSpec, stack: str) -> dict[str, JSON]:

@@ -38,6 +38,8 @@ def manifest_schema() -> dict[str, Any]:
 
 KEY = ("key",)
 LABEL = ("label",)
+SOURCE_NAME = ("sourceName",)
+HANDLE = ("handle",)
 TIMEZONE = ("defaults", "properties", "timezone")
 TOOL_NAME = ("toolName",)
 TOOL_REFERENCE = ("toolNames", "items")

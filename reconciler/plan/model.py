@@ -104,9 +104,11 @@ class Adopt:
 
     @property
     def needs(self) -> tuple[Address, ...]:
-        """A conversation is marked on its agent, which may be adopted in the same plan."""
+        """A conversation is marked on its agent and a file recorded in its folder, either of
+        which may be adopted in the same plan."""
         owner = self.address.owner
-        return (owner,) if owner is not None and self.address.kind is Kind.CONVERSATION else ()
+        marked_on_owner = self.address.kind in (Kind.CONVERSATION, Kind.FILE)
+        return (owner,) if owner is not None and marked_on_owner else ()
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,10 @@ A candidate is a resource no stack has marked that holds exactly one declared re
 an agent carrying a dedicated user's `user:` tag, an agent named as a declared shared agent
 (and carrying no user tag), the memory blocks of such an agent whose labels the manifest
 declares, a conversation on the stack's (or an adopted) shared agent whose summary is the
-declared one, an identity holding a declared key, a tool holding a declared tool's name. A
+declared one, an identity holding a declared key, a tool holding a declared tool's name, a
+folder or an archive holding a declared name, and in such a folder the files holding declared
+files' names (recorded with the digest of the text the server holds; passages cannot be marked:
+an adopted archive's passages with a declared passage's text stand for it). A
 resource another stack marked is never a candidate, and where several hold one key none is
 adopted: the plan keeps reporting them, as without `--adopt`.
 
@@ -24,8 +27,11 @@ from reconciler import ownership
 from reconciler.address import USER_KEY_PREFIX, Address
 from reconciler.desired import AgentSpec, DesiredState
 from reconciler.kinds import agent as agents
+from reconciler.kinds import archive as archives
 from reconciler.kinds import block as blocks
 from reconciler.kinds import conversation as conversations
+from reconciler.kinds import file as files
+from reconciler.kinds import folder as folders
 from reconciler.kinds import identity as identities
 from reconciler.kinds import tool as tools
 from reconciler.live.state import (
@@ -41,6 +47,7 @@ from reconciler.values import freeze
 
 T = TypeVar("T")
 Marked = TypeVar("Marked", LiveAgent, LiveBlock)
+Swapped = TypeVar("Swapped", "folders.LiveFolder", "files.LiveFile", "archives.LiveArchive")
 
 
 @dataclass
@@ -82,7 +89,7 @@ def adopting(desired: DesiredState, live: LiveState) -> tuple[LiveState, list[Ad
         )
         .with_part(tools.LIVE, tools.Tools(_tools(desired, live, found)))
     )
-    return adopted, found.changes
+    return _sources(desired, adopted, found), found.changes
 
 
 def _agents(
@@ -244,6 +251,52 @@ def _tools(desired: DesiredState, live: LiveState, found: _Adoption) -> tuple[Li
                 tool, address=spec.address, tags=tags, tagged=True, owner=found.stack
             )
     return tuple(adopted.get(t.id, t) for t in found_tools.found)
+
+
+def _sources(desired: DesiredState, live: LiveState, found: _Adoption) -> LiveState:
+    """The live state with the adopted folders (and their declared files) and archives."""
+    held, kept_files = folders.of(live), files.of(live)
+    adopted: dict[str, folders.LiveFolder] = {}
+    recorded: dict[str, files.LiveFile] = {}
+    for spec in desired.folders:
+        unowned = [f for f in held.found if folders.is_adoptable(f, frozenset({spec.name}))]
+        folder = _only(unowned) if spec.address not in held.by_address else None
+        if folder is None:
+            continue
+        found.take(spec.address, folder.id)
+        names = {f.name: f for f in kept_files.found if f.folder_id == folder.id}
+        for file in spec.files:
+            if (live_file := names.get(file.name)) is not None:
+                found.take(file.address, live_file.id)
+                digest = files.text_digest(live_file.content)
+                recorded[live_file.id] = replace(live_file, address=file.address, digest=digest)
+        adopted[folder.id] = replace(folder, address=spec.address, owner=found.stack)
+    return (
+        live.with_part(folders.LIVE, folders.Folders(_swap(held.found, adopted)))
+        .with_part(files.LIVE, files.Files(_swap(kept_files.found, recorded)))
+        .with_part(archives.LIVE, archives.Archives(_archives(desired, live, found)))
+    )
+
+
+def _archives(
+    desired: DesiredState, live: LiveState, found: _Adoption
+) -> tuple[archives.LiveArchive, ...]:
+    held = archives.of(live)
+    adopted: dict[str, archives.LiveArchive] = {}
+    for spec in desired.archives:
+        unowned = [a for a in held.found if archives.is_adoptable(a, frozenset({spec.name}))]
+        archive = _only(unowned) if spec.address not in held.by_address else None
+        if archive is not None:
+            found.take(spec.address, archive.id)
+            adopted[archive.id] = replace(
+                archive, address=spec.address, owner=found.stack, protected=False
+            )
+    return _swap(held.found, adopted)
+
+
+def _swap(found: Sequence[Swapped], adopted: dict[str, Swapped]) -> tuple[Swapped, ...]:
+    """`found` with the adopted ones in their place."""
+    return tuple(adopted.get(item.id, item) for item in found)
 
 
 def _unowned(tool: LiveTool) -> bool:

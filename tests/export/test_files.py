@@ -41,6 +41,14 @@ def test_any_server_text_reads_back_exactly(value: str) -> None:
     assert yaml.safe_load(dump_yaml(document)) == document
 
 
+@pytest.mark.parametrize("value", ["tag\u202eexe.txt", "a\u2066b", "c1\x85d", "ln\u2028x"])
+def test_text_that_reorders_what_a_reviewer_sees_is_written_escaped(value: str) -> None:
+    document = {"tags": [value], "name": "Zoë"}
+    text = dump_yaml(document)
+    assert yaml.safe_load(text) == document
+    assert value not in text and text.isascii()
+
+
 def test_hostile_values_on_the_server_load_as_they_were(tmp_path: Path) -> None:
     values = [v for v in HOSTILE if "\x1b" not in v]
     support = server_agent(
@@ -114,15 +122,17 @@ def test_an_export_that_is_no_valid_stack_writes_nothing(tmp_path: Path) -> None
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("start", ["=", "+", "-", "@"])
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "carol\u202e"])
 def test_users_a_spreadsheet_would_run_as_formulas_go_to_json_lines(
     tmp_path: Path, start: str
 ) -> None:
+    """So do names holding a bidi control, which JSON Lines writes as an escape."""
     evil = server_identity("identity-1", "carol", f'{start}HYPERLINK("http://x")')
     support = server_agent("agent-s", "support", [], identities=[{"id": "identity-1"}])
     written = write_stack(
         tmp_path, infer(Snapshot((support,), (), (evil,)), "acme"), UsersFile.ALWAYS
     )
     assert sorted(p.name for p in written) == ["stack.yaml", "users.jsonl"]
+    assert (tmp_path / "users.jsonl").read_text().isascii()
     [identity] = load_desired([tmp_path], tmp_path).identities
     assert identity.name == f'{start}HYPERLINK("http://x")'
