@@ -120,7 +120,7 @@ def recorded_api(url: str) -> tuple[LettaApi, Requests]:
     """A letta-apply client as the CLI builds one, its requests recorded."""
     api = new_api(url)
     seen = Requests()
-    api.sdk._client.event_hooks["request"].append(seen.hook)
+    api.http.event_hooks["request"].append(seen.hook)
     return api, seen
 
 

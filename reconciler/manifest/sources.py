@@ -2,7 +2,8 @@
 
 A folder's `files` and an archive's `passagesFrom` are globs relative to the manifest. Every
 match is read like any file a stack names: inside the stack's root once symlinks are followed,
-a regular file, at most `FILE_MAX_BYTES`; hidden files are skipped. A file's name in its folder
+a regular file, at most `FILE_MAX_BYTES`; hidden files are skipped, linked folders are not
+listed through, and `..` may come only before the first wildcard. A file's name in its folder
 is its path below the glob's first folder with a wildcard, so `docs/**/*.md` names
 `docs/setup/sso.md` `setup/sso.md`. Files and passages are identified by their content: each
 carries the SHA-256 of its bytes. A name with `${user.*}` makes one folder or archive per
@@ -11,7 +12,6 @@ dedicated user whose agent lists it; its globs may use the same variables.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -246,13 +246,33 @@ def _glob(
     if not inside:
         problems.add(loc, f"'{pattern}' is outside the stack's root {root} (--root widens it)")
         return []
-    rest = str(PurePosixPath(*parts[fixed:]))
-    matches = glob.glob(rest, root_dir=folder, recursive=True) if folder.is_dir() else []
-    found = [(Path(m).as_posix(), folder / m) for m in sorted(matches)]
+    rest = PurePosixPath(*parts[fixed:])
+    if ".." in rest.parts:  # it would list folders outside the root
+        problems.add(loc, f"'{pattern}': '..' may come only before the first wildcard")
+        return []
+    try:
+        matches = _matching(folder, rest) if folder.is_dir() else []
+    except ValueError as exc:  # a `**` that is not a whole part
+        problems.add(loc, f"'{pattern}': not a glob letta-apply reads ({exc})")
+        return []
+    found = [(m, folder / m) for m in sorted(matches)]
     found = [(name, path) for name, path in found if not path.is_dir()]
     if not found and not variables:
         problems.add(loc, f"'{pattern}' matches no file")
     return found
+
+
+def _matching(folder: Path, rest: PurePosixPath) -> list[str]:
+    """The paths below `folder` that `rest` matches, hidden names only when the pattern
+    writes one (as `glob` finds them), never through a linked folder: `**` through two links
+    to their own folder would never end."""
+    hidden = any(part.startswith(".") for part in rest.parts)
+    found = (path.relative_to(folder) for path in folder.glob(str(rest)))
+    return [
+        path.as_posix()
+        for path in found
+        if hidden or not any(part.startswith(".") for part in path.parts)
+    ]
 
 
 def _read(path: Path, root: Root, loc: Location, problems: Problems) -> bytes | None:
