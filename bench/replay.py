@@ -260,6 +260,10 @@ class Replay:
                 query.get("agent_id", [""])[0], []
             ),
             "/v1/tools/": lambda: [],
+            # Listed by plans since data sources are managed; the recording predates them and
+            # the fleet declares none: a server holding none answers an empty page.
+            "/v1/folders/": lambda: [],
+            "/v1/archives/": lambda: [],
         }
         if path not in routes:
             with self._lock:

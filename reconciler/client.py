@@ -454,10 +454,17 @@ def _server_message(answer: httpx.Response) -> str:
 
 
 def _unsaid(message: str, unsayable: Iterable[str]) -> str:
-    """`message` with each of `unsayable` replaced by `***` (before it is shortened, so no
-    part of one is left)."""
-    for value in sorted(filter(None, unsayable), key=len, reverse=True):
-        message = message.replace(value, REDACTED)
+    """`message` with each of `unsayable` replaced by `***`, also as Python or JSON quotes it
+    (a detail that is a list is shown as Python writes it), before it is shortened, so no
+    part of one is left."""
+    forms = {
+        form
+        for value in unsayable
+        if value
+        for form in (value, repr(value)[1:-1], json.dumps(value)[1:-1])
+    }
+    for form in sorted(forms, key=len, reverse=True):
+        message = message.replace(form, REDACTED)
     return message
 
 

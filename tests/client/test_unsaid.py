@@ -55,3 +55,21 @@ def test_an_api_key_no_header_can_carry_is_not_quoted() -> None:
     assert KEY not in message
     shown = "".join(traceback.format_exception(caught.value))  # what --debug prints
     assert KEY not in shown
+
+
+def test_a_secret_quoted_inside_a_validation_error_list_is_not_printed() -> None:
+    """FastAPI answers a 422 with a list of errors, shown as Python writes it, escapes and all."""
+    value = "line\\one\nline'two"
+    environ = {"SHOP_PIN": value, "LETTA_APPLY_KEY": "k" * 32}
+    access = SecretAccess(EnvGrant(("SHOP_*",), environ), OperatorKey(None, environ))
+
+    def validation(_method: str, _path: str) -> Answer:
+        return Answer.json({"detail": [{"loc": ["body", "secrets"], "input": {"PIN": value}}]}, 422)
+
+    with answering(validation) as server, LettaApi(Target(server.url), secrets=access) as api:
+        values = api.secrets.reveal({"PIN": {"env": "SHOP_PIN"}}, Address.agent("desk"))
+        with pytest.raises(ServerError) as caught:
+            api.patch("/v1/agents/agent-1", {"secrets": values}, address="agent/desk")
+    message = str(caught.value)
+    assert """'input': {'PIN': "***"}""" in message, message
+    assert "line" not in message
