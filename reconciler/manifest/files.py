@@ -26,6 +26,9 @@ DATA_MAX_BYTES = 50 * 1024 * 1024
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 
+VCS_FOLDER = ".git"
+"""Never read from, even inside the root (see `Root.resolve`)."""
+
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 """No symlink swapped in after the check, and no wait for a writer when a FIFO is opened."""
 
@@ -52,12 +55,16 @@ class Root:
         return self.path.as_posix()
 
     def resolve(self, path: Path) -> Path | None:
-        """`path` with every symlink followed, or None when it is not inside the root.
+        """`path` with every symlink followed, or None when it is not inside the root, or is
+        inside a repository's own `.git` folder there (which is no stack's content, and holds
+        credentials: a checkout keeps its token in `.git/config`).
 
         Raises OSError for a symlink loop.
         """
         real = _real(path)
-        return real if real.is_relative_to(self.path) else None
+        if not real.is_relative_to(self.path) or VCS_FOLDER in real.relative_to(self.path).parts:
+            return None
+        return real
 
 
 def find_root(paths: Sequence[Path], explicit: Path | None, problems: Problems) -> Root | None:

@@ -86,6 +86,18 @@ def test_a_users_file_symlinked_out_is_refused_without_quoting_it(
     assert "manifest.yaml:8:12: usersFrom: users.csv is outside the stack's root" in output
 
 
+@pytest.mark.parametrize("named", [".git/config", "kb.md"])
+def test_nothing_is_read_from_the_repositorys_git_folder(
+    place: Path, capsys: pytest.CaptureFixture[str], named: str
+) -> None:
+    """A checkout keeps its token in `.git/config`: no manifest reads it, linked or not."""
+    (place / "stack" / ".git").mkdir()
+    (place / "stack" / ".git" / "config").write_text(f"extraheader = basic {SECRET}\n")
+    (place / "stack" / "kb.md").symlink_to(Path(".git") / "config")
+    output = refused(*validate(place, support(block=named), capsys))
+    assert f"valueFrom: {named} is outside the stack's root" in output
+
+
 def test_a_symlink_inside_the_root_is_followed(
     place: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
