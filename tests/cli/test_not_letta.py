@@ -85,7 +85,8 @@ def test_commands_without_a_pre_flight_fail_in_one_line_too(
 
 
 def assert_one_error_line(err: str, says: str) -> None:
-    lines = err.splitlines()
+    """One `Error:` line; notes about the run itself (an unsigned plan, say) may come before."""
+    lines = [line for line in err.splitlines() if not line.startswith("Note: ")]
     assert len(lines) == 1, err
     assert lines[0].startswith("Error: ")
     assert says in lines[0]
