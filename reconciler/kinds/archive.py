@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from reconciler.address import Address, Kind
 from reconciler.desired import ArchiveSpec, DesiredState
 from reconciler.errors import LettaApplyError
-from reconciler.kinds import agent
+from reconciler.kinds import attached
 from reconciler.kinds.common import (
     Reading,
     Resolve,
@@ -211,7 +211,7 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
         else:
             _update(spec, current, desired.stack, out)
     out.undeclared(kept, declared(desired), _protected)
-    _links(desired, live, kept, out)
+    attached.plan_links(desired, live, kept, out, lambda spec: spec.archives)
 
 
 def _protected(archive: LiveArchive) -> bool:
@@ -238,31 +238,6 @@ def _update(spec: ArchiveSpec, current: LiveArchive, stack: str, out: Builder) -
             "archive to make it again)",
             resource_ids=(current.id,),
         )
-
-
-def _links(
-    desired: DesiredState, live: LiveState, kept: Mapping[Address, LiveArchive], out: Builder
-) -> None:
-    """Attach each declared archive to the agents listing it; detach the stack's archives
-    from the stack's declared agents that no longer list them."""
-    agents = agent.of(live).kept
-    coming = {c.address for c in out.changes if isinstance(c, Create)}
-    wanted = {(spec.address, archive) for spec in desired.agents for archive in spec.archives}
-    for agent_address, archive_address in sorted(wanted):
-        current, archive = agents.get(agent_address), kept.get(archive_address)
-        if (current is None and agent_address not in coming) or (
-            archive is None and archive_address not in coming
-        ):
-            continue  # blocked: linked once both exist
-        if current is None or archive is None or current.id not in archive.agent_ids:
-            out.change(Attach(archive_address, agent_address))
-    declared_agents = {spec.address for spec in desired.agents}
-    by_id = {a.id: address for address, a in agents.items() if address in declared_agents}
-    for archive_address, archive in sorted(kept.items()):
-        for agent_id in archive.agent_ids:
-            linked = by_id.get(agent_id)
-            if linked is not None and (linked, archive_address) not in wanted:
-                out.change(Detach(archive_address, linked, archive.id))
 
 
 # Server calls ---------------------------------------------------------------------------------

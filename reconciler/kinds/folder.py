@@ -21,7 +21,7 @@ from reconciler import ownership
 from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState, FolderSpec
 from reconciler.errors import LettaApplyError
-from reconciler.kinds import agent
+from reconciler.kinds import attached
 from reconciler.kinds.common import (
     Reading,
     Resolve,
@@ -212,7 +212,7 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
         else:
             _update(spec, current, out)
     out.undeclared(kept, declared(desired), _protected)
-    _links(desired, live, kept, out)
+    attached.plan_links(desired, live, kept, out, lambda spec: spec.folders)
 
 
 def _protected(folder: LiveFolder) -> bool:
@@ -245,31 +245,6 @@ def _update(spec: FolderSpec, current: LiveFolder, out: Builder) -> None:
             "folder to make it again)",
             resource_ids=(current.id,),
         )
-
-
-def _links(
-    desired: DesiredState, live: LiveState, kept: Mapping[Address, LiveFolder], out: Builder
-) -> None:
-    """Attach each declared folder to the agents listing it; detach the stack's folders from
-    the stack's agents that no longer list them."""
-    agents = agent.of(live).kept
-    coming = {c.address for c in out.changes if isinstance(c, Create)}
-    wanted = {(spec.address, folder) for spec in desired.agents for folder in spec.folders}
-    for agent_address, folder_address in sorted(wanted):
-        current, folder = agents.get(agent_address), kept.get(folder_address)
-        if (current is None and agent_address not in coming) or (
-            folder is None and folder_address not in coming
-        ):
-            continue  # blocked: linked once both exist
-        if current is None or folder is None or current.id not in folder.agent_ids:
-            out.change(Attach(folder_address, agent_address))
-    declared_agents = {spec.address for spec in desired.agents}
-    by_id = {a.id: address for address, a in agents.items() if address in declared_agents}
-    for folder_address, folder in sorted(kept.items()):
-        for agent_id in folder.agent_ids:
-            linked = by_id.get(agent_id)
-            if linked is not None and (linked, folder_address) not in wanted:
-                out.change(Detach(folder_address, linked, folder.id))
 
 
 # Server calls ---------------------------------------------------------------------------------
