@@ -29,6 +29,7 @@ from reconciler.environ import EnvGrant
 from reconciler.errors import ConnectionFailed, LettaApplyError, ServerError, UnexpectedAnswer
 from reconciler.keys import OperatorKey
 from reconciler.secrets import SecretAccess
+from reconciler.shape import unexpected
 from reconciler.text import REDACTED, redact_url
 from reconciler.values import JSON
 
@@ -179,7 +180,7 @@ class LettaApi:
             yield from page
             if len(page) < page_size:
                 return
-            after = page[-1]["id"]
+            after = _cursor(page[-1], path)
 
     def search(self, path: str, body: JSON, *, address: str = "") -> JSON:
         """A POST that only reads (a search): retried like a GET."""
@@ -309,6 +310,14 @@ class LettaApi:
         values sent (a server or a proxy before it may repeat what it was sent)."""
         key = (self.target.api_key,) if self.target.api_key else ()
         return (*key, *self.secrets.sent())
+
+
+def _cursor(last: object, path: str) -> str:
+    """The id of a page's last item, where the next page starts."""
+    found = last.get("id") if isinstance(last, dict) else None
+    if not isinstance(found, str):
+        raise unexpected(f"GET {path}", "an item of the listing has no `id`")
+    return found
 
 
 def _multipart(name: str, content: bytes) -> tuple[str, bytes]:

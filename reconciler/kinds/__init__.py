@@ -1,7 +1,9 @@
 """The kinds of resource a stack manages: one module each, registered here.
 
-Each module holds everything about its kind: its part of the live state (`LIVE`), how it is
-read from the server (`read`, through the kind's one listing, and `from_server`), which of it
+Each module holds everything about its kind: its server record (a `TypedDict` of the fields it
+reads, checked once by its `SHAPE` where an answer enters the kind: `reconciler.shape`), its
+part of the live state (`LIVE`), how it is read from the server (`read`, through the kind's
+one listing, and `from_server`, which takes the checked record), which of it
 the stack owns (`owned`, `deleted_with`) and what of it a saved plan checks
 (`fingerprinted`), how it is planned against the desired state (`plan`, with its managed
 fields), and created, updated, deleted and adopted on the server; linkable kinds also attach

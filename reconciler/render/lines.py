@@ -302,7 +302,7 @@ def _displayed(change: Create) -> Mapping[str, JSON]:
         return {k: v for k, v in change.body.items() if k not in ("text", "base64")}
     if change.address.kind is not Kind.IDENTITY:
         return change.body
-    declared = identity.properties(change.body)
+    declared = identity.body_properties(change.body)
     shown = {k: v for k, v in declared.items() if k not in _OWNERSHIP_PROPERTIES}
     return {**change.body, "properties": shown}
 
