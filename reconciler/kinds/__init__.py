@@ -36,7 +36,7 @@ from reconciler.kinds.common import Reading, Resolve
 from reconciler.live.state import LiveState, Part, Resource
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, Update
-from reconciler.values import Frozen, canonical
+from reconciler.values import JSON, Frozen, canonical
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
@@ -65,7 +65,11 @@ class Handler(Protocol):
 
     def declared(self, desired: DesiredState) -> Iterable[Address]: ...
 
+    def needs(self, desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]: ...
+
     def plan(self, desired: DesiredState, live: LiveState, out: Builder) -> None: ...
+
+    def shown(self, change: Create) -> Mapping[str, JSON]: ...
 
     def create(self, api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str: ...
 
@@ -210,3 +214,14 @@ def read_records(live: LiveState) -> tuple[tuple[Kind, Frozen], ...]:
     return tuple(
         (entry.KIND, record) for entry in KINDS if (record := entry.read_record(live)) is not None
     )
+
+
+def needs(desired: DesiredState) -> dict[Address, tuple[Address, ...]]:
+    """Declared address -> what it needs to exist first or to be linked, as the kinds say:
+    several may say it of one address (the tools an agent lists are the agent kind's to name,
+    the folders it lists the folder kind's)."""
+    found: dict[Address, dict[Address, None]] = {}
+    for entry in KINDS:
+        for address, needed in entry.needs(desired):
+            found.setdefault(address, {}).update(dict.fromkeys(needed))
+    return {address: tuple(needed) for address, needed in found.items()}

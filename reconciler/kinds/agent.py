@@ -59,6 +59,7 @@ from reconciler.kinds.common import (
 from reconciler.live.state import LiveAgent, LiveState
 from reconciler.plan.builder import Builder, optional
 from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, NoticeKind, Update
+from reconciler.secrets import NEW
 from reconciler.values import JSON, freeze, thaw
 
 if TYPE_CHECKING:
@@ -82,12 +83,14 @@ __all__ = [
     "includes",
     "listing",
     "named_ids",
+    "needs",
     "of",
     "owned",
     "plan",
     "read",
     "read_record",
     "read_user_tagged",
+    "shown",
     "update",
     "user_tagged",
 ]
@@ -104,6 +107,25 @@ def declared(desired: DesiredState) -> Iterable[Address]:
     for spec in desired.agents:
         yield spec.address
         yield from (Address.agent_block(spec.address, b.label) for b in spec.blocks)
+
+
+def shown(change: Create) -> Mapping[str, JSON]:
+    """The secrets by name only, and the sleep-time agent the server makes with it."""
+    shown = dict(change.body)
+    if isinstance(shown.get("secrets"), Mapping):
+        shown["secrets"] = dict.fromkeys(shown["secrets"], NEW)
+    if shown.get("enable_sleeptime"):
+        shown["sleeptime_agent"] = f"{shown.get('name')}-sleeptime (made by the server)"
+    return shown
+
+
+def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+    """An agent needs the shared blocks and tools it links; its own blocks need it."""
+    for spec in desired.agents:
+        yield spec.address, (*spec.shared_blocks, *spec.tools)
+        yield from (
+            (Address.agent_block(spec.address, b.label), (spec.address,)) for b in spec.blocks
+        )
 
 
 # Planning -------------------------------------------------------------------------------------

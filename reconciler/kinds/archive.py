@@ -31,6 +31,7 @@ from reconciler.kinds.common import (
     no_named_ids,
     nothing_recorded,
     refuse_other_owner,
+    shown_as_sent,
 )
 from reconciler.live.state import LiveState, Part, Resource, by_address
 from reconciler.plan.builder import Builder, optional
@@ -85,6 +86,7 @@ LIVE = Part(KIND, Archives())
 of = LIVE.of
 named_ids = no_named_ids
 read_record = nothing_recorded
+shown = shown_as_sent
 
 
 def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
@@ -108,6 +110,11 @@ def deleted_with(live: LiveState) -> Mapping[str, frozenset[str]]:
 
 def declared(desired: DesiredState) -> Iterable[Address]:
     return (spec.address for spec in desired.archives)
+
+
+def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+    """An agent needs the archive it lists (it is attached to it)."""
+    return ((spec.address, spec.archives) for spec in desired.agents)
 
 
 def description(text: str | None, stack: str, protected: bool = False) -> str:

@@ -26,7 +26,9 @@ from reconciler.kinds.common import (
     link,
     no_named_ids,
     nothing_deleted_with,
+    nothing_needed,
     nothing_recorded,
+    shown_as_sent,
     update_at,
 )
 from reconciler.live.state import (
@@ -100,6 +102,8 @@ def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
 
 named_ids = no_named_ids
 read_record = nothing_recorded
+shown = shown_as_sent
+needs = nothing_needed
 
 
 def fingerprinted(live: LiveState) -> Iterable[object]:

@@ -14,7 +14,7 @@ from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState
 from reconciler.errors import LettaApplyError
 from reconciler.live.state import Found, LiveState, Part, Resource
-from reconciler.plan.model import Attach, Detach, Update
+from reconciler.plan.model import Attach, Create, Detach, Update
 from reconciler.values import JSON, Frozen, thaw
 
 if TYPE_CHECKING:
@@ -74,10 +74,20 @@ def no_named_ids(_live: LiveState) -> Mapping[Address, str]:
     return {}
 
 
+def nothing_needed(_desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+    """A kind whose resources need nothing else to exist."""
+    return ()
+
+
 def nothing_recorded(_live: LiveState) -> Frozen | None:
     """A kind whose part is read the same way whatever the run: a saved plan records nothing
     of it."""
     return None
+
+
+def shown_as_sent(change: Create) -> Mapping[str, JSON]:
+    """A kind whose creates a plan shows as they are sent."""
+    return change.body
 
 
 def nothing_deleted_with(_live: LiveState) -> Mapping[str, frozenset[str]]:

@@ -26,6 +26,7 @@ from reconciler.kinds.common import (
     nothing_deleted_with,
     nothing_recorded,
     refuse_other_owner,
+    shown_as_sent,
 )
 from reconciler.live.state import (
     LiveAgent,
@@ -91,6 +92,7 @@ def _by_agent(live: LiveState) -> dict[Address, list[LiveConversation]]:
 
 named_ids = no_named_ids
 read_record = nothing_recorded
+shown = shown_as_sent
 
 
 def fingerprinted(live: LiveState) -> Iterable[object]:
@@ -99,6 +101,11 @@ def fingerprinted(live: LiveState) -> Iterable[object]:
 
 def declared(desired: DesiredState) -> Iterable[Address]:
     return (spec.address for spec in desired.conversations)
+
+
+def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+    """A conversation needs its agent."""
+    return ((spec.address, (spec.agent,)) for spec in desired.conversations)
 
 
 def on_agent(

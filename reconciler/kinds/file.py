@@ -110,6 +110,16 @@ def declared(desired: DesiredState) -> Iterable[Address]:
     return (file.address for spec in desired.folders for file in spec.files)
 
 
+def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+    """A file needs its folder."""
+    return ((file.address, (spec.address,)) for spec in desired.folders for file in spec.files)
+
+
+def shown(change: Create) -> Mapping[str, JSON]:
+    """An upload without its bytes (the plan shows its size and digest)."""
+    return {k: v for k, v in change.body.items() if k not in ("text", "base64")}
+
+
 # Reading --------------------------------------------------------------------------------------
 
 

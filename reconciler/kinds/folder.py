@@ -31,6 +31,7 @@ from reconciler.kinds.common import (
     no_named_ids,
     nothing_recorded,
     refuse_other_owner,
+    shown_as_sent,
 )
 from reconciler.live.state import LiveState, Part, Resource, by_address
 from reconciler.plan.builder import Builder, optional
@@ -86,6 +87,7 @@ LIVE = Part(KIND, Folders())
 of = LIVE.of
 named_ids = no_named_ids
 read_record = nothing_recorded
+shown = shown_as_sent
 
 
 def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
@@ -109,6 +111,11 @@ def deleted_with(live: LiveState) -> Mapping[str, frozenset[str]]:
 
 def declared(desired: DesiredState) -> Iterable[Address]:
     return (spec.address for spec in desired.folders)
+
+
+def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+    """An agent needs the folders it lists (they are attached to it)."""
+    return ((spec.address, spec.folders) for spec in desired.agents)
 
 
 # Reading --------------------------------------------------------------------------------------

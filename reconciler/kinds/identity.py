@@ -73,6 +73,19 @@ def declared(desired: DesiredState) -> Iterable[Address]:
     return (spec.address for spec in desired.identities)
 
 
+def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+    """An identity needs the agents it is attached to."""
+    return ((spec.address, spec.agents) for spec in desired.identities)
+
+
+def shown(change: Create) -> Mapping[str, JSON]:
+    """The properties as `key: value` (as a person declared them), without the ownership
+    marker."""
+    declared = properties(change.body)
+    shown = {k: v for k, v in declared.items() if k != ownership.IDENTITY_MARKER_KEY}
+    return {**change.body, "properties": shown}
+
+
 def properties(raw: Mapping[str, JSON]) -> dict[str, JSON]:
     """An identity's properties as key -> value (the server sends a list of records)."""
     found = raw.get("properties") or ()

@@ -29,9 +29,11 @@ from reconciler.kinds.common import (
     fingerprinted_in,
     no_named_ids,
     nothing_deleted_with,
+    nothing_needed,
     nothing_recorded,
     owned_in,
     refuse_other_owner,
+    shown_as_sent,
 )
 from reconciler.live.state import Found, LiveMcpServer, LiveState, Part, survivor_first
 from reconciler.plan.builder import Builder
@@ -64,6 +66,8 @@ of = LIVE.of
 deleted_with = nothing_deleted_with
 named_ids = no_named_ids
 read_record = nothing_recorded
+shown = shown_as_sent
+needs = nothing_needed
 owned = owned_in(LIVE)
 fingerprinted = fingerprinted_in(LIVE)
 

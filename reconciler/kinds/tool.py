@@ -34,6 +34,7 @@ from reconciler.kinds.common import (
     nothing_recorded,
     owned_in,
     refuse_other_owner,
+    shown_as_sent,
 )
 from reconciler.live.state import Found, LiveState, LiveTool, Part, survivor_first
 from reconciler.plan.builder import Builder, optional
@@ -75,6 +76,7 @@ LIVE = Part(KIND, Tools())
 of = LIVE.of
 deleted_with = nothing_deleted_with
 read_record = nothing_recorded
+shown = shown_as_sent
 owned = owned_in(LIVE)
 fingerprinted = fingerprinted_in(LIVE)
 
@@ -94,6 +96,13 @@ def named_ids(live: LiveState) -> Mapping[Address, str]:
 
 def declared(desired: DesiredState) -> Iterable[Address]:
     return (spec.address for spec in desired.tools)
+
+
+def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+    """A tool an MCP server provides needs that MCP server (the stack's own tools need
+    nothing)."""
+    used = {t for spec in desired.agents for t in spec.tools}
+    return ((t, (t.provider,)) for t in sorted({*declared(desired), *used}) if t.provider != t)
 
 
 # Reading --------------------------------------------------------------------------------------

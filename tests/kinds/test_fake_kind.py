@@ -1,7 +1,7 @@
 """The registry drives everything generic about a kind: a kind added to `KINDS` (here a fake
 one, defined in this file only) is read with the others, fingerprinted, counted,
-owned-checked and resolved, and a saved plan keeps how it was read and has it read the same
-way again, without any other module naming it."""
+owned-checked and resolved, brings what it needs into a scoped run, and a saved plan keeps
+how it was read and has it read the same way again, without any other module naming it."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import pytest
 from reconciler import kinds
 from reconciler.address import Address, Kind
 from reconciler.apply.checks import check_owned
-from reconciler.desired import DesiredState
-from reconciler.errors import UnexpectedAnswer, UnsafePlanError
+from reconciler.desired import AgentSpec, DesiredState
+from reconciler.errors import LettaApplyError, UnexpectedAnswer, UnsafePlanError
 from reconciler.kinds import agent, fingerprint, kept_ids, owned_count, owned_ids
 from reconciler.kinds.common import Reading
 from reconciler.kinds.read import read_live
@@ -25,6 +25,7 @@ from reconciler.plan.builder import Builder
 from reconciler.plan.model import Delete, Plan, Update
 from reconciler.plan.serialize import plan_document, plan_from_json
 from reconciler.planner import build_plan
+from reconciler.scope import Scope, cut
 from reconciler.values import Frozen
 
 FAKE = Kind.LOCK
@@ -91,8 +92,13 @@ class WidgetKind:
         return live.part(WidgetKind.LIVE).found
 
     @staticmethod
-    def declared(_desired: DesiredState) -> Iterable[Address]:
-        return ()
+    def declared(desired: DesiredState) -> Iterable[Address]:
+        return (Address.lock(desired.stack),)
+
+    @staticmethod
+    def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+        # The stack's widget needs its desk agent (as a file needs its folder).
+        return ((Address.lock(desired.stack), (Address.agent("desk"),)),)
 
 
 @pytest.fixture
@@ -196,3 +202,19 @@ def test_how_a_registered_kind_was_read_is_saved_with_the_plan_and_read_again() 
 def test_a_kind_read_as_always_records_nothing() -> None:
     plan = build_plan(DesiredState("acme"), _live(Widget("w-1", "one", "a")), target="t")
     assert [kind for kind, _ in plan.reads] == [Kind.IDENTITY]
+
+
+AGENTS = (AgentSpec(Address.agent("desk"), "desk"), AgentSpec(Address.agent("other"), "other"))
+
+
+@pytest.mark.usefixtures("registered")
+def test_a_scope_selecting_a_registered_kinds_resource_brings_what_it_needs() -> None:
+    scoped = cut(DesiredState("acme", agents=AGENTS), Scope(targets=("lock/*",)))
+    assert scoped.selected == {Address.lock("acme")}
+    assert scoped.needed == {Address.lock("acme"), Address.agent("desk")}
+    assert [spec.address for spec in scoped.desired.agents] == [Address.agent("desk")]
+
+
+def test_an_unregistered_kind_is_never_selected() -> None:
+    with pytest.raises(LettaApplyError, match="selects nothing declared"):
+        cut(DesiredState("acme", agents=AGENTS), Scope(targets=("lock/*",)))
