@@ -32,7 +32,7 @@ from reconciler.kinds import (
     passage,
     tool,
 )
-from reconciler.kinds.common import Reading, Resolve
+from reconciler.kinds.common import Adoption, Reading, Resolve
 from reconciler.live.state import LiveState, Part, Resource
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, Update
@@ -78,6 +78,8 @@ class Handler(Protocol):
     def delete(self, api: LettaApi, change: Delete) -> None: ...
 
     def adopt(self, api: LettaApi, stack: str, change: Adopt, resolve: Resolve) -> str: ...
+
+    def adopting(self, desired: DesiredState, live: LiveState, found: Adoption) -> LiveState: ...
 
 
 class Linker(Protocol):

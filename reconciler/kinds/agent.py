@@ -24,6 +24,7 @@ from reconciler import ownership
 from reconciler.address import Address, AddressError, Kind
 from reconciler.desired import AgentSpec, DesiredState
 from reconciler.kinds import block, tool
+from reconciler.kinds.agent_adopt import adopting
 from reconciler.kinds.agent_read import (
     INCLUDES,
     LIVE,
@@ -73,6 +74,7 @@ __all__ = [
     "TOOLS_INCLUDE",
     "Agents",
     "adopt",
+    "adopting",
     "companion_from_server",
     "create",
     "declared",

@@ -25,6 +25,7 @@ from reconciler.kinds.common import (
     first_owned,
     link,
     no_named_ids,
+    nothing_adopted,
     nothing_deleted_with,
     nothing_needed,
     nothing_recorded,
@@ -103,6 +104,7 @@ def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
 named_ids = no_named_ids
 read_record = nothing_recorded
 shown = shown_as_sent
+adopting = nothing_adopted  # shared blocks are adopted through the agents holding them
 needs = nothing_needed
 
 

@@ -23,6 +23,7 @@ from reconciler.desired import DesiredState, FolderSpec
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import attached
 from reconciler.kinds.common import (
+    Adoption,
     Reading,
     Resolve,
     attach_at,
@@ -30,8 +31,10 @@ from reconciler.kinds.common import (
     detach_at,
     no_named_ids,
     nothing_recorded,
+    only,
     refuse_other_owner,
     shown_as_sent,
+    swapped,
 )
 from reconciler.live.state import LiveState, Part, Resource, by_address
 from reconciler.plan.builder import Builder, optional
@@ -254,6 +257,23 @@ def _update(spec: FolderSpec, current: LiveFolder, out: Builder) -> None:
             "folder to make it again)",
             resource_ids=(current.id,),
         )
+
+
+# Adopting --------------------------------------------------------------------------------------
+
+
+def adopting(desired: DesiredState, live: LiveState, found: Adoption) -> LiveState:
+    """A folder no stack recorded holding a declared name, recorded as the stack's (its
+    files holding declared names are the file kind's to adopt)."""
+    held = of(live)
+    adopted: dict[str, LiveFolder] = {}
+    for spec in desired.folders:
+        unowned = [f for f in held.found if is_adoptable(f, frozenset({spec.name}))]
+        folder = only(unowned) if spec.address not in held.by_address else None
+        if folder is not None:
+            found.take(spec.address, folder.id)
+            adopted[folder.id] = replace(folder, address=spec.address, owner=found.stack)
+    return live.with_part(LIVE, Folders(swapped(held.found, adopted)))
 
 
 # Server calls ---------------------------------------------------------------------------------

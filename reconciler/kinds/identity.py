@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from reconciler import ownership
@@ -20,6 +20,7 @@ from reconciler.desired import DesiredState, IdentitySpec
 from reconciler.errors import LettaApplyError, ServerError
 from reconciler.kinds import agent as agents
 from reconciler.kinds.common import (
+    Adoption,
     Reading,
     Resolve,
     attach_at,
@@ -27,8 +28,10 @@ from reconciler.kinds.common import (
     fingerprinted_in,
     no_named_ids,
     nothing_deleted_with,
+    only,
     owned_in,
     refuse_other_owner,
+    swapped,
 )
 from reconciler.live.state import (
     Found,
@@ -351,6 +354,30 @@ def _detach_stale(
             identity = address_of.get(identity_id)
             if identity is not None and (agent_address, identity) not in wanted:
                 out.change(Detach(identity, agent_address, identity_id))
+
+
+# Adopting --------------------------------------------------------------------------------------
+
+
+def adopting(desired: DesiredState, live: LiveState, found: Adoption) -> LiveState:
+    """An identity no stack marked holding a declared key, marked as the stack's."""
+    held = of(live)
+    owned = {i.identifier_key for i in held.owned}
+    adopted: dict[str, LiveIdentity] = {}
+    for spec in desired.identities:
+        if spec.identifier_key in owned:
+            continue
+        identity = only(
+            [
+                i
+                for i in held.found
+                if i.identifier_key == spec.identifier_key and i.marked_by is None
+            ]
+        )
+        if identity is not None:
+            found.take(spec.address, identity.id)
+            adopted[identity.id] = replace(identity, owned=True, marked_by=found.stack)
+    return live.with_part(LIVE, replace(held, found=swapped(held.found, adopted)))
 
 
 # Server calls ---------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from reconciler.kinds.common import (
     delete_if_present,
     fingerprinted_in,
     no_named_ids,
+    nothing_adopted,
     nothing_deleted_with,
     nothing_needed,
     nothing_recorded,
@@ -67,6 +68,7 @@ deleted_with = nothing_deleted_with
 named_ids = no_named_ids
 read_record = nothing_recorded
 shown = shown_as_sent
+adopting = nothing_adopted
 needs = nothing_needed
 owned = owned_in(LIVE)
 fingerprinted = fingerprinted_in(LIVE)

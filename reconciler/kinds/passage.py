@@ -29,6 +29,7 @@ from reconciler.kinds.common import (
     Reading,
     Resolve,
     no_named_ids,
+    nothing_adopted,
     nothing_deleted_with,
     nothing_recorded,
     shown_as_sent,
@@ -81,6 +82,7 @@ of = LIVE.of
 named_ids = no_named_ids
 read_record = nothing_recorded
 shown = shown_as_sent
+adopting = nothing_adopted
 deleted_with = nothing_deleted_with
 
 
