@@ -183,3 +183,11 @@ def test_addresses_compare_hash_copy_and_pickle_as_values() -> None:
     for again in (copy.copy(one), copy.deepcopy(one), pickle.loads(pickle.dumps(one))):
         assert again == one and hash(again) == hash(one)
     assert not hasattr(one, "__dict__")
+
+
+def test_the_users_patterns_are_worked_out_when_first_asked() -> None:
+    from reconciler.planner import _Patterns
+
+    desired, _live = load_case(min(CASES.iterdir()))
+    lazy = _Patterns(desired)
+    assert dict(lazy) == desired.patterns() and len(lazy) == len(desired.patterns())
