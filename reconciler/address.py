@@ -86,6 +86,11 @@ _ARITY: dict[Kind, tuple[int, ...]] = {
 _PATH_NAMED = frozenset({Kind.FILE, Kind.PASSAGE})
 """Kinds whose last part is a path in their folder or archive: it may hold `/`."""
 
+_ADOPTED_THROUGH_OWNER = frozenset({Kind.CONVERSATION, Kind.FILE})
+"""Kinds whose adoption works through their owner, which must be the stack's first (owned,
+or adopted in the same plan): a conversation is checked to be on the stack's agent, a file is
+recorded in its folder's ownership record."""
+
 
 _PART = re.compile(r"[^/\s]+")
 """A part: no slash, no whitespace (and printable, checked beside it)."""
@@ -266,6 +271,11 @@ class Address:
             container = Kind.FOLDER if self.kind is Kind.FILE else Kind.ARCHIVE
             return Address._derived(container, self.parts[:1])
         return None
+
+    @property
+    def adopted_through(self) -> Address | None:
+        """The owner an adoption of this resource works through (None: adopted alone)."""
+        return self.owner if self.kind in _ADOPTED_THROUGH_OWNER else None
 
     @property
     def user(self) -> str | None:
