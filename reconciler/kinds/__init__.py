@@ -36,7 +36,7 @@ from reconciler.kinds.common import Adoption, Reading, Resolve
 from reconciler.live.state import LiveState, Part, Resource
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, Update
-from reconciler.values import JSON, Frozen, canonical
+from reconciler.values import JSON, Canonical, Frozen
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
@@ -194,15 +194,24 @@ def fingerprint(live: LiveState) -> str:
     that).
     """
     digest = hashlib.sha256(b"[")
+    text = Canonical()
     for index, entry in enumerate(KINDS):
         digest.update(b",[" if index else b"[")
-        for position, item in enumerate(entry.fingerprinted(live)):
-            if position:
-                digest.update(b",")
-            digest.update(canonical(item).encode())
+        pending: list[str] = []
+        for item in entry.fingerprinted(live):
+            pending.append(text(item))
+            if len(pending) == _HASHED_AT_ONCE:
+                digest.update(",".join(pending).encode())
+                pending[:] = [""]  # the next piece starts with its separator
+        if pending:
+            digest.update(",".join(pending).encode())
         digest.update(b"]")
     digest.update(b"]")
     return digest.hexdigest()
+
+
+_HASHED_AT_ONCE = 512
+"""Resources whose text is hashed in one piece: few calls, and little text held at once."""
 
 
 def declared(desired: DesiredState) -> list[Address]:

@@ -205,8 +205,10 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
         current = kept.get(spec.address)
         if current is None:
             out.change(Create(spec.address, freeze(_body(spec, desired.stack))))
-        else:
-            _update(spec, current, desired.stack, out, recompile=spec.agent in stale)
+        elif stale and spec.agent in stale:
+            _update(spec, current, desired.stack, out, recompile=True)
+        elif current.summary != spec.summary:
+            _update(spec, current, desired.stack, out, recompile=False)
     out.undeclared(kept, (spec.address for spec in desired.conversations))
 
 

@@ -246,6 +246,7 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
     kept = out.keep_survivors(identities.by_address, "identities", lambda i: i.protected)
     foreign = {i.identifier_key: i for i in identities.found if not i.owned}
     kept_agents = agents.of(live).kept
+    linked: dict[Address, frozenset[str]] = {}
     for spec in desired.identities:
         current = kept.get(spec.address)
         if current is None and spec.identifier_key in foreign:
@@ -263,7 +264,12 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
             _update(spec, current, desired.stack, out)
         for agent in spec.agents:
             live_agent = kept_agents.get(agent)
-            if current is None or live_agent is None or current.id not in live_agent.identity_ids:
+            if current is None or live_agent is None:
+                out.change(Attach(spec.address, agent))
+                continue
+            if agent not in linked:  # a shared agent lists thousands of identities
+                linked[agent] = frozenset(live_agent.identity_ids)
+            if current.id not in linked[agent]:
                 out.change(Attach(spec.address, agent))
     _detach_stale(desired, kept, kept_agents, out)
     out.undeclared(kept, (spec.address for spec in desired.identities), lambda i: i.protected)
