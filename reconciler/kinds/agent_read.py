@@ -22,7 +22,7 @@ from reconciler.kinds import block
 from reconciler.kinds.agent_record import LISTED, ROUTE, SHAPE, AgentRecord
 from reconciler.kinds.agent_settings import SETTINGS, sleeptime_group
 from reconciler.kinds.block import BlockRecord
-from reconciler.kinds.common import Reading, no_named_ids
+from reconciler.kinds.common import Reading, no_named_ids, nothing_recorded
 from reconciler.live.state import (
     LiveAgent,
     LiveBlock,
@@ -99,6 +99,7 @@ class Agents:
 LIVE = Part(KIND, Agents())
 of = LIVE.of
 named_ids = no_named_ids
+read_record = nothing_recorded
 
 
 def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
@@ -142,7 +143,7 @@ def fingerprinted(live: LiveState) -> Iterable[object]:
     # applied without reading them again.
     part = of(live)
     return chain(
-        (replace(agent, tools=()) for agent in part.listed),
+        (replace(agent, tools=()) if agent.tools else agent for agent in part.listed),
         part.companions,
         sorted(part.tagged_blocks),
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from reconciler import ownership
@@ -20,6 +20,7 @@ from reconciler.desired import DesiredState, IdentitySpec
 from reconciler.errors import LettaApplyError, ServerError
 from reconciler.kinds import agent as agents
 from reconciler.kinds.common import (
+    Adoption,
     Reading,
     Resolve,
     attach_at,
@@ -28,8 +29,10 @@ from reconciler.kinds.common import (
     fingerprinted_in,
     no_named_ids,
     nothing_deleted_with,
+    only,
     owned_in,
     refuse_other_owner,
+    swapped,
 )
 from reconciler.live.state import (
     Found,
@@ -43,7 +46,7 @@ from reconciler.live.state import (
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, NoticeKind, Update
 from reconciler.shape import Shape
-from reconciler.values import JSON, freeze, thaw
+from reconciler.values import JSON, Frozen, freeze, thaw
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi, Params
@@ -99,6 +102,19 @@ def declared(desired: DesiredState) -> Iterable[Address]:
     return (spec.address for spec in desired.identities)
 
 
+def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+    """An identity needs the agents it is attached to."""
+    return ((spec.address, spec.agents) for spec in desired.identities)
+
+
+def shown(change: Create) -> Mapping[str, JSON]:
+    """The properties as `key: value` (as a person declared them), without the ownership
+    marker."""
+    declared = body_properties(change.body)
+    shown = {k: v for k, v in declared.items() if k != ownership.IDENTITY_MARKER_KEY}
+    return {**change.body, "properties": shown}
+
+
 def properties(listed: Iterable[IdentityProperty] | None) -> dict[str, object]:
     """An identity's properties as key -> value (the server sends a list of records)."""
     return {p["key"]: p.get("value") for p in listed or ()}
@@ -131,7 +147,7 @@ def read(reading: Reading) -> Identities:
         declared = tuple(sorted(wanted))
         found = _looked_up(reading, declared, wanted)
         return Identities(_kept(found, reading.stack, wanted), IdentityReads(False, declared))
-    saved = reading.identity_reads
+    saved = _saved_reads(reading)
     if saved.listed if saved else reading.prunes:
         return Identities(_every(reading, wanted), IdentityReads(listed=True))
     attached = [SHAPE.parse(raw, ATTACHED) for raw in reading.part(agents.LIVE).identities]
@@ -141,6 +157,32 @@ def read(reading: Reading) -> Identities:
     found = _looked_up(reading, keys, wanted)
     read = _kept([*attached, *found], reading.stack, wanted)
     return Identities(read, IdentityReads(listed=False, looked_up=keys))
+
+
+def read_record(live: LiveState) -> Frozen:
+    """How the identities were read (every one listed, or through the stack's agents and the
+    keys `looked_up`): a saved plan's apply reads them the same way."""
+    reads = of(live).reads
+    return Frozen({"listed": reads.listed, "looked_up": reads.looked_up})
+
+
+def _saved_reads(reading: Reading) -> IdentityReads | None:
+    """How a saved plan read the identities (None: not a saved plan's apply). A plan that
+    recorded nothing of them listed every one."""
+    if reading.records is None:
+        return None
+    record = reading.records.get(KIND)
+    if record is None:
+        return IdentityReads()
+    listed, keys = record.get("listed"), record.get("looked_up")
+    if set(record) != {"listed", "looked_up"} or not isinstance(listed, bool):
+        raise LettaApplyError(_MALFORMED + "expected {listed: true or false, looked_up: [...]}")
+    if not isinstance(keys, tuple) or not all(isinstance(key, str) for key in keys):
+        raise LettaApplyError(_MALFORMED + "looked_up: expected a list of identifier keys")
+    return IdentityReads(listed, keys)
+
+
+_MALFORMED = f"malformed saved plan: plan.reads.{KIND.value}: "
 
 
 def _every(reading: Reading, wanted: Set[str]) -> tuple[LiveIdentity, ...]:
@@ -235,6 +277,7 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
     kept = out.keep_survivors(identities.by_address, "identities", lambda i: i.protected)
     foreign = {i.identifier_key: i for i in identities.found if not i.owned}
     kept_agents = agents.of(live).kept
+    linked: dict[Address, frozenset[str]] = {}
     for spec in desired.identities:
         current = kept.get(spec.address)
         if current is None and spec.identifier_key in foreign:
@@ -252,7 +295,12 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
             _update(spec, current, desired.stack, out)
         for agent in spec.agents:
             live_agent = kept_agents.get(agent)
-            if current is None or live_agent is None or current.id not in live_agent.identity_ids:
+            if current is None or live_agent is None:
+                out.change(Attach(spec.address, agent))
+                continue
+            if agent not in linked:  # a shared agent lists thousands of identities
+                linked[agent] = frozenset(live_agent.identity_ids)
+            if current.id not in linked[agent]:
                 out.change(Attach(spec.address, agent))
     _detach_stale(desired, kept, kept_agents, out)
     out.undeclared(kept, (spec.address for spec in desired.identities), lambda i: i.protected)
@@ -343,6 +391,30 @@ def _detach_stale(
             identity = address_of.get(identity_id)
             if identity is not None and (agent_address, identity) not in wanted:
                 out.change(Detach(identity, agent_address, identity_id))
+
+
+# Adopting --------------------------------------------------------------------------------------
+
+
+def adopting(desired: DesiredState, live: LiveState, found: Adoption) -> LiveState:
+    """An identity no stack marked holding a declared key, marked as the stack's."""
+    held = of(live)
+    owned = {i.identifier_key for i in held.owned}
+    adopted: dict[str, LiveIdentity] = {}
+    for spec in desired.identities:
+        if spec.identifier_key in owned:
+            continue
+        identity = only(
+            [
+                i
+                for i in held.found
+                if i.identifier_key == spec.identifier_key and i.marked_by is None
+            ]
+        )
+        if identity is not None:
+            found.take(spec.address, identity.id)
+            adopted[identity.id] = replace(identity, owned=True, marked_by=found.stack)
+    return live.with_part(LIVE, replace(held, found=swapped(held.found, adopted)))
 
 
 # Server calls ---------------------------------------------------------------------------------

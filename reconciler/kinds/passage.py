@@ -25,7 +25,15 @@ from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState, PassageSpec
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import archive
-from reconciler.kinds.common import Reading, Resolve, no_named_ids, nothing_deleted_with
+from reconciler.kinds.common import (
+    Reading,
+    Resolve,
+    no_named_ids,
+    nothing_adopted,
+    nothing_deleted_with,
+    nothing_recorded,
+    shown_as_sent,
+)
 from reconciler.live.state import LiveState, Part, Resource, by_address
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Create, Delete, FieldChange, Update
@@ -72,6 +80,9 @@ class Passages:
 LIVE = Part(KIND, Passages())
 of = LIVE.of
 named_ids = no_named_ids
+read_record = nothing_recorded
+shown = shown_as_sent
+adopting = nothing_adopted
 deleted_with = nothing_deleted_with
 
 
@@ -85,6 +96,11 @@ def fingerprinted(live: LiveState) -> Iterable[object]:
 
 def declared(desired: DesiredState) -> Iterable[Address]:
     return (passage.address for spec in desired.archives for passage in spec.passages)
+
+
+def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+    """A passage needs its archive."""
+    return ((p.address, (spec.address,)) for spec in desired.archives for p in spec.passages)
 
 
 # Reading --------------------------------------------------------------------------------------
