@@ -276,7 +276,7 @@ def apply_saved_plan(
             parallelism=options.parallelism,
             progress=hooks.status,
             tool_names=plan.tool_names(),
-            identity_reads=plan.identity_reads,
+            records=dict(plan.reads),
         )
         if fingerprint(live) != plan.live_fingerprint:
             raise StalePlanError(

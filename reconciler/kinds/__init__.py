@@ -1,14 +1,15 @@
 """The kinds of resource a stack manages: one module each, registered here.
 
 Each module holds everything about its kind: its part of the live state (`LIVE`), how it is
-read from the server (`read`, through the kind's one listing, and `from_server`), which of it
-the stack owns (`owned`, `deleted_with`) and what of it a saved plan checks
-(`fingerprinted`), how it is planned against the desired state (`plan`, with its managed
-fields), and created, updated, deleted and adopted on the server; linkable kinds also attach
-and detach. `KINDS` lists them in dependency order (a kind only needs kinds
-before it), which is also the order changes of one phase are listed and run in. What is
-generic (the fingerprint, the owned ids, the ids an apply starts from, the declared
-addresses) is computed here from `KINDS`, never from a list of kinds written by hand.
+read from the server (`read`, through the kind's one listing, and `from_server`), which of
+it the stack owns (`owned`, `deleted_with`), what of it a saved plan checks
+(`fingerprinted`) and how it was read for that plan (`read_record`), how it is planned
+against the desired state (`plan`, with its managed fields), and created, updated, deleted
+and adopted on the server; linkable kinds also attach and detach. `KINDS` lists them in
+dependency order (a kind only needs kinds before it), which is also the order changes of one
+phase are listed and run in. What is generic (the fingerprint, the owned ids, the ids an
+apply starts from, the declared addresses) is computed here from `KINDS`, never from a list
+of kinds written by hand.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from reconciler.kinds.common import Reading, Resolve
 from reconciler.live.state import LiveState, Part, Resource
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, Update
-from reconciler.values import canonical
+from reconciler.values import Frozen, canonical
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
@@ -59,6 +60,8 @@ class Handler(Protocol):
     def named_ids(self, live: LiveState) -> Mapping[Address, str]: ...
 
     def fingerprinted(self, live: LiveState) -> Iterable[object]: ...
+
+    def read_record(self, live: LiveState) -> Frozen | None: ...
 
     def declared(self, desired: DesiredState) -> Iterable[Address]: ...
 
@@ -199,3 +202,11 @@ def fingerprint(live: LiveState) -> str:
 def declared(desired: DesiredState) -> list[Address]:
     """Every address the stack declares, agents' own blocks included, kind by kind."""
     return [address for entry in KINDS for address in entry.declared(desired)]
+
+
+def read_records(live: LiveState) -> tuple[tuple[Kind, Frozen], ...]:
+    """How each kind read its part of `live`, for the kinds whose reads depend on the run (a
+    saved plan keeps them, and its apply reads each part the same way), in `KINDS` order."""
+    return tuple(
+        (entry.KIND, record) for entry in KINDS if (record := entry.read_record(live)) is not None
+    )

@@ -43,6 +43,7 @@ from reconciler.kinds.agent_read import (
     of,
     owned,
     read,
+    read_record,
     read_user_tagged,
     user_tagged,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "owned",
     "plan",
     "read",
+    "read_record",
     "read_user_tagged",
     "update",
     "user_tagged",

@@ -20,7 +20,7 @@ from reconciler.desired import DesiredState
 from reconciler.errors import ServerError
 from reconciler.kinds import block
 from reconciler.kinds.agent_settings import SETTINGS, sleeptime_group
-from reconciler.kinds.common import Reading, no_named_ids
+from reconciler.kinds.common import Reading, no_named_ids, nothing_recorded
 from reconciler.live.state import (
     LiveAgent,
     LiveBlock,
@@ -98,6 +98,7 @@ class Agents:
 LIVE = Part(KIND, Agents())
 of = LIVE.of
 named_ids = no_named_ids
+read_record = nothing_recorded
 
 
 def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:

@@ -29,6 +29,7 @@ from reconciler.kinds.common import (
     delete_if_present,
     detach_at,
     no_named_ids,
+    nothing_recorded,
     refuse_other_owner,
 )
 from reconciler.live.state import LiveState, Part, Resource, by_address
@@ -83,6 +84,7 @@ class Archives:
 LIVE = Part(KIND, Archives())
 of = LIVE.of
 named_ids = no_named_ids
+read_record = nothing_recorded
 
 
 def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:

@@ -26,6 +26,7 @@ from reconciler.kinds.common import (
     link,
     no_named_ids,
     nothing_deleted_with,
+    nothing_recorded,
     update_at,
 )
 from reconciler.live.state import (
@@ -98,6 +99,7 @@ def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
 
 
 named_ids = no_named_ids
+read_record = nothing_recorded
 
 
 def fingerprinted(live: LiveState) -> Iterable[object]:

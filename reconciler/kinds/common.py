@@ -13,9 +13,9 @@ from reconciler import ownership
 from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState
 from reconciler.errors import LettaApplyError
-from reconciler.live.state import Found, IdentityReads, LiveState, Part, Resource
+from reconciler.live.state import Found, LiveState, Part, Resource
 from reconciler.plan.model import Attach, Detach, Update
-from reconciler.values import JSON, thaw
+from reconciler.values import JSON, Frozen, thaw
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
@@ -40,8 +40,9 @@ class Reading:
     """Also what the stack could adopt (`reconciler.planner.adoption`)."""
     prune: bool | None = None
     """Whether the plan may delete undeclared resources (None: as `desired` says)."""
-    identity_reads: IdentityReads | None = None
-    """Read the identities as a saved plan's live state was read."""
+    records: Mapping[Kind, Frozen] | None = None
+    """A saved plan's apply: how the plan read the server, each kind's record (`read_record`)
+    by kind, so that each kind reads its part the same way (None: not a saved plan's apply)."""
     tool_names: tuple[str, ...] = ()
     """More tools to look up by name (those a saved plan attaches)."""
     parallelism: int = 8
@@ -71,6 +72,12 @@ Resolve = Callable[[Address], str]
 def no_named_ids(_live: LiveState) -> Mapping[Address, str]:
     """A kind whose plans name only the stack's own resources."""
     return {}
+
+
+def nothing_recorded(_live: LiveState) -> Frozen | None:
+    """A kind whose part is read the same way whatever the run: a saved plan records nothing
+    of it."""
+    return None
 
 
 def nothing_deleted_with(_live: LiveState) -> Mapping[str, frozenset[str]]:

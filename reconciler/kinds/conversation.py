@@ -24,6 +24,7 @@ from reconciler.kinds.common import (
     delete_if_present,
     no_named_ids,
     nothing_deleted_with,
+    nothing_recorded,
     refuse_other_owner,
 )
 from reconciler.live.state import (
@@ -89,6 +90,7 @@ def _by_agent(live: LiveState) -> dict[Address, list[LiveConversation]]:
 
 
 named_ids = no_named_ids
+read_record = nothing_recorded
 
 
 def fingerprinted(live: LiveState) -> Iterable[object]:

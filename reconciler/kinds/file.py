@@ -33,7 +33,13 @@ from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState, FileSpec
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import folder
-from reconciler.kinds.common import Reading, Resolve, no_named_ids, nothing_deleted_with
+from reconciler.kinds.common import (
+    Reading,
+    Resolve,
+    no_named_ids,
+    nothing_deleted_with,
+    nothing_recorded,
+)
 from reconciler.live.state import LiveState, Part, Resource, by_address
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Create, Delete, FieldChange, NoticeKind, Update
@@ -88,6 +94,7 @@ class Files:
 LIVE = Part(KIND, Files())
 of = LIVE.of
 named_ids = no_named_ids
+read_record = nothing_recorded
 deleted_with = nothing_deleted_with
 
 

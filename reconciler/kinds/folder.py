@@ -29,6 +29,7 @@ from reconciler.kinds.common import (
     delete_if_present,
     detach_at,
     no_named_ids,
+    nothing_recorded,
     refuse_other_owner,
 )
 from reconciler.live.state import LiveState, Part, Resource, by_address
@@ -84,6 +85,7 @@ class Folders:
 LIVE = Part(KIND, Folders())
 of = LIVE.of
 named_ids = no_named_ids
+read_record = nothing_recorded
 
 
 def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:

@@ -41,7 +41,7 @@ from reconciler.live.state import (
 )
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, NoticeKind, Update
-from reconciler.values import JSON, freeze, thaw
+from reconciler.values import JSON, Frozen, freeze, thaw
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi, Params
@@ -100,7 +100,7 @@ def read(reading: Reading) -> Identities:
         declared = tuple(sorted(wanted))
         found = _looked_up(reading, declared, wanted)
         return Identities(_kept(found, reading.stack, wanted), IdentityReads(False, declared))
-    saved = reading.identity_reads
+    saved = _saved_reads(reading)
     if saved.listed if saved else reading.prunes:
         return Identities(_every(reading, wanted), IdentityReads(listed=True))
     attached = reading.part(agents.LIVE).identities
@@ -110,6 +110,32 @@ def read(reading: Reading) -> Identities:
     found = _looked_up(reading, keys, wanted)
     read = _kept([*attached, *found], reading.stack, wanted)
     return Identities(read, IdentityReads(listed=False, looked_up=keys))
+
+
+def read_record(live: LiveState) -> Frozen:
+    """How the identities were read (every one listed, or through the stack's agents and the
+    keys `looked_up`): a saved plan's apply reads them the same way."""
+    reads = of(live).reads
+    return Frozen({"listed": reads.listed, "looked_up": reads.looked_up})
+
+
+def _saved_reads(reading: Reading) -> IdentityReads | None:
+    """How a saved plan read the identities (None: not a saved plan's apply). A plan that
+    recorded nothing of them listed every one."""
+    if reading.records is None:
+        return None
+    record = reading.records.get(KIND)
+    if record is None:
+        return IdentityReads()
+    listed, keys = record.get("listed"), record.get("looked_up")
+    if set(record) != {"listed", "looked_up"} or not isinstance(listed, bool):
+        raise LettaApplyError(_MALFORMED + "expected {listed: true or false, looked_up: [...]}")
+    if not isinstance(keys, tuple) or not all(isinstance(key, str) for key in keys):
+        raise LettaApplyError(_MALFORMED + "looked_up: expected a list of identifier keys")
+    return IdentityReads(listed, keys)
+
+
+_MALFORMED = f"malformed saved plan: plan.reads.{KIND.value}: "
 
 
 def _every(reading: Reading, wanted: Set[str]) -> tuple[LiveIdentity, ...]:

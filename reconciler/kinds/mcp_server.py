@@ -29,6 +29,7 @@ from reconciler.kinds.common import (
     fingerprinted_in,
     no_named_ids,
     nothing_deleted_with,
+    nothing_recorded,
     owned_in,
     refuse_other_owner,
 )
@@ -62,6 +63,7 @@ LIVE = Part(KIND, McpServers())
 of = LIVE.of
 deleted_with = nothing_deleted_with
 named_ids = no_named_ids
+read_record = nothing_recorded
 owned = owned_in(LIVE)
 fingerprinted = fingerprinted_in(LIVE)
 

@@ -25,7 +25,13 @@ from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState, PassageSpec
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import archive
-from reconciler.kinds.common import Reading, Resolve, no_named_ids, nothing_deleted_with
+from reconciler.kinds.common import (
+    Reading,
+    Resolve,
+    no_named_ids,
+    nothing_deleted_with,
+    nothing_recorded,
+)
 from reconciler.live.state import LiveState, Part, Resource, by_address
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Create, Delete, FieldChange, Update
@@ -72,6 +78,7 @@ class Passages:
 LIVE = Part(KIND, Passages())
 of = LIVE.of
 named_ids = no_named_ids
+read_record = nothing_recorded
 deleted_with = nothing_deleted_with
 
 

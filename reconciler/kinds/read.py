@@ -13,7 +13,7 @@ requests.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from reconciler import kinds
@@ -22,7 +22,8 @@ from reconciler.client import LettaApi
 from reconciler.desired import DesiredState
 from reconciler.errors import UnexpectedAnswer
 from reconciler.kinds.common import Reading
-from reconciler.live.state import IdentityReads, LiveState
+from reconciler.live.state import LiveState
+from reconciler.values import Frozen
 
 
 def read_live(
@@ -36,7 +37,7 @@ def read_live(
     tool_names: Iterable[str] = (),
     adopt: bool = False,
     prune: bool | None = None,
-    identity_reads: IdentityReads | None = None,
+    records: Mapping[Kind, Frozen] | None = None,
 ) -> LiveState:
     """Read the stack's resources. With `desired`, also look for foreign resources in the way.
 
@@ -44,8 +45,8 @@ def read_live(
     are more tools to look up by name (those a saved plan attaches), besides the stack's own
     and those `desired` names. `adopt`: also what the stack could adopt (see
     `reconciler.planner.adoption`). `prune` (else as `desired` says): every identity is
-    listed, to find owned ones attached nowhere. `identity_reads`: read the identities as a
-    saved plan's live state was read.
+    listed, to find owned ones attached nowhere. `records`: a saved plan's records of how
+    each kind read the server (`reconciler.kinds.read_records`), read the same way again.
     """
     return _read(
         api,
@@ -57,7 +58,7 @@ def read_live(
         tool_names=tuple(tool_names),
         adopt=adopt,
         prune=prune,
-        identity_reads=identity_reads,
+        records=records,
     )
 
 

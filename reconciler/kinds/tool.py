@@ -31,6 +31,7 @@ from reconciler.kinds.common import (
     fingerprinted_in,
     link,
     nothing_deleted_with,
+    nothing_recorded,
     owned_in,
     refuse_other_owner,
 )
@@ -73,6 +74,7 @@ class Tools(Found[LiveTool]):
 LIVE = Part(KIND, Tools())
 of = LIVE.of
 deleted_with = nothing_deleted_with
+read_record = nothing_recorded
 owned = owned_in(LIVE)
 fingerprinted = fingerprinted_in(LIVE)
 

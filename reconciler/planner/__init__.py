@@ -12,7 +12,7 @@ from typing import assert_never
 
 from reconciler.address import Address, Kind
 from reconciler.desired import BlockSpec, DesiredState, Policy
-from reconciler.kinds import KINDS, fingerprint, identity, owned_count
+from reconciler.kinds import KINDS, fingerprint, owned_count, read_records
 from reconciler.live.state import LiveState
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import (
@@ -69,7 +69,7 @@ def build_plan(
         max_delete_percent=desired.prune.max_delete_percent,
         block_policies=_block_policies(desired, changes),
         scope=scoped.scope.describe() if scoped else (),
-        identity_reads=identity.of(live).reads,
+        reads=read_records(live),
     )
 
 

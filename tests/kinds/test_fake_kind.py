@@ -1,9 +1,11 @@
 """The registry drives everything generic about a kind: a kind added to `KINDS` (here a fake
 one, defined in this file only) is read with the others, fingerprinted, counted,
-owned-checked and resolved without any other module naming it."""
+owned-checked and resolved, and a saved plan keeps how it was read and has it read the same
+way again, without any other module naming it."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -19,7 +21,11 @@ from reconciler.kinds import agent, fingerprint, kept_ids, owned_count, owned_id
 from reconciler.kinds.common import Reading
 from reconciler.kinds.read import read_live
 from reconciler.live.state import LiveState, Part, Resource
+from reconciler.plan.builder import Builder
 from reconciler.plan.model import Delete, Plan, Update
+from reconciler.plan.serialize import plan_document, plan_from_json
+from reconciler.planner import build_plan
+from reconciler.values import Frozen
 
 FAKE = Kind.LOCK
 """A kind no registered module handles: the fake kind stands in for a new one."""
@@ -36,6 +42,8 @@ class Widget:
 @dataclass(frozen=True)
 class Widgets:
     found: tuple[Widget, ...] = ()
+    only: tuple[str, ...] | None = None
+    """The names looked up (None: every widget listed), as a saved plan records it."""
 
 
 class WidgetKind:
@@ -55,8 +63,20 @@ class WidgetKind:
     def read(reading: Reading) -> Widgets:
         # A kind may wait for another's part (as conversations wait for their agents).
         assert reading.part(agent.LIVE).listed == ()
+        record = (reading.records or {}).get(FAKE)
+        only = None if record is None else tuple(record["only"])
         listed = reading.api.paginate("/v1/widgets/", None, reading.page_size)
-        return Widgets(tuple(Widget(w["id"], w["name"], w["value"]) for w in listed))
+        found = (Widget(w["id"], w["name"], w["value"]) for w in listed)
+        return Widgets(tuple(w for w in found if only is None or w.name in only), only)
+
+    @staticmethod
+    def read_record(live: LiveState) -> Frozen | None:
+        only = live.part(WidgetKind.LIVE).only
+        return None if only is None else Frozen({"only": only})
+
+    @staticmethod
+    def plan(_desired: DesiredState, _live: LiveState, _out: Builder) -> None:
+        return None
 
     @staticmethod
     def deleted_with(_live: LiveState) -> Mapping[str, frozenset[str]]:
@@ -80,8 +100,8 @@ def registered(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(kinds, "KINDS", (*kinds.KINDS, WidgetKind))
 
 
-def _live(*widgets: Widget) -> LiveState:
-    return LiveState("acme", {FAKE: Widgets(widgets)})
+def _live(*widgets: Widget, only: tuple[str, ...] | None = None) -> LiveState:
+    return LiveState("acme", {FAKE: Widgets(widgets, only)})
 
 
 @pytest.mark.usefixtures("registered")
@@ -153,3 +173,26 @@ def test_a_record_without_a_field_a_kind_reads_is_an_unexpected_answer() -> None
     server.answers["/v1/agents/"] = [{"name": "renamed-id", "agent_id": "a-1"}]
     with pytest.raises(UnexpectedAnswer, match=r"reading agent records.*KeyError: 'id'"):
         read_live(server, "acme")  # type: ignore[arg-type]
+
+
+@pytest.mark.usefixtures("registered")
+def test_how_a_registered_kind_was_read_is_saved_with_the_plan_and_read_again() -> None:
+    live = _live(Widget("w-1", "one", "a"), only=("one",))
+    plan = build_plan(DesiredState("acme"), live, target="http://letta.test")
+    saved = plan_document(plan)
+    assert saved["reads"] == {
+        "identity": {"listed": True, "looked_up": []},
+        FAKE.value: {"only": ["one"]},
+    }
+    again = plan_from_json(json.dumps(saved))
+    server = Server([{"id": "w-1", "name": "one", "value": "a"}])
+    server.widgets.append({"id": "w-2", "name": "two", "value": "b"})
+    read = read_live(server, "acme", records=dict(again.reads))  # type: ignore[arg-type]
+    assert read.part(WidgetKind.LIVE) == Widgets((Widget("w-1", "one", "a"),), ("one",))
+    assert fingerprint(read) == fingerprint(live)
+
+
+@pytest.mark.usefixtures("registered")
+def test_a_kind_read_as_always_records_nothing() -> None:
+    plan = build_plan(DesiredState("acme"), _live(Widget("w-1", "one", "a")), target="t")
+    assert [kind for kind, _ in plan.reads] == [Kind.IDENTITY]
