@@ -103,21 +103,24 @@ def users_file_format(ref: UsersFile) -> str | None:
     return ref.format or FORMATS.get(ref.file.path.suffix.lower())
 
 
-def read_users_file(ref: UsersFile, root: Root, problems: Problems) -> list[MarkedMap]:
-    """The rows of a users file as marked user mappings (not yet checked against the schema)."""
-    fmt = users_file_format(ref)
-    if fmt is None:
+def open_users_file(ref: UsersFile, root: Root, problems: Problems) -> TextFile | None:
+    """The text of a users file whose format is known, or None with the problem recorded
+    (an unknown format, or a file that is not read: see `read_reference`)."""
+    if users_file_format(ref) is None:
         known = ", ".join(FORMATS)
         problems.add(
             ref.file.loc,
             f"usersFrom: cannot tell the format of {quoted(ref.file.path.name)} "
             f"(extension not one of {known}); set 'format: csv' or 'format: jsonl'",
         )
-        return []
-    file = read_reference(ref.file, root, DATA_MAX_BYTES, problems)
-    if file is None:
-        return []
-    if fmt == "jsonl":
+        return None
+    return read_reference(ref.file, root, DATA_MAX_BYTES, problems)
+
+
+def users_rows(ref: UsersFile, file: TextFile, problems: Problems) -> list[MarkedMap]:
+    """The rows of an opened users file as marked user mappings (not yet checked against the
+    schema)."""
+    if users_file_format(ref) == "jsonl":
         return selected(_jsonl_users(file, problems), ref.where)
     return selected(_csv_users(file, ref.where, problems), ref.where)
 
