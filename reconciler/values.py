@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 JSON = Any
 """A value that survives a JSON round trip (str, int, float, bool, None, list, dict)."""
@@ -99,5 +99,69 @@ def _plain(value: Any) -> JSON:
 _CANONICAL = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain
 )
-"""What `json.dumps` would make with these options, made once: `canonical` is called for
-every resource of a live state's fingerprint."""
+"""What `json.dumps` would make with these options, made once."""
+
+_string = json.encoder.encode_basestring
+"""A string as `_CANONICAL` writes it (`ensure_ascii` off)."""
+
+
+class Canonical:
+    """`canonical` of many values in a row (every resource of a live state, for its
+    fingerprint), the same text made faster: a dataclass of plain fields is written field by
+    field without a dictionary made of it first, and the text of a mapping met again (the
+    settings thousands of agents share) is reused. Anything else goes to the encoder."""
+
+    __slots__ = ("_mappings",)
+
+    REMEMBERED = 256
+    """Mappings whose text is kept at once: forgotten all together past this many."""
+
+    def __init__(self) -> None:
+        self._mappings: dict[int, tuple[Frozen, str]] = {}
+
+    def __call__(self, value: Any) -> str:
+        kind = type(value)
+        if kind is str:
+            return _string(value)
+        if value is None:
+            return "null"
+        if value is True:
+            return "true"
+        if value is False:
+            return "false"
+        if kind is int:
+            return int.__repr__(value)
+        if kind is tuple:
+            return "[" + ",".join([self(item) for item in value]) + "]"
+        if kind is Frozen:
+            return self._mapping(value)
+        keys = _record_keys(cast(Hashable, kind))
+        if keys is None:
+            return _CANONICAL.encode(value)
+        written = []
+        for name, key in keys:
+            field = getattr(value, name)
+            written.append(key + (_string(field) if type(field) is str else self(field)))
+        return "{" + ",".join(written) + "}"
+
+    def _mapping(self, value: Frozen) -> str:
+        known = self._mappings.get(id(value))
+        if known is not None and known[0] is value:
+            return known[1]
+        text = _CANONICAL.encode(value)
+        if len(self._mappings) >= self.REMEMBERED:
+            self._mappings.clear()
+        self._mappings[id(value)] = (value, text)
+        return text
+
+
+@cache
+def _record_keys(cls: type) -> tuple[tuple[str, str], ...] | None:
+    """A dataclass's fields in the encoder's order (sorted), each with its key as written;
+    None for any other type, and for a dataclass the encoder writes as the str, number, list
+    or dict it also is."""
+    if not dataclasses.is_dataclass(cls) or issubclass(
+        cls, str | int | float | list | tuple | dict
+    ):
+        return None
+    return tuple((name, _string(name) + ":") for name in sorted(_field_names(cls)))

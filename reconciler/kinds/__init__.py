@@ -32,11 +32,11 @@ from reconciler.kinds import (
     passage,
     tool,
 )
-from reconciler.kinds.common import Reading, Resolve
+from reconciler.kinds.common import Adoption, Reading, Resolve
 from reconciler.live.state import LiveState, Part, Resource
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, Update
-from reconciler.values import Frozen, canonical
+from reconciler.values import JSON, Canonical, Frozen
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
@@ -65,7 +65,11 @@ class Handler(Protocol):
 
     def declared(self, desired: DesiredState) -> Iterable[Address]: ...
 
+    def needs(self, desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]: ...
+
     def plan(self, desired: DesiredState, live: LiveState, out: Builder) -> None: ...
+
+    def shown(self, change: Create) -> Mapping[str, JSON]: ...
 
     def create(self, api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str: ...
 
@@ -74,6 +78,8 @@ class Handler(Protocol):
     def delete(self, api: LettaApi, change: Delete) -> None: ...
 
     def adopt(self, api: LettaApi, stack: str, change: Adopt, resolve: Resolve) -> str: ...
+
+    def adopting(self, desired: DesiredState, live: LiveState, found: Adoption) -> LiveState: ...
 
 
 class Linker(Protocol):
@@ -188,15 +194,24 @@ def fingerprint(live: LiveState) -> str:
     that).
     """
     digest = hashlib.sha256(b"[")
+    text = Canonical()
     for index, entry in enumerate(KINDS):
         digest.update(b",[" if index else b"[")
-        for position, item in enumerate(entry.fingerprinted(live)):
-            if position:
-                digest.update(b",")
-            digest.update(canonical(item).encode())
+        pending: list[str] = []
+        for item in entry.fingerprinted(live):
+            pending.append(text(item))
+            if len(pending) == _HASHED_AT_ONCE:
+                digest.update(",".join(pending).encode())
+                pending[:] = [""]  # the next piece starts with its separator
+        if pending:
+            digest.update(",".join(pending).encode())
         digest.update(b"]")
     digest.update(b"]")
     return digest.hexdigest()
+
+
+_HASHED_AT_ONCE = 512
+"""Resources whose text is hashed in one piece: few calls, and little text held at once."""
 
 
 def declared(desired: DesiredState) -> list[Address]:
@@ -210,3 +225,14 @@ def read_records(live: LiveState) -> tuple[tuple[Kind, Frozen], ...]:
     return tuple(
         (entry.KIND, record) for entry in KINDS if (record := entry.read_record(live)) is not None
     )
+
+
+def needs(desired: DesiredState) -> dict[Address, tuple[Address, ...]]:
+    """Declared address -> what it needs to exist first or to be linked, as the kinds say:
+    several may say it of one address (the tools an agent lists are the agent kind's to name,
+    the folders it lists the folder kind's)."""
+    found: dict[Address, dict[Address, None]] = {}
+    for entry in KINDS:
+        for address, needed in entry.needs(desired):
+            found.setdefault(address, {}).update(dict.fromkeys(needed))
+    return {address: tuple(needed) for address, needed in found.items()}

@@ -24,6 +24,7 @@ from reconciler import ownership
 from reconciler.address import Address, AddressError, Kind
 from reconciler.desired import AgentSpec, DesiredState
 from reconciler.kinds import block, tool
+from reconciler.kinds.agent_adopt import adopting
 from reconciler.kinds.agent_read import (
     INCLUDES,
     LIVE,
@@ -59,6 +60,7 @@ from reconciler.kinds.common import (
 from reconciler.live.state import LiveAgent, LiveState
 from reconciler.plan.builder import Builder, optional
 from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, NoticeKind, Update
+from reconciler.secrets import NEW
 from reconciler.values import JSON, freeze, thaw
 
 if TYPE_CHECKING:
@@ -72,6 +74,7 @@ __all__ = [
     "TOOLS_INCLUDE",
     "Agents",
     "adopt",
+    "adopting",
     "companion_from_server",
     "create",
     "declared",
@@ -82,12 +85,14 @@ __all__ = [
     "includes",
     "listing",
     "named_ids",
+    "needs",
     "of",
     "owned",
     "plan",
     "read",
     "read_record",
     "read_user_tagged",
+    "shown",
     "update",
     "user_tagged",
 ]
@@ -104,6 +109,25 @@ def declared(desired: DesiredState) -> Iterable[Address]:
     for spec in desired.agents:
         yield spec.address
         yield from (Address.agent_block(spec.address, b.label) for b in spec.blocks)
+
+
+def shown(change: Create) -> Mapping[str, JSON]:
+    """The secrets by name only, and the sleep-time agent the server makes with it."""
+    shown = dict(change.body)
+    if isinstance(shown.get("secrets"), Mapping):
+        shown["secrets"] = dict.fromkeys(shown["secrets"], NEW)
+    if shown.get("enable_sleeptime"):
+        shown["sleeptime_agent"] = f"{shown.get('name')}-sleeptime (made by the server)"
+    return shown
+
+
+def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+    """An agent needs the shared blocks and tools it links; its own blocks need it."""
+    for spec in desired.agents:
+        yield spec.address, (*spec.shared_blocks, *spec.tools)
+        yield from (
+            (Address.agent_block(spec.address, b.label), (spec.address,)) for b in spec.blocks
+        )
 
 
 # Planning -------------------------------------------------------------------------------------

@@ -148,7 +148,7 @@ def fingerprinted(live: LiveState) -> Iterable[object]:
     # applied without reading them again.
     part = of(live)
     return chain(
-        (replace(agent, tools=()) for agent in part.listed),
+        (replace(agent, tools=()) if agent.tools else agent for agent in part.listed),
         part.companions,
         sorted(part.tagged_blocks),
     )

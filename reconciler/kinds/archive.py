@@ -23,6 +23,7 @@ from reconciler.desired import ArchiveSpec, DesiredState
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import attached
 from reconciler.kinds.common import (
+    Adoption,
     Reading,
     Resolve,
     attach_at,
@@ -30,7 +31,10 @@ from reconciler.kinds.common import (
     detach_at,
     no_named_ids,
     nothing_recorded,
+    only,
     refuse_other_owner,
+    shown_as_sent,
+    swapped,
 )
 from reconciler.live.state import LiveState, Part, Resource, by_address
 from reconciler.plan.builder import Builder, optional
@@ -85,6 +89,7 @@ LIVE = Part(KIND, Archives())
 of = LIVE.of
 named_ids = no_named_ids
 read_record = nothing_recorded
+shown = shown_as_sent
 
 
 def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
@@ -108,6 +113,11 @@ def deleted_with(live: LiveState) -> Mapping[str, frozenset[str]]:
 
 def declared(desired: DesiredState) -> Iterable[Address]:
     return (spec.address for spec in desired.archives)
+
+
+def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+    """An agent needs the archive it lists (it is attached to it)."""
+    return ((spec.address, spec.archives) for spec in desired.agents)
 
 
 def description(text: str | None, stack: str, protected: bool = False) -> str:
@@ -240,6 +250,25 @@ def _update(spec: ArchiveSpec, current: LiveArchive, stack: str, out: Builder) -
             "archive to make it again)",
             resource_ids=(current.id,),
         )
+
+
+# Adopting --------------------------------------------------------------------------------------
+
+
+def adopting(desired: DesiredState, live: LiveState, found: Adoption) -> LiveState:
+    """An archive no stack marked holding a declared name, marked as the stack's (its
+    passages stay others': those with a declared passage's text stand for it)."""
+    held = of(live)
+    adopted: dict[str, LiveArchive] = {}
+    for spec in desired.archives:
+        unowned = [a for a in held.found if is_adoptable(a, frozenset({spec.name}))]
+        archive = only(unowned) if spec.address not in held.by_address else None
+        if archive is not None:
+            found.take(spec.address, archive.id)
+            adopted[archive.id] = replace(
+                archive, address=spec.address, owner=found.stack, protected=False
+            )
+    return live.with_part(LIVE, Archives(swapped(held.found, adopted)))
 
 
 # Server calls ---------------------------------------------------------------------------------

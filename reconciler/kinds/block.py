@@ -25,8 +25,11 @@ from reconciler.kinds.common import (
     first_owned,
     link,
     no_named_ids,
+    nothing_adopted,
     nothing_deleted_with,
+    nothing_needed,
     nothing_recorded,
+    shown_as_sent,
     update_at,
 )
 from reconciler.live.state import (
@@ -100,6 +103,9 @@ def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
 
 named_ids = no_named_ids
 read_record = nothing_recorded
+shown = shown_as_sent
+adopting = nothing_adopted  # shared blocks are adopted through the agents holding them
+needs = nothing_needed
 
 
 def fingerprinted(live: LiveState) -> Iterable[object]:

@@ -1,12 +1,12 @@
 """What the kinds' server calls share: id resolution, updates and links by path, reading back
 a create by its ownership record, and adopting a resource marked with tags and a metadata
-record."""
+record; and what planned adoptions (`--adopt`) share: the adoptions found so far."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from reconciler import ownership
@@ -14,7 +14,7 @@ from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState, Outline
 from reconciler.errors import LettaApplyError
 from reconciler.live.state import Found, LiveState, Part, Resource
-from reconciler.plan.model import Attach, Detach, Update
+from reconciler.plan.model import Adopt, Attach, Create, Detach, Update
 from reconciler.values import JSON, Frozen, thaw
 
 if TYPE_CHECKING:
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Found[Any])
 P = TypeVar("P")
+T = TypeVar("T")
+S = TypeVar("S", bound=Resource)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,37 @@ class Reading:
         return self.desired is not None and self.desired.prune.enabled
 
 
+@dataclass
+class Adoption:
+    """The adoptions `--adopt` plans (`reconciler.planner.adoption`), as each kind's
+    `adopting` finds them in `KINDS` order: the stack taking them over and its changes."""
+
+    stack: str
+    changes: list[Adopt] = field(default_factory=list)
+
+    def take(self, address: Address, resource_id: str) -> None:
+        self.changes.append(Adopt(address, resource_id))
+
+    def taken(self, kind: Kind) -> dict[Address, str]:
+        """Address -> id of what is adopted of `kind` so far (a folder, for its files)."""
+        return {c.address: c.resource_id for c in self.changes if c.address.kind is kind}
+
+
+def nothing_adopted(_desired: DesiredState, live: LiveState, _found: Adoption) -> LiveState:
+    """A kind `--adopt` takes nothing of."""
+    return live
+
+
+def only(candidates: Sequence[T]) -> T | None:
+    """The one candidate; None when there are none or several (never guess between them)."""
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def swapped(found: Sequence[S], adopted: Mapping[str, S]) -> tuple[S, ...]:
+    """`found` with the adopted ones (by id) in their place."""
+    return tuple(adopted.get(item.id, item) for item in found)
+
+
 Resolve = Callable[[Address], str]
 """Address -> server id of a resource that exists or was created earlier in the run."""
 
@@ -84,10 +117,20 @@ def no_named_ids(_live: LiveState) -> Mapping[Address, str]:
     return {}
 
 
+def nothing_needed(_desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+    """A kind whose resources need nothing else to exist."""
+    return ()
+
+
 def nothing_recorded(_live: LiveState) -> Frozen | None:
     """A kind whose part is read the same way whatever the run: a saved plan records nothing
     of it."""
     return None
+
+
+def shown_as_sent(change: Create) -> Mapping[str, JSON]:
+    """A kind whose creates a plan shows as they are sent."""
+    return change.body
 
 
 def nothing_deleted_with(_live: LiveState) -> Mapping[str, frozenset[str]]:

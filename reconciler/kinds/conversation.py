@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from reconciler import ownership
@@ -19,13 +19,16 @@ from reconciler.desired import ConversationSpec, DesiredState
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import agent as agents
 from reconciler.kinds.common import (
+    Adoption,
     Reading,
     Resolve,
     delete_if_present,
     no_named_ids,
     nothing_deleted_with,
     nothing_recorded,
+    only,
     refuse_other_owner,
+    shown_as_sent,
 )
 from reconciler.live.state import (
     LiveAgent,
@@ -91,6 +94,7 @@ def _by_agent(live: LiveState) -> dict[Address, list[LiveConversation]]:
 
 named_ids = no_named_ids
 read_record = nothing_recorded
+shown = shown_as_sent
 
 
 def fingerprinted(live: LiveState) -> Iterable[object]:
@@ -99,6 +103,11 @@ def fingerprinted(live: LiveState) -> Iterable[object]:
 
 def declared(desired: DesiredState) -> Iterable[Address]:
     return (spec.address for spec in desired.conversations)
+
+
+def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+    """A conversation needs its agent."""
+    return ((spec.address, (spec.agent,)) for spec in desired.conversations)
 
 
 def on_agent(
@@ -195,8 +204,10 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
         current = kept.get(spec.address)
         if current is None:
             out.change(Create(spec.address, freeze(_body(spec, desired.stack))))
-        else:
-            _update(spec, current, desired.stack, out, recompile=spec.agent in stale)
+        elif stale and spec.agent in stale:
+            _update(spec, current, desired.stack, out, recompile=True)
+        elif current.summary != spec.summary:
+            _update(spec, current, desired.stack, out, recompile=False)
     out.undeclared(kept, (spec.address for spec in desired.conversations))
 
 
@@ -239,6 +250,34 @@ def _update(
 
 def _body(spec: ConversationSpec, stack: str) -> dict[str, JSON]:
     return {"summary": ownership.conversation_summary(spec.summary, stack, spec.user_id)}
+
+
+# Adopting --------------------------------------------------------------------------------------
+
+
+def adopting(desired: DesiredState, live: LiveState, found: Adoption) -> LiveState:
+    """A conversation no stack marked on the stack's (or an adopted) shared agent, whose
+    summary is the declared one, marked as the stack's."""
+    ids = {a.address: a.id for a in agents.of(live).listed if a.address is not None}
+    owned = set(by_agent(live))
+    adopted: list[LiveConversation] = []
+    taken: set[str] = set()
+    for spec in desired.conversations:
+        agent_id = ids.get(spec.agent)
+        if spec.address in owned or agent_id is None:
+            continue
+        match = only(
+            [
+                c
+                for c in of(live).unmarked
+                if c.agent_id == agent_id and c.summary == spec.summary and c.id not in taken
+            ]
+        )
+        if match is not None:
+            taken.add(match.id)
+            found.take(spec.address, match.id)
+            adopted.append(replace(match, user_id=spec.user_id))
+    return live.with_part(LIVE, replace(of(live), marked=(*of(live).marked, *adopted)))
 
 
 # Server calls ---------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from reconciler.desired import DesiredState, FolderSpec
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import attached
 from reconciler.kinds.common import (
+    Adoption,
     Reading,
     Resolve,
     attach_at,
@@ -30,7 +31,10 @@ from reconciler.kinds.common import (
     detach_at,
     no_named_ids,
     nothing_recorded,
+    only,
     refuse_other_owner,
+    shown_as_sent,
+    swapped,
 )
 from reconciler.live.state import LiveState, Part, Resource, by_address
 from reconciler.plan.builder import Builder, optional
@@ -86,6 +90,7 @@ LIVE = Part(KIND, Folders())
 of = LIVE.of
 named_ids = no_named_ids
 read_record = nothing_recorded
+shown = shown_as_sent
 
 
 def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
@@ -109,6 +114,11 @@ def deleted_with(live: LiveState) -> Mapping[str, frozenset[str]]:
 
 def declared(desired: DesiredState) -> Iterable[Address]:
     return (spec.address for spec in desired.folders)
+
+
+def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+    """An agent needs the folders it lists (they are attached to it)."""
+    return ((spec.address, spec.folders) for spec in desired.agents)
 
 
 # Reading --------------------------------------------------------------------------------------
@@ -247,6 +257,23 @@ def _update(spec: FolderSpec, current: LiveFolder, out: Builder) -> None:
             "folder to make it again)",
             resource_ids=(current.id,),
         )
+
+
+# Adopting --------------------------------------------------------------------------------------
+
+
+def adopting(desired: DesiredState, live: LiveState, found: Adoption) -> LiveState:
+    """A folder no stack recorded holding a declared name, recorded as the stack's (its
+    files holding declared names are the file kind's to adopt)."""
+    held = of(live)
+    adopted: dict[str, LiveFolder] = {}
+    for spec in desired.folders:
+        unowned = [f for f in held.found if is_adoptable(f, frozenset({spec.name}))]
+        folder = only(unowned) if spec.address not in held.by_address else None
+        if folder is not None:
+            found.take(spec.address, folder.id)
+            adopted[folder.id] = replace(folder, address=spec.address, owner=found.stack)
+    return live.with_part(LIVE, Folders(swapped(held.found, adopted)))
 
 
 # Server calls ---------------------------------------------------------------------------------

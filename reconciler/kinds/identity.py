@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from reconciler import ownership
@@ -20,6 +20,7 @@ from reconciler.desired import DesiredState, IdentitySpec
 from reconciler.errors import LettaApplyError, ServerError
 from reconciler.kinds import agent as agents
 from reconciler.kinds.common import (
+    Adoption,
     Reading,
     Resolve,
     attach_at,
@@ -27,8 +28,10 @@ from reconciler.kinds.common import (
     fingerprinted_in,
     no_named_ids,
     nothing_deleted_with,
+    only,
     owned_in,
     refuse_other_owner,
+    swapped,
 )
 from reconciler.live.state import (
     Found,
@@ -71,6 +74,19 @@ fingerprinted = fingerprinted_in(LIVE)
 
 def declared(desired: DesiredState) -> Iterable[Address]:
     return (spec.address for spec in desired.identities)
+
+
+def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+    """An identity needs the agents it is attached to."""
+    return ((spec.address, spec.agents) for spec in desired.identities)
+
+
+def shown(change: Create) -> Mapping[str, JSON]:
+    """The properties as `key: value` (as a person declared them), without the ownership
+    marker."""
+    declared = properties(change.body)
+    shown = {k: v for k, v in declared.items() if k != ownership.IDENTITY_MARKER_KEY}
+    return {**change.body, "properties": shown}
 
 
 def properties(raw: Mapping[str, JSON]) -> dict[str, JSON]:
@@ -230,6 +246,7 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
     kept = out.keep_survivors(identities.by_address, "identities", lambda i: i.protected)
     foreign = {i.identifier_key: i for i in identities.found if not i.owned}
     kept_agents = agents.of(live).kept
+    linked: dict[Address, frozenset[str]] = {}
     for spec in desired.identities:
         current = kept.get(spec.address)
         if current is None and spec.identifier_key in foreign:
@@ -247,7 +264,12 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
             _update(spec, current, desired.stack, out)
         for agent in spec.agents:
             live_agent = kept_agents.get(agent)
-            if current is None or live_agent is None or current.id not in live_agent.identity_ids:
+            if current is None or live_agent is None:
+                out.change(Attach(spec.address, agent))
+                continue
+            if agent not in linked:  # a shared agent lists thousands of identities
+                linked[agent] = frozenset(live_agent.identity_ids)
+            if current.id not in linked[agent]:
                 out.change(Attach(spec.address, agent))
     _detach_stale(desired, kept, kept_agents, out)
     out.undeclared(kept, (spec.address for spec in desired.identities), lambda i: i.protected)
@@ -338,6 +360,30 @@ def _detach_stale(
             identity = address_of.get(identity_id)
             if identity is not None and (agent_address, identity) not in wanted:
                 out.change(Detach(identity, agent_address, identity_id))
+
+
+# Adopting --------------------------------------------------------------------------------------
+
+
+def adopting(desired: DesiredState, live: LiveState, found: Adoption) -> LiveState:
+    """An identity no stack marked holding a declared key, marked as the stack's."""
+    held = of(live)
+    owned = {i.identifier_key for i in held.owned}
+    adopted: dict[str, LiveIdentity] = {}
+    for spec in desired.identities:
+        if spec.identifier_key in owned:
+            continue
+        identity = only(
+            [
+                i
+                for i in held.found
+                if i.identifier_key == spec.identifier_key and i.marked_by is None
+            ]
+        )
+        if identity is not None:
+            found.take(spec.address, identity.id)
+            adopted[identity.id] = replace(identity, owned=True, marked_by=found.stack)
+    return live.with_part(LIVE, replace(held, found=swapped(held.found, adopted)))
 
 
 # Server calls ---------------------------------------------------------------------------------

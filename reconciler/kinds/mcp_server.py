@@ -28,10 +28,13 @@ from reconciler.kinds.common import (
     delete_if_present,
     fingerprinted_in,
     no_named_ids,
+    nothing_adopted,
     nothing_deleted_with,
+    nothing_needed,
     nothing_recorded,
     owned_in,
     refuse_other_owner,
+    shown_as_sent,
 )
 from reconciler.live.state import Found, LiveMcpServer, LiveState, Part, survivor_first
 from reconciler.plan.builder import Builder
@@ -64,6 +67,9 @@ of = LIVE.of
 deleted_with = nothing_deleted_with
 named_ids = no_named_ids
 read_record = nothing_recorded
+shown = shown_as_sent
+adopting = nothing_adopted
+needs = nothing_needed
 owned = owned_in(LIVE)
 fingerprinted = fingerprinted_in(LIVE)
 

@@ -29,8 +29,10 @@ from reconciler.kinds.common import (
     Reading,
     Resolve,
     no_named_ids,
+    nothing_adopted,
     nothing_deleted_with,
     nothing_recorded,
+    shown_as_sent,
 )
 from reconciler.live.state import LiveState, Part, Resource, by_address
 from reconciler.plan.builder import Builder
@@ -79,6 +81,8 @@ LIVE = Part(KIND, Passages())
 of = LIVE.of
 named_ids = no_named_ids
 read_record = nothing_recorded
+shown = shown_as_sent
+adopting = nothing_adopted
 deleted_with = nothing_deleted_with
 
 
@@ -92,6 +96,11 @@ def fingerprinted(live: LiveState) -> Iterable[object]:
 
 def declared(desired: DesiredState) -> Iterable[Address]:
     return (passage.address for spec in desired.archives for passage in spec.passages)
+
+
+def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+    """A passage needs its archive."""
+    return ((p.address, (spec.address,)) for spec in desired.archives for p in spec.passages)
 
 
 # Reading --------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ tool claiming `mcp.server_name` is still a custom tool.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ from reconciler.desired import DesiredState, ToolSpec
 from reconciler.errors import LettaApplyError, ServerError
 from reconciler.kinds import mcp_server
 from reconciler.kinds.common import (
+    Adoption,
     Reading,
     Resolve,
     delete_if_present,
@@ -32,8 +34,11 @@ from reconciler.kinds.common import (
     link,
     nothing_deleted_with,
     nothing_recorded,
+    only,
     owned_in,
     refuse_other_owner,
+    shown_as_sent,
+    swapped,
 )
 from reconciler.live.state import Found, LiveState, LiveTool, Part, survivor_first
 from reconciler.plan.builder import Builder, optional
@@ -75,6 +80,7 @@ LIVE = Part(KIND, Tools())
 of = LIVE.of
 deleted_with = nothing_deleted_with
 read_record = nothing_recorded
+shown = shown_as_sent
 owned = owned_in(LIVE)
 fingerprinted = fingerprinted_in(LIVE)
 
@@ -94,6 +100,13 @@ def named_ids(live: LiveState) -> Mapping[Address, str]:
 
 def declared(desired: DesiredState) -> Iterable[Address]:
     return (spec.address for spec in desired.tools)
+
+
+def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+    """A tool an MCP server provides needs that MCP server (the stack's own tools need
+    nothing)."""
+    used = {t for spec in desired.agents for t in spec.tools}
+    return ((t, (t.provider,)) for t in sorted({*declared(desired), *used}) if t.provider != t)
 
 
 # Reading --------------------------------------------------------------------------------------
@@ -280,6 +293,31 @@ def _server_fields(fields: Mapping[str, JSON]) -> dict[str, JSON]:
 def _requirement(text: str) -> dict[str, JSON]:
     name, _, version = text.partition("==")
     return {"name": name.strip(), **({"version": version.strip()} if version else {})}
+
+
+# Adopting --------------------------------------------------------------------------------------
+
+
+def adopting(desired: DesiredState, live: LiveState, found: Adoption) -> LiveState:
+    """A custom tool no stack owns holding a declared tool's name, marked as the stack's."""
+    held = of(live)
+    owned = {t.address for t in held.owned}
+    adopted: dict[str, LiveTool] = {}
+    for spec in desired.tools:
+        if spec.address in owned:
+            continue
+        tool = only([t for t in held.found if t.name == spec.name and _unowned(t)])
+        if tool is not None:
+            found.take(spec.address, tool.id)
+            tags = tuple(sorted({*tool.tags, ownership.stack_tag(found.stack)}))
+            adopted[tool.id] = replace(
+                tool, address=spec.address, tags=tags, tagged=True, owner=found.stack
+            )
+    return live.with_part(LIVE, Tools(swapped(held.found, adopted)))
+
+
+def _unowned(tool: LiveTool) -> bool:
+    return tool.address is None and tool.owner is None and tool.tool_type == "custom"
 
 
 # Server calls ---------------------------------------------------------------------------------

@@ -65,7 +65,17 @@ def by_address(
         address = address_of(resource)
         if address is not None:
             groups[address].append(resource)
-    return {address: survivor_first(group) for address, group in sorted(groups.items())}
+    return {
+        address: group if len(group) == 1 else survivor_first(group)
+        for address in sorted(groups, key=_in_order)
+        for group in (groups[address],)
+    }
+
+
+def _in_order(address: Address) -> tuple[str, tuple[str, ...]]:
+    """The sort key of `Address`'s own order (kind, then parts), compared without calling
+    its comparison methods: the stack's resources are sorted by address on every read."""
+    return (address.kind, address.parts)
 
 
 @dataclass(frozen=True, slots=True)

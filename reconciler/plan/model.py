@@ -103,11 +103,10 @@ class Adopt:
 
     @property
     def needs(self) -> tuple[Address, ...]:
-        """A conversation is marked on its agent and a file recorded in its folder, either of
-        which may be adopted in the same plan."""
-        owner = self.address.owner
-        marked_on_owner = self.address.kind in (Kind.CONVERSATION, Kind.FILE)
-        return (owner,) if owner is not None and marked_on_owner else ()
+        """The owner the adoption works through (`Address.adopted_through`), which may be
+        adopted in the same plan."""
+        through = self.address.adopted_through
+        return (through,) if through is not None else ()
 
 
 @dataclass(frozen=True)

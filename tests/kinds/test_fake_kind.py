@@ -1,7 +1,8 @@
 """The registry drives everything generic about a kind: a kind added to `KINDS` (here a fake
 one, defined in this file only) is read with the others, fingerprinted, counted,
-owned-checked and resolved, and a saved plan keeps how it was read and has it read the same
-way again, without any other module naming it."""
+owned-checked and resolved, adopted, brings what it needs into a scoped run, and a saved plan
+keeps how it was read and has it read the same way again, without any other module naming
+it."""
 
 from __future__ import annotations
 
@@ -15,16 +16,17 @@ import pytest
 from reconciler import kinds
 from reconciler.address import Address, Kind
 from reconciler.apply.checks import check_owned
-from reconciler.desired import DesiredState
-from reconciler.errors import UnexpectedAnswer, UnsafePlanError
+from reconciler.desired import AgentSpec, DesiredState
+from reconciler.errors import LettaApplyError, UnexpectedAnswer, UnsafePlanError
 from reconciler.kinds import agent, fingerprint, kept_ids, owned_count, owned_ids
-from reconciler.kinds.common import Reading
+from reconciler.kinds.common import Adoption, Reading
 from reconciler.kinds.read import read_live
 from reconciler.live.state import LiveState, Part, Resource
 from reconciler.plan.builder import Builder
-from reconciler.plan.model import Delete, Plan, Update
+from reconciler.plan.model import Adopt, Delete, Plan, Update
 from reconciler.plan.serialize import plan_document, plan_from_json
 from reconciler.planner import build_plan
+from reconciler.scope import Scope, cut
 from reconciler.values import Frozen
 
 FAKE = Kind.LOCK
@@ -79,6 +81,13 @@ class WidgetKind:
         return None
 
     @staticmethod
+    def adopting(_desired: DesiredState, live: LiveState, found: Adoption) -> LiveState:
+        for widget in live.part(WidgetKind.LIVE).found:
+            if widget.value == "unmarked":
+                found.take(Address.lock(widget.name), widget.id)
+        return live
+
+    @staticmethod
     def deleted_with(_live: LiveState) -> Mapping[str, frozenset[str]]:
         return {}
 
@@ -91,8 +100,13 @@ class WidgetKind:
         return live.part(WidgetKind.LIVE).found
 
     @staticmethod
-    def declared(_desired: DesiredState) -> Iterable[Address]:
-        return ()
+    def declared(desired: DesiredState) -> Iterable[Address]:
+        return (Address.lock(desired.stack),)
+
+    @staticmethod
+    def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+        # The stack's widget needs its desk agent (as a file needs its folder).
+        return ((Address.lock(desired.stack), (Address.agent("desk"),)),)
 
 
 @pytest.fixture
@@ -196,3 +210,26 @@ def test_how_a_registered_kind_was_read_is_saved_with_the_plan_and_read_again() 
 def test_a_kind_read_as_always_records_nothing() -> None:
     plan = build_plan(DesiredState("acme"), _live(Widget("w-1", "one", "a")), target="t")
     assert [kind for kind, _ in plan.reads] == [Kind.IDENTITY]
+
+
+AGENTS = (AgentSpec(Address.agent("desk"), "desk"), AgentSpec(Address.agent("other"), "other"))
+
+
+@pytest.mark.usefixtures("registered")
+def test_a_scope_selecting_a_registered_kinds_resource_brings_what_it_needs() -> None:
+    scoped = cut(DesiredState("acme", agents=AGENTS), Scope(targets=("lock/*",)))
+    assert scoped.selected == {Address.lock("acme")}
+    assert scoped.needed == {Address.lock("acme"), Address.agent("desk")}
+    assert [spec.address for spec in scoped.desired.agents] == [Address.agent("desk")]
+
+
+def test_an_unregistered_kind_is_never_selected() -> None:
+    with pytest.raises(LettaApplyError, match="selects nothing declared"):
+        cut(DesiredState("acme", agents=AGENTS), Scope(targets=("lock/*",)))
+
+
+@pytest.mark.usefixtures("registered")
+def test_a_registered_kind_is_asked_what_it_adopts() -> None:
+    live = _live(Widget("w-1", "one", "unmarked"), Widget("w-2", "two", "a"))
+    plan = build_plan(DesiredState("acme"), live, target="t", adopt=True)
+    assert plan.changes == (Adopt(Address.lock("one"), "w-1"),)
