@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
-from reconciler.address import Address, Pattern
+from reconciler.address import Address, Kind, Pattern
 from reconciler.errors import Location
 from reconciler.values import EMPTY, Frozen
 
@@ -106,14 +106,17 @@ class AgentSpec:
     """The agent's secrets, replaced as a whole on the server; None: not managed."""
     recompile_conversations: bool = True
     """A shared agent's conversations are compiled again when its context changes."""
-    folders: tuple[Address, ...] = ()
-    """The stack's folders attached to the agent."""
-    archives: tuple[Address, ...] = ()
-    """The stack's archive attached to the agent (at most one)."""
+    attached: tuple[Address, ...] = ()
+    """The stack's resources the agent lists by name and the server attaches to it (its
+    folders, its archive), sorted."""
 
     @property
     def user_id(self) -> str | None:
         return self.address.user
+
+    def listing(self, kind: Kind) -> tuple[Address, ...]:
+        """The attached resources of `kind`."""
+        return tuple(address for address in self.attached if address.kind is kind)
 
     @property
     def model(self) -> str:

@@ -17,6 +17,7 @@ from reconciler.errors import Location
 from reconciler.manifest.files import FileRef, Root, TextFile
 from reconciler.manifest.marked import MarkedList, MarkedMap
 from reconciler.manifest.problems import Problems
+from reconciler.manifest.schema import manifest_schema
 from reconciler.manifest.users import Format, Origin, User, parse_user
 from reconciler.manifest.users_from import (
     UsersFile,
@@ -27,15 +28,19 @@ from reconciler.manifest.users_from import (
 )
 from reconciler.manifest.yaml_loader import Document
 
-SECTIONS = {
-    "templates": "template",
-    "agents": "agent",
-    "blocks": "block",
-    "tools": "tool",
-    "mcpServers": "mcpServer",
-    "folders": "folder",
-    "archives": "archive",
-}
+
+def _definition_sections() -> dict[str, str]:
+    """The top-level sections of definitions by name (`templates:`, `blocks:`, ...), as the
+    schema has them (a mapping of names to a definition), each with what one of its
+    definitions is called: the section's name in the singular (`template`, `block`)."""
+    return {
+        name: name.removesuffix("s")
+        for name, node in manifest_schema()["properties"].items()
+        if node.get("type") == "object" and isinstance(node.get("additionalProperties"), dict)
+    }
+
+
+SECTIONS = _definition_sections()
 
 
 @dataclass(frozen=True)
