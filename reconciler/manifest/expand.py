@@ -21,9 +21,11 @@ from reconciler.desired import (
     ConversationSpec,
     DesiredState,
     IdentitySpec,
+    Outline,
     Pattern,
     PruneSettings,
     SharedBlockSpec,
+    manages_tools,
 )
 from reconciler.manifest.blueprints import (
     BlockPrint,
@@ -70,14 +72,31 @@ def compile_stack(stack: Stack, problems: Problems) -> Blueprints:
     return Blueprints(blocks, templates, agents, sources)
 
 
-def expand(stack: Stack, users: Iterable[User], problems: Problems) -> DesiredState:
-    """The desired state of the stack; problems are recorded, not raised."""
+def expand(
+    stack: Stack, users: Iterable[User], problems: Problems, prints: Blueprints | None = None
+) -> DesiredState:
+    """The desired state of the stack; problems are recorded, not raised. `prints`: the
+    stack's definitions if they are compiled already (`compile_stack`)."""
     with collector.paused():  # a spec per user, none in a reference cycle
-        return _expand(stack, users, problems)
+        return _expand(stack, prints or compile_stack(stack, problems), users, problems)
 
 
-def _expand(stack: Stack, users: Iterable[User], problems: Problems) -> DesiredState:
-    prints = compile_stack(stack, problems)
+def outline(stack: Stack, prints: Blueprints) -> Outline:
+    """What the stack declares before its users: every secret its definitions declare, and
+    whether it manages its agents' tools (None when only the users' templates tell)."""
+    definitions = (*prints.templates.values(), *prints.agents.values())
+    servers = [compile_mcp_server(d) for _, d in sorted(stack.definitions["mcpServers"].items())]
+    secrets = [secret for bp in definitions for secret in bp.secrets or ()]
+    secrets += [secret for server in servers for secret in server.credentials]
+    tools: bool | None = any(manages_tools(bp) for bp in prints.agents.values())
+    if not tools and any(manages_tools(bp) for bp in prints.templates.values()):
+        tools = None
+    return Outline(stack.name, tuple(secrets), tools)
+
+
+def _expand(
+    stack: Stack, prints: Blueprints, users: Iterable[User], problems: Problems
+) -> DesiredState:
     agents = [a for bp in prints.agents.values() if (a := _agent(bp, None, problems))]
     missing = MissingProperties()
     conversations: list[ConversationSpec] = []
