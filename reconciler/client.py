@@ -176,10 +176,15 @@ class LettaApi:
                 label = self.target.label
                 message = f"the answer is not a list: {label} does not look like a Letta server"
                 raise UnexpectedAnswer(path, message)
-            yield from page
-            if len(page) < page_size:
+            last = len(page) < page_size
+            after = None if last else page[-1]["id"]
+            # Each record handed over is let go of here: a page of 200 agents with their
+            # blocks is megabytes of objects, gone as the caller converts them.
+            page.reverse()
+            while page:
+                yield page.pop()
+            if last:
                 return
-            after = page[-1]["id"]
 
     def search(self, path: str, body: JSON, *, address: str = "") -> JSON:
         """A POST that only reads (a search): retried like a GET."""

@@ -31,7 +31,7 @@ from reconciler.live.state import (
     by_address,
     survivor_first,
 )
-from reconciler.values import JSON, Frozen, freeze_shared
+from reconciler.values import JSON, Frozen, freeze_shared, shared
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi, Params
@@ -104,7 +104,7 @@ read_record = nothing_recorded
 def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
     """The stack's agents and, at their own addresses, the agents' own memory blocks and
     their sleep-time agents."""
-    return live.derived(owned, lambda: _owned(live))
+    return _owned(live)  # not kept: an address for each of thousands of agents' own blocks
 
 
 def _owned(live: LiveState) -> dict[Address, list[Resource]]:
@@ -228,7 +228,8 @@ def _tool_refs(raw: Mapping[str, JSON]) -> tuple[ToolRef, ...]:
 def _settings(raw: Mapping[str, JSON]) -> Frozen:
     """The settings the server holds a value for (a missing one reads as unset)."""
     read = ((s.name, s.read(raw)) for s in SETTINGS)
-    return Frozen({name: freeze_shared(value) for name, value in read if value is not None})
+    settings: Frozen = shared({name: value for name, value in read if value is not None})
+    return settings
 
 
 def _label(live: LiveBlock) -> tuple[str, str]:
