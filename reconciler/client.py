@@ -305,9 +305,15 @@ class LettaApi:
                 raise failure from None  # not even under --debug: it quotes the header
             raise failure from exc
         self._answered = True
-        if not answer.is_success:
-            raise _from_status(answer, self._unsayable())
-        return _decode(answer, self.target.label)
+        try:
+            if not answer.is_success:
+                raise _from_status(answer, self._unsayable())
+            return _decode(answer, self.target.label)
+        finally:
+            # httpx's response and its stream refer to each other: only Python's cyclic
+            # collector would free the two, with the answer's body, and it seldom runs once a
+            # large live state is held. The body was read whole; the stream is no longer needed.
+            answer.stream = httpx.ByteStream(b"")
 
     def _unsayable(self) -> tuple[str, ...]:
         """What an answer may quote but no message may print: the API key and the secrets'

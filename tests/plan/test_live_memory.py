@@ -8,12 +8,20 @@ from __future__ import annotations
 import gc
 import json
 import weakref
+from collections.abc import Iterator
 
 import pytest
 
 from reconciler.client import LettaApi, Target
 from reconciler.kinds import agent, block, conversation
-from reconciler.live.state import LiveAgent, LiveBlock, LiveConversation, LiveIdentity
+from reconciler.live.state import (
+    LiveAgent,
+    LiveBlock,
+    LiveConversation,
+    LiveIdentity,
+    LiveState,
+    Walked,
+)
 from reconciler.values import EMPTY, canonical, freeze, shared
 
 STACK = "acme"
@@ -153,3 +161,44 @@ def test_listing_pages_let_go_of_each_record_once_handed_over() -> None:
         ids.append(record["id"])
         assert record not in seen[-1]
     assert ids == ["a0", "a1", "a2", "a3"]
+
+
+def test_a_walked_mapping_is_the_dictionary_of_its_pairs() -> None:
+    calls = []
+
+    def pairs() -> Iterator[tuple[str, int]]:
+        calls.append(1)
+        yield from (("b", 2), ("a", 1), ("c", 3))
+
+    walked = Walked(pairs)
+    made = {"b": 2, "a": 1, "c": 3}
+    assert list(walked) == list(made) and list(walked.items()) == list(made.items())
+    assert list(walked.values()) == list(made.values()) and len(walked) == 3
+    assert walked == made and dict(walked) == made
+    before = len(calls)
+    assert walked["a"] == 1 and walked.get("z") is None and "c" in walked
+    assert ("a", 1) in walked.items() and 3 in walked.values()
+    assert len(calls) == before + 1  # lookups made the dictionary once
+
+
+def test_the_agents_owned_resources_are_walked_not_held() -> None:
+    first, second = (agent.from_server(json.loads(_agent_json(n)), STACK) for n in (1, 2))
+    live = LiveState(
+        STACK,
+        {
+            agent.KIND: agent.Agents((first, second)),
+            block.KIND: block.Blocks(tagged=frozenset({"block-1", "block-2"})),
+        },
+    )
+    owned = agent.owned(live)
+    assert isinstance(owned, Walked)
+    assert {str(a): [r.id for r in group] for a, group in owned.items()} == {
+        "agent/user:u1": ["agent-1"],
+        "agent/user:u2": ["agent-2"],
+        "block/user:u1/human": ["block-1"],
+        "block/user:u2/human": ["block-2"],
+    }
+    assert dict(agent.deleted_with(live)) == {
+        "agent-1": frozenset({"block-1"}),
+        "agent-2": frozenset({"block-2"}),
+    }
