@@ -26,7 +26,13 @@ from typing import Any, Self
 import httpx
 
 from reconciler.environ import EnvGrant
-from reconciler.errors import ConnectionFailed, LettaApplyError, ServerError, UnexpectedAnswer
+from reconciler.errors import (
+    Cancelled,
+    ConnectionFailed,
+    LettaApplyError,
+    ServerError,
+    UnexpectedAnswer,
+)
 from reconciler.keys import OperatorKey
 from reconciler.secrets import SecretAccess
 from reconciler.text import REDACTED, redact_url
@@ -110,14 +116,16 @@ class LettaApi:
         self,
         target: Target,
         retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         secrets: SecretAccess | None = None,
     ) -> None:
         self.target = target
         self.secrets = secrets or SecretAccess(EnvGrant(), OperatorKey(target.api_key))
         """The variables the operator lets the stack's secrets be read from, and the key."""
         self.retry = retry or RetryPolicy()
-        self._sleep = sleep
+        self._cancelled = threading.Event()
+        self._sleep = sleep or self._cancelled.wait
+        """Waits between retries; by default cut short by `cancel`."""
         self._lock = threading.Lock()
         self._requests = 0
         self._answered = False
@@ -145,6 +153,12 @@ class LettaApi:
 
     def close(self) -> None:
         self.http.close()
+
+    def cancel(self) -> None:
+        """Send nothing more: every request not sent yet, retries included, raises
+        `Cancelled` (reads whose answers are no longer wanted end at their next request);
+        a wait before a retry ends at once. Requests already sent are answered as usual."""
+        self._cancelled.set()
 
     def __enter__(self) -> Self:
         return self
@@ -286,6 +300,8 @@ class LettaApi:
         params: Params | None = None,
         file: tuple[str, bytes] | None = None,
     ) -> JSON:
+        if self._cancelled.is_set():
+            raise Cancelled(f"{method.upper()} {path}: not sent, the client was cancelled")
         url = self._base.copy_with(raw_path=self._base.raw_path + _relative(path))
         query = dict(params) if params else None
         try:

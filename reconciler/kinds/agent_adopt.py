@@ -18,7 +18,7 @@ from reconciler import ownership
 from reconciler.address import USER_KEY_PREFIX, Address
 from reconciler.desired import AgentSpec, DesiredState
 from reconciler.kinds import block
-from reconciler.kinds.agent_read import LIVE, Agents, of
+from reconciler.kinds.agent_read import LIVE, of
 from reconciler.kinds.common import Adoption, only
 from reconciler.live.state import LiveAgent, LiveBlock, LiveState
 from reconciler.values import freeze
@@ -38,7 +38,8 @@ def adopting(desired: DesiredState, live: LiveState, found: Adoption) -> LiveSta
         shared=(*held.shared, *shared),
         tagged=held.tagged | own_blocks | {b.id for b in shared},
     )
-    return live.with_part(LIVE, Agents(every, rest)).with_part(block.LIVE, marked)
+    agents = replace(of(live), listed=every, foreign=rest)  # sleep-time groups kept
+    return live.with_part(LIVE, agents).with_part(block.LIVE, marked)
 
 
 def _agents(

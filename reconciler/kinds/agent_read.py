@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from reconciler import ownership
 from reconciler.address import USER_KEY_PREFIX, Address, Kind
-from reconciler.desired import DesiredState
+from reconciler.desired import DesiredState, manages_tools
 from reconciler.errors import ServerError
 from reconciler.kinds import block
 from reconciler.kinds.agent_settings import SETTINGS, sleeptime_group
@@ -58,10 +58,16 @@ heavier (each tool comes whole, its source and schema included)."""
 def includes(desired: DesiredState | None) -> tuple[str, ...]:
     """What the stack's agent listing includes: agents' tools only when a manifest lists
     tools or tool rules for them (saved plans are applied without them)."""
-    uses_tools = desired is not None and any(
-        spec.tools or spec.exclusive_tools or "tool_rules" in spec.settings
-        for spec in desired.agents
-    )
+    uses_tools = desired is not None and any(manages_tools(spec) for spec in desired.agents)
+    return (*INCLUDES, TOOLS_INCLUDE) if uses_tools else INCLUDES
+
+
+def _listing_includes(reading: Reading) -> tuple[str, ...]:
+    """`includes` of the desired state; from the outline when the manifests alone tell, so
+    that a read started before the users are loaded lists the agents without waiting."""
+    uses_tools = reading.outline.agent_tools if reading.outline is not None else None
+    if uses_tools is None:
+        return includes(reading.desired)
     return (*INCLUDES, TOOLS_INCLUDE) if uses_tools else INCLUDES
 
 
@@ -271,17 +277,17 @@ def listing(api: LettaApi, params: Params, page_size: int = 200) -> Iterator[JSO
 def read(reading: Reading) -> Agents:
     """The stack's agents (in a scoped read, those in scope), the agents of others in the way
     of the users it declares, and the sleep-time agents of its agents."""
-    desired = reading.desired
-    memory: frozenset[str] = frozenset()
-    identities: tuple[Frozen, ...] = ()
-    if reading.scoped and desired is not None:
+    api, stack, parallelism = reading.api, reading.stack, reading.parallelism
+    if reading.scoped and (desired := reading.desired) is not None:
         listed, foreign = _scoped(reading, desired)
         memory = _memory_tagged(reading, listed)
-    else:
-        listed, identities = _stack_agents(reading, includes(desired))
-        foreign = _foreign(reading, listed, desired) if desired else ()
-    companions, tagged = read_companions(reading.api, reading.stack, listed, reading.parallelism)
-    return Agents(listed, foreign, companions, tagged | memory, identities)
+        companions, tagged = read_companions(api, stack, listed, parallelism)
+        return Agents(listed, foreign, companions, tagged | memory)
+    # The stack's agents first: only the lookups of the declared keys wait for the users.
+    listed, identities = _stack_agents(reading, _listing_includes(reading))
+    companions, tagged = read_companions(api, stack, listed, parallelism)
+    foreign = _foreign(reading, listed, desired) if (desired := reading.desired) else ()
+    return Agents(listed, foreign, companions, tagged, identities)
 
 
 def _memory_tagged(reading: Reading, agents: Sequence[LiveAgent]) -> frozenset[str]:

@@ -117,7 +117,7 @@ def declared(desired: DesiredState) -> Iterable[Address]:
 
 def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
     """An agent needs the archive it lists (it is attached to it)."""
-    return ((spec.address, spec.archives) for spec in desired.agents)
+    return ((spec.address, spec.listing(KIND)) for spec in desired.agents)
 
 
 def description(text: str | None, stack: str, protected: bool = False) -> str:
@@ -223,7 +223,7 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
         else:
             _update(spec, current, desired.stack, out)
     out.undeclared(kept, declared(desired), _protected)
-    attached.plan_links(desired, live, kept, out, lambda spec: spec.archives)
+    attached.plan_links(desired, live, kept, out, KIND)
 
 
 def _protected(archive: LiveArchive) -> bool:

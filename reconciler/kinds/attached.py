@@ -1,13 +1,13 @@
-"""Resources an agent lists by name and the server attaches to it (folders, archives): the
+"""Resources an agent lists by name and the server attaches to it (`AgentSpec.attached`): the
 attaches and detaches that make the links match, planned the same way for each such kind."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from typing import Protocol
 
-from reconciler.address import Address
-from reconciler.desired import AgentSpec, DesiredState
+from reconciler.address import Address, Kind
+from reconciler.desired import DesiredState
 from reconciler.kinds import agent
 from reconciler.live.state import LiveState
 from reconciler.plan.builder import Builder
@@ -29,13 +29,13 @@ def plan_links(
     live: LiveState,
     kept: Mapping[Address, Attachable],
     out: Builder,
-    listed: Callable[[AgentSpec], Iterable[Address]],
+    kind: Kind,
 ) -> None:
-    """Attach each declared resource to the agents listing it (`listed`); detach the stack's
+    """Attach each declared resource of `kind` to the agents listing it; detach the stack's
     resources from the stack's declared agents that no longer list them."""
     agents = agent.of(live).kept
     coming = {c.address for c in out.changes if isinstance(c, Create)}
-    wanted = {(spec.address, address) for spec in desired.agents for address in listed(spec)}
+    wanted = {(spec.address, address) for spec in desired.agents for address in spec.listing(kind)}
     for agent_address, address in sorted(wanted):
         current, resource = agents.get(agent_address), kept.get(address)
         if (current is None and agent_address not in coming) or (

@@ -146,12 +146,12 @@ def read(reading: Reading) -> Blocks:
     """The stack's shared blocks (in a scoped read, those in scope, by label), the ids of
     the blocks carrying its tag, and to plan adoption which blocks labelled as a declared
     shared block carry any stack's tag."""
-    desired = reading.desired
-    if reading.scoped and desired is not None:
+    if reading.scoped and (desired := reading.desired) is not None:
         shared, tagged = _scoped(reading, desired)
         return Blocks(shared, tagged)
     shared, tagged = _stack_blocks(reading)
-    marked = _stack_tagged(reading, desired, shared) if reading.adopt and desired else ()
+    desired = reading.desired if reading.adopt else None
+    marked = _stack_tagged(reading, desired, shared) if desired is not None else ()
     return Blocks(shared, tagged, frozenset(marked))
 
 

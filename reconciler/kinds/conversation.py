@@ -123,8 +123,7 @@ def read(reading: Reading) -> Conversations:
     """The stack's conversations on its shared agents (in a scoped read, each in scope by its
     marker); to plan adoption, also those no stack marked, on the agents it may adopt too."""
     read_agents = reading.part(agents.LIVE)
-    desired = reading.desired
-    if reading.scoped and desired is not None:
+    if reading.scoped and (desired := reading.desired) is not None:
         return Conversations(_scoped(reading, desired, read_agents.listed))
     ids = [a.id for a in read_agents.listed if a.address and a.address.user is None]
     if reading.adopt:

@@ -118,7 +118,7 @@ def declared(desired: DesiredState) -> Iterable[Address]:
 
 def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
     """An agent needs the folders it lists (they are attached to it)."""
-    return ((spec.address, spec.folders) for spec in desired.agents)
+    return ((spec.address, spec.listing(KIND)) for spec in desired.agents)
 
 
 # Reading --------------------------------------------------------------------------------------
@@ -224,7 +224,7 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
         else:
             _update(spec, current, out)
     out.undeclared(kept, declared(desired), _protected)
-    attached.plan_links(desired, live, kept, out, lambda spec: spec.folders)
+    attached.plan_links(desired, live, kept, out, KIND)
 
 
 def _protected(folder: LiveFolder) -> bool:

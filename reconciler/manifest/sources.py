@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
-from reconciler.address import Address
+from reconciler.address import Address, Kind
 from reconciler.desired import ArchiveSpec, FileSpec, FolderSpec, PassageSpec
 from reconciler.errors import Location
 from reconciler.manifest.files import Root, Unreadable, decode, display_name, read_file
@@ -40,15 +41,18 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+Glob = tuple[Text, Location, str, tuple[str, ...]]
+"""(glob, where it is written, how the files it matches are split, tags): a group of files."""
+
+
 @dataclass(frozen=True)
 class SourcePrint:
-    """A folder or archive definition with its texts parsed; `kind` is `folder` or `archive`."""
+    """A definition of a section below with its texts parsed."""
 
     definition: Definition
     name: Text
     description: Text | None
-    globs: tuple[tuple[Text, Location, str, tuple[str, ...]], ...]
-    """(glob, where it is written, how files are split, tags) for each group of files."""
+    globs: tuple[Glob, ...]
 
     @property
     def per_user(self) -> bool:
@@ -60,17 +64,14 @@ class SourcePrint:
         return frozenset(v for text in texts for v in text.variables)
 
 
-def compile_sources(stack: Stack, section: str, problems: Problems) -> dict[str, SourcePrint]:
-    """The folders (`section == "folders"`) or archives of the stack, by declared name."""
+def compile_sources(stack: Stack, section: Section, problems: Problems) -> dict[str, SourcePrint]:
+    """The definitions of `section` in the stack, by declared name."""
     found: dict[str, SourcePrint] = {}
-    for name, definition in sorted(stack.definitions[section].items()):
+    for name, definition in sorted(stack.definitions[section.name].items()):
         body = definition.body
         title = compile_text(name, definition.loc, problems)
         description = _text(body, "description", problems)
-        if section == "folders":
-            globs = tuple(_globs(body, "files", "file", (), problems))
-        else:
-            globs = tuple(_archive_globs(body, problems))
+        globs = tuple(section.globs(body, problems))
         source = SourcePrint(definition, title, description, globs)
         if not title.variables and source.variables:
             where = f"{definition.kind} '{name}'"
@@ -87,7 +88,7 @@ def _text(body: MarkedMap, key: str, problems: Problems) -> Text | None:
 
 def _globs(
     body: MarkedMap, key: str, split: str, tags: tuple[str, ...], problems: Problems
-) -> Iterator[tuple[Text, Location, str, tuple[str, ...]]]:
+) -> Iterator[Glob]:
     value = body.get(key)
     if value is None:
         return
@@ -99,9 +100,11 @@ def _globs(
         yield compile_text(pattern, loc, problems), loc, split, tags
 
 
-def _archive_globs(
-    body: MarkedMap, problems: Problems
-) -> Iterator[tuple[Text, Location, str, tuple[str, ...]]]:
+def _folder_globs(body: MarkedMap, problems: Problems) -> Iterator[Glob]:
+    return _globs(body, "files", "file", (), problems)
+
+
+def _archive_globs(body: MarkedMap, problems: Problems) -> Iterator[Glob]:
     for entry in body.get("passagesFrom") or ():
         tags = tuple(plain(entry.get("tags") or ()))
         yield from _globs(entry, "files", str(entry.get("split", "file")), tags, problems)
@@ -300,6 +303,31 @@ def _valid_name(name: str, path: Path, loc: Location, problems: Problems) -> boo
     return True
 
 
-def linked(names: Iterable[Text], values: Mapping[str, str]) -> tuple[str, ...]:
-    """The folder or archive names an agent lists, for the user whose `values` are given."""
-    return tuple(sorted({text.render(values) for text in names}))
+# The sections -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Section:
+    """A top-level section of the manifest whose definitions are a kind's resources, read from
+    the repository, which agents list by name (`folders:`, and an agent's `folders`). Its name
+    is also the `DesiredState` field its specs fill."""
+
+    name: str
+    kind: Kind
+    globs: Callable[[MarkedMap, Problems], Iterator[Glob]]
+    """The groups of files a definition names."""
+    spec: Callable[[SourcePrint, Mapping[str, str], Stack, Problems], Any]
+    """The spec a definition declares, for the user whose values are given (none: shared)."""
+    adds_up: bool
+    """An agent's list adds to that of `defaults` (else it replaces it)."""
+
+    def address(self, name: str) -> Address:
+        return Address(self.kind, (name,))
+
+
+SECTIONS = (
+    Section("folders", Kind.FOLDER, _folder_globs, folder_spec, adds_up=True),
+    Section("archives", Kind.ARCHIVE, _archive_globs, archive_spec, adds_up=False),
+)
+"""The sections agents list by name; an agent has one archive (its archival memory), so its
+own replaces that of `defaults`."""

@@ -68,8 +68,7 @@ def test_files_and_passages_are_written_back_and_read_as_declared(tmp_path: Path
         ("Tagged", ("a", "b")),
     }
     [agent] = desired.agents
-    assert agent.folders == (Address.folder("acme-docs"),)
-    assert agent.archives == (Address.archive("acme-faq"),)
+    assert agent.attached == (Address.archive("acme-faq"), Address.folder("acme-docs"))
     assert (tmp_path / "folders" / "acme-docs" / "setup" / "sso.md").is_file()
 
 
