@@ -191,10 +191,15 @@ class LettaApi:
                 label = self.target.label
                 message = f"the answer is not a list: {label} does not look like a Letta server"
                 raise UnexpectedAnswer(path, message)
-            yield from page
-            if len(page) < page_size:
+            last = len(page) < page_size
+            after = None if last else _cursor(page[-1], path)
+            # Each record handed over is let go of here: a page of 200 agents with their
+            # blocks is megabytes of objects, gone as the caller converts them.
+            page.reverse()
+            while page:
+                yield page.pop()
+            if last:
                 return
-            after = _cursor(page[-1], path)
 
     def search(self, path: str, body: JSON, *, address: str = "") -> JSON:
         """A POST that only reads (a search): retried like a GET."""
@@ -317,9 +322,15 @@ class LettaApi:
                 raise failure from None  # not even under --debug: it quotes the header
             raise failure from exc
         self._answered = True
-        if not answer.is_success:
-            raise _from_status(answer, self._unsayable())
-        return _decode(answer, self.target.label)
+        try:
+            if not answer.is_success:
+                raise _from_status(answer, self._unsayable())
+            return _decode(answer, self.target.label)
+        finally:
+            # httpx's response and its stream refer to each other: only Python's cyclic
+            # collector would free the two, with the answer's body, and it seldom runs once a
+            # large live state is held. The body was read whole; the stream is no longer needed.
+            answer.stream = httpx.ByteStream(b"")
 
     def _unsayable(self) -> tuple[str, ...]:
         """What an answer may quote but no message may print: the API key and the secrets'

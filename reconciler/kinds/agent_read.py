@@ -30,10 +30,11 @@ from reconciler.live.state import (
     Part,
     Resource,
     ToolRef,
+    Walked,
     by_address,
     survivor_first,
 )
-from reconciler.values import Frozen, freeze_shared, frozen_mapping
+from reconciler.values import Frozen, freeze_shared, frozen_mapping, shared
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi, Params
@@ -110,38 +111,49 @@ read_record = nothing_recorded
 
 def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
     """The stack's agents and, at their own addresses, the agents' own memory blocks and
-    their sleep-time agents."""
-    return live.derived(owned, lambda: _owned(live))
+    their sleep-time agents: made as it is walked (an address for each agent's own blocks
+    would otherwise be held at once)."""
+    return Walked(lambda: _owned(live))
 
 
-def _owned(live: LiveState) -> dict[Address, list[Resource]]:
+def _owned(live: LiveState) -> Iterator[tuple[Address, list[Resource]]]:
+    """The agents first, then each agent's own blocks (those of agents claiming one address
+    together, by label), then the sleep-time agents: no address is in two of these."""
     agents = of(live).by_address
-    found: dict[Address, list[Resource]] = {
-        address: list(group) for address, group in agents.items()
-    }
     for address, group in agents.items():
+        yield address, list(group)
+    for address, group in agents.items():
+        blocks: dict[Address, list[Resource]] = {}
         for agent in group:
             for own in blocks_of(live, agent).own:
-                found.setdefault(Address.agent_block(address, own.label), []).append(own)
+                blocks.setdefault(Address.agent_block(address, own.label), []).append(own)
+        yield from blocks.items()
+    companions: dict[Address, list[Resource]] = {}
     for companion, _agent in owned_companions(live):
         if companion.address is not None:
-            found.setdefault(companion.address, []).append(companion)
-    return found
+            companions.setdefault(companion.address, []).append(companion)
+    yield from companions.items()
 
 
 def deleted_with(live: LiveState) -> Mapping[str, frozenset[str]]:
     """Agent id -> the ids of its own blocks, deleted with it; a sleep-time agent's id ->
-    the blocks the stack marked on it."""
-    found = {
-        agent.id: frozenset(b.id for b in blocks_of(live, agent).own)
-        for group in of(live).by_address.values()
-        for agent in group
-    }
-    found.update(
-        (c.id, frozenset(b.id for b in companion_blocks(live, c, a)))
+    the blocks the stack marked on it. Made as it is walked."""
+    return Walked(lambda: _deleted_with(live))
+
+
+def _deleted_with(live: LiveState) -> Iterator[tuple[str, frozenset[str]]]:
+    marked = {
+        c.id: frozenset(b.id for b in companion_blocks(live, c, a))
         for c, a in owned_companions(live)
-    )
-    return found
+    }
+    seen: set[str] = set()
+    for group in of(live).by_address.values():
+        for agent in group:
+            if agent.id not in seen:
+                seen.add(agent.id)
+                own = frozenset(b.id for b in blocks_of(live, agent).own)
+                yield agent.id, marked.pop(agent.id, own)
+    yield from ((key, ids) for key, ids in marked.items() if key not in seen)
 
 
 def fingerprinted(live: LiveState) -> Iterable[object]:
@@ -197,7 +209,7 @@ def from_server(
 ) -> LiveAgent:
     """An agent as the server lists it (with `INCLUDES`); `blocks`: its memory, read apart."""
     tags = freeze_shared(sorted(raw["tags"]))
-    metadata = frozen_mapping(raw["metadata"], shared=True)
+    metadata = frozen_mapping(raw["metadata"], interned=True)
     memory = (raw.get("blocks") or ()) if blocks is None else blocks
     return LiveAgent(
         id=raw["id"],
@@ -238,7 +250,8 @@ def _tool_refs(raw: AgentRecord) -> tuple[ToolRef, ...]:
 def _settings(raw: AgentRecord) -> Frozen:
     """The settings the server holds a value for (a missing one reads as unset)."""
     read = ((s.name, s.read(raw)) for s in SETTINGS)
-    return Frozen({name: freeze_shared(value) for name, value in read if value is not None})
+    settings: Frozen = shared({name: value for name, value in read if value is not None})
+    return settings
 
 
 def _label(live: LiveBlock) -> tuple[str, str]:

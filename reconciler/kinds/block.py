@@ -143,9 +143,9 @@ LISTED = f"GET {ROUTE}"
 
 
 def from_server(raw: BlockRecord, stack: str) -> LiveBlock:
-    metadata = frozen_mapping(raw["metadata"], shared=True)
+    metadata = frozen_mapping(raw["metadata"], interned=True)
     return LiveBlock(
-        id=raw["id"],
+        id=sys.intern(raw["id"]),
         label=sys.intern(raw["label"] or ""),
         value=raw["value"],
         limit=raw.get("limit"),
@@ -181,10 +181,15 @@ def _stack_blocks(reading: Reading) -> tuple[tuple[LiveBlock, ...], frozenset[st
     """The stack's shared blocks, and the ids of every block carrying its tag (its agents'
     own blocks come with the agents, but only this listing shows their tags)."""
     params = {"tags": [ownership.stack_tag(reading.stack)]}
-    listed = listing(reading.api, params, reading.page_size)
-    found = [from_server(raw, reading.stack) for raw in listed]
-    shared = tuple(survivor_first(b for b in found if is_shared(b)))
-    return shared, frozenset(b.id for b in found)
+    tagged: set[str] = set()
+    found: list[LiveBlock] = []
+    for raw in listing(reading.api, params, reading.page_size):
+        tagged.add(sys.intern(str(raw["id"])))
+        # Of an agent's own block (all but a few of them) only the id is kept: one
+        # without metadata carries no ownership record, so it is no shared block.
+        if raw.get("metadata") and is_shared(live := from_server(raw, reading.stack)):
+            found.append(live)
+    return tuple(survivor_first(found)), frozenset(tagged)
 
 
 def _stack_tagged(

@@ -147,20 +147,23 @@ def read(reading: Reading) -> Conversations:
         ids += [a.id for a in read_agents.foreign if not agents.user_tagged(a)]
     search = None if reading.adopt else ownership.conversation_marker_prefix(reading.stack)
 
-    def listed(agent_id: str) -> list[ConversationRecord]:
-        return list(on_agent(reading.api, agent_id, search, reading.page_size))
+    def listed(agent_id: str) -> tuple[list[LiveConversation], list[LiveConversation]]:
+        """The agent's conversations, each converted as it comes (no listing kept whole)."""
+        found: list[LiveConversation] = []
+        unmarked: list[LiveConversation] = []
+        for raw in on_agent(reading.api, agent_id, search, reading.page_size):
+            live = from_server(raw, reading.stack)
+            if live is not None:
+                found.append(live)
+            elif (other := unmarked_from_server(raw)) is not None:
+                unmarked.append(other)
+        return found, unmarked
 
     workers = max(1, min(reading.parallelism, len(ids) or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        pages = list(pool.map(listed, ids))
-    found: list[LiveConversation] = []
-    unmarked: list[LiveConversation] = []
-    for raw in (raw for page in pages for raw in page):
-        live = from_server(raw, reading.stack)
-        if live is not None:
-            found.append(live)
-        elif (other := unmarked_from_server(raw)) is not None:
-            unmarked.append(other)
+        agents_read = list(pool.map(listed, ids))
+    found = [live for mine, _ in agents_read for live in mine]
+    unmarked = [other for _, others in agents_read for other in others]
     return Conversations(tuple(survivor_first(found)), tuple(unmarked) if reading.adopt else ())
 
 
