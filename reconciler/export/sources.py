@@ -105,10 +105,10 @@ def read_sources(
     """`stack`'s folders and archives, or (None) the unowned ones: all of them when `every`,
     else those attached to one of the exported agents (`agent_ids`)."""
     selected = frozenset(agent_ids)
-    listed = [folder.from_server(raw, stack or "") for raw in api.paginate("/v1/folders/")]
+    listed = [folder.from_server(raw, stack or "") for raw in folder.listing(api)]
     archives = [archive.from_server(r, stack or "") for r in api.paginate("/v1/archives/")]
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        linked = dict(pool.map(lambda f: (f.id, _folder_agents(api, f.id)), listed))
+        linked = dict(pool.map(lambda f: (f.id, folder.agent_ids(api, f.id)), listed))
         linked.update(pool.map(lambda a: (a.id, _archive_agents(api, a.id)), archives))
 
         def chosen(item: folder.LiveFolder | archive.LiveArchive) -> bool:
@@ -136,11 +136,6 @@ def read_sources(
 
 def _attached(agents: Sequence[str], selected: frozenset[str]) -> bool:
     return any(a in selected for a in agents)
-
-
-def _folder_agents(api: LettaApi, folder_id: str) -> tuple[str, ...]:
-    path = f"/v1/folders/{folder_id}/agents"
-    return tuple(sorted(str(agent_id) for agent_id in api.paginate(path, None, 100)))
 
 
 def _archive_agents(api: LettaApi, archive_id: str) -> tuple[str, ...]:

@@ -11,22 +11,24 @@ exists.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from reconciler import ownership
 from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState, FolderSpec
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import attached
+from reconciler.kinds.agent_record import EmbeddingConfig
 from reconciler.kinds.common import (
     Adoption,
     Reading,
     Resolve,
     attach_at,
+    created_id,
     delete_if_present,
     detach_at,
     no_named_ids,
@@ -39,14 +41,34 @@ from reconciler.kinds.common import (
 from reconciler.live.state import LiveState, Part, Resource, by_address
 from reconciler.plan.builder import Builder, optional
 from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, NoticeKind, Update
+from reconciler.shape import Shape, an_id
 from reconciler.values import JSON, freeze, thaw
 
 if TYPE_CHECKING:
-    from reconciler.client import LettaApi
+    from reconciler.client import LettaApi, Params
 
 KIND = Kind.FOLDER
+ROUTE = "/v1/folders/"
+LISTED = f"GET {ROUTE}"
 FILES = "files"
 """The key of the uploaded files' record inside a folder's ownership record."""
+
+
+class FolderRecord(TypedDict):
+    """A folder as the server answers it, with the fields letta-apply reads."""
+
+    id: str
+    name: str
+    metadata: object
+    """The ownership record and the uploaded files' (`FILES`); anyone may write it: read by
+    `reconciler.ownership` and `_inventory`, which take any shape."""
+    description: NotRequired[str | None]
+    instructions: NotRequired[str | None]
+    embedding_config: NotRequired[EmbeddingConfig | None]
+    created_at: NotRequired[str | None]
+
+
+SHAPE = Shape(FolderRecord)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,31 +146,32 @@ def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
 # Reading --------------------------------------------------------------------------------------
 
 
-def from_server(raw: Mapping[str, JSON], stack: str) -> LiveFolder:
-    metadata = raw.get("metadata") or {}
+def from_server(raw: FolderRecord, stack: str) -> LiveFolder:
+    metadata = raw["metadata"]
     recorded = ownership.metadata_address(metadata, stack)
-    record = metadata.get(ownership.METADATA_KEY) if recorded is not None else None
-    files = record.get(FILES) if isinstance(record, Mapping) else None
-    config = raw.get("embedding_config") or {}
+    record = metadata.get(ownership.METADATA_KEY) if isinstance(metadata, Mapping) else None
+    files = record.get(FILES) if recorded is not None and isinstance(record, Mapping) else None
+    config = raw.get("embedding_config")
     return LiveFolder(
-        id=str(raw["id"]),
-        name=str(raw.get("name") or ""),
+        id=raw["id"],
+        name=raw["name"],
         address=recorded if recorded is not None and recorded.kind is KIND else None,
-        created_at=str(raw.get("created_at") or ""),
-        description=_text(raw.get("description")),
-        instructions=_text(raw.get("instructions")),
-        embedding=_text(config.get("handle")) if isinstance(config, Mapping) else None,
+        created_at=raw.get("created_at") or "",
+        description=raw.get("description"),
+        instructions=raw.get("instructions"),
+        embedding=config.get("handle") if config else None,
         protected=ownership.metadata_protected(metadata, stack),
         owner=ownership.recorded_stack(metadata),
         files=_inventory(files),
     )
 
 
-def _text(value: JSON) -> str | None:
-    return value if isinstance(value, str) else None
+def listing(api: LettaApi, params: Params | None = None) -> Iterator[FolderRecord]:
+    """The folders matching `params` (a name), every page."""
+    return (SHAPE.parse(raw, LISTED) for raw in api.paginate(ROUTE, params, 100))
 
 
-def _inventory(files: JSON) -> dict[str, dict[str, str]]:
+def _inventory(files: object) -> dict[str, dict[str, str]]:
     """The uploaded files' record as written (server data: anything malformed is left out)."""
     if not isinstance(files, Mapping):
         return {}
@@ -170,14 +193,14 @@ def read(reading: Reading) -> Folders:
     if reading.scoped and not (desired and desired.folders):
         return Folders()
     api, stack = reading.api, reading.stack
-    found = [from_server(raw, stack) for raw in api.paginate("/v1/folders/", None, 100)]
+    found = [from_server(raw, stack) for raw in listing(api)]
     if reading.scoped and desired is not None:
         wanted = set(declared(desired))
         found = [f for f in found if f.address is None or f.address in wanted]
     names = adoptable(reading)
     mine = [f for f in found if f.address is not None or is_adoptable(f, names)]
     with ThreadPoolExecutor(max_workers=max(1, reading.parallelism)) as pool:
-        listed = pool.map(lambda f: _agents(api, f), mine)
+        listed = pool.map(lambda f: agent_ids(api, f.id), mine)
         agents = dict(zip((f.id for f in mine), listed, strict=True))
     return Folders(tuple(_with_agents(f, agents.get(f.id)) for f in found))
 
@@ -193,9 +216,10 @@ def is_adoptable(found: LiveFolder, names: frozenset[str]) -> bool:
     return found.owner is None and found.name in names
 
 
-def _agents(api: LettaApi, folder: LiveFolder) -> tuple[str, ...]:
-    path = f"/v1/folders/{folder.id}/agents"
-    return tuple(sorted(str(agent_id) for agent_id in api.paginate(path, None, 100)))
+def agent_ids(api: LettaApi, folder_id: str) -> tuple[str, ...]:
+    """The ids of the agents the folder is attached to (the server lists ids only)."""
+    path = f"{ROUTE}{folder_id}/agents"
+    return tuple(sorted(an_id(raw, f"GET {path}") for raw in api.paginate(path, None, 100)))
 
 
 def _with_agents(folder: LiveFolder, agent_ids: tuple[str, ...] | None) -> LiveFolder:
@@ -284,43 +308,44 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
     body = thaw(change.body)
     where = str(change.address)
 
-    def find() -> JSON | None:
+    def find() -> FolderRecord | None:
         found = by_name(api, str(body["name"]))
-        recorded = ownership.metadata_address((found or {}).get("metadata"), stack)
+        recorded = ownership.metadata_address(found["metadata"] if found else None, stack)
         return found if recorded == change.address else None
 
-    created = api.create("/v1/folders/", body, address=where, find_existing=find)
-    return str(created["id"])
+    created = api.create(ROUTE, body, address=where, find_existing=find)
+    return created_id(created, ROUTE, change.address)
 
 
-def by_name(api: LettaApi, name: str) -> JSON | None:
-    found = api.get("/v1/folders/", {"name": name}, address=f"folder/{name}")
-    return next((f for f in found if f.get("name") == name), None)
+def by_name(api: LettaApi, name: str) -> FolderRecord | None:
+    where = f"folder/{name}"
+    found = SHAPE.parse_all(api.get(ROUTE, {"name": name}, address=where), LISTED, where)
+    return next((f for f in found if f["name"] == name), None)
 
 
 def update(api: LettaApi, change: Update) -> None:
-    api.patch(f"/v1/folders/{change.resource_id}", thaw(change.body), address=str(change.address))
+    api.patch(f"{ROUTE}{change.resource_id}", thaw(change.body), address=str(change.address))
 
 
 def delete(api: LettaApi, change: Delete) -> None:
     """The server deletes the folder's files and passages with it."""
-    delete_if_present(api, f"/v1/folders/{change.resource_id}", change.address)
+    delete_if_present(api, f"{ROUTE}{change.resource_id}", change.address)
 
 
 def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:
     """Write the stack's ownership record on an existing folder of the declared name (its
     files are not the stack's: they are left alone unless adopted one by one)."""
     address, resource_id = change.address, change.resource_id
-    path = f"/v1/folders/{resource_id}"
-    current = api.get(path, address=str(address))
-    if current.get("name") != address.name:
+    path = f"{ROUTE}{resource_id}"
+    current = SHAPE.parse(api.get(path, address=str(address)), f"GET {path}", str(address))
+    if current["name"] != address.name:
         raise LettaApplyError(
-            f"{address}: folder {resource_id} is named {current.get('name')!r}, "
-            f"not {address.name!r}"
+            f"{address}: folder {resource_id} is named {current['name']!r}, not {address.name!r}"
         )
-    metadata = current.get("metadata") or {}
+    metadata = current["metadata"]
     refuse_other_owner(address, ownership.recorded_stack(metadata), stack)
-    foreign = {k: v for k, v in metadata.items() if k != ownership.METADATA_KEY}
+    held = metadata if isinstance(metadata, Mapping) else {}
+    foreign = {k: v for k, v in held.items() if k != ownership.METADATA_KEY}
     api.patch(
         path, {"metadata": ownership.agent_metadata(stack, address, foreign)}, address=str(address)
     )
