@@ -179,9 +179,12 @@ def deleted_with(live: LiveState) -> dict[str, frozenset[str]]:
 def owned_count(live: LiveState) -> int:
     """Resources the stack owns, those deleted along with others included (for the deletion
     guard)."""
-    ids = set(owned_ids(live))
-    for children in deleted_with(live).values():
-        ids |= children
+    ids: set[str] = set()
+    for entry in KINDS:
+        for group in entry.owned(live).values():
+            ids.update(resource.id for resource in group)
+        for children in entry.deleted_with(live).values():
+            ids.update(children)
     return len(ids)
 
 
@@ -210,8 +213,9 @@ def fingerprint(live: LiveState) -> str:
     return digest.hexdigest()
 
 
-_HASHED_AT_ONCE = 512
-"""Resources whose text is hashed in one piece: few calls, and little text held at once."""
+_HASHED_AT_ONCE = 64
+"""Resources whose text is hashed in one piece: few calls, and little text held at once (an
+agent's is kilobytes: its settings written out)."""
 
 
 def declared(desired: DesiredState) -> list[Address]:

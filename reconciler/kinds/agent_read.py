@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from reconciler import ownership
 from reconciler.address import USER_KEY_PREFIX, Address, Kind
-from reconciler.desired import DesiredState
+from reconciler.desired import DesiredState, manages_tools
 from reconciler.errors import ServerError
 from reconciler.kinds import block
 from reconciler.kinds.agent_settings import SETTINGS, sleeptime_group
@@ -28,10 +28,11 @@ from reconciler.live.state import (
     Part,
     Resource,
     ToolRef,
+    Walked,
     by_address,
     survivor_first,
 )
-from reconciler.values import JSON, Frozen, freeze_shared
+from reconciler.values import JSON, Frozen, freeze_shared, shared
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi, Params
@@ -57,10 +58,16 @@ heavier (each tool comes whole, its source and schema included)."""
 def includes(desired: DesiredState | None) -> tuple[str, ...]:
     """What the stack's agent listing includes: agents' tools only when a manifest lists
     tools or tool rules for them (saved plans are applied without them)."""
-    uses_tools = desired is not None and any(
-        spec.tools or spec.exclusive_tools or "tool_rules" in spec.settings
-        for spec in desired.agents
-    )
+    uses_tools = desired is not None and any(manages_tools(spec) for spec in desired.agents)
+    return (*INCLUDES, TOOLS_INCLUDE) if uses_tools else INCLUDES
+
+
+def _listing_includes(reading: Reading) -> tuple[str, ...]:
+    """`includes` of the desired state; from the outline when the manifests alone tell, so
+    that a read started before the users are loaded lists the agents without waiting."""
+    uses_tools = reading.outline.agent_tools if reading.outline is not None else None
+    if uses_tools is None:
+        return includes(reading.desired)
     return (*INCLUDES, TOOLS_INCLUDE) if uses_tools else INCLUDES
 
 
@@ -103,38 +110,49 @@ read_record = nothing_recorded
 
 def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
     """The stack's agents and, at their own addresses, the agents' own memory blocks and
-    their sleep-time agents."""
-    return live.derived(owned, lambda: _owned(live))
+    their sleep-time agents: made as it is walked (an address for each agent's own blocks
+    would otherwise be held at once)."""
+    return Walked(lambda: _owned(live))
 
 
-def _owned(live: LiveState) -> dict[Address, list[Resource]]:
+def _owned(live: LiveState) -> Iterator[tuple[Address, list[Resource]]]:
+    """The agents first, then each agent's own blocks (those of agents claiming one address
+    together, by label), then the sleep-time agents: no address is in two of these."""
     agents = of(live).by_address
-    found: dict[Address, list[Resource]] = {
-        address: list(group) for address, group in agents.items()
-    }
     for address, group in agents.items():
+        yield address, list(group)
+    for address, group in agents.items():
+        blocks: dict[Address, list[Resource]] = {}
         for agent in group:
             for own in blocks_of(live, agent).own:
-                found.setdefault(Address.agent_block(address, own.label), []).append(own)
+                blocks.setdefault(Address.agent_block(address, own.label), []).append(own)
+        yield from blocks.items()
+    companions: dict[Address, list[Resource]] = {}
     for companion, _agent in owned_companions(live):
         if companion.address is not None:
-            found.setdefault(companion.address, []).append(companion)
-    return found
+            companions.setdefault(companion.address, []).append(companion)
+    yield from companions.items()
 
 
 def deleted_with(live: LiveState) -> Mapping[str, frozenset[str]]:
     """Agent id -> the ids of its own blocks, deleted with it; a sleep-time agent's id ->
-    the blocks the stack marked on it."""
-    found = {
-        agent.id: frozenset(b.id for b in blocks_of(live, agent).own)
-        for group in of(live).by_address.values()
-        for agent in group
-    }
-    found.update(
-        (c.id, frozenset(b.id for b in companion_blocks(live, c, a)))
+    the blocks the stack marked on it. Made as it is walked."""
+    return Walked(lambda: _deleted_with(live))
+
+
+def _deleted_with(live: LiveState) -> Iterator[tuple[str, frozenset[str]]]:
+    marked = {
+        c.id: frozenset(b.id for b in companion_blocks(live, c, a))
         for c, a in owned_companions(live)
-    )
-    return found
+    }
+    seen: set[str] = set()
+    for group in of(live).by_address.values():
+        for agent in group:
+            if agent.id not in seen:
+                seen.add(agent.id)
+                own = frozenset(b.id for b in blocks_of(live, agent).own)
+                yield agent.id, marked.pop(agent.id, own)
+    yield from ((key, ids) for key, ids in marked.items() if key not in seen)
 
 
 def fingerprinted(live: LiveState) -> Iterable[object]:
@@ -228,7 +246,8 @@ def _tool_refs(raw: Mapping[str, JSON]) -> tuple[ToolRef, ...]:
 def _settings(raw: Mapping[str, JSON]) -> Frozen:
     """The settings the server holds a value for (a missing one reads as unset)."""
     read = ((s.name, s.read(raw)) for s in SETTINGS)
-    return Frozen({name: freeze_shared(value) for name, value in read if value is not None})
+    settings: Frozen = shared({name: value for name, value in read if value is not None})
+    return settings
 
 
 def _label(live: LiveBlock) -> tuple[str, str]:
@@ -258,17 +277,17 @@ def listing(api: LettaApi, params: Params, page_size: int = 200) -> Iterator[JSO
 def read(reading: Reading) -> Agents:
     """The stack's agents (in a scoped read, those in scope), the agents of others in the way
     of the users it declares, and the sleep-time agents of its agents."""
-    desired = reading.desired
-    memory: frozenset[str] = frozenset()
-    identities: tuple[Frozen, ...] = ()
-    if reading.scoped and desired is not None:
+    api, stack, parallelism = reading.api, reading.stack, reading.parallelism
+    if reading.scoped and (desired := reading.desired) is not None:
         listed, foreign = _scoped(reading, desired)
         memory = _memory_tagged(reading, listed)
-    else:
-        listed, identities = _stack_agents(reading, includes(desired))
-        foreign = _foreign(reading, listed, desired) if desired else ()
-    companions, tagged = read_companions(reading.api, reading.stack, listed, reading.parallelism)
-    return Agents(listed, foreign, companions, tagged | memory, identities)
+        companions, tagged = read_companions(api, stack, listed, parallelism)
+        return Agents(listed, foreign, companions, tagged | memory)
+    # The stack's agents first: only the lookups of the declared keys wait for the users.
+    listed, identities = _stack_agents(reading, _listing_includes(reading))
+    companions, tagged = read_companions(api, stack, listed, parallelism)
+    foreign = _foreign(reading, listed, desired) if (desired := reading.desired) else ()
+    return Agents(listed, foreign, companions, tagged, identities)
 
 
 def _memory_tagged(reading: Reading, agents: Sequence[LiveAgent]) -> frozenset[str]:

@@ -123,7 +123,7 @@ def declared(desired: DesiredState) -> Iterable[Address]:
 def from_server(raw: Mapping[str, JSON], stack: str) -> LiveBlock:
     metadata = freeze_shared(raw.get("metadata") or {})
     return LiveBlock(
-        id=str(raw["id"]),
+        id=sys.intern(str(raw["id"])),
         label=sys.intern(str(raw.get("label") or "")),
         value=str(raw.get("value") or ""),
         limit=raw.get("limit"),
@@ -146,12 +146,12 @@ def read(reading: Reading) -> Blocks:
     """The stack's shared blocks (in a scoped read, those in scope, by label), the ids of
     the blocks carrying its tag, and to plan adoption which blocks labelled as a declared
     shared block carry any stack's tag."""
-    desired = reading.desired
-    if reading.scoped and desired is not None:
+    if reading.scoped and (desired := reading.desired) is not None:
         shared, tagged = _scoped(reading, desired)
         return Blocks(shared, tagged)
     shared, tagged = _stack_blocks(reading)
-    marked = _stack_tagged(reading, desired, shared) if reading.adopt and desired else ()
+    desired = reading.desired if reading.adopt else None
+    marked = _stack_tagged(reading, desired, shared) if desired is not None else ()
     return Blocks(shared, tagged, frozenset(marked))
 
 
@@ -159,10 +159,15 @@ def _stack_blocks(reading: Reading) -> tuple[tuple[LiveBlock, ...], frozenset[st
     """The stack's shared blocks, and the ids of every block carrying its tag (its agents'
     own blocks come with the agents, but only this listing shows their tags)."""
     params = {"tags": [ownership.stack_tag(reading.stack)]}
-    listed = listing(reading.api, params, reading.page_size)
-    found = [from_server(raw, reading.stack) for raw in listed]
-    shared = tuple(survivor_first(b for b in found if is_shared(b)))
-    return shared, frozenset(b.id for b in found)
+    tagged: set[str] = set()
+    found: list[LiveBlock] = []
+    for raw in listing(reading.api, params, reading.page_size):
+        tagged.add(sys.intern(str(raw["id"])))
+        # Of an agent's own block (all but a few of them) only the id is kept: one
+        # without metadata carries no ownership record, so it is no shared block.
+        if raw.get("metadata") and is_shared(live := from_server(raw, reading.stack)):
+            found.append(live)
+    return tuple(survivor_first(found)), frozenset(tagged)
 
 
 def _stack_tagged(

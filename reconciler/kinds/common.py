@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from reconciler import ownership
 from reconciler.address import Address, Kind
-from reconciler.desired import DesiredState
+from reconciler.desired import DesiredState, Outline
 from reconciler.errors import LettaApplyError
 from reconciler.live.state import Found, LiveState, Part, Resource
 from reconciler.plan.model import Adopt, Attach, Create, Detach, Update
@@ -34,7 +34,9 @@ class Reading:
 
     api: LettaApi
     stack: str
-    desired: DesiredState | None
+    declared: Future[DesiredState | None]
+    """The desired state, which a read started before the users are loaded waits for only
+    where it needs it (`desired`)."""
     parts: Mapping[Kind, Future[object]]
     scoped: bool = False
     """Only what `desired` (a stack cut to a scope) declares, looked up one by one."""
@@ -47,9 +49,17 @@ class Reading:
     by kind, so that each kind reads its part the same way (None: not a saved plan's apply)."""
     tool_names: tuple[str, ...] = ()
     """More tools to look up by name (those a saved plan attaches)."""
+    outline: Outline | None = None
+    """What the manifests declare before their users: given when the read starts before the
+    users are loaded."""
     parallelism: int = 8
     page_size: int = 200
     progress: Callable[[str], None] | None = None
+
+    @property
+    def desired(self) -> DesiredState | None:
+        """The desired state (None: a saved plan's apply), once the users are loaded."""
+        return self.declared.result()
 
     def part(self, key: Part[P]) -> P:
         """Another kind's part, once it is read (its empty part when it is not read)."""

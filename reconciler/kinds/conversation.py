@@ -123,28 +123,30 @@ def read(reading: Reading) -> Conversations:
     """The stack's conversations on its shared agents (in a scoped read, each in scope by its
     marker); to plan adoption, also those no stack marked, on the agents it may adopt too."""
     read_agents = reading.part(agents.LIVE)
-    desired = reading.desired
-    if reading.scoped and desired is not None:
+    if reading.scoped and (desired := reading.desired) is not None:
         return Conversations(_scoped(reading, desired, read_agents.listed))
     ids = [a.id for a in read_agents.listed if a.address and a.address.user is None]
     if reading.adopt:
         ids += [a.id for a in read_agents.foreign if not agents.user_tagged(a)]
     search = None if reading.adopt else ownership.conversation_marker_prefix(reading.stack)
 
-    def listed(agent_id: str) -> list[JSON]:
-        return list(on_agent(reading.api, agent_id, search, reading.page_size))
+    def listed(agent_id: str) -> tuple[list[LiveConversation], list[LiveConversation]]:
+        """The agent's conversations, each converted as it comes (no listing kept whole)."""
+        found: list[LiveConversation] = []
+        unmarked: list[LiveConversation] = []
+        for raw in on_agent(reading.api, agent_id, search, reading.page_size):
+            live = from_server(raw, reading.stack)
+            if live is not None:
+                found.append(live)
+            elif (other := unmarked_from_server(raw)) is not None:
+                unmarked.append(other)
+        return found, unmarked
 
     workers = max(1, min(reading.parallelism, len(ids) or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        pages = list(pool.map(listed, ids))
-    found: list[LiveConversation] = []
-    unmarked: list[LiveConversation] = []
-    for raw in (raw for page in pages for raw in page):
-        live = from_server(raw, reading.stack)
-        if live is not None:
-            found.append(live)
-        elif (other := unmarked_from_server(raw)) is not None:
-            unmarked.append(other)
+        agents_read = list(pool.map(listed, ids))
+    found = [live for mine, _ in agents_read for live in mine]
+    unmarked = [other for _, others in agents_read for other in others]
     return Conversations(tuple(survivor_first(found)), tuple(unmarked) if reading.adopt else ())
 
 

@@ -21,9 +21,11 @@ from reconciler.desired import (
     ConversationSpec,
     DesiredState,
     IdentitySpec,
+    Outline,
     Pattern,
     PruneSettings,
     SharedBlockSpec,
+    manages_tools,
 )
 from reconciler.manifest.blueprints import (
     BlockPrint,
@@ -40,7 +42,7 @@ from reconciler.manifest.tools import compile_mcp_server, compile_tool
 from reconciler.manifest.users import User
 from reconciler.manifest.variables import Text, user_values
 from reconciler.ownership import RESERVED_PROPERTIES
-from reconciler.values import freeze
+from reconciler.values import freeze, shared
 
 AGENT_NAME = re.compile(r"^[\w '\-]+$")
 """The characters the Letta server accepts in an agent name."""
@@ -70,14 +72,31 @@ def compile_stack(stack: Stack, problems: Problems) -> Blueprints:
     return Blueprints(blocks, templates, agents, sources)
 
 
-def expand(stack: Stack, users: Iterable[User], problems: Problems) -> DesiredState:
-    """The desired state of the stack; problems are recorded, not raised."""
+def expand(
+    stack: Stack, users: Iterable[User], problems: Problems, prints: Blueprints | None = None
+) -> DesiredState:
+    """The desired state of the stack; problems are recorded, not raised. `prints`: the
+    stack's definitions if they are compiled already (`compile_stack`)."""
     with collector.paused():  # a spec per user, none in a reference cycle
-        return _expand(stack, users, problems)
+        return _expand(stack, prints or compile_stack(stack, problems), users, problems)
 
 
-def _expand(stack: Stack, users: Iterable[User], problems: Problems) -> DesiredState:
-    prints = compile_stack(stack, problems)
+def outline(stack: Stack, prints: Blueprints) -> Outline:
+    """What the stack declares before its users: every secret its definitions declare, and
+    whether it manages its agents' tools (None when only the users' templates tell)."""
+    definitions = (*prints.templates.values(), *prints.agents.values())
+    servers = [compile_mcp_server(d) for _, d in sorted(stack.definitions["mcpServers"].items())]
+    secrets = [secret for bp in definitions for secret in bp.secrets or ()]
+    secrets += [secret for server in servers for secret in server.credentials]
+    tools: bool | None = any(manages_tools(bp) for bp in prints.agents.values())
+    if not tools and any(manages_tools(bp) for bp in prints.templates.values()):
+        tools = None
+    return Outline(stack.name, tuple(secrets), tools)
+
+
+def _expand(
+    stack: Stack, prints: Blueprints, users: Iterable[User], problems: Problems
+) -> DesiredState:
     agents = [a for bp in prints.agents.values() if (a := _agent(bp, None, problems))]
     missing = MissingProperties()
     conversations: list[ConversationSpec] = []
@@ -242,7 +261,7 @@ def _agent(
     return AgentSpec(
         address=Address.dedicated_agent(user.id) if user else Address.agent(definition.name),
         name=name,
-        settings=freeze(settings),
+        settings=shared(settings),  # one mapping for the users of a template
         tags=_tags(bp, user, values, problems),
         user_tag=bp.user_tag.render(values) if user else None,
         ignore_tags=bp.ignore_tags,
@@ -251,7 +270,7 @@ def _agent(
         include_base_tools=bp.include_base_tools,
         secrets=bp.secrets,
         recompile_conversations=bp.recompile_conversations,
-        metadata=freeze(bp.metadata),
+        metadata=shared(bp.metadata),
         blocks=tuple(_user_block(block, values, whose, problems) for block in bp.blocks),
         shared_blocks=tuple(Address.shared_block(name) for name in bp.shared_blocks),
         protected=bp.protected or (user.protected if user else False),
