@@ -35,6 +35,7 @@ from reconciler.errors import (
 )
 from reconciler.keys import OperatorKey
 from reconciler.secrets import SecretAccess
+from reconciler.shape import unexpected
 from reconciler.text import REDACTED, redact_url
 from reconciler.values import JSON
 
@@ -190,10 +191,15 @@ class LettaApi:
                 label = self.target.label
                 message = f"the answer is not a list: {label} does not look like a Letta server"
                 raise UnexpectedAnswer(path, message)
-            yield from page
-            if len(page) < page_size:
+            last = len(page) < page_size
+            after = None if last else _cursor(page[-1], path)
+            # Each record handed over is let go of here: a page of 200 agents with their
+            # blocks is megabytes of objects, gone as the caller converts them.
+            page.reverse()
+            while page:
+                yield page.pop()
+            if last:
                 return
-            after = page[-1]["id"]
 
     def search(self, path: str, body: JSON, *, address: str = "") -> JSON:
         """A POST that only reads (a search): retried like a GET."""
@@ -316,15 +322,29 @@ class LettaApi:
                 raise failure from None  # not even under --debug: it quotes the header
             raise failure from exc
         self._answered = True
-        if not answer.is_success:
-            raise _from_status(answer, self._unsayable())
-        return _decode(answer, self.target.label)
+        try:
+            if not answer.is_success:
+                raise _from_status(answer, self._unsayable())
+            return _decode(answer, self.target.label)
+        finally:
+            # httpx's response and its stream refer to each other: only Python's cyclic
+            # collector would free the two, with the answer's body, and it seldom runs once a
+            # large live state is held. The body was read whole; the stream is no longer needed.
+            answer.stream = httpx.ByteStream(b"")
 
     def _unsayable(self) -> tuple[str, ...]:
         """What an answer may quote but no message may print: the API key and the secrets'
         values sent (a server or a proxy before it may repeat what it was sent)."""
         key = (self.target.api_key,) if self.target.api_key else ()
         return (*key, *self.secrets.sent())
+
+
+def _cursor(last: object, path: str) -> str:
+    """The id of a page's last item, where the next page starts."""
+    found = last.get("id") if isinstance(last, dict) else None
+    if not isinstance(found, str):
+        raise unexpected(f"GET {path}", "an item of the listing has no `id`")
+    return found
 
 
 def _multipart(name: str, content: bytes) -> tuple[str, bytes]:

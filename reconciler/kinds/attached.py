@@ -44,6 +44,8 @@ def plan_links(
             continue  # blocked: linked once both exist
         if current is None or resource is None or current.id not in resource.agent_ids:
             out.change(Attach(address, agent_address))
+    if not kept:
+        return  # nothing of the kind to detach (no index of every agent made for nothing)
     declared_agents = {spec.address for spec in desired.agents}
     by_id = {a.id: address for address, a in agents.items() if address in declared_agents}
     for address, resource in sorted(kept.items()):

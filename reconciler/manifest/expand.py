@@ -42,7 +42,7 @@ from reconciler.manifest.tools import compile_mcp_server, compile_tool
 from reconciler.manifest.users import User
 from reconciler.manifest.variables import Text, user_values
 from reconciler.ownership import RESERVED_PROPERTIES
-from reconciler.values import freeze
+from reconciler.values import freeze, shared
 
 AGENT_NAME = re.compile(r"^[\w '\-]+$")
 """The characters the Letta server accepts in an agent name."""
@@ -261,7 +261,7 @@ def _agent(
     return AgentSpec(
         address=Address.dedicated_agent(user.id) if user else Address.agent(definition.name),
         name=name,
-        settings=freeze(settings),
+        settings=shared(settings),  # one mapping for the users of a template
         tags=_tags(bp, user, values, problems),
         user_tag=bp.user_tag.render(values) if user else None,
         ignore_tags=bp.ignore_tags,
@@ -270,7 +270,7 @@ def _agent(
         include_base_tools=bp.include_base_tools,
         secrets=bp.secrets,
         recompile_conversations=bp.recompile_conversations,
-        metadata=freeze(bp.metadata),
+        metadata=shared(bp.metadata),
         blocks=tuple(_user_block(block, values, whose, problems) for block in bp.blocks),
         shared_blocks=tuple(Address.shared_block(name) for name in bp.shared_blocks),
         protected=bp.protected or (user.protected if user else False),
