@@ -1,6 +1,6 @@
 """What `export` reads from the server: the selected agents with their tags, blocks,
 identities and tools, the conversations of the shared ones, the identities attached to them,
-and folders and archives (`sources`), as plain values.
+and what the sections agents list by name hold (`sources`), as plain values.
 
 A selection is everything, the agents carrying one of some tags (`*` and `?` wildcards
 allowed), or what one stack marked as its own; without a stack, what any stack marked is left
@@ -85,7 +85,7 @@ class Snapshot:
     """Agents a stack marked, left out of an export that is not of that stack."""
     tools: tuple[ServerTool, ...] = ()
     sources: Sources = field(default_factory=Sources)
-    """The folders and archives exported (see `reconciler.export.sources`)."""
+    """What is exported of the sections agents list by name (`reconciler.export.sources`)."""
 
 
 def read_snapshot(

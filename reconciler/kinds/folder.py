@@ -11,7 +11,7 @@ exists.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -45,7 +45,7 @@ from reconciler.shape import Shape, an_id
 from reconciler.values import JSON, freeze, thaw
 
 if TYPE_CHECKING:
-    from reconciler.client import LettaApi, Params
+    from reconciler.client import LettaApi
 
 KIND = Kind.FOLDER
 ROUTE = "/v1/folders/"
@@ -166,11 +166,6 @@ def from_server(raw: FolderRecord, stack: str) -> LiveFolder:
     )
 
 
-def listing(api: LettaApi, params: Params | None = None) -> Iterator[FolderRecord]:
-    """The folders matching `params` (a name), every page."""
-    return (SHAPE.parse(raw, LISTED) for raw in api.paginate(ROUTE, params, 100))
-
-
 def _inventory(files: object) -> dict[str, dict[str, str]]:
     """The uploaded files' record as written (server data: anything malformed is left out)."""
     if not isinstance(files, Mapping):
@@ -185,6 +180,11 @@ def _inventory(files: object) -> dict[str, dict[str, str]]:
     }
 
 
+def listing(api: LettaApi, stack: str) -> list[LiveFolder]:
+    """Every folder on the server (few: names are unique)."""
+    return [from_server(SHAPE.parse(raw, LISTED), stack) for raw in api.paginate(ROUTE, None, 100)]
+
+
 def read(reading: Reading) -> Folders:
     """Every folder (few on a server: any can hold a declared name), and the agents of the
     stack's (with `--adopt`, of the unowned ones of declared names too). A scoped read keeps
@@ -193,7 +193,7 @@ def read(reading: Reading) -> Folders:
     if reading.scoped and not (desired and desired.folders):
         return Folders()
     api, stack = reading.api, reading.stack
-    found = [from_server(raw, stack) for raw in listing(api)]
+    found = listing(api, stack)
     if reading.scoped and desired is not None:
         wanted = set(declared(desired))
         found = [f for f in found if f.address is None or f.address in wanted]
@@ -224,6 +224,64 @@ def agent_ids(api: LettaApi, folder_id: str) -> tuple[str, ...]:
 
 def _with_agents(folder: LiveFolder, agent_ids: tuple[str, ...] | None) -> LiveFolder:
     return folder if agent_ids is None else replace(folder, agent_ids=agent_ids)
+
+
+# Exporting -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    """A file as an export writes it back; `text` is None when the server holds none."""
+
+    name: str
+    file_type: str
+    status: str
+    text: str | None
+
+
+@dataclass(frozen=True)
+class ExportedFolder:
+    """A folder as an export writes it back: its settings, the agents it is attached to, and
+    its files."""
+
+    name: str
+    description: str | None
+    instructions: str | None
+    embedding: str | None
+    agent_ids: tuple[str, ...]
+    files: tuple[ExportedFile, ...]
+
+
+def with_agents(api: LettaApi, stack: str, parallelism: int) -> list[LiveFolder]:
+    """Every folder with the agents it is attached to: an export may take any."""
+    found = listing(api, stack)
+    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+        return list(pool.map(lambda f: replace(f, agent_ids=agent_ids(api, f.id)), found))
+
+
+def exported(api: LettaApi, found: LiveFolder, stack: str | None, page_size: int) -> ExportedFolder:
+    """The folder with its files (with `stack`, those its record names) and their text."""
+    from reconciler.kinds import file  # the files' part refers to folders
+
+    path = f"/v1/folders/{found.id}/files"
+    files = [
+        ExportedFile(
+            name=str(raw.get("file_name") or ""),
+            file_type=str(raw.get("file_type") or ""),
+            status=str(raw.get("processing_status") or ""),
+            text=raw.get("content") if isinstance(raw.get("content"), str) else None,
+        )
+        for raw in api.paginate(path, {"include_content": True}, min(page_size, 100))
+        if stack is None or file.from_server(raw, found).address is not None
+    ]
+    return ExportedFolder(
+        found.name,
+        found.description,
+        found.instructions,
+        found.embedding,
+        found.agent_ids,
+        tuple(sorted(files, key=lambda f: f.name)),
+    )
 
 
 # Planning -------------------------------------------------------------------------------------
