@@ -5,7 +5,8 @@ read from the server (`read`, through the kind's one listing, and `from_server`)
 the stack owns (`owned`, `deleted_with`) and what of it a saved plan checks
 (`fingerprinted`), how it is planned against the desired state (`plan`, with its managed
 fields), and created, updated, deleted and adopted on the server; linkable kinds also attach
-and detach. `KINDS` lists them in dependency order (a kind only needs kinds
+and detach, and a kind whose changes may end after their request was answered (a file the
+server processes in the background) finishes them (`FINISHERS`). `KINDS` lists them in dependency order (a kind only needs kinds
 before it), which is also the order changes of one phase are listed and run in. What is
 generic (the fingerprint, the owned ids, the ids an apply starts from, the declared
 addresses) is computed here from `KINDS`, never from a list of kinds written by hand.
@@ -31,7 +32,7 @@ from reconciler.kinds import (
     passage,
     tool,
 )
-from reconciler.kinds.common import Reading, Resolve
+from reconciler.kinds.common import Pending, Reading, Resolve
 from reconciler.live.state import LiveState, Part, Resource
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, Update
@@ -39,6 +40,7 @@ from reconciler.values import canonical
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
+    from reconciler.errors import LettaApplyError
 
 
 class Handler(Protocol):
@@ -64,13 +66,17 @@ class Handler(Protocol):
 
     def plan(self, desired: DesiredState, live: LiveState, out: Builder) -> None: ...
 
-    def create(self, api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str: ...
+    def create(
+        self, api: LettaApi, stack: str, change: Create, resolve: Resolve
+    ) -> str | Pending: ...
 
-    def update(self, api: LettaApi, change: Update) -> None: ...
+    def update(self, api: LettaApi, change: Update) -> Pending | None: ...
 
-    def delete(self, api: LettaApi, change: Delete) -> None: ...
+    def delete(self, api: LettaApi, change: Delete) -> Pending | None: ...
 
-    def adopt(self, api: LettaApi, stack: str, change: Adopt, resolve: Resolve) -> str: ...
+    def adopt(
+        self, api: LettaApi, stack: str, change: Adopt, resolve: Resolve
+    ) -> str | Pending: ...
 
 
 class Linker(Protocol):
@@ -79,6 +85,18 @@ class Linker(Protocol):
     def attach(self, api: LettaApi, change: Attach, resolve: Resolve) -> None: ...
 
     def detach(self, api: LettaApi, change: Detach, resolve: Resolve) -> None: ...
+
+
+class Finisher(Protocol):
+    """What a kind whose changes may end after their request was answered (`Pending`) also
+    provides: how often one group of them is looked at, and the look."""
+
+    @property
+    def FINISH_EVERY(self) -> float: ...
+
+    def finish(
+        self, api: LettaApi, pending: Sequence[Pending]
+    ) -> Mapping[Pending, LettaApplyError | None]: ...
 
 
 KINDS: tuple[Handler, ...] = (
@@ -107,6 +125,9 @@ LINKERS: dict[Kind, Linker] = {
 }
 
 
+FINISHERS: dict[Kind, Finisher] = {Kind.FILE: file}
+
+
 def handler(kind: Kind) -> Handler:
     """The module handling `kind`; a kind that is not planned (the lock) has none."""
     for entry in KINDS:
@@ -120,6 +141,14 @@ def linker(kind: Kind) -> Linker:
     found = LINKERS.get(kind)
     if found is None:
         raise LookupError(f"resources of kind {kind.value!r} cannot be linked to agents")
+    return found
+
+
+def finisher(kind: Kind) -> Finisher:
+    """The module finishing `kind`'s pending changes; LookupError for a kind that leaves none."""
+    found = FINISHERS.get(kind)
+    if found is None:
+        raise LookupError(f"changes of kind {kind.value!r} leave nothing pending")
     return found
 
 

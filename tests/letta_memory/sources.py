@@ -3,8 +3,9 @@
 - Folders: names unique (a second is 409); metadata replaced whole by an update. Uploads are
   multipart, named by the `name` query, refused for a taken name with
   `duplicate_handling=error` (400) and replacing it with `replace` (a new id); a file is
-  processed at once: `completed`, or `error` with the database's reason when its bytes hold
-  a NUL. Deleting a folder deletes its files.
+  processed at once (or, while `processing_held`, when `process_files` is called):
+  `completed`, or `error` with the database's reason when its bytes hold a NUL. Deleting a
+  folder deletes its files.
 - Archives: names not unique; create and update take name and description only. Passages
   keep metadata and tags; there is no listing: `POST /v1/passages/search` answers at most
   100 in creation order from `start_date` (inclusive), or by similarity to a `query` (here:
@@ -116,17 +117,27 @@ def upload(s: MemoryLetta, m: re.Match[str], query: Query, body: Any) -> Any:
         raise Refused(400, f"File '{name}' already exists in folder '{folder['name']}'")
     for old in same if handling == "replace" else ():
         s.sources["files"].remove(old["id"])
-    failed = b"\x00" in data
     fields = {
         "source_id": m[1],
         "file_name": name,
         "original_file_name": name,
         "file_size": len(data),
-        "processing_status": "error" if failed else "completed",
-        "error_message": 'invalid byte sequence for encoding "UTF8": 0x00' if failed else None,
+        "processing_status": "parsing",
+        "error_message": None,
         "bytes": data,
     }
-    return _shown(s.new(s.sources["files"], fields), False)
+    made = s.new(s.sources["files"], fields)
+    if not s.processing_held:
+        processed(made)
+    return _shown(made, False)
+
+
+def processed(file: Record) -> None:
+    """The server's processing of an uploaded file: `error` with the database's reason when
+    its bytes hold a NUL, else `completed`."""
+    failed = b"\x00" in file["bytes"]
+    file["processing_status"] = "error" if failed else "completed"
+    file["error_message"] = 'invalid byte sequence for encoding "UTF8": 0x00' if failed else None
 
 
 def _file_part(body: Any) -> bytes:

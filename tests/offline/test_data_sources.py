@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 
 from reconciler.address import Address
+from reconciler.apply.executor import ApplyResult
 from reconciler.errors import ApplyFailed
 from reconciler.kinds import passage
 from reconciler.plan.model import Create, Delete, Update
+from reconciler.workflow import ApplyOptions, Hooks, plan_and_apply
+from tests.letta_memory.server import Request
 from tests.offline.stacks import Server, desired
 
 BODY = """
@@ -172,6 +175,47 @@ def test_parallel_uploads_into_one_folder_are_all_recorded(server: Server, tmp_p
     assert len(files_record(server)) == 30
     patches = [r for r in server.letta.writes() if r.method == "PATCH"]
     assert len(patches) <= 30  # uploads finishing together share one write of the record
+    assert not server.plan(wanted).has_changes
+
+
+def test_uploads_are_sent_while_earlier_ones_are_still_processing(
+    server: Server, tmp_path: Path
+) -> None:
+    """An upload holds its place among the requests in flight (4 here) only while it is sent:
+    every upload reaches the server before it has processed any file, and each change still
+    ends only once its file is processed. Their entries are written into the folder's record
+    together, not once per upload."""
+    count = 12
+    write_docs(tmp_path, {f"f{n:02d}.md": f"file {n}".encode() for n in range(count)})
+    wanted = desired(tmp_path, 'folders:\n  docs: {files: "docs/*.md"}\n')
+    letta = server.letta
+    letta.processing_held = True
+    uploads_when_processed: list[int] = []
+
+    def after(request: Request) -> None:
+        uploads = sum(1 for r in letta.requests if r.path.endswith("/upload"))
+        polls = sum(1 for r in letta.requests if r.method == "GET" and r.path.endswith("/files"))
+        # Without a bound on the wait, every upload arrives; with one, the polls pile up.
+        if (uploads == count or polls >= 20) and letta.process_files():
+            uploads_when_processed.append(uploads)
+
+    letta.after = after
+    ended_while_processing: list[str] = []
+
+    def progress(_done: int, _total: int, result: ApplyResult) -> None:
+        name = result.change.address.name
+        files = letta.sources["files"].rows.values()
+        if any(f["file_name"] == name and f["processing_status"] == "parsing" for f in files):
+            ended_while_processing.append(name)
+
+    options = ApplyOptions(parallelism=4)
+    results = plan_and_apply(server.api, wanted, options, Hooks(progress=progress))
+    assert uploads_when_processed == [count]
+    assert len(results) == count + 1 and all(r.ok for r in results)
+    assert ended_while_processing == []
+    assert len(files_record(server)) == count
+    records = [r for r in letta.writes() if r.method == "PATCH"]
+    assert 1 <= len(records) <= 3  # the entries of uploads pending together, written at once
     assert not server.plan(wanted).has_changes
 
 
