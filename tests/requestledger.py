@@ -12,6 +12,8 @@ The rule knows no kind, so a new kind is checked as it is added:
   and ids first seen in answers to its own requests (what it made: the server's answer to a
   create, the sleep-time agent the server made with an agent). An id the run had already seen
   (in the live state it read, say) is never one a change made.
+- a write sent for creates sent together in one request (an archive's passages) names only
+  ids one of them names.
 - a write sent while pending changes end together (a folder's record written for the uploads
   finishing at once) names only ids one of them may: each change keeps what it may name.
 - a write sent while no change runs is the lock's: creating a lock record or deleting one.
@@ -96,13 +98,15 @@ class Ledger:
         self.planned = {id(change) for change in plan.changes}
 
     @contextmanager
-    def running(self, change: Change, named: set[str]) -> Iterator[None]:
-        """Requests sent in this thread meanwhile are the change's."""
-        running = _Running((change,), set(named))
+    def running(self, change: Change | Sequence[Change], named: set[str]) -> Iterator[None]:
+        """Requests sent in this thread meanwhile are the change's (or those of the changes
+        sent together in one request)."""
+        changes = tuple(change) if isinstance(change, list | tuple) else (change,)
+        running = _Running(changes, set(named))
         with self._in(running):
             yield
         with self._guard:
-            self.allowed[id(change)] = running.allowed
+            self.allowed.update((id(c), running.allowed) for c in changes)
 
     @contextmanager
     def finishing(self, changes: Sequence[Change]) -> Iterator[None]:
@@ -227,7 +231,7 @@ def install(ledger: Ledger, record: Callable[[dict[str, Any]], None]) -> None:
     from reconciler.apply import executor
 
     apply_plan, execute, send = workflow.apply_plan, executor.execute, httpx.Client.send
-    finish, carry_out = executor.finish, adopting.carry_out
+    together, finish, carry_out = executor.execute_together, executor.finish, adopting.carry_out
 
     def recorded_apply(api: Any, plan: Plan, *args: Any, **kwargs: Any) -> Any:
         ledger.applying(plan)
@@ -236,6 +240,11 @@ def install(ledger: Ledger, record: Callable[[dict[str, Any]], None]) -> None:
     def recorded_execute(api: Any, stack: str, change: Change, resolve: Resolve) -> Any:
         with ledger.running(change, named_ids(change, resolve)):
             return execute(api, stack, change, resolve)
+
+    def recorded_together(api: Any, stack: str, changes: list[Any], resolve: Resolve) -> Any:
+        named = set().union(*(named_ids(change, resolve) for change in changes))
+        with ledger.running(changes, named):
+            return together(api, stack, changes, resolve)
 
     def recorded_finish(api: Any, waiting: Sequence[tuple[Change, Any]]) -> Any:
         with ledger.finishing([change for change, _pending in waiting]):
@@ -261,6 +270,7 @@ def install(ledger: Ledger, record: Callable[[dict[str, Any]], None]) -> None:
 
     workflow.apply_plan = recorded_apply  # type: ignore[assignment]
     executor.execute = recorded_execute
+    executor.execute_together = recorded_together
     executor.finish = recorded_finish
     adopting.carry_out = adopt_carry_out
     httpx.Client.send = recorded_send  # type: ignore[method-assign]

@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Any, assert_never
 
 from reconciler.address import Address
@@ -32,7 +33,7 @@ from reconciler.errors import (
     LettaApplyError,
     ServerError,
 )
-from reconciler.kinds import finisher, handler, kept_ids, linker
+from reconciler.kinds import BATCHERS, batcher, finisher, handler, kept_ids, linker
 from reconciler.kinds.common import Pending, Resolve
 from reconciler.live.state import LiveState
 from reconciler.plan.model import Adopt, Attach, Change, Create, Delete, Detach, Plan, Update
@@ -127,14 +128,14 @@ class _Phase:
         self, pool: ThreadPoolExecutor, slots: int, run: _Runner, notify: Callable[[str], None]
     ) -> None:
         self._pool, self._slots, self._run, self._notify = pool, slots, run, notify
-        self._starting: set[Future[ApplyResult | _Left]] = set()
+        self._starting: set[Future[list[ApplyResult | _Left]]] = set()
         self._looking: dict[Future[list[ApplyResult]], str] = {}
         self._groups: dict[str, _Group] = {}
         self._results: dict[int, ApplyResult] = {}
 
     def run(self, changes: Sequence[Change]) -> list[ApplyResult]:
         """The changes' results in their order, once every one has ended."""
-        waiting = deque(changes)
+        waiting = deque(_units(changes))
         while waiting or self._starting or self._groups:
             self._start(waiting)
             tasks: list[Future[Any]] = [*self._starting, *self._looking]
@@ -154,7 +155,7 @@ class _Phase:
     def _full(self) -> bool:
         return len(self._starting) + len(self._looking) >= self._slots
 
-    def _start(self, waiting: deque[Change]) -> None:
+    def _start(self, waiting: deque[tuple[Change, ...]]) -> None:
         now = time.monotonic()
         while not self._full():
             due = [k for k, g in self._groups.items() if not g.looking and g.due <= now]
@@ -170,12 +171,12 @@ class _Phase:
     def _take_ended(self) -> None:
         for started in [f for f in self._starting if f.done()]:
             self._starting.discard(started)
-            outcome = started.result()
-            if isinstance(outcome, _Left):
-                group = self._groups.setdefault(outcome.pending.group, _Group())
-                group.entries.append((outcome.change, outcome.pending))
-            else:
-                self._results[id(outcome.change)] = outcome
+            for outcome in started.result():
+                if isinstance(outcome, _Left):
+                    group = self._groups.setdefault(outcome.pending.group, _Group())
+                    group.entries.append((outcome.change, outcome.pending))
+                else:
+                    self._results[id(outcome.change)] = outcome
         for looked in [f for f in self._looking if f.done()]:
             self._looked(self._looking.pop(looked), looked.result())
 
@@ -203,6 +204,19 @@ class _Phase:
         return len(self._starting) + sum(len(g.entries) for g in self._groups.values())
 
 
+def _units(changes: Sequence[Change]) -> list[tuple[Change, ...]]:
+    """The phase's changes as they are started: alone, or several in one request where their
+    kind sends them together (`kinds.BATCHERS`), in the phase's order."""
+    units: list[tuple[Change, ...]] = []
+    for kind, same in groupby(changes, key=lambda change: change.address.kind):
+        listed = list(same)
+        if kind in BATCHERS:
+            units.extend(batcher(kind).batches(listed))
+        else:
+            units.extend((change,) for change in listed)
+    return units
+
+
 def execute(api: LettaApi, stack: str, change: Change, resolve: Resolve) -> str | Pending | None:
     """Carry out one change through its kind's module; return the id it created or changed, or
     what it left pending (see `finish`)."""
@@ -226,6 +240,14 @@ def execute(api: LettaApi, stack: str, change: Change, resolve: Resolve) -> str 
             return change.resource_id if left is None else left
         case _:
             assert_never(change)
+
+
+def execute_together(
+    api: LettaApi, stack: str, changes: Sequence[Create], resolve: Resolve
+) -> list[str]:
+    """Carry out several creates of one kind in one request (`kinds.Batcher`); the ids they
+    made, in their order. A failure is the failure of every one of them."""
+    return batcher(changes[0].address.kind).create_together(api, stack, changes, resolve)
 
 
 def finish(
@@ -289,24 +311,26 @@ class _Runner:
         self._told = True
         return True
 
-    def __call__(self, change: Change) -> ApplyResult | _Left:
+    def __call__(self, changes: tuple[Change, ...]) -> list[ApplyResult | _Left]:
+        """Start one change, or several sent together; the results of those that ended."""
         if self._stop():
             self.stopped = True
             not_started = LettaApplyError("not started: the apply was interrupted")
-            return self._report(ApplyResult(change, failure=not_started, attempted=False))
+            return [
+                self._report(ApplyResult(change, failure=not_started, attempted=False))
+                for change in changes
+            ]
         with self._lock:
-            self._started += 1
-        outcome = _run_one(self._api, self._stack, change, self._ids, self._outage)
-        return outcome if isinstance(outcome, _Left) else self._ended(outcome)
+            self._started += len(changes)
+        outcomes = _run(self._api, self._stack, changes, self._ids, self._outage)
+        return [o if isinstance(o, _Left) else self._ended(o) for o in outcomes]
 
     def finish(self, waiting: Sequence[tuple[Change, Pending]]) -> list[ApplyResult]:
         """Look at pending changes of one group: the results of those that ended."""
         try:
             ended = finish(self._api, waiting)
-        except ConnectionFailed as exc:
-            self._outage.record(f"the server at {self._api.target.label} stopped answering")
-            ended = {pending: exc for _change, pending in waiting}
         except LettaApplyError as exc:
+            _note_outage(self._api, exc, self._outage)
             ended = {pending: exc for _change, pending in waiting}
         results = []
         for change, pending in waiting:
@@ -337,33 +361,61 @@ class _Runner:
         return Interrupted(done, failed, in_flight, total - len(finished) - in_flight)
 
 
-def _run_one(
-    api: LettaApi, stack: str, change: Change, ids: _IdTable, outage: _Outage
-) -> ApplyResult | _Left:
+def _run(
+    api: LettaApi, stack: str, changes: tuple[Change, ...], ids: _IdTable, outage: _Outage
+) -> list[ApplyResult | _Left]:
+    """Carry out one change, or several sent together (those whose dependency exists)."""
     if outage.reason is not None:
         not_attempted = LettaApplyError(f"not attempted: {outage.reason}")
-        return ApplyResult(change, failure=not_attempted, attempted=False)
-    missing = sorted(str(need) for need in change.needs if ids.get(need) is None)
-    if missing:
-        skipped = LettaApplyError(f"skipped: {', '.join(missing)} does not exist")
-        return ApplyResult(change, failure=skipped)
+        return [ApplyResult(c, failure=not_attempted, attempted=False) for c in changes]
+    outcomes: dict[int, ApplyResult | _Left] = {}
+    ready = []
+    for change in changes:
+        missing = sorted(str(need) for need in change.needs if ids.get(need) is None)
+        if missing:
+            skipped = LettaApplyError(f"skipped: {', '.join(missing)} does not exist")
+            outcomes[id(change)] = ApplyResult(change, failure=skipped)
+        else:
+            ready.append(change)
     try:
-        done = execute(api, stack, change, ids.require)
-    except ConnectionFailed as exc:
-        outage.record(f"the server at {api.target.label} stopped answering")
-        return ApplyResult(change, failure=exc)
+        done = _sent(api, stack, ready, ids)
     except LettaApplyError as exc:
-        if getattr(exc, "status", None) == QUOTA_EXCEEDED:
-            outage.record(
-                f"the server at {api.target.label} refused more for this account "
-                "(HTTP 402: quota or plan limit)"
-            )
-        return ApplyResult(change, failure=exc)
+        _note_outage(api, exc, outage)
+        outcomes.update((id(c), ApplyResult(c, failure=exc)) for c in ready)
+    else:
+        outcomes.update(
+            (id(c), _outcome(c, made, ids)) for c, made in zip(ready, done, strict=True)
+        )
+    return [outcomes[id(change)] for change in changes]
+
+
+def _sent(
+    api: LettaApi, stack: str, changes: list[Change], ids: _IdTable
+) -> Sequence[str | Pending | None]:
+    if len(changes) == 1:
+        return [execute(api, stack, changes[0], ids.require)]
+    creates = [c for c in changes if isinstance(c, Create)]
+    assert len(creates) == len(changes), "only creates are sent together"
+    return execute_together(api, stack, creates, ids.require) if creates else []
+
+
+def _outcome(change: Change, done: str | Pending | None, ids: _IdTable) -> ApplyResult | _Left:
     if isinstance(done, Pending):
         return _Left(change, done)
     if isinstance(change, Adopt | Create):
         ids.set(change.address, done)
     return ApplyResult(change, resource_id=done)
+
+
+def _note_outage(api: LettaApi, exc: LettaApplyError, outage: _Outage) -> None:
+    """A failure for want of an answer, or the account's quota: nothing more is started."""
+    if isinstance(exc, ConnectionFailed):
+        outage.record(f"the server at {api.target.label} stopped answering")
+    elif getattr(exc, "status", None) == QUOTA_EXCEEDED:
+        outage.record(
+            f"the server at {api.target.label} refused more for this account "
+            "(HTTP 402: quota or plan limit)"
+        )
 
 
 def _describe(exc: LettaApplyError, address: Address) -> str:

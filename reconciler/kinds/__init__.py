@@ -5,11 +5,13 @@ read from the server (`read`, through the kind's one listing, and `from_server`)
 the stack owns (`owned`, `deleted_with`) and what of it a saved plan checks
 (`fingerprinted`), how it is planned against the desired state (`plan`, with its managed
 fields), and created, updated, deleted and adopted on the server; linkable kinds also attach
-and detach, and a kind whose changes may end after their request was answered (a file the
-server processes in the background) finishes them (`FINISHERS`). `KINDS` lists them in dependency order (a kind only needs kinds
-before it), which is also the order changes of one phase are listed and run in. What is
-generic (the fingerprint, the owned ids, the ids an apply starts from, the declared
-addresses) is computed here from `KINDS`, never from a list of kinds written by hand.
+and detach, a kind whose changes may end after their request was answered (a file the
+server processes in the background) finishes them (`FINISHERS`), and one whose creates may
+be sent several in one request groups them (`BATCHERS`). `KINDS` lists them in dependency
+order (a kind only needs kinds before it), which is also the order changes of one phase are
+listed and run in. What is generic (the fingerprint, the owned ids, the ids an apply starts
+from, the declared addresses) is computed here from `KINDS`, never from a list of kinds
+written by hand.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from reconciler.kinds import (
 from reconciler.kinds.common import Pending, Reading, Resolve
 from reconciler.live.state import LiveState, Part, Resource
 from reconciler.plan.builder import Builder
-from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, Update
+from reconciler.plan.model import Adopt, Attach, Change, Create, Delete, Detach, Update
 from reconciler.values import canonical
 
 if TYPE_CHECKING:
@@ -99,6 +101,18 @@ class Finisher(Protocol):
     ) -> Mapping[Pending, LettaApplyError | None]: ...
 
 
+class Batcher(Protocol):
+    """What a kind whose creates may be sent several in one request also provides: how a
+    phase's changes of the kind are grouped (each group started at once, most alone), and
+    the creates of one group sent together (the ids made, in their order)."""
+
+    def batches(self, changes: Sequence[Change]) -> list[tuple[Change, ...]]: ...
+
+    def create_together(
+        self, api: LettaApi, stack: str, changes: Sequence[Create], resolve: Resolve
+    ) -> list[str]: ...
+
+
 KINDS: tuple[Handler, ...] = (
     block,
     identity,
@@ -126,6 +140,7 @@ LINKERS: dict[Kind, Linker] = {
 
 
 FINISHERS: dict[Kind, Finisher] = {Kind.FILE: file}
+BATCHERS: dict[Kind, Batcher] = {Kind.PASSAGE: passage}
 
 
 def handler(kind: Kind) -> Handler:
@@ -149,6 +164,14 @@ def finisher(kind: Kind) -> Finisher:
     found = FINISHERS.get(kind)
     if found is None:
         raise LookupError(f"changes of kind {kind.value!r} leave nothing pending")
+    return found
+
+
+def batcher(kind: Kind) -> Batcher:
+    """The module sending `kind`'s creates together; LookupError for a kind that cannot."""
+    found = BATCHERS.get(kind)
+    if found is None:
+        raise LookupError(f"creates of kind {kind.value!r} are not sent together")
     return found
 
 

@@ -7,7 +7,8 @@
   `completed`, or `error` with the database's reason when its bytes hold a NUL. Deleting a
   folder deletes its files.
 - Archives: names not unique; create and update take name and description only. Passages
-  keep metadata and tags; there is no listing: `POST /v1/passages/search` answers at most
+  keep metadata and tags; a batch of them is written at once (one creation time for all
+  unless each names its own); there is no listing: `POST /v1/passages/search` answers at most
   100 in creation order from `start_date` (inclusive), or by similarity to a `query` (here:
   words in common). Deleting an archive deletes its passages.
 - Agents are attached with `PATCH /v1/agents/{agent}/folders|archives/attach/{id}`.
@@ -16,6 +17,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from tests.letta_memory.store import Collection, Query, Record, Refused, copied, flag, last
@@ -204,6 +206,26 @@ def create_passage(s: MemoryLetta, m: re.Match[str], _q: Query, body: Any) -> An
     return copied(s.new(s.sources["passages"], fields))
 
 
+def create_passages(s: MemoryLetta, m: re.Match[str], _q: Query, body: Any) -> Any:
+    """Several passages in one transaction: each at the `created_at` it names, the others all
+    at the transaction's one time."""
+    s.sources["archives"].get(m[1])
+    _, shared = s.clock.stamp("passage")
+    made = []
+    for item in body["passages"]:
+        given = item.get("created_at")
+        when = datetime.fromisoformat(given).astimezone(UTC) if given else None
+        fields = {
+            "archive_id": m[1],
+            "text": item["text"],
+            "metadata": copied(item.get("metadata") or {}),
+            "tags": item.get("tags"),
+            "created_at": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if when else shared,
+        }
+        made.append(copied(s.new(s.sources["passages"], fields)))
+    return made
+
+
 def delete_passage(s: MemoryLetta, m: re.Match[str], _q: Query, _b: Any) -> Any:
     passage = s.sources["passages"].get(m[2])
     if passage["archive_id"] != m[1]:
@@ -260,6 +282,7 @@ ROUTES = (
     ("DELETE", rf"/v1/archives/{ID}", delete_archive),
     ("GET", rf"/v1/archives/{ID}/agents", archive_agents),
     ("POST", rf"/v1/archives/{ID}/passages", create_passage),
+    ("POST", rf"/v1/archives/{ID}/passages/batch", create_passages),
     ("DELETE", rf"/v1/archives/{ID}/passages/{ID}", delete_passage),
     ("POST", r"/v1/passages/search", search),
     ("PATCH", rf"/v1/agents/{ID}/(folders|archives)/(attach|detach)/{ID}", link),

@@ -222,13 +222,68 @@ def test_uploads_are_sent_while_earlier_ones_are_still_processing(
 def test_an_archive_is_read_past_the_searchs_page_of_a_hundred(
     server: Server, tmp_path: Path
 ) -> None:
-    texts = "\n".join(f"      - Passage number {n}." for n in range(230))
-    wanted = desired(tmp_path, f"archives:\n  faq:\n    passages:\n{texts}\n")
+    wanted = desired(tmp_path, passages_body(230))
     server.apply(wanted)
     plan = server.plan(wanted)
     assert not plan.has_changes
     [archive] = server.letta.sources["archives"].rows.values()
     assert len(list(passage.listed(server.api, archive["id"]))) == 230
+
+
+def passages_body(count: int) -> str:
+    texts = "\n".join(f"      - Passage number {n}." for n in range(count))
+    return f"archives:\n  faq:\n    passages:\n{texts}\n"
+
+
+def test_the_passages_of_an_archive_are_written_a_hundred_a_request(
+    server: Server, tmp_path: Path
+) -> None:
+    wanted = desired(tmp_path, passages_body(230))
+    results = server.apply(wanted)
+    assert len(results) == 231 and all(r.ok for r in results)
+    written = [r for r in server.letta.writes() if "/passages" in r.path]
+    assert sorted(len(r.body["passages"]) for r in written) == [30, 100, 100]
+    stored = list(server.letta.sources["passages"].rows.values())
+    assert len({p["created_at"] for p in stored}) == 230  # each its own, so the search pages
+    assert all(p["metadata"]["letta_apply"]["sha256"] for p in stored)
+    assert {r.resource_id for r in results if r.change.address.kind.value == "passage"} == {
+        p["id"] for p in stored
+    }
+    assert not server.plan(wanted).has_changes
+
+
+def test_a_batch_the_server_refuses_fails_exactly_its_passages_and_a_rerun_writes_them(
+    server: Server, tmp_path: Path
+) -> None:
+    wanted = desired(tmp_path, passages_body(230))
+
+    def full(request: Request) -> bool:
+        return len(request.body["passages"]) == 100
+
+    server.letta.fail("POST", r"/passages/batch$", status=422, when=full)
+    with pytest.raises(ApplyFailed) as failed:
+        server.apply(wanted)
+    assert len(failed.value.failures) == 100
+    assert {f.server_message for f in failed.value.failures} == {"injected failure (HTTP 422)"}
+    assert len(server.letta.sources["passages"].rows) == 130
+    again = server.plan(wanted)
+    assert len(again.changes) == 100 and all(isinstance(c, Create) for c in again.changes)
+    server.apply(wanted)
+    assert len(server.letta.sources["passages"].rows) == 230
+    assert not server.plan(wanted).has_changes
+
+
+def test_a_batch_written_whose_answer_is_lost_is_found_not_written_again(
+    server: Server, tmp_path: Path
+) -> None:
+    wanted = desired(tmp_path, passages_body(150))
+    server.letta.fail("POST", r"/passages/batch$", status=None, acted=True)
+    results = server.apply(wanted)
+    assert all(r.ok for r in results)
+    sent = [r for r in server.letta.writes() if r.path.endswith("/passages/batch")]
+    assert len(sent) == 2  # the lost answer's batch was found, not sent again
+    assert len(server.letta.sources["passages"].rows) == 150
+    assert not server.plan(wanted).has_changes
 
 
 def test_a_passage_removed_from_the_manifest_is_deleted_and_a_new_one_created(
