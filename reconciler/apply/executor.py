@@ -427,11 +427,14 @@ def _describe(exc: LettaApplyError, address: Address) -> str:
 
 
 def _server_error(result: ApplyResult) -> ServerError:
-    """A failure as the server's answer for the change's address, its status kept."""
-    failure = result.failure
+    """A failure as the server's answer for the change's address, its status kept (a request
+    made for several changes, a folder's listing or a batch of passages, names them all)."""
+    failure, address = result.failure, str(result.change.address)
     if isinstance(failure, ServerError):
-        return failure
-    return ServerError(str(result.change.address), result.error or "failed")
+        if failure.address == address:
+            return failure
+        return ServerError(address, failure.server_message, failure.status)
+    return ServerError(address, result.error or "failed")
 
 
 QUOTA_EXCEEDED = 402

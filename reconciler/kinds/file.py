@@ -332,7 +332,7 @@ def _upload(
 
 # Finishing: the folder's record, and the server's processing -----------------------------------
 
-FINISH_EVERY = 0.5
+FINISH_EVERY = 1.0
 """Seconds between two looks at one folder's pending file changes."""
 PROCESSING_TIMEOUT = 900.0
 """Seconds an upload waits for the server to parse and embed the file."""
@@ -424,7 +424,7 @@ def _write(api: LettaApi, folder_id: str, changes: Sequence[Recording]) -> None:
     metadata = dict(current.get("metadata") or {})
     record = metadata.get(ownership.METADATA_KEY)
     if not isinstance(record, Mapping) or record.get("address") != str(address.owner):
-        raise LettaApplyError(f"{address}: the folder no longer carries the stack's record")
+        raise LettaApplyError("the folder no longer carries the stack's record")
     files = dict(record.get(folder.FILES) or {})
     for change in changes:
         if change.entry is None:

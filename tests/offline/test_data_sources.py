@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from reconciler.address import Address
-from reconciler.apply.executor import ApplyResult
+from reconciler.apply.executor import ApplyResult, carry_out
 from reconciler.errors import ApplyFailed
 from reconciler.kinds import passage
-from reconciler.plan.model import Create, Delete, Update
+from reconciler.plan.model import Adopt, Create, Delete, Update
 from reconciler.workflow import ApplyOptions, Hooks, plan_and_apply
 from tests.letta_memory.server import Request
 from tests.offline.stacks import Server, desired
@@ -228,6 +228,78 @@ def test_an_archive_is_read_past_the_searchs_page_of_a_hundred(
     assert not plan.has_changes
     [archive] = server.letta.sources["archives"].rows.values()
     assert len(list(passage.listed(server.api, archive["id"]))) == 230
+
+
+FOLDER_ONLY = 'folders:\n  docs: {files: "docs/*.md"}\n'
+
+
+def test_a_file_adopted_outside_an_apply_is_recorded_in_its_folder(
+    server: Server, tmp_path: Path
+) -> None:
+    write_docs(tmp_path, {"a.md": DOCS["a.md"]})
+    server.apply(desired(tmp_path, FOLDER_ONLY))
+    [folder] = server.letta.sources["folders"].rows.values()
+    by_hand = server.letta.new(
+        server.letta.sources["files"],
+        {
+            "source_id": folder["id"],
+            "file_name": "b.md",
+            "file_size": len(DOCS["b.md"]),
+            "bytes": DOCS["b.md"],
+            "processing_status": "completed",
+            "error_message": None,
+        },
+    )
+    write_docs(tmp_path, DOCS)
+    wanted = desired(tmp_path, FOLDER_ONLY)
+    assert [str(n.address) for n in server.plan(wanted).blocked] == ["file/docs/b.md"]
+    adopting = Adopt(Address.parse("file/docs/b.md"), by_hand["id"])
+    assert carry_out(server.api, "acme", adopting, lambda _folder: folder["id"]) == by_hand["id"]
+    assert set(files_record(server)) == {"a.md", "b.md"}
+    assert not server.plan(wanted).has_changes
+
+
+def test_uploads_whose_processing_cannot_be_polled_fail_with_the_servers_reason(
+    server: Server, tmp_path: Path
+) -> None:
+    write_docs(tmp_path, DOCS)
+    server.letta.processing_held = True
+    server.letta.fail("GET", r"/folders/[^/]+/files$", status=503, times=100)
+    with pytest.raises(ApplyFailed) as failed:
+        server.apply(desired(tmp_path, FOLDER_ONLY))
+    assert sorted(f.address for f in failed.value.failures) == ["file/docs/a.md", "file/docs/b.md"]
+    assert {f.server_message for f in failed.value.failures} == {"injected failure (HTTP 503)"}
+
+
+def test_an_upload_the_server_never_processes_fails_at_the_deadline(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.kinds import file
+
+    monkeypatch.setattr(file, "PROCESSING_TIMEOUT", 0.0)
+    write_docs(tmp_path, {"a.md": DOCS["a.md"]})
+    server.letta.processing_held = True
+    with pytest.raises(ApplyFailed, match="still processing after 0 s"):
+        server.apply(desired(tmp_path, FOLDER_ONLY))
+    assert "a.md" in files_record(server)  # recorded: the next plan replaces it if need be
+
+
+def test_uploads_into_a_folder_that_lost_the_stacks_record_fail_and_are_not_recorded(
+    server: Server, tmp_path: Path
+) -> None:
+    write_docs(tmp_path, {"a.md": DOCS["a.md"]})
+    server.apply(desired(tmp_path, FOLDER_ONLY))
+    [folder] = server.letta.sources["folders"].rows.values()
+
+    def forget(request: Request) -> None:
+        if request.path.endswith("/upload"):
+            folder["metadata"] = {}
+
+    server.letta.after = forget
+    write_docs(tmp_path, DOCS)
+    with pytest.raises(ApplyFailed, match="no longer carries the stack's record"):
+        server.apply(desired(tmp_path, FOLDER_ONLY))
+    assert folder["metadata"] == {}
 
 
 def passages_body(count: int) -> str:
