@@ -11,7 +11,8 @@
   unless each names its own); there is no listing: `POST /v1/passages/search` answers at most
   100 in creation order from `start_date` (inclusive), or by similarity to a `query` (here:
   words in common). Deleting an archive deletes its passages.
-- Agents are attached with `PATCH /v1/agents/{agent}/folders|archives/attach/{id}`.
+- Agents are attached with `PATCH /v1/agents/{agent}/folders|archives/attach/{id}`; an agent
+  has one archive at most (a second is 409). `GET /v1/archives/?agent_id=` lists an agent's.
 """
 
 from __future__ import annotations
@@ -159,9 +160,18 @@ def delete_file(s: MemoryLetta, m: re.Match[str], _q: Query, _b: Any) -> Any:
 
 
 def list_archives(s: MemoryLetta, _m: re.Match[str], query: Query, _b: Any) -> Any:
-    name = last(query, "name")
+    name, agent_id = last(query, "name"), last(query, "agent_id")
     archives = s.sources["archives"]
-    return [copied(a) for a in archives.page(query, lambda a: name is None or a["name"] == name)]
+    return [
+        copied(a)
+        for a in archives.page(
+            query,
+            lambda a: (
+                (name is None or a["name"] == name)
+                and (agent_id is None or agent_id in a["agent_ids"])
+            ),
+        )
+    ]
 
 
 def create_archive(s: MemoryLetta, _m: re.Match[str], _q: Query, body: Any) -> Any:
@@ -259,6 +269,9 @@ def link(s: MemoryLetta, m: re.Match[str], _q: Query, _b: Any) -> Any:
     agent_id, route, verb, target = m[1], m[2], m[3], m[4]
     s.agents.get(agent_id)
     record = s.sources[route].get(target)
+    others = [a for a in s.sources["archives"].rows.values() if a["id"] != target]
+    if route == "archives" and verb == "attach" and any(agent_id in a["agent_ids"] for a in others):
+        raise Refused(409, 'duplicate key value violates unique constraint "unique_agent_archive"')
     linked = [a for a in record["agent_ids"] if a != agent_id]
     record["agent_ids"] = [*linked, agent_id] if verb == "attach" else linked
     return None

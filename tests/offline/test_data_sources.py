@@ -11,7 +11,7 @@ import pytest
 
 from reconciler.address import Address
 from reconciler.apply.executor import ApplyResult, carry_out
-from reconciler.errors import ApplyFailed
+from reconciler.errors import ApplyFailed, NotConverged
 from reconciler.kinds import passage
 from reconciler.plan.model import Adopt, Create, Delete, Update
 from reconciler.workflow import ApplyOptions, Hooks, plan_and_apply
@@ -374,3 +374,61 @@ def test_a_passage_removed_from_the_manifest_is_deleted_and_a_new_one_created(
 
 def _key(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+DESK = "agents:\n  desk: {}\n"
+DESK_WITH_FAQ = (
+    "archives:\n  faq: {passages: [Always be kind.]}\nagents:\n  desk: {archives: [faq]}\n"
+)
+
+
+def test_an_agent_with_an_archive_of_its_own_is_not_attached_another(
+    server: Server, tmp_path: Path
+) -> None:
+    """Letta allows one archive per agent, and the agent's own is its learned memory: the plan
+    reports the link blocked, naming that archive, and the apply never touches it."""
+    server.apply(desired(tmp_path, DESK))
+    desk = server.named("desk")
+    own = server.letta.new(
+        server.letta.sources["archives"],
+        {
+            "name": "desk's Archive",
+            "description": None,
+            "embedding_config": {},
+            "metadata": None,
+            "agent_ids": [desk["id"]],
+        },
+    )
+    wanted = desired(tmp_path, DESK_WITH_FAQ)
+    plan = server.plan(wanted)
+    assert sorted(changed(plan.changes)) == [
+        "create archive/faq",
+        "create passage/faq/" + _key("Always be kind."),
+    ]
+    [blocked] = plan.blocked
+    assert str(blocked.address) == "archive/faq" and blocked.resource_ids == (own["id"],)
+    assert 'agent/desk already has the archive "desk\'s Archive"' in blocked.message
+    assert "never detaches or deletes" in blocked.message
+    writes = len(server.letta.writes())
+    with pytest.raises(NotConverged, match="archive/faq"):
+        server.apply(wanted)
+    sent = server.letta.writes()[writes:]
+    assert not [r for r in sent if "/attach/" in r.path or "/detach/" in r.path]
+    assert not [r for r in sent if r.method == "DELETE" and "/archives/" in r.path]
+    assert own["agent_ids"] == [desk["id"]]
+
+
+def test_an_agent_moved_to_another_archive_of_the_stack_is_attached_once_detached(
+    server: Server, tmp_path: Path
+) -> None:
+    server.apply(desired(tmp_path, DESK_WITH_FAQ))
+    moved = "archives:\n  faq: {}\n  manual: {}\nagents:\n  desk: {archives: [manual]}\n"
+    plan = server.plan(desired(tmp_path, moved))
+    assert sorted(changed(plan.changes)) == ["create archive/manual", "detach archive/faq"]
+    [blocked] = plan.blocked
+    assert "this stack's archive/faq, which this plan detaches" in blocked.message
+    with pytest.raises(NotConverged):
+        server.apply(desired(tmp_path, moved))
+    assert changed(server.plan(desired(tmp_path, moved)).changes) == ["attach archive/manual"]
+    server.apply(desired(tmp_path, moved))
+    assert not server.plan(desired(tmp_path, moved)).has_changes
