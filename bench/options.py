@@ -41,6 +41,7 @@ class Options:
     foreign_agents: int = 5000
     ds_files: int = 1000
     ds_passages: int = 5000
+    ds_rounds: int = 1
 
 
 def parse(argv: list[str] | None = None) -> Options:
@@ -107,6 +108,13 @@ def parse(argv: list[str] | None = None) -> Options:
         "--ds-passages", type=int, default=5000, help="datasources: passages in the archive"
     )
     parser.add_argument(
+        "--ds-rounds",
+        type=int,
+        default=1,
+        help="datasources: rounds of raw uploads and letta-apply's (the order alternating; "
+        "the ratio is their median)",
+    )
+    parser.add_argument(
         "--keep", action="store_true", help="leave the benchmark's stacks on the server"
     )
     args = parser.parse_args(argv)
@@ -127,6 +135,7 @@ def parse(argv: list[str] | None = None) -> Options:
         foreign_agents=args.foreign_agents,
         ds_files=args.ds_files,
         ds_passages=args.ds_passages,
+        ds_rounds=max(1, args.ds_rounds),
     )
 
 
