@@ -8,8 +8,10 @@ from dataclasses import dataclass
 
 DEFAULT_SIZES = (100, 1000)
 FULL_SIZE = 10_000
-PARTS = ("writes", "reads", "startup", "goals", "foreign", "datasources")
-DEFAULT_PARTS = ("writes", "reads", "startup", "goals", "datasources")
+PARTS = ("writes", "reads", "startup", "process", "goals", "foreign", "datasources")
+DEFAULT_PARTS = ("writes", "reads", "startup", "process", "goals", "datasources")
+PROCESS_SIZES = (5500,)
+PROCESS_FULL_SIZE = 20_000
 
 
 @dataclass(frozen=True)
@@ -17,7 +19,9 @@ class Options:
     """What to run. `sizes` are dedicated-user counts for the no-op plan.
 
     `parts`: writes (apply from empty, update), reads (no-op plans in process), startup
-    (whole `letta-apply` processes beside their references, see `bench.startup`), goals
+    (whole `letta-apply` processes beside their references, see `bench.startup`), process
+    (a whole no-op `letta-apply plan` of shared users from a CSV beside a plain listing,
+    `process_sizes` users, see `bench.process`), goals
     (loading 100,000 users, the planner at 1,000,000, plan memory at 100,000 on the replay
     server; no seeded server needed, see `bench.goals`) and, only
     when asked for, foreign (a plan before and after the server fills up with other
@@ -42,6 +46,9 @@ class Options:
     ds_files: int = 1000
     ds_passages: int = 5000
     ds_rounds: int = 1
+    process_sizes: tuple[int, ...] = PROCESS_SIZES
+    process_rounds: int = 5
+    prefix: str | None = None
 
 
 def parse(argv: list[str] | None = None) -> Options:
@@ -54,8 +61,8 @@ def parse(argv: list[str] | None = None) -> Options:
         "--only",
         action="append",
         choices=PARTS,
-        help="run only this part (repeatable; default: writes, reads, startup, goals, "
-        "datasources): writes, reads, startup, goals, foreign, datasources",
+        help="run only this part (repeatable; default: writes, reads, startup, process, goals, "
+        "datasources): writes, reads, startup, process, goals, foreign, datasources",
     )
     parser.add_argument(
         "--sizes",
@@ -63,7 +70,12 @@ def parse(argv: list[str] | None = None) -> Options:
         help="comma-separated dedicated-user counts for the no-op plan "
         "(default: BENCH_SIZES, else 100,1000)",
     )
-    parser.add_argument("--full", action="store_true", help=f"also {FULL_SIZE:,} users (slow)")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help=f"also {FULL_SIZE:,} dedicated users, and {PROCESS_FULL_SIZE:,} shared users in the "
+        "process part (slow: seeding)",
+    )
     parser.add_argument("--apply-size", type=int, default=1000, help="users for apply figures")
     parser.add_argument("--mixed-size", type=int, default=1000, help="users in the mixed stack")
     parser.add_argument(
@@ -115,12 +127,29 @@ def parse(argv: list[str] | None = None) -> Options:
         "the ratio is their median)",
     )
     parser.add_argument(
+        "--process-sizes",
+        default="",
+        help="process: comma-separated users of the shared stacks planned as whole processes "
+        f"(default: {','.join(map(str, PROCESS_SIZES))}; --full adds {PROCESS_FULL_SIZE})",
+    )
+    parser.add_argument(
+        "--process-rounds",
+        type=int,
+        default=5,
+        help="process: alternating rounds of the plan and the listing (median ratio)",
+    )
+    parser.add_argument(
         "--keep", action="store_true", help="leave the benchmark's stacks on the server"
+    )
+    parser.add_argument(
+        "--prefix",
+        help="name the run's stacks with this prefix (with --keep, a later run given the same "
+        "prefix reuses the process part's stacks instead of seeding them again)",
     )
     args = parser.parse_args(argv)
     return Options(
         parts=tuple(part for part in PARTS if part in (args.only or DEFAULT_PARTS)),
-        sizes=_sizes(args.sizes, args.full),
+        sizes=_sizes(args.sizes, DEFAULT_SIZES, FULL_SIZE if args.full else None),
         apply_size=args.apply_size,
         mixed_size=args.mixed_size,
         tools_size=args.tools_size,
@@ -136,11 +165,17 @@ def parse(argv: list[str] | None = None) -> Options:
         ds_files=args.ds_files,
         ds_passages=args.ds_passages,
         ds_rounds=max(1, args.ds_rounds),
+        process_sizes=_sizes(
+            args.process_sizes, PROCESS_SIZES, PROCESS_FULL_SIZE if args.full else None
+        ),
+        process_rounds=args.process_rounds,
+        prefix=args.prefix,
     )
 
 
-def _sizes(text: str, full: bool) -> tuple[int, ...]:
-    sizes = {int(part) for part in text.replace(" ", "").split(",") if part} or set(DEFAULT_SIZES)
-    if full:
-        sizes.add(FULL_SIZE)
+def _sizes(text: str, default: tuple[int, ...], full: int | None) -> tuple[int, ...]:
+    """The sizes listed in `text` (else `default`), and `full` if given."""
+    sizes = {int(part) for part in text.replace(" ", "").split(",") if part} or set(default)
+    if full is not None:
+        sizes.add(full)
     return tuple(sorted(sizes))

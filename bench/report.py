@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import goals
+from bench import goals, process
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -73,6 +73,8 @@ def render(results: dict[str, Any]) -> str:
         lines += ["", *_update_table(results["update"])]
     if results.get("startup"):
         lines += ["", *_startup_table(results["startup"])]
+    if results.get("process"):
+        lines += ["", *process.render(results["process"])]
     if results.get("goals"):
         lines += ["", *goals.render(results["goals"])]
     if results.get("foreign"):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import datasources, foreign, goals, reads, startup, writes
+from bench import datasources, foreign, goals, process, reads, startup, writes
 from bench.options import Options
 from bench.server import BenchServer
 from bench.stacks import StackShape, user_ids
@@ -27,9 +27,13 @@ class Run:
 
     options: Options
     server: BenchServer
-    prefix: str = field(default_factory=lambda: f"bench-{uuid.uuid4().hex[:6]}")
+    prefix: str = ""
+    """The stacks' names start with it: `--prefix`, else a new one."""
     stacks: list[str] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.prefix = self.prefix or self.options.prefix or f"bench-{uuid.uuid4().hex[:6]}"
 
     def stack(self, label: str) -> str:
         name = f"{self.prefix}-{label}"
@@ -55,6 +59,8 @@ def execute(run: Run) -> dict[str, Any]:
             ]
         if "startup" in opts.parts:
             run.results["startup"] = _startup_benchmarks(run, seeded)
+        if "process" in opts.parts:
+            run.results["process"] = [_process_benchmark(run, size) for size in opts.process_sizes]
         if "goals" in opts.parts:
             say("goals: loading 100,000 users, the planner at 1,000,000, plan memory at 100,000")
             run.results["goals"] = goals.run()
@@ -92,6 +98,22 @@ def _startup_benchmarks(run: Run, seeded: dict[str, StackShape]) -> dict[str, An
         stack = _seed_dedicated(run, shape.size)
     say(f"start-up: --help, validate, and plan of {shape.kind} {shape.size}, as processes ...")
     return startup.startup_benchmarks(run.server.url, stack, shape, run.options.startup_reps)
+
+
+def _process_benchmark(run: Run, size: int) -> dict[str, Any]:
+    """A stack of `size` shared users from a CSV, seeded (or reused), then the whole no-op
+    plan and the plain listing in alternating rounds."""
+    opts = run.options
+    spec = process.shape(run.stack(f"p{size}"), size)
+    with tempfile.TemporaryDirectory(prefix="letta-apply-bench-") as folder:
+        stack_dir = Path(folder) / "stack"
+        say(f"seeding {size:,} shared users from a CSV with letta-apply (or reusing them) ...")
+        began = time.monotonic()
+        left = process.seed(run.server.url, stack_dir, spec, opts.parallelism)
+        seed_seconds = round(time.monotonic() - began, 1)
+        say(f"  {seed_seconds} s; whole-process plan and listing, {opts.process_rounds} rounds ...")
+        figures = process.measure(run.server.url, stack_dir, spec, opts.process_rounds)
+    return {**figures, "seed_seconds": seed_seconds, "seed_left": left}
 
 
 def _apply_benchmarks(run: Run) -> dict[str, StackShape]:

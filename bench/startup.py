@@ -58,11 +58,12 @@ class Pair:
 
 def startup_benchmarks(url: str, stack: str, shape: StackShape, reps: int) -> dict[str, Any]:
     """`--help`, `validate` and a no-op `plan` of `stack`, each beside its reference."""
-    _compile_letta_apply()
+    compile_letta_apply()
     command = (str(Path(sys.executable).with_name("letta-apply")),)
     server = {**os.environ, "LETTA_BASE_URL": url}
     tag = ownership.stack_tag(stack)
-    listing = (sys.executable, str(LISTING), url, tag, *AGENT_INCLUDES)
+    marker = ownership.conversation_marker_prefix(stack)
+    listing = (sys.executable, str(LISTING), url, tag, marker, *AGENT_INCLUDES)
     listing_sdk = (sys.executable, str(LISTING_SDK), url, tag, *AGENT_INCLUDES)
     with tempfile.TemporaryDirectory(prefix="letta-apply-bench-") as folder:
         manifests = _manifests(Path(folder), stack, shape)
@@ -75,7 +76,7 @@ def startup_benchmarks(url: str, stack: str, shape: StackShape, reps: int) -> di
         }
 
 
-def _compile_letta_apply() -> None:
+def compile_letta_apply() -> None:
     """Bytecode for letta-apply, as an installed package has and the SDK it is compared with.
 
     With PYTHONDONTWRITEBYTECODE set, a source checkout would otherwise compile every module

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import ClassVar
 
 USER_KEY_PREFIX = "user:"
 """A dedicated agent's key is its user's lookup tag, `user:<id>` (the seeds' convention)."""
@@ -85,6 +86,11 @@ _ARITY: dict[Kind, tuple[int, ...]] = {
 _PATH_NAMED = frozenset({Kind.FILE, Kind.PASSAGE})
 """Kinds whose last part is a path in their folder or archive: it may hold `/`."""
 
+_ADOPTED_THROUGH_OWNER = frozenset({Kind.CONVERSATION, Kind.FILE})
+"""Kinds whose adoption works through their owner, which must be the stack's first (owned,
+or adopted in the same plan): a conversation is checked to be on the stack's agent, a file is
+recorded in its folder's ownership record."""
+
 
 _PART = re.compile(r"[^/\s]+")
 """A part: no slash, no whitespace (and printable, checked beside it)."""
@@ -109,23 +115,26 @@ class Address:
     an MCP server provides; mcp-server: (name,).
     """
 
+    __slots__ = ("_hash", "kind", "parts")
     kind: Kind
     parts: tuple[str, ...]
+    _hash: ClassVar[int]
+    """Worked out once (`_hash`); a slot of each address, not a field (ClassVar only so that
+    dataclasses leaves it out of the fields, which are also its JSON)."""
 
     def __post_init__(self) -> None:
-        if len(self.parts) not in _ARITY[self.kind]:
-            raise AddressError(f"{self.kind.value} address with {len(self.parts)} part(s)")
-        if self.kind is Kind.AGENT and self.parts[1:] not in ((), (SLEEPTIME,)):
+        kind, parts = self.kind, self.parts
+        if len(parts) not in _ARITY[kind]:
+            raise AddressError(f"{kind.value} address with {len(parts)} part(s)")
+        if kind is Kind.AGENT and parts[1:] not in ((), (SLEEPTIME,)):
             raise AddressError(f"an agent address ends in its key or /{SLEEPTIME}")
-        for index, part in enumerate(self.parts):
-            pattern = _PATH if self._path_at(index) else _PART
-            if not (pattern.fullmatch(part) and part.isprintable()):
-                raise AddressError(f"invalid address part {part!r}")
-            if self._path_at(index) and _dots(part):
-                raise AddressError(f"invalid address part {part!r}")
-
-    def _path_at(self, index: int) -> bool:
-        return self.kind in _PATH_NAMED and index == len(self.parts) - 1
+        if kind in _PATH_NAMED:
+            _check_part(parts[0])
+            _check_path(parts[-1])
+        else:
+            for part in parts:
+                _check_part(part)
+        object.__setattr__(self, "_hash", _hash(kind, parts))
 
     @classmethod
     def _derived(cls, kind: Kind, parts: tuple[str, ...]) -> Address:
@@ -134,7 +143,27 @@ class Address:
         address = object.__new__(cls)
         object.__setattr__(address, "kind", kind)
         object.__setattr__(address, "parts", parts)
+        object.__setattr__(address, "_hash", _hash(kind, parts))
         return address
+
+    @classmethod
+    def _under(cls, kind: Kind, parent: str, part: str) -> Address:
+        """A two-part address under a valid address's first part: only `part` is checked."""
+        _check_part(part)
+        return cls._derived(kind, (parent, part))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, Address):
+            return NotImplemented
+        return hash(self) == hash(other) and self.kind == other.kind and self.parts == other.parts
+
+    def __reduce__(self) -> tuple[type[Address], tuple[Kind, tuple[str, ...]]]:
+        return (Address, (self.kind, self.parts))
 
     def __str__(self) -> str:
         return "/".join((self.kind.value, *self.parts))
@@ -180,11 +209,11 @@ class Address:
 
     @classmethod
     def agent_block(cls, agent: Address, label: str) -> Address:
-        return cls(Kind.BLOCK, (agent.parts[0], label))
+        return cls._under(Kind.BLOCK, agent.parts[0], label)
 
     @classmethod
     def conversation(cls, agent: Address, user_id: str) -> Address:
-        return cls(Kind.CONVERSATION, (agent.parts[0], user_id))
+        return cls._under(Kind.CONVERSATION, agent.parts[0], user_id)
 
     @classmethod
     def identity(cls, user_id: str) -> Address:
@@ -244,6 +273,11 @@ class Address:
         return None
 
     @property
+    def adopted_through(self) -> Address | None:
+        """The owner an adoption of this resource works through (None: adopted alone)."""
+        return self.owner if self.kind in _ADOPTED_THROUGH_OWNER else None
+
+    @property
     def user(self) -> str | None:
         """The user this resource serves, if it serves one."""
         match self.kind:
@@ -296,6 +330,22 @@ class Address:
         if self.kind is Kind.TOOL and len(self.parts) == 2:
             return Address._derived(Kind.MCP_SERVER, self.parts[:1])
         return self
+
+
+def _hash(kind: Kind, parts: tuple[str, ...]) -> int:
+    """An address's hash, worked out once: its kind hashed as the text it is (an enum's own
+    hash is a Python call, and addresses are hashed in every lookup of the planner)."""
+    return hash((str.__hash__(kind), parts))
+
+
+def _check_part(part: str) -> None:
+    if not (_PART.fullmatch(part) and part.isprintable()):
+        raise AddressError(f"invalid address part {part!r}")
+
+
+def _check_path(part: str) -> None:
+    if not (_PATH.fullmatch(part) and part.isprintable()) or _dots(part):
+        raise AddressError(f"invalid address part {part!r}")
 
 
 def _dots(part: str) -> bool:

@@ -26,9 +26,16 @@ from typing import Any, Self
 import httpx
 
 from reconciler.environ import EnvGrant
-from reconciler.errors import ConnectionFailed, LettaApplyError, ServerError, UnexpectedAnswer
+from reconciler.errors import (
+    Cancelled,
+    ConnectionFailed,
+    LettaApplyError,
+    ServerError,
+    UnexpectedAnswer,
+)
 from reconciler.keys import OperatorKey
 from reconciler.secrets import SecretAccess
+from reconciler.shape import unexpected
 from reconciler.text import REDACTED, redact_url
 from reconciler.values import JSON
 
@@ -110,14 +117,16 @@ class LettaApi:
         self,
         target: Target,
         retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         secrets: SecretAccess | None = None,
     ) -> None:
         self.target = target
         self.secrets = secrets or SecretAccess(EnvGrant(), OperatorKey(target.api_key))
         """The variables the operator lets the stack's secrets be read from, and the key."""
         self.retry = retry or RetryPolicy()
-        self._sleep = sleep
+        self._cancelled = threading.Event()
+        self._sleep = sleep or self._cancelled.wait
+        """Waits between retries; by default cut short by `cancel`."""
         self._lock = threading.Lock()
         self._requests = 0
         self._answered = False
@@ -145,6 +154,12 @@ class LettaApi:
 
     def close(self) -> None:
         self.http.close()
+
+    def cancel(self) -> None:
+        """Send nothing more: every request not sent yet, retries included, raises
+        `Cancelled` (reads whose answers are no longer wanted end at their next request);
+        a wait before a retry ends at once. Requests already sent are answered as usual."""
+        self._cancelled.set()
 
     def __enter__(self) -> Self:
         return self
@@ -176,10 +191,15 @@ class LettaApi:
                 label = self.target.label
                 message = f"the answer is not a list: {label} does not look like a Letta server"
                 raise UnexpectedAnswer(path, message)
-            yield from page
-            if len(page) < page_size:
+            last = len(page) < page_size
+            after = None if last else _cursor(page[-1], path)
+            # Each record handed over is let go of here: a page of 200 agents with their
+            # blocks is megabytes of objects, gone as the caller converts them.
+            page.reverse()
+            while page:
+                yield page.pop()
+            if last:
                 return
-            after = page[-1]["id"]
 
     def search(self, path: str, body: JSON, *, address: str = "") -> JSON:
         """A POST that only reads (a search): retried like a GET."""
@@ -281,6 +301,8 @@ class LettaApi:
         params: Params | None = None,
         file: tuple[str, bytes] | None = None,
     ) -> JSON:
+        if self._cancelled.is_set():
+            raise Cancelled(f"{method.upper()} {path}: not sent, the client was cancelled")
         url = self._base.copy_with(raw_path=self._base.raw_path + _relative(path))
         query = dict(params) if params else None
         try:
@@ -300,15 +322,29 @@ class LettaApi:
                 raise failure from None  # not even under --debug: it quotes the header
             raise failure from exc
         self._answered = True
-        if not answer.is_success:
-            raise _from_status(answer, self._unsayable())
-        return _decode(answer, self.target.label)
+        try:
+            if not answer.is_success:
+                raise _from_status(answer, self._unsayable())
+            return _decode(answer, self.target.label)
+        finally:
+            # httpx's response and its stream refer to each other: only Python's cyclic
+            # collector would free the two, with the answer's body, and it seldom runs once a
+            # large live state is held. The body was read whole; the stream is no longer needed.
+            answer.stream = httpx.ByteStream(b"")
 
     def _unsayable(self) -> tuple[str, ...]:
         """What an answer may quote but no message may print: the API key and the secrets'
         values sent (a server or a proxy before it may repeat what it was sent)."""
         key = (self.target.api_key,) if self.target.api_key else ()
         return (*key, *self.secrets.sent())
+
+
+def _cursor(last: object, path: str) -> str:
+    """The id of a page's last item, where the next page starts."""
+    found = last.get("id") if isinstance(last, dict) else None
+    if not isinstance(found, str):
+        raise unexpected(f"GET {path}", "an item of the listing has no `id`")
+    return found
 
 
 def _multipart(name: str, content: bytes) -> tuple[str, bytes]:

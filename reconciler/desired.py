@@ -8,12 +8,12 @@ managed by the stack.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Set
+from collections.abc import Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
-from reconciler.address import Address, Pattern
+from reconciler.address import Address, Kind, Pattern
 from reconciler.errors import Location
 from reconciler.values import EMPTY, Frozen
 
@@ -27,6 +27,7 @@ __all__ = [
     "FolderSpec",
     "IdentitySpec",
     "McpServerSpec",
+    "Outline",
     "PassageSpec",
     "Pattern",
     "Policy",
@@ -34,6 +35,7 @@ __all__ = [
     "SecretSpec",
     "SharedBlockSpec",
     "ToolSpec",
+    "manages_tools",
 ]
 
 
@@ -104,14 +106,17 @@ class AgentSpec:
     """The agent's secrets, replaced as a whole on the server; None: not managed."""
     recompile_conversations: bool = True
     """A shared agent's conversations are compiled again when its context changes."""
-    folders: tuple[Address, ...] = ()
-    """The stack's folders attached to the agent."""
-    archives: tuple[Address, ...] = ()
-    """The stack's archive attached to the agent (at most one)."""
+    attached: tuple[Address, ...] = ()
+    """The stack's resources the agent lists by name and the server attaches to it (its
+    folders, its archive), sorted."""
 
     @property
     def user_id(self) -> str | None:
         return self.address.user
+
+    def listing(self, kind: Kind) -> tuple[Address, ...]:
+        """The attached resources of `kind`."""
+        return tuple(address for address in self.attached if address.kind is kind)
 
     @property
     def model(self) -> str:
@@ -120,6 +125,25 @@ class AgentSpec:
     @property
     def embedding(self) -> str:
         return str(self.settings["embedding"])
+
+
+class DeclaresTools(Protocol):
+    """An agent as declared: a spec, or a template or shared agent before any user's."""
+
+    @property
+    def tools(self) -> Sequence[object]: ...
+
+    @property
+    def exclusive_tools(self) -> bool: ...
+
+    @property
+    def settings(self) -> Mapping[str, object]: ...
+
+
+def manages_tools(agent: DeclaresTools) -> bool:
+    """Whether the agent's tools are managed: it lists tools or tool rules, or keeps only
+    the tools it lists."""
+    return bool(agent.tools) or agent.exclusive_tools or "tool_rules" in agent.settings
 
 
 @dataclass(frozen=True)
@@ -330,3 +354,17 @@ class DesiredState:
             for spec in specs
             if (user := spec.address.user) is not None and (pattern := spec.address.pattern)
         }
+
+
+@dataclass(frozen=True)
+class Outline:
+    """What a stack's manifests declare before its users files are read: enough to start
+    reading the server while the users load (`reconciler.workflow.plan_while_loading`)."""
+
+    stack: str
+    secrets: tuple[SecretSpec, ...] = ()
+    """Every secret the manifests declare: the stack's agents and MCP servers have some of
+    them (a template's, only if a user's agent is made from it)."""
+    agent_tools: bool | None = False
+    """Whether the stack manages any agent's tools (`manages_tools`); None when only the
+    users tell (a template does, a shared agent does not)."""

@@ -80,6 +80,12 @@ class ConnectionFailed(LettaApplyError):
     """The server could not be reached at all."""
 
 
+class Cancelled(LettaApplyError):
+    """A request not sent because the client was cancelled: its answer is no longer wanted
+    (reads started early, for a run that stopped before using them). Never shown: whoever
+    cancels reports why."""
+
+
 class PreflightError(LettaApplyError):
     """The target server cannot take this stack (bad key, unknown model handles, ...)."""
 

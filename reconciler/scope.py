@@ -17,7 +17,7 @@ from fnmatch import fnmatchcase
 from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState, PruneSettings
 from reconciler.errors import LettaApplyError
-from reconciler.kinds import declared
+from reconciler.kinds import declared, needs
 
 
 @dataclass(frozen=True)
@@ -86,37 +86,12 @@ def cut(desired: DesiredState, scope: Scope) -> Scoped:
 
 def _with_needs(desired: DesiredState, selected: frozenset[Address]) -> frozenset[Address]:
     """`selected` and, transitively, what each of them needs to exist."""
-    needs = _needs(desired)
+    needed = needs(desired)
     found = set(selected)
     pending = list(selected)
     while pending:
-        for need in needs.get(pending.pop(), ()):
+        for need in needed.get(pending.pop(), ()):
             if need not in found:
                 found.add(need)
                 pending.append(need)
     return frozenset(found)
-
-
-def _needs(desired: DesiredState) -> Mapping[Address, tuple[Address, ...]]:
-    needs: dict[Address, tuple[Address, ...]] = {}
-    for agent in desired.agents:
-        own = tuple(Address.agent_block(agent.address, b.label) for b in agent.blocks)
-        needs[agent.address] = (*agent.shared_blocks, *agent.tools, *agent.folders, *agent.archives)
-        for block in own:
-            needs[block] = (agent.address,)
-    for conversation in desired.conversations:
-        needs[conversation.address] = (conversation.agent,)
-    for identity in desired.identities:
-        needs[identity.address] = identity.agents
-    for tool in desired.tools:
-        needs[tool.address] = (
-            (tool.address.provider,) if tool.address.provider != tool.address else ()
-        )
-    for folder in desired.folders:
-        needs.update((file.address, (folder.address,)) for file in folder.files)
-    for archive in desired.archives:
-        needs.update((passage.address, (archive.address,)) for passage in archive.passages)
-    for tool_address in {t for agent in desired.agents for t in agent.tools}:
-        if tool_address.provider != tool_address:
-            needs.setdefault(tool_address, (tool_address.provider,))
-    return needs

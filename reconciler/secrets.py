@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from reconciler.address import Address
@@ -57,7 +57,10 @@ class SecretAccess:
         """Every variable a declared secret reads may be read and is set, and there is a key;
         otherwise one error naming each (at its `file:line:col`), raised before any request.
         A refused variable is refused whether or not it is set."""
-        declared = [s for _address, specs in desired.declared_secrets() for s in specs]
+        self.check_secrets([s for _address, specs in desired.declared_secrets() for s in specs])
+
+    def check_secrets(self, declared: Sequence[SecretSpec]) -> None:
+        """`check` of these secrets."""
         problems = sorted(
             {
                 f"{secret.loc}: secret {secret.name}: {problem}"

@@ -11,7 +11,7 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 
@@ -25,8 +25,9 @@ from reconciler.apply import (
 )
 from reconciler.apply.executor import ApplyResult, Progress
 from reconciler.client import LettaApi, Target
-from reconciler.desired import DesiredState
+from reconciler.desired import DesiredState, Outline
 from reconciler.errors import (
+    Cancelled,
     ConnectionFailed,
     Declined,
     Interrupted,
@@ -61,11 +62,21 @@ def preflight(api: LettaApi, desired: DesiredState, *, models: bool = True) -> N
     scoped run, which may not need them) leaves the handles to `check_models`.
     """
     api.secrets.check(desired)
+    with ThreadPoolExecutor(max_workers=len(_PREFLIGHT_READS)) as pool:
+        _check_preflight(api, desired, _preflight_reads(api, pool, models=models))
+
+
+def _preflight_reads(api: LettaApi, pool: Executor, *, models: bool) -> list[Future[JSON]]:
+    """The pre-flight reads, sent at once."""
     reads = _PREFLIGHT_READS if models else _PREFLIGHT_READS[:1]
+    return [pool.submit(api.get, path, address=what) for path, what in reads]
+
+
+def _check_preflight(api: LettaApi, desired: DesiredState, sent: list[Future[JSON]]) -> None:
+    """What the pre-flight reads answered: a Letta server, which has the models `desired`
+    names (when they were asked for)."""
     try:
-        with ThreadPoolExecutor(max_workers=len(reads)) as pool:
-            sent = [pool.submit(api.get, path, address=what) for path, what in reads]
-            answers = [answer.result() for answer in sent]
+        answers = [answer.result() for answer in sent]
     except ConnectionFailed as exc:
         raise ConnectionFailed(f"cannot reach the Letta server: {exc}") from exc
     except ServerError as exc:
@@ -179,6 +190,66 @@ def make_plan(
     return plan, live
 
 
+def plan_while_loading(
+    api: LettaApi,
+    outline: Outline,
+    load: Callable[[], DesiredState],
+    *,
+    prune: bool | None,
+    parallelism: int,
+    progress: Callable[[str], None] | None = None,
+    adopt: bool = False,
+) -> tuple[DesiredState, Plan, LiveState]:
+    """`preflight` and `make_plan` of a whole stack, their requests sent while `load` loads
+    its users (`outline`: what its manifests declare without them): the pre-flight reads and
+    every kind's read start at once, and each kind waits for the desired state only where it
+    needs the declared keys. Returns the desired state `load` gave, the plan and the live
+    state.
+
+    Only reads are sent before the users are loaded, and nothing at all when a secret the
+    manifests declare cannot be read (the users then tell whether an agent has it, before
+    any request, as `preflight` does). When `load` fails, its error is raised as it is: the
+    client is cancelled (`LettaApi.cancel`) and what the reads found is dropped. A pre-flight
+    failure is raised before anything the reads found.
+    """
+    try:
+        api.secrets.check_secrets(outline.secrets)
+    except LettaApplyError:
+        desired = load()
+        preflight(api, desired)
+        plan, live = make_plan(
+            api, desired, prune=prune, parallelism=parallelism, progress=progress, adopt=adopt
+        )
+        return desired, plan, live
+    declared: Future[DesiredState | None] = Future()
+    with ThreadPoolExecutor(max_workers=len(_PREFLIGHT_READS) + 1) as pool:
+        checks = _preflight_reads(api, pool, models=True)
+        reading = pool.submit(
+            read_live,
+            api,
+            outline.stack,
+            declared,
+            outline=outline,
+            parallelism=parallelism,
+            progress=progress,
+            adopt=adopt,
+            prune=prune,
+        )
+        try:
+            desired = load()
+            sealed = api.secrets.seal(desired)
+            declared.set_result(sealed)
+            _check_preflight(api, sealed, checks)
+            live = reading.result()
+        except BaseException:
+            api.cancel()
+            if not declared.done():
+                declared.set_exception(Cancelled("the reads' desired state was not loaded"))
+            raise
+    plan = build_plan(sealed, live, target=api.target.label, prune=prune, adopt=adopt)
+    return desired, plan, live
+
+
 @dataclass(frozen=True)
 class ApplyOptions:
     """What an apply is allowed to do and how."""
@@ -276,7 +347,7 @@ def apply_saved_plan(
             parallelism=options.parallelism,
             progress=hooks.status,
             tool_names=plan.tool_names(),
-            identity_reads=plan.identity_reads,
+            records=dict(plan.reads),
         )
         if fingerprint(live) != plan.live_fingerprint:
             raise StalePlanError(

@@ -8,6 +8,7 @@ everything `--help` and `validate` need.
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,7 @@ from reconciler.planfile import read_plan, save_plan
 from reconciler.text import clean, target_label
 
 if TYPE_CHECKING:
+    from reconciler.desired import DesiredState
     from reconciler.plan.model import Plan
     from reconciler.scope import Scope
     from reconciler.workflow import Hooks
@@ -222,12 +224,12 @@ def plan(
     destroy: bool,
 ) -> ExitCode:
     """Show what applying the manifests would change. Changes nothing."""
-    from reconciler.manifest import load_desired
+    from reconciler.manifest import open_stack
     from reconciler.plan.signing import UNSIGNED, sign_plan
     from reconciler.render import render_json
     from reconciler.render.redact import redact_values
     from reconciler.scope import cut
-    from reconciler.workflow import make_plan, preflight
+    from reconciler.workflow import make_plan, plan_while_loading, preflight
 
     _check_adopt(adopt, scope)
     if scope and out is not None:
@@ -237,21 +239,35 @@ def plan(
         )
     _check_destroy(destroy, scope, adopt)
     console = Console.for_streams()
-    desired = load_desired(paths, root)
-    if destroy:
-        desired, prune = desired.emptied(), True
-    scoped = cut(desired, scope) if scope else None
-    with connection.open() as api:
-        preflight(api, scoped.desired if scoped else desired, models=scoped is None)
-        result, _live = make_plan(
-            api,
-            desired,
-            prune=prune,
-            parallelism=parallelism,
-            progress=console.status,
-            scoped=scoped,
-            adopt=adopt,
-        )
+    opened = open_stack(paths, root)
+    outline = None if scope or destroy else opened.outline
+    if outline is not None:  # the whole stack: read while its users load
+        with connection.open() as api:
+            desired, result, _live = plan_while_loading(
+                api,
+                outline,
+                lambda: _kept(opened.desired()),
+                prune=prune,
+                parallelism=parallelism,
+                progress=console.status,
+                adopt=adopt,
+            )
+    else:
+        desired = opened.desired()  # validation first: bad input sends no request
+        if destroy:
+            desired, prune = desired.emptied(), True
+        scoped = cut(desired, scope) if scope else None
+        with connection.open() as api:
+            preflight(api, scoped.desired if scoped else desired, models=scoped is None)
+            result, _live = make_plan(
+                api,
+                desired,
+                prune=prune,
+                parallelism=parallelism,
+                progress=console.status,
+                scoped=scoped,
+                adopt=adopt,
+            )
     console.end_status()
     signature = None
     if out is not None:  # saved before anything is shown: a failure leaves nothing half done
@@ -267,6 +283,13 @@ def plan(
     if detailed_exitcode and (result.has_changes or result.blocked):
         return ExitCode.CHANGES
     return ExitCode.OK
+
+
+def _kept(desired: DesiredState) -> DesiredState:
+    """The desired state lives as long as the process: frozen like the imports (see
+    `Connection.open`), the collector stops scanning it while the server's pages come in."""
+    gc.freeze()
+    return desired
 
 
 def _render(result: Plan, fmt: str, color: bool) -> str:

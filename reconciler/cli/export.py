@@ -12,7 +12,6 @@ import click
 from reconciler.cli.options import Connection, connection_options, parallelism_option
 from reconciler.cli.output import Console, say
 from reconciler.errors import LettaApplyError
-from reconciler.render.lines import counted
 
 if TYPE_CHECKING:
     from reconciler.export import Selection
@@ -87,6 +86,7 @@ def export_command(
     from reconciler.cli.validate import summary
     from reconciler.export import Selection, UsersFile, check_folder, export, write_stack
     from reconciler.manifest import load_desired
+    from reconciler.render.lines import counted
 
     if stack is not None and tags:
         raise click.UsageError("--stack exports one stack's resources; drop --tag")

@@ -17,15 +17,17 @@ from typing import TYPE_CHECKING, TextIO, assert_never
 
 import click
 
-from reconciler.plan.model import Action
 from reconciler.text import clean, shown
 
 if TYPE_CHECKING:
     from reconciler.apply.executor import ApplyResult
+    from reconciler.plan.model import Action
 
 
 def _past(action: Action) -> str:
     """What was done, as the apply's last line says it."""
+    from reconciler.plan.model import Action  # only after an apply: not for `--help`
+
     match action:
         case Action.ADOPT:
             return "adopted"
@@ -107,6 +109,8 @@ class Console:
         self._clear_line()
 
     def finish(self, results: Sequence[ApplyResult]) -> None:
+        from reconciler.plan.model import Action
+
         self._clear_line()
         counts = Counter(r.change.action for r in results if r.ok)
         done = ", ".join(f"{counts[a]} {_past(a)}" for a in Action if counts[a]) or "nothing"

@@ -1,17 +1,19 @@
 """The kinds of resource a stack manages: one module each, registered here.
 
-Each module holds everything about its kind: its part of the live state (`LIVE`), how it is
-read from the server (`read`, through the kind's one listing, and `from_server`), which of it
-the stack owns (`owned`, `deleted_with`) and what of it a saved plan checks
-(`fingerprinted`), how it is planned against the desired state (`plan`, with its managed
-fields), and created, updated, deleted and adopted on the server; linkable kinds also attach
-and detach, a kind whose changes may end after their request was answered (a file the
-server processes in the background) finishes them (`FINISHERS`), and one whose creates may
-be sent several in one request groups them (`BATCHERS`). `KINDS` lists them in dependency
-order (a kind only needs kinds before it), which is also the order changes of one phase are
-listed and run in. What is generic (the fingerprint, the owned ids, the ids an apply starts
-from, the declared addresses) is computed here from `KINDS`, never from a list of kinds
-written by hand.
+Each module holds everything about its kind: its server record (a `TypedDict` of the fields it
+reads, checked once by its `SHAPE` where an answer enters the kind: `reconciler.shape`), its
+part of the live state (`LIVE`), how it is read from the server (`read`, through the kind's
+one listing, and `from_server`, which takes the checked record), which of it the stack owns
+(`owned`, `deleted_with`), what of it a saved plan checks (`fingerprinted`) and how it was
+read for that plan (`read_record`), how it is planned against the desired state (`plan`,
+with its managed fields), and created, updated, deleted and adopted on the server; linkable
+kinds also attach and detach, a kind whose changes may end after their request was answered
+(a file the server processes in the background) finishes them (`FINISHERS`), and one whose
+creates may be sent several in one request groups them (`BATCHERS`). `KINDS` lists them in
+dependency order (a kind only needs kinds before it), which is also the order changes of one
+phase are listed and run in. What is generic (the fingerprint, the owned ids, the ids an
+apply starts from, the declared addresses) is computed here from `KINDS`, never from a list
+of kinds written by hand.
 """
 
 from __future__ import annotations
@@ -34,11 +36,11 @@ from reconciler.kinds import (
     passage,
     tool,
 )
-from reconciler.kinds.common import Pending, Reading, Resolve
+from reconciler.kinds.common import Adoption, Pending, Reading, Resolve
 from reconciler.live.state import LiveState, Part, Resource
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Attach, Change, Create, Delete, Detach, Update
-from reconciler.values import canonical
+from reconciler.values import JSON, Canonical, Frozen
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
@@ -64,9 +66,15 @@ class Handler(Protocol):
 
     def fingerprinted(self, live: LiveState) -> Iterable[object]: ...
 
+    def read_record(self, live: LiveState) -> Frozen | None: ...
+
     def declared(self, desired: DesiredState) -> Iterable[Address]: ...
 
+    def needs(self, desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]: ...
+
     def plan(self, desired: DesiredState, live: LiveState, out: Builder) -> None: ...
+
+    def shown(self, change: Create) -> Mapping[str, JSON]: ...
 
     def create(
         self, api: LettaApi, stack: str, change: Create, resolve: Resolve
@@ -79,6 +87,8 @@ class Handler(Protocol):
     def adopt(
         self, api: LettaApi, stack: str, change: Adopt, resolve: Resolve
     ) -> str | Pending: ...
+
+    def adopting(self, desired: DesiredState, live: LiveState, found: Adoption) -> LiveState: ...
 
 
 class Linker(Protocol):
@@ -222,9 +232,12 @@ def deleted_with(live: LiveState) -> dict[str, frozenset[str]]:
 def owned_count(live: LiveState) -> int:
     """Resources the stack owns, those deleted along with others included (for the deletion
     guard)."""
-    ids = set(owned_ids(live))
-    for children in deleted_with(live).values():
-        ids |= children
+    ids: set[str] = set()
+    for entry in KINDS:
+        for group in entry.owned(live).values():
+            ids.update(resource.id for resource in group)
+        for children in entry.deleted_with(live).values():
+            ids.update(children)
     return len(ids)
 
 
@@ -237,17 +250,46 @@ def fingerprint(live: LiveState) -> str:
     that).
     """
     digest = hashlib.sha256(b"[")
+    text = Canonical()
     for index, entry in enumerate(KINDS):
         digest.update(b",[" if index else b"[")
-        for position, item in enumerate(entry.fingerprinted(live)):
-            if position:
-                digest.update(b",")
-            digest.update(canonical(item).encode())
+        pending: list[str] = []
+        for item in entry.fingerprinted(live):
+            pending.append(text(item))
+            if len(pending) == _HASHED_AT_ONCE:
+                digest.update(",".join(pending).encode())
+                pending[:] = [""]  # the next piece starts with its separator
+        if pending:
+            digest.update(",".join(pending).encode())
         digest.update(b"]")
     digest.update(b"]")
     return digest.hexdigest()
 
 
+_HASHED_AT_ONCE = 64
+"""Resources whose text is hashed in one piece: few calls, and little text held at once (an
+agent's is kilobytes: its settings written out)."""
+
+
 def declared(desired: DesiredState) -> list[Address]:
     """Every address the stack declares, agents' own blocks included, kind by kind."""
     return [address for entry in KINDS for address in entry.declared(desired)]
+
+
+def read_records(live: LiveState) -> tuple[tuple[Kind, Frozen], ...]:
+    """How each kind read its part of `live`, for the kinds whose reads depend on the run (a
+    saved plan keeps them, and its apply reads each part the same way), in `KINDS` order."""
+    return tuple(
+        (entry.KIND, record) for entry in KINDS if (record := entry.read_record(live)) is not None
+    )
+
+
+def needs(desired: DesiredState) -> dict[Address, tuple[Address, ...]]:
+    """Declared address -> what it needs to exist first or to be linked, as the kinds say:
+    several may say it of one address (the tools an agent lists are the agent kind's to name,
+    the folders it lists the folder kind's)."""
+    found: dict[Address, dict[Address, None]] = {}
+    for entry in KINDS:
+        for address, needed in entry.needs(desired):
+            found.setdefault(address, {}).update(dict.fromkeys(needed))
+    return {address: tuple(needed) for address, needed in found.items()}

@@ -25,13 +25,18 @@ from reconciler.desired import ArchiveSpec, DesiredState
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import agent, attached
 from reconciler.kinds.common import (
+    Adoption,
     Reading,
     Resolve,
     attach_at,
     delete_if_present,
     detach_at,
     no_named_ids,
+    nothing_recorded,
+    only,
     refuse_other_owner,
+    shown_as_sent,
+    swapped,
 )
 from reconciler.live.state import LiveState, Part, Resource, by_address
 from reconciler.plan.builder import Builder, optional
@@ -49,6 +54,7 @@ from reconciler.values import JSON, freeze, thaw
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
+    from reconciler.kinds import passage  # its part refers to archives: imported where used
 
 KIND = Kind.ARCHIVE
 _MARKER = re.compile(r"\s*\[letta-apply:(?P<stack>[^\]\s:]+)(?P<protected>:protected)?\]$")
@@ -101,6 +107,8 @@ class Archives:
 LIVE = Part(KIND, Archives())
 of = LIVE.of
 named_ids = no_named_ids
+read_record = nothing_recorded
+shown = shown_as_sent
 
 
 def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
@@ -124,6 +132,11 @@ def deleted_with(live: LiveState) -> Mapping[str, frozenset[str]]:
 
 def declared(desired: DesiredState) -> Iterable[Address]:
     return (spec.address for spec in desired.archives)
+
+
+def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+    """An agent needs the archive it lists (it is attached to it)."""
+    return ((spec.address, spec.listing(KIND)) for spec in desired.agents)
 
 
 def description(text: str | None, stack: str, protected: bool = False) -> str:
@@ -169,6 +182,11 @@ def _address(name: str) -> Address | None:
         return None
 
 
+def listing(api: LettaApi, stack: str) -> list[LiveArchive]:
+    """Every archive on the server."""
+    return [from_server(raw, stack) for raw in api.paginate("/v1/archives/", None, 100)]
+
+
 def read(reading: Reading) -> Archives:
     """Every archive, and the agents of the stack's (with `--adopt`, of the unowned ones of
     declared names too). A scoped read keeps of the stack's only those in scope, and reads
@@ -177,7 +195,7 @@ def read(reading: Reading) -> Archives:
     if reading.scoped and not (desired and desired.archives):
         return Archives()
     api, stack = reading.api, reading.stack
-    found = [from_server(raw, stack) for raw in api.paginate("/v1/archives/", None, 100)]
+    found = listing(api, stack)
     if reading.scoped and desired is not None:
         wanted = set(declared(desired))
         found = [a for a in found if a.address is None or a.address in wanted]
@@ -211,7 +229,7 @@ def _agents(api: LettaApi, archive: LiveArchive) -> tuple[str, ...]:
 def _unlinked(reading: Reading, found: Sequence[LiveArchive]) -> list[str]:
     """The ids of the stack's agents that list an archive they are not attached to."""
     desired = reading.desired
-    if desired is None or not any(spec.archives for spec in desired.agents):
+    if desired is None or not any(spec.listing(KIND) for spec in desired.agents):
         return []
     agents = reading.part(agent.LIVE).kept
     linked = {a.address: a.agent_ids for a in found if a.address is not None}
@@ -219,7 +237,7 @@ def _unlinked(reading: Reading, found: Sequence[LiveArchive]) -> list[str]:
         {
             agents[spec.address].id
             for spec in desired.agents
-            for address in spec.archives
+            for address in spec.listing(KIND)
             if spec.address in agents and agents[spec.address].id not in linked.get(address, ())
         }
     )
@@ -228,6 +246,39 @@ def _unlinked(reading: Reading, found: Sequence[LiveArchive]) -> list[str]:
 def _of_agent(api: LettaApi, agent_id: str, stack: str) -> tuple[LiveArchive, ...]:
     listed = api.paginate("/v1/archives/", {"agent_id": agent_id}, 100)
     return tuple(from_server(raw, stack) for raw in listed)
+
+
+# Exporting -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportedArchive:
+    """An archive as an export writes it back: its settings, the agents it is attached to,
+    and its passages (`reconciler.kinds.passage.exported`)."""
+
+    name: str
+    description: str | None
+    embedding: str | None
+    agent_ids: tuple[str, ...]
+    passages: tuple[passage.ExportedPassage, ...]
+
+
+def with_agents(api: LettaApi, stack: str, parallelism: int) -> list[LiveArchive]:
+    """Every archive with the agents it is attached to: an export may take any."""
+    found = listing(api, stack)
+    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+        return list(pool.map(lambda a: replace(a, agent_ids=_agents(api, a)), found))
+
+
+def exported(
+    api: LettaApi, found: LiveArchive, stack: str | None, _page_size: int
+) -> ExportedArchive:
+    """The archive with its passages: with `stack`, those it wrote; else those no stack
+    wrote."""
+    from reconciler.kinds import passage  # the passages' part refers to archives
+
+    texts = passage.exported(api, found.id, stack)
+    return ExportedArchive(found.name, found.description, found.embedding, found.agent_ids, texts)
 
 
 # Planning -------------------------------------------------------------------------------------
@@ -253,13 +304,13 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
             _update(spec, current, desired.stack, out)
     out.undeclared(kept, declared(desired), _protected)
     in_the_way = _in_the_way(desired, of(live))
-    attached.plan_links(desired, live, kept, out, lambda spec: spec.archives, in_the_way)
+    attached.plan_links(desired, live, kept, out, KIND, in_the_way)
 
 
 def _in_the_way(desired: DesiredState, archives: Archives) -> attached.Refusal:
     """The archive an agent holds, in the way of the one it lists: Letta allows one archive
     per agent, and one the stack does not own is the agent's memory, never detached."""
-    wanted = {(spec.address, address) for spec in desired.agents for address in spec.archives}
+    wanted = {(spec.address, a) for spec in desired.agents for a in spec.listing(KIND)}
 
     def refused(address: Address, agent_address: Address, agent_id: str) -> Notice | None:
         held = [a for a in archives.of_agent.get(agent_id, ()) if a.address != address]
@@ -315,6 +366,25 @@ def _update(spec: ArchiveSpec, current: LiveArchive, stack: str, out: Builder) -
             "archive to make it again)",
             resource_ids=(current.id,),
         )
+
+
+# Adopting --------------------------------------------------------------------------------------
+
+
+def adopting(desired: DesiredState, live: LiveState, found: Adoption) -> LiveState:
+    """An archive no stack marked holding a declared name, marked as the stack's (its
+    passages stay others': those with a declared passage's text stand for it)."""
+    held = of(live)
+    adopted: dict[str, LiveArchive] = {}
+    for spec in desired.archives:
+        unowned = [a for a in held.found if is_adoptable(a, frozenset({spec.name}))]
+        archive = only(unowned) if spec.address not in held.by_address else None
+        if archive is not None:
+            found.take(spec.address, archive.id)
+            adopted[archive.id] = replace(
+                archive, address=spec.address, owner=found.stack, protected=False
+            )
+    return live.with_part(LIVE, Archives(swapped(held.found, adopted)))
 
 
 # Server calls ---------------------------------------------------------------------------------

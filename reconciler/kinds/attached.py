@@ -1,14 +1,14 @@
-"""Resources an agent lists by name and the server attaches to it (folders, archives): the
+"""Resources an agent lists by name and the server attaches to it (`AgentSpec.attached`): the
 attaches and detaches that make the links match, planned the same way for each such kind
 (each saying, where the server limits an agent's links, which it would refuse)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from reconciler.address import Address
-from reconciler.desired import AgentSpec, DesiredState
+from reconciler.address import Address, Kind
+from reconciler.desired import DesiredState
 from reconciler.kinds import agent
 from reconciler.live.state import LiveState
 from reconciler.plan.builder import Builder
@@ -35,15 +35,15 @@ def plan_links(
     live: LiveState,
     kept: Mapping[Address, Attachable],
     out: Builder,
-    listed: Callable[[AgentSpec], Iterable[Address]],
+    kind: Kind,
     refused: Refusal = lambda _resource, _agent, _agent_id: None,
 ) -> None:
-    """Attach each declared resource to the agents listing it (`listed`), unless the server
+    """Attach each declared resource of `kind` to the agents listing it, unless the server
     would refuse it (`refused`: then the notice says why); detach the stack's resources from
     the stack's declared agents that no longer list them."""
     agents = agent.of(live).kept
     coming = {c.address for c in out.changes if isinstance(c, Create)}
-    wanted = {(spec.address, address) for spec in desired.agents for address in listed(spec)}
+    wanted = {(spec.address, address) for spec in desired.agents for address in spec.listing(kind)}
     for agent_address, address in sorted(wanted):
         current, resource = agents.get(agent_address), kept.get(address)
         if (current is None and agent_address not in coming) or (
@@ -57,6 +57,8 @@ def plan_links(
             out.notices.append(notice)
         else:
             out.change(Attach(address, agent_address))
+    if not kept:
+        return  # nothing of the kind to detach (no index of every agent made for nothing)
     declared_agents = {spec.address for spec in desired.agents}
     by_id = {a.id: address for address, a in agents.items() if address in declared_agents}
     for address, resource in sorted(kept.items()):

@@ -1,27 +1,31 @@
 """What the kinds' server calls share: id resolution, updates and links by path, reading back
 a create by its ownership record, and adopting a resource marked with tags and a metadata
-record."""
+record; and what planned adoptions (`--adopt`) share: the adoptions found so far."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from reconciler import ownership
 from reconciler.address import Address, Kind
-from reconciler.desired import DesiredState
+from reconciler.desired import DesiredState, Outline
 from reconciler.errors import LettaApplyError
-from reconciler.live.state import Found, IdentityReads, LiveState, Part, Resource
-from reconciler.plan.model import Attach, Detach, Update
-from reconciler.values import JSON, thaw
+from reconciler.live.state import Found, LiveState, Part, Resource
+from reconciler.plan.model import Adopt, Attach, Create, Detach, Update
+from reconciler.shape import Shape
+from reconciler.values import JSON, Frozen, thaw
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
 
 F = TypeVar("F", bound=Found[Any])
 P = TypeVar("P")
+M = TypeVar("M", bound=Mapping[str, object])
+T = TypeVar("T")
+S = TypeVar("S", bound=Resource)
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,9 @@ class Reading:
 
     api: LettaApi
     stack: str
-    desired: DesiredState | None
+    declared: Future[DesiredState | None]
+    """The desired state, which a read started before the users are loaded waits for only
+    where it needs it (`desired`)."""
     parts: Mapping[Kind, Future[object]]
     scoped: bool = False
     """Only what `desired` (a stack cut to a scope) declares, looked up one by one."""
@@ -40,13 +46,22 @@ class Reading:
     """Also what the stack could adopt (`reconciler.planner.adoption`)."""
     prune: bool | None = None
     """Whether the plan may delete undeclared resources (None: as `desired` says)."""
-    identity_reads: IdentityReads | None = None
-    """Read the identities as a saved plan's live state was read."""
+    records: Mapping[Kind, Frozen] | None = None
+    """A saved plan's apply: how the plan read the server, each kind's record (`read_record`)
+    by kind, so that each kind reads its part the same way (None: not a saved plan's apply)."""
     tool_names: tuple[str, ...] = ()
     """More tools to look up by name (those a saved plan attaches)."""
+    outline: Outline | None = None
+    """What the manifests declare before their users: given when the read starts before the
+    users are loaded."""
     parallelism: int = 8
     page_size: int = 200
     progress: Callable[[str], None] | None = None
+
+    @property
+    def desired(self) -> DesiredState | None:
+        """The desired state (None: a saved plan's apply), once the users are loaded."""
+        return self.declared.result()
 
     def part(self, key: Part[P]) -> P:
         """Another kind's part, once it is read (its empty part when it is not read)."""
@@ -62,6 +77,37 @@ class Reading:
         if self.prune is not None:
             return self.prune
         return self.desired is not None and self.desired.prune.enabled
+
+
+@dataclass
+class Adoption:
+    """The adoptions `--adopt` plans (`reconciler.planner.adoption`), as each kind's
+    `adopting` finds them in `KINDS` order: the stack taking them over and its changes."""
+
+    stack: str
+    changes: list[Adopt] = field(default_factory=list)
+
+    def take(self, address: Address, resource_id: str) -> None:
+        self.changes.append(Adopt(address, resource_id))
+
+    def taken(self, kind: Kind) -> dict[Address, str]:
+        """Address -> id of what is adopted of `kind` so far (a folder, for its files)."""
+        return {c.address: c.resource_id for c in self.changes if c.address.kind is kind}
+
+
+def nothing_adopted(_desired: DesiredState, live: LiveState, _found: Adoption) -> LiveState:
+    """A kind `--adopt` takes nothing of."""
+    return live
+
+
+def only(candidates: Sequence[T]) -> T | None:
+    """The one candidate; None when there are none or several (never guess between them)."""
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def swapped(found: Sequence[S], adopted: Mapping[str, S]) -> tuple[S, ...]:
+    """`found` with the adopted ones (by id) in their place."""
+    return tuple(adopted.get(item.id, item) for item in found)
 
 
 Resolve = Callable[[Address], str]
@@ -86,6 +132,22 @@ class Pending:
 def no_named_ids(_live: LiveState) -> Mapping[Address, str]:
     """A kind whose plans name only the stack's own resources."""
     return {}
+
+
+def nothing_needed(_desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+    """A kind whose resources need nothing else to exist."""
+    return ()
+
+
+def nothing_recorded(_live: LiveState) -> Frozen | None:
+    """A kind whose part is read the same way whatever the run: a saved plan records nothing
+    of it."""
+    return None
+
+
+def shown_as_sent(change: Create) -> Mapping[str, JSON]:
+    """A kind whose creates a plan shows as they are sent."""
+    return change.body
 
 
 def nothing_deleted_with(_live: LiveState) -> Mapping[str, frozenset[str]]:
@@ -125,7 +187,21 @@ def link(
     api.patch(f"/v1/agents/{agent_id}/{route}/{verb}/{resource_id}", address=str(address))
 
 
-def first_owned(found: list[JSON], stack: str, address: Address) -> JSON | None:
+class Created(TypedDict):
+    """What letta-apply reads of the answer to a create: the new resource's id."""
+
+    id: str
+
+
+CREATED = Shape(Created)
+
+
+def created_id(answer: object, route: str, address: Address) -> str:
+    """The id of the resource a create at `route` made, from the server's answer."""
+    return CREATED.parse(answer, f"POST {route}", str(address))["id"]
+
+
+def first_owned(found: Iterable[M], stack: str, address: Address) -> M | None:
     """The first of `found` whose ownership record names this stack and address."""
     return next(
         (r for r in found if ownership.metadata_address(r.get("metadata"), stack) == address),
@@ -143,18 +219,24 @@ def delete_if_present(api: LettaApi, path: str, address: Address) -> None:
 
 
 def adopt_tagged(
-    api: LettaApi, stack: str, path: str, address: Address, params: Mapping[str, JSON] | None
+    api: LettaApi,
+    stack: str,
+    path: str,
+    address: Address,
+    current: Mapping[str, object],
+    tags: Iterable[str],
 ) -> None:
-    """Write the stack tag and ownership record on a tagged resource (agent or block)."""
-    current = api.get(path, params, address=str(address))
+    """Write the stack tag and ownership record on a tagged resource (agent or block) the
+    server holds as `current` (its record, parsed by its kind), with `tags`."""
     if ownership.is_lock_record(current):
         raise LettaApplyError(f"{address}: the resource is an apply lock, not adopted")
-    metadata = current.get("metadata") or {}
+    metadata = current.get("metadata")
     refuse_other_owner(address, ownership.recorded_stack(metadata), stack)
-    tags = sorted({*(current.get("tags") or ()), ownership.stack_tag(stack)})
-    foreign = {k: v for k, v in metadata.items() if k != ownership.METADATA_KEY}
+    held = metadata if isinstance(metadata, Mapping) else {}
+    foreign = {k: v for k, v in held.items() if k != ownership.METADATA_KEY}
     record = ownership.agent_metadata(stack, address, foreign)
-    api.patch(path, {"tags": tags, "metadata": record}, address=str(address))
+    marked = sorted({*tags, ownership.stack_tag(stack)})
+    api.patch(path, {"tags": marked, "metadata": record}, address=str(address))
 
 
 def refuse_other_owner(address: Address, owner: str | None, stack: str) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from reconciler import ownership
 from reconciler.address import Address, AddressError, Kind
@@ -19,12 +19,17 @@ from reconciler.desired import ConversationSpec, DesiredState
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import agent as agents
 from reconciler.kinds.common import (
+    Adoption,
     Reading,
     Resolve,
+    created_id,
     delete_if_present,
     no_named_ids,
     nothing_deleted_with,
+    nothing_recorded,
+    only,
     refuse_other_owner,
+    shown_as_sent,
 )
 from reconciler.live.state import (
     LiveAgent,
@@ -38,6 +43,7 @@ from reconciler.live.state import (
 from reconciler.plan.builder import Builder
 from reconciler.plan.diff import field_changes
 from reconciler.plan.model import Adopt, Create, Delete, FieldChange, Update
+from reconciler.shape import Shape
 from reconciler.values import JSON, freeze, thaw
 
 if TYPE_CHECKING:
@@ -45,6 +51,21 @@ if TYPE_CHECKING:
 
 KIND = Kind.CONVERSATION
 ROUTE = "/v1/conversations/"
+LISTED = f"GET {ROUTE}"
+
+
+class ConversationRecord(TypedDict):
+    """A conversation as the server answers it, with the fields letta-apply reads."""
+
+    id: str
+    agent_id: str
+    summary: str | None
+    """Ends with the stack's ownership marker (`reconciler.ownership`)."""
+    created_at: NotRequired[str | None]
+    last_message_at: NotRequired[str | None]
+
+
+SHAPE = Shape(ConversationRecord)
 
 
 @dataclass(frozen=True)
@@ -89,6 +110,8 @@ def _by_agent(live: LiveState) -> dict[Address, list[LiveConversation]]:
 
 
 named_ids = no_named_ids
+read_record = nothing_recorded
+shown = shown_as_sent
 
 
 def fingerprinted(live: LiveState) -> Iterable[object]:
@@ -99,41 +122,48 @@ def declared(desired: DesiredState) -> Iterable[Address]:
     return (spec.address for spec in desired.conversations)
 
 
+def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+    """A conversation needs its agent."""
+    return ((spec.address, (spec.agent,)) for spec in desired.conversations)
+
+
 def on_agent(
     api: LettaApi, agent_id: str, search: str | None = None, page_size: int = 200
-) -> Iterator[JSON]:
+) -> Iterator[ConversationRecord]:
     """The conversations on an agent (`search`: only those whose summary holds it), page by
     page: the one listing of conversations every read uses."""
     params = {"agent_id": agent_id, **({"summary_search": search} if search else {})}
-    return api.paginate(ROUTE, params, page_size)
+    return (SHAPE.parse(raw, LISTED) for raw in api.paginate(ROUTE, params, page_size))
 
 
 def read(reading: Reading) -> Conversations:
     """The stack's conversations on its shared agents (in a scoped read, each in scope by its
     marker); to plan adoption, also those no stack marked, on the agents it may adopt too."""
     read_agents = reading.part(agents.LIVE)
-    desired = reading.desired
-    if reading.scoped and desired is not None:
+    if reading.scoped and (desired := reading.desired) is not None:
         return Conversations(_scoped(reading, desired, read_agents.listed))
     ids = [a.id for a in read_agents.listed if a.address and a.address.user is None]
     if reading.adopt:
         ids += [a.id for a in read_agents.foreign if not agents.user_tagged(a)]
     search = None if reading.adopt else ownership.conversation_marker_prefix(reading.stack)
 
-    def listed(agent_id: str) -> list[JSON]:
-        return list(on_agent(reading.api, agent_id, search, reading.page_size))
+    def listed(agent_id: str) -> tuple[list[LiveConversation], list[LiveConversation]]:
+        """The agent's conversations, each converted as it comes (no listing kept whole)."""
+        found: list[LiveConversation] = []
+        unmarked: list[LiveConversation] = []
+        for raw in on_agent(reading.api, agent_id, search, reading.page_size):
+            live = from_server(raw, reading.stack)
+            if live is not None:
+                found.append(live)
+            elif (other := unmarked_from_server(raw)) is not None:
+                unmarked.append(other)
+        return found, unmarked
 
     workers = max(1, min(reading.parallelism, len(ids) or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        pages = list(pool.map(listed, ids))
-    found: list[LiveConversation] = []
-    unmarked: list[LiveConversation] = []
-    for raw in (raw for page in pages for raw in page):
-        live = from_server(raw, reading.stack)
-        if live is not None:
-            found.append(live)
-        elif (other := unmarked_from_server(raw)) is not None:
-            unmarked.append(other)
+        agents_read = list(pool.map(listed, ids))
+    found = [live for mine, _ in agents_read for live in mine]
+    unmarked = [other for _, others in agents_read for other in others]
     return Conversations(tuple(survivor_first(found)), tuple(unmarked) if reading.adopt else ())
 
 
@@ -155,31 +185,31 @@ def _scoped(
     return tuple(survivor_first(found))
 
 
-def from_server(raw: Mapping[str, JSON], stack: str) -> LiveConversation | None:
+def from_server(raw: ConversationRecord, stack: str) -> LiveConversation | None:
     """The conversation if this stack's marker ends its summary, else None."""
-    parsed = ownership.parse_conversation_summary(raw.get("summary"))
+    parsed = ownership.parse_conversation_summary(raw["summary"])
     if parsed is None or parsed[1] != stack:
         return None
     summary, _stack, user_id = parsed
     return LiveConversation(
-        id=str(raw["id"]),
-        agent_id=sys.intern(str(raw["agent_id"])),
+        id=raw["id"],
+        agent_id=sys.intern(raw["agent_id"]),
         user_id=user_id,
         summary=summary,
-        created_at=str(raw.get("created_at") or ""),
+        created_at=raw.get("created_at") or "",
     )
 
 
-def unmarked_from_server(raw: Mapping[str, JSON]) -> LiveConversation | None:
+def unmarked_from_server(raw: ConversationRecord) -> LiveConversation | None:
     """A conversation no stack has marked (a candidate for adoption, its user unknown)."""
-    if ownership.parse_conversation_summary(raw.get("summary")) is not None:
+    if ownership.parse_conversation_summary(raw["summary"]) is not None:
         return None
     return LiveConversation(
-        id=str(raw["id"]),
-        agent_id=sys.intern(str(raw["agent_id"])),
+        id=raw["id"],
+        agent_id=sys.intern(raw["agent_id"]),
         user_id="",
-        summary=str(raw.get("summary") or ""),
-        created_at=str(raw.get("created_at") or ""),
+        summary=raw["summary"] or "",
+        created_at=raw.get("created_at") or "",
     )
 
 
@@ -194,8 +224,10 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
         current = kept.get(spec.address)
         if current is None:
             out.change(Create(spec.address, freeze(_body(spec, desired.stack))))
-        else:
-            _update(spec, current, desired.stack, out, recompile=spec.agent in stale)
+        elif stale and spec.agent in stale:
+            _update(spec, current, desired.stack, out, recompile=True)
+        elif current.summary != spec.summary:
+            _update(spec, current, desired.stack, out, recompile=False)
     out.undeclared(kept, (spec.address for spec in desired.conversations))
 
 
@@ -240,6 +272,34 @@ def _body(spec: ConversationSpec, stack: str) -> dict[str, JSON]:
     return {"summary": ownership.conversation_summary(spec.summary, stack, spec.user_id)}
 
 
+# Adopting --------------------------------------------------------------------------------------
+
+
+def adopting(desired: DesiredState, live: LiveState, found: Adoption) -> LiveState:
+    """A conversation no stack marked on the stack's (or an adopted) shared agent, whose
+    summary is the declared one, marked as the stack's."""
+    ids = {a.address: a.id for a in agents.of(live).listed if a.address is not None}
+    owned = set(by_agent(live))
+    adopted: list[LiveConversation] = []
+    taken: set[str] = set()
+    for spec in desired.conversations:
+        agent_id = ids.get(spec.agent)
+        if spec.address in owned or agent_id is None:
+            continue
+        match = only(
+            [
+                c
+                for c in of(live).unmarked
+                if c.agent_id == agent_id and c.summary == spec.summary and c.id not in taken
+            ]
+        )
+        if match is not None:
+            taken.add(match.id)
+            found.take(spec.address, match.id)
+            adopted.append(replace(match, user_id=spec.user_id))
+    return live.with_part(LIVE, replace(of(live), marked=(*of(live).marked, *adopted)))
+
+
 # Server calls ---------------------------------------------------------------------------------
 
 
@@ -250,19 +310,21 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
     agent_id = resolve(agent)
     marker = ownership.conversation_marker(stack, change.address.name)
 
-    def find() -> JSON | None:
+    where = str(change.address)
+
+    def find() -> ConversationRecord | None:
         params = {"agent_id": agent_id, "summary_search": marker, "limit": 10}
-        found = api.get(ROUTE, params, address=str(change.address))
-        return next((c for c in found if str(c.get("summary", "")).endswith(marker)), None)
+        found = SHAPE.parse_all(api.get(ROUTE, params, address=where), LISTED, where)
+        return next((c for c in found if (c["summary"] or "").endswith(marker)), None)
 
     created = api.create(
         ROUTE,
         thaw(change.body),
         params={"agent_id": agent_id},
-        address=str(change.address),
+        address=where,
         find_existing=find,
     )
-    return str(created["id"])
+    return created_id(created, ROUTE, change.address)
 
 
 def update(api: LettaApi, change: Update) -> None:
@@ -276,7 +338,7 @@ def update(api: LettaApi, change: Update) -> None:
         api.create(f"{path}/recompile", None, address=str(change.address), find_existing=_none)
 
 
-def _none() -> JSON | None:
+def _none() -> None:
     """Compiling again is harmless to repeat: a lost answer is simply sent again."""
     return None
 
@@ -291,17 +353,18 @@ def adopt(api: LettaApi, stack: str, change: Adopt, resolve: Resolve) -> str:
     address, resource_id = change.address, change.resource_id
     agent = address.owner
     assert agent is not None
-    current = api.get(f"{ROUTE}{resource_id}", address=str(address))
-    parsed = ownership.parse_conversation_summary(current.get("summary"))
+    path, where = f"{ROUTE}{resource_id}", str(address)
+    current = SHAPE.parse(api.get(path, address=where), f"GET {path}", where)
+    parsed = ownership.parse_conversation_summary(current["summary"])
     refuse_other_owner(address, parsed[1] if parsed else None, stack)
-    if resolve(agent) != current.get("agent_id"):
+    if resolve(agent) != current["agent_id"]:
         raise LettaApplyError(
             f"{address}: conversation {resource_id} is not on the stack's agent "
             f"{agent} (apply the agent first, or adopt it)"
         )
-    summary = parsed[0] if parsed else str(current.get("summary") or "")
+    summary = parsed[0] if parsed else current["summary"] or ""
     marked = ownership.conversation_summary(summary, stack, address.name)
-    api.patch(f"{ROUTE}{resource_id}", {"summary": marked}, address=str(address))
+    api.patch(path, {"summary": marked}, address=where)
     return str(resource_id)
 
 
@@ -318,5 +381,5 @@ def _agent_id(api: LettaApi, stack: str, agent: Address) -> str | None:
     params = {"tags": [ownership.stack_tag(stack)], "include": ["agent.tags"]}
     for raw in agents.listing(api, params):
         if agents.from_server(raw, stack).address == agent:
-            return str(raw["id"])
+            return raw["id"]
     return None

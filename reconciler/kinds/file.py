@@ -34,11 +34,14 @@ from reconciler.desired import DesiredState, FileSpec
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import folder
 from reconciler.kinds.common import (
+    Adoption,
     Pending,
     Reading,
     Resolve,
     no_named_ids,
     nothing_deleted_with,
+    nothing_recorded,
+    swapped,
 )
 from reconciler.live.state import LiveState, Part, Resource, by_address
 from reconciler.plan.builder import Builder
@@ -92,6 +95,7 @@ class Files:
 LIVE = Part(KIND, Files())
 of = LIVE.of
 named_ids = no_named_ids
+read_record = nothing_recorded
 deleted_with = nothing_deleted_with
 
 
@@ -105,6 +109,16 @@ def fingerprinted(live: LiveState) -> Iterable[object]:
 
 def declared(desired: DesiredState) -> Iterable[Address]:
     return (file.address for spec in desired.folders for file in spec.files)
+
+
+def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+    """A file needs its folder."""
+    return ((file.address, (spec.address,)) for spec in desired.folders for file in spec.files)
+
+
+def shown(change: Create) -> Mapping[str, JSON]:
+    """An upload without its bytes (the plan shows its size and digest)."""
+    return {k: v for k, v in change.body.items() if k not in ("text", "base64")}
 
 
 # Reading --------------------------------------------------------------------------------------
@@ -185,6 +199,37 @@ def _with_text(live: LiveFile, text: str | None) -> LiveFile:
     return live if text is None else replace(live, content=text)
 
 
+# Exporting -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    """A file as an export writes it back; `text` is None when the server holds none."""
+
+    name: str
+    file_type: str
+    status: str
+    text: str | None
+
+
+def exported(
+    api: LettaApi, holder: folder.LiveFolder, stack: str | None, page_size: int
+) -> tuple[ExportedFile, ...]:
+    """A folder's files (with `stack`, those its record names) with their text, by name."""
+    path = f"/v1/folders/{holder.id}/files"
+    files = [
+        ExportedFile(
+            name=str(raw.get("file_name") or ""),
+            file_type=str(raw.get("file_type") or ""),
+            status=str(raw.get("processing_status") or ""),
+            text=raw.get("content") if isinstance(raw.get("content"), str) else None,
+        )
+        for raw in api.paginate(path, {"include_content": True}, min(page_size, 100))
+        if stack is None or from_server(raw, holder).address is not None
+    ]
+    return tuple(sorted(files, key=lambda f: f.name))
+
+
 # Planning -------------------------------------------------------------------------------------
 
 
@@ -253,6 +298,28 @@ def _fields(current: LiveFile, file: FileSpec) -> tuple[FieldChange, ...]:
     elif current.digest != file.digest:
         shown.append(FieldChange("sha256", current.digest[:16] or "(unknown)", file.digest[:16]))
     return tuple(shown)
+
+
+# Adopting --------------------------------------------------------------------------------------
+
+
+def adopting(desired: DesiredState, live: LiveState, found: Adoption) -> LiveState:
+    """In a folder adopted in the same plan, the files holding declared files' names,
+    recorded with the digest of the text the server holds."""
+    folders = found.taken(folder.KIND)
+    held = of(live)
+    recorded: dict[str, LiveFile] = {}
+    for spec in desired.folders:
+        folder_id = folders.get(spec.address)
+        if folder_id is None:
+            continue
+        names = {f.name: f for f in held.found if f.folder_id == folder_id}
+        for file in spec.files:
+            if (live_file := names.get(file.name)) is not None:
+                found.take(file.address, live_file.id)
+                digest = text_digest(live_file.content)
+                recorded[live_file.id] = replace(live_file, address=file.address, digest=digest)
+    return live.with_part(LIVE, Files(swapped(held.found, recorded)))
 
 
 # Server calls ---------------------------------------------------------------------------------

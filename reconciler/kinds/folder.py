@@ -23,13 +23,18 @@ from reconciler.desired import DesiredState, FolderSpec
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import attached
 from reconciler.kinds.common import (
+    Adoption,
     Reading,
     Resolve,
     attach_at,
     delete_if_present,
     detach_at,
     no_named_ids,
+    nothing_recorded,
+    only,
     refuse_other_owner,
+    shown_as_sent,
+    swapped,
 )
 from reconciler.live.state import LiveState, Part, Resource, by_address
 from reconciler.plan.builder import Builder, optional
@@ -38,6 +43,7 @@ from reconciler.values import JSON, freeze, thaw
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
+    from reconciler.kinds import file  # its part refers to folders: imported where used
 
 KIND = Kind.FOLDER
 FILES = "files"
@@ -84,6 +90,8 @@ class Folders:
 LIVE = Part(KIND, Folders())
 of = LIVE.of
 named_ids = no_named_ids
+read_record = nothing_recorded
+shown = shown_as_sent
 
 
 def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
@@ -107,6 +115,11 @@ def deleted_with(live: LiveState) -> Mapping[str, frozenset[str]]:
 
 def declared(desired: DesiredState) -> Iterable[Address]:
     return (spec.address for spec in desired.folders)
+
+
+def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+    """An agent needs the folders it lists (they are attached to it)."""
+    return ((spec.address, spec.listing(KIND)) for spec in desired.agents)
 
 
 # Reading --------------------------------------------------------------------------------------
@@ -150,6 +163,11 @@ def _inventory(files: JSON) -> dict[str, dict[str, str]]:
     }
 
 
+def listing(api: LettaApi, stack: str) -> list[LiveFolder]:
+    """Every folder on the server (few: names are unique)."""
+    return [from_server(raw, stack) for raw in api.paginate("/v1/folders/", None, 100)]
+
+
 def read(reading: Reading) -> Folders:
     """Every folder (few on a server: any can hold a declared name), and the agents of the
     stack's (with `--adopt`, of the unowned ones of declared names too). A scoped read keeps
@@ -158,7 +176,7 @@ def read(reading: Reading) -> Folders:
     if reading.scoped and not (desired and desired.folders):
         return Folders()
     api, stack = reading.api, reading.stack
-    found = [from_server(raw, stack) for raw in api.paginate("/v1/folders/", None, 100)]
+    found = listing(api, stack)
     if reading.scoped and desired is not None:
         wanted = set(declared(desired))
         found = [f for f in found if f.address is None or f.address in wanted]
@@ -190,6 +208,43 @@ def _with_agents(folder: LiveFolder, agent_ids: tuple[str, ...] | None) -> LiveF
     return folder if agent_ids is None else replace(folder, agent_ids=agent_ids)
 
 
+# Exporting -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportedFolder:
+    """A folder as an export writes it back: its settings, the agents it is attached to, and
+    its files (`reconciler.kinds.file.exported`)."""
+
+    name: str
+    description: str | None
+    instructions: str | None
+    embedding: str | None
+    agent_ids: tuple[str, ...]
+    files: tuple[file.ExportedFile, ...]
+
+
+def with_agents(api: LettaApi, stack: str, parallelism: int) -> list[LiveFolder]:
+    """Every folder with the agents it is attached to: an export may take any."""
+    found = listing(api, stack)
+    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+        return list(pool.map(lambda f: replace(f, agent_ids=_agents(api, f)), found))
+
+
+def exported(api: LettaApi, found: LiveFolder, stack: str | None, page_size: int) -> ExportedFolder:
+    """The folder with its files (with `stack`, those its record names) and their text."""
+    from reconciler.kinds import file  # the files' part refers to folders
+
+    return ExportedFolder(
+        found.name,
+        found.description,
+        found.instructions,
+        found.embedding,
+        found.agent_ids,
+        file.exported(api, found, stack, page_size),
+    )
+
+
 # Planning -------------------------------------------------------------------------------------
 
 
@@ -212,7 +267,7 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
         else:
             _update(spec, current, out)
     out.undeclared(kept, declared(desired), _protected)
-    attached.plan_links(desired, live, kept, out, lambda spec: spec.folders)
+    attached.plan_links(desired, live, kept, out, KIND)
 
 
 def _protected(folder: LiveFolder) -> bool:
@@ -245,6 +300,23 @@ def _update(spec: FolderSpec, current: LiveFolder, out: Builder) -> None:
             "folder to make it again)",
             resource_ids=(current.id,),
         )
+
+
+# Adopting --------------------------------------------------------------------------------------
+
+
+def adopting(desired: DesiredState, live: LiveState, found: Adoption) -> LiveState:
+    """A folder no stack recorded holding a declared name, recorded as the stack's (its
+    files holding declared names are the file kind's to adopt)."""
+    held = of(live)
+    adopted: dict[str, LiveFolder] = {}
+    for spec in desired.folders:
+        unowned = [f for f in held.found if is_adoptable(f, frozenset({spec.name}))]
+        folder = only(unowned) if spec.address not in held.by_address else None
+        if folder is not None:
+            found.take(spec.address, folder.id)
+            adopted[folder.id] = replace(folder, address=spec.address, owner=found.stack)
+    return live.with_part(LIVE, Folders(swapped(held.found, adopted)))
 
 
 # Server calls ---------------------------------------------------------------------------------

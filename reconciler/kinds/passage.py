@@ -26,7 +26,15 @@ from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState, PassageSpec
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import archive
-from reconciler.kinds.common import Reading, Resolve, no_named_ids, nothing_deleted_with
+from reconciler.kinds.common import (
+    Reading,
+    Resolve,
+    no_named_ids,
+    nothing_adopted,
+    nothing_deleted_with,
+    nothing_recorded,
+    shown_as_sent,
+)
 from reconciler.live.state import LiveState, Part, Resource, by_address
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Change, Create, Delete, FieldChange, Update
@@ -73,6 +81,9 @@ class Passages:
 LIVE = Part(KIND, Passages())
 of = LIVE.of
 named_ids = no_named_ids
+read_record = nothing_recorded
+shown = shown_as_sent
+adopting = nothing_adopted
 deleted_with = nothing_deleted_with
 
 
@@ -86,6 +97,11 @@ def fingerprinted(live: LiveState) -> Iterable[object]:
 
 def declared(desired: DesiredState) -> Iterable[Address]:
     return (passage.address for spec in desired.archives for passage in spec.passages)
+
+
+def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+    """A passage needs its archive."""
+    return ((p.address, (spec.address,)) for spec in desired.archives for p in spec.passages)
 
 
 # Reading --------------------------------------------------------------------------------------
@@ -146,6 +162,29 @@ def listed(api: LettaApi, archive_id: str) -> Iterator[JSON]:
             )
         seen.update(str(p["id"]) for p in new)
         start = str(passages[-1]["created_at"])
+
+
+# Exporting -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportedPassage:
+    """A passage as an export writes it back."""
+
+    text: str
+    tags: tuple[str, ...]
+
+
+def exported(api: LettaApi, archive_id: str, stack: str | None) -> tuple[ExportedPassage, ...]:
+    """An archive's passages: with `stack`, those it wrote; else those no stack wrote."""
+    found = []
+    for raw in listed(api, archive_id):
+        metadata = raw.get("metadata")
+        owner = ownership.recorded_stack(metadata if isinstance(metadata, Mapping) else {})
+        if owner == stack:
+            tags = tuple(sorted(str(t) for t in raw.get("tags") or ()))
+            found.append(ExportedPassage(str(raw.get("text") or ""), tags))
+    return tuple(found)
 
 
 # Planning -------------------------------------------------------------------------------------

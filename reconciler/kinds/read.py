@@ -13,51 +13,59 @@ requests.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from reconciler import kinds
 from reconciler.address import Kind
 from reconciler.client import LettaApi
-from reconciler.desired import DesiredState
+from reconciler.desired import DesiredState, Outline
 from reconciler.errors import UnexpectedAnswer
 from reconciler.kinds.common import Reading
-from reconciler.live.state import IdentityReads, LiveState
+from reconciler.live.state import LiveState
+from reconciler.values import Frozen
 
 
 def read_live(
     api: LettaApi,
     stack: str,
-    desired: DesiredState | None = None,
+    desired: DesiredState | Future[DesiredState | None] | None = None,
     *,
+    outline: Outline | None = None,
     parallelism: int = 8,
     page_size: int = 200,
     progress: Callable[[str], None] | None = None,
     tool_names: Iterable[str] = (),
     adopt: bool = False,
     prune: bool | None = None,
-    identity_reads: IdentityReads | None = None,
+    records: Mapping[Kind, Frozen] | None = None,
 ) -> LiveState:
     """Read the stack's resources. With `desired`, also look for foreign resources in the way.
+
+    `desired` may be a future, set once the users are loaded: each kind reads what it can
+    (the stack's own listings) before it is, and waits for it where it needs the declared
+    keys; `outline` then says what the manifests declare before their users. An exception
+    set on the future ends every read waiting for it with that exception.
 
     `progress` hears how many agents have been read so far, a page at a time. `tool_names`
     are more tools to look up by name (those a saved plan attaches), besides the stack's own
     and those `desired` names. `adopt`: also what the stack could adopt (see
     `reconciler.planner.adoption`). `prune` (else as `desired` says): every identity is
-    listed, to find owned ones attached nowhere. `identity_reads`: read the identities as a
-    saved plan's live state was read.
+    listed, to find owned ones attached nowhere. `records`: a saved plan's records of how
+    each kind read the server (`reconciler.kinds.read_records`), read the same way again.
     """
     return _read(
         api,
         stack,
         desired,
+        outline=outline,
         parallelism=parallelism,
         page_size=page_size,
         progress=progress,
         tool_names=tuple(tool_names),
         adopt=adopt,
         prune=prune,
-        identity_reads=identity_reads,
+        records=records,
     )
 
 
@@ -73,11 +81,21 @@ def read_scoped(
     )
 
 
-def _read(api: LettaApi, stack: str, desired: DesiredState | None, **options: object) -> LiveState:
+def _read(
+    api: LettaApi,
+    stack: str,
+    desired: DesiredState | Future[DesiredState | None] | None,
+    **options: object,
+) -> LiveState:
     """Every registered kind's part, each kind's `read` run at once."""
     registered = kinds.KINDS
     futures: dict[Kind, Future[object]] = {entry.KIND: Future() for entry in registered}
-    reading = Reading(api, stack, desired, futures, **options)  # type: ignore[arg-type]
+    if isinstance(desired, Future):
+        declared = desired
+    else:
+        declared = Future()
+        declared.set_result(desired)
+    reading = Reading(api, stack, declared, futures, **options)  # type: ignore[arg-type]
 
     def run(entry: kinds.Handler) -> None:
         future = futures[entry.KIND]

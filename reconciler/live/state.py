@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, ValuesView
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Generic, Protocol, TypeVar, cast, runtime_checkable
@@ -65,7 +65,65 @@ def by_address(
         address = address_of(resource)
         if address is not None:
             groups[address].append(resource)
-    return {address: survivor_first(group) for address, group in sorted(groups.items())}
+    return {
+        address: group if len(group) == 1 else survivor_first(group)
+        for address in sorted(groups, key=_in_order)
+        for group in (groups[address],)
+    }
+
+
+def _in_order(address: Address) -> tuple[str, tuple[str, ...]]:
+    """The sort key of `Address`'s own order (kind, then parts), compared without calling
+    its comparison methods: the stack's resources are sorted by address on every read."""
+    return (address.kind, address.parts)
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Walked(Mapping[K, V]):
+    """A mapping made as it is walked: `pairs()` gives its items, in order and each key once,
+    every time it is called. For mappings as large as the stack that their users walk once (a
+    kind's owned resources by address: an address for each of 100,000 agents' own blocks), so
+    that none is ever held whole; a lookup by key makes and keeps the whole dictionary."""
+
+    __slots__ = ("_made", "_pairs")
+
+    def __init__(self, pairs: Callable[[], Iterable[tuple[K, V]]]) -> None:
+        self._pairs = pairs
+        self._made: dict[K, V] | None = None
+
+    def __getitem__(self, key: K) -> V:
+        if self._made is None:
+            self._made = dict(self._pairs())
+        return self._made[key]
+
+    def __iter__(self) -> Iterator[K]:
+        return (key for key, _ in self._pairs())
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self._pairs())
+
+    def items(self) -> ItemsView[K, V]:
+        return _WalkedItems(self)
+
+    def values(self) -> ValuesView[V]:
+        return _WalkedValues(self)
+
+
+class _WalkedItems(ItemsView[K, V]):
+    _mapping: Walked[K, V]
+
+    def __iter__(self) -> Iterator[tuple[K, V]]:
+        return iter(self._mapping._pairs())
+
+
+class _WalkedValues(ValuesView[V]):
+    _mapping: Walked[object, V]
+
+    def __iter__(self) -> Iterator[V]:
+        return (value for _, value in self._mapping._pairs())
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,19 +13,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.desired import DesiredState
+from reconciler.desired import DesiredState, Outline
 from reconciler.environ import credential_refusal, is_credential
 from reconciler.errors import Location, ManifestError
-from reconciler.manifest.expand import expand
-from reconciler.manifest.files import Root, discover, find_root, read_manifest
-from reconciler.manifest.merge import collect_users, merge
+from reconciler.manifest.expand import Blueprints, compile_stack, expand, outline
+from reconciler.manifest.files import Root, TextFile, discover, find_root, read_manifest
+from reconciler.manifest.merge import (
+    Stack,
+    Users,
+    collect_users,
+    manifest_users,
+    merge,
+    open_users_files,
+)
 from reconciler.manifest.problems import Problems
 from reconciler.manifest.scalars import check_values
 from reconciler.manifest.schema import check_document, manifest_schema
 from reconciler.manifest.users import User
 from reconciler.manifest.yaml_loader import Document, load_documents
 
-__all__ = ["Declared", "load_declared", "load_desired", "manifest_schema"]
+__all__ = ["Declared", "Opened", "load_declared", "load_desired", "manifest_schema", "open_stack"]
 
 
 def load_desired(paths: Sequence[Path], root: Path | None = None) -> DesiredState:
@@ -49,6 +56,54 @@ class Declared:
 
 def load_declared(paths: Sequence[Path], root: Path | None = None) -> Declared:
     """Like `load_desired`, keeping the users' declarations and the stack's root."""
+    return open_stack(paths, root).declared()
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A stack whose manifests are read, merged and checked (their definitions compiled when
+    every file is well-formed, `prints`; the users they declare themselves checked) and its
+    users files read: the rows of these are parsed and checked, and every user expanded, by
+    `declared`. `problems` holds what was found so far."""
+
+    stack: Stack
+    root: Root
+    problems: Problems
+    prints: Blueprints | None
+    users: Users
+    """The users the manifests declare themselves, checked."""
+    users_files: tuple[TextFile | None, ...]
+    """The text of each users file (None for one that is not read)."""
+
+    @property
+    def outline(self) -> Outline | None:
+        """What the manifests declare before their users; None when they have problems."""
+        if self.problems or self.prints is None:
+            return None
+        return outline(self.stack, self.prints)
+
+    def declared(self) -> Declared:
+        """The valid stack: its users read and expanded. Raises ManifestError carrying every
+        problem found, those of the manifests included."""
+        problems = self.problems
+        users = collect_users(self.stack, problems, self.users_files, self.users)
+        if self.prints is None:
+            problems.raise_if_any()
+        state = expand(self.stack, users, problems, self.prints)
+        _no_credentials(state, problems)
+        problems.raise_if_any()
+        return Declared(state, tuple(users), self.root)
+
+    def desired(self) -> DesiredState:
+        """`declared().desired`."""
+        return self.declared().desired
+
+
+def open_stack(paths: Sequence[Path], root: Path | None = None) -> Opened:
+    """The manifests under `paths` read, checked, merged and compiled, and the users files
+    they name read, their rows not parsed yet: every problem of the manifests themselves is
+    found, and the stack known (`Opened.outline`) while the users files' rows load. Raises
+    ManifestError when no stack can be read (no manifest, a folder that leads out)."""
     problems = Problems()
     if (files_root := find_root(paths, root, problems)) is None:
         raise ManifestError(problems.listed())  # nothing is read through a folder that leads out
@@ -60,13 +115,10 @@ def load_declared(paths: Sequence[Path], root: Path | None = None) -> Declared:
             problems.add(Location(where), "no manifest documents found (*.yaml, *.yml)")
         problems.raise_if_any()
     assert stack is not None
-    users = collect_users(stack, problems)
-    if not well_formed:
-        problems.raise_if_any()
-    state = expand(stack, users, problems)
-    _no_credentials(state, problems)
-    problems.raise_if_any()
-    return Declared(state, tuple(users), files_root)
+    prints = compile_stack(stack, problems) if well_formed else None
+    users = manifest_users(stack, problems)
+    texts = tuple(open_users_files(stack, problems))
+    return Opened(stack, files_root, problems, prints, users, texts)
 
 
 def _no_credentials(state: DesiredState, problems: Problems) -> None:

@@ -8,7 +8,7 @@ and `${user.*}` used where there is no user.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.desired import Policy, SecretSpec
@@ -26,6 +26,7 @@ from reconciler.manifest.reserved import (
     reserved_by,
     reserved_forms,
 )
+from reconciler.manifest.sources import SECTIONS, Section
 from reconciler.manifest.tools import check_rules
 from reconciler.manifest.variables import Text, compile_text
 from reconciler.ownership import DEFAULT_USER_TAG, METADATA_KEY, TAG_PREFIX
@@ -86,10 +87,9 @@ class Blueprint:
     secrets: tuple[SecretSpec, ...] | None = None
     """`secrets` of defaults and the definition (the definition's win); None: unmanaged."""
     recompile_conversations: bool = True
-    folders: tuple[tuple[str, Text], ...] = ()
-    """The folders attached (`folders`, with those of defaults): declared name, parsed."""
-    archives: tuple[tuple[str, Text], ...] = ()
-    """The archive attached (`archives`, or that of defaults): declared name, parsed."""
+    listed: dict[str, tuple[tuple[str, Text], ...]] = field(default_factory=dict)
+    """By section (`reconciler.manifest.sources.SECTIONS`), the resources of it attached
+    (with those of defaults, or instead of them): declared name, parsed."""
     reserved_tags: tuple[Reserved, ...] = (OWNERSHIP, USER_LOOKUPS)
     """The tags no manifest may declare (`reconciler.manifest.reserved`)."""
 
@@ -97,7 +97,7 @@ class Blueprint:
     def texts(self) -> tuple[Text, ...]:
         """Every text rendered into the agent itself (not the conversation summary)."""
         own = (*self.tags, *(t for b in self.blocks for t in b.texts))
-        own = (*own, *(text for _, text in (*self.folders, *self.archives)))
+        own = (*own, *(text for names in self.listed.values() for _, text in names))
         settings = (value for value in self.settings.values() if isinstance(value, Text))
         return (*own, *settings, *((self.name,) if self.name else ()))
 
@@ -163,8 +163,7 @@ class Compiler:
             include_base_tools=self._setting(body, "includeBaseTools"),
             secrets=self._secrets(definition),
             recompile_conversations=bool(body.get("recompileConversations", True)),
-            folders=self._sources(definition, "folders"),
-            archives=self._sources(definition, "archives"),
+            listed={section.name: self._listed(definition, section) for section in SECTIONS},
             reserved_tags=self.reserved,
         )
         rules = body.get("toolRules")
@@ -245,17 +244,17 @@ class Compiler:
         lists.append(definition.body.get("tools", MarkedList(definition.loc)))
         return tuple(sorted({name for names in lists for name in names}))
 
-    def _sources(self, definition: Definition, section: str) -> tuple[tuple[str, Text], ...]:
-        """`folders` (of defaults and the definition) or `archives` (the definition's, else
-        that of defaults: an agent has one archive), each a declared name."""
+    def _listed(self, definition: Definition, section: Section) -> tuple[tuple[str, Text], ...]:
+        """The names of `section` the definition lists, with those of defaults when they add
+        up, else the definition's or those of defaults."""
         listed: list[tuple[str, Location]] = []
-        default = self.defaults.get(section)
-        own = definition.body.get(section)
-        if default is not None and (own is None or section == "folders"):
+        default = self.defaults.get(section.name)
+        own = definition.body.get(section.name)
+        if default is not None and (own is None or not section.one_per_agent):
             listed += [(name, default.loc) for name in default.value]
         if own is not None:
             listed += [(name, own.item_loc(index)) for index, name in enumerate(own)]
-        declared = self.stack.definitions[section]
+        declared = self.stack.definitions[section.name]
         found: dict[str, Text] = {}
         what = f"{definition.kind} '{definition.name}'"
         for name, loc in listed:
@@ -263,7 +262,8 @@ class Compiler:
                 found[name] = compile_text(name, loc, self.problems)
             else:
                 hint = suggest(name, declared) or ""
-                self.problems.add(loc, f"{what}: unknown {section[:-1]} '{name}'{hint}")
+                unknown = f"unknown {section.kind.value} '{name}'{hint}"
+                self.problems.add(loc, f"{what}: {unknown}")
         return tuple((name, found[name]) for name in sorted(found))
 
     def _secrets(self, definition: Definition) -> tuple[SecretSpec, ...] | None:

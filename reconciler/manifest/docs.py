@@ -15,37 +15,54 @@ from reconciler.manifest.schema import manifest_schema
 
 BEGIN = "<!-- BEGIN GENERATED REFERENCE: python -m reconciler.manifest.docs docs/manifest.md -->"
 END = "<!-- END GENERATED REFERENCE -->"
-SECTIONS = (
-    ("Top level", None),
-    ("defaults", "defaults"),
-    ("template", "template"),
-    ("agent", "agent"),
-    ("modelSettings", "modelSettings"),
-    ("compactionSettings", "compactionSettings"),
-    ("tool", "tool"),
-    ("toolRule", "toolRule"),
-    ("mcpServer", "mcpServer"),
-    ("block", "block"),
-    ("sharedBlock", "sharedBlock"),
-    ("folder", "folder"),
-    ("archive", "archive"),
-    ("passagesFrom", "passagesFrom"),
-    ("user", "user"),
-    ("usersFileRef", "usersFileRef"),
-    ("prune", "prune"),
-    ("review", "review"),
-)
 FORMATS = ("key", "label", "handle")
 
 
 def reference(schema: Mapping[str, Any]) -> str:
-    """Markdown tables for every mapping of the format, and the formats of names."""
-    parts: list[str] = []
-    for title, name in SECTIONS:
-        node = schema if name is None else schema["$defs"][name]
-        parts.append(_section(title, _object(node), schema["$defs"]))
-    parts.append(_formats(schema["$defs"]))
+    """Markdown tables for the top level and every mapping of the format, and the formats of
+    names."""
+    defs = schema["$defs"]
+    parts = [_section("Top level", schema, defs)]
+    parts += [_section(name, _object(defs[name]), defs) for name in sections(schema)]
+    parts.append(_formats(defs))
     return "\n".join(parts)
+
+
+def sections(schema: Mapping[str, Any]) -> list[str]:
+    """The mappings the format defines (`$defs`), in the order it first reaches each from the
+    top level, depth first: each is documented after what uses it first."""
+    defs = schema["$defs"]
+    found: list[str] = []
+    seen: set[str] = set()
+
+    def visit(node: Any) -> None:
+        for name in _references(node):
+            if name not in seen:
+                seen.add(name)
+                if _is_mapping(defs[name]):
+                    found.append(name)
+                visit(defs[name])
+
+    visit(schema["properties"])
+    return found
+
+
+def _references(node: Any) -> Iterator[str]:
+    """The `$defs` a node refers to, in the order they are written."""
+    if isinstance(node, Mapping):
+        if "$ref" in node:
+            yield node["$ref"].rsplit("/", 1)[-1]
+        for key, value in node.items():
+            if key != "$ref":
+                yield from _references(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _references(item)
+
+
+def _is_mapping(node: Mapping[str, Any]) -> bool:
+    """A definition with keys of its own (or a choice of which one is a mapping)."""
+    return "properties" in node or any("properties" in o for o in node.get("oneOf", ()))
 
 
 def _object(node: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -86,7 +103,7 @@ def _type(node: Mapping[str, Any], defs: Mapping[str, Any]) -> str:
         name = node["$ref"].rsplit("/", 1)[-1]
         if name in FORMATS:
             return f"[{name}](#names-and-handles)"
-        return f"[{name}](#{name.lower()})" if _is_section(name) else _type(defs[name], defs)
+        return f"[{name}](#{name.lower()})" if _is_mapping(defs[name]) else _type(defs[name], defs)
     if "const" in node:
         return f"`{node['const']}`"
     if "enum" in node:
@@ -95,10 +112,6 @@ def _type(node: Mapping[str, Any], defs: Mapping[str, Any]) -> str:
     if alternatives:
         return " or ".join(_type(option, defs) for option in alternatives)
     return " or ".join(_plain_type(kind, node, defs) for kind in _kinds(node))
-
-
-def _is_section(name: str) -> bool:
-    return any(name == section for _, section in SECTIONS)
 
 
 def _kinds(node: Mapping[str, Any]) -> list[str]:

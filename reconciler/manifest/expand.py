@@ -11,21 +11,21 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from reconciler import collector
 from reconciler.address import Address
 from reconciler.desired import (
     AgentSpec,
-    ArchiveSpec,
     BlockSpec,
     ConversationSpec,
     DesiredState,
-    FolderSpec,
     IdentitySpec,
+    Outline,
     Pattern,
     PruneSettings,
     SharedBlockSpec,
+    manages_tools,
 )
 from reconciler.manifest.blueprints import (
     BlockPrint,
@@ -37,12 +37,12 @@ from reconciler.manifest.blueprints import (
 from reconciler.manifest.merge import Stack
 from reconciler.manifest.missing import MissingProperties
 from reconciler.manifest.problems import Problems, suggest
-from reconciler.manifest.sources import SourcePrint, archive_spec, compile_sources, folder_spec
+from reconciler.manifest.sources import SECTIONS, SourcePrint, compile_sources
 from reconciler.manifest.tools import compile_mcp_server, compile_tool
 from reconciler.manifest.users import User
 from reconciler.manifest.variables import Text, user_values
 from reconciler.ownership import RESERVED_PROPERTIES
-from reconciler.values import freeze
+from reconciler.values import freeze, shared
 
 AGENT_NAME = re.compile(r"^[\w '\-]+$")
 """The characters the Letta server accepts in an agent name."""
@@ -57,8 +57,8 @@ class Blueprints:
     blocks: dict[str, BlockPrint]
     templates: dict[str, Blueprint]
     agents: dict[str, Blueprint]
-    folders: dict[str, SourcePrint]
-    archives: dict[str, SourcePrint]
+    sources: dict[str, dict[str, SourcePrint]]
+    """By section (`reconciler.manifest.sources.SECTIONS`), its definitions by name."""
 
 
 def compile_stack(stack: Stack, problems: Problems) -> Blueprints:
@@ -68,19 +68,35 @@ def compile_stack(stack: Stack, problems: Problems) -> Blueprints:
     blocks = {name: compiler.shared_block(d) for name, d in sections["blocks"].items()}
     templates = {name: compiler.agent(d, blocks) for name, d in sections["templates"].items()}
     agents = {name: compiler.agent(d, blocks) for name, d in sections["agents"].items()}
-    folders = compile_sources(stack, "folders", problems)
-    archives = compile_sources(stack, "archives", problems)
-    return Blueprints(blocks, templates, agents, folders, archives)
+    sources = {section.name: compile_sources(stack, section, problems) for section in SECTIONS}
+    return Blueprints(blocks, templates, agents, sources)
 
 
-def expand(stack: Stack, users: Iterable[User], problems: Problems) -> DesiredState:
-    """The desired state of the stack; problems are recorded, not raised."""
+def expand(
+    stack: Stack, users: Iterable[User], problems: Problems, prints: Blueprints | None = None
+) -> DesiredState:
+    """The desired state of the stack; problems are recorded, not raised. `prints`: the
+    stack's definitions if they are compiled already (`compile_stack`)."""
     with collector.paused():  # a spec per user, none in a reference cycle
-        return _expand(stack, users, problems)
+        return _expand(stack, prints or compile_stack(stack, problems), users, problems)
 
 
-def _expand(stack: Stack, users: Iterable[User], problems: Problems) -> DesiredState:
-    prints = compile_stack(stack, problems)
+def outline(stack: Stack, prints: Blueprints) -> Outline:
+    """What the stack declares before its users: every secret its definitions declare, and
+    whether it manages its agents' tools (None when only the users' templates tell)."""
+    definitions = (*prints.templates.values(), *prints.agents.values())
+    servers = [compile_mcp_server(d) for _, d in sorted(stack.definitions["mcpServers"].items())]
+    secrets = [secret for bp in definitions for secret in bp.secrets or ()]
+    secrets += [secret for server in servers for secret in server.credentials]
+    tools: bool | None = any(manages_tools(bp) for bp in prints.agents.values())
+    if not tools and any(manages_tools(bp) for bp in prints.templates.values()):
+        tools = None
+    return Outline(stack.name, tuple(secrets), tools)
+
+
+def _expand(
+    stack: Stack, prints: Blueprints, users: Iterable[User], problems: Problems
+) -> DesiredState:
     agents = [a for bp in prints.agents.values() if (a := _agent(bp, None, problems))]
     missing = MissingProperties()
     conversations: list[ConversationSpec] = []
@@ -116,56 +132,46 @@ def _expand(stack: Stack, users: Iterable[User], problems: Problems) -> DesiredS
             compile_mcp_server(definition)
             for _, definition in sorted(stack.definitions["mcpServers"].items())
         ),
-        folders=sources.folder_specs(),
-        archives=sources.archive_specs(),
         prune=_prune(stack),
         redact_values=bool(stack.review["redactValues"].value)
         if "redactValues" in stack.review
         else False,
+        **sources.specs(),
     )
 
 
 class _Sources:
-    """The folders and archives of a stack: shared ones once, per-user ones for each
-    dedicated user whose template lists them."""
+    """The specs of the sections agents list by name (`SECTIONS`): shared ones once, per-user
+    ones for each dedicated user whose template lists them."""
 
     def __init__(self, prints: Blueprints, stack: Stack, problems: Problems) -> None:
         self.prints, self.stack, self.problems = prints, stack, problems
-        self.folders = {
-            s.address: s
-            for s in (
-                folder_spec(p, NO_VALUES, stack, problems)
-                for p in prints.folders.values()
-                if not p.per_user
-            )
-        }
-        self.archives = {
-            s.address: s
-            for s in (
-                archive_spec(p, NO_VALUES, stack, problems)
-                for p in prints.archives.values()
-                if not p.per_user
-            )
+        self.found: dict[str, dict[Address, Any]] = {
+            section.name: {
+                spec.address: spec
+                for spec in (
+                    section.spec(source, NO_VALUES, stack, problems)
+                    for source in prints.sources[section.name].values()
+                    if not source.per_user
+                )
+            }
+            for section in SECTIONS
         }
 
     def for_user(self, template: Blueprint, user: User) -> None:
         values = user_values(user.id, user.name, user.properties)
-        for name, _ in template.folders:
-            source = self.prints.folders[name]
-            if source.per_user and source.variables <= values.keys():
-                folder = folder_spec(source, values, self.stack, self.problems)
-                self.folders.setdefault(folder.address, folder)
-        for name, _ in template.archives:
-            source = self.prints.archives[name]
-            if source.per_user and source.variables <= values.keys():
-                archive = archive_spec(source, values, self.stack, self.problems)
-                self.archives.setdefault(archive.address, archive)
+        for section in SECTIONS:
+            for name, _ in template.listed[section.name]:
+                source = self.prints.sources[section.name][name]
+                if source.per_user and source.variables <= values.keys():
+                    spec = section.spec(source, values, self.stack, self.problems)
+                    self.found[section.name].setdefault(spec.address, spec)
 
-    def folder_specs(self) -> tuple[FolderSpec, ...]:
-        return tuple(self.folders[key] for key in sorted(self.folders))
-
-    def archive_specs(self) -> tuple[ArchiveSpec, ...]:
-        return tuple(self.archives[key] for key in sorted(self.archives))
+    def specs(self) -> dict[str, Any]:
+        """`DesiredState` field -> its specs, sorted by address."""
+        return {
+            name: tuple(found[key] for key in sorted(found)) for name, found in self.found.items()
+        }
 
 
 Spec = TypeVar("Spec", AgentSpec, SharedBlockSpec, ConversationSpec, IdentitySpec)
@@ -255,7 +261,7 @@ def _agent(
     return AgentSpec(
         address=Address.dedicated_agent(user.id) if user else Address.agent(definition.name),
         name=name,
-        settings=freeze(settings),
+        settings=shared(settings),  # one mapping for the users of a template
         tags=_tags(bp, user, values, problems),
         user_tag=bp.user_tag.render(values) if user else None,
         ignore_tags=bp.ignore_tags,
@@ -264,12 +270,19 @@ def _agent(
         include_base_tools=bp.include_base_tools,
         secrets=bp.secrets,
         recompile_conversations=bp.recompile_conversations,
-        metadata=freeze(bp.metadata),
+        metadata=shared(bp.metadata),
         blocks=tuple(_user_block(block, values, whose, problems) for block in bp.blocks),
         shared_blocks=tuple(Address.shared_block(name) for name in bp.shared_blocks),
         protected=bp.protected or (user.protected if user else False),
-        folders=tuple(sorted({Address.folder(t.render(values)) for _, t in bp.folders})),
-        archives=tuple(sorted({Address.archive(t.render(values)) for _, t in bp.archives})),
+        attached=tuple(
+            sorted(
+                {
+                    section.address(text.render(values))
+                    for section in SECTIONS
+                    for _, text in bp.listed[section.name]
+                }
+            )
+        ),
     )
 
 

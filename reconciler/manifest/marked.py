@@ -82,6 +82,11 @@ class RowMap(MarkedMap):
         return self.value_loc(key)
 
 
+_CONTAINERS = (dict, list)
+"""The JSON values a line's mapping marks (a tuple: `dict | list` would be made anew for
+each of the line's values)."""
+
+
 class LineMap(MarkedMap):
     """A mapping read from one line of a JSON Lines users file: every key and value in it is
     at the line's location, so none is stored. Nested mappings and lists are marked alike."""
@@ -92,7 +97,7 @@ class LineMap(MarkedMap):
         dict.__init__(self, value)
         self.loc = loc
         for key, item in self.items():
-            if isinstance(item, dict | list):
+            if isinstance(item, _CONTAINERS):
                 self[key] = mark_plain(item, loc)
 
     def put(self, key: str, value: Any, key_loc: Location, value_loc: Location) -> None:

@@ -7,34 +7,40 @@ must agree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from reconciler import collector
 from reconciler.errors import Location
-from reconciler.manifest.files import FileRef, Root
+from reconciler.manifest.files import FileRef, Root, TextFile
 from reconciler.manifest.marked import MarkedList, MarkedMap
 from reconciler.manifest.problems import Problems
+from reconciler.manifest.schema import manifest_schema
 from reconciler.manifest.users import Format, Origin, User, parse_user
 from reconciler.manifest.users_from import (
     UsersFile,
-    read_users_file,
+    open_users_file,
     users_file_format,
+    users_rows,
     where_conditions,
 )
 from reconciler.manifest.yaml_loader import Document
 
-SECTIONS = {
-    "templates": "template",
-    "agents": "agent",
-    "blocks": "block",
-    "tools": "tool",
-    "mcpServers": "mcpServer",
-    "folders": "folder",
-    "archives": "archive",
-}
+
+def _definition_sections() -> dict[str, str]:
+    """The top-level sections of definitions by name (`templates:`, `blocks:`, ...), as the
+    schema has them (a mapping of names to a definition), each with what one of its
+    definitions is called: the section's name in the singular (`template`, `block`)."""
+    return {
+        name: name.removesuffix("s")
+        for name, node in manifest_schema()["properties"].items()
+        if node.get("type") == "object" and isinstance(node.get("additionalProperties"), dict)
+    }
+
+
+SECTIONS = _definition_sections()
 
 
 @dataclass(frozen=True)
@@ -154,29 +160,62 @@ def _users_file(entry: Any, loc: Location, base: Path, problems: Problems) -> Us
     return UsersFile(file, entry.get("format"), where)
 
 
-def collect_users(stack: Stack, problems: Problems) -> list[User]:
-    """Declared users then file users, each checked, with duplicate ids reported."""
-    with collector.paused():  # users make no reference cycles
-        return _collect_users(stack, problems)
+def open_users_files(stack: Stack, problems: Problems) -> list[TextFile | None]:
+    """The text of each of the stack's users files, in order (None for one that is not read,
+    with the problem recorded)."""
+    return [open_users_file(ref, stack.root, problems) for ref in stack.users_files]
 
 
-def _collect_users(stack: Stack, problems: Problems) -> list[User]:
-    raws = list(stack.raw_users)
-    for ref in stack.users_files:
-        rows = read_users_file(ref, stack.root, problems)
-        if (fmt := users_file_format(ref)) is not None:  # else reported, and no rows
-            origin = Origin(Format(fmt), ref.file.path)
-            raws.extend((row, "user", row.loc, origin) for row in rows)
-    users: list[User] = []
-    seen: dict[str, User] = {}
-    for raw, where, loc, origin in raws:
-        user = parse_user(raw, where, loc, problems, origin)
-        if user is None:
-            continue
-        if user.id in seen:
-            message = f"duplicate user id '{user.id}' (also declared at {seen[user.id].loc})"
-            problems.add(user.loc, message)
-            continue
-        seen[user.id] = user
-        users.append(user)
+class Users:
+    """Users checked one by one, in order, each id once: a user declared again is reported
+    where it is."""
+
+    def __init__(self) -> None:
+        self.listed: list[User] = []
+        self._seen: dict[str, User] = {}
+
+    def check(self, raws: Iterable[tuple[Any, str, Location, Origin]], problems: Problems) -> None:
+        """Check and keep each raw user (a mapping, how messages name it, where it is written,
+        the file it is declared in)."""
+        for raw, where, loc, origin in raws:
+            user = parse_user(raw, where, loc, problems, origin)
+            if user is None:
+                continue
+            if user.id in self._seen:
+                message = (
+                    f"duplicate user id '{user.id}' (also declared at {self._seen[user.id].loc})"
+                )
+                problems.add(user.loc, message)
+                continue
+            self._seen[user.id] = user
+            self.listed.append(user)
+
+
+def manifest_users(stack: Stack, problems: Problems) -> Users:
+    """The users the manifests declare themselves (not in a users file), checked."""
+    users = Users()
+    with collector.paused():
+        users.check(stack.raw_users, problems)
     return users
+
+
+def collect_users(
+    stack: Stack,
+    problems: Problems,
+    opened: Sequence[TextFile | None] | None = None,
+    users: Users | None = None,
+) -> list[User]:
+    """Declared users then file users, each checked, with duplicate ids reported. `opened`:
+    the users files' texts if they are read already (`open_users_files`); `users`: the
+    manifests' own users if they are checked already (`manifest_users`)."""
+    with collector.paused():  # users make no reference cycles
+        checked = manifest_users(stack, problems) if users is None else users
+        texts = open_users_files(stack, problems) if opened is None else opened
+        raws: list[tuple[Any, str, Location, Origin]] = []
+        for ref, text in zip(stack.users_files, texts, strict=True):
+            if text is not None and (fmt := users_file_format(ref)) is not None:
+                origin = Origin(Format(fmt), ref.file.path)
+                rows = users_rows(ref, text, problems)
+                raws.extend((row, "user", row.loc, origin) for row in rows)
+        checked.check(raws, problems)
+        return checked.listed

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from json.scanner import make_scanner
 from typing import Any
 
 from reconciler.errors import Location
@@ -83,6 +84,8 @@ def _hint(column: str) -> str:
 def selected(rows: Iterable[MarkedMap], where: tuple[Condition, ...]) -> list[MarkedMap]:
     """The rows meeting every condition; a missing or empty cell holds the empty text, and
     a row's tags meet a condition when one of them does."""
+    if not where:
+        return list(rows)
     return [row for row in rows if all(_meets(row, c) for c in where)]
 
 
@@ -103,21 +106,24 @@ def users_file_format(ref: UsersFile) -> str | None:
     return ref.format or FORMATS.get(ref.file.path.suffix.lower())
 
 
-def read_users_file(ref: UsersFile, root: Root, problems: Problems) -> list[MarkedMap]:
-    """The rows of a users file as marked user mappings (not yet checked against the schema)."""
-    fmt = users_file_format(ref)
-    if fmt is None:
+def open_users_file(ref: UsersFile, root: Root, problems: Problems) -> TextFile | None:
+    """The text of a users file whose format is known, or None with the problem recorded
+    (an unknown format, or a file that is not read: see `read_reference`)."""
+    if users_file_format(ref) is None:
         known = ", ".join(FORMATS)
         problems.add(
             ref.file.loc,
             f"usersFrom: cannot tell the format of {quoted(ref.file.path.name)} "
             f"(extension not one of {known}); set 'format: csv' or 'format: jsonl'",
         )
-        return []
-    file = read_reference(ref.file, root, DATA_MAX_BYTES, problems)
-    if file is None:
-        return []
-    if fmt == "jsonl":
+        return None
+    return read_reference(ref.file, root, DATA_MAX_BYTES, problems)
+
+
+def users_rows(ref: UsersFile, file: TextFile, problems: Problems) -> list[MarkedMap]:
+    """The rows of an opened users file as marked user mappings (not yet checked against the
+    schema)."""
+    if users_file_format(ref) == "jsonl":
         return selected(_jsonl_users(file, problems), ref.where)
     return selected(_csv_users(file, ref.where, problems), ref.where)
 
@@ -135,7 +141,7 @@ def _jsonl_users(file: TextFile, problems: Problems) -> Iterator[MarkedMap]:
 def _json_user(line: str, loc: Location, problems: Problems) -> dict[str, Any] | None:
     """One line's user object, or None with the problem recorded (without the line's text)."""
     try:
-        value = json.loads(line)
+        value = _decoded(line)
     except json.JSONDecodeError as exc:
         problems.add(Location(loc.file, loc.line, exc.colno), f"invalid JSON: {exc.msg}")
         return None
@@ -151,6 +157,27 @@ def _json_user(line: str, loc: Location, problems: Problems) -> dict[str, Any] |
     if _suspect(line) and not check_values(value, "user", loc, problems):
         return None
     return value
+
+
+_SCAN: Callable[[str, int], tuple[Any, int]] = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+"""The scanner `json.loads` runs (typeshed takes its argument for a scanner: it is the
+decoder whose settings it reads)."""
+_JSON_SPACE = " \t\n\r"
+
+
+def _decoded(line: str) -> Any:
+    """`json.loads(line)`. A line holding one object and white space after it at most is read
+    by the scanner `json.loads` runs, called directly (without its passes for white space
+    around the value); any other line, and one it cannot read, by `json.loads` itself, which
+    says what is wrong."""
+    if line[:1] == "{":
+        try:
+            value, end = _SCAN(line, 0)
+        except (StopIteration, ValueError, RecursionError):
+            return json.loads(line)
+        if end == len(line) or not line[end:].strip(_JSON_SPACE):
+            return value
+    return json.loads(line)
 
 
 _SUSPECT = re.compile(r"\\u|NaN|Infinity|[0-9][eE]|[0-9]{309}")

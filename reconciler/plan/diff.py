@@ -29,8 +29,8 @@ def field_changes(
     changes: list[FieldChange] = []
     for key in sorted(desired):
         now, wanted = current.get(key), desired[key]
-        if now is wanted or (type(now) is type(wanted) in _SCALARS and now == wanted):
-            continue  # the same text, number or flag: no need to write either out
+        if _same(now, wanted):
+            continue  # the same value: no need to write either out
         before, after = thaw(now), thaw(wanted)
         if before == after and canonical(before) == canonical(after):
             continue
@@ -43,8 +43,33 @@ def field_changes(
     return tuple(changes)
 
 
-_SCALARS = frozenset({str, int, bool, float, type(None)})
-"""Types whose equal values of the same type are the same value (a NaN is equal to nothing)."""
+_EXACT = frozenset({str, int, bool, type(None)})
+"""Types whose equal values of the same type are the same value."""
+
+
+def _same(before: JSON, after: JSON) -> bool:
+    """Whether two values are surely the same JSON (equal, and written out alike), checked
+    without writing them out: the same object, equal texts, numbers and flags of one type,
+    and mappings and lists of such. False also when it cannot tell that cheaply (`1` against
+    `1.0`, other types): the caller then compares them in full."""
+    if before is after:
+        return True
+    kind = type(before)
+    if kind is not type(after) and not (isinstance(before, Mapping) and isinstance(after, Mapping)):
+        return False
+    if kind in _EXACT:
+        return bool(before == after)
+    if kind is float:
+        return bool(before == after) and repr(before) == repr(after)  # not NaN, -0.0 is not 0.0
+    if isinstance(before, Mapping):
+        return (
+            len(before) == len(after)
+            and all(key in after for key in before)
+            and all(_same(before[key], after[key]) for key in before)
+        )
+    if kind is tuple or kind is list:
+        return len(before) == len(after) and all(map(_same, before, after))
+    return False
 
 
 def _changed_paths(before: JSON, after: JSON, *, ignore_order: bool) -> list[tuple[str, ...]]:

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
 
 from reconciler.address import Address, Kind, Pattern
-from reconciler.live.state import IdentityReads
 from reconciler.values import EMPTY, JSON, Frozen
 
 SECRET_FIELDS = ("secrets", "credentials")
 """Fields of a change's body naming the environment variables of the secrets it sends."""
-PLAN_FORMAT_VERSION = 4
+PLAN_FORMAT_VERSION = 5
 """Version of the saved-plan and `--format json` document; bumped on incompatible changes."""
 
 
@@ -104,11 +103,10 @@ class Adopt:
 
     @property
     def needs(self) -> tuple[Address, ...]:
-        """A conversation is marked on its agent and a file recorded in its folder, either of
-        which may be adopted in the same plan."""
-        owner = self.address.owner
-        marked_on_owner = self.address.kind in (Kind.CONVERSATION, Kind.FILE)
-        return (owner,) if owner is not None and marked_on_owner else ()
+        """The owner the adoption works through (`Address.adopted_through`), which may be
+        adopted in the same plan."""
+        through = self.address.adopted_through
+        return (through,) if through is not None else ()
 
 
 @dataclass(frozen=True)
@@ -249,9 +247,10 @@ class Plan:
     scope: tuple[str, ...] = ()
     """A partial plan's scope (`target:<glob>`, `user:<id>`): only those resources and what
     they need were read and planned; empty for the whole stack."""
-    identity_reads: IdentityReads = field(default_factory=IdentityReads)
-    """How the identities were read (every one listed, or through the stack's agents and by
-    key): applying the saved plan reads them the same way before comparing fingerprints."""
+    reads: tuple[tuple[Kind, Frozen], ...] = ()
+    """How the kinds whose reads depend on the run read the server, each kind's record as it
+    wrote it (the identities: every one listed, or through the stack's agents and by key):
+    applying the saved plan reads them the same way before comparing fingerprints."""
     format_version: int = PLAN_FORMAT_VERSION
 
     @property

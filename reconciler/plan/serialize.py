@@ -19,7 +19,6 @@ from typing import Any, TypeVar, assert_never
 from reconciler.address import Address, AddressError, Kind
 from reconciler.desired import Policy
 from reconciler.errors import LettaApplyError
-from reconciler.live.state import IdentityReads
 from reconciler.plan.model import (
     PLAN_FORMAT_VERSION,
     Action,
@@ -69,10 +68,7 @@ def plan_to_dict(plan: Plan) -> dict[str, JSON]:
         "live_fingerprint": plan.live_fingerprint,
         "redacted": plan.redacted,
         "scope": list(plan.scope),
-        "identity_reads": {
-            "listed": plan.identity_reads.listed,
-            "looked_up": list(plan.identity_reads.looked_up),
-        },
+        "reads": {kind.value: thaw(record) for kind, record in plan.reads},
         "block_policies": {str(address): policy for address, policy in plan.block_policies},
         "changes": [_change_to_dict(c) for c in plan.changes],
         "notices": [_notice_to_dict(n) for n in plan.notices],
@@ -293,9 +289,14 @@ def _block_policies(value: object, where: str) -> tuple[tuple[Address, str], ...
     return tuple(policies)
 
 
-def _identity_reads(value: object, where: str) -> IdentityReads:
-    doc = _mapping(value, where)
-    return IdentityReads(**_read(doc, where, IdentityReads, _IDENTITY_READS_READERS))
+def _reads(value: object, where: str) -> tuple[tuple[Kind, Frozen], ...]:
+    """`{kind: record}`: each a kind's own record of how it read the server (its shape is
+    that kind's to check, as it reads the server again)."""
+    records = []
+    for key, record in _mapping(value, where).items():
+        kind = _enum(Kind)(key, f"{where}.{key}")
+        records.append((kind, _json_object(record, f"{where}.{key}")))
+    return tuple(records)
 
 
 def _str(value: object, where: str) -> str:
@@ -335,7 +336,7 @@ def _json(value: object, where: str) -> JSON:
     return freeze(value)
 
 
-_E = TypeVar("_E", Action, NoticeKind)
+_E = TypeVar("_E", Action, NoticeKind, Kind)
 
 
 def _enum(enum: type[_E]) -> _Reader[_E]:
@@ -393,10 +394,6 @@ _NOTICE_READERS: dict[str, _Reader[Any]] = {
     "fields": _tuple_of(_field_from_dict),
     "resource_ids": _tuple_of(_str),
 }
-_IDENTITY_READS_READERS: dict[str, _Reader[Any]] = {
-    "listed": _bool,
-    "looked_up": _tuple_of(_str),
-}
 _PLAN_READERS: dict[str, _Reader[Any]] = {
     "format_version": _version,
     "stack": _str,
@@ -407,7 +404,7 @@ _PLAN_READERS: dict[str, _Reader[Any]] = {
     "live_fingerprint": _str,
     "redacted": _bool,
     "scope": _tuple_of(_str),
-    "identity_reads": _identity_reads,
+    "reads": _reads,
     "block_policies": _block_policies,
     "changes": _tuple_of(_change_from_dict),
     "notices": _tuple_of(_notice_from_dict),

@@ -8,11 +8,12 @@ kind's own rules are in its module under `reconciler.kinds`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import assert_never
 
-from reconciler.address import Address, Kind
+from reconciler.address import Address, Kind, Pattern
 from reconciler.desired import BlockSpec, DesiredState, Policy
-from reconciler.kinds import KINDS, fingerprint, identity, owned_count
+from reconciler.kinds import KINDS, fingerprint, owned_count, read_records
 from reconciler.live.state import LiveState
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import (
@@ -49,7 +50,7 @@ def build_plan(
     """
     prune_on = False if scoped else desired.prune.enabled if prune is None else prune
     why = "the stack is destroyed" if desired.destroyed else "no longer declared"
-    out = Builder(prune=prune_on, users=desired.patterns(), gone_reason=why)
+    out = Builder(prune=prune_on, users=_Patterns(desired), gone_reason=why)
     planned, adoptions = adopting(desired, live) if adopt else (live, [])
     out.changes.extend(adoptions)
     for kind in KINDS:
@@ -69,8 +70,31 @@ def build_plan(
         max_delete_percent=desired.prune.max_delete_percent,
         block_policies=_block_policies(desired, changes),
         scope=scoped.scope.describe() if scoped else (),
-        identity_reads=identity.of(live).reads,
+        reads=read_records(live),
     )
+
+
+class _Patterns(Mapping[str, Pattern]):
+    """`desired.patterns()`, worked out when a plan first asks (for a resource no longer
+    declared): a plan where everything is still declared never pays for it."""
+
+    def __init__(self, desired: DesiredState) -> None:
+        self._desired = desired
+        self._found: dict[str, Pattern] | None = None
+
+    def _patterns(self) -> dict[str, Pattern]:
+        if self._found is None:
+            self._found = self._desired.patterns()
+        return self._found
+
+    def __getitem__(self, user: str) -> Pattern:
+        return self._patterns()[user]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._patterns())
+
+    def __len__(self) -> int:
+        return len(self._patterns())
 
 
 def _in_scope(change: Change, selected: frozenset[Address]) -> bool:

@@ -14,9 +14,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import assert_never
 
-from reconciler.address import Kind
-from reconciler.kinds import identity
-from reconciler.ownership import IDENTITY_MARKER_KEY, METADATA_KEY
+from reconciler.kinds import handler
+from reconciler.ownership import METADATA_KEY
 from reconciler.plan.deletions import deletions
 from reconciler.plan.model import (
     Action,
@@ -33,7 +32,6 @@ from reconciler.plan.model import (
     Update,
     kind_of,
 )
-from reconciler.secrets import NEW
 from reconciler.text import clean
 from reconciler.values import JSON, thaw
 
@@ -271,7 +269,7 @@ def _body_lines(change: Create) -> list[Line]:
     """A created resource's fields, nested objects flattened to dotted paths, without the
     ownership record."""
     lines: list[Line] = []
-    for path, value in _flatten(_displayed(change), ""):
+    for path, value in _flatten(handler(change.address.kind).shown(change), ""):
         if path.startswith(_OWNERSHIP_RECORD) or _OWN_BLOCK_TAGS.fullmatch(path):
             continue  # the same stack and address on every create; the headline says both
         if _is_multiline(value):
@@ -285,26 +283,6 @@ def _body_lines(change: Create) -> list[Line]:
 _OWNERSHIP_RECORD = f"metadata.{METADATA_KEY}."
 _OWN_BLOCK_TAGS = re.compile(r"memory_blocks\[\d+\]\.tags")
 """The stack's tag on each block an agent is created with: the same mark on every one."""
-_OWNERSHIP_PROPERTIES = frozenset({IDENTITY_MARKER_KEY})
-
-
-def _displayed(change: Create) -> Mapping[str, JSON]:
-    """What a create sends, an identity's properties as `key: value` (as a person declared
-    them) without the ownership marker, an agent's secrets by name only."""
-    if change.address.kind is Kind.AGENT:
-        shown = dict(change.body)
-        if isinstance(shown.get("secrets"), Mapping):
-            shown["secrets"] = dict.fromkeys(shown["secrets"], NEW)
-        if shown.get("enable_sleeptime"):
-            shown["sleeptime_agent"] = f"{shown.get('name')}-sleeptime (made by the server)"
-        return shown
-    if change.address.kind is Kind.FILE:
-        return {k: v for k, v in change.body.items() if k not in ("text", "base64")}
-    if change.address.kind is not Kind.IDENTITY:
-        return change.body
-    declared = identity.properties(change.body)
-    shown = {k: v for k, v in declared.items() if k not in _OWNERSHIP_PROPERTIES}
-    return {**change.body, "properties": shown}
 
 
 def _is_redacted(value: JSON) -> bool:

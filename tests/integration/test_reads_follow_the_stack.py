@@ -133,12 +133,12 @@ def test_the_plan_reads_the_same_however_full_the_server(
     first, _ = planned(path, letta_url)
     listed = len(identity) > pages
     looked_up = [] if listed else sorted(identity)
-    assert first["identity_reads"] == {"listed": listed, "looked_up": looked_up}
+    assert first["reads"]["identity"] == {"listed": listed, "looked_up": looked_up}
     applied = letta_apply(str(path), url=letta_url)
     assert applied.code == 0, applied.output
     before, requests_before = planned(path, letta_url)
     assert before["changes"] == [] and before["notices"] == []
-    assert before["identity_reads"] == {"listed": False, "looked_up": []}
+    assert before["reads"]["identity"] == {"listed": False, "looked_up": []}
 
     [desk] = sdk.agents.list(tags=[f"letta-apply:{stack_name}"], name="desk")
     fill_the_server(letta_url, sdk, stack_name, desk.id)
@@ -158,7 +158,7 @@ def test_the_plan_reads_the_same_however_full_the_server(
     assert [(n["kind"], n["address"]) for n in found["notices"]] == [
         ("blocked", f"identity/{taken}")
     ]
-    assert found["identity_reads"] == {"listed": False, "looked_up": sorted([i0, taken])}
+    assert found["reads"]["identity"] == {"listed": False, "looked_up": sorted([i0, taken])}
     assert requests <= requests_before + 3  # the count of identities and two lookups
 
     # A saved plan is applied after reading the identities the same way as it was made.
@@ -166,7 +166,7 @@ def test_the_plan_reads_the_same_however_full_the_server(
     saved = tmp_path / "plan.json"
     made = letta_apply("plan", str(path), "--out", str(saved), url=letta_url)
     assert made.code == 0, made.output
-    assert json.loads(saved.read_text())["identity_reads"]["looked_up"] == [i0]
+    assert json.loads(saved.read_text())["reads"]["identity"]["looked_up"] == [i0]
     applied = letta_apply("apply", str(saved), url=letta_url)
     assert applied.code == 0, applied.output
     assert identity_id(sdk, i0) in identities_of(sdk, desk.id)
@@ -178,7 +178,7 @@ def test_the_plan_reads_the_same_however_full_the_server(
     kept, _ = planned(path, letta_url)
     assert kept["changes"] == []
     pruned, _ = planned(path, letta_url, "--prune")
-    assert pruned["identity_reads"] == {"listed": True, "looked_up": []}
+    assert pruned["reads"]["identity"] == {"listed": True, "looked_up": []}
     assert changes(pruned) == [("delete", f"identity/{i1}")]
     applied = letta_apply(str(path), "--prune", "--allow-delete", url=letta_url)
     assert applied.code == 0, applied.output

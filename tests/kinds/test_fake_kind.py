@@ -1,9 +1,12 @@
 """The registry drives everything generic about a kind: a kind added to `KINDS` (here a fake
 one, defined in this file only) is read with the others, fingerprinted, counted,
-owned-checked and resolved without any other module naming it."""
+owned-checked and resolved, adopted, brings what it needs into a scoped run, and a saved plan
+keeps how it was read and has it read the same way again, without any other module naming
+it."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -13,13 +16,18 @@ import pytest
 from reconciler import kinds
 from reconciler.address import Address, Kind
 from reconciler.apply.checks import check_owned
-from reconciler.desired import DesiredState
-from reconciler.errors import UnexpectedAnswer, UnsafePlanError
+from reconciler.desired import AgentSpec, DesiredState
+from reconciler.errors import LettaApplyError, UnexpectedAnswer, UnsafePlanError
 from reconciler.kinds import agent, fingerprint, kept_ids, owned_count, owned_ids
-from reconciler.kinds.common import Reading
+from reconciler.kinds.common import Adoption, Reading
 from reconciler.kinds.read import read_live
 from reconciler.live.state import LiveState, Part, Resource
-from reconciler.plan.model import Delete, Plan, Update
+from reconciler.plan.builder import Builder
+from reconciler.plan.model import Adopt, Delete, Plan, Update
+from reconciler.plan.serialize import plan_document, plan_from_json
+from reconciler.planner import build_plan
+from reconciler.scope import Scope, cut
+from reconciler.values import Frozen
 
 FAKE = Kind.LOCK
 """A kind no registered module handles: the fake kind stands in for a new one."""
@@ -36,6 +44,8 @@ class Widget:
 @dataclass(frozen=True)
 class Widgets:
     found: tuple[Widget, ...] = ()
+    only: tuple[str, ...] | None = None
+    """The names looked up (None: every widget listed), as a saved plan records it."""
 
 
 class WidgetKind:
@@ -55,8 +65,27 @@ class WidgetKind:
     def read(reading: Reading) -> Widgets:
         # A kind may wait for another's part (as conversations wait for their agents).
         assert reading.part(agent.LIVE).listed == ()
+        record = (reading.records or {}).get(FAKE)
+        only = None if record is None else tuple(record["only"])
         listed = reading.api.paginate("/v1/widgets/", None, reading.page_size)
-        return Widgets(tuple(Widget(w["id"], w["name"], w["value"]) for w in listed))
+        found = (Widget(w["id"], w["name"], w["value"]) for w in listed)
+        return Widgets(tuple(w for w in found if only is None or w.name in only), only)
+
+    @staticmethod
+    def read_record(live: LiveState) -> Frozen | None:
+        only = live.part(WidgetKind.LIVE).only
+        return None if only is None else Frozen({"only": only})
+
+    @staticmethod
+    def plan(_desired: DesiredState, _live: LiveState, _out: Builder) -> None:
+        return None
+
+    @staticmethod
+    def adopting(_desired: DesiredState, live: LiveState, found: Adoption) -> LiveState:
+        for widget in live.part(WidgetKind.LIVE).found:
+            if widget.value == "unmarked":
+                found.take(Address.lock(widget.name), widget.id)
+        return live
 
     @staticmethod
     def deleted_with(_live: LiveState) -> Mapping[str, frozenset[str]]:
@@ -71,8 +100,13 @@ class WidgetKind:
         return live.part(WidgetKind.LIVE).found
 
     @staticmethod
-    def declared(_desired: DesiredState) -> Iterable[Address]:
-        return ()
+    def declared(desired: DesiredState) -> Iterable[Address]:
+        return (Address.lock(desired.stack),)
+
+    @staticmethod
+    def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
+        # The stack's widget needs its desk agent (as a file needs its folder).
+        return ((Address.lock(desired.stack), (Address.agent("desk"),)),)
 
 
 @pytest.fixture
@@ -80,8 +114,8 @@ def registered(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(kinds, "KINDS", (*kinds.KINDS, WidgetKind))
 
 
-def _live(*widgets: Widget) -> LiveState:
-    return LiveState("acme", {FAKE: Widgets(widgets)})
+def _live(*widgets: Widget, only: tuple[str, ...] | None = None) -> LiveState:
+    return LiveState("acme", {FAKE: Widgets(widgets, only)})
 
 
 @pytest.mark.usefixtures("registered")
@@ -150,6 +184,61 @@ def test_an_unregistered_kind_is_not_read() -> None:
 
 def test_a_record_without_a_field_a_kind_reads_is_an_unexpected_answer() -> None:
     server = Server([])
-    server.answers["/v1/agents/"] = [{"name": "renamed-id", "agent_id": "a-1"}]
-    with pytest.raises(UnexpectedAnswer, match=r"reading agent records.*KeyError: 'id'"):
+    server.answers["/v1/agents/"] = [{"name": "renamed-id", "agent_id": "a-1", "tags": []}]
+    with pytest.raises(
+        UnexpectedAnswer, match=r"^GET /v1/agents/: the server's answer has no `id`"
+    ):
         read_live(server, "acme")  # type: ignore[arg-type]
+
+
+@pytest.mark.usefixtures("registered")
+def test_a_kind_reading_a_record_without_its_parse_point_still_fails_in_one_line() -> None:
+    server = Server([{"name": "one", "value": "a"}])
+    with pytest.raises(UnexpectedAnswer, match=r"reading lock records.*KeyError: 'id'"):
+        read_live(server, "acme")  # type: ignore[arg-type]
+
+
+@pytest.mark.usefixtures("registered")
+def test_how_a_registered_kind_was_read_is_saved_with_the_plan_and_read_again() -> None:
+    live = _live(Widget("w-1", "one", "a"), only=("one",))
+    plan = build_plan(DesiredState("acme"), live, target="http://letta.test")
+    saved = plan_document(plan)
+    assert saved["reads"] == {
+        "identity": {"listed": True, "looked_up": []},
+        FAKE.value: {"only": ["one"]},
+    }
+    again = plan_from_json(json.dumps(saved))
+    server = Server([{"id": "w-1", "name": "one", "value": "a"}])
+    server.widgets.append({"id": "w-2", "name": "two", "value": "b"})
+    read = read_live(server, "acme", records=dict(again.reads))  # type: ignore[arg-type]
+    assert read.part(WidgetKind.LIVE) == Widgets((Widget("w-1", "one", "a"),), ("one",))
+    assert fingerprint(read) == fingerprint(live)
+
+
+@pytest.mark.usefixtures("registered")
+def test_a_kind_read_as_always_records_nothing() -> None:
+    plan = build_plan(DesiredState("acme"), _live(Widget("w-1", "one", "a")), target="t")
+    assert [kind for kind, _ in plan.reads] == [Kind.IDENTITY]
+
+
+AGENTS = (AgentSpec(Address.agent("desk"), "desk"), AgentSpec(Address.agent("other"), "other"))
+
+
+@pytest.mark.usefixtures("registered")
+def test_a_scope_selecting_a_registered_kinds_resource_brings_what_it_needs() -> None:
+    scoped = cut(DesiredState("acme", agents=AGENTS), Scope(targets=("lock/*",)))
+    assert scoped.selected == {Address.lock("acme")}
+    assert scoped.needed == {Address.lock("acme"), Address.agent("desk")}
+    assert [spec.address for spec in scoped.desired.agents] == [Address.agent("desk")]
+
+
+def test_an_unregistered_kind_is_never_selected() -> None:
+    with pytest.raises(LettaApplyError, match="selects nothing declared"):
+        cut(DesiredState("acme", agents=AGENTS), Scope(targets=("lock/*",)))
+
+
+@pytest.mark.usefixtures("registered")
+def test_a_registered_kind_is_asked_what_it_adopts() -> None:
+    live = _live(Widget("w-1", "one", "unmarked"), Widget("w-2", "two", "a"))
+    plan = build_plan(DesiredState("acme"), live, target="t", adopt=True)
+    assert plan.changes == (Adopt(Address.lock("one"), "w-1"),)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from reconciler.errors import ManifestError
 from reconciler.manifest import load_desired
 from reconciler.manifest.files import TextFile
 from reconciler.manifest.problems import Problems
+from reconciler.manifest.users_from import _decoded
 from reconciler.manifest.yaml_loader import MAX_ALIASES, load_documents
 from tests.manifest.cli import run_validate
 
@@ -81,3 +83,33 @@ def test_validate_needs_a_path(capsys: pytest.CaptureFixture[str]) -> None:
     code, output = run_validate([], capsys)
     assert code != 0
     assert "Missing argument 'PATHS...'" in output
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"id": "a", "pattern": "shared"}',
+        '{"id": "a"}  \r',
+        '  {"id": "a"}',
+        '{"id": "a"} {"id": "b"}',
+        '{"id": "a"} x',
+        '{"id": "a",}',
+        '{"id": "a"',
+        '{"id": NaN}',
+        '{"n": 1' + "0" * 5000 + "}",
+        "\ufeff" + '{"id": "a"}',
+        '["a"]',
+        "{" * 100_000,
+    ],
+)
+def test_a_json_line_reads_as_json_loads_reads_it(line: str) -> None:
+    """Lines of JSON Lines users files are scanned directly when they hold one object: the
+    value, or the error and where it is, are json.loads's."""
+    try:
+        expected: object = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        with pytest.raises(type(exc)) as caught:
+            _decoded(line)
+        assert str(caught.value) == str(exc)
+    else:
+        assert _decoded(line) == expected

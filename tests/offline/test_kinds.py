@@ -9,11 +9,14 @@ from typing import Any
 
 import pytest
 
+from reconciler.address import Kind
 from reconciler.adopt import adopt
 from reconciler.environ import EnvGrant
 from reconciler.errors import ApplyFailed, LettaApplyError
+from reconciler.kinds.read import read_live
 from reconciler.plan.model import Create, Delete, Detach, NoticeKind, Update
 from reconciler.secrets import SecretAccess
+from reconciler.values import freeze
 from reconciler.workflow import ApplyOptions, Hooks, apply_saved_plan
 from tests.letta_memory import Request
 from tests.offline.conftest import TEST_KEY
@@ -330,3 +333,27 @@ def test_an_mcp_server_is_adopted_then_converged(
     assert not server.plan(wanted).has_changes
     with pytest.raises(LettaApplyError, match="not named 'status'"):
         adopt(server.api, wanted, "mcp-server/status", made["id"])
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ({"listed": "yes", "looked_up": []}, "plan.reads.identity: expected {listed: true or"),
+        ({"listed": False}, "plan.reads.identity: expected {listed: true or false"),
+        ({"listed": False, "looked_up": ["carol", 7]}, "looked_up: expected a list of identifier"),
+    ],
+)
+def test_a_saved_plans_malformed_identity_record_is_refused_before_anything_is_read(
+    server: Server, record: dict[str, Any], message: str
+) -> None:
+    records = {Kind.IDENTITY: freeze(record)}
+    with pytest.raises(LettaApplyError, match="malformed saved plan: ") as caught:
+        read_live(server.api, "acme", records=records)
+    assert message in str(caught.value)
+
+
+def test_a_saved_plan_without_an_identity_record_lists_every_identity(server: Server) -> None:
+    seen = len(server.letta.requests)
+    read_live(server.api, "acme", records={})
+    listed = [r for r in server.letta.requests[seen:] if r.path == "/v1/identities/"]
+    assert listed and all(r.method == "GET" for r in listed)

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from reconciler.kinds import KINDS, fingerprint
+from reconciler.plan.model import Adopt
 from reconciler.plan.serialize import plan_to_dict
+from reconciler.planner import build_plan
 from reconciler.values import canonical
 
 from .data import live_from_json, load_case, plan_case
@@ -48,3 +50,13 @@ def test_fingerprint_is_the_digest_of_one_document(case: Path) -> None:
     _desired, live = load_case(case)
     document = [list(kind.fingerprinted(live)) for kind in KINDS]
     assert fingerprint(live) == hashlib.sha256(canonical(document).encode()).hexdigest()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_adopt_changes_nothing_where_nothing_is_adopted(case: Path) -> None:
+    """`--adopt` only adds adoptions and what follows from them: where there is nothing to
+    adopt, the plan is the one made without it (sleep-time agents' deletes included)."""
+    desired, live = load_case(case)
+    adopting = build_plan(desired, live, target="t", adopt=True)
+    if not any(isinstance(change, Adopt) for change in adopting.changes):
+        assert adopting == build_plan(desired, live, target="t", adopt=False)

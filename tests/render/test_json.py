@@ -99,7 +99,7 @@ def test_key_order_is_the_documented_one() -> None:
         "live_fingerprint",
         "redacted",
         "scope",
-        "identity_reads",
+        "reads",
         "block_policies",
         "digest",
         "summary",

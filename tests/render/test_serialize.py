@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from reconciler.address import Kind
 from reconciler.errors import LettaApplyError
-from reconciler.live.state import IdentityReads
 from reconciler.plan.model import Create, FieldChange, Notice, Plan
 from reconciler.plan.serialize import (
     plan_digest,
@@ -18,6 +18,7 @@ from reconciler.plan.serialize import (
     plan_from_json,
     plan_to_dict,
 )
+from reconciler.values import freeze
 
 from .plans import SAMPLES, drift_plan, hostile_plan, mixed_plan, pattern_rows_plan, sample
 
@@ -86,7 +87,7 @@ def test_output_does_not_alias_the_plan() -> None:
 def test_only_required_keys_give_defaults() -> None:
     plan = plan_from_dict(
         {
-            "format_version": 4,
+            "format_version": 5,
             "stack": "acme",
             "target": "http://localhost:8283",
             "changes": [{"action": "create", "address": "identity/carol"}],
@@ -99,13 +100,27 @@ def test_only_required_keys_give_defaults() -> None:
     assert plan.prune is False
 
 
-def test_how_identities_were_read_survives() -> None:
-    reads = IdentityReads(listed=False, looked_up=("carol", "dave"))
-    plan = dataclasses.replace(mixed_plan(), identity_reads=reads)
+def test_how_each_kind_was_read_survives_by_kind() -> None:
+    record = freeze({"listed": False, "looked_up": ["carol", "dave"]})
+    plan = dataclasses.replace(mixed_plan(), reads=((Kind.IDENTITY, record),))
     document = plan_document(plan)
-    assert document["identity_reads"] == {"listed": False, "looked_up": ["carol", "dave"]}
-    assert plan_from_json(json.dumps(document)).identity_reads == reads
+    assert document["reads"] == {"identity": {"listed": False, "looked_up": ["carol", "dave"]}}
+    assert plan_from_json(json.dumps(document)).reads == ((Kind.IDENTITY, record),)
     assert plan_digest(plan) != plan_digest(mixed_plan())
+
+
+def test_a_plan_of_the_previous_format_is_refused_not_misread() -> None:
+    """Version 4 kept the identities' reads under `identity_reads`: such a plan is refused
+    for its version (it is never read without them, which would read the server otherwise)."""
+    document = json.loads(json.dumps(plan_document(mixed_plan())))
+    del document["reads"]
+    document.update(format_version=4, identity_reads={"listed": False, "looked_up": ["carol"]})
+    with pytest.raises(LettaApplyError) as caught:
+        plan_from_dict(document)
+    assert str(caught.value) == (
+        "saved plan has format_version 4; this letta-apply reads version 5 only. "
+        "Re-run `letta-apply plan` with this version."
+    )
 
 
 def test_digest_is_stable_and_sensitive() -> None:
@@ -133,7 +148,7 @@ def edit(path: str, value: Any) -> dict[str, Any]:
     ("document", "message"),
     [
         ([], "plan: expected an object, got list"),
-        (edit("format_version", 2), "format_version 2; this letta-apply reads version 4"),
+        (edit("format_version", 2), "format_version 2; this letta-apply reads version 5"),
         (edit("format_version", ...), "plan.format_version: missing or not an integer"),
         (edit("format_version", "1"), "plan.format_version: missing or not an integer"),
         (edit("stack", ...), "plan.stack: missing"),
@@ -176,12 +191,9 @@ def edit(path: str, value: Any) -> dict[str, Any]:
             edit(f"changes/{AGENT_DELETE}/tags", ["tier:prod", 7]),
             f"plan.changes[{AGENT_DELETE}].tags[1]: expected a string",
         ),
-        (edit("identity_reads/listed", "no"), "plan.identity_reads.listed: expected true or"),
-        (
-            edit("identity_reads/looked_up", ["carol", 7]),
-            "plan.identity_reads.looked_up[1]: expected a string",
-        ),
-        (edit("identity_reads/every", True), "plan.identity_reads: unknown key(s) every"),
+        (edit("reads", []), "plan.reads: expected an object, got list"),
+        (edit("reads/identity", "listed"), "plan.reads.identity: expected an object, got str"),
+        (edit("reads/widget", {}), "plan.reads.widget: 'widget' is not one of agent, block"),
         (edit("notices/0/kind", "info"), "plan.notices[0].kind: 'info' is not one of"),
         (edit("notices/0/resource_ids", [1]), "plan.notices[0].resource_ids[0]: expected a str"),
         (
@@ -199,4 +211,4 @@ def test_malformed_documents_are_refused_with_the_place(document: Any, message: 
 
 def test_invalid_json_is_a_letta_apply_error() -> None:
     with pytest.raises(LettaApplyError, match="saved plan is not valid JSON"):
-        plan_from_json('{"format_version": 4,')
+        plan_from_json('{"format_version": 5,')

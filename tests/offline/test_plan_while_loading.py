@@ -1,0 +1,150 @@
+"""A whole plan reads the server while the stack's users load (`plan_while_loading`): the
+same plan as one made after loading; a users file found wrong is reported at its
+`file:line:col` with nothing written; a secret that cannot be read still stops everything
+before any request; the agents are listed with the includes the desired state needs."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from reconciler.desired import DesiredState
+from reconciler.errors import Cancelled, ManifestError
+from reconciler.manifest import open_stack
+from reconciler.workflow import make_plan, plan_while_loading
+from tests.offline.stacks import Cli, Server, stack
+
+SHARED = """
+templates:
+  assistant:
+    blocks:
+      human: {value: "User ID: ${user.id}", policy: seed}
+agents:
+  support:
+    blocks:
+      persona: {value: "I am the support agent.", policy: enforce}
+usersFrom: users.csv
+"""
+
+USERS = """\
+id,name,pattern,template,agent
+alice,Alice,dedicated,assistant,
+bob,Bob,shared,,support
+carol,Carol,identity,,support
+"""
+
+
+def written(tmp_path: Path, body: str = SHARED, users: str = USERS) -> Path:
+    folder = stack(tmp_path, body)
+    (folder / "users.csv").write_text(users, encoding="utf-8")
+    return folder
+
+
+def test_the_stack_is_listed_before_its_users_are_loaded(server: Server, tmp_path: Path) -> None:
+    folder = written(tmp_path)
+    opened = open_stack([folder])
+    applied = open_stack([folder]).desired()
+    server.apply(applied)
+    listed = threading.Event()
+
+    def seen(request: object) -> None:
+        if str(request) == "GET /v1/agents/":
+            listed.set()
+
+    server.letta.before = seen
+
+    def load() -> DesiredState:
+        # Loading ends only once the stack's agents were asked for: had the reads waited
+        # for it, this would time out.
+        assert listed.wait(timeout=10)
+        return opened.desired()
+
+    assert opened.outline is not None
+    desired, plan, live = plan_while_loading(
+        server.api, opened.outline, load, prune=None, parallelism=4
+    )
+    assert desired == applied and not plan.changes
+    after, late_live = make_plan(server.api, applied, prune=None, parallelism=4)
+    assert plan == after and live == late_live
+
+
+def test_a_wrong_row_is_reported_at_its_place_and_nothing_is_written(
+    server: Server, cli: Cli, tmp_path: Path
+) -> None:
+    folder = written(tmp_path)
+    server.apply(open_stack([folder]).desired())
+    (folder / "users.csv").write_text(USERS + "dave,Dave,dedicated,asistant,\n")
+    since = len(server.letta.requests)
+    ran = cli("plan", str(folder))
+    assert ran.code == 1
+    assert f"{folder / 'users.csv'}:5:" in ran.err and "asistant" in ran.err
+    assert [r for r in server.letta.requests[since:] if r.writes] == []
+
+
+def test_the_reads_end_when_the_users_cannot_be_loaded(server: Server, tmp_path: Path) -> None:
+    """The lookups of declared keys wait for the users: none is sent when they cannot be
+    loaded, and the client is cancelled (nothing more is sent)."""
+    folder = written(tmp_path)
+    server.apply(open_stack([folder]).desired())
+    new_user = "dave,Dave,dedicated,assistant,\n"  # a new agent: looked up by its tag
+    opened = open_stack([written(tmp_path, users=USERS + new_user)])
+    assert opened.outline is not None
+    _, plan, _ = plan_while_loading(
+        server.api, opened.outline, opened.desired, prune=None, parallelism=4
+    )
+    assert [str(c.address) for c in plan.changes] == ["agent/user:dave"]
+    assert lookups(server) == 1
+    opened = open_stack([written(tmp_path, users=USERS + new_user + "erin,Erin,dedicated,x,\n")])
+    assert opened.outline is not None
+    with pytest.raises(ManifestError):
+        plan_while_loading(server.api, opened.outline, opened.desired, prune=None, parallelism=4)
+    assert lookups(server) == 1
+    sent = len(server.letta.requests)
+    with pytest.raises(Cancelled):
+        server.api.get("/v1/health/")
+    assert len(server.letta.requests) == sent
+
+
+def lookups(server: Server) -> int:
+    """Listings of agents by a user's tag sent so far."""
+    return sum(
+        1
+        for r in server.letta.requests
+        if str(r) == "GET /v1/agents/" and "user:dave" in r.query.get("tags", [])
+    )
+
+
+def test_a_secret_no_user_has_does_not_stop_the_plan(
+    server: Server, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unused template's secret that cannot be read: the users tell that no agent has it
+    (read after loading, as a plan of a stack without that template)."""
+    monkeypatch.delenv("NOT_SET_ANYWHERE_42", raising=False)
+    body = SHARED.replace(
+        "templates:\n",
+        "templates:\n  spare:\n    secrets: {TOKEN: {valueFromEnv: NOT_SET_ANYWHERE_42}}\n",
+    )
+    folder = written(tmp_path, body)
+    ran = cli("plan", str(folder), "--allow-env", "NOT_SET_ANYWHERE_42")
+    assert ran.code == 0, ran.err
+    assert "agent/user:alice" in ran.out
+
+
+@pytest.mark.parametrize(("template", "listed"), [("assistant", True), ("plain", False)])
+def test_the_agents_are_listed_with_their_tools_only_when_an_agent_has_some(
+    server: Server, cli: Cli, tmp_path: Path, template: str, listed: bool
+) -> None:
+    """A template with tools: only the users tell whether an agent is made from it, so the
+    agent listing waits for them and includes the agents' tools only if one is."""
+    body = SHARED.replace("  assistant:\n", "  plain: {}\n  assistant:\n    tools: [web_search]\n")
+    folder = written(tmp_path, body, USERS.replace("assistant", template))
+    ran = cli("plan", str(folder))
+    assert ran.code == 0, ran.err
+    [agents] = [
+        r
+        for r in server.letta.requests
+        if str(r) == "GET /v1/agents/" and r.query.get("tags") == ["letta-apply:acme"]
+    ]
+    assert ("agent.tools" in agents.query.get("include", [])) is listed
