@@ -43,7 +43,6 @@ from reconciler.values import JSON, freeze, thaw
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
-    from reconciler.kinds import file  # its part refers to folders: imported where used
 
 KIND = Kind.FOLDER
 FILES = "files"
@@ -212,16 +211,26 @@ def _with_agents(folder: LiveFolder, agent_ids: tuple[str, ...] | None) -> LiveF
 
 
 @dataclass(frozen=True)
+class ExportedFile:
+    """A file as an export writes it back; `text` is None when the server holds none."""
+
+    name: str
+    file_type: str
+    status: str
+    text: str | None
+
+
+@dataclass(frozen=True)
 class ExportedFolder:
     """A folder as an export writes it back: its settings, the agents it is attached to, and
-    its files (`reconciler.kinds.file.exported`)."""
+    its files."""
 
     name: str
     description: str | None
     instructions: str | None
     embedding: str | None
     agent_ids: tuple[str, ...]
-    files: tuple[file.ExportedFile, ...]
+    files: tuple[ExportedFile, ...]
 
 
 def with_agents(api: LettaApi, stack: str, parallelism: int) -> list[LiveFolder]:
@@ -235,13 +244,24 @@ def exported(api: LettaApi, found: LiveFolder, stack: str | None, page_size: int
     """The folder with its files (with `stack`, those its record names) and their text."""
     from reconciler.kinds import file  # the files' part refers to folders
 
+    path = f"/v1/folders/{found.id}/files"
+    files = [
+        ExportedFile(
+            name=str(raw.get("file_name") or ""),
+            file_type=str(raw.get("file_type") or ""),
+            status=str(raw.get("processing_status") or ""),
+            text=raw.get("content") if isinstance(raw.get("content"), str) else None,
+        )
+        for raw in api.paginate(path, {"include_content": True}, min(page_size, 100))
+        if stack is None or file.from_server(raw, found).address is not None
+    ]
     return ExportedFolder(
         found.name,
         found.description,
         found.instructions,
         found.embedding,
         found.agent_ids,
-        file.exported(api, found, stack, page_size),
+        tuple(sorted(files, key=lambda f: f.name)),
     )
 
 
