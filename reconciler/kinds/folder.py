@@ -263,15 +263,15 @@ def exported(api: LettaApi, found: LiveFolder, stack: str | None, page_size: int
     """The folder with its files (with `stack`, those its record names) and their text."""
     from reconciler.kinds import file  # the files' part refers to folders
 
-    path = f"/v1/folders/{found.id}/files"
+    listed = file.listing(api, found.id, {"include_content": True}, min(page_size, 100))
     files = [
         ExportedFile(
-            name=str(raw.get("file_name") or ""),
-            file_type=str(raw.get("file_type") or ""),
-            status=str(raw.get("processing_status") or ""),
-            text=raw.get("content") if isinstance(raw.get("content"), str) else None,
+            name=raw["file_name"] or "",
+            file_type=raw.get("file_type") or "",
+            status=raw.get("processing_status") or "",
+            text=raw.get("content"),
         )
-        for raw in api.paginate(path, {"include_content": True}, min(page_size, 100))
+        for raw in listed
         if stack is None or file.from_server(raw, found).address is not None
     ]
     return ExportedFolder(

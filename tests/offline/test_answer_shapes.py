@@ -17,6 +17,7 @@ from reconciler.kinds import folder as folders
 from tests.letta_memory import Request
 from tests.offline.stacks import Cli, Server
 from tests.offline.test_apply import MIXED, mixed
+from tests.offline.test_data_sources import BODY, DOCS, write_docs
 
 SUPPORTED = "; is this the Letta version letta-apply supports?"
 Change = Callable[[Any], None]
@@ -234,3 +235,43 @@ def test_an_id_of_another_type_in_a_listing_of_ids_is_one_line(
     monkeypatch.setattr(server.api, "get", lambda *_args, **_how: [{"id": "agent-1"}])
     with pytest.raises(UnexpectedAnswer, match=r"^GET /v1/folders/source-1/agents: the server's"):
         folders.agent_ids(server.api, "source-1")
+
+
+SOURCES = [
+    pytest.param(
+        "GET", r"/v1/archives/", renamed("description", "about"), "description", id="archive"
+    ),
+    pytest.param(
+        "GET", r"/v1/folders/[^/]+/files", renamed("file_name", "name"), "file_name", id="file"
+    ),
+    pytest.param(
+        "POST",
+        r"/v1/passages/search",
+        lambda found: [item["passage"].pop("metadata") for item in found],
+        "passage.metadata",
+        id="passage",
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "route", "change", "field"), SOURCES)
+def test_a_data_source_of_another_shape_is_one_line(
+    server: Server,
+    cli: Cli,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    method: str,
+    route: str,
+    change: Change,
+    field: str,
+) -> None:
+    write_docs(tmp_path, DOCS)
+    folder = applied(server, tmp_path, BODY.format())
+    answering(server, monkeypatch, method, route)(change)
+    err = one_error(cli, "plan", folder)
+    assert re.fullmatch(
+        rf"Error: (archive \S+: )?{method} {route}: the server's answer has no "
+        rf"`{re.escape(field)}`"
+        rf"{re.escape(SUPPORTED)}\n",
+        err,
+    ), err
