@@ -7,6 +7,7 @@ it. `reconciler.kinds.agent` plans and changes agents.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -209,7 +210,7 @@ def from_server(raw: Mapping[str, JSON], stack: str) -> LiveAgent:
     metadata = freeze_shared(raw.get("metadata") or {})
     return LiveAgent(
         id=str(raw["id"]),
-        name=str(raw.get("name") or ""),
+        name=sys.intern(str(raw.get("name") or "")),  # held once with the declared name
         address=_address(metadata, stack),
         created_at=str(raw.get("created_at") or ""),
         settings=_settings(raw),
