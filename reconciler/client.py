@@ -35,6 +35,7 @@ from reconciler.errors import (
 )
 from reconciler.keys import OperatorKey
 from reconciler.secrets import SecretAccess
+from reconciler.shape import unexpected
 from reconciler.text import REDACTED, redact_url
 from reconciler.values import JSON
 
@@ -191,7 +192,7 @@ class LettaApi:
                 message = f"the answer is not a list: {label} does not look like a Letta server"
                 raise UnexpectedAnswer(path, message)
             last = len(page) < page_size
-            after = None if last else page[-1]["id"]
+            after = None if last else _cursor(page[-1], path)
             # Each record handed over is let go of here: a page of 200 agents with their
             # blocks is megabytes of objects, gone as the caller converts them.
             page.reverse()
@@ -336,6 +337,14 @@ class LettaApi:
         values sent (a server or a proxy before it may repeat what it was sent)."""
         key = (self.target.api_key,) if self.target.api_key else ()
         return (*key, *self.secrets.sent())
+
+
+def _cursor(last: object, path: str) -> str:
+    """The id of a page's last item, where the next page starts."""
+    found = last.get("id") if isinstance(last, dict) else None
+    if not isinstance(found, str):
+        raise unexpected(f"GET {path}", "an item of the listing has no `id`")
+    return found
 
 
 def _multipart(name: str, content: bytes) -> tuple[str, bytes]:

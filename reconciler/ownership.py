@@ -44,14 +44,14 @@ def lock_key(stack: str) -> str:
     return f"{LOCK_KEY_PREFIX}{stack}"
 
 
-def is_lock_record(raw: Mapping[str, Any]) -> bool:
+def is_lock_record(raw: Mapping[str, object]) -> bool:
     """Whether a block or identity is an apply lock (of any stack): never adopted or managed."""
-    tags = raw.get("tags") or ()
-    key = str(raw.get("identifier_key") or "")
+    tags = raw.get("tags")
+    key = raw.get("identifier_key")
     return (
         raw.get("label") == LOCK_BLOCK_LABEL
-        or key.startswith(LOCK_KEY_PREFIX)
-        or any(str(tag).startswith(LOCK_KEY_PREFIX) for tag in tags)
+        or (isinstance(key, str) and key.startswith(LOCK_KEY_PREFIX))
+        or (isinstance(tags, list) and any(str(tag).startswith(LOCK_KEY_PREFIX) for tag in tags))
     )
 
 
@@ -81,7 +81,7 @@ def with_secret_digests(metadata: Mapping[str, Any], digests: Mapping[str, str])
     return {**metadata, METADATA_KEY: {**kept, "secrets": dict(digests)}}
 
 
-def secret_digests(metadata: Mapping[str, Any] | None) -> Mapping[str, Any]:
+def secret_digests(metadata: object) -> Mapping[str, Any]:
     """The digests of the secrets the stack last wrote, from the ownership record."""
     record = _entry(metadata)
     held = record.get("secrets") if isinstance(record, Mapping) else None
@@ -102,20 +102,20 @@ def _entry(metadata: object) -> object:
     return metadata.get(METADATA_KEY) if isinstance(metadata, Mapping) else None
 
 
-def _record(metadata: Mapping[str, Any] | None, stack: str) -> Mapping[str, Any] | None:
+def _record(metadata: object, stack: str) -> Mapping[str, Any] | None:
     record = _entry(metadata)
     if isinstance(record, Mapping) and record.get("stack") == stack:
         return record
     return None
 
 
-def metadata_address(metadata: Mapping[str, Any] | None, stack: str) -> Address | None:
+def metadata_address(metadata: object, stack: str) -> Address | None:
     """The address recorded in an agent's or block's metadata, if this stack wrote it."""
     record = _record(metadata, stack)
     return Address.parse_or_none(record.get("address")) if record else None
 
 
-def companion_of(metadata: Mapping[str, Any] | None, stack: str) -> Address | None:
+def companion_of(metadata: object, stack: str) -> Address | None:
     """The agent a sleep-time agent serves, as this stack recorded it when the server made it."""
     record = _record(metadata, stack)
     return Address.parse_or_none(record.get("companion_of")) if record else None
@@ -126,13 +126,13 @@ def companion_record(stack: str, agent: Address) -> dict[str, Any]:
     return {"stack": stack, "companion_of": str(agent)}
 
 
-def metadata_protected(metadata: Mapping[str, Any] | None, stack: str) -> bool:
+def metadata_protected(metadata: object, stack: str) -> bool:
     """Whether this stack's ownership record marks the resource as protected."""
     record = _record(metadata, stack)
     return bool(record and record.get("protected") is True)
 
 
-def recorded_stack(metadata: Mapping[str, Any] | None) -> str | None:
+def recorded_stack(metadata: object) -> str | None:
     """The stack named by an ownership record, whichever stack wrote it."""
     record = _entry(metadata)
     stack = record.get("stack") if isinstance(record, Mapping) else None

@@ -57,19 +57,38 @@ def freeze(value: JSON) -> JSON:
     return value
 
 
+_SCALARS = frozenset({int, float, bool, type(None)})
+"""JSON's other values, as the decoder makes them: nothing to freeze."""
+
+
 def freeze_shared(value: JSON) -> JSON:
     """`freeze` for values read from the server that repeat across resources (settings,
     metadata, tags, labels): every string interned, so thousands of agents with the same
-    system prompt or the same tags hold one copy of each."""
-    if type(value) is str:
+    system prompt or the same tags hold one copy of each. The exact types come first: a
+    listing calls this for every value of every record, and `isinstance` of an abstract
+    `Mapping` costs several times more."""
+    kind = type(value)
+    if kind is str:
         return sys.intern(value)
-    if isinstance(value, Mapping):
+    if kind in _SCALARS:
+        return value
+    if kind is dict or isinstance(value, Mapping):
         if not value:
             return EMPTY
         return Frozen({sys.intern(str(k)): freeze_shared(v) for k, v in value.items()})
     if isinstance(value, list | tuple):
         return tuple(freeze_shared(item) for item in value)
     return value
+
+
+def frozen_mapping(value: object, *, interned: bool = False) -> Frozen:
+    """A JSON object from the server (metadata) as `Frozen`, its strings interned when
+    `interned` (see `freeze_shared`); anything else, which nothing letta-apply reads from it
+    could be in, as empty."""
+    if not isinstance(value, Mapping) or not value:
+        return EMPTY
+    frozen: Frozen = freeze_shared(value) if interned else freeze(value)
+    return frozen
 
 
 def shared(value: JSON) -> JSON:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
+from typing import TypeGuard
 
 from reconciler.address import Kind
 from reconciler.apply import (
@@ -47,11 +48,8 @@ from reconciler.scope import Scoped
 from reconciler.text import api_path_hint, clean, redact_url, without_credentials
 from reconciler.values import JSON
 
-_PREFLIGHT_READS = (
-    ("/v1/health/", "health check"),
-    ("/v1/models/", "model list"),
-    ("/v1/models/embedding", "embedding model list"),
-)
+_MODEL_READS = (("/v1/models/", "model list"), ("/v1/models/embedding", "embedding model list"))
+_PREFLIGHT_READS = (("/v1/health/", "health check"), *_MODEL_READS)
 
 
 def preflight(api: LettaApi, desired: DesiredState, *, models: bool = True) -> None:
@@ -89,8 +87,9 @@ def _check_preflight(api: LettaApi, desired: DesiredState, sent: list[Future[JSO
 
 
 def check_models(api: LettaApi, desired: DesiredState, plan: Plan) -> None:
-    """The model handles a scoped plan sends (an agent it creates, or whose model or embedding
-    it changes), checked before anything is applied."""
+    """The model handles a plan sends (an agent it creates, or whose model or embedding it
+    changes), checked before anything is applied: a plan that sends none asks for no model
+    list (a scoped plan, and a whole one made while its users load)."""
     sent = [
         change
         for change in plan.changes
@@ -104,14 +103,16 @@ def check_models(api: LettaApi, desired: DesiredState, plan: Plan) -> None:
         return
     addresses = {change.address for change in sent}
     agents = [spec for spec in desired.agents if spec.address in addresses]
-    models = api.get("/v1/models/", address="model list")
-    embeddings = api.get("/v1/models/embedding", address="embedding model list")
-    _check_handles("model", {a.model for a in agents}, models if isinstance(models, list) else [])
-    _check_handles(
-        "embedding",
-        {a.embedding for a in agents},
-        embeddings if isinstance(embeddings, list) else [],
-    )
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        sent_at_once = [pool.submit(api.get, path, address=what) for path, what in _MODEL_READS]
+        models, embeddings = (answer.result() for answer in sent_at_once)
+    if not (_is_list_of_objects(models) and _is_list_of_objects(embeddings)):
+        raise PreflightError(
+            f"{api.target.label} does not look like a Letta server "
+            "(its model lists are not what Letta answers)"
+        )
+    _check_handles("model", {a.model for a in agents}, models)
+    _check_handles("embedding", {a.embedding for a in agents}, embeddings)
 
 
 def _refused(target: Target, exc: ServerError) -> LettaApplyError:
@@ -141,7 +142,7 @@ def _check_shape(target: Target, health: JSON, models: JSON, embeddings: JSON) -
     )
 
 
-def _is_list_of_objects(value: JSON) -> bool:
+def _is_list_of_objects(value: JSON) -> TypeGuard[list[JSON]]:
     return isinstance(value, list) and all(isinstance(item, Mapping) for item in value)
 
 
@@ -209,21 +210,24 @@ def plan_while_loading(
     Only reads are sent before the users are loaded, and nothing at all when a secret the
     manifests declare cannot be read (the users then tell whether an agent has it, before
     any request, as `preflight` does). When `load` fails, its error is raised as it is: the
-    client is cancelled (`LettaApi.cancel`) and what the reads found is dropped. A pre-flight
-    failure is raised before anything the reads found.
+    client is cancelled (`LettaApi.cancel`) and what the reads found is dropped. A failed
+    health check is raised before anything the reads found. The model handles are checked
+    only when the plan sends them (`check_models`): a plan that changes no agent's model asks
+    for no model list.
     """
     try:
         api.secrets.check_secrets(outline.secrets)
     except LettaApplyError:
         desired = load()
-        preflight(api, desired)
+        preflight(api, desired, models=False)
         plan, live = make_plan(
             api, desired, prune=prune, parallelism=parallelism, progress=progress, adopt=adopt
         )
+        check_models(api, desired, plan)
         return desired, plan, live
     declared: Future[DesiredState | None] = Future()
-    with ThreadPoolExecutor(max_workers=len(_PREFLIGHT_READS) + 1) as pool:
-        checks = _preflight_reads(api, pool, models=True)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        checks = _preflight_reads(api, pool, models=False)
         reading = pool.submit(
             read_live,
             api,
@@ -247,6 +251,7 @@ def plan_while_loading(
                 declared.set_exception(Cancelled("the reads' desired state was not loaded"))
             raise
     plan = build_plan(sealed, live, target=api.target.label, prune=prune, adopt=adopt)
+    check_models(api, sealed, plan)
     return desired, plan, live
 
 

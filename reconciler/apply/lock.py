@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
+from typing import Any
 
 from reconciler.client import LettaApi
 from reconciler.errors import LettaApplyError, LockError, ServerError
@@ -57,7 +58,7 @@ class StackLock:
         settle: float = TAKEOVER_SETTLE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-        kind: RecordKind | None = None,
+        kind: RecordKind[Any] | None = None,
     ) -> None:
         self._api = api
         self._stack = stack
@@ -71,7 +72,7 @@ class StackLock:
         self._id: str | None = None
 
     @property
-    def kind(self) -> RecordKind:
+    def kind(self) -> RecordKind[Any]:
         """The kind of record this lock keeps, probed on first use and kept for the run."""
         if self._kind is None:
             self._kind = kinds_on(self._api, self._stack)[0]

@@ -29,7 +29,6 @@ from reconciler.cli.options import (
 from reconciler.cli.output import Console, say
 from reconciler.cli.planfile import out_option
 from reconciler.exitcodes import ExitCode
-from reconciler.planfile import read_plan, save_plan
 from reconciler.text import clean, target_label
 
 if TYPE_CHECKING:
@@ -226,6 +225,7 @@ def plan(
     """Show what applying the manifests would change. Changes nothing."""
     from reconciler.manifest import open_stack
     from reconciler.plan.signing import UNSIGNED, sign_plan
+    from reconciler.planfile import save_plan
     from reconciler.render import render_json
     from reconciler.render.redact import redact_values
     from reconciler.scope import cut
@@ -336,6 +336,7 @@ def apply(
     for another server is refused before any request.
     """
     from reconciler.plan.signing import UNSIGNED, check_signature
+    from reconciler.planfile import read_plan
     from reconciler.workflow import ApplyOptions, apply_saved_plan
 
     console = Console.for_streams()

@@ -22,6 +22,7 @@ from reconciler.manifest import schema
 from reconciler.manifest.problems import Problems
 from reconciler.manifest.schema import fits
 from reconciler.manifest.tools import check_rules
+from reconciler.manifest.variables import literal
 from reconciler.values import thaw
 
 from .defaults import (
@@ -32,7 +33,6 @@ from .defaults import (
     is_default_system,
 )
 from .snapshot import ServerTool
-from .text import literal
 
 HOISTED = (
     "model",

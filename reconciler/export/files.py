@@ -34,7 +34,6 @@ from reconciler.errors import LettaApplyError
 from reconciler.text import reorders_or_hides
 
 from .fleet import ExportedStack
-from .sources import FOLDERS_DIR
 
 MANIFEST = "stack.yaml"
 USERS_CSV = "users.csv"
@@ -64,10 +63,10 @@ def write_stack(
     files = _files(exported, users_file)
     for name in files:
         _check_name(name)
-    if stale := _stale_files(out, files):
+    if stale := _stale_files(out, files, exported.globbed):
         raise LettaApplyError(
             f"--out {out}: {', '.join(stale[:5])}{' ...' if len(stale) > 5 else ''} would be "
-            "taken as a folder's files but this export does not write them; remove them or "
+            "taken by a glob the export writes but this export does not write them; remove them or "
             "choose an empty folder (nothing written)"
         )
     place = out.resolve()
@@ -110,14 +109,12 @@ def _check_name(name: str) -> None:
         raise LettaApplyError(f"refusing to write {name!r}: not a path below --out")
 
 
-def _stale_files(out: Path, names: Iterable[str]) -> list[str]:
-    """Files already under the exported folders' directories in `out` that the export does
-    not write (an earlier export's, with --force): the folder's glob would take them too."""
+def _stale_files(out: Path, names: Iterable[str], globbed: Iterable[str]) -> list[str]:
+    """Files already in `out` under the directories the manifest's globs take whole that the
+    export does not write (an earlier export's, with --force): the globs would take them too."""
     writing = set(names)
-    prefix = f"{FOLDERS_DIR}/"
-    directories = {"/".join(n.split("/")[:2]) for n in writing if n.startswith(prefix)}
     stale: list[str] = []
-    for directory in sorted(directories):
+    for directory in sorted(set(globbed)):
         base = out / directory
         if base.is_symlink() or not base.is_dir():
             continue  # a link is refused when moving; nothing there yet otherwise

@@ -24,6 +24,8 @@ from reconciler.kinds.block import is_shared
 from reconciler.live.state import LiveAgent, LiveBlock
 from reconciler.manifest import schema
 from reconciler.manifest.schema import fits
+from reconciler.manifest.sources import SECTIONS
+from reconciler.manifest.variables import literal
 from reconciler.values import canonical
 
 from . import definitions as defs
@@ -31,7 +33,7 @@ from .defaults import ServerDefaults
 from .people import Users, conversation_users, identity_users
 from .snapshot import Snapshot
 from .sources import write_sources
-from .text import ID_VARIABLE, Member, factor, literal
+from .text import ID_VARIABLE, Member, factor
 
 NAME_PROPERTY = "agent_name"
 DEFAULT_USER_TAG = ownership.DEFAULT_USER_TAG
@@ -48,14 +50,17 @@ class ExportedStack:
     users: list[dict[str, Any]]
     notes: tuple[str, ...]
     files: dict[str, str] = field(default_factory=dict)
-    """More files the manifest names (tools' sources, folders' files), by path relative to
-    it."""
+    """More files the manifest names (tools' sources, the sections' files), by path relative
+    to it."""
+    globbed: tuple[str, ...] = ()
+    """Directories the manifest's globs take whole: a file there the export does not write
+    would be taken too."""
 
     @property
     def empty(self) -> bool:
-        """Whether no agent, folder nor archive was exported (then there are no users nor
-        blocks either)."""
-        sections = ("templates", "agents", "folders", "archives")
+        """Whether no agent was exported, nor anything of a section agents list by name (then
+        there are no users nor blocks either)."""
+        sections = ("templates", "agents", *(section.name for section in SECTIONS))
         return not any(self.document.get(section) for section in sections)
 
 
@@ -70,7 +75,7 @@ class _Fleet:
     notes: list[str] = field(default_factory=list)
     server: ServerDefaults = field(default_factory=ServerDefaults)
     links: dict[str, dict[str, list[str]]] = field(default_factory=dict)
-    """Agent id -> the names of the exported folders and archives attached to it."""
+    """Agent id -> section -> the names of what is exported of it attached to the agent."""
 
 
 def infer(
@@ -113,15 +118,17 @@ def infer(
         ("defaults", defaults),
         ("tools", tools),
         ("blocks", _block_section(fleet)),
-        ("folders", sources.folders),
-        ("archives", sources.archives),
+        *sources.sections.items(),
         ("templates", templates),
         ("agents", agents),
     ):
         if value:
             document[section] = value
     notes = tuple(dict.fromkeys(fleet.notes))
-    return ExportedStack(document, fleet.users.rows, notes, {**files, **sources.files})
+    every_file = {**files, **sources.files}
+    return ExportedStack(
+        document, fleet.users.rows, notes, every_file, tuple(sorted(sources.globbed))
+    )
 
 
 def _classify(
@@ -251,12 +258,17 @@ def _common(agent: LiveAgent, fleet: _Fleet) -> dict[str, Any]:
             "sharedBlocks",
             sorted(fleet.shared[b.id][0] for b in agent.blocks if b.id in fleet.shared),
         ),
-        ("folders", sorted(fleet.links.get(agent.id, {}).get("folders", []))),
-        ("archives", sorted(fleet.links.get(agent.id, {}).get("archives", []))),
+        *_listed(agent, fleet),
     ):
         if value:
             body[key] = value
     return body
+
+
+def _listed(agent: LiveAgent, fleet: _Fleet) -> list[tuple[str, list[str]]]:
+    """The names of each section's exported resources attached to the agent."""
+    links = fleet.links.get(agent.id, {})
+    return [(section.name, sorted(links.get(section.name, []))) for section in SECTIONS]
 
 
 def _templates(

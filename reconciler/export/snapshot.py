@@ -1,6 +1,6 @@
 """What `export` reads from the server: the selected agents with their tags, blocks,
 identities and tools, the conversations of the shared ones, the identities attached to them,
-and folders and archives (`sources`), as plain values.
+and what the sections agents list by name hold (`sources`), as plain values.
 
 A selection is everything, the agents carrying one of some tags (`*` and `?` wildcards
 allowed), or what one stack marked as its own; without a stack, what any stack marked is left
@@ -85,7 +85,7 @@ class Snapshot:
     """Agents a stack marked, left out of an export that is not of that stack."""
     tools: tuple[ServerTool, ...] = ()
     sources: Sources = field(default_factory=Sources)
-    """The folders and archives exported (see `reconciler.export.sources`)."""
+    """What is exported of the sections agents list by name (`reconciler.export.sources`)."""
 
 
 def read_snapshot(
@@ -102,10 +102,10 @@ def read_snapshot(
     if (tags := selection.server_tags()) is not None:
         params["tags"] = tags
     listed: list[LiveAgent] = []
-    attached: dict[str, JSON] = {}  # the agents' identities come with them
+    attached: dict[str, object] = {}  # the agents' identities come with them
     for raw in agent.listing(api, params, page_size):
         listed.append(agent.from_server(raw, stack))
-        attached.update((str(i["id"]), i) for i in raw.get("identities") or ())
+        attached.update((i["id"], i) for i in raw.get("identities") or ())
     companions = {c for a in listed for c in a.companions}
     wanted = [a for a in listed if selection.wants(a) and a.id not in companions]
     agents = tuple(a for a in wanted if selection.stack is not None or not _marked(a))
@@ -140,10 +140,11 @@ def _custom_tools(agents: tuple[LiveAgent, ...]) -> list[str]:
 
 
 def _tool(api: LettaApi, tool_id: str) -> ServerTool:
-    raw = api.get(f"{tool.ROUTE}{tool_id}")
-    owner = ownership.recorded_stack(raw.get(tool.METADATA))
+    path = f"{tool.ROUTE}{tool_id}"
+    raw = tool.SHAPE.parse(api.get(path), f"GET {path}")
+    owner = ownership.recorded_stack(raw[tool.METADATA])
     options = tool_options(raw, thaw(tool.from_server(raw, "").settings))
-    return ServerTool(str(raw.get("name") or ""), str(raw.get("source_code") or ""), owner, options)
+    return ServerTool(raw["name"], raw.get("source_code") or "", owner, options)
 
 
 def _marked(live: LiveAgent) -> bool:
@@ -173,13 +174,17 @@ def _conversations(
 
 
 def _identities(
-    attached: Mapping[str, JSON], agents: tuple[LiveAgent, ...], selection: Selection
+    attached: Mapping[str, object], agents: tuple[LiveAgent, ...], selection: Selection
 ) -> tuple[LiveIdentity, ...]:
     """The identities attached to the selected agents (the stack's only, with `stack`), as
     the agents' listing gave them."""
     ids = {i for a in agents for i in a.identity_ids}
     stack = selection.stack or ""
-    read = (identity.from_server(raw, stack) for key, raw in attached.items() if key in ids)
+    read = (
+        identity.from_server(identity.SHAPE.parse(raw, identity.ATTACHED), stack)
+        for key, raw in attached.items()
+        if key in ids
+    )
     return tuple(
         i for i in read if (i.owned if selection.stack is not None else i.marked_by is None)
     )

@@ -16,7 +16,7 @@ from reconciler.errors import Location
 from reconciler.manifest import schema
 from reconciler.manifest.problems import Problems
 from reconciler.manifest.schema import fits
-from reconciler.manifest.variables import compile_text, user_values
+from reconciler.manifest.variables import compile_text, literal, user_values
 
 _ID_CHAR = re.compile(r"[A-Za-z0-9._@+-]")
 _NAME_CHAR = re.compile(r"\w")
@@ -31,11 +31,6 @@ def _common_prefix(texts: Sequence[str]) -> str:
         if any(t[end] != char for t in texts):
             return shortest[:end]
     return shortest
-
-
-def literal(value: str) -> str:
-    """`value` as manifest text that uses no variable (`${` written as `$${`)."""
-    return value.replace("${", "$${")
 
 
 def renders(text: str, user_id: str, name: str | None, value: str) -> bool:

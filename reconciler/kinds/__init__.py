@@ -1,15 +1,16 @@
 """The kinds of resource a stack manages: one module each, registered here.
 
-Each module holds everything about its kind: its part of the live state (`LIVE`), how it is
-read from the server (`read`, through the kind's one listing, and `from_server`), which of
-it the stack owns (`owned`, `deleted_with`), what of it a saved plan checks
-(`fingerprinted`) and how it was read for that plan (`read_record`), how it is planned
-against the desired state (`plan`, with its managed fields), and created, updated, deleted
-and adopted on the server; linkable kinds also attach and detach. `KINDS` lists them in
-dependency order (a kind only needs kinds before it), which is also the order changes of one
-phase are listed and run in. What is generic (the fingerprint, the owned ids, the ids an
-apply starts from, the declared addresses) is computed here from `KINDS`, never from a list
-of kinds written by hand.
+Each module holds everything about its kind: its server record (a `TypedDict` of the fields it
+reads, checked once by its `SHAPE` where an answer enters the kind: `reconciler.shape`), its
+part of the live state (`LIVE`), how it is read from the server (`read`, through the kind's
+one listing, and `from_server`, which takes the checked record), which of it the stack owns
+(`owned`, `deleted_with`), what of it a saved plan checks (`fingerprinted`) and how it was
+read for that plan (`read_record`), how it is planned against the desired state (`plan`,
+with its managed fields), and created, updated, deleted and adopted on the server; linkable
+kinds also attach and detach. `KINDS` lists them in dependency order (a kind only needs
+kinds before it), which is also the order changes of one phase are listed and run in. What
+is generic (the fingerprint, the owned ids, the ids an apply starts from, the declared
+addresses) is computed here from `KINDS`, never from a list of kinds written by hand.
 """
 
 from __future__ import annotations

@@ -28,7 +28,6 @@ from reconciler.kinds.agent_adopt import adopting
 from reconciler.kinds.agent_read import (
     INCLUDES,
     LIVE,
-    ROUTE,
     TOOLS_INCLUDE,
     Agents,
     blocks_of,
@@ -48,6 +47,7 @@ from reconciler.kinds.agent_read import (
     read_user_tagged,
     user_tagged,
 )
+from reconciler.kinds.agent_record import LISTED, ROUTE, SHAPE, AgentRecord
 from reconciler.kinds.agent_settings import FIELDS, Held
 from reconciler.kinds.common import (
     Resolve,
@@ -71,6 +71,7 @@ __all__ = [
     "INCLUDES",
     "KIND",
     "LIVE",
+    "ROUTE",
     "TOOLS_INCLUDE",
     "Agents",
     "adopt",
@@ -391,17 +392,20 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
     }
     body = {**thaw(change.body), **{field: ids for field, ids in links.items() if ids}}
 
-    def find() -> JSON | None:
+    where = str(change.address)
+
+    def find() -> AgentRecord | None:
         params = {"tags": [ownership.stack_tag(stack)], "name": body["name"], "limit": 50}
-        found = api.get(ROUTE, params, address=str(change.address))
+        found = SHAPE.parse_all(api.get(ROUTE, params, address=where), LISTED, where)
         return first_owned(found, stack, change.address)
 
     later = _deferred(body)
     for field in FIELDS:
         field.request(api, body, change.address)
-    created = api.create(ROUTE, body, address=str(change.address), find_existing=find)
+    answer = api.create(ROUTE, body, address=where, find_existing=find)
+    created = SHAPE.parse(answer, f"POST {ROUTE}", where)
     _after(api, created, {**body, **later}, change.address)
-    return str(created["id"])
+    return created["id"]
 
 
 def update(api: LettaApi, change: Update) -> None:
@@ -411,10 +415,11 @@ def update(api: LettaApi, change: Update) -> None:
     later = _deferred(body)
     for field in FIELDS:
         field.request(api, body, change.address)
-    path = f"{ROUTE}{change.resource_id}"
-    current = api.patch(path, body, address=str(change.address)) if body else None
+    path, where = f"{ROUTE}{change.resource_id}", str(change.address)
+    answer = api.patch(path, body, address=where) if body else None
     if any(f.after is not None and f.name in {*body, *later} for f in FIELDS):
-        current = current or api.get(path, address=str(change.address))
+        route = f"PATCH {path}" if answer else f"GET {path}"
+        current = SHAPE.parse(answer or api.get(path, address=where), route, where)
         _after(api, current, {**body, **later}, change.address)
 
 
@@ -423,9 +428,7 @@ def _deferred(body: dict[str, JSON]) -> dict[str, JSON]:
     return {f.name: body.pop(f.name) for f in FIELDS if f.deferred and f.name in body}
 
 
-def _after(
-    api: LettaApi, agent: Mapping[str, JSON], sent: Mapping[str, JSON], address: Address
-) -> None:
+def _after(api: LettaApi, agent: AgentRecord, sent: Mapping[str, JSON], address: Address) -> None:
     """Each setting's step after the create or update that carried it (`Setting.after`)."""
     for field in FIELDS:
         if field.after is not None and field.name in sent:
@@ -446,6 +449,8 @@ def delete(api: LettaApi, change: Delete) -> None:
 
 def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:
     """Mark an existing agent as the stack's agent at the change's address."""
-    path = f"{ROUTE}{change.resource_id}"
-    adopt_tagged(api, stack, path, change.address, {"include": ["agent.tags"]})
+    path, where = f"{ROUTE}{change.resource_id}", str(change.address)
+    answer = api.get(path, {"include": ["agent.tags"]}, address=where)
+    current = SHAPE.parse(answer, f"GET {path}", where)
+    adopt_tagged(api, stack, path, change.address, current, current["tags"])
     return str(change.resource_id)

@@ -20,7 +20,9 @@ from reconciler.address import USER_KEY_PREFIX, Address, Kind
 from reconciler.desired import DesiredState, manages_tools
 from reconciler.errors import ServerError
 from reconciler.kinds import block
+from reconciler.kinds.agent_record import LISTED, ROUTE, SHAPE, AgentRecord
 from reconciler.kinds.agent_settings import SETTINGS, sleeptime_group
+from reconciler.kinds.block import BlockRecord
 from reconciler.kinds.common import Reading, no_named_ids, nothing_recorded
 from reconciler.live.state import (
     LiveAgent,
@@ -33,13 +35,12 @@ from reconciler.live.state import (
     by_address,
     survivor_first,
 )
-from reconciler.values import JSON, Frozen, freeze_shared, shared
+from reconciler.values import Frozen, freeze_shared, frozen_mapping, shared
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi, Params
 
 KIND = Kind.AGENT
-ROUTE = "/v1/agents/"
 FOREIGN_BATCH = 50
 """`user:` tags per lookup of agents by tag: one request per batch keeps the query short."""
 
@@ -89,9 +90,9 @@ class Agents:
     """Ids of blocks the reads of agents' memory showed carrying the stack's tag: the
     sleep-time agents' blocks, and in a scoped read the agents' own (only such a read, or the
     block listing, shows blocks' tags)."""
-    identities: tuple[Frozen, ...] = ()
+    identities: tuple[Mapping[str, object], ...] = ()
     """The identities attached to the stack's agents, as the agent listing gives them (the
-    identity kind reads them from here)."""
+    identity kind reads them from here, through its own record)."""
 
     @cached_property
     def by_address(self) -> dict[Address, list[LiveAgent]]:
@@ -204,47 +205,50 @@ def owned_companions(live: LiveState) -> list[tuple[LiveAgent, LiveAgent]]:
 # Reading --------------------------------------------------------------------------------------
 
 
-def from_server(raw: Mapping[str, JSON], stack: str) -> LiveAgent:
-    """An agent as the server lists it (with `INCLUDES`)."""
-    tags = freeze_shared(sorted(raw.get("tags") or ()))
-    metadata = freeze_shared(raw.get("metadata") or {})
+def from_server(
+    raw: AgentRecord, stack: str, blocks: Iterable[BlockRecord] | None = None
+) -> LiveAgent:
+    """An agent as the server lists it (with `INCLUDES`); `blocks`: its memory, read apart."""
+    tags = freeze_shared(sorted(raw["tags"]))
+    metadata = frozen_mapping(raw["metadata"], interned=True)
+    memory = (raw.get("blocks") or ()) if blocks is None else blocks
     return LiveAgent(
-        id=str(raw["id"]),
-        name=sys.intern(str(raw.get("name") or "")),  # held once with the declared name
+        id=raw["id"],
+        name=sys.intern(raw["name"]),  # held once with the declared name
         address=_address(metadata, stack),
-        created_at=str(raw.get("created_at") or ""),
+        created_at=raw.get("created_at") or "",
         settings=_settings(raw),
         tags=tags,
         metadata=metadata,
-        blocks=tuple(
-            sorted((block.from_server(b, stack) for b in raw.get("blocks") or ()), key=_label)
-        ),
+        blocks=tuple(sorted((block.from_server(b, stack) for b in memory), key=_label)),
         identity_ids=_identity_ids(raw),
         protected=ownership.metadata_protected(metadata, stack),
         tools=_tool_refs(raw),
-        secret_names=tuple(sorted({str(s["key"]) for s in raw.get("secrets") or () if "key" in s})),
+        secret_names=tuple(sorted({s["key"] for s in raw.get("secrets") or ()})),
         companions=sleeptime_group(raw),
     )
 
 
-def companion_from_server(raw: Mapping[str, JSON], stack: str) -> LiveAgent:
+def companion_from_server(
+    raw: AgentRecord, stack: str, blocks: Iterable[BlockRecord] | None = None
+) -> LiveAgent:
     """An agent of a sleep-time group: at `agent/<key>/sleeptime` when this stack's record
     names the agent it serves, otherwise without an address."""
-    live = from_server(raw, stack)
+    live = from_server(raw, stack, blocks)
     served = ownership.companion_of(live.metadata, stack)
     mine = served is not None and served.kind is KIND and served.owner is None
     return replace(live, address=Address.sleeptime_agent(served) if mine and served else None)
 
 
-def _tool_refs(raw: Mapping[str, JSON]) -> tuple[ToolRef, ...]:
+def _tool_refs(raw: AgentRecord) -> tuple[ToolRef, ...]:
     refs = (
-        ToolRef(str(t["id"]), str(t.get("name") or ""), str(t.get("tool_type") or ""))
+        ToolRef(t["id"], t.get("name") or "", t.get("tool_type") or "")
         for t in raw.get("tools") or ()
     )
     return tuple(sorted(refs, key=lambda ref: (ref.name, ref.id)))
 
 
-def _settings(raw: Mapping[str, JSON]) -> Frozen:
+def _settings(raw: AgentRecord) -> Frozen:
     """The settings the server holds a value for (a missing one reads as unset)."""
     read = ((s.name, s.read(raw)) for s in SETTINGS)
     settings: Frozen = shared({name: value for name, value in read if value is not None})
@@ -263,16 +267,16 @@ def _address(metadata: Frozen, stack: str) -> Address | None:
     return recorded if mine else None
 
 
-def _identity_ids(raw: Mapping[str, JSON]) -> tuple[str, ...]:
-    ids = {str(i["id"]) for i in raw.get("identities") or ()}
-    ids.update(str(i) for i in raw.get("identity_ids") or ())
+def _identity_ids(raw: AgentRecord) -> tuple[str, ...]:
+    ids = {i["id"] for i in raw.get("identities") or ()}
+    ids.update(raw.get("identity_ids") or ())
     return tuple(sorted(ids))
 
 
-def listing(api: LettaApi, params: Params, page_size: int = 200) -> Iterator[JSON]:
+def listing(api: LettaApi, params: Params, page_size: int = 200) -> Iterator[AgentRecord]:
     """The agents matching `params` (tags, name, includes), page by page: the one listing
     of agents every read uses."""
-    return api.paginate(ROUTE, params, page_size)
+    return (SHAPE.parse(raw, LISTED) for raw in api.paginate(ROUTE, params, page_size))
 
 
 def read(reading: Reading) -> Agents:
@@ -297,8 +301,9 @@ def _memory_tagged(reading: Reading, agents: Sequence[LiveAgent]) -> frozenset[s
     tag = ownership.stack_tag(reading.stack)
 
     def tagged(live: LiveAgent) -> set[str]:
-        found = reading.api.get(f"{ROUTE}{live.id}/core-memory/blocks", address=str(live.address))
-        return {str(raw["id"]) for raw in found if tag in (raw.get("tags") or ())}
+        path = f"{ROUTE}{live.id}/core-memory/blocks"
+        found = block.SHAPE.parse_all(reading.api.get(path, address=str(live.address)), path)
+        return {raw["id"] for raw in found if tag in (raw["tags"] or ())}
 
     with ThreadPoolExecutor(max_workers=max(1, reading.parallelism)) as pool:
         return frozenset().union(*pool.map(tagged, agents))
@@ -306,19 +311,19 @@ def _memory_tagged(reading: Reading, agents: Sequence[LiveAgent]) -> frozenset[s
 
 def _stack_agents(
     reading: Reading, include: tuple[str, ...]
-) -> tuple[tuple[LiveAgent, ...], tuple[Frozen, ...]]:
+) -> tuple[tuple[LiveAgent, ...], tuple[Mapping[str, object], ...]]:
     """The stack's agents, and the identities attached to them (they come with each agent)."""
     params = {"tags": [ownership.stack_tag(reading.stack)], "include": list(include)}
     listed = _counted(listing(reading.api, params, reading.page_size), reading)
     agents: list[LiveAgent] = []
-    identities: dict[str, Frozen] = {}
+    identities: dict[str, Mapping[str, object]] = {}
     for raw in listed:
         agents.append(from_server(raw, reading.stack))
-        identities.update((str(i["id"]), freeze_shared(i)) for i in raw.get("identities") or ())
+        identities.update((i["id"], i) for i in raw.get("identities") or ())
     return tuple(survivor_first(agents)), tuple(identities.values())
 
 
-def _counted(items: Iterable[JSON], reading: Reading) -> Iterator[JSON]:
+def _counted(items: Iterable[AgentRecord], reading: Reading) -> Iterator[AgentRecord]:
     for count, item in enumerate(items, 1):
         if reading.progress is not None and count % reading.page_size == 0:
             reading.progress(f"Reading the server: {count:,} agents")
@@ -330,7 +335,7 @@ def read_user_tagged(
 ) -> tuple[LiveAgent, ...]:
     """Every agent carrying one of `tags`, the stack's or not (a listing per batch of tags)."""
 
-    def lookup(batch: list[str]) -> list[JSON]:
+    def lookup(batch: list[str]) -> list[AgentRecord]:
         return list(listing(api, {"tags": batch, "include": ["agent.tags"]}))
 
     batches = [tags[i : i + FOREIGN_BATCH] for i in range(0, len(tags), FOREIGN_BATCH)]
@@ -359,11 +364,11 @@ def _foreign(
     ]
     include = list(includes(desired)) if reading.adopt else ["agent.tags"]
 
-    def lookup(params: dict[str, JSON]) -> list[JSON]:
+    def lookup(params: Params) -> list[AgentRecord]:
         return list(listing(reading.api, {**params, "include": include}))
 
     # The server matches any of the listed tags: one listing covers a whole batch of users.
-    batches: list[dict[str, JSON]] = [
+    batches: list[Params] = [
         {"tags": missing[i : i + FOREIGN_BATCH]} for i in range(0, len(missing), FOREIGN_BATCH)
     ]
     batches += [{"name": name} for name in names]
@@ -389,7 +394,7 @@ def _scoped(
     stack_tag = ownership.stack_tag(desired.stack)
     include = list(includes(desired))
     tags = [spec.user_tag for spec in desired.agents if spec.user_tag is not None]
-    listed: dict[str, JSON] = {}
+    listed: dict[str, AgentRecord] = {}
     for start in range(0, len(tags), FOREIGN_BATCH):
         params = {"tags": tags[start : start + FOREIGN_BATCH], "include": include}
         page = listing(reading.api, params, reading.page_size)
@@ -433,10 +438,12 @@ def read_companions(
     if not ids:
         return (), frozenset()
 
-    def read(agent_id: str) -> tuple[JSON, JSON] | None:
+    def read(agent_id: str) -> tuple[AgentRecord, list[BlockRecord]] | None:
         path = f"{ROUTE}{agent_id}"
+        memory = f"{path}/core-memory/blocks"
         try:
-            return api.get(path, {"include": ["agent.tags"]}), api.get(f"{path}/core-memory/blocks")
+            raw = SHAPE.parse(api.get(path, {"include": ["agent.tags"]}), f"GET {path}")
+            return raw, block.SHAPE.parse_all(api.get(memory) or [], f"GET {memory}")
         except ServerError as exc:
             if exc.status == 404:
                 return None  # gone since the group was read
@@ -445,10 +452,6 @@ def read_companions(
     with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(ids)))) as pool:
         found = [pair for pair in pool.map(read, ids) if pair is not None]
     tag = ownership.stack_tag(stack)
-    companions = tuple(
-        companion_from_server({**raw, "blocks": blocks or []}, stack) for raw, blocks in found
-    )
-    tagged = frozenset(
-        str(b["id"]) for _, blocks in found for b in blocks or () if tag in (b.get("tags") or ())
-    )
+    companions = tuple(companion_from_server(raw, stack, blocks) for raw, blocks in found)
+    tagged = frozenset(b["id"] for _, blocks in found for b in blocks if tag in (b["tags"] or ()))
     return companions, tagged

@@ -14,6 +14,8 @@ from reconciler import ownership, secrets
 from reconciler.address import Address
 from reconciler.desired import SecretSpec
 from reconciler.errors import LettaApplyError
+from reconciler.kinds import block
+from reconciler.kinds.agent_record import ROUTE, SHAPE, AgentRecord
 from reconciler.live.state import LiveAgent
 from reconciler.values import EMPTY, JSON, canonical
 
@@ -33,7 +35,7 @@ class Held:
     metadata: Mapping[str, JSON] = EMPTY
 
 
-After = Callable[["LettaApi", Mapping[str, JSON], JSON, Address], None]
+After = Callable[["LettaApi", AgentRecord, JSON, Address], None]
 """A step after the agent's create or update: the server's answer (the agent as it now is),
 the setting's value as planned, the agent's address."""
 
@@ -49,7 +51,7 @@ class Setting:
 
     name: str
     manifest: str
-    read: Callable[[Mapping[str, JSON]], JSON]
+    read: Callable[[AgentRecord], object]
     required: bool = False
     text: bool = False
     convert: Callable[[Any], JSON] | None = None
@@ -107,41 +109,35 @@ def _project(live: JSON, declared: JSON) -> JSON:
     return {key: _project(live.get(key), declared[key]) for key in declared if key in live}
 
 
-def _plain(name: str) -> Callable[[Mapping[str, JSON]], JSON]:
+def _plain(name: str) -> Callable[[AgentRecord], object]:
     return lambda raw: raw.get(name)
 
 
-def _within(config: str, name: str) -> Callable[[Mapping[str, JSON]], JSON]:
-    """A field the server reports inside one of the agent's configs (e.g. `llm_config`)."""
-
-    def read(raw: Mapping[str, JSON]) -> JSON:
-        settings = raw.get(config)
-        return settings.get(name) if isinstance(settings, Mapping) else None
-
-    return read
+def _context_window(raw: AgentRecord) -> int | None:
+    """The context window the server reports inside the agent's `llm_config`."""
+    config = raw.get("llm_config")
+    return config.get("context_window") if config else None
 
 
-def _handle(name: str, config: str) -> Callable[[Mapping[str, JSON]], JSON]:
-    """A model handle: the agent's own field, or the handle inside its config."""
-
-    def read(raw: Mapping[str, JSON]) -> JSON:
-        settings = raw.get(config)
-        nested = settings.get("handle") if isinstance(settings, Mapping) else None
-        return raw.get(name) or (nested if isinstance(nested, str) else None)
-
-    return read
+def _model(raw: AgentRecord) -> str | None:
+    """The model handle: the agent's own field, or the handle inside its `llm_config`."""
+    config = raw.get("llm_config")
+    return raw.get("model") or (config.get("handle") if config else None)
 
 
-def _without(config: str, *names: str) -> Callable[[Mapping[str, JSON]], JSON]:
-    """A settings object, without fields the stack never manages (long default texts)."""
+def _embedding(raw: AgentRecord) -> str | None:
+    """The embedding handle: the agent's own field, or the one inside `embedding_config`."""
+    config = raw.get("embedding_config")
+    return raw.get("embedding") or (config.get("handle") if config else None)
 
-    def read(raw: Mapping[str, JSON]) -> JSON:
-        settings = raw.get(config)
-        if not isinstance(settings, Mapping):
-            return None
-        return {key: value for key, value in settings.items() if key not in names}
 
-    return read
+def _compaction_settings(raw: AgentRecord) -> dict[str, object] | None:
+    """The compaction settings, without their prompt (a long default text the stack never
+    manages)."""
+    settings = raw.get("compaction_settings")
+    if settings is None:
+        return None
+    return {key: value for key, value in settings.items() if key != "prompt"}
 
 
 MODEL_SETTINGS: dict[str, tuple[str, ...]] = {
@@ -219,23 +215,21 @@ def _tool_rules_body(declared: Any) -> JSON:
     return sorted(rules, key=rule_key)
 
 
-def _read_tool_rules(raw: Mapping[str, JSON]) -> JSON:
+def _read_tool_rules(raw: AgentRecord) -> list[dict[str, JSON]] | None:
     """The agent's rules of the kinds a manifest declares, as `_tool_rules_body` writes
     them (approval rules follow the tools' own `requiresApproval` and are not compared)."""
     rules = raw.get("tool_rules")
-    if not isinstance(rules, list):
+    if rules is None:
         return None
-    found = [
-        _normal_rule(rule)
-        for rule in rules
-        if isinstance(rule, Mapping) and rule.get("type") in _RULE_TYPES
-    ]
+    found = [_normal_rule(rule) for rule in rules if rule.get("type") in _RULE_TYPES]
     return sorted(found, key=rule_key)
 
 
-def _normal_rule(rule: Mapping[str, JSON]) -> dict[str, JSON]:
+def _normal_rule(rule: Mapping[str, object]) -> dict[str, JSON]:
     """Only the compared fields, unset ones and the server's false defaults left out."""
-    kept = {k: v for k, v in rule.items() if k in _RULE_FIELDS and v not in (None, False)}
+    kept: dict[str, JSON] = {
+        k: v for k, v in rule.items() if k in _RULE_FIELDS and v not in (None, False)
+    }
     if isinstance(kept.get("children"), list):
         kept["children"] = sorted(kept["children"])
     return kept
@@ -271,17 +265,16 @@ def _with_model_derived(body: dict[str, JSON], held: Held) -> None:
 
 
 def _merge_model_settings(
-    api: LettaApi, agent: Mapping[str, JSON], declared: JSON, address: Address
+    api: LettaApi, agent: AgentRecord, declared: JSON, address: Address
 ) -> None:
     """The server takes model settings whole, typed by the provider it keeps in them: send
     what it holds with the declared keys changed, so the others keep their values."""
-    held = agent.get("model_settings")
-    merged = _merged(held if isinstance(held, Mapping) else {}, declared)
-    path = f"/v1/agents/{agent['id']}"
+    merged = _merged(agent.get("model_settings") or {}, declared)
+    path = f"{ROUTE}{agent['id']}"
     api.patch(path, {"model_settings": merged}, address=str(address))
 
 
-def _merged(held: Mapping[str, JSON], declared: JSON) -> dict[str, JSON]:
+def _merged(held: Mapping[str, object], declared: JSON) -> dict[str, object]:
     merged = dict(held)
     for key, value in declared.items() if isinstance(declared, Mapping) else ():
         inner = merged.get(key)
@@ -293,57 +286,59 @@ def _merged(held: Mapping[str, JSON], declared: JSON) -> dict[str, JSON]:
     return merged
 
 
-def sleeptime_group(raw: Mapping[str, JSON]) -> tuple[str, ...]:
+def sleeptime_group(raw: AgentRecord) -> tuple[str, ...]:
     """The sleep-time agents the server made for an agent (its managed group's members)."""
     group = raw.get("managed_group") or raw.get("multi_agent_group")
-    if not isinstance(group, Mapping) or group.get("manager_type") != "sleeptime":
+    if group is None or group["manager_type"] != "sleeptime":
         return ()
-    return tuple(sorted(str(i) for i in group.get("agent_ids") or ()))
+    return tuple(sorted(group["agent_ids"]))
 
 
-def _mark_companions(
-    api: LettaApi, agent: Mapping[str, JSON], enabled: JSON, address: Address
-) -> None:
+def _mark_companions(api: LettaApi, agent: AgentRecord, enabled: JSON, address: Address) -> None:
     """Mark the sleep-time agents the server just made for `agent` (as its create or update
     answered) as its companions: no tag (they are not the stack's agents and carry no user
     tag), an ownership record naming the agent they serve; and their own blocks (those not
     on `agent`) with the stack's tag, so they go when the sleep-time agent does."""
     if not enabled:
         return
-    stack = ownership.recorded_stack(agent.get("metadata"))
+    stack = ownership.recorded_stack(agent["metadata"])
     if stack is None:
         raise LettaApplyError(f"{address}: the agent has no ownership record")
     params = {"include": ["agent.managed_group", "agent.blocks"]}
+    where = str(address)
     if not sleeptime_group(agent):
-        agent = api.get(f"/v1/agents/{agent['id']}", params, address=str(address))
-    served = {str(b["id"]) for b in agent.get("blocks") or ()}
+        path = f"{ROUTE}{agent['id']}"
+        agent = SHAPE.parse(api.get(path, params, address=where), f"GET {path}", where)
+    served = {b["id"] for b in agent.get("blocks") or ()}
     for companion in sleeptime_group(agent):
-        path = f"/v1/agents/{companion}"
-        current = api.get(path, address=str(address))
+        path = f"{ROUTE}{companion}"
+        current = SHAPE.parse(api.get(path, address=where), f"GET {path}", where)
+        held = current["metadata"]
         metadata = {
-            **(current.get("metadata") or {}),
+            **(held if isinstance(held, Mapping) else {}),
             ownership.METADATA_KEY: ownership.companion_record(stack, address),
         }
-        api.patch(path, {"metadata": metadata}, address=str(address))
-        for own in api.get(f"{path}/core-memory/blocks", address=str(address)) or ():
-            if str(own["id"]) not in served:
-                tags = sorted({*(own.get("tags") or ()), ownership.stack_tag(stack)})
-                api.patch(f"/v1/blocks/{own['id']}", {"tags": tags}, address=str(address))
+        api.patch(path, {"metadata": metadata}, address=where)
+        memory = f"{path}/core-memory/blocks"
+        for own in block.SHAPE.parse_all(api.get(memory, address=where) or [], memory, where):
+            if own["id"] not in served:
+                tags = sorted({*(own["tags"] or ()), ownership.stack_tag(stack)})
+                api.patch(f"{block.ROUTE}{own['id']}", {"tags": tags}, address=where)
 
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "model",
         "model",
-        _handle("model", "llm_config"),
+        _model,
         required=True,
         send=_with_model_derived,
     ),
-    Setting("embedding", "embedding", _handle("embedding", "embedding_config"), required=True),
+    Setting("embedding", "embedding", _embedding, required=True),
     Setting("description", "description", _plain("description"), text=True),
     Setting("system", "system", _plain("system")),
     Setting("timezone", "timezone", _plain("timezone")),
-    Setting("context_window_limit", "contextWindowLimit", _within("llm_config", "context_window")),
+    Setting("context_window_limit", "contextWindowLimit", _context_window),
     Setting(
         "model_settings",
         "modelSettings",
@@ -356,7 +351,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "compaction_settings",
         "compactionSettings",
-        _without("compaction_settings", "prompt"),
+        _compaction_settings,
         convert=_by_table(COMPACTION_SETTINGS),
         partial=True,
     ),

@@ -43,6 +43,7 @@ from reconciler.values import JSON, freeze, thaw
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
+    from reconciler.kinds import passage  # its part refers to archives: imported where used
 
 KIND = Kind.ARCHIVE
 _MARKER = re.compile(r"\s*\[letta-apply:(?P<stack>[^\]\s:]+)(?P<protected>:protected)?\]$")
@@ -163,6 +164,11 @@ def _address(name: str) -> Address | None:
         return None
 
 
+def listing(api: LettaApi, stack: str) -> list[LiveArchive]:
+    """Every archive on the server."""
+    return [from_server(raw, stack) for raw in api.paginate("/v1/archives/", None, 100)]
+
+
 def read(reading: Reading) -> Archives:
     """Every archive, and the agents of the stack's (with `--adopt`, of the unowned ones of
     declared names too). A scoped read keeps of the stack's only those in scope, and reads
@@ -171,7 +177,7 @@ def read(reading: Reading) -> Archives:
     if reading.scoped and not (desired and desired.archives):
         return Archives()
     api, stack = reading.api, reading.stack
-    found = [from_server(raw, stack) for raw in api.paginate("/v1/archives/", None, 100)]
+    found = listing(api, stack)
     if reading.scoped and desired is not None:
         wanted = set(declared(desired))
         found = [a for a in found if a.address is None or a.address in wanted]
@@ -199,6 +205,39 @@ def is_adoptable(found: LiveArchive, names: frozenset[str]) -> bool:
 def _agents(api: LettaApi, archive: LiveArchive) -> tuple[str, ...]:
     path = f"/v1/archives/{archive.id}/agents"
     return tuple(sorted(str(raw["id"]) for raw in api.paginate(path, None, 100)))
+
+
+# Exporting -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportedArchive:
+    """An archive as an export writes it back: its settings, the agents it is attached to,
+    and its passages (`reconciler.kinds.passage.exported`)."""
+
+    name: str
+    description: str | None
+    embedding: str | None
+    agent_ids: tuple[str, ...]
+    passages: tuple[passage.ExportedPassage, ...]
+
+
+def with_agents(api: LettaApi, stack: str, parallelism: int) -> list[LiveArchive]:
+    """Every archive with the agents it is attached to: an export may take any."""
+    found = listing(api, stack)
+    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+        return list(pool.map(lambda a: replace(a, agent_ids=_agents(api, a)), found))
+
+
+def exported(
+    api: LettaApi, found: LiveArchive, stack: str | None, _page_size: int
+) -> ExportedArchive:
+    """The archive with its passages: with `stack`, those it wrote; else those no stack
+    wrote."""
+    from reconciler.kinds import passage  # the passages' part refers to archives
+
+    texts = passage.exported(api, found.id, stack)
+    return ExportedArchive(found.name, found.description, found.embedding, found.agent_ids, texts)
 
 
 # Planning -------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from reconciler import ownership
 from reconciler.address import Address, Kind
@@ -21,6 +21,7 @@ from reconciler.kinds.common import (
     Resolve,
     adopt_tagged,
     attach_at,
+    created_id,
     detach_at,
     first_owned,
     link,
@@ -52,7 +53,8 @@ from reconciler.plan.model import (
     NoticeKind,
     Update,
 )
-from reconciler.values import JSON, freeze, freeze_shared, thaw
+from reconciler.shape import Shape
+from reconciler.values import JSON, freeze, freeze_shared, frozen_mapping, thaw
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi, Params
@@ -120,26 +122,46 @@ def declared(desired: DesiredState) -> Iterable[Address]:
 # Reading --------------------------------------------------------------------------------------
 
 
-def from_server(raw: Mapping[str, JSON], stack: str) -> LiveBlock:
-    metadata = freeze_shared(raw.get("metadata") or {})
+class BlockRecord(TypedDict):
+    """A memory block as the server answers it (its listing, an agent's memory), with the
+    fields letta-apply reads."""
+
+    id: str
+    label: str | None
+    value: str
+    limit: NotRequired[int | None]
+    description: NotRequired[str | None]
+    read_only: NotRequired[bool | None]
+    tags: list[str] | None
+    metadata: object
+    """Anyone may write it: read by `reconciler.ownership`, which takes any shape."""
+    created_at: NotRequired[str | None]
+
+
+SHAPE = Shape(BlockRecord)
+LISTED = f"GET {ROUTE}"
+
+
+def from_server(raw: BlockRecord, stack: str) -> LiveBlock:
+    metadata = frozen_mapping(raw["metadata"], interned=True)
     return LiveBlock(
-        id=sys.intern(str(raw["id"])),
-        label=sys.intern(str(raw.get("label") or "")),
-        value=str(raw.get("value") or ""),
+        id=sys.intern(raw["id"]),
+        label=sys.intern(raw["label"] or ""),
+        value=raw["value"],
         limit=raw.get("limit"),
         description=freeze_shared(raw.get("description")),
         read_only=bool(raw.get("read_only")),
-        tags=freeze_shared(sorted(raw.get("tags") or ())),
+        tags=freeze_shared(sorted(raw["tags"] or ())),
         metadata=metadata,
         address=ownership.metadata_address(metadata, stack),
         protected=ownership.metadata_protected(metadata, stack),
-        created_at=str(raw.get("created_at") or ""),
+        created_at=raw.get("created_at") or "",
     )
 
 
-def listing(api: LettaApi, params: Params, page_size: int = 200) -> Iterator[JSON]:
+def listing(api: LettaApi, params: Params, page_size: int = 200) -> Iterator[BlockRecord]:
     """The blocks matching `params` (tags, label), page by page."""
-    return api.paginate(ROUTE, params, page_size)
+    return (SHAPE.parse(raw, LISTED) for raw in api.paginate(ROUTE, params, page_size))
 
 
 def read(reading: Reading) -> Blocks:
@@ -179,10 +201,10 @@ def _stack_tagged(
     have = {b.address for b in shared}
     labels = sorted({s.block.label for s in desired.blocks if s.address not in have})
     return [
-        str(raw["id"])
+        raw["id"]
         for label in labels
         for raw in listing(reading.api, {"label": label}, reading.page_size)
-        if any(str(t).startswith(ownership.TAG_PREFIX) for t in raw.get("tags") or ())
+        if any(t.startswith(ownership.TAG_PREFIX) for t in raw["tags"] or ())
     ]
 
 
@@ -388,13 +410,13 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
     """A shared block, or a block added to an existing agent (created, then attached)."""
     sent = thaw(change.body)
 
-    def find() -> JSON | None:
+    def find() -> BlockRecord | None:
         params = {"tags": [ownership.stack_tag(stack)], "label": sent["label"], "limit": 50}
         found = api.get(ROUTE, params, address=str(change.address))
-        return first_owned(found, stack, change.address)
+        return first_owned(SHAPE.parse_all(found, LISTED), stack, change.address)
 
     created = api.create(ROUTE, sent, address=str(change.address), find_existing=find)
-    block_id = str(created["id"])
+    block_id = created_id(created, ROUTE, change.address)
     owner = change.address.owner
     if owner is not None:
         link(api, LINKS, "attach", resolve(owner), block_id, change.address)
@@ -419,5 +441,8 @@ def detach(api: LettaApi, change: Detach, resolve: Resolve) -> None:
 
 def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:
     """Mark an existing block as the stack's: a shared block, or an agent's own block."""
-    adopt_tagged(api, stack, f"{ROUTE}{change.resource_id}", change.address, None)
+    path = f"{ROUTE}{change.resource_id}"
+    where = str(change.address)
+    current = SHAPE.parse(api.get(path, address=where), f"GET {path}", where)
+    adopt_tagged(api, stack, path, change.address, current, current["tags"] or ())
     return str(change.resource_id)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from reconciler import ownership
 from reconciler.address import Address, Kind
@@ -15,6 +15,7 @@ from reconciler.desired import DesiredState, Outline
 from reconciler.errors import LettaApplyError
 from reconciler.live.state import Found, LiveState, Part, Resource
 from reconciler.plan.model import Adopt, Attach, Create, Detach, Update
+from reconciler.shape import Shape
 from reconciler.values import JSON, Frozen, thaw
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Found[Any])
 P = TypeVar("P")
+M = TypeVar("M", bound=Mapping[str, object])
 T = TypeVar("T")
 S = TypeVar("S", bound=Resource)
 
@@ -170,7 +172,21 @@ def link(
     api.patch(f"/v1/agents/{agent_id}/{route}/{verb}/{resource_id}", address=str(address))
 
 
-def first_owned(found: list[JSON], stack: str, address: Address) -> JSON | None:
+class Created(TypedDict):
+    """What letta-apply reads of the answer to a create: the new resource's id."""
+
+    id: str
+
+
+CREATED = Shape(Created)
+
+
+def created_id(answer: object, route: str, address: Address) -> str:
+    """The id of the resource a create at `route` made, from the server's answer."""
+    return CREATED.parse(answer, f"POST {route}", str(address))["id"]
+
+
+def first_owned(found: Iterable[M], stack: str, address: Address) -> M | None:
     """The first of `found` whose ownership record names this stack and address."""
     return next(
         (r for r in found if ownership.metadata_address(r.get("metadata"), stack) == address),
@@ -188,18 +204,24 @@ def delete_if_present(api: LettaApi, path: str, address: Address) -> None:
 
 
 def adopt_tagged(
-    api: LettaApi, stack: str, path: str, address: Address, params: Mapping[str, JSON] | None
+    api: LettaApi,
+    stack: str,
+    path: str,
+    address: Address,
+    current: Mapping[str, object],
+    tags: Iterable[str],
 ) -> None:
-    """Write the stack tag and ownership record on a tagged resource (agent or block)."""
-    current = api.get(path, params, address=str(address))
+    """Write the stack tag and ownership record on a tagged resource (agent or block) the
+    server holds as `current` (its record, parsed by its kind), with `tags`."""
     if ownership.is_lock_record(current):
         raise LettaApplyError(f"{address}: the resource is an apply lock, not adopted")
-    metadata = current.get("metadata") or {}
+    metadata = current.get("metadata")
     refuse_other_owner(address, ownership.recorded_stack(metadata), stack)
-    tags = sorted({*(current.get("tags") or ()), ownership.stack_tag(stack)})
-    foreign = {k: v for k, v in metadata.items() if k != ownership.METADATA_KEY}
+    held = metadata if isinstance(metadata, Mapping) else {}
+    foreign = {k: v for k, v in held.items() if k != ownership.METADATA_KEY}
     record = ownership.agent_metadata(stack, address, foreign)
-    api.patch(path, {"tags": tags, "metadata": record}, address=str(address))
+    marked = sorted({*tags, ownership.stack_tag(stack)})
+    api.patch(path, {"tags": marked, "metadata": record}, address=str(address))
 
 
 def refuse_other_owner(address: Address, owner: str | None, stack: str) -> None:

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from reconciler import ownership
 from reconciler.address import Address, AddressError, Kind
@@ -22,6 +22,7 @@ from reconciler.kinds.common import (
     Adoption,
     Reading,
     Resolve,
+    created_id,
     delete_if_present,
     no_named_ids,
     nothing_deleted_with,
@@ -42,6 +43,7 @@ from reconciler.live.state import (
 from reconciler.plan.builder import Builder
 from reconciler.plan.diff import field_changes
 from reconciler.plan.model import Adopt, Create, Delete, FieldChange, Update
+from reconciler.shape import Shape
 from reconciler.values import JSON, freeze, thaw
 
 if TYPE_CHECKING:
@@ -49,6 +51,21 @@ if TYPE_CHECKING:
 
 KIND = Kind.CONVERSATION
 ROUTE = "/v1/conversations/"
+LISTED = f"GET {ROUTE}"
+
+
+class ConversationRecord(TypedDict):
+    """A conversation as the server answers it, with the fields letta-apply reads."""
+
+    id: str
+    agent_id: str
+    summary: str | None
+    """Ends with the stack's ownership marker (`reconciler.ownership`)."""
+    created_at: NotRequired[str | None]
+    last_message_at: NotRequired[str | None]
+
+
+SHAPE = Shape(ConversationRecord)
 
 
 @dataclass(frozen=True)
@@ -112,11 +129,11 @@ def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
 
 def on_agent(
     api: LettaApi, agent_id: str, search: str | None = None, page_size: int = 200
-) -> Iterator[JSON]:
+) -> Iterator[ConversationRecord]:
     """The conversations on an agent (`search`: only those whose summary holds it), page by
     page: the one listing of conversations every read uses."""
     params = {"agent_id": agent_id, **({"summary_search": search} if search else {})}
-    return api.paginate(ROUTE, params, page_size)
+    return (SHAPE.parse(raw, LISTED) for raw in api.paginate(ROUTE, params, page_size))
 
 
 def read(reading: Reading) -> Conversations:
@@ -168,31 +185,31 @@ def _scoped(
     return tuple(survivor_first(found))
 
 
-def from_server(raw: Mapping[str, JSON], stack: str) -> LiveConversation | None:
+def from_server(raw: ConversationRecord, stack: str) -> LiveConversation | None:
     """The conversation if this stack's marker ends its summary, else None."""
-    parsed = ownership.parse_conversation_summary(raw.get("summary"))
+    parsed = ownership.parse_conversation_summary(raw["summary"])
     if parsed is None or parsed[1] != stack:
         return None
     summary, _stack, user_id = parsed
     return LiveConversation(
-        id=str(raw["id"]),
-        agent_id=sys.intern(str(raw["agent_id"])),
+        id=raw["id"],
+        agent_id=sys.intern(raw["agent_id"]),
         user_id=user_id,
         summary=summary,
-        created_at=str(raw.get("created_at") or ""),
+        created_at=raw.get("created_at") or "",
     )
 
 
-def unmarked_from_server(raw: Mapping[str, JSON]) -> LiveConversation | None:
+def unmarked_from_server(raw: ConversationRecord) -> LiveConversation | None:
     """A conversation no stack has marked (a candidate for adoption, its user unknown)."""
-    if ownership.parse_conversation_summary(raw.get("summary")) is not None:
+    if ownership.parse_conversation_summary(raw["summary"]) is not None:
         return None
     return LiveConversation(
-        id=str(raw["id"]),
-        agent_id=sys.intern(str(raw["agent_id"])),
+        id=raw["id"],
+        agent_id=sys.intern(raw["agent_id"]),
         user_id="",
-        summary=str(raw.get("summary") or ""),
-        created_at=str(raw.get("created_at") or ""),
+        summary=raw["summary"] or "",
+        created_at=raw.get("created_at") or "",
     )
 
 
@@ -293,19 +310,21 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
     agent_id = resolve(agent)
     marker = ownership.conversation_marker(stack, change.address.name)
 
-    def find() -> JSON | None:
+    where = str(change.address)
+
+    def find() -> ConversationRecord | None:
         params = {"agent_id": agent_id, "summary_search": marker, "limit": 10}
-        found = api.get(ROUTE, params, address=str(change.address))
-        return next((c for c in found if str(c.get("summary", "")).endswith(marker)), None)
+        found = SHAPE.parse_all(api.get(ROUTE, params, address=where), LISTED, where)
+        return next((c for c in found if (c["summary"] or "").endswith(marker)), None)
 
     created = api.create(
         ROUTE,
         thaw(change.body),
         params={"agent_id": agent_id},
-        address=str(change.address),
+        address=where,
         find_existing=find,
     )
-    return str(created["id"])
+    return created_id(created, ROUTE, change.address)
 
 
 def update(api: LettaApi, change: Update) -> None:
@@ -319,7 +338,7 @@ def update(api: LettaApi, change: Update) -> None:
         api.create(f"{path}/recompile", None, address=str(change.address), find_existing=_none)
 
 
-def _none() -> JSON | None:
+def _none() -> None:
     """Compiling again is harmless to repeat: a lost answer is simply sent again."""
     return None
 
@@ -334,17 +353,18 @@ def adopt(api: LettaApi, stack: str, change: Adopt, resolve: Resolve) -> str:
     address, resource_id = change.address, change.resource_id
     agent = address.owner
     assert agent is not None
-    current = api.get(f"{ROUTE}{resource_id}", address=str(address))
-    parsed = ownership.parse_conversation_summary(current.get("summary"))
+    path, where = f"{ROUTE}{resource_id}", str(address)
+    current = SHAPE.parse(api.get(path, address=where), f"GET {path}", where)
+    parsed = ownership.parse_conversation_summary(current["summary"])
     refuse_other_owner(address, parsed[1] if parsed else None, stack)
-    if resolve(agent) != current.get("agent_id"):
+    if resolve(agent) != current["agent_id"]:
         raise LettaApplyError(
             f"{address}: conversation {resource_id} is not on the stack's agent "
             f"{agent} (apply the agent first, or adopt it)"
         )
-    summary = parsed[0] if parsed else str(current.get("summary") or "")
+    summary = parsed[0] if parsed else current["summary"] or ""
     marked = ownership.conversation_summary(summary, stack, address.name)
-    api.patch(f"{ROUTE}{resource_id}", {"summary": marked}, address=str(address))
+    api.patch(path, {"summary": marked}, address=where)
     return str(resource_id)
 
 
@@ -361,5 +381,5 @@ def _agent_id(api: LettaApi, stack: str, agent: Address) -> str | None:
     params = {"tags": [ownership.stack_tag(stack)], "include": ["agent.tags"]}
     for raw in agents.listing(api, params):
         if agents.from_server(raw, stack).address == agent:
-            return str(raw["id"])
+            return raw["id"]
     return None

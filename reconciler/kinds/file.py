@@ -200,6 +200,37 @@ def _with_text(live: LiveFile, text: str | None) -> LiveFile:
     return live if text is None else replace(live, content=text)
 
 
+# Exporting -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    """A file as an export writes it back; `text` is None when the server holds none."""
+
+    name: str
+    file_type: str
+    status: str
+    text: str | None
+
+
+def exported(
+    api: LettaApi, holder: folder.LiveFolder, stack: str | None, page_size: int
+) -> tuple[ExportedFile, ...]:
+    """A folder's files (with `stack`, those its record names) with their text, by name."""
+    path = f"/v1/folders/{holder.id}/files"
+    files = [
+        ExportedFile(
+            name=str(raw.get("file_name") or ""),
+            file_type=str(raw.get("file_type") or ""),
+            status=str(raw.get("processing_status") or ""),
+            text=raw.get("content") if isinstance(raw.get("content"), str) else None,
+        )
+        for raw in api.paginate(path, {"include_content": True}, min(page_size, 100))
+        if stack is None or from_server(raw, holder).address is not None
+    ]
+    return tuple(sorted(files, key=lambda f: f.name))
+
+
 # Planning -------------------------------------------------------------------------------------
 
 

@@ -43,6 +43,7 @@ from reconciler.values import JSON, freeze, thaw
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
+    from reconciler.kinds import file  # its part refers to folders: imported where used
 
 KIND = Kind.FOLDER
 FILES = "files"
@@ -162,6 +163,11 @@ def _inventory(files: JSON) -> dict[str, dict[str, str]]:
     }
 
 
+def listing(api: LettaApi, stack: str) -> list[LiveFolder]:
+    """Every folder on the server (few: names are unique)."""
+    return [from_server(raw, stack) for raw in api.paginate("/v1/folders/", None, 100)]
+
+
 def read(reading: Reading) -> Folders:
     """Every folder (few on a server: any can hold a declared name), and the agents of the
     stack's (with `--adopt`, of the unowned ones of declared names too). A scoped read keeps
@@ -170,7 +176,7 @@ def read(reading: Reading) -> Folders:
     if reading.scoped and not (desired and desired.folders):
         return Folders()
     api, stack = reading.api, reading.stack
-    found = [from_server(raw, stack) for raw in api.paginate("/v1/folders/", None, 100)]
+    found = listing(api, stack)
     if reading.scoped and desired is not None:
         wanted = set(declared(desired))
         found = [f for f in found if f.address is None or f.address in wanted]
@@ -200,6 +206,43 @@ def _agents(api: LettaApi, folder: LiveFolder) -> tuple[str, ...]:
 
 def _with_agents(folder: LiveFolder, agent_ids: tuple[str, ...] | None) -> LiveFolder:
     return folder if agent_ids is None else replace(folder, agent_ids=agent_ids)
+
+
+# Exporting -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportedFolder:
+    """A folder as an export writes it back: its settings, the agents it is attached to, and
+    its files (`reconciler.kinds.file.exported`)."""
+
+    name: str
+    description: str | None
+    instructions: str | None
+    embedding: str | None
+    agent_ids: tuple[str, ...]
+    files: tuple[file.ExportedFile, ...]
+
+
+def with_agents(api: LettaApi, stack: str, parallelism: int) -> list[LiveFolder]:
+    """Every folder with the agents it is attached to: an export may take any."""
+    found = listing(api, stack)
+    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+        return list(pool.map(lambda f: replace(f, agent_ids=_agents(api, f)), found))
+
+
+def exported(api: LettaApi, found: LiveFolder, stack: str | None, page_size: int) -> ExportedFolder:
+    """The folder with its files (with `stack`, those its record names) and their text."""
+    from reconciler.kinds import file  # the files' part refers to folders
+
+    return ExportedFolder(
+        found.name,
+        found.description,
+        found.instructions,
+        found.embedding,
+        found.agent_ids,
+        file.exported(api, found, stack, page_size),
+    )
 
 
 # Planning -------------------------------------------------------------------------------------

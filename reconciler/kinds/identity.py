@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from reconciler import ownership
 from reconciler.address import Address, Kind
@@ -24,6 +24,7 @@ from reconciler.kinds.common import (
     Reading,
     Resolve,
     attach_at,
+    created_id,
     detach_at,
     fingerprinted_in,
     no_named_ids,
@@ -44,6 +45,7 @@ from reconciler.live.state import (
 )
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, NoticeKind, Update
+from reconciler.shape import Shape
 from reconciler.values import JSON, Frozen, freeze, thaw
 
 if TYPE_CHECKING:
@@ -51,6 +53,30 @@ if TYPE_CHECKING:
 
 KIND = Kind.IDENTITY
 ROUTE = "/v1/identities/"
+LISTED = f"GET {ROUTE}"
+ATTACHED = f"GET {agents.ROUTE} (agent.identities)"
+"""Where the identities attached to the stack's agents are read: with the agents."""
+
+
+class IdentityProperty(TypedDict):
+    key: str
+    value: NotRequired[object]
+
+
+class IdentityRecord(TypedDict):
+    """An identity as the server answers it (its listing, the agents' `identities`), with
+    the fields letta-apply reads."""
+
+    id: str
+    identifier_key: str
+    name: str
+    identity_type: str
+    properties: list[IdentityProperty] | None
+    """The declared properties and the stack's marks (`ownership.RESERVED_PROPERTIES`)."""
+    created_at: NotRequired[str | None]
+
+
+SHAPE = Shape(IdentityRecord)
 
 
 @dataclass(frozen=True)
@@ -84,23 +110,28 @@ def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
 def shown(change: Create) -> Mapping[str, JSON]:
     """The properties as `key: value` (as a person declared them), without the ownership
     marker."""
-    declared = properties(change.body)
+    declared = body_properties(change.body)
     shown = {k: v for k, v in declared.items() if k != ownership.IDENTITY_MARKER_KEY}
     return {**change.body, "properties": shown}
 
 
-def properties(raw: Mapping[str, JSON]) -> dict[str, JSON]:
+def properties(listed: Iterable[IdentityProperty] | None) -> dict[str, object]:
     """An identity's properties as key -> value (the server sends a list of records)."""
-    found = raw.get("properties") or ()
-    return {str(p["key"]): p.get("value") for p in found if isinstance(p, Mapping) and "key" in p}
+    return {p["key"]: p.get("value") for p in listed or ()}
+
+
+def body_properties(body: Mapping[str, JSON]) -> dict[str, JSON]:
+    """The properties of a create's body (as `_property_list` writes them) as key -> value."""
+    listed = body.get("properties") or ()
+    return {str(p["key"]): p.get("value") for p in listed if isinstance(p, Mapping) and "key" in p}
 
 
 def listing(
     api: LettaApi, params: Params | None, wanted_keys: Set[str], page_size: int = 200
-) -> list[JSON]:
+) -> list[IdentityRecord]:
     """The identities matching `params` (by key, or all), every page."""
     with _identities_api(api, wanted_keys):
-        return list(api.paginate(ROUTE, params, page_size))
+        return [SHAPE.parse(raw, LISTED) for raw in api.paginate(ROUTE, params, page_size)]
     return []  # a server without the identities API holds none
 
 
@@ -119,7 +150,7 @@ def read(reading: Reading) -> Identities:
     saved = _saved_reads(reading)
     if saved.listed if saved else reading.prunes:
         return Identities(_every(reading, wanted), IdentityReads(listed=True))
-    attached = reading.part(agents.LIVE).identities
+    attached = [SHAPE.parse(raw, ATTACHED) for raw in reading.part(agents.LIVE).identities]
     keys = saved.looked_up if saved else _keys_to_look_up(reading, attached, wanted)
     if keys is None:  # fewer requests than looking them up
         return Identities(_every(reading, wanted), IdentityReads(listed=True))
@@ -160,11 +191,11 @@ def _every(reading: Reading, wanted: Set[str]) -> tuple[LiveIdentity, ...]:
 
 
 def _keys_to_look_up(
-    reading: Reading, attached: Iterable[Mapping[str, JSON]], wanted: Set[str]
+    reading: Reading, attached: Iterable[IdentityRecord], wanted: Set[str]
 ) -> tuple[str, ...] | None:
     """The declared keys attached to none of the stack's agents; None when looking them up
     would take more requests than listing every identity (counted first)."""
-    seen = {str(raw.get("identifier_key")) for raw in attached}
+    seen = {raw["identifier_key"] for raw in attached}
     keys = tuple(sorted(wanted - seen))
     if len(keys) > 1 and len(keys) > _listing_pages(reading, wanted):
         return None
@@ -173,18 +204,18 @@ def _keys_to_look_up(
 
 def _listing_pages(reading: Reading, wanted: Set[str]) -> int:
     """How many requests listing every identity on the server takes."""
-    count: JSON = 0
+    count: object = 0
     with _identities_api(reading.api, wanted):
         count = reading.api.get(f"{ROUTE}count")
     return (count if isinstance(count, int) else 0) // reading.page_size + 1
 
 
-def _looked_up(reading: Reading, keys: Sequence[str], wanted: Set[str]) -> list[JSON]:
+def _looked_up(reading: Reading, keys: Sequence[str], wanted: Set[str]) -> list[IdentityRecord]:
     """The identities holding `keys`, one lookup per key, `parallelism` at a time."""
     if not keys:
         return []
 
-    def lookup(key: str) -> list[JSON]:
+    def lookup(key: str) -> list[IdentityRecord]:
         return listing(reading.api, {"identifier_key": key}, wanted, reading.page_size)
 
     with ThreadPoolExecutor(max_workers=max(1, min(reading.parallelism, len(keys)))) as pool:
@@ -192,10 +223,10 @@ def _looked_up(reading: Reading, keys: Sequence[str], wanted: Set[str]) -> list[
 
 
 def _kept(
-    listed: Iterable[Mapping[str, JSON]], stack: str, wanted: Set[str]
+    listed: Iterable[IdentityRecord], stack: str, wanted: Set[str]
 ) -> tuple[LiveIdentity, ...]:
     """The stack's identities and those holding a declared key, each once."""
-    unique = {str(raw["id"]): raw for raw in listed}
+    unique = {raw["id"]: raw for raw in listed}
     read = (from_server(raw, stack) for raw in unique.values())
     return tuple(survivor_first(i for i in read if i.owned or i.identifier_key in wanted))
 
@@ -217,17 +248,17 @@ def _identities_api(api: LettaApi, wanted: Set[str]) -> Iterator[None]:
             ) from exc
 
 
-def from_server(raw: Mapping[str, JSON], stack: str) -> LiveIdentity:
-    values = properties(raw)
+def from_server(raw: IdentityRecord, stack: str) -> LiveIdentity:
+    values = properties(raw["properties"])
     marks = {key: values.pop(key, None) for key in ownership.RESERVED_PROPERTIES}
     return LiveIdentity(
-        id=str(raw["id"]),
-        identifier_key=str(raw.get("identifier_key") or ""),
-        name=str(raw.get("name") or ""),
-        identity_type=str(raw.get("identity_type") or "user"),
+        id=raw["id"],
+        identifier_key=raw["identifier_key"],
+        name=raw["name"],
+        identity_type=raw["identity_type"],
         properties=freeze(values),
         owned=marks[ownership.IDENTITY_MARKER_KEY] == stack,
-        created_at=str(raw.get("created_at") or ""),
+        created_at=raw.get("created_at") or "",
         protected=marks[ownership.IDENTITY_PROTECTED_KEY] is True,
         marked_by=_marker(marks[ownership.IDENTITY_MARKER_KEY]),
     )
@@ -390,15 +421,16 @@ def adopting(desired: DesiredState, live: LiveState, found: Adoption) -> LiveSta
 
 
 def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
-    key = str(change.body["identifier_key"])
+    key, where = str(change.body["identifier_key"]), str(change.address)
 
-    def find() -> JSON | None:
-        found = api.get(ROUTE, {"identifier_key": key}, address=str(change.address))
+    def find() -> IdentityRecord | None:
+        answer = api.get(ROUTE, {"identifier_key": key}, address=where)
+        found = SHAPE.parse_all(answer, LISTED, where)
         return next((i for i in found if from_server(i, stack).owned), None)
 
     sent = thaw(change.body)
-    created = api.create(ROUTE, sent, address=str(change.address), find_existing=find)
-    return str(created["id"])
+    created = api.create(ROUTE, sent, address=where, find_existing=find)
+    return created_id(created, ROUTE, change.address)
 
 
 def update(api: LettaApi, change: Update) -> None:
@@ -428,21 +460,18 @@ def detach(api: LettaApi, change: Detach, resolve: Resolve) -> None:
 def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:
     """Add this stack's marker property to an existing identity with the declared key."""
     address, resource_id = change.address, change.resource_id
-    key = address.name
-    current = api.get(f"{ROUTE}{resource_id}", address=str(address))
-    if current.get("identifier_key") != key:
+    key, path, where = address.name, f"{ROUTE}{resource_id}", str(address)
+    current = SHAPE.parse(api.get(path, address=where), f"GET {path}", where)
+    if current["identifier_key"] != key:
         raise LettaApplyError(
             f"{address}: identity {resource_id} has identifier_key "
-            f"{current.get('identifier_key')!r}, not {key!r}"
+            f"{current['identifier_key']!r}, not {key!r}"
         )
-    owner = properties(current).get(ownership.IDENTITY_MARKER_KEY)
+    owner = properties(current["properties"]).get(ownership.IDENTITY_MARKER_KEY)
     refuse_other_owner(address, owner if isinstance(owner, str) else None, stack)
     kept = [
-        dict(p)
-        for p in current.get("properties") or ()
-        if p.get("key") != ownership.IDENTITY_MARKER_KEY
+        dict(p) for p in current["properties"] or () if p["key"] != ownership.IDENTITY_MARKER_KEY
     ]
     marker = {"key": ownership.IDENTITY_MARKER_KEY, "value": stack, "type": "string"}
-    path = f"{ROUTE}{resource_id}"
-    api.patch(path, {"properties": [*kept, marker]}, address=str(address))
+    api.patch(path, {"properties": [*kept, marker]}, address=where)
     return str(resource_id)

@@ -16,7 +16,7 @@ created, the Letta server registers its tools, which agents then attach as `<ser
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from reconciler import secrets
 from reconciler.address import Address, Kind
@@ -25,6 +25,7 @@ from reconciler.errors import LettaApplyError
 from reconciler.kinds.common import (
     Reading,
     Resolve,
+    created_id,
     delete_if_present,
     fingerprinted_in,
     no_named_ids,
@@ -39,6 +40,7 @@ from reconciler.kinds.common import (
 from reconciler.live.state import Found, LiveMcpServer, LiveState, Part, survivor_first
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Create, Delete, NoticeKind, Update
+from reconciler.shape import Shape
 from reconciler.values import JSON, Frozen, freeze, thaw
 
 if TYPE_CHECKING:
@@ -55,6 +57,27 @@ BEARER = "Bearer "
 """What the server puts before the token it keeps when it lists a server."""
 UNRECORDED = "(unrecorded)"
 """A live credential whose digest the stack's record does not hold."""
+LISTED = f"GET {ROUTE}"
+
+
+class McpServerRecord(TypedDict):
+    """An MCP server as the server answers it, with the fields letta-apply reads (a command's
+    or a URL's, by its type; the stack's mark is among `env` or `custom_headers`)."""
+
+    id: str
+    server_name: str
+    mcp_server_type: NotRequired[str | None]
+    command: NotRequired[str | None]
+    args: NotRequired[list[str] | None]
+    env: NotRequired[dict[str, str] | None]
+    server_url: NotRequired[str | None]
+    auth_header: NotRequired[str | None]
+    auth_token: NotRequired[str | None]
+    custom_headers: NotRequired[dict[str, str] | None]
+    created_at: NotRequired[str | None]
+
+
+SHAPE = Shape(McpServerRecord)
 
 
 class McpServers(Found[LiveMcpServer]):
@@ -90,16 +113,20 @@ def read(reading: Reading) -> McpServers:
         providers = {t.provider for s in desired.agents for t in s.tools if t.provider != t}
         if not desired.mcp_servers and not providers:
             return McpServers()
-    listed = reading.api.get(ROUTE)
-    found = (from_server(raw, reading.stack, reading.api.secrets) for raw in listed)
+    found = (from_server(raw, reading.stack, reading.api.secrets) for raw in listed(reading.api))
     return McpServers(tuple(survivor_first(found)))
 
 
-def from_server(raw: Mapping[str, JSON], stack: str, access: SecretAccess) -> LiveMcpServer:
+def listed(api: LettaApi, address: str = "") -> list[McpServerRecord]:
+    """Every MCP server on the server (the listing is not paginated)."""
+    return SHAPE.parse_all(api.get(ROUTE, address=address), LISTED, address)
+
+
+def from_server(raw: McpServerRecord, stack: str, access: SecretAccess) -> LiveMcpServer:
     """An MCP server as listed; its secret-bearing values are kept only as digests the
     stack's record holds (see the module's note)."""
-    name = str(raw.get("server_name") or "")
-    transport = str(raw.get("mcp_server_type") or "")
+    name = raw["server_name"]
+    transport = raw.get("mcp_server_type") or ""
     values = _values(raw)
     mark = values.pop(f"env:{MARK_VARIABLE}", None) or values.pop(f"header:{MARK_HEADER}", None)
     record = _record(
@@ -118,11 +145,11 @@ def from_server(raw: Mapping[str, JSON], stack: str, access: SecretAccess) -> Li
         "values": _recorded(address, values, record, access) if address else {},
     }
     return LiveMcpServer(
-        id=str(raw["id"]),
+        id=raw["id"],
         name=name,
         address=address,
         settings=freeze({k: v for k, v in settings.items() if v is not None}),
-        created_at=str(raw.get("created_at") or ""),
+        created_at=raw.get("created_at") or "",
     )
 
 
@@ -147,14 +174,14 @@ def record_text(digests: Mapping[str, str]) -> str:
     return ";".join(f"{name}={digest}" for name, digest in sorted(digests.items()))
 
 
-def _values(raw: Mapping[str, JSON]) -> dict[str, str]:
+def _values(raw: McpServerRecord) -> dict[str, str]:
     """Environment values, headers and the token (as sent), each under a `env:` /
-    `header:` / `authToken` name, as strings."""
-    found = {f"env:{k}": str(v) for k, v in (raw.get("env") or {}).items()}
-    found.update({f"header:{k}": str(v) for k, v in (raw.get("custom_headers") or {}).items()})
-    if raw.get("auth_token"):
+    `header:` / `authToken` name."""
+    found = {f"env:{k}": v for k, v in (raw.get("env") or {}).items()}
+    found.update({f"header:{k}": v for k, v in (raw.get("custom_headers") or {}).items()})
+    if token := raw.get("auth_token"):
         # The server keeps the token as sent and answers with `Bearer ` before it.
-        found["authToken"] = str(raw["auth_token"]).removeprefix(BEARER)
+        found["authToken"] = token.removeprefix(BEARER)
     return found
 
 
@@ -264,24 +291,25 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
     where = str(change.address)
     request = _request(api, change.address, thaw(change.body))
 
-    def find() -> JSON | None:
-        listed = api.get(ROUTE, address=where)
-        return next((m for m in listed if _named_as(m, change.address, stack, api)), None)
+    def find() -> McpServerRecord | None:
+        return next(
+            (m for m in listed(api, where) if _named_as(m, change.address, stack, api)), None
+        )
 
-    listed = api.get(ROUTE, address=where)
-    existing = next((m for m in listed if m.get("server_name") == change.address.name), None)
+    servers = listed(api, where)
+    existing = next((m for m in servers if m["server_name"] == change.address.name), None)
     if existing is not None:
         if not _named_as(existing, change.address, stack, api):
             raise LettaApplyError(
                 f"{where}: an MCP server of that name appeared without this stack's mark; "
                 "not overwritten (adopt it to manage it)"
             )
-        return str(existing["id"])
+        return existing["id"]
     created = api.create(ROUTE, request, address=where, find_existing=find)
-    return str(created["id"])
+    return created_id(created, ROUTE, change.address)
 
 
-def _named_as(raw: Mapping[str, JSON], address: Address, stack: str, api: LettaApi) -> bool:
+def _named_as(raw: McpServerRecord, address: Address, stack: str, api: LettaApi) -> bool:
     return from_server(raw, stack, api.secrets).address == address
 
 
@@ -300,9 +328,9 @@ def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:
     """Mark an existing MCP server of the declared name as the stack's (the next apply
     writes the declared configuration)."""
     address, resource_id = change.address, change.resource_id
-    path = f"{ROUTE}{resource_id}"
-    current = api.get(path, address=str(address))
-    if current.get("server_name") != address.name:
+    path, where = f"{ROUTE}{resource_id}", str(address)
+    current = SHAPE.parse(api.get(path, address=where), f"GET {path}", where)
+    if current["server_name"] != address.name:
         raise LettaApplyError(f"{address}: MCP server {resource_id} is not named {address.name!r}")
     values = _values(current)
     mark = values.get(f"env:{MARK_VARIABLE}") or values.get(f"header:{MARK_HEADER}")
@@ -314,5 +342,5 @@ def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:
     else:
         headers = {**(current.get("custom_headers") or {}), MARK_HEADER: stack}
         config.update(server_url=current.get("server_url"), custom_headers=headers)
-    api.patch(path, {"config": config}, address=str(address))
+    api.patch(path, {"config": config}, address=where)
     return str(resource_id)

@@ -163,6 +163,29 @@ def listed(api: LettaApi, archive_id: str) -> Iterator[JSON]:
         start = str(passages[-1]["created_at"])
 
 
+# Exporting -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportedPassage:
+    """A passage as an export writes it back."""
+
+    text: str
+    tags: tuple[str, ...]
+
+
+def exported(api: LettaApi, archive_id: str, stack: str | None) -> tuple[ExportedPassage, ...]:
+    """An archive's passages: with `stack`, those it wrote; else those no stack wrote."""
+    found = []
+    for raw in listed(api, archive_id):
+        metadata = raw.get("metadata")
+        owner = ownership.recorded_stack(metadata if isinstance(metadata, Mapping) else {})
+        if owner == stack:
+            tags = tuple(sorted(str(t) for t in raw.get("tags") or ()))
+            found.append(ExportedPassage(str(raw.get("text") or ""), tags))
+    return tuple(found)
+
+
 # Planning -------------------------------------------------------------------------------------
 
 

@@ -16,7 +16,6 @@ from reconciler.address import Address, AddressError
 from reconciler.client import LettaApi
 from reconciler.kinds import agent, conversation
 from reconciler.live.state import Activity, LiveAgent
-from reconciler.values import JSON
 
 
 def read_activity(
@@ -60,5 +59,5 @@ def _conversations(
         yield Activity(address, live.id, live.created_at, _timestamp(raw.get("last_message_at")))
 
 
-def _timestamp(value: JSON) -> str | None:
-    return value if isinstance(value, str) and value else None
+def _timestamp(value: str | None) -> str | None:
+    return value or None

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final, NotRequired, TypedDict
 
 from reconciler import ownership
 from reconciler.address import Address, AddressError, Kind
@@ -43,6 +43,7 @@ from reconciler.kinds.common import (
 from reconciler.live.state import Found, LiveState, LiveTool, Part, survivor_first
 from reconciler.plan.builder import Builder, optional
 from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, NoticeKind, Update
+from reconciler.shape import Shape
 from reconciler.values import JSON, Frozen, freeze, thaw
 
 if TYPE_CHECKING:
@@ -60,10 +61,40 @@ FIELDS = (
     "default_requires_approval",
 )
 """The tool fields the stack manages (those a manifest sets), by server name."""
-METADATA = "metadata_"
+METADATA: Final = "metadata_"
 """Where the server keeps a tool's metadata (it also writes its own keys there)."""
 MCP_TOOL_TYPE = "external_mcp"
 """The type the server gives the tools it registers for an MCP server."""
+LISTED = f"GET {ROUTE}"
+
+
+class PipRequirement(TypedDict):
+    name: str
+    version: NotRequired[str | None]
+
+
+class ToolRecord(TypedDict):
+    """A tool as the server answers it (its listing, an MCP server's tools), with the fields
+    letta-apply reads: `FIELDS` among them."""
+
+    id: str
+    name: str
+    tags: list[str] | None
+    metadata_: object
+    """The tool's metadata (`METADATA`); anyone may write it: read by
+    `reconciler.ownership`, which takes any shape."""
+    tool_type: NotRequired[str | None]
+    created_at: NotRequired[str | None]
+    source_code: NotRequired[str | None]
+    description: NotRequired[str | None]
+    pip_requirements: NotRequired[list[PipRequirement] | None]
+    return_char_limit: NotRequired[int | None]
+    default_requires_approval: NotRequired[bool | None]
+    json_schema: NotRequired[dict[str, object] | None]
+    """Read by `reconciler.export` (the description the server took from the docstring)."""
+
+
+SHAPE = Shape(ToolRecord)
 
 
 class Tools(Found[LiveTool]):
@@ -112,9 +143,9 @@ def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
 # Reading --------------------------------------------------------------------------------------
 
 
-def listing(api: LettaApi, params: Params, page_size: int = 200) -> Iterator[JSON]:
+def listing(api: LettaApi, params: Params, page_size: int = 200) -> Iterator[ToolRecord]:
     """The tools matching `params` (types, names), page by page."""
-    return api.paginate(ROUTE, params, page_size)
+    return (SHAPE.parse(raw, LISTED) for raw in api.paginate(ROUTE, params, page_size))
 
 
 def read(reading: Reading) -> Tools:
@@ -142,7 +173,7 @@ def _named(reading: Reading, names: list[str]) -> tuple[LiveTool, ...]:
     for start in range(0, len(names), NAMES_BATCH):
         params = {"names": names[start : start + NAMES_BATCH]}
         for raw in listing(reading.api, params, reading.page_size):
-            found.setdefault(str(raw["id"]), from_server(raw, reading.stack))
+            found.setdefault(raw["id"], from_server(raw, reading.stack))
     return tuple(survivor_first(found.values()))
 
 
@@ -159,11 +190,14 @@ def _of_mcp_servers(reading: Reading) -> tuple[LiveTool, ...]:
         from_server(raw, reading.stack, mcp_server=server.name)
         for server in servers
         if server.name in providers
-        for raw in reading.api.get(
-            f"{mcp_server.ROUTE}{server.id}/tools", address=f"mcp-server/{server.name}"
-        )
-        or ()
+        for raw in _of_mcp_server(reading.api, server.id, f"mcp-server/{server.name}")
     )
+
+
+def _of_mcp_server(api: LettaApi, server_id: str, address: str) -> list[ToolRecord]:
+    """The tools an MCP server provides, from its own tool listing."""
+    path = f"{mcp_server.ROUTE}{server_id}/tools"
+    return SHAPE.parse_all(api.get(path, address=address) or [], f"GET {path}", address)
 
 
 def named(desired: DesiredState) -> set[str]:
@@ -171,42 +205,42 @@ def named(desired: DesiredState) -> set[str]:
     return {t.name for t in desired.tools} | {a.name for s in desired.agents for a in s.tools}
 
 
-def from_server(raw: Mapping[str, JSON], stack: str, mcp_server: str | None = None) -> LiveTool:
+def from_server(raw: ToolRecord, stack: str, mcp_server: str | None = None) -> LiveTool:
     """A tool as the server lists it; `mcp_server` names the MCP server whose own listing
     holds it (it counts only for a tool of the MCP type)."""
-    metadata = raw.get(METADATA) or {}
+    metadata = raw[METADATA]
     recorded = ownership.metadata_address(metadata, stack)
-    tags = tuple(sorted(raw.get("tags") or ()))
+    tags = tuple(sorted(raw["tags"] or ()))
     return LiveTool(
-        id=str(raw["id"]),
-        name=str(raw.get("name") or ""),
-        tool_type=str(raw.get("tool_type") or ""),
+        id=raw["id"],
+        name=raw["name"],
+        tool_type=raw.get("tool_type") or "",
         address=recorded if recorded is not None and recorded.kind is KIND else None,
         settings=_settings(raw),
         tags=tags,
         tagged=ownership.stack_tag(stack) in tags,
         protected=ownership.metadata_protected(metadata, stack),
-        created_at=str(raw.get("created_at") or ""),
+        created_at=raw.get("created_at") or "",
         mcp_server=mcp_server if raw.get("tool_type") == MCP_TOOL_TYPE else None,
         owner=ownership.recorded_stack(metadata),
     )
 
 
-def _settings(raw: Mapping[str, JSON]) -> Frozen:
+def _settings(raw: ToolRecord) -> Frozen:
     found = {name: raw.get(name) for name in FIELDS}
     found["pip_requirements"] = _requirements(raw.get("pip_requirements"))
     return Frozen({name: freeze(value) for name, value in found.items() if value is not None})
 
 
-def _requirements(listed: JSON) -> list[str] | None:
+def _requirements(listed: list[PipRequirement] | None) -> list[str] | None:
     """`[{name, version}]` as pip requirement strings (`name` or `name==version`)."""
     if not listed:
         return None
     found = []
     for item in listed:
-        if isinstance(item, Mapping) and item.get("name"):
+        if item["name"]:
             version = item.get("version")
-            found.append(f"{item['name']}=={version}" if version else str(item["name"]))
+            found.append(f"{item['name']}=={version}" if version else item["name"])
     return sorted(found)
 
 
@@ -340,20 +374,23 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
         return found.id  # made by an earlier, interrupted run
     tag = ownership.stack_tag(stack)
 
-    def find() -> JSON | None:
+    def find() -> ToolRecord | None:
         # Right after the create the tool has the stack's tag but no record yet.
         found = _by_name(api, change.address)
-        return found if found is not None and tag in (found.get("tags") or ()) else None
+        return found if found is not None and tag in (found["tags"] or ()) else None
 
-    created = api.create(ROUTE, _server_fields(body), address=where, find_existing=find)
-    held = created.get(METADATA) or {}
-    api.patch(f"{ROUTE}{created['id']}", {METADATA: {**held, **record}}, address=where)
-    return str(created["id"])
+    answer = api.create(ROUTE, _server_fields(body), address=where, find_existing=find)
+    created = SHAPE.parse(answer, f"POST {ROUTE}", where)
+    held = created[METADATA]
+    marked = {**(held if isinstance(held, Mapping) else {}), **record}
+    api.patch(f"{ROUTE}{created['id']}", {METADATA: marked}, address=where)
+    return created["id"]
 
 
-def _by_name(api: LettaApi, address: Address) -> JSON | None:
-    found = api.get(ROUTE, {"name": address.name}, address=str(address))
-    return next((t for t in found if t.get("name") == address.name), None)
+def _by_name(api: LettaApi, address: Address) -> ToolRecord | None:
+    where = str(address)
+    found = SHAPE.parse_all(api.get(ROUTE, {"name": address.name}, address=where), LISTED, where)
+    return next((t for t in found if t["name"] == address.name), None)
 
 
 def update(api: LettaApi, change: Update) -> None:
@@ -396,10 +433,9 @@ def tool_id(api: LettaApi, address: Address, resolve: Resolve) -> str:
     except LettaApplyError:
         if address.provider == address:
             raise
-    path = f"{mcp_server.ROUTE}{_mcp_server_id(api, address, resolve)}/tools"
-    for raw in api.get(path, address=str(address)) or ():
-        if raw.get("name") == address.name and raw.get("tool_type") == MCP_TOOL_TYPE:
-            return str(raw["id"])
+    for raw in _of_mcp_server(api, _mcp_server_id(api, address, resolve), str(address)):
+        if raw["name"] == address.name and raw.get("tool_type") == MCP_TOOL_TYPE:
+            return raw["id"]
     raise LettaApplyError(f"{address}: the MCP server provides no tool {address.name!r}")
 
 
@@ -410,14 +446,10 @@ def _mcp_server_id(api: LettaApi, address: Address, resolve: Resolve) -> str:
     except LettaApplyError:
         pass
     name = address.provider.name
-    named = [
-        s
-        for s in api.get(mcp_server.ROUTE, address=str(address)) or ()
-        if s.get("server_name") == name
-    ]
+    named = [s for s in mcp_server.listed(api, str(address)) if s["server_name"] == name]
     if len(named) != 1:
         raise LettaApplyError(f"{address}: no MCP server named {name!r} on the server")
-    return str(named[0]["id"])
+    return named[0]["id"]
 
 
 def detach(api: LettaApi, change: Detach, resolve: Resolve) -> None:
@@ -427,15 +459,16 @@ def detach(api: LettaApi, change: Detach, resolve: Resolve) -> None:
 def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:
     """Mark an existing tool with the declared name as the stack's."""
     address, resource_id = change.address, change.resource_id
-    path = f"{ROUTE}{resource_id}"
-    current = api.get(path, address=str(address))
-    if current.get("name") != address.name:
+    path, where = f"{ROUTE}{resource_id}", str(address)
+    current = SHAPE.parse(api.get(path, address=where), f"GET {path}", where)
+    if current["name"] != address.name:
         raise LettaApplyError(
-            f"{address}: tool {resource_id} is named {current.get('name')!r}, not {address.name!r}"
+            f"{address}: tool {resource_id} is named {current['name']!r}, not {address.name!r}"
         )
-    metadata = current.get(METADATA) or {}
+    metadata = current[METADATA]
     refuse_other_owner(address, ownership.recorded_stack(metadata), stack)
-    tags = sorted({*(current.get("tags") or ()), ownership.stack_tag(stack)})
-    record = ownership.agent_metadata(stack, address, metadata)
-    api.patch(path, {"tags": tags, METADATA: record}, address=str(address))
+    tags = sorted({*(current["tags"] or ()), ownership.stack_tag(stack)})
+    held = metadata if isinstance(metadata, Mapping) else {}
+    record = ownership.agent_metadata(stack, address, held)
+    api.patch(path, {"tags": tags, METADATA: record}, address=where)
     return str(resource_id)

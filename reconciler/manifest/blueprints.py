@@ -250,7 +250,7 @@ class Compiler:
         listed: list[tuple[str, Location]] = []
         default = self.defaults.get(section.name)
         own = definition.body.get(section.name)
-        if default is not None and (own is None or section.adds_up):
+        if default is not None and (own is None or not section.one_per_agent):
             listed += [(name, default.loc) for name in default.value]
         if own is not None:
             listed += [(name, own.item_loc(index)) for index, name in enumerate(own)]

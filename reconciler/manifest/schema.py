@@ -17,13 +17,14 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import Location
-from reconciler.manifest.compiled import Check, NotCompiled, compile_schema
 from reconciler.manifest.marked import MarkedMap, format_path, locate
 from reconciler.manifest.problems import MAX_QUOTED, Problems, quoted, suggest
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
+
+    from reconciler.manifest.compiled import Check
 
 SCHEMA_RESOURCE = "manifest.schema.json"
 
@@ -74,6 +75,9 @@ def predicate(definition: str | None = None) -> Check | None:
 
 @cache
 def _compiled() -> dict[str | None, Check] | None:
+    # Imported here: `python -m reconciler.manifest.compiled` writes its generated module.
+    from reconciler.manifest.compiled import NotCompiled, compile_schema
+
     try:
         return compile_schema(manifest_schema())
     except NotCompiled:

@@ -1,4 +1,6 @@
-"""Folders of files and archives of passages (`folders:`, `archives:`), read from the repository.
+"""Folders of files and archives of passages (`folders:`, `archives:`), read from the repository
+and written back by an export: the sections agents list by name (`SECTIONS`, which the
+manifest's expansion and the export walk without naming either).
 
 A folder's `files` and an archive's `passagesFrom` are globs relative to the manifest. Every
 match is read like any file a stack names: inside the stack's root once symlinks are followed,
@@ -14,19 +16,27 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.address import Address, Kind
 from reconciler.desired import ArchiveSpec, FileSpec, FolderSpec, PassageSpec
 from reconciler.errors import Location
+from reconciler.kinds import archive, folder
+from reconciler.manifest import schema
 from reconciler.manifest.files import Root, Unreadable, decode, display_name, read_file
 from reconciler.manifest.marked import MarkedList, MarkedMap, plain
 from reconciler.manifest.merge import Definition, Stack
 from reconciler.manifest.problems import Problems
-from reconciler.manifest.variables import Text, compile_text
+from reconciler.manifest.variables import Text, compile_text, literal
+
+if TYPE_CHECKING:
+    from reconciler.client import LettaApi
+    from reconciler.kinds.archive import ExportedArchive
+    from reconciler.kinds.file import ExportedFile
+    from reconciler.kinds.folder import ExportedFolder
 
 FILE_MAX_BYTES = 10 * 1024 * 1024
 """Largest file a folder or archive takes: the server holds a file's bytes in memory."""
@@ -303,6 +313,123 @@ def _valid_name(name: str, path: Path, loc: Location, problems: Problems) -> boo
     return True
 
 
+# Writing back (export) -------------------------------------------------------------------------
+
+FOLDERS_DIR = "folders"
+"""Where an export writes the folders' files, a directory a folder, below the manifest."""
+TEXT_TYPES = frozenset(
+    {
+        "application/json",
+        "application/x-jsonlines",
+        "application/jsonl",
+        "application/xml",
+        "application/javascript",
+        "application/x-yaml",
+        "application/yaml",
+        "application/toml",
+        "application/sql",
+        "application/x-sh",
+    }
+)
+"""Besides `text/*`: the types the server keeps as the text uploaded (others, a PDF, are
+converted, and their bytes cannot be written back)."""
+
+
+@dataclass
+class Written:
+    """What an export writes of the sections below: each one's entries by name, the files
+    they name (path below the manifest -> text), and the names each agent lists."""
+
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    links: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    """Agent id -> section -> the names it lists."""
+    directories: set[str] = field(default_factory=set)
+    """The directories taken below the manifest, lowercase (a file system may not tell case)."""
+    globbed: set[str] = field(default_factory=set)
+    """The directories the written globs take whole (`folders/<folder>`)."""
+
+
+def _folder_entry(found: ExportedFolder, written: Written, notes: list[str]) -> dict[str, Any]:
+    """A folder's settings, its files written under `folders/<folder>/` (named as on the
+    server) and taken with `folders/<folder>/**/*`; only text files are written back (the
+    server keeps a file's text, not its bytes, and their text is their bytes), and only names
+    a path below the folder can carry; what is left out is named in `notes`."""
+    entry: dict[str, Any] = {}
+    for key, value in (
+        ("description", literal(found.description) if found.description else None),
+        ("instructions", found.instructions),
+        ("embedding", found.embedding if schema.fits(schema.HANDLE, found.embedding) else None),
+    ):
+        if value:
+            entry[key] = value
+    directory = _directory(found.name, written.directories)
+    names = [f.name for f in found.files]
+    count = 0
+    for item in found.files:
+        reason = _unwritable(item, names)
+        if reason is not None:
+            notes.append(f"folder {found.name!r}: file {item.name!r} left out: {reason}")
+            continue
+        assert item.text is not None
+        written.files[f"{FOLDERS_DIR}/{directory}/{item.name}"] = item.text
+        count += 1
+    if count:
+        entry["files"] = f"{FOLDERS_DIR}/{directory}/**/*"
+        written.globbed.add(f"{FOLDERS_DIR}/{directory}")
+    return entry
+
+
+def _directory(name: str, used: set[str]) -> str:
+    """The folder's own directory under `folders/`: its name, never hidden."""
+    base = name if not name.startswith(".") else f"_{name}"
+    directory, n = base, 2
+    while directory.lower() in used:
+        directory, n = f"{base}-{n}", n + 1
+    used.add(directory.lower())
+    return directory
+
+
+def _unwritable(file: ExportedFile, names: Sequence[str]) -> str | None:
+    """Why the file cannot be written back (None: it can)."""
+    parts = file.name.split("/")
+    if any(part in ("", ".", "..") or part.startswith(".") for part in parts):
+        return "a name that is no path below the folder (or a hidden one)"
+    if any(c.isspace() or not c.isprintable() or c == "\\" for c in file.name):
+        return "a name with spaces or control characters"
+    if any(other.startswith(file.name + "/") for other in names):
+        return "another file's name runs through it"
+    if file.text is None or file.status != "completed":
+        return f"the server holds no text of it ({file.status or 'not processed'})"
+    if not (file.file_type.startswith("text/") or file.file_type in TEXT_TYPES):
+        return f"the server keeps only the text it extracted from it ({file.file_type})"
+    if len(file.text.encode()) > FILE_MAX_BYTES:
+        return "larger than a folder takes"
+    return None
+
+
+def _archive_entry(held: ExportedArchive, _written: Written, notes: list[str]) -> dict[str, Any]:
+    """An archive's settings and its passages, written inline (each text once)."""
+    entry: dict[str, Any] = {}
+    if held.description:
+        entry["description"] = literal(held.description)
+    if held.embedding and schema.fits(schema.HANDLE, held.embedding):
+        entry["embedding"] = held.embedding
+    seen: set[str] = set()
+    passages: list[Any] = []
+    for item in held.passages:
+        if not item.text or item.text in seen:
+            left = "an empty passage" if not item.text else "a passage written twice"
+            notes.append(f"archive {held.name!r}: {left} left out")
+            continue
+        seen.add(item.text)
+        tags = [t for t in item.tags if t]
+        passages.append({"text": item.text, "tags": tags} if tags else item.text)
+    if passages:
+        entry["passages"] = passages
+    return entry
+
+
 # The sections -----------------------------------------------------------------------------------
 
 
@@ -318,16 +445,41 @@ class Section:
     """The groups of files a definition names."""
     spec: Callable[[SourcePrint, Mapping[str, str], Stack, Problems], Any]
     """The spec a definition declares, for the user whose values are given (none: shared)."""
-    adds_up: bool
-    """An agent's list adds to that of `defaults` (else it replaces it)."""
+    one_per_agent: bool
+    """An agent lists at most one: its own replaces that of `defaults` (else they add up),
+    and an export lists none for an agent holding several."""
+    listing: Callable[[LettaApi, str, int], Sequence[Any]]
+    """Export: every resource of the kind, with the agents it is attached to (`name`,
+    `owner`, `address`, `agent_ids`): any may be attached to an exported agent."""
+    exported: Callable[[LettaApi, Any, str | None, int], Any]
+    """Export: one resource with its contents (with a stack, the stack's only)."""
+    entry: Callable[[Any, Written, list[str]], dict[str, Any]]
+    """Export: the definition written back for an exported resource."""
 
     def address(self, name: str) -> Address:
         return Address(self.kind, (name,))
 
 
 SECTIONS = (
-    Section("folders", Kind.FOLDER, _folder_globs, folder_spec, adds_up=True),
-    Section("archives", Kind.ARCHIVE, _archive_globs, archive_spec, adds_up=False),
+    Section(
+        "folders",
+        Kind.FOLDER,
+        _folder_globs,
+        folder_spec,
+        one_per_agent=False,
+        listing=folder.with_agents,
+        exported=folder.exported,
+        entry=_folder_entry,
+    ),
+    Section(
+        "archives",
+        Kind.ARCHIVE,
+        _archive_globs,
+        archive_spec,
+        one_per_agent=True,  # an agent's archival memory is its one archive
+        listing=archive.with_agents,
+        exported=archive.exported,
+        entry=_archive_entry,
+    ),
 )
-"""The sections agents list by name; an agent has one archive (its archival memory), so its
-own replaces that of `defaults`."""
+"""The sections agents list by name, in the order an export writes them."""

@@ -104,6 +104,11 @@ def _offset_loc(text: str, offset: int, start: Location) -> Location:
     return Location(start.file, start.line + line, (column if line else start.column - 1) + 1)
 
 
+def literal(value: str) -> str:
+    """`value` as manifest text that uses no variable (`${` written as `$${`)."""
+    return value.replace("${", "$${")
+
+
 def user_values(user_id: str, name: str | None, properties: Mapping[str, object]) -> dict[str, str]:
     """The value of every variable for one user."""
     values = {"user.id": user_id, "user.name": name or user_id}

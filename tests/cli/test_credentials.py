@@ -35,7 +35,9 @@ def server() -> Iterator[Answering]:
 
     def route(method: str, path: str) -> Answer:
         if method == "POST" and path.startswith("/v1/identities/"):
-            locks[:] = [{"id": "identity-lock", "identifier_key": "letta-apply-lock:acme"}]
+            locks[:] = [
+                {"id": "identity-lock", "identifier_key": "letta-apply-lock:acme", "properties": []}
+            ]
             return Answer.json(locks[0])
         if method == "GET" and path.startswith("/v1/identities/?identifier_key=letta-apply-lock"):
             return Answer.json(locks)

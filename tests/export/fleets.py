@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.kinds import agent, identity
+from reconciler.kinds.agent_record import SHAPE as AGENT
 from reconciler.live.state import LiveAgent, LiveIdentity
 
 MODEL = "letta/letta-free"
@@ -18,7 +19,8 @@ BASE_TOOLS = [
 
 
 def block(block_id: str, label: str, value: str, **extra: Any) -> dict[str, Any]:
-    return {"id": block_id, "label": label, "value": value, "limit": 5000, **extra}
+    fields = {"limit": 5000, "tags": [], "metadata": {}, **extra}
+    return {"id": block_id, "label": label, "value": value, **fields}
 
 
 def server_agent(
@@ -41,13 +43,19 @@ def server_agent(
         "tools": BASE_TOOLS,
         **extra,
     }
-    return agent.from_server(raw, "")
+    return agent.from_server(AGENT.parse(raw, "test"), "")
 
 
 def server_identity(identity_id: str, key: str, name: str, **properties: Any) -> LiveIdentity:
     listed = [{"key": k, "value": v, "type": "string"} for k, v in properties.items()]
-    raw = {"id": identity_id, "identifier_key": key, "name": name, "properties": listed}
-    return identity.from_server(raw, "")
+    raw = {
+        "id": identity_id,
+        "identifier_key": key,
+        "name": name,
+        "identity_type": "user",
+        "properties": listed,
+    }
+    return identity.from_server(identity.SHAPE.parse(raw, "test"), "")
 
 
 def dedicated(user: str, name: str, human: str, **extra: Any) -> LiveAgent:

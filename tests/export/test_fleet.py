@@ -12,6 +12,7 @@ from reconciler.address import Address
 from reconciler.desired import DesiredState
 from reconciler.export import Snapshot, UsersFile, infer, write_stack
 from reconciler.export.snapshot import ServerConversation
+from reconciler.kinds.agent_record import SHAPE as AGENT
 from reconciler.live.state import LiveAgent
 from reconciler.manifest import load_desired
 
@@ -169,7 +170,7 @@ def test_a_stacks_own_resources_keep_their_recorded_names() -> None:
         "metadata": {"letta_apply": {"stack": "acme", "address": "agent/desk", "protected": True}},
         "blocks": [company],
     }
-    desk = agent.from_server(raw, "acme")
+    desk = agent.from_server(AGENT.parse(raw, "test"), "acme")
     conversations = (ServerConversation("conv-1", "agent-1", "Hi there", user_id="bob"),)
     exported = infer(Snapshot((desk,), conversations, ()), "acme", stack="acme")
     assert exported.document["blocks"] == {
@@ -242,7 +243,7 @@ def test_a_stacks_own_user_tag_format_is_kept() -> None:
             "metadata": record,
             "blocks": [],
         }
-        return agent.from_server(raw, "acme")
+        return agent.from_server(AGENT.parse(raw, "test"), "acme")
 
     snapshot = Snapshot((owned("ann"), owned("bo")), (), ())
     exported = infer(snapshot, "acme", stack="acme")

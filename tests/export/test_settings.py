@@ -14,6 +14,7 @@ from reconciler.export import ServerDefaults, Snapshot, UsersFile, infer, write_
 from reconciler.export.defaults import model_defaults, tool_options
 from reconciler.export.snapshot import ServerTool
 from reconciler.kinds import agent, tool
+from reconciler.kinds.agent_record import SHAPE as AGENT
 from reconciler.live.state import LiveAgent
 from reconciler.manifest import load_desired
 from reconciler.values import thaw
@@ -46,7 +47,7 @@ def _agent(user: str, **changed: Any) -> LiveAgent:
     for held in raw["blocks"]:
         held["id"] = f"block-{user}-{held['label']}"
     raw.update(changed)
-    return agent.from_server(raw, "")
+    return agent.from_server(AGENT.parse(raw, "test"), "")
 
 
 def test_what_the_server_gives_every_agent_is_left_out(tmp_path: Path) -> None:
@@ -157,8 +158,13 @@ def test_tool_options_leave_out_what_the_server_sets_by_itself() -> None:
         "return_char_limit": 50000,
         "pip_requirements": None,
         "default_requires_approval": None,
+        "tags": [],
+        "metadata_": None,
     }
-    assert tool_options(made, thaw(tool.from_server(made, "").settings)) == {}
+    assert (
+        tool_options(made, thaw(tool.from_server(tool.SHAPE.parse(made, "test"), "").settings))
+        == {}
+    )
     tuned = {
         **made,
         "description": "Find an order by id.",
@@ -166,7 +172,9 @@ def test_tool_options_leave_out_what_the_server_sets_by_itself() -> None:
         "pip_requirements": [{"name": "requests", "version": "2.32.3"}],
         "default_requires_approval": True,
     }
-    assert tool_options(tuned, thaw(tool.from_server(tuned, "").settings)) == {
+    assert tool_options(
+        tuned, thaw(tool.from_server(tool.SHAPE.parse(tuned, "test"), "").settings)
+    ) == {
         "description": "Find an order by id.",
         "pipRequirements": ["requests==2.32.3"],
         "returnCharLimit": 1000,

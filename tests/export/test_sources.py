@@ -13,13 +13,11 @@ import pytest
 from reconciler.address import Address
 from reconciler.errors import LettaApplyError
 from reconciler.export import Snapshot, UsersFile, infer, write_stack
-from reconciler.export.sources import (
-    ServerArchive,
-    ServerFile,
-    ServerFolder,
-    ServerPassage,
-    Sources,
-)
+from reconciler.export.sources import Sources
+from reconciler.kinds.archive import ExportedArchive
+from reconciler.kinds.file import ExportedFile
+from reconciler.kinds.folder import ExportedFolder
+from reconciler.kinds.passage import ExportedPassage
 from reconciler.manifest import load_desired
 
 from .fleets import block, server_agent
@@ -27,17 +25,19 @@ from .fleets import block, server_agent
 MD = "text/markdown"
 
 
-def text_file(name: str, text: str, file_type: str = MD) -> ServerFile:
-    return ServerFile(name, file_type, "completed", text)
+def text_file(name: str, text: str, file_type: str = MD) -> ExportedFile:
+    return ExportedFile(name, file_type, "completed", text)
 
 
-def snapshot(*folders: ServerFolder, archives: tuple[ServerArchive, ...] = ()) -> Snapshot:
+def snapshot(*folders: ExportedFolder, archives: tuple[ExportedArchive, ...] = ()) -> Snapshot:
     support = server_agent("agent-s", "support", [block("b1", "persona", "I help.")])
-    return Snapshot((support,), (), (), sources=Sources(folders, archives))
+    return Snapshot(
+        (support,), (), (), sources=Sources((("folders", folders), ("archives", archives)))
+    )
 
 
-def docs(*files: ServerFile, name: str = "acme-docs") -> ServerFolder:
-    return ServerFolder(name, "Docs", "Answer from these.", "ollama/m", ("agent-s",), files)
+def docs(*files: ExportedFile, name: str = "acme-docs") -> ExportedFolder:
+    return ExportedFolder(name, "Docs", "Answer from these.", "ollama/m", ("agent-s",), files)
 
 
 def test_files_and_passages_are_written_back_and_read_as_declared(tmp_path: Path) -> None:
@@ -46,12 +46,12 @@ def test_files_and_passages_are_written_back_and_read_as_declared(tmp_path: Path
         text_file("setup/sso.md", "SSO with ${user.id} left as it is\n"),
         text_file("data.json", '{"a": 1}', "application/json"),
     )
-    faq = ServerArchive(
+    faq = ExportedArchive(
         "acme-faq",
         "Answers ${literal}",
         "ollama/m",
         ("agent-s",),
-        (ServerPassage("  Refunds within 30 days.\n", ()), ServerPassage("Tagged", ("a", "b"))),
+        (ExportedPassage("  Refunds within 30 days.\n", ()), ExportedPassage("Tagged", ("a", "b"))),
     )
     exported = infer(snapshot(docs(*files), archives=(faq,)), "acme")
     write_stack(tmp_path, exported, UsersFile.AUTO)
@@ -93,7 +93,7 @@ def test_a_name_no_path_below_the_folder_carries_is_left_out(tmp_path: Path, nam
 
 def test_files_the_server_converted_or_holds_no_text_of_are_left_out() -> None:
     pdf = text_file("manual.pdf", "extracted text", "application/pdf")
-    failed = ServerFile("broken.md", MD, "error", None)
+    failed = ExportedFile("broken.md", MD, "error", None)
     exported = infer(snapshot(docs(pdf, failed)), "acme")
     notes = " ".join(exported.notes)
     assert "'manual.pdf' left out" in notes and "'broken.md' left out" in notes
@@ -110,14 +110,15 @@ def test_a_folder_or_archive_of_another_stack_is_named_not_exported() -> None:
 
 
 def test_a_name_written_twice_in_an_archive_is_written_once() -> None:
-    twice = ServerArchive("faq", None, None, (), (ServerPassage("Same", ()),) * 2)
+    twice = ExportedArchive("faq", None, None, (), (ExportedPassage("Same", ()),) * 2)
     exported = infer(snapshot(archives=(twice,)), "acme")
     assert exported.document["archives"]["faq"]["passages"] == ["Same"]
     assert any("written twice" in note for note in exported.notes)
 
 
 def test_an_export_with_only_a_folder_is_not_empty() -> None:
-    exported = infer(Snapshot((), (), (), sources=Sources((docs(text_file("a.md", "a")),))), "s")
+    sources = Sources((("folders", (docs(text_file("a.md", "a")),)),))
+    exported = infer(Snapshot((), (), (), sources=sources), "s")
     assert not exported.empty
 
 

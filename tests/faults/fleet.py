@@ -12,7 +12,7 @@ from typing import Any, cast
 from letta_client import Letta
 from letta_client._types import RequestOptions
 
-from reconciler.kinds.block import from_server, is_shared
+from reconciler.kinds.block import SHAPE, from_server, is_shared
 from tests.integration.helpers import letta_apply, write_manifest
 
 MANIFEST = """
@@ -125,7 +125,7 @@ def shared_blocks(sdk: Letta, stack: str) -> list[Any]:
     with a stack-level address."""
     params = {"tags": [stack_tag(stack)], "limit": 1000}
     found = sdk.get("/v1/blocks/", cast_to=object, options={"params": params})
-    read = (from_server(raw, stack) for raw in cast(list[Any], found))
+    read = (from_server(raw, stack) for raw in SHAPE.parse_all(found, "GET /v1/blocks/"))
     return [block for block in read if is_shared(block)]
 
 

@@ -87,7 +87,7 @@ def test_what_a_fresh_agent_gets_is_what_export_leaves_out(
     for key, path in MODEL_SETTINGS.items():
         if key != "temperature":
             assert _at(updated, path) in defaults.model_settings[key], key
-    raw_tool = _raw(letta_url, f"/v1/tools/{made_tool.id}")
+    raw_tool = tool.SHAPE.parse(_raw(letta_url, f"/v1/tools/{made_tool.id}"), "GET /v1/tools/")
     assert tool_options(raw_tool, thaw(tool.from_server(raw_tool, "").settings)) == {}
 
 

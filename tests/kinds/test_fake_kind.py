@@ -184,8 +184,17 @@ def test_an_unregistered_kind_is_not_read() -> None:
 
 def test_a_record_without_a_field_a_kind_reads_is_an_unexpected_answer() -> None:
     server = Server([])
-    server.answers["/v1/agents/"] = [{"name": "renamed-id", "agent_id": "a-1"}]
-    with pytest.raises(UnexpectedAnswer, match=r"reading agent records.*KeyError: 'id'"):
+    server.answers["/v1/agents/"] = [{"name": "renamed-id", "agent_id": "a-1", "tags": []}]
+    with pytest.raises(
+        UnexpectedAnswer, match=r"^GET /v1/agents/: the server's answer has no `id`"
+    ):
+        read_live(server, "acme")  # type: ignore[arg-type]
+
+
+@pytest.mark.usefixtures("registered")
+def test_a_kind_reading_a_record_without_its_parse_point_still_fails_in_one_line() -> None:
+    server = Server([{"name": "one", "value": "a"}])
+    with pytest.raises(UnexpectedAnswer, match=r"reading lock records.*KeyError: 'id'"):
         read_live(server, "acme")  # type: ignore[arg-type]
 
 

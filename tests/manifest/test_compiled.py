@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from reconciler.manifest import manifest_schema
+from reconciler.manifest import compiled, manifest_schema
 from reconciler.manifest.compiled import NotCompiled, compile_schema, same
 from reconciler.manifest.files import Root, read_manifest
 from reconciler.manifest.marked import plain
@@ -151,3 +151,20 @@ def test_enum_and_const_equality_is_jsonschemas(a: Any, b: Any, equal: bool) -> 
 def test_a_keyword_the_compiler_lacks_is_refused_rather_than_ignored() -> None:
     with pytest.raises(NotCompiled):
         compile_schema({"type": "array", "uniqueItems": True})
+
+
+def test_the_generated_module_is_in_step_with_the_schema() -> None:
+    path = Path(compiled.__file__).with_name(f"{compiled.GENERATED}.py")
+    assert path.read_text("utf-8") == compiled.generated_module(manifest_schema()), (
+        "run: python -m reconciler.manifest.compiled"
+    )
+
+
+def test_the_schema_runs_the_generated_module_and_another_is_compiled() -> None:
+    """The package's schema runs the generated module's code (bytecode cached like any
+    module's); a schema it was not generated from is compiled in the process."""
+    package = compile_schema(manifest_schema())[None]
+    assert package.__code__.co_filename.endswith(f"{compiled.GENERATED}.py")
+    other = compile_schema({"type": "object", "required": ["a"]})[None]
+    assert other.__code__.co_filename == "<manifest schema>"
+    assert other({"a": 1}) and not other({})

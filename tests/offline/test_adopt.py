@@ -29,9 +29,9 @@ def hand_made(server: Server) -> dict[str, Any]:
     """What someone made before the stack existed: an agent for alice with its memory, the
     support agent and its conversation with bob, carol's identity, the tool."""
     letta = server.letta
-    human = letta.new(letta.blocks, {"label": "human", "value": "User ID: alice", "tags": []})
-    persona = letta.new(letta.blocks, {"label": "persona", "value": "old", "tags": []})
-    company = letta.new(letta.blocks, {"label": "company", "value": "Acme.", "tags": []})
+    human = letta.block(label="human", value="User ID: alice", tags=[])
+    persona = letta.block(label="persona", value="old", tags=[])
+    company = letta.block(label="company", value="Acme.", tags=[])
     agent = {"model": "letta/letta-free", "embedding": "letta/letta-free"}
     alice = _agent(server, {**agent, "name": "alice-bot", "tags": ["user:alice"]})
     alice["block_ids"] = [human["id"], persona["id"]]
@@ -121,10 +121,7 @@ def test_what_is_not_the_stacks_to_take_is_refused(
 
 def test_a_lock_record_is_never_adopted(server: Server, tmp_path: Path) -> None:
     wanted = mixed(tmp_path)
-    lock = server.letta.new(
-        server.letta.blocks,
-        {"label": "letta_apply_lock", "value": "{}", "tags": ["letta-apply-lock:acme"]},
-    )
+    lock = server.letta.block(label="letta_apply_lock", value="{}", tags=["letta-apply-lock:acme"])
     with pytest.raises(LettaApplyError, match="apply lock"):
         adopt(server.api, wanted, "block/company", lock["id"])
 

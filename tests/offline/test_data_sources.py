@@ -11,6 +11,7 @@ import pytest
 
 from reconciler.address import Address
 from reconciler.errors import ApplyFailed
+from reconciler.export.sources import read_sources
 from reconciler.kinds import passage
 from reconciler.plan.model import Create, Delete, Update
 from tests.offline.stacks import Server, desired
@@ -203,3 +204,33 @@ def test_a_passage_removed_from_the_manifest_is_deleted_and_a_new_one_created(
 
 def _key(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def test_an_export_reads_what_the_stack_made_of_its_folder_and_archive(
+    server: Server, tmp_path: Path
+) -> None:
+    """With the stack, its folder's files and its archive's passages, not what others put
+    there; without it, the stack's are named as another stack's, not exported."""
+    write_docs(tmp_path, DOCS)
+    server.apply(desired(tmp_path, BODY.format()))
+    [folder] = server.letta.sources["folders"].rows.values()
+    [archive] = server.letta.sources["archives"].rows.values()
+    hand = {"source_id": folder["id"], "file_name": "hand.md", "bytes": b"hand"}
+    server.letta.new(server.letta.sources["files"], {**hand, "processing_status": "completed"})
+    learned = {"archive_id": archive["id"], "text": "learned", "metadata": {}, "tags": None}
+    server.letta.new(server.letta.sources["passages"], learned)
+    agent_ids = [a["id"] for a in server.letta.agents.rows.values()]
+
+    mine = read_sources(server.api, "acme", agent_ids, every=False, parallelism=2, page_size=50)
+    found = dict(mine.found)
+    [docs] = found["folders"]
+    assert {f.name: f.text for f in docs.files} == {k: v.decode() for k, v in DOCS.items()}
+    assert docs.agent_ids == tuple(agent_ids)
+    [faq] = found["archives"]
+    assert "learned" not in {p.text for p in faq.passages}
+    assert "Always be kind." in {p.text for p in faq.passages}
+    assert mine.others == ()
+
+    theirs = read_sources(server.api, None, agent_ids, every=False, parallelism=2, page_size=50)
+    assert dict(theirs.found) == {"folders": (), "archives": ()}
+    assert sorted(theirs.others) == [("docs", "acme"), ("faq", "acme")]

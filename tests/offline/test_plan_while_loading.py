@@ -148,3 +148,18 @@ def test_the_agents_are_listed_with_their_tools_only_when_an_agent_has_some(
         if str(r) == "GET /v1/agents/" and r.query.get("tags") == ["letta-apply:acme"]
     ]
     assert ("agent.tools" in agents.query.get("include", [])) is listed
+
+
+def test_the_model_lists_are_asked_for_only_when_the_plan_sends_a_handle(
+    server: Server, cli: Cli, tmp_path: Path
+) -> None:
+    folder = written(tmp_path)
+    server.apply(open_stack([folder]).desired())
+    since = len(server.letta.requests)
+    assert cli("plan", str(folder), "--detailed-exitcode").code == 0
+    assert not [r for r in server.letta.requests[since:] if r.path.startswith("/v1/models/")]
+    body = SHARED.replace("templates:\n", "templates:\n  other: {model: openai/gpt-nope}\n")
+    written(tmp_path, body, USERS + "dave,Dave,dedicated,other,\n")
+    ran = cli("plan", str(folder))
+    assert ran.code == 1
+    assert "unknown model handle(s) openai/gpt-nope; the server offers: " in ran.err

@@ -68,7 +68,7 @@ def test_hostile_records_claim_nothing_and_are_never_written(
     odd = letta.block(label="company", value="x\x1b[2J", tags=["letta-apply:acme"], metadata=[1])
     letta.new(
         letta.identities,
-        {"identifier_key": "carol", "name": "Carol", "identity_type": "user", "properties": {}},
+        {"identifier_key": "carol", "name": "Carol", "identity_type": "user", "properties": []},
     )
     plan = server.plan(wanted)
     conflicts = [n for n in plan.notices if n.kind is NoticeKind.CONFLICT]

@@ -10,7 +10,9 @@ Agents and blocks are written as the server sends them (ownership
 record in `metadata`), except that an agent's blocks show their `tags` (the stack's tag marks
 the blocks the stack made); a conversation's `summary` leaves out the ownership marker and names
 its `user_id`; an identity's `properties` are key -> value and `owned` stands for this stack's
-marker property.
+marker property. What the server sends empty may be left out (an agent's or a block's `tags`
+and `metadata`, a tool's `tags` and `metadata_`); every record is then read through its kind's
+parse point (`SHAPE`), as the server's answers are.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from reconciler import ownership
 from reconciler.desired import DesiredState
 from reconciler.kinds import agent, block, conversation, identity, tool
+from reconciler.kinds.agent_record import SHAPE as AGENT
 from reconciler.live import LiveConversation, LiveIdentity, LiveState
 from reconciler.manifest import load_desired
 from reconciler.planner import build_plan
@@ -32,12 +35,28 @@ if TYPE_CHECKING:
 TARGET = "http://letta.test"
 
 
+SOURCE = "live.json"
+
+
+def _block(raw: dict[str, Any]) -> Any:
+    return block.SHAPE.parse({"tags": [], "metadata": None, **raw}, SOURCE)
+
+
+def _agent(raw: dict[str, Any]) -> Any:
+    blocks = [_block(b) for b in raw.get("blocks", ())]
+    return AGENT.parse({"tags": [], "metadata": None, **raw, "blocks": blocks}, SOURCE)
+
+
 def _conversation(raw: dict[str, Any], stack: str) -> LiveConversation:
     """A conversation; `summary` is written without the marker, which is added here."""
     marked = ownership.conversation_summary(raw["summary"], stack, raw["user_id"])
-    found = conversation.from_server({**raw, "summary": marked}, stack)
+    found = conversation.from_server(_unmarked({**raw, "summary": marked}), stack)
     assert found is not None, raw
     return found
+
+
+def _unmarked(raw: dict[str, Any]) -> Any:
+    return conversation.SHAPE.parse(raw, SOURCE)
 
 
 def _identity(raw: dict[str, Any], stack: str) -> LiveIdentity:
@@ -46,19 +65,25 @@ def _identity(raw: dict[str, Any], stack: str) -> LiveIdentity:
     if raw.get("owned"):
         values[ownership.IDENTITY_MARKER_KEY] = stack
     listed = [{"key": k, "value": v, "type": "string"} for k, v in values.items()]
-    return identity.from_server({**raw, "properties": listed}, stack)
+    return identity.from_server(identity.SHAPE.parse({**raw, "properties": listed}, SOURCE), stack)
+
+
+def _tool(raw: dict[str, Any]) -> Any:
+    return tool.SHAPE.parse({"tags": [], "metadata_": None, **raw}, SOURCE)
 
 
 def live_from_json(stack: str, raw: dict[str, Any]) -> LiveState:
     """The live state a `live.json` document describes, for `stack`, read through the same
     functions that read the server's answers."""
     agents = agent.Agents(
-        listed=tuple(agent.from_server(a, stack) for a in raw.get("agents", ())),
-        foreign=tuple(agent.from_server(a, stack) for a in raw.get("foreign_agents", ())),
-        companions=tuple(agent.companion_from_server(a, stack) for a in raw.get("companions", ())),
+        listed=tuple(agent.from_server(_agent(a), stack) for a in raw.get("agents", ())),
+        foreign=tuple(agent.from_server(_agent(a), stack) for a in raw.get("foreign_agents", ())),
+        companions=tuple(
+            agent.companion_from_server(_agent(a), stack) for a in raw.get("companions", ())
+        ),
     )
     blocks = block.Blocks(
-        shared=tuple(block.from_server(b, stack) for b in raw.get("blocks", ())),
+        shared=tuple(block.from_server(_block(b), stack) for b in raw.get("blocks", ())),
         tagged=_tagged(raw, stack),
     )
     conversations = conversation.Conversations(
@@ -66,11 +91,11 @@ def live_from_json(stack: str, raw: dict[str, Any]) -> LiveState:
         unmarked=tuple(
             found
             for c in raw.get("unmarked_conversations", ())
-            if (found := conversation.unmarked_from_server(c)) is not None
+            if (found := conversation.unmarked_from_server(_unmarked(c))) is not None
         ),
     )
     identities = identity.Identities(tuple(_identity(i, stack) for i in raw.get("identities", ())))
-    tools = tool.Tools(tuple(tool.from_server(t, stack) for t in raw.get("tools", ())))
+    tools = tool.Tools(tuple(tool.from_server(_tool(t), stack) for t in raw.get("tools", ())))
     parts = (
         (agent.LIVE, agents),
         (block.LIVE, blocks),

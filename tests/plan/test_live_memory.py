@@ -9,11 +9,13 @@ import gc
 import json
 import weakref
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from reconciler.client import LettaApi, Target
 from reconciler.kinds import agent, block, conversation
+from reconciler.kinds.agent_record import SHAPE as AGENT
 from reconciler.live.state import (
     LiveAgent,
     LiveBlock,
@@ -52,8 +54,12 @@ def _agent_json(n: int) -> str:
     )
 
 
+def _parsed(n: int) -> Any:
+    return AGENT.parse(json.loads(_agent_json(n)), "test")
+
+
 def test_strings_repeated_across_agents_are_held_once() -> None:
-    first, second = (agent.from_server(json.loads(_agent_json(n)), STACK) for n in (1, 2))
+    first, second = (agent.from_server(_parsed(n), STACK) for n in (1, 2))
     assert first.settings["system"] is second.settings["system"]
     assert first.tags[0] is second.tags[0] and first.tags[1] is second.tags[1]
     assert first.metadata["letta_apply"]["stack"] is second.metadata["letta_apply"]["stack"]
@@ -76,18 +82,20 @@ def test_conversations_on_one_agent_share_its_id() -> None:
         )
         for n in (1, 2)
     ]
-    first, second = (conversation.from_server(r, STACK) for r in raw)
+    first, second = (
+        conversation.from_server(conversation.SHAPE.parse(r, "test"), STACK) for r in raw
+    )
     assert first is not None and second is not None
     assert first.agent_id is second.agent_id
     assert (first.user_id, second.user_id) == ("u1", "u2")
 
 
 def test_live_values_have_no_instance_dictionary() -> None:
-    live = agent.from_server(json.loads(_agent_json(1)), STACK)
+    live = agent.from_server(_parsed(1), STACK)
     values = (
         live,
         live.blocks[0],
-        block.from_server(json.loads(_agent_json(2))["blocks"][0], STACK),
+        block.from_server(_parsed(2)["blocks"][0], STACK),
     )
     for value in values:
         assert not hasattr(value, "__dict__"), type(value).__name__

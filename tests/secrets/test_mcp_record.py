@@ -48,7 +48,8 @@ def listed(headers: dict[str, str]) -> dict[str, Any]:
 
 
 def shown(headers: dict[str, str]) -> list[str]:
-    found = mcp_server.from_server(listed(headers), "acme", access())
+    raw = mcp_server.SHAPE.parse(listed(headers), "test")
+    found = mcp_server.from_server(raw, "acme", access())
     live = LiveState("acme", {mcp_server.KIND: mcp_server.McpServers((found,))})
     plan = build_plan(desired(), live, target="http://letta")
     return [

@@ -1,0 +1,87 @@
+"""The agent kind's server record: what letta-apply reads of an agent as the server answers it
+(its listing with `INCLUDES`, a read by id, the answer to a create or an update), and the one
+check of that shape (`SHAPE`). Reading (`agent_read`) and the settings' hooks
+(`agent_settings`) take agents only through it.
+"""
+
+from __future__ import annotations
+
+from typing import NotRequired, TypedDict
+
+from reconciler.kinds.block import BlockRecord
+from reconciler.shape import Shape
+
+ROUTE = "/v1/agents/"
+
+
+class AgentTool(TypedDict):
+    """A tool attached to an agent (`agent.tools`), as the agent kind reads it."""
+
+    id: str
+    name: NotRequired[str | None]
+    tool_type: NotRequired[str | None]
+
+
+class AgentIdentity(TypedDict):
+    """An identity attached to an agent (`agent.identities`): its id here; the identity kind
+    reads the rest of it through its own record."""
+
+    id: str
+
+
+class AgentSecret(TypedDict):
+    """One of the agent's secrets (`agent.secrets`): its name only, never its value."""
+
+    key: str
+
+
+class SleeptimeGroup(TypedDict):
+    """The group the server keeps an agent's sleep-time agents in (`agent.managed_group`)."""
+
+    manager_type: str
+    agent_ids: list[str]
+
+
+class LlmConfig(TypedDict):
+    handle: NotRequired[str | None]
+    context_window: NotRequired[int | None]
+
+
+class EmbeddingConfig(TypedDict):
+    handle: NotRequired[str | None]
+
+
+class AgentRecord(TypedDict):
+    """An agent, with the fields letta-apply reads (the settings' by `SETTINGS`). Its
+    relationships (tags, blocks, tools, identities, secrets, group) are empty unless the
+    request includes them."""
+
+    id: str
+    name: str
+    tags: list[str]
+    metadata: object
+    """Anyone may write it: read by `reconciler.ownership`, which takes any shape."""
+    created_at: NotRequired[str | None]
+    blocks: NotRequired[list[BlockRecord] | None]
+    tools: NotRequired[list[AgentTool] | None]
+    identities: NotRequired[list[AgentIdentity] | None]
+    identity_ids: NotRequired[list[str] | None]
+    secrets: NotRequired[list[AgentSecret] | None]
+    managed_group: NotRequired[SleeptimeGroup | None]
+    multi_agent_group: NotRequired[SleeptimeGroup | None]
+    model: NotRequired[str | None]
+    embedding: NotRequired[str | None]
+    llm_config: NotRequired[LlmConfig | None]
+    embedding_config: NotRequired[EmbeddingConfig | None]
+    description: NotRequired[str | None]
+    system: NotRequired[str | None]
+    timezone: NotRequired[str | None]
+    model_settings: NotRequired[dict[str, object] | None]
+    compaction_settings: NotRequired[dict[str, object] | None]
+    tool_rules: NotRequired[list[dict[str, object]] | None]
+    enable_sleeptime: NotRequired[bool | None]
+    last_run_completion: NotRequired[str | None]
+
+
+SHAPE = Shape(AgentRecord)
+LISTED = f"GET {ROUTE}"
