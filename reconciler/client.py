@@ -340,8 +340,9 @@ class LettaApi:
 
 
 def _cursor(last: object, path: str) -> str:
-    """The id of a page's last item, where the next page starts."""
-    found = last.get("id") if isinstance(last, dict) else None
+    """The id of a page's last item, where the next page starts (an item of a listing of
+    ids, such as a folder's agents, is its id)."""
+    found = last.get("id") if isinstance(last, dict) else last
     if not isinstance(found, str):
         raise unexpected(f"GET {path}", "an item of the listing has no `id`")
     return found

@@ -5,8 +5,10 @@ description, `[letta-apply:<stack>]` (`[letta-apply:<stack>:protected]` when pro
 it marks conversations by their summary. Archive names are not unique on the server, but a
 declared archive whose name an archive of someone else holds is blocked all the same (two
 archives of one name would be told apart by nobody); `adopt` takes it over. An agent has one
-archive on Letta 0.16.8 (its own archival memory is that archive): attaching one to an agent
-that already has its own fails with the server's reason.
+archive on Letta 0.16.8 (its own archival memory is that archive, made as `<name>'s Archive`
+by its first insert): the plan reads the archives of each agent it would attach one to, and
+an agent holding another is reported blocked, naming that archive, which is never detached
+or deleted (it is the agent's learned memory).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING
 from reconciler.address import Address, Kind
 from reconciler.desired import ArchiveSpec, DesiredState
 from reconciler.errors import LettaApplyError
-from reconciler.kinds import attached
+from reconciler.kinds import agent, attached
 from reconciler.kinds.common import (
     Adoption,
     Reading,
@@ -38,7 +40,16 @@ from reconciler.kinds.common import (
 )
 from reconciler.live.state import LiveState, Part, Resource, by_address
 from reconciler.plan.builder import Builder, optional
-from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, NoticeKind, Update
+from reconciler.plan.model import (
+    Adopt,
+    Attach,
+    Create,
+    Delete,
+    Detach,
+    Notice,
+    NoticeKind,
+    Update,
+)
 from reconciler.values import JSON, freeze, thaw
 
 if TYPE_CHECKING:
@@ -71,6 +82,13 @@ class Archives:
     """The archive kind's part of the live state: every archive, the stack's with agents."""
 
     found: tuple[LiveArchive, ...] = ()
+    held: tuple[tuple[str, tuple[LiveArchive, ...]], ...] = ()
+    """Agent id -> the archives attached to it, for the stack's agents that list an archive
+    they are not attached to (an agent has one archive: any it holds is in the way)."""
+
+    @cached_property
+    def of_agent(self) -> dict[str, tuple[LiveArchive, ...]]:
+        return dict(self.held)
 
     @cached_property
     def by_address(self) -> dict[Address, list[LiveArchive]]:
@@ -186,9 +204,10 @@ def read(reading: Reading) -> Archives:
     with ThreadPoolExecutor(max_workers=max(1, reading.parallelism)) as pool:
         listed = pool.map(lambda a: _agents(api, a), mine)
         agents = dict(zip((a.id for a in mine), listed, strict=True))
-    return Archives(
-        tuple(replace(a, agent_ids=agents[a.id]) if a.id in agents else a for a in found)
-    )
+        linked = [replace(a, agent_ids=agents[a.id]) if a.id in agents else a for a in found]
+        unlinked = _unlinked(reading, linked)
+        held = pool.map(lambda agent_id: _of_agent(api, agent_id, stack), unlinked)
+        return Archives(tuple(linked), tuple(zip(unlinked, held, strict=True)))
 
 
 def adoptable(reading: Reading) -> frozenset[str]:
@@ -205,6 +224,28 @@ def is_adoptable(found: LiveArchive, names: frozenset[str]) -> bool:
 def _agents(api: LettaApi, archive: LiveArchive) -> tuple[str, ...]:
     path = f"/v1/archives/{archive.id}/agents"
     return tuple(sorted(str(raw["id"]) for raw in api.paginate(path, None, 100)))
+
+
+def _unlinked(reading: Reading, found: Sequence[LiveArchive]) -> list[str]:
+    """The ids of the stack's agents that list an archive they are not attached to."""
+    desired = reading.desired
+    if desired is None or not any(spec.listing(KIND) for spec in desired.agents):
+        return []
+    agents = reading.part(agent.LIVE).kept
+    linked = {a.address: a.agent_ids for a in found if a.address is not None}
+    return sorted(
+        {
+            agents[spec.address].id
+            for spec in desired.agents
+            for address in spec.listing(KIND)
+            if spec.address in agents and agents[spec.address].id not in linked.get(address, ())
+        }
+    )
+
+
+def _of_agent(api: LettaApi, agent_id: str, stack: str) -> tuple[LiveArchive, ...]:
+    listed = api.paginate("/v1/archives/", {"agent_id": agent_id}, 100)
+    return tuple(from_server(raw, stack) for raw in listed)
 
 
 # Exporting -------------------------------------------------------------------------------------
@@ -262,7 +303,43 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
         else:
             _update(spec, current, desired.stack, out)
     out.undeclared(kept, declared(desired), _protected)
-    attached.plan_links(desired, live, kept, out, KIND)
+    in_the_way = _in_the_way(desired, of(live))
+    attached.plan_links(desired, live, kept, out, KIND, in_the_way)
+
+
+def _in_the_way(desired: DesiredState, archives: Archives) -> attached.Refusal:
+    """The archive an agent holds, in the way of the one it lists: Letta allows one archive
+    per agent, and one the stack does not own is the agent's memory, never detached."""
+    wanted = {(spec.address, a) for spec in desired.agents for a in spec.listing(KIND)}
+
+    def refused(address: Address, agent_address: Address, agent_id: str) -> Notice | None:
+        held = [a for a in archives.of_agent.get(agent_id, ()) if a.address != address]
+        if not held:
+            return None
+        other = held[0]
+        one = "Letta allows one archive per agent"
+        if other.address is not None and (agent_address, other.address) not in wanted:
+            why = (
+                f"{agent_address} has this stack's {other.address}, which this plan detaches; "
+                f"{one}: {address} is attached by the next apply"
+            )
+        else:
+            why = (
+                f"{agent_address} already has the archive {other.name!r} ({other.id}, "
+                f"{_whose(other)}); {one}, so {address} is not attached (letta-apply never "
+                f"detaches or deletes an agent's archive): take {address.name!r} off the "
+                "agent's archives"
+                + (f", or declare {other.name!r} and adopt it" if other.owner is None else "")
+            )
+        return Notice(NoticeKind.BLOCKED, address, why, resource_ids=(other.id,))
+
+    return refused
+
+
+def _whose(found: LiveArchive) -> str:
+    if found.owner is None:
+        return "no stack's: the agent's own archival memory"
+    return f"of stack {found.owner!r}"
 
 
 def _protected(archive: LiveArchive) -> bool:

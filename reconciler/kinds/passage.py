@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -36,7 +37,7 @@ from reconciler.kinds.common import (
 )
 from reconciler.live.state import LiveState, Part, Resource, by_address
 from reconciler.plan.builder import Builder
-from reconciler.plan.model import Adopt, Create, Delete, FieldChange, Update
+from reconciler.plan.model import Adopt, Change, Create, Delete, FieldChange, Update
 from reconciler.values import JSON, freeze, thaw
 
 if TYPE_CHECKING:
@@ -237,6 +238,91 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
     holder = change.address.owner
     assert holder is not None
     return _write(api, resolve(holder), change.address, thaw(change.body))
+
+
+BATCH = 100
+"""The most passages sent in one request."""
+BATCH_BYTES = 256 * 1024
+"""The most text sent in one request (the server embeds a request's passages in one call
+to its embedding model, whose input is bounded)."""
+
+
+def batches(changes: Sequence[Change]) -> list[tuple[Change, ...]]:
+    """The passages created in one archive go together, up to `BATCH` (and `BATCH_BYTES` of
+    text) a request; any other change goes alone."""
+    units: list[tuple[Change, ...]] = []
+    batch: list[Change] = []
+    size = 0
+    for change in changes:
+        if not isinstance(change, Create):
+            units.append((change,))
+            continue
+        text = len(str(change.body.get("text") or "").encode())
+        if batch and (
+            change.address.owner != batch[0].address.owner
+            or len(batch) == BATCH
+            or size + text > BATCH_BYTES
+        ):
+            units.append(tuple(batch))
+            batch, size = [], 0
+        batch.append(change)
+        size += text
+    if batch:
+        units.append(tuple(batch))
+    return units
+
+
+def create_together(
+    api: LettaApi, stack: str, changes: Sequence[Create], resolve: Resolve
+) -> list[str]:
+    """Write the passages of one archive in one request (the server embeds them in one call
+    and writes them in one transaction: all or none). Each keeps its ownership record and
+    digest, and gets a creation time of its own, a microsecond apart: the server would give
+    them all the transaction's, and its search, the only listing of an archive, cannot page
+    through more than a page of passages made at one instant. After an ambiguous failure the
+    archive is read for their records, so none is written twice."""
+    holder = changes[0].address.owner
+    assert holder is not None
+    archive_id = resolve(holder)
+    start = datetime.now(UTC)
+    bodies = [
+        {**thaw(change.body), "created_at": (start + timedelta(microseconds=n)).isoformat()}
+        for n, change in enumerate(changes)
+    ]
+    wanted = [change.address for change in changes]
+    where = f"{holder} ({len(changes)} passages sent together)"
+
+    def find() -> JSON | None:
+        found = _recorded(api, archive_id, stack, set(wanted))
+        if found and len(found) < len(wanted):
+            raise LettaApplyError(
+                f"{where}: {len(found)} of them are on the server after a failed request; "
+                "plan again to write the others"
+            )
+        return [found[address] for address in wanted] if found else None
+
+    path = f"/v1/archives/{archive_id}/passages/batch"
+    made = api.create(path, {"passages": bodies}, address=where, find_existing=find)
+    ids = {
+        ownership.metadata_address(p.get("metadata"), stack): str(p["id"])
+        for p in made
+        if isinstance(p, Mapping)
+    }
+    if any(address not in ids for address in wanted):
+        raise LettaApplyError(f"{where}: the server's answer lacks some of the passages")
+    return [ids[address] for address in wanted]
+
+
+def _recorded(
+    api: LettaApi, archive_id: str, stack: str, wanted: set[Address]
+) -> dict[Address, JSON]:
+    """The archive's passages whose ownership record names one of `wanted`."""
+    found: dict[Address, JSON] = {}
+    for raw in listed(api, archive_id):
+        address = ownership.metadata_address(raw.get("metadata"), stack)
+        if address in wanted:
+            found[address] = raw
+    return found
 
 
 def update(api: LettaApi, change: Update) -> None:

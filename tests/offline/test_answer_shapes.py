@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from reconciler.errors import UnexpectedAnswer
+from reconciler.kinds import folder as folders
 from tests.letta_memory import Request
 from tests.offline.stacks import Cli, Server
 from tests.offline.test_apply import MIXED, mixed
@@ -199,3 +200,37 @@ def test_a_full_page_whose_last_item_has_no_id_is_refused(
         UnexpectedAnswer, match=r"^GET /v1/blocks/: an item of the listing has no `id`"
     ):
         list(server.api.paginate("/v1/blocks/", {"tags": ["p"]}, page_size=2))
+
+
+def test_a_folder_of_another_shape_is_one_line(
+    server: Server, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = applied(server, tmp_path, MIXED + "folders:\n  docs: {description: Docs}\n")
+    answering(server, monkeypatch, "GET", "/v1/folders/")(renamed("metadata", "meta"))
+    err = one_error(cli, "plan", folder)
+    assert err == f"Error: GET /v1/folders/: the server's answer has no `metadata`{SUPPORTED}\n"
+
+
+def test_a_listing_of_ids_pages_after_its_last_id(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server lists a folder's agents by id only: the next page starts after the last."""
+    first = [f"agent-{n:03d}" for n in range(100)]
+    pages = {None: first, "agent-099": ["agent-100"]}
+    asked: list[object] = []
+
+    def get(path: str, params: dict[str, object], **_how: object) -> list[str]:
+        asked.append(params.get("after"))
+        return list(pages[params.get("after")])  # type: ignore[index]
+
+    monkeypatch.setattr(server.api, "get", get)
+    assert folders.agent_ids(server.api, "source-1") == (*first, "agent-100")
+    assert asked == [None, "agent-099"]
+
+
+def test_an_id_of_another_type_in_a_listing_of_ids_is_one_line(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server.api, "get", lambda *_args, **_how: [{"id": "agent-1"}])
+    with pytest.raises(UnexpectedAnswer, match=r"^GET /v1/folders/source-1/agents: the server's"):
+        folders.agent_ids(server.api, "source-1")
