@@ -199,9 +199,14 @@ def _fits(fields: Fields) -> Fits:
             if needed:
                 code.lines.append(f"    if {name!r} not in raw: return False")
             continue
-        accepted = code.name(spec.accepted if needed else spec.accepted | {_Absent})
-        code.lines.append(f"    value = get({name!r}, ABSENT)")
-        code.lines.append(f"    if type(value) not in {accepted}: return False")
+        # A missing key reads as null where null is accepted anyway, else as ABSENT.
+        missing = "None" if type(None) in spec.accepted else "ABSENT"
+        if needed:
+            code.lines.append(f"    if {name!r} not in raw: return False")
+            code.lines.append(f"    value = raw[{name!r}]")
+        else:
+            code.lines.append(f"    value = get({name!r}, {missing})")
+        code.lines.append(f"    if {code.outside(spec, 'value', needed)}: return False")
         code.contents(spec, "value", "    ")
     code.lines.append("    return True")
     return code.made("fits")
@@ -219,6 +224,23 @@ class _Code:
         name = f"v{len(self.names)}"
         self.names[name] = value
         return name
+
+    def outside(self, spec: _Spec, var: str, needed: bool) -> str:
+        """The test that `var` is of none of the types `spec` accepts (nor absent, for a
+        key that may be): `type(...) is not T` where one type is left, cheaper than a set."""
+        assert spec.accepted is not None
+        kinds = set(spec.accepted)
+        tests = []
+        if type(None) in kinds:
+            kinds.discard(type(None))
+            tests.append(f"{var} is not None")
+        elif not needed:
+            tests.append(f"{var} is not ABSENT")
+        if len(kinds) == 1:
+            tests.append(f"type({var}) is not {self.name(kinds.pop())}")
+        else:
+            tests.append(f"type({var}) not in {self.name(frozenset(kinds))}")
+        return " and ".join(tests)
 
     def contents(self, spec: _Spec, var: str, pad: str) -> None:
         """Lines checking what `var` (of an accepted type) holds, returning False where it
