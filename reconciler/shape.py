@@ -88,6 +88,13 @@ class Shape(Generic[R]):
         return [self.parse(item, route, address) for item in raw]
 
 
+def a_list(raw: object, route: str, address: str = "") -> list[object]:
+    """An answer that is a list of anything (each item read by whoever asked)."""
+    if type(raw) is not list:
+        raise unexpected(route, str(Miss(raw, "a list")), address)
+    return cast(list[object], raw)
+
+
 def an_id(raw: object, route: str, address: str = "") -> str:
     """An item of a listing of ids (the server lists a folder's agents by id only)."""
     if type(raw) is not str:

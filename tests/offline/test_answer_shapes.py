@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from reconciler.errors import UnexpectedAnswer
+from reconciler.export.defaults import read_defaults
 from reconciler.kinds import folder as folders
 from tests.letta_memory import Request
 from tests.offline.stacks import Cli, Server
@@ -275,3 +276,13 @@ def test_a_data_source_of_another_shape_is_one_line(
         rf"{re.escape(SUPPORTED)}\n",
         err,
     ), err
+
+
+def test_a_model_list_of_another_shape_is_one_line(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export reads the server's defaults from its model list."""
+    monkeypatch.setattr(server.api, "get", lambda *_args, **_how: {"models": []})
+    refused = r"^GET /v1/models/: the server's answer is an object, not a list"
+    with pytest.raises(UnexpectedAnswer, match=refused):
+        read_defaults(server.api)
