@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.address import Address
+from reconciler.values import is_mapping
 
 TAG_PREFIX = "letta-apply:"
 USER_TAG_PREFIX = "user:"
@@ -99,12 +100,12 @@ def without_secrets(metadata: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _entry(metadata: object) -> object:
     """The ownership record in metadata from the server, whatever shape that metadata has."""
-    return metadata.get(METADATA_KEY) if isinstance(metadata, Mapping) else None
+    return metadata.get(METADATA_KEY) if is_mapping(metadata) else None
 
 
 def _record(metadata: object, stack: str) -> Mapping[str, Any] | None:
     record = _entry(metadata)
-    if isinstance(record, Mapping) and record.get("stack") == stack:
+    if is_mapping(record) and record.get("stack") == stack:
         return record
     return None
 
@@ -135,7 +136,7 @@ def metadata_protected(metadata: object, stack: str) -> bool:
 def recorded_stack(metadata: object) -> str | None:
     """The stack named by an ownership record, whichever stack wrote it."""
     record = _entry(metadata)
-    stack = record.get("stack") if isinstance(record, Mapping) else None
+    stack = record.get("stack") if is_mapping(record) else None
     return stack if isinstance(stack, str) else None
 
 

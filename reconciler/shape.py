@@ -70,15 +70,20 @@ class Shape(Generic[R]):
 
     def __init__(self, record: type[R]) -> None:
         self.record = record
+        self._fits: Fits | None = None
 
     def parse(self, raw: object, route: str, address: str = "") -> R:
         """`raw` as the record, if it has the declared shape; otherwise `UnexpectedAnswer`
         naming `route` (`GET /v1/blocks/`) and the field, under `address` when it is the
         answer for one resource (the change being applied)."""
-        check = _record(self.record)
-        if type(raw) is dict and check.fits(raw):
+        fits = self._fits or self._made()
+        if type(raw) is dict and fits(raw):
             return raw  # type: ignore[return-value]  # checked: it is an R
-        raise unexpected(route, str(check.explained(raw)), address)
+        raise unexpected(route, str(_record(self.record).explained(raw)), address)
+
+    def _made(self) -> Fits:
+        self._fits = _record(self.record).fits
+        return self._fits
 
     def parse_all(self, raw: object, route: str, address: str = "") -> list[R]:
         """A list of such records (an answer that is a plain list)."""

@@ -15,7 +15,7 @@ import threading
 import weakref
 from collections.abc import Hashable, Iterator, Mapping
 from functools import cache
-from typing import Any, cast
+from typing import Any, TypeGuard, cast
 
 JSON = Any
 """A value that survives a JSON round trip (str, int, float, bool, None, list, dict)."""
@@ -81,11 +81,19 @@ def freeze_shared(value: JSON) -> JSON:
     return value
 
 
+def is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
+    """`isinstance(value, Mapping)`, the JSON object and `Frozen` asked first: reading a
+    listing asks it of every record's metadata several times, and the abstract class's check
+    costs several times more."""
+    kind = type(value)
+    return kind is dict or kind is Frozen or isinstance(value, Mapping)
+
+
 def frozen_mapping(value: object, *, interned: bool = False) -> Frozen:
     """A JSON object from the server (metadata) as `Frozen`, its strings interned when
     `interned` (see `freeze_shared`); anything else, which nothing letta-apply reads from it
     could be in, as empty."""
-    if not isinstance(value, Mapping) or not value:
+    if not value or not is_mapping(value):
         return EMPTY
     frozen: Frozen = freeze_shared(value) if interned else freeze(value)
     return frozen
@@ -115,7 +123,7 @@ def _shared(value: JSON) -> tuple[JSON, _Token]:
         return value, (kind, value)
     if kind is float:
         return value, (kind, repr(value))  # -0.0 is not 0.0; NaN is NaN
-    if isinstance(value, Mapping):
+    if is_mapping(value):
         items: dict[str, JSON] = {}
         key: list[_Token] = [Frozen]
         for name, item in value.items():
