@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.address import Address
-from reconciler.apply.executor import ApplyResult, carry_out
+from reconciler.apply.executor import carry_out
+from reconciler.apply.results import ApplyResult
 from reconciler.errors import ApplyFailed, NotConverged
 from reconciler.export.sources import read_sources
 from reconciler.kinds import passage
