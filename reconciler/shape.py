@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import (
     Any,
     Generic,
@@ -65,27 +65,40 @@ Check = Callable[[object], Miss | None]
 
 
 class Shape(Generic[R]):
-    """The check of one record type (a `TypedDict`), made once from its declaration."""
+    """The check of one record type (a `TypedDict`), made from its declaration when first
+    used (a command that reads nothing of a kind never makes its check)."""
 
     def __init__(self, record: type[R]) -> None:
         self.record = record
-        self._fields = _fields(record)
-        self._fits = _fits(self._fields)
 
     def parse(self, raw: object, route: str, address: str = "") -> R:
         """`raw` as the record, if it has the declared shape; otherwise `UnexpectedAnswer`
         naming `route` (`GET /v1/blocks/`) and the field, under `address` when it is the
         answer for one resource (the change being applied)."""
-        if type(raw) is dict and self._fits(raw):
+        check = _record(self.record)
+        if type(raw) is dict and check.fits(raw):
             return raw  # type: ignore[return-value]  # checked: it is an R
-        miss = Miss(raw, "an object") if type(raw) is not dict else _explained(raw, self._fields)
-        raise unexpected(route, str(miss), address)
+        raise unexpected(route, str(check.explained(raw)), address)
 
     def parse_all(self, raw: object, route: str, address: str = "") -> list[R]:
         """A list of such records (an answer that is a plain list)."""
         if type(raw) is not list:
             raise unexpected(route, str(Miss(raw, "a list")), address)
         return [self.parse(item, route, address) for item in raw]
+
+
+def a_list(raw: object, route: str, address: str = "") -> list[object]:
+    """An answer that is a list of anything (each item read by whoever asked)."""
+    if type(raw) is not list:
+        raise unexpected(route, str(Miss(raw, "a list")), address)
+    return cast(list[object], raw)
+
+
+def an_id(raw: object, route: str, address: str = "") -> str:
+    """An item of a listing of ids (the server lists a folder's agents by id only)."""
+    if type(raw) is not str:
+        raise unexpected(route, str(Miss(raw, "an id (a string)")), address)
+    return raw
 
 
 def unexpected(route: str, problem: str, address: str = "") -> UnexpectedAnswer:
@@ -95,16 +108,23 @@ def unexpected(route: str, problem: str, address: str = "") -> UnexpectedAnswer:
     return UnexpectedAnswer(route, f"{problem}; {SUPPORTED}")
 
 
+Fits = Callable[[dict[str, object]], bool]
+"""Whether a record fits its type: asked of every record, so made as straight-line code."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Spec:
     """What one declared type accepts: the exact types of the value (None: anything), in
-    words, and the check of what a container holds (None: nothing more to check)."""
+    words, and the check saying where and how what a container holds does not fit (None:
+    nothing more to check). For the quick yes or no: a nested record's `Fits`, or what a
+    list's items (a mapping's values, with `values`) accept."""
 
     accepted: frozenset[type] | None
     wanted: str = ""
     inner: Check | None = None
-    record: bool = False
-    """A nested record: checked even when empty (it may lack keys it needs)."""
+    record: Fits | None = None
+    item: _Spec | None = None
+    values: bool = False
 
     def miss(self, value: object) -> Miss | None:
         if self.accepted is not None and type(value) not in self.accepted:
@@ -122,7 +142,7 @@ class _Absent:
 _ABSENT = _Absent()
 
 
-Fields = tuple[tuple[str, bool, "_Spec"], ...]
+Fields = tuple[tuple[str, bool, _Spec], ...]
 """A record type's keys: name, whether it must be there, what its value may be."""
 
 
@@ -133,44 +153,121 @@ def _fields(record: type[Any]) -> Fields:
     )
 
 
-def _record_check(record: type[Any]) -> Check:
-    """The check of a nested record (a `TypedDict`): see `_fits` and `_explained`."""
-    fields = _fields(record)
-    fits = _fits(fields)
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """The check of a record type: whether a record fits, and if not, where and how."""
 
-    def check(raw: object) -> Miss | None:
+    fields: Fields
+    fits: Fits
+
+    def explained(self, raw: object) -> Miss | None:
         if type(raw) is not dict:
             return Miss(raw, "an object")
-        return None if fits(raw) else _explained(raw, fields)
-
-    return check
+        return None if self.fits(raw) else _explained(raw, self.fields)
 
 
-def _fits(fields: Fields) -> Callable[[dict[str, object]], bool]:
+def _record(record: type[Any]) -> _Record:
+    """A record type's check, made once (a record nested in others, such as a block in an
+    agent, shares it). Two threads may make it at once: both make the same."""
+    made = _RECORDS.get(record)
+    if made is None:
+        fields = _fields(record)
+        made = _RECORDS[record] = _Record(fields, _fits(fields))
+    return made
+
+
+_RECORDS: dict[object, _Record] = {}
+
+
+def _record_spec(record: type[Any]) -> _Spec:
+    """A nested record (a `TypedDict`): see `_fits` and `_explained`."""
+    check = _record(record)
+    return _Spec(frozenset({dict}), "an object", check.explained, record=check.fits)
+
+
+def _fits(fields: Fields) -> Fits:
     """Whether a record has `fields`, as straight-line code made once per record type (as
     `dataclasses` makes `__init__`): every record of a listing is asked, and at tens of
-    thousands of records a loop over the fields costs several times what one comparison per
-    field does. Only a record that does not fit is walked again (`_explained`) to say where
-    and how. Only the record type's own declared names and types go into the code."""
-    lines = ["def fits(raw):", "    get = raw.get"]
-    names: dict[str, object] = {"ABSENT": _ABSENT}
-    for index, (name, needed, spec) in enumerate(fields):
+    thousands of records a loop over the fields, or a call per list or nested record, costs
+    several times what one comparison per value does. Only a record that does not fit is
+    walked again (`_explained`) to say where and how. Only the record type's own declared
+    names and types go into the code."""
+    code = _Code()
+    code.lines += ["def fits(raw):", "    get = raw.get"]
+    for name, needed, spec in fields:
         if spec.accepted is None:
             if needed:
-                lines.append(f"    if {name!r} not in raw: return False")
+                code.lines.append(f"    if {name!r} not in raw: return False")
             continue
-        names[f"accepted_{index}"] = spec.accepted if needed else spec.accepted | {_Absent}
-        lines.append(f"    value = get({name!r}, ABSENT)")
-        lines.append(f"    if type(value) not in accepted_{index}: return False")
-        if spec.inner is not None:
-            names[f"inner_{index}"] = spec.inner
-            # An empty list or object holds nothing to check; an empty record may lack keys.
-            test = "value is not None and value is not ABSENT" if spec.record else "value"
-            lines.append(f"    if {test} and inner_{index}(value) is not None: return False")
-    lines.append("    return True")
-    exec("\n".join(lines), names)
-    fits: Callable[[dict[str, object]], bool] = names["fits"]  # type: ignore[assignment]
-    return fits
+        # A missing key reads as null where null is accepted anyway, else as ABSENT.
+        missing = "None" if type(None) in spec.accepted else "ABSENT"
+        if needed:
+            code.lines.append(f"    if {name!r} not in raw: return False")
+            code.lines.append(f"    value = raw[{name!r}]")
+        else:
+            code.lines.append(f"    value = get({name!r}, {missing})")
+        code.lines.append(f"    if {code.outside(spec, 'value', needed)}: return False")
+        code.contents(spec, "value", "    ")
+    code.lines.append("    return True")
+    return code.made("fits")
+
+
+class _Code:
+    """The lines of a `Fits` function being made, and the values they name."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.names: dict[str, object] = {"ABSENT": _ABSENT}
+
+    def name(self, value: object) -> str:
+        """A name the code knows `value` by."""
+        name = f"v{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def outside(self, spec: _Spec, var: str, needed: bool) -> str:
+        """The test that `var` is of none of the types `spec` accepts (nor absent, for a
+        key that may be): `type(...) is not T` where one type is left, cheaper than a set."""
+        assert spec.accepted is not None
+        kinds = set(spec.accepted)
+        tests = []
+        if type(None) in kinds:
+            kinds.discard(type(None))
+            tests.append(f"{var} is not None")
+        elif not needed:
+            tests.append(f"{var} is not ABSENT")
+        if len(kinds) == 1:
+            tests.append(f"type({var}) is not {self.name(kinds.pop())}")
+        else:
+            tests.append(f"type({var}) not in {self.name(frozenset(kinds))}")
+        return " and ".join(tests)
+
+    def contents(self, spec: _Spec, var: str, pad: str) -> None:
+        """Lines checking what `var` (of an accepted type) holds, returning False where it
+        does not fit: a nested record by its `Fits`; a list's items (a mapping's values) in
+        a loop (an empty or absent one holds nothing to check)."""
+        if spec.record is not None:
+            fits = self.name(spec.record)
+            self.lines.append(
+                f"{pad}if {var} is not None and {var} is not ABSENT and not {fits}({var}):"
+                " return False"
+            )
+            return
+        item = spec.item
+        if item is None or item.accepted is None:
+            return
+        each = f"item{len(pad)}"
+        listed = f"{var}.values()" if spec.values else var
+        self.lines.append(f"{pad}if {var}:")
+        self.lines.append(f"{pad}    for {each} in {listed}:")
+        self.lines.append(f"{pad}        if type({each}) not in {self.name(item.accepted)}:")
+        self.lines.append(f"{pad}            return False")
+        self.contents(item, each, pad + "        ")
+
+    def made(self, name: str) -> Fits:
+        exec("\n".join(self.lines), self.names)
+        made: Fits = self.names[name]  # type: ignore[assignment]
+        return made
 
 
 def _explained(raw: dict[str, object], fields: Fields) -> Miss:
@@ -213,14 +310,16 @@ def _spec(hint: Any) -> _Spec:
     if hint is object or hint is Any:
         return _ANYTHING
     if is_typeddict(hint):
-        return _Spec(frozenset({dict}), "an object", _record_check(hint), record=True)
+        return _record_spec(hint)
     origin = get_origin(hint)
     if origin is Union or origin is types.UnionType:
         return _nullable(get_args(hint))
     if origin is list:
-        return _Spec(frozenset({list}), "a list", _items(_spec(get_args(hint)[0])))
+        item = _spec(get_args(hint)[0])
+        return _Spec(frozenset({list}), "a list", _items(item), item=item)
     if origin is dict or origin is Mapping:
-        return _Spec(frozenset({dict}), "an object", _values(_spec(get_args(hint)[1])))
+        item = _spec(get_args(hint)[1])
+        return _Spec(frozenset({dict}), "an object", _values(item), item=item, values=True)
     if hint in _SCALARS:
         return _SCALARS[hint]
     raise TypeError(f"no shape check for the declared type {hint!r}")
@@ -234,29 +333,22 @@ def _nullable(options: tuple[Any, ...]) -> _Spec:
     spec = _spec(kept[0])
     if spec.accepted is None:
         return spec
-    return _Spec(spec.accepted | {type(None)}, spec.wanted, spec.inner, spec.record)
+    return replace(spec, accepted=spec.accepted | {type(None)})
 
 
 def _items(item: _Spec) -> Check | None:
-    """The check of a list's items (None: items of any kind). The items are walked once
-    without indices; where one does not fit, again to say which."""
-    accepted, inner = item.accepted, item.inner
-    if accepted is None:
+    """Where and how a list's items do not fit (None: items of any kind)."""
+    if item.accepted is None:
         return None
 
     def check(value: object) -> Miss | None:
-        for element in cast(list[object], value):
-            if type(element) not in accepted or (
-                inner is not None and element is not None and inner(element) is not None
-            ):
-                return _first(enumerate(cast(list[object], value)), item, "[{}]")
-        return None
+        return _first(enumerate(cast(list[object], value)), item, "[{}]")
 
     return check
 
 
 def _values(item: _Spec) -> Check | None:
-    """The check of an object's values (None: values of any kind)."""
+    """Where and how an object's values do not fit (None: values of any kind)."""
     if item.accepted is None:
         return None
 

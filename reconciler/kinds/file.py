@@ -22,11 +22,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from reconciler import ownership
 from reconciler.address import Address, Kind
@@ -46,10 +46,11 @@ from reconciler.kinds.common import (
 from reconciler.live.state import LiveState, Part, Resource, by_address
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Create, Delete, FieldChange, NoticeKind, Update
+from reconciler.shape import Shape
 from reconciler.values import JSON, freeze, thaw
 
 if TYPE_CHECKING:
-    from reconciler.client import LettaApi
+    from reconciler.client import LettaApi, Params
 
 KIND = Kind.FILE
 DIFF_MAX_BYTES = 256 * 1024
@@ -146,33 +147,61 @@ def read(reading: Reading) -> Files:
     return Files(tuple(_with_text(f, texts.get(f.id)) for f in found))
 
 
+class FileRecord(TypedDict):
+    """A file of a folder as the server answers it, with the fields letta-apply reads."""
+
+    id: str
+    file_name: str | None
+    created_at: str | None
+    """With the name, what tells the stack's upload in its folder's record (`folder.FILES`)."""
+    file_size: NotRequired[int | None]
+    file_type: NotRequired[str | None]
+    processing_status: NotRequired[str | None]
+    error_message: NotRequired[str | None]
+    content: NotRequired[str | None]
+    """Only when asked for (`include_content`)."""
+
+
+SHAPE = Shape(FileRecord)
+
+
+def files_route(folder_id: str) -> str:
+    return f"{folder.ROUTE}{folder_id}/files"
+
+
+def listing(
+    api: LettaApi, folder_id: str, params: Params | None = None, page_size: int = 1000
+) -> Iterator[FileRecord]:
+    """The files of a folder, every page (`include_content`: with their text)."""
+    path = files_route(folder_id)
+    return (SHAPE.parse(raw, f"GET {path}") for raw in api.paginate(path, params, page_size))
+
+
 def _files_of(api: LettaApi, holder: folder.LiveFolder) -> list[LiveFile]:
     """A folder's files; an unowned folder's with their text (listed with it)."""
-    path = f"/v1/folders/{holder.id}/files"
     params = None if holder.address is not None else {"include_content": True}
-    return [from_server(raw, holder) for raw in api.paginate(path, params, 1000)]
+    return [from_server(raw, holder) for raw in listing(api, holder.id, params)]
 
 
-def from_server(raw: Mapping[str, JSON], holder: folder.LiveFolder) -> LiveFile:
+def from_server(raw: FileRecord, holder: folder.LiveFolder) -> LiveFile:
     """A file as listed; the stack's when its folder's record names it, made when it was."""
-    name = str(raw.get("file_name") or "")
+    name = raw["file_name"] or ""
     entry = holder.files.get(name)
-    created = str(raw.get("created_at") or "")
+    created = raw["created_at"] or ""
     ours = holder.address is not None and entry is not None and entry["created_at"] == created
     address = Address.file(holder.address, name) if ours and holder.address else None
     size = raw.get("file_size")
-    content = raw.get("content")
     return LiveFile(
-        id=str(raw["id"]),
+        id=raw["id"],
         name=name,
         folder_id=holder.id,
         address=address,
         created_at=created,
         digest=entry["sha256"] if ours and entry else "",
-        size=size if isinstance(size, int) else 0,
-        status=str(raw.get("processing_status") or ""),
-        error=str(raw["error_message"]) if raw.get("error_message") else None,
-        content=content if isinstance(content, str) else None,
+        size=size or 0,
+        status=raw.get("processing_status") or "",
+        error=raw.get("error_message") or None,
+        content=raw.get("content"),
     )
 
 
@@ -189,10 +218,10 @@ def _differs(live: LiveFile, spec: FileSpec) -> bool:
 def _text_of(api: LettaApi, live: LiveFile) -> str | None:
     if live.size > DIFF_MAX_BYTES or live.status == "error":
         return None
-    path = f"/v1/folders/{live.folder_id}/files/{live.id}"
-    raw = api.get(path, {"include_content": True}, address=str(live.address))
-    content = raw.get("content")
-    return content if isinstance(content, str) else None
+    path = f"{files_route(live.folder_id)}/{live.id}"
+    where = str(live.address)
+    raw = SHAPE.parse(api.get(path, {"include_content": True}, address=where), f"GET {path}")
+    return raw.get("content")
 
 
 def _with_text(live: LiveFile, text: str | None) -> LiveFile:
@@ -315,7 +344,7 @@ def delete(api: LettaApi, change: Delete) -> Recording | None:
     found = folder.by_name(api, holder.name)
     if found is None:
         return None  # gone with its folder
-    folder_id = str(found["id"])
+    folder_id = found["id"]
     try:
         api.delete(f"/v1/folders/{folder_id}/{change.resource_id}", address=str(change.address))
     except LettaApplyError as exc:
@@ -331,16 +360,17 @@ def adopt(api: LettaApi, stack: str, change: Adopt, resolve: Resolve) -> Recordi
     holder = change.address.owner
     assert holder is not None
     folder_id = resolve(holder)
-    path = f"/v1/folders/{folder_id}/files/{change.resource_id}"
-    current = api.get(path, {"include_content": True}, address=str(change.address))
-    if current.get("file_name") != change.address.name:
+    path = f"{files_route(folder_id)}/{change.resource_id}"
+    where = str(change.address)
+    answer = api.get(path, {"include_content": True}, address=where)
+    current = SHAPE.parse(answer, f"GET {path}", where)
+    if current["file_name"] != change.address.name:
         raise LettaApplyError(
             f"{change.address}: file {change.resource_id} is named "
-            f"{current.get('file_name')!r}, not {change.address.name!r}"
+            f"{current['file_name']!r}, not {change.address.name!r}"
         )
-    content = current.get("content")
-    sha256 = text_digest(content if isinstance(content, str) else None)
-    entry = {"sha256": sha256, "created_at": str(current.get("created_at") or "")}
+    sha256 = text_digest(current.get("content"))
+    entry = {"sha256": sha256, "created_at": current["created_at"] or ""}
     return Recording(folder_id, change.resource_id, change.address, entry)
 
 
@@ -354,16 +384,15 @@ def _upload(
     )
     params = {"name": name, "duplicate_handling": "replace" if replaces else "error"}
 
-    def find() -> JSON | None:
-        listed = api.paginate(f"/v1/folders/{folder_id}/files", None, 1000)
-        return next(
-            (f for f in listed if f.get("file_name") == name and f.get("id") != replaces), None
-        )
+    def find() -> FileRecord | None:
+        listed = listing(api, folder_id)
+        return next((f for f in listed if f["file_name"] == name and f["id"] != replaces), None)
 
-    path = f"/v1/folders/{folder_id}/upload"
-    created = api.upload(path, name, content, params=params, address=where, find_existing=find)
-    entry = {"sha256": str(body["sha256"]), "created_at": str(created.get("created_at") or "")}
-    return Recording(folder_id, str(created["id"]), address, entry, uploaded=True)
+    path = f"{folder.ROUTE}{folder_id}/upload"
+    answer = api.upload(path, name, content, params=params, address=where, find_existing=find)
+    created = SHAPE.parse(answer, f"POST {path}", where)
+    entry = {"sha256": str(body["sha256"]), "created_at": created["created_at"] or ""}
+    return Recording(folder_id, created["id"], address, entry, uploaded=True)
 
 
 # Finishing: the folder's record, and the server's processing -----------------------------------
@@ -385,7 +414,7 @@ class Recording(Pending):
     uploaded: bool = False
     since: float = field(default_factory=time.monotonic)
     recorded: bool = False
-    processed: Mapping[str, JSON] | None = None
+    processed: FileRecord | None = None
 
 
 def finish(api: LettaApi, pending: Sequence[Pending]) -> dict[Pending, LettaApplyError | None]:
@@ -422,7 +451,7 @@ def _outcome(change: Recording) -> dict[Pending, LettaApplyError | None]:
         failure = f"the server was still processing after {PROCESSING_TIMEOUT:.0f} s"
         return {change: LettaApplyError(f"{change.address}: {failure}")}
     if done.get("processing_status") == "error":
-        reason = str(done.get("error_message") or "no reason given")
+        reason = done.get("error_message") or "no reason given"
         failure = f"the server could not process the file: {reason}"
         return {change: LettaApplyError(f"{change.address}: {failure}")}
     return {change: None}
@@ -436,17 +465,19 @@ def _poll(api: LettaApi, folder_id: str, uploads: Sequence[Recording]) -> None:
         return
     where = str(uploads[0].address.owner)
     params = {"order": "desc", "limit": min(1000, max(20, 2 * len(uploads)))}
-    listed = api.get(f"/v1/folders/{folder_id}/files", params, address=where)
-    seen = {str(raw["id"]): raw for raw in listed if isinstance(raw, Mapping)}
+    path = files_route(folder_id)
+    listed = SHAPE.parse_all(api.get(path, params, address=where), f"GET {path}", where)
+    seen = {raw["id"]: raw for raw in listed}
     for missing in (u for u in uploads if u.resource_id not in seen):
-        path = f"/v1/folders/{folder_id}/files/{missing.resource_id}"
-        seen[missing.resource_id] = api.get(path, address=str(missing.address))
+        one = f"{path}/{missing.resource_id}"
+        answer = api.get(one, address=str(missing.address))
+        seen[missing.resource_id] = SHAPE.parse(answer, f"GET {one}", str(missing.address))
     for upload in uploads:
         raw = seen[upload.resource_id]
         if raw.get("processing_status") not in _DONE:
             continue
         upload.processed = raw
-        created = str(raw.get("created_at") or "")
+        created = raw["created_at"] or ""
         if upload.entry is not None and created and upload.entry["created_at"] != created:
             upload.entry = {**upload.entry, "created_at": created}
             upload.recorded = False
@@ -455,9 +486,10 @@ def _poll(api: LettaApi, folder_id: str, uploads: Sequence[Recording]) -> None:
 def _write(api: LettaApi, folder_id: str, changes: Sequence[Recording]) -> None:
     """Write the changes' entries into the folder's record, in one read and one write."""
     address = changes[0].address
-    path = f"/v1/folders/{folder_id}"
-    current = api.get(path, address=str(address))
-    metadata = dict(current.get("metadata") or {})
+    path, where = f"{folder.ROUTE}{folder_id}", str(address)
+    current = folder.SHAPE.parse(api.get(path, address=where), f"GET {path}", where)
+    held = current["metadata"]
+    metadata = dict(held) if isinstance(held, Mapping) else {}
     record = metadata.get(ownership.METADATA_KEY)
     if not isinstance(record, Mapping) or record.get("address") != str(address.owner):
         raise LettaApplyError("the folder no longer carries the stack's record")
@@ -468,6 +500,6 @@ def _write(api: LettaApi, folder_id: str, changes: Sequence[Recording]) -> None:
         else:
             files[change.address.name] = change.entry
     metadata[ownership.METADATA_KEY] = {**record, folder.FILES: files}
-    api.patch(path, {"metadata": metadata}, address=str(address))
+    api.patch(path, {"metadata": metadata}, address=where)
     for change in changes:
         change.recorded = True

@@ -190,6 +190,13 @@ class Users:
             self._seen[user.id] = user
             self.listed.append(user)
 
+    def copy(self) -> Users:
+        """The same users, checked further without changing these."""
+        copied = Users()
+        copied.listed = list(self.listed)
+        copied._seen = dict(self._seen)
+        return copied
+
 
 def manifest_users(stack: Stack, problems: Problems) -> Users:
     """The users the manifests declare themselves (not in a users file), checked."""
@@ -209,7 +216,9 @@ def collect_users(
     the users files' texts if they are read already (`open_users_files`); `users`: the
     manifests' own users if they are checked already (`manifest_users`)."""
     with collector.paused():  # users make no reference cycles
-        checked = manifest_users(stack, problems) if users is None else users
+        # The manifests' own users are kept as they are (an opened stack holds them while
+        # the plan runs): the file users are checked into a copy.
+        checked = manifest_users(stack, problems) if users is None else users.copy()
         texts = open_users_files(stack, problems) if opened is None else opened
         raws: list[tuple[Any, str, Location, Origin]] = []
         for ref, text in zip(stack.users_files, texts, strict=True):
