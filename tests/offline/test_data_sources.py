@@ -411,6 +411,9 @@ def test_an_agent_with_an_archive_of_its_own_is_not_attached_another(
     assert str(blocked.address) == "archive/faq" and blocked.resource_ids == (own["id"],)
     assert 'agent/desk already has the archive "desk\'s Archive"' in blocked.message
     assert "never detaches or deletes" in blocked.message
+    adopting = server.plan(wanted, adopt=True)  # what --adopt takes over keeps what is held
+    assert [n.message for n in adopting.blocked] == [blocked.message]
+    assert not [c for c in adopting.changes if c.action.value == "attach"]
     writes = len(server.letta.writes())
     with pytest.raises(NotConverged, match="archive/faq"):
         server.apply(wanted)
