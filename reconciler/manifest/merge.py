@@ -174,6 +174,13 @@ class Users:
         self.listed: list[User] = []
         self._seen: dict[str, User] = {}
 
+    def copy(self) -> Users:
+        """The same users, to check more after them (these stay as they are)."""
+        copied = Users()
+        copied.listed = list(self.listed)
+        copied._seen = dict(self._seen)
+        return copied
+
     def check(self, raws: Iterable[tuple[Any, str, Location, Origin]], problems: Problems) -> None:
         """Check and keep each raw user (a mapping, how messages name it, where it is written,
         the file it is declared in)."""
@@ -207,9 +214,10 @@ def collect_users(
 ) -> list[User]:
     """Declared users then file users, each checked, with duplicate ids reported. `opened`:
     the users files' texts if they are read already (`open_users_files`); `users`: the
-    manifests' own users if they are checked already (`manifest_users`)."""
+    manifests' own users if they are checked already (`manifest_users`; left as they are, so
+    that whoever holds them does not hold every user of the files too)."""
     with collector.paused():  # users make no reference cycles
-        checked = manifest_users(stack, problems) if users is None else users
+        checked = manifest_users(stack, problems) if users is None else users.copy()
         texts = open_users_files(stack, problems) if opened is None else opened
         raws: list[tuple[Any, str, Location, Origin]] = []
         for ref, text in zip(stack.users_files, texts, strict=True):

@@ -75,3 +75,15 @@ def test_a_wrong_row_is_found_only_when_the_users_are_loaded(tmp_path: Path) -> 
     with pytest.raises(ManifestError) as caught:
         stack.declared()
     assert str(caught.value.problems[0]).startswith(f"{folder / 'users.csv'}:2:1: ")
+
+
+def test_the_opened_stack_keeps_only_the_manifests_own_users(tmp_path: Path) -> None:
+    """The users of its files are the desired state's to keep (a plan holds the opened stack
+    while it reads: 100,000 users' declarations would stay in memory too)."""
+    folder = opened(tmp_path, "agents:\n  desk: {}\n", "id,pattern,agent\nbob,shared,desk\n")
+    (folder / "more.yaml").write_text(
+        HEAD + "users:\n  - {id: ann, pattern: shared, agent: desk}\n"
+    )
+    stack = open_stack([folder])
+    assert [u.id for u in stack.declared().users] == ["ann", "bob"]
+    assert [u.id for u in stack.users.listed] == ["ann"]
