@@ -5,7 +5,9 @@ beside a reference measured in the same run on the same server.
   server's processing and is recorded in the folder) against raw uploads of the same files by a
   plain httpx script into a folder of its own: the same parallelism, no waiting per file, one
   listing of the folder polled until the server has processed them all (the fastest way a
-  script can have them all processed);
+  script can have them all processed); in rounds, the order alternating (raw uploads first,
+  then letta-apply first, ...), the stack's folder deleted between rounds, the ratio the
+  median of the rounds' (load that comes and goes on a shared machine touches both sides);
 - no-op plan of the applied stack against a plain httpx listing of the same pages (the
   stack's agents, blocks and tools, the MCP servers, every folder and archive, the agents of
   the stack's, the folder's files, the archive's passages page by page through the search),
@@ -58,10 +60,11 @@ archives:
 
 @dataclass(frozen=True)
 class Shape:
-    """How many files the folder holds and passages the archive."""
+    """How many files the folder holds and passages the archive, and the upload rounds."""
 
     files: int
     passages: int
+    rounds: int = 1
 
 
 def write_stack(folder: Path, stack: str, shape: Shape) -> Path:
@@ -325,6 +328,38 @@ def delete_folder(url: str, folder_id: str) -> None:
 # The run ----------------------------------------------------------------------------------------
 
 
+def upload_round(
+    url: str,
+    folder: Path,
+    desired: DesiredState,
+    number: int,
+    shape: Shape,
+    parallelism: int,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """Raw uploads and letta-apply's of the folder's files from empty, raw first in even
+    rounds and last in odd ones; the stack's folder is deleted after every round but the last
+    (the next applies from empty again), the raw folder after each."""
+    files_only = replace(desired, archives=())
+    figures: dict[str, Any] = {}
+    for side in ("raw", "apply") if number % 2 == 0 else ("apply", "raw"):
+        if side == "raw":
+            say(f"round {number + 1}: raw uploads of {shape.files:,} files ...")
+            figures["raw_upload"] = raw_uploads(
+                url, folder, f"{desired.stack}-raw{number}", parallelism
+            )
+            delete_folder(url, figures["raw_upload"]["folder_id"])
+        else:
+            say(f"round {number + 1}: letta-apply, the folder of {shape.files:,} files ...")
+            figures["apply_files"] = apply_from_empty(url, files_only, parallelism)
+    if number + 1 < shape.rounds:
+        for spec in desired.folders:
+            with httpx.Client(base_url=url, timeout=120) as http:
+                for found in http.get("/v1/folders/", params={"name": spec.name}).json():
+                    delete_folder(url, found["id"])
+    return figures
+
+
 def benchmarks(
     url: str,
     folder: Path,
@@ -338,27 +373,24 @@ def benchmarks(
     the plain listing, then one file edited and applied again."""
     manifest = write_stack(folder, stack, shape)
     desired = load_desired([manifest], folder)
-    say(f"raw uploads of {shape.files:,} files (parallelism {parallelism}) ...")
-    raw = raw_uploads(url, folder, f"{stack}-raw", parallelism)
-    try:
-        say(f"letta-apply: the folder of {shape.files:,} files from empty ...")
-        files = apply_from_empty(url, replace(desired, archives=()), parallelism)
-        say(f"letta-apply: the archive of {shape.passages:,} passages from empty ...")
-        passages = apply_from_empty(url, desired, parallelism)
-        say("no-op plan and the plain listing ...")
-        plan = noop_plan(url, desired, parallelism, reps)
-        listing = plain_listing(url, desired, reps)
-        say("one file edited, applied again ...")
-        edit_one(folder)
-        again = reapply(url, load_desired([manifest], folder), parallelism)
-    finally:
-        delete_folder(url, raw["folder_id"])
+    rounds = [
+        upload_round(url, folder, desired, n, shape, parallelism, say) for n in range(shape.rounds)
+    ]
+    say(f"letta-apply: the archive of {shape.passages:,} passages from empty ...")
+    passages = apply_from_empty(url, desired, parallelism)
+    say("no-op plan and the plain listing ...")
+    plan = noop_plan(url, desired, parallelism, reps)
+    listing = plain_listing(url, desired, reps)
+    say("one file edited, applied again ...")
+    edit_one(folder)
+    again = reapply(url, load_desired([manifest], folder), parallelism)
     return {
         "files": shape.files,
         "passages": shape.passages,
         "parallelism": parallelism,
-        "raw_upload": raw,
-        "apply_files": files,
+        "upload_rounds": rounds,
+        "raw_upload": rounds[0]["raw_upload"],
+        "apply_files": rounds[0]["apply_files"],
         "apply_passages": passages,
         "noop_plan": plan,
         "plain_listing": listing.to_json(),

@@ -45,6 +45,7 @@ class Options:
     foreign_agents: int = 5000
     ds_files: int = 1000
     ds_passages: int = 5000
+    ds_rounds: int = 1
     process_sizes: tuple[int, ...] = PROCESS_SIZES
     process_rounds: int = 5
     prefix: str | None = None
@@ -119,6 +120,13 @@ def parse(argv: list[str] | None = None) -> Options:
         "--ds-passages", type=int, default=5000, help="datasources: passages in the archive"
     )
     parser.add_argument(
+        "--ds-rounds",
+        type=int,
+        default=1,
+        help="datasources: rounds of raw uploads and letta-apply's (the order alternating; "
+        "the ratio is their median)",
+    )
+    parser.add_argument(
         "--process-sizes",
         default="",
         help="process: comma-separated users of the shared stacks planned as whole processes "
@@ -156,6 +164,7 @@ def parse(argv: list[str] | None = None) -> Options:
         foreign_agents=args.foreign_agents,
         ds_files=args.ds_files,
         ds_passages=args.ds_passages,
+        ds_rounds=max(1, args.ds_rounds),
         process_sizes=_sizes(
             args.process_sizes, PROCESS_SIZES, PROCESS_FULL_SIZE if args.full else None
         ),

@@ -252,7 +252,7 @@ def _foreign_benchmark(run: Run) -> dict[str, Any]:
 def _datasources_benchmark(run: Run) -> dict[str, Any]:
     """A folder of files and an archive of passages: uploads, no-op plan, one file edited."""
     opts = run.options
-    shape = datasources.Shape(opts.ds_files, opts.ds_passages)
+    shape = datasources.Shape(opts.ds_files, opts.ds_passages, opts.ds_rounds)
     stack = run.stack(f"s{shape.files}")
     with tempfile.TemporaryDirectory(prefix="letta-apply-bench-") as folder:
         return datasources.benchmarks(

@@ -12,6 +12,7 @@ user, follow from its address.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
@@ -174,7 +175,8 @@ class Address:
         kind, _, rest = text.partition("/")
         try:
             splits = 1 if Kind(kind) in _PATH_NAMED else -1
-            return cls(Kind(kind), tuple(rest.split("/", splits)) if rest else ())
+            parts = tuple(map(sys.intern, rest.split("/", splits))) if rest else ()
+            return cls(Kind(kind), parts)
         except ValueError as exc:
             raise AddressError(f"not an address: {text!r}") from exc
 
@@ -196,7 +198,7 @@ class Address:
 
     @classmethod
     def dedicated_agent(cls, user_id: str) -> Address:
-        return cls(Kind.AGENT, (USER_KEY_PREFIX + user_id,))
+        return cls(Kind.AGENT, (sys.intern(USER_KEY_PREFIX + user_id),))
 
     @classmethod
     def sleeptime_agent(cls, agent: Address) -> Address:

@@ -10,7 +10,7 @@ one resource.
 from __future__ import annotations
 
 from reconciler.address import Address, AddressError
-from reconciler.apply.executor import execute
+from reconciler.apply.executor import carry_out
 from reconciler.client import LettaApi
 from reconciler.desired import DesiredState
 from reconciler.errors import LettaApplyError
@@ -34,5 +34,5 @@ def adopt(api: LettaApi, desired: DesiredState, address: str, resource_id: str) 
     def resolve(agent: Address) -> str:
         return conversation.agent_id(api, desired.stack, agent)
 
-    execute(api, desired.stack, Adopt(parsed, resource_id), resolve)
+    carry_out(api, desired.stack, Adopt(parsed, resource_id), resolve)
     return f"{parsed.kind.value} {resource_id} now belongs to stack {desired.stack} as {parsed}"

@@ -41,6 +41,9 @@ from reconciler.text import REDACTED, redact_url
 from reconciler.values import JSON
 
 Params = Mapping[str, Any]
+Answer = object
+"""A server's answer, decoded JSON: read through the record of the kind that asked
+(`reconciler.shape`), never indexed as it is."""
 
 _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -175,12 +178,12 @@ class LettaApi:
 
     # Reads and idempotent writes: retried.
 
-    def get(self, path: str, params: Params | None = None, *, address: str = "") -> JSON:
+    def get(self, path: str, params: Params | None = None, *, address: str = "") -> Answer:
         return self._retrying(lambda: self._send("get", path, params=params), address or path)
 
     def paginate(
         self, path: str, params: Params | None = None, page_size: int = 200
-    ) -> Iterator[JSON]:
+    ) -> Iterator[Answer]:
         """Every item of a cursor-paginated listing, oldest first, one page per request.
 
         The next page is asked for as soon as a page comes (its last item is the cursor),
@@ -208,7 +211,7 @@ class LettaApi:
 
     def _page(
         self, path: str, params: Params | None, page_size: int, after: str | None
-    ) -> list[JSON]:
+    ) -> list[Answer]:
         """One page of a listing: `page_size` items (fewer on the last) after `after`."""
         query = {**(params or {}), "limit": page_size, "order": "asc"}
         if after is not None:
@@ -220,14 +223,14 @@ class LettaApi:
             raise UnexpectedAnswer(path, message)
         return page
 
-    def search(self, path: str, body: JSON, *, address: str = "") -> JSON:
+    def search(self, path: str, body: JSON, *, address: str = "") -> Answer:
         """A POST that only reads (a search): retried like a GET."""
         return self._retrying(lambda: self._send("post", path, body=body), address or path)
 
-    def patch(self, path: str, body: JSON | None = None, *, address: str = "") -> JSON:
+    def patch(self, path: str, body: JSON | None = None, *, address: str = "") -> Answer:
         return self._retrying(lambda: self._send("patch", path, body=body), address or path)
 
-    def put(self, path: str, body: JSON, *, address: str = "") -> JSON:
+    def put(self, path: str, body: JSON, *, address: str = "") -> Answer:
         """Replace a resource's part whole (idempotent, so retried)."""
         return self._retrying(lambda: self._send("put", path, body=body), address or path)
 
@@ -235,7 +238,7 @@ class LettaApi:
         """Delete, treating 404 after a retry as done (the earlier attempt got through)."""
         attempts = [0]
 
-        def once() -> JSON:
+        def once() -> Answer:
             attempts[0] += 1
             try:
                 return self._send("delete", path)
@@ -254,9 +257,9 @@ class LettaApi:
         body: JSON,
         *,
         address: str,
-        find_existing: Callable[[], JSON | None],
+        find_existing: Callable[[], Answer | None],
         params: Params | None = None,
-    ) -> JSON:
+    ) -> Answer:
         """POST a new resource without blind retries.
 
         After a failure that may have happened after the server acted (timeout, dropped
@@ -282,9 +285,9 @@ class LettaApi:
         content: bytes,
         *,
         address: str,
-        find_existing: Callable[[], JSON | None],
+        find_existing: Callable[[], Answer | None],
         params: Params | None = None,
-    ) -> JSON:
+    ) -> Answer:
         """POST one file as `multipart/form-data` (field `file`), like `create`: sent once, an
         ambiguous failure resolved by `find_existing`."""
         for attempt in range(self.retry.attempts):
@@ -301,7 +304,7 @@ class LettaApi:
 
     # Plumbing.
 
-    def _retrying(self, call: Callable[[], JSON], address: str) -> JSON:
+    def _retrying(self, call: Callable[[], Answer], address: str) -> Answer:
         for attempt in range(self.retry.attempts):
             try:
                 return call()
@@ -319,7 +322,7 @@ class LettaApi:
         body: JSON = None,
         params: Params | None = None,
         file: tuple[str, bytes] | None = None,
-    ) -> JSON:
+    ) -> Answer:
         if self._cancelled.is_set():
             raise Cancelled(f"{method.upper()} {path}: not sent, the client was cancelled")
         url = self._base.copy_with(raw_path=self._base.raw_path + _relative(path))
@@ -359,8 +362,9 @@ class LettaApi:
 
 
 def _cursor(last: object, path: str) -> str:
-    """The id of a page's last item, where the next page starts."""
-    found = last.get("id") if isinstance(last, dict) else None
+    """The id of a page's last item, where the next page starts (an item of a listing of
+    ids, such as a folder's agents, is its id)."""
+    found = last.get("id") if isinstance(last, dict) else last
     if not isinstance(found, str):
         raise unexpected(f"GET {path}", "an item of the listing has no `id`")
     return found
@@ -459,7 +463,7 @@ MAX_MESSAGE_CHARS = 500
 """Characters of a server's error message kept in the error shown."""
 
 
-def _decode(answer: httpx.Response, label: str) -> JSON:
+def _decode(answer: httpx.Response, label: str) -> Answer:
     """A successful answer's JSON; an empty one is None. Anything else did not come from a
     Letta server (a web page at that address, a proxy's login form)."""
     if not answer.content:

@@ -50,7 +50,7 @@ class Policy(StrEnum):
     ENFORCE = "enforce"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BlockSpec:
     """A memory block as declared. `limit`/`description`/`read_only` always converge."""
 
@@ -74,7 +74,7 @@ class SecretSpec:
     digest: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AgentSpec:
     """An agent the stack owns: a user's dedicated agent (`agent/user:<id>`) or a shared one.
 
@@ -184,7 +184,7 @@ class McpServerSpec:
         return self.address.name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SharedBlockSpec:
     """A stack-level block attached to many agents (e.g. company knowledge): `block/<name>`."""
 
@@ -193,7 +193,7 @@ class SharedBlockSpec:
     protected: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConversationSpec:
     """A shared-pattern user's conversation on a shared agent: `conversation/<agent>/<user>`."""
 
@@ -212,7 +212,7 @@ class ConversationSpec:
         return self.address.name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IdentitySpec:
     """An identity-pattern user's identity (`identifier_key` = user id): `identity/<user>`.
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import (
     Any,
     Generic,
@@ -88,6 +88,20 @@ class Shape(Generic[R]):
         return [self.parse(item, route, address) for item in raw]
 
 
+def a_list(raw: object, route: str, address: str = "") -> list[object]:
+    """An answer that is a list of anything (each item read by whoever asked)."""
+    if type(raw) is not list:
+        raise unexpected(route, str(Miss(raw, "a list")), address)
+    return cast(list[object], raw)
+
+
+def an_id(raw: object, route: str, address: str = "") -> str:
+    """An item of a listing of ids (the server lists a folder's agents by id only)."""
+    if type(raw) is not str:
+        raise unexpected(route, str(Miss(raw, "an id (a string)")), address)
+    return raw
+
+
 def unexpected(route: str, problem: str, address: str = "") -> UnexpectedAnswer:
     """The error for an answer of another shape: one line naming the route."""
     if address:
@@ -95,16 +109,23 @@ def unexpected(route: str, problem: str, address: str = "") -> UnexpectedAnswer:
     return UnexpectedAnswer(route, f"{problem}; {SUPPORTED}")
 
 
+Fits = Callable[[dict[str, object]], bool]
+"""Whether a record fits its type: asked of every record, so made as straight-line code."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Spec:
     """What one declared type accepts: the exact types of the value (None: anything), in
-    words, and the check of what a container holds (None: nothing more to check)."""
+    words, and the check saying where and how what a container holds does not fit (None:
+    nothing more to check). For the quick yes or no: a nested record's `Fits`, or what a
+    list's items (a mapping's values, with `values`) accept."""
 
     accepted: frozenset[type] | None
     wanted: str = ""
     inner: Check | None = None
-    record: bool = False
-    """A nested record: checked even when empty (it may lack keys it needs)."""
+    record: Fits | None = None
+    item: _Spec | None = None
+    values: bool = False
 
     def miss(self, value: object) -> Miss | None:
         if self.accepted is not None and type(value) not in self.accepted:
@@ -122,7 +143,7 @@ class _Absent:
 _ABSENT = _Absent()
 
 
-Fields = tuple[tuple[str, bool, "_Spec"], ...]
+Fields = tuple[tuple[str, bool, _Spec], ...]
 """A record type's keys: name, whether it must be there, what its value may be."""
 
 
@@ -133,8 +154,8 @@ def _fields(record: type[Any]) -> Fields:
     )
 
 
-def _record_check(record: type[Any]) -> Check:
-    """The check of a nested record (a `TypedDict`): see `_fits` and `_explained`."""
+def _record_spec(record: type[Any]) -> _Spec:
+    """A nested record (a `TypedDict`): see `_fits` and `_explained`."""
     fields = _fields(record)
     fits = _fits(fields)
 
@@ -143,34 +164,70 @@ def _record_check(record: type[Any]) -> Check:
             return Miss(raw, "an object")
         return None if fits(raw) else _explained(raw, fields)
 
-    return check
+    return _Spec(frozenset({dict}), "an object", check, record=fits)
 
 
-def _fits(fields: Fields) -> Callable[[dict[str, object]], bool]:
+def _fits(fields: Fields) -> Fits:
     """Whether a record has `fields`, as straight-line code made once per record type (as
     `dataclasses` makes `__init__`): every record of a listing is asked, and at tens of
-    thousands of records a loop over the fields costs several times what one comparison per
-    field does. Only a record that does not fit is walked again (`_explained`) to say where
-    and how. Only the record type's own declared names and types go into the code."""
-    lines = ["def fits(raw):", "    get = raw.get"]
-    names: dict[str, object] = {"ABSENT": _ABSENT}
-    for index, (name, needed, spec) in enumerate(fields):
+    thousands of records a loop over the fields, or a call per list or nested record, costs
+    several times what one comparison per value does. Only a record that does not fit is
+    walked again (`_explained`) to say where and how. Only the record type's own declared
+    names and types go into the code."""
+    code = _Code()
+    code.lines += ["def fits(raw):", "    get = raw.get"]
+    for name, needed, spec in fields:
         if spec.accepted is None:
             if needed:
-                lines.append(f"    if {name!r} not in raw: return False")
+                code.lines.append(f"    if {name!r} not in raw: return False")
             continue
-        names[f"accepted_{index}"] = spec.accepted if needed else spec.accepted | {_Absent}
-        lines.append(f"    value = get({name!r}, ABSENT)")
-        lines.append(f"    if type(value) not in accepted_{index}: return False")
-        if spec.inner is not None:
-            names[f"inner_{index}"] = spec.inner
-            # An empty list or object holds nothing to check; an empty record may lack keys.
-            test = "value is not None and value is not ABSENT" if spec.record else "value"
-            lines.append(f"    if {test} and inner_{index}(value) is not None: return False")
-    lines.append("    return True")
-    exec("\n".join(lines), names)
-    fits: Callable[[dict[str, object]], bool] = names["fits"]  # type: ignore[assignment]
-    return fits
+        accepted = code.name(spec.accepted if needed else spec.accepted | {_Absent})
+        code.lines.append(f"    value = get({name!r}, ABSENT)")
+        code.lines.append(f"    if type(value) not in {accepted}: return False")
+        code.contents(spec, "value", "    ")
+    code.lines.append("    return True")
+    return code.made("fits")
+
+
+class _Code:
+    """The lines of a `Fits` function being made, and the values they name."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.names: dict[str, object] = {"ABSENT": _ABSENT}
+
+    def name(self, value: object) -> str:
+        """A name the code knows `value` by."""
+        name = f"v{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def contents(self, spec: _Spec, var: str, pad: str) -> None:
+        """Lines checking what `var` (of an accepted type) holds, returning False where it
+        does not fit: a nested record by its `Fits`; a list's items (a mapping's values) in
+        a loop (an empty or absent one holds nothing to check)."""
+        if spec.record is not None:
+            fits = self.name(spec.record)
+            self.lines.append(
+                f"{pad}if {var} is not None and {var} is not ABSENT and not {fits}({var}):"
+                " return False"
+            )
+            return
+        item = spec.item
+        if item is None or item.accepted is None:
+            return
+        each = f"item{len(pad)}"
+        listed = f"{var}.values()" if spec.values else var
+        self.lines.append(f"{pad}if {var}:")
+        self.lines.append(f"{pad}    for {each} in {listed}:")
+        self.lines.append(f"{pad}        if type({each}) not in {self.name(item.accepted)}:")
+        self.lines.append(f"{pad}            return False")
+        self.contents(item, each, pad + "        ")
+
+    def made(self, name: str) -> Fits:
+        exec("\n".join(self.lines), self.names)
+        made: Fits = self.names[name]  # type: ignore[assignment]
+        return made
 
 
 def _explained(raw: dict[str, object], fields: Fields) -> Miss:
@@ -213,14 +270,16 @@ def _spec(hint: Any) -> _Spec:
     if hint is object or hint is Any:
         return _ANYTHING
     if is_typeddict(hint):
-        return _Spec(frozenset({dict}), "an object", _record_check(hint), record=True)
+        return _record_spec(hint)
     origin = get_origin(hint)
     if origin is Union or origin is types.UnionType:
         return _nullable(get_args(hint))
     if origin is list:
-        return _Spec(frozenset({list}), "a list", _items(_spec(get_args(hint)[0])))
+        item = _spec(get_args(hint)[0])
+        return _Spec(frozenset({list}), "a list", _items(item), item=item)
     if origin is dict or origin is Mapping:
-        return _Spec(frozenset({dict}), "an object", _values(_spec(get_args(hint)[1])))
+        item = _spec(get_args(hint)[1])
+        return _Spec(frozenset({dict}), "an object", _values(item), item=item, values=True)
     if hint in _SCALARS:
         return _SCALARS[hint]
     raise TypeError(f"no shape check for the declared type {hint!r}")
@@ -234,29 +293,22 @@ def _nullable(options: tuple[Any, ...]) -> _Spec:
     spec = _spec(kept[0])
     if spec.accepted is None:
         return spec
-    return _Spec(spec.accepted | {type(None)}, spec.wanted, spec.inner, spec.record)
+    return replace(spec, accepted=spec.accepted | {type(None)})
 
 
 def _items(item: _Spec) -> Check | None:
-    """The check of a list's items (None: items of any kind). The items are walked once
-    without indices; where one does not fit, again to say which."""
-    accepted, inner = item.accepted, item.inner
-    if accepted is None:
+    """Where and how a list's items do not fit (None: items of any kind)."""
+    if item.accepted is None:
         return None
 
     def check(value: object) -> Miss | None:
-        for element in cast(list[object], value):
-            if type(element) not in accepted or (
-                inner is not None and element is not None and inner(element) is not None
-            ):
-                return _first(enumerate(cast(list[object], value)), item, "[{}]")
-        return None
+        return _first(enumerate(cast(list[object], value)), item, "[{}]")
 
     return check
 
 
 def _values(item: _Spec) -> Check | None:
-    """The check of an object's values (None: values of any kind)."""
+    """Where and how an object's values do not fit (None: values of any kind)."""
     if item.accepted is None:
         return None
 

@@ -12,6 +12,10 @@ The rule knows no kind, so a new kind is checked as it is added:
   and ids first seen in answers to its own requests (what it made: the server's answer to a
   create, the sleep-time agent the server made with an agent). An id the run had already seen
   (in the live state it read, say) is never one a change made.
+- a write sent for creates sent together in one request (an archive's passages) names only
+  ids one of them names.
+- a write sent while pending changes end together (a folder's record written for the uploads
+  finishing at once) names only ids one of them may: each change keeps what it may name.
 - a write sent while no change runs is the lock's: creating a lock record or deleting one.
 
 `letta-apply adopt --address A --id I` applies no plan: the one change its options name is
@@ -25,7 +29,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,9 +69,10 @@ def environment() -> dict[str, str]:
 
 @dataclass
 class _Running:
-    """A change being carried out, and the ids its requests may name."""
+    """Changes being carried out (one, or pending ones ending together), and the ids their
+    requests may name."""
 
-    change: Change
+    changes: tuple[Change, ...]
     allowed: set[str]
 
 
@@ -80,6 +85,9 @@ class Ledger:
     """The identities of the applied plan's change objects (the executor runs those)."""
     seen: set[str] = field(default_factory=set)
     lock_ids: set[str] = field(default_factory=set)
+    allowed: dict[int, set[str]] = field(default_factory=dict)
+    """The ids each change that ran may name (by the change's identity), kept for the requests
+    that end it when it was left pending."""
 
     def __post_init__(self) -> None:
         self._local = threading.local()
@@ -90,9 +98,28 @@ class Ledger:
         self.planned = {id(change) for change in plan.changes}
 
     @contextmanager
-    def running(self, change: Change, named: set[str]) -> Iterator[None]:
-        """Requests sent in this thread meanwhile are the change's."""
-        self._local.running = _Running(change, set(named))
+    def running(self, change: Change | Sequence[Change], named: set[str]) -> Iterator[None]:
+        """Requests sent in this thread meanwhile are the change's (or those of the changes
+        sent together in one request)."""
+        changes = tuple(change) if isinstance(change, list | tuple) else (change,)
+        running = _Running(changes, set(named))
+        with self._in(running):
+            yield
+        with self._guard:
+            self.allowed.update((id(c), running.allowed) for c in changes)
+
+    @contextmanager
+    def finishing(self, changes: Sequence[Change]) -> Iterator[None]:
+        """Requests sent in this thread meanwhile end these pending changes together: they
+        may name what any of them may."""
+        with self._guard:
+            allowed = set().union(*(self.allowed.get(id(c), set()) for c in changes))
+        with self._in(_Running(tuple(changes), allowed)):
+            yield
+
+    @contextmanager
+    def _in(self, running: _Running) -> Iterator[None]:
+        self._local.running = running
         try:
             yield
         finally:
@@ -108,7 +135,8 @@ class Ledger:
             verdict.update(change=None, why=self._lock_problem(method, target, body))
         else:
             verdict.update(
-                change=str(running.change.address), why=self._problem(running, target, body)
+                change=", ".join(str(c.address) for c in running.changes),
+                why=self._problem(running, target, body),
             )
         verdict["ok"] = verdict["why"] is None
         return verdict
@@ -135,7 +163,7 @@ class Ledger:
         return running
 
     def _problem(self, running: _Running, target: str, body: str) -> str | None:
-        if id(running.change) not in self.planned:
+        if any(id(change) not in self.planned for change in running.changes):
             return "sent for a change the applied plan does not hold"
         stray = sorted(set(SERVER_ID.findall(target + " " + body)) - running.allowed)
         if stray:
@@ -203,6 +231,7 @@ def install(ledger: Ledger, record: Callable[[dict[str, Any]], None]) -> None:
     from reconciler.apply import executor
 
     apply_plan, execute, send = workflow.apply_plan, executor.execute, httpx.Client.send
+    together, finish, carry_out = executor.execute_together, executor.finish, adopting.carry_out
 
     def recorded_apply(api: Any, plan: Plan, *args: Any, **kwargs: Any) -> Any:
         ledger.applying(plan)
@@ -211,6 +240,15 @@ def install(ledger: Ledger, record: Callable[[dict[str, Any]], None]) -> None:
     def recorded_execute(api: Any, stack: str, change: Change, resolve: Resolve) -> Any:
         with ledger.running(change, named_ids(change, resolve)):
             return execute(api, stack, change, resolve)
+
+    def recorded_together(api: Any, stack: str, changes: list[Any], resolve: Resolve) -> Any:
+        named = set().union(*(named_ids(change, resolve) for change in changes))
+        with ledger.running(changes, named):
+            return together(api, stack, changes, resolve)
+
+    def recorded_finish(api: Any, waiting: Sequence[tuple[Change, Any]]) -> Any:
+        with ledger.finishing([change for change, _pending in waiting]):
+            return finish(api, waiting)
 
     def recorded_send(client: httpx.Client, request: httpx.Request, **kwargs: Any) -> Any:
         target = request.url.raw_path.decode("ascii", "replace")
@@ -226,13 +264,15 @@ def install(ledger: Ledger, record: Callable[[dict[str, Any]], None]) -> None:
         ledger.answered(target, answer, refused=verdict is not None and not verdict["ok"])
         return response
 
-    def adopt_execute(api: Any, stack: str, change: Change, resolve: Resolve) -> Any:
+    def adopt_carry_out(api: Any, stack: str, change: Change, resolve: Resolve) -> Any:
         ledger.applying(Plan(stack, "", changes=(change,)))
-        return recorded_execute(api, stack, change, resolve)
+        return carry_out(api, stack, change, resolve)
 
     workflow.apply_plan = recorded_apply  # type: ignore[assignment]
     executor.execute = recorded_execute
-    adopting.execute = adopt_execute
+    executor.execute_together = recorded_together
+    executor.finish = recorded_finish
+    adopting.carry_out = adopt_carry_out
     httpx.Client.send = recorded_send  # type: ignore[method-assign]
 
 

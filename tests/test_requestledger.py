@@ -85,3 +85,26 @@ def test_outside_changes_only_the_lock_records_are_written() -> None:
     assert removed is not None and removed["ok"]
     assert cleanup is not None and not cleanup["ok"] and cleanup["change"] is None
     assert forged is not None and not forged["ok"]
+
+
+def test_pending_changes_ending_together_write_only_what_one_of_them_may() -> None:
+    """A change left pending (an upload waiting for its processing) keeps what it may name:
+    the write ending it with others (its folder's record) may name what any of them may, and
+    nothing else."""
+    ledger = ledger_after_reading()
+    with ledger.running(CREATE, set()):
+        ledger.sent("POST", "/v1/agents/", '{"name": "bob"}')
+        ledger.answered("/v1/agents/", json.dumps({"id": MADE}))
+    with ledger.running(SWITCH_OFF, {AGENT}):
+        pass
+    with ledger.finishing([CREATE, SWITCH_OFF]):
+        own = ledger.sent("PATCH", f"/v1/agents/{MADE}", '{"metadata": {}}')
+        other = ledger.sent("PATCH", f"/v1/agents/{AGENT}", '{"metadata": {}}')
+        stray = ledger.sent("PATCH", f"/v1/agents/{COMPANION}", '{"metadata": {}}')
+    assert own is not None and own["ok"], own
+    assert other is not None and other["ok"], other
+    assert stray is not None and not stray["ok"]
+    assert stray["change"] == "agent/user:bob, agent/user:alice"
+    with ledger.finishing([CREATE]):
+        alone = ledger.sent("PATCH", f"/v1/agents/{AGENT}", '{"metadata": {}}')
+    assert alone is not None and not alone["ok"]

@@ -2,20 +2,27 @@
 
 The order is `reconciler.planner.order.phases`, the rule the planner sorts plans by: creates in
 waves by dependency, then updates, attaches, detaches, and deletes last. Each change is carried
-out by its kind's module (`reconciler.kinds`). A change whose dependency failed is skipped and
-reported; everything else still runs, so a re-run converges. Once the server stops answering,
-the changes not started yet are reported as not attempted. Once the person running it asks to
-stop (`stop`, Ctrl-C at the command line), no change is started any more, the ones in flight
-are waited for, and `Interrupted` says what was done; asked again, it stops waiting too.
+out by its kind's module (`reconciler.kinds`). At most `parallelism` requests are in flight; a
+change whose request was answered while the server works on in the background (a file it
+parses and embeds) is left pending outside that bound, and its kind's `finish` ends the
+pending changes of one group together (one look per group at a time, before any change not
+started yet). A change whose dependency failed is skipped and reported; everything else still
+runs, so a re-run converges. Once the server stops answering, the changes not started yet are
+reported as not attempted. Once the person running it asks to stop (`stop`, Ctrl-C at the
+command line), no change is started any more, the ones in flight (pending ones included) are
+waited for, and `Interrupted` says what was done; asked again, it stops waiting too.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
-from typing import assert_never
+from dataclasses import dataclass, field
+from itertools import groupby
+from typing import Any, assert_never
 
 from reconciler.address import Address
 from reconciler.client import LettaApi
@@ -26,8 +33,8 @@ from reconciler.errors import (
     LettaApplyError,
     ServerError,
 )
-from reconciler.kinds import handler, kept_ids, linker
-from reconciler.kinds.common import Resolve
+from reconciler.kinds import BATCHERS, batcher, finisher, handler, kept_ids, linker
+from reconciler.kinds.common import Pending, Resolve
 from reconciler.live.state import LiveState
 from reconciler.plan.model import Adopt, Attach, Change, Create, Delete, Detach, Plan, Update
 from reconciler.planner.order import phases
@@ -77,10 +84,11 @@ def apply_plan(
     report = _Reporter(len(plan.changes), progress)
     run = _Runner(api, plan.stack, ids, outage, stop, report)
     results: list[ApplyResult] = []
-    pool = ThreadPoolExecutor(max_workers=max(1, parallelism))
+    slots = max(1, parallelism)
+    pool = ThreadPoolExecutor(max_workers=slots)
     try:
         for batch in phases(plan.changes):
-            results.extend(_run_batch(pool, run, batch, notify))
+            results.extend(_Phase(pool, slots, run, notify).run(batch))
     except KeyboardInterrupt:
         report.mute()  # what the abandoned changes report once the client is closed is noise
         pool.shutdown(wait=False, cancel_futures=True)
@@ -97,30 +105,121 @@ def apply_plan(
     return results
 
 
-def _run_batch(
-    pool: ThreadPoolExecutor, run: _Runner, batch: Sequence[Change], notify: Callable[[str], None]
-) -> list[ApplyResult]:
-    """One phase's changes in parallel, their results in the batch's order. Waits in short
-    steps, so that a request to stop is answered at once while changes run."""
-    futures = [pool.submit(run, change) for change in batch]
-    pending: set[Future[ApplyResult]] = set(futures)
-    while pending:
-        _done, pending = wait(pending, timeout=STOP_CHECK_SECONDS, return_when=FIRST_COMPLETED)
-        if run.stop_requested():
-            running = sum(f.running() for f in pending)
-            notify(
-                f"Stopping: no new change is started; waiting for the {running} in flight "
-                "(Ctrl-C again stops waiting)."
-            )
-    return [future.result() for future in futures]
-
-
 STOP_CHECK_SECONDS = 0.2
 """How often the apply looks whether it was asked to stop while changes run."""
 
 
-def execute(api: LettaApi, stack: str, change: Change, resolve: Resolve) -> str | None:
-    """Carry out one change through its kind's module; return the id it created or changed."""
+@dataclass
+class _Group:
+    """Pending changes finished together, and when their kind may look at them again."""
+
+    entries: list[tuple[Change, Pending]] = field(default_factory=list)
+    due: float = 0.0
+    looking: bool = False
+
+
+class _Phase:
+    """One phase's changes in parallel: at most `slots` tasks at once, each a change to start
+    or a look at one group of pending changes; a due look goes before a change not started
+    yet, so pending changes end as the server finishes them. Waits in short steps, so that a
+    request to stop is answered at once while changes run."""
+
+    def __init__(
+        self, pool: ThreadPoolExecutor, slots: int, run: _Runner, notify: Callable[[str], None]
+    ) -> None:
+        self._pool, self._slots, self._run, self._notify = pool, slots, run, notify
+        self._starting: set[Future[list[ApplyResult | _Left]]] = set()
+        self._looking: dict[Future[list[ApplyResult]], str] = {}
+        self._groups: dict[str, _Group] = {}
+        self._results: dict[int, ApplyResult] = {}
+
+    def run(self, changes: Sequence[Change]) -> list[ApplyResult]:
+        """The changes' results in their order, once every one has ended."""
+        waiting = deque(_units(changes))
+        while waiting or self._starting or self._groups:
+            self._start(waiting)
+            tasks: list[Future[Any]] = [*self._starting, *self._looking]
+            timeout = STOP_CHECK_SECONDS if self._full() else self._next_look()
+            if tasks:
+                wait(tasks, timeout=timeout, return_when=FIRST_COMPLETED)
+            else:
+                time.sleep(timeout)
+            self._take_ended()
+            if self._run.stop_requested():
+                self._notify(
+                    f"Stopping: no new change is started; waiting for the {self._in_flight()} "
+                    "in flight (Ctrl-C again stops waiting)."
+                )
+        return [self._results[id(change)] for change in changes]
+
+    def _full(self) -> bool:
+        return len(self._starting) + len(self._looking) >= self._slots
+
+    def _start(self, waiting: deque[tuple[Change, ...]]) -> None:
+        now = time.monotonic()
+        while not self._full():
+            due = [k for k, g in self._groups.items() if not g.looking and g.due <= now]
+            if due:
+                group = self._groups[due[0]]
+                group.looking = True
+                self._looking[self._pool.submit(self._run.finish, list(group.entries))] = due[0]
+            elif waiting:
+                self._starting.add(self._pool.submit(self._run, waiting.popleft()))
+            else:
+                return
+
+    def _take_ended(self) -> None:
+        for started in [f for f in self._starting if f.done()]:
+            self._starting.discard(started)
+            for outcome in started.result():
+                if isinstance(outcome, _Left):
+                    group = self._groups.setdefault(outcome.pending.group, _Group())
+                    group.entries.append((outcome.change, outcome.pending))
+                else:
+                    self._results[id(outcome.change)] = outcome
+        for looked in [f for f in self._looking if f.done()]:
+            self._looked(self._looking.pop(looked), looked.result())
+
+    def _looked(self, key: str, ended: list[ApplyResult]) -> None:
+        group = self._groups[key]
+        for result in ended:
+            self._results[id(result.change)] = result
+        gone = {id(result.change) for result in ended}
+        group.entries = [entry for entry in group.entries if id(entry[0]) not in gone]
+        group.looking = False
+        if not group.entries:
+            del self._groups[key]
+            return
+        kind = group.entries[0][0].address.kind
+        group.due = time.monotonic() + finisher(kind).FINISH_EVERY
+
+    def _next_look(self) -> float:
+        """Seconds until a group of pending changes may be looked at again (at most the stop
+        check's step)."""
+        now = time.monotonic()
+        dues = [g.due - now for g in self._groups.values() if not g.looking]
+        return max(0.0, min([STOP_CHECK_SECONDS, *dues]))
+
+    def _in_flight(self) -> int:
+        return len(self._starting) + sum(len(g.entries) for g in self._groups.values())
+
+
+def _units(changes: Sequence[Change]) -> list[tuple[Change, ...]]:
+    """The phase's changes as they are started: alone, or several in one request where their
+    kind sends them together (`kinds.BATCHERS`), in the phase's order."""
+    units: list[tuple[Change, ...]] = []
+    for kind, same in groupby(changes, key=lambda change: change.address.kind):
+        listed = list(same)
+        if kind in BATCHERS:
+            units.extend(batcher(kind).batches(listed))
+        else:
+            units.extend((change,) for change in listed)
+    return units
+
+
+def execute(api: LettaApi, stack: str, change: Change, resolve: Resolve) -> str | Pending | None:
+    """Carry out one change through its kind's module; return the id it created or changed, or
+    what it left pending (see `finish`)."""
     kind = change.address.kind
     match change:
         case Adopt():
@@ -128,8 +227,8 @@ def execute(api: LettaApi, stack: str, change: Change, resolve: Resolve) -> str 
         case Create():
             return handler(kind).create(api, stack, change, resolve)
         case Update():
-            handler(kind).update(api, change)
-            return change.resource_id
+            left = handler(kind).update(api, change)
+            return change.resource_id if left is None else left
         case Attach():
             linker(kind).attach(api, change, resolve)
             return None
@@ -137,15 +236,56 @@ def execute(api: LettaApi, stack: str, change: Change, resolve: Resolve) -> str 
             linker(kind).detach(api, change, resolve)
             return None
         case Delete():
-            handler(kind).delete(api, change)
-            return change.resource_id
+            left = handler(kind).delete(api, change)
+            return change.resource_id if left is None else left
         case _:
             assert_never(change)
 
 
+def execute_together(
+    api: LettaApi, stack: str, changes: Sequence[Create], resolve: Resolve
+) -> list[str]:
+    """Carry out several creates of one kind in one request (`kinds.Batcher`); the ids they
+    made, in their order. A failure is the failure of every one of them."""
+    return batcher(changes[0].address.kind).create_together(api, stack, changes, resolve)
+
+
+def finish(
+    api: LettaApi, waiting: Sequence[tuple[Change, Pending]]
+) -> Mapping[Pending, LettaApplyError | None]:
+    """Look at pending changes of one group (one kind) through their kind's `finish`: those
+    that ended, with their failure (None: done); the others are still pending."""
+    kind = waiting[0][0].address.kind
+    return finisher(kind).finish(api, [pending for _change, pending in waiting])
+
+
+def carry_out(api: LettaApi, stack: str, change: Change, resolve: Resolve) -> str | None:
+    """One change from its request to its end, outside an apply (the `adopt` command): what
+    it leaves pending is looked at in this thread until it ends."""
+    done = execute(api, stack, change, resolve)
+    if not isinstance(done, Pending):
+        return done
+    while True:
+        ended = finish(api, [(change, done)])
+        if done in ended:
+            failure = ended[done]
+            if failure is not None:
+                raise failure
+            return done.resource_id
+        time.sleep(finisher(change.address.kind).FINISH_EVERY)
+
+
+@dataclass(frozen=True)
+class _Left:
+    """A change whose request was answered, left pending."""
+
+    change: Change
+    pending: Pending
+
+
 class _Runner:
-    """Runs one change in a worker thread; counts the changes started, and starts none once
-    `stop` says so (they are then reported as not attempted)."""
+    """Runs one change, or a look at pending changes, in a worker thread; counts the changes
+    started, and starts none once `stop` says so (they are then reported as not attempted)."""
 
     def __init__(
         self,
@@ -171,14 +311,41 @@ class _Runner:
         self._told = True
         return True
 
-    def __call__(self, change: Change) -> ApplyResult:
+    def __call__(self, changes: tuple[Change, ...]) -> list[ApplyResult | _Left]:
+        """Start one change, or several sent together; the results of those that ended."""
         if self._stop():
             self.stopped = True
             not_started = LettaApplyError("not started: the apply was interrupted")
-            return self._report(ApplyResult(change, failure=not_started, attempted=False))
+            return [
+                self._report(ApplyResult(change, failure=not_started, attempted=False))
+                for change in changes
+            ]
         with self._lock:
-            self._started += 1
-        result = _run_one(self._api, self._stack, change, self._ids, self._outage)
+            self._started += len(changes)
+        outcomes = _run(self._api, self._stack, changes, self._ids, self._outage)
+        return [o if isinstance(o, _Left) else self._ended(o) for o in outcomes]
+
+    def finish(self, waiting: Sequence[tuple[Change, Pending]]) -> list[ApplyResult]:
+        """Look at pending changes of one group: the results of those that ended."""
+        try:
+            ended = finish(self._api, waiting)
+        except LettaApplyError as exc:
+            _note_outage(self._api, exc, self._outage)
+            ended = {pending: exc for _change, pending in waiting}
+        results = []
+        for change, pending in waiting:
+            if pending not in ended:
+                continue
+            failure = ended[pending]
+            if failure is not None:
+                results.append(self._ended(ApplyResult(change, failure=failure)))
+                continue
+            if isinstance(change, Adopt | Create):
+                self._ids.set(change.address, pending.resource_id)
+            results.append(self._ended(ApplyResult(change, resource_id=pending.resource_id)))
+        return results
+
+    def _ended(self, result: ApplyResult) -> ApplyResult:
         with self._lock:
             self._finished.append(result)
         return self._report(result)
@@ -194,31 +361,61 @@ class _Runner:
         return Interrupted(done, failed, in_flight, total - len(finished) - in_flight)
 
 
-def _run_one(
-    api: LettaApi, stack: str, change: Change, ids: _IdTable, outage: _Outage
-) -> ApplyResult:
+def _run(
+    api: LettaApi, stack: str, changes: tuple[Change, ...], ids: _IdTable, outage: _Outage
+) -> list[ApplyResult | _Left]:
+    """Carry out one change, or several sent together (those whose dependency exists)."""
     if outage.reason is not None:
         not_attempted = LettaApplyError(f"not attempted: {outage.reason}")
-        return ApplyResult(change, failure=not_attempted, attempted=False)
-    missing = sorted(str(need) for need in change.needs if ids.get(need) is None)
-    if missing:
-        skipped = LettaApplyError(f"skipped: {', '.join(missing)} does not exist")
-        return ApplyResult(change, failure=skipped)
+        return [ApplyResult(c, failure=not_attempted, attempted=False) for c in changes]
+    outcomes: dict[int, ApplyResult | _Left] = {}
+    ready = []
+    for change in changes:
+        missing = sorted(str(need) for need in change.needs if ids.get(need) is None)
+        if missing:
+            skipped = LettaApplyError(f"skipped: {', '.join(missing)} does not exist")
+            outcomes[id(change)] = ApplyResult(change, failure=skipped)
+        else:
+            ready.append(change)
     try:
-        resource_id = execute(api, stack, change, ids.require)
-    except ConnectionFailed as exc:
-        outage.record(f"the server at {api.target.label} stopped answering")
-        return ApplyResult(change, failure=exc)
+        done = _sent(api, stack, ready, ids)
     except LettaApplyError as exc:
-        if getattr(exc, "status", None) == QUOTA_EXCEEDED:
-            outage.record(
-                f"the server at {api.target.label} refused more for this account "
-                "(HTTP 402: quota or plan limit)"
-            )
-        return ApplyResult(change, failure=exc)
+        _note_outage(api, exc, outage)
+        outcomes.update((id(c), ApplyResult(c, failure=exc)) for c in ready)
+    else:
+        outcomes.update(
+            (id(c), _outcome(c, made, ids)) for c, made in zip(ready, done, strict=True)
+        )
+    return [outcomes[id(change)] for change in changes]
+
+
+def _sent(
+    api: LettaApi, stack: str, changes: list[Change], ids: _IdTable
+) -> Sequence[str | Pending | None]:
+    if len(changes) == 1:
+        return [execute(api, stack, changes[0], ids.require)]
+    creates = [c for c in changes if isinstance(c, Create)]
+    assert len(creates) == len(changes), "only creates are sent together"
+    return execute_together(api, stack, creates, ids.require) if creates else []
+
+
+def _outcome(change: Change, done: str | Pending | None, ids: _IdTable) -> ApplyResult | _Left:
+    if isinstance(done, Pending):
+        return _Left(change, done)
     if isinstance(change, Adopt | Create):
-        ids.set(change.address, resource_id)
-    return ApplyResult(change, resource_id=resource_id)
+        ids.set(change.address, done)
+    return ApplyResult(change, resource_id=done)
+
+
+def _note_outage(api: LettaApi, exc: LettaApplyError, outage: _Outage) -> None:
+    """A failure for want of an answer, or the account's quota: nothing more is started."""
+    if isinstance(exc, ConnectionFailed):
+        outage.record(f"the server at {api.target.label} stopped answering")
+    elif getattr(exc, "status", None) == QUOTA_EXCEEDED:
+        outage.record(
+            f"the server at {api.target.label} refused more for this account "
+            "(HTTP 402: quota or plan limit)"
+        )
 
 
 def _describe(exc: LettaApplyError, address: Address) -> str:
@@ -230,11 +427,14 @@ def _describe(exc: LettaApplyError, address: Address) -> str:
 
 
 def _server_error(result: ApplyResult) -> ServerError:
-    """A failure as the server's answer for the change's address, its status kept."""
-    failure = result.failure
+    """A failure as the server's answer for the change's address, its status kept (a request
+    made for several changes, a folder's listing or a batch of passages, names them all)."""
+    failure, address = result.failure, str(result.change.address)
     if isinstance(failure, ServerError):
-        return failure
-    return ServerError(str(result.change.address), result.error or "failed")
+        if failure.address == address:
+            return failure
+        return ServerError(address, failure.server_message, failure.status)
+    return ServerError(address, result.error or "failed")
 
 
 QUOTA_EXCEEDED = 402

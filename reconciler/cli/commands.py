@@ -240,20 +240,22 @@ def plan(
     _check_destroy(destroy, scope, adopt)
     console = Console.for_streams()
     opened = open_stack(paths, root)
+    # Validation first, users files included: bad input sends no request, not even a read.
+    loaded = _kept(opened.desired())
     outline = None if scope or destroy else opened.outline
-    if outline is not None:  # the whole stack: read while its users load
+    if outline is not None:  # the whole stack: the pre-flight and every kind's read at once
         with connection.open() as api:
             desired, result, _live = plan_while_loading(
                 api,
                 outline,
-                lambda: _kept(opened.desired()),
+                lambda: loaded,
                 prune=prune,
                 parallelism=parallelism,
                 progress=console.status,
                 adopt=adopt,
             )
     else:
-        desired = opened.desired()  # validation first: bad input sends no request
+        desired = loaded
         if destroy:
             desired, prune = desired.emptied(), True
         scoped = cut(desired, scope) if scope else None

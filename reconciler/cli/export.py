@@ -81,7 +81,7 @@ def export_command(
     Memory blocks are written with `policy: seed`, so learned memory is never overwritten.
     Settings the server gives every agent by default are left out; what cannot be exported
     is named in a `Note:` line. Secrets are never read or written. An export that matches
-    no agent writes nothing.
+    no agent, folder nor archive writes nothing.
     """
     from reconciler.cli.validate import summary
     from reconciler.export import Selection, UsersFile, check_folder, export, write_stack
@@ -117,9 +117,23 @@ def export_command(
     say(f"Next: review, then `letta-apply plan {out}{adopt}`")
 
 
+WITH_AGENTS = "memory blocks, tools, identities and conversations"
+"""What an export takes with the agents it exports (never by itself)."""
+
+
 def _no_match(selection: Selection) -> str:
+    """Why nothing was exported, naming everything an export covers."""
     if selection.stack is not None:
-        return f"stack {selection.stack!r} marks no agent as its own"
+        return (
+            f"stack {selection.stack!r} marks no agent, folder or archive as its own "
+            f"({WITH_AGENTS} are exported with its agents)"
+        )
     if selection.tags:
-        return f"no agent carries a tag matching {', '.join(selection.tags)}"
-    return "the server holds no agent that no stack marked"
+        return (
+            f"no agent carries a tag matching {', '.join(selection.tags)} ({WITH_AGENTS}, "
+            "folders and archives are exported with the agents they belong to)"
+        )
+    return (
+        "the server holds no agent, folder or archive that no stack marked "
+        f"({WITH_AGENTS} are exported with the agents)"
+    )

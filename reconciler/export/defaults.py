@@ -27,6 +27,7 @@ from typing import Any
 
 from reconciler.client import LettaApi
 from reconciler.manifest.blueprints import DEFAULT_BLOCK_LIMIT
+from reconciler.shape import a_list
 from reconciler.values import JSON
 
 SYSTEM_PROMPTS = frozenset(  # of the prompt files' text, stripped as the server reads them
@@ -108,7 +109,7 @@ class ServerDefaults:
 
 def read_defaults(api: LettaApi) -> ServerDefaults:
     """The server's defaults, from its model list (one request)."""
-    listed = api.get("/v1/models/", address="model list")
+    listed = a_list(api.get("/v1/models/", address="model list"), "GET /v1/models/")
     models = {
         str(entry["handle"]): model_defaults(entry)
         for entry in listed

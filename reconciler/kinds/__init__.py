@@ -7,10 +7,13 @@ one listing, and `from_server`, which takes the checked record), which of it the
 (`owned`, `deleted_with`), what of it a saved plan checks (`fingerprinted`) and how it was
 read for that plan (`read_record`), how it is planned against the desired state (`plan`,
 with its managed fields), and created, updated, deleted and adopted on the server; linkable
-kinds also attach and detach. `KINDS` lists them in dependency order (a kind only needs
-kinds before it), which is also the order changes of one phase are listed and run in. What
-is generic (the fingerprint, the owned ids, the ids an apply starts from, the declared
-addresses) is computed here from `KINDS`, never from a list of kinds written by hand.
+kinds also attach and detach, a kind whose changes may end after their request was answered
+(a file the server processes in the background) finishes them (`FINISHERS`), and one whose
+creates may be sent several in one request groups them (`BATCHERS`). `KINDS` lists them in
+dependency order (a kind only needs kinds before it), which is also the order changes of one
+phase are listed and run in. What is generic (the fingerprint, the owned ids, the ids an
+apply starts from, the declared addresses) is computed here from `KINDS`, never from a list
+of kinds written by hand.
 """
 
 from __future__ import annotations
@@ -33,14 +36,15 @@ from reconciler.kinds import (
     passage,
     tool,
 )
-from reconciler.kinds.common import Adoption, Reading, Resolve
+from reconciler.kinds.common import Adoption, Pending, Reading, Resolve
 from reconciler.live.state import LiveState, Part, Resource
 from reconciler.plan.builder import Builder
-from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, Update
+from reconciler.plan.model import Adopt, Attach, Change, Create, Delete, Detach, Update
 from reconciler.values import JSON, Canonical, Frozen
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
+    from reconciler.errors import LettaApplyError
 
 
 class Handler(Protocol):
@@ -72,13 +76,17 @@ class Handler(Protocol):
 
     def shown(self, change: Create) -> Mapping[str, JSON]: ...
 
-    def create(self, api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str: ...
+    def create(
+        self, api: LettaApi, stack: str, change: Create, resolve: Resolve
+    ) -> str | Pending: ...
 
-    def update(self, api: LettaApi, change: Update) -> None: ...
+    def update(self, api: LettaApi, change: Update) -> Pending | None: ...
 
-    def delete(self, api: LettaApi, change: Delete) -> None: ...
+    def delete(self, api: LettaApi, change: Delete) -> Pending | None: ...
 
-    def adopt(self, api: LettaApi, stack: str, change: Adopt, resolve: Resolve) -> str: ...
+    def adopt(
+        self, api: LettaApi, stack: str, change: Adopt, resolve: Resolve
+    ) -> str | Pending: ...
 
     def adopting(self, desired: DesiredState, live: LiveState, found: Adoption) -> LiveState: ...
 
@@ -89,6 +97,30 @@ class Linker(Protocol):
     def attach(self, api: LettaApi, change: Attach, resolve: Resolve) -> None: ...
 
     def detach(self, api: LettaApi, change: Detach, resolve: Resolve) -> None: ...
+
+
+class Finisher(Protocol):
+    """What a kind whose changes may end after their request was answered (`Pending`) also
+    provides: how often one group of them is looked at, and the look."""
+
+    @property
+    def FINISH_EVERY(self) -> float: ...
+
+    def finish(
+        self, api: LettaApi, pending: Sequence[Pending]
+    ) -> Mapping[Pending, LettaApplyError | None]: ...
+
+
+class Batcher(Protocol):
+    """What a kind whose creates may be sent several in one request also provides: how a
+    phase's changes of the kind are grouped (each group started at once, most alone), and
+    the creates of one group sent together (the ids made, in their order)."""
+
+    def batches(self, changes: Sequence[Change]) -> list[tuple[Change, ...]]: ...
+
+    def create_together(
+        self, api: LettaApi, stack: str, changes: Sequence[Create], resolve: Resolve
+    ) -> list[str]: ...
 
 
 KINDS: tuple[Handler, ...] = (
@@ -117,6 +149,10 @@ LINKERS: dict[Kind, Linker] = {
 }
 
 
+FINISHERS: dict[Kind, Finisher] = {Kind.FILE: file}
+BATCHERS: dict[Kind, Batcher] = {Kind.PASSAGE: passage}
+
+
 def handler(kind: Kind) -> Handler:
     """The module handling `kind`; a kind that is not planned (the lock) has none."""
     for entry in KINDS:
@@ -130,6 +166,22 @@ def linker(kind: Kind) -> Linker:
     found = LINKERS.get(kind)
     if found is None:
         raise LookupError(f"resources of kind {kind.value!r} cannot be linked to agents")
+    return found
+
+
+def finisher(kind: Kind) -> Finisher:
+    """The module finishing `kind`'s pending changes; LookupError for a kind that leaves none."""
+    found = FINISHERS.get(kind)
+    if found is None:
+        raise LookupError(f"changes of kind {kind.value!r} leave nothing pending")
+    return found
+
+
+def batcher(kind: Kind) -> Batcher:
+    """The module sending `kind`'s creates together; LookupError for a kind that cannot."""
+    found = BATCHERS.get(kind)
+    if found is None:
+        raise LookupError(f"creates of kind {kind.value!r} are not sent together")
     return found
 
 

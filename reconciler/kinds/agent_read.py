@@ -7,6 +7,7 @@ it. `reconciler.kinds.agent` plans and changes agents.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -213,7 +214,7 @@ def from_server(
     memory = (raw.get("blocks") or ()) if blocks is None else blocks
     return LiveAgent(
         id=raw["id"],
-        name=raw["name"],
+        name=sys.intern(raw["name"]),  # held once with the declared name
         address=_address(metadata, stack),
         created_at=raw.get("created_at") or "",
         settings=_settings(raw),

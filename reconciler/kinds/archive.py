@@ -5,8 +5,10 @@ description, `[letta-apply:<stack>]` (`[letta-apply:<stack>:protected]` when pro
 it marks conversations by their summary. Archive names are not unique on the server, but a
 declared archive whose name an archive of someone else holds is blocked all the same (two
 archives of one name would be told apart by nobody); `adopt` takes it over. An agent has one
-archive on Letta 0.16.8 (its own archival memory is that archive): attaching one to an agent
-that already has its own fails with the server's reason.
+archive on Letta 0.16.8 (its own archival memory is that archive, made as `<name>'s Archive`
+by its first insert): the plan reads the archives of each agent it would attach one to, and
+an agent holding another is reported blocked, naming that archive, which is never detached
+or deleted (it is the agent's learned memory).
 """
 
 from __future__ import annotations
@@ -16,17 +18,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from reconciler.address import Address, Kind
 from reconciler.desired import ArchiveSpec, DesiredState
 from reconciler.errors import LettaApplyError
-from reconciler.kinds import attached
+from reconciler.kinds import agent, attached
+from reconciler.kinds.agent_record import EmbeddingConfig
 from reconciler.kinds.common import (
     Adoption,
+    Created,
     Reading,
     Resolve,
     attach_at,
+    created_id,
     delete_if_present,
     detach_at,
     no_named_ids,
@@ -38,7 +43,17 @@ from reconciler.kinds.common import (
 )
 from reconciler.live.state import LiveState, Part, Resource, by_address
 from reconciler.plan.builder import Builder, optional
-from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, NoticeKind, Update
+from reconciler.plan.model import (
+    Adopt,
+    Attach,
+    Create,
+    Delete,
+    Detach,
+    Notice,
+    NoticeKind,
+    Update,
+)
+from reconciler.shape import Shape
 from reconciler.values import JSON, freeze, thaw
 
 if TYPE_CHECKING:
@@ -46,6 +61,8 @@ if TYPE_CHECKING:
     from reconciler.kinds import passage  # its part refers to archives: imported where used
 
 KIND = Kind.ARCHIVE
+ROUTE = "/v1/archives/"
+LISTED = f"GET {ROUTE}"
 _MARKER = re.compile(r"\s*\[letta-apply:(?P<stack>[^\]\s:]+)(?P<protected>:protected)?\]$")
 
 
@@ -71,6 +88,13 @@ class Archives:
     """The archive kind's part of the live state: every archive, the stack's with agents."""
 
     found: tuple[LiveArchive, ...] = ()
+    held: tuple[tuple[str, tuple[LiveArchive, ...]], ...] = ()
+    """Agent id -> the archives attached to it, for the stack's agents that list an archive
+    they are not attached to (an agent has one archive: any it holds is in the way)."""
+
+    @cached_property
+    def of_agent(self) -> dict[str, tuple[LiveArchive, ...]]:
+        return dict(self.held)
 
     @cached_property
     def by_address(self) -> dict[Address, list[LiveArchive]]:
@@ -127,9 +151,8 @@ def description(text: str | None, stack: str, protected: bool = False) -> str:
     return f"{text} {marker}" if text else marker
 
 
-def parse_description(raw: JSON) -> tuple[str | None, str | None, bool]:
+def parse_description(text: str | None) -> tuple[str | None, str | None, bool]:
     """(description without the marker, the marking stack, protected) of a description."""
-    text = raw if isinstance(raw, str) else None
     found = _MARKER.search(text or "")
     if text is None or found is None:
         return text, None, False
@@ -140,18 +163,33 @@ def parse_description(raw: JSON) -> tuple[str | None, str | None, bool]:
 # Reading --------------------------------------------------------------------------------------
 
 
-def from_server(raw: Mapping[str, JSON], stack: str) -> LiveArchive:
-    text, owner, protected = parse_description(raw.get("description"))
-    name = str(raw.get("name") or "")
+class ArchiveRecord(TypedDict):
+    """An archive as the server answers it, with the fields letta-apply reads."""
+
+    id: str
+    name: str
+    description: str | None
+    """Ends with the stack's marker (`description`)."""
+    embedding_config: NotRequired[EmbeddingConfig | None]
+    created_at: NotRequired[str | None]
+
+
+SHAPE = Shape(ArchiveRecord)
+AGENT = Shape(Created)
+"""An agent an archive is attached to, as its listing of agents gives it: its id."""
+
+
+def from_server(raw: ArchiveRecord, stack: str) -> LiveArchive:
+    text, owner, protected = parse_description(raw["description"])
+    name = raw["name"]
     config = raw.get("embedding_config")
-    handle = config.get("handle") if isinstance(config, Mapping) else None
     return LiveArchive(
-        id=str(raw["id"]),
+        id=raw["id"],
         name=name,
         address=_address(name) if owner == stack else None,
-        created_at=str(raw.get("created_at") or ""),
+        created_at=raw.get("created_at") or "",
         description=text,
-        embedding=handle if isinstance(handle, str) else None,
+        embedding=config.get("handle") if config else None,
         protected=protected,
         owner=owner,
     )
@@ -166,7 +204,7 @@ def _address(name: str) -> Address | None:
 
 def listing(api: LettaApi, stack: str) -> list[LiveArchive]:
     """Every archive on the server."""
-    return [from_server(raw, stack) for raw in api.paginate("/v1/archives/", None, 100)]
+    return [from_server(SHAPE.parse(raw, LISTED), stack) for raw in api.paginate(ROUTE, None, 100)]
 
 
 def read(reading: Reading) -> Archives:
@@ -186,9 +224,10 @@ def read(reading: Reading) -> Archives:
     with ThreadPoolExecutor(max_workers=max(1, reading.parallelism)) as pool:
         listed = pool.map(lambda a: _agents(api, a), mine)
         agents = dict(zip((a.id for a in mine), listed, strict=True))
-    return Archives(
-        tuple(replace(a, agent_ids=agents[a.id]) if a.id in agents else a for a in found)
-    )
+        linked = [replace(a, agent_ids=agents[a.id]) if a.id in agents else a for a in found]
+        unlinked = _unlinked(reading, linked)
+        held = pool.map(lambda agent_id: _of_agent(api, agent_id, stack), unlinked)
+        return Archives(tuple(linked), tuple(zip(unlinked, held, strict=True)))
 
 
 def adoptable(reading: Reading) -> frozenset[str]:
@@ -203,8 +242,31 @@ def is_adoptable(found: LiveArchive, names: frozenset[str]) -> bool:
 
 
 def _agents(api: LettaApi, archive: LiveArchive) -> tuple[str, ...]:
-    path = f"/v1/archives/{archive.id}/agents"
-    return tuple(sorted(str(raw["id"]) for raw in api.paginate(path, None, 100)))
+    path = f"{ROUTE}{archive.id}/agents"
+    listed = api.paginate(path, None, 100)
+    return tuple(sorted(AGENT.parse(raw, f"GET {path}")["id"] for raw in listed))
+
+
+def _unlinked(reading: Reading, found: Sequence[LiveArchive]) -> list[str]:
+    """The ids of the stack's agents that list an archive they are not attached to."""
+    desired = reading.desired
+    if desired is None or not any(spec.listing(KIND) for spec in desired.agents):
+        return []
+    agents = reading.part(agent.LIVE).kept
+    linked = {a.address: a.agent_ids for a in found if a.address is not None}
+    return sorted(
+        {
+            agents[spec.address].id
+            for spec in desired.agents
+            for address in spec.listing(KIND)
+            if spec.address in agents and agents[spec.address].id not in linked.get(address, ())
+        }
+    )
+
+
+def _of_agent(api: LettaApi, agent_id: str, stack: str) -> tuple[LiveArchive, ...]:
+    listed = api.paginate(ROUTE, {"agent_id": agent_id}, 100)
+    return tuple(from_server(SHAPE.parse(raw, LISTED), stack) for raw in listed)
 
 
 # Exporting -------------------------------------------------------------------------------------
@@ -262,7 +324,43 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
         else:
             _update(spec, current, desired.stack, out)
     out.undeclared(kept, declared(desired), _protected)
-    attached.plan_links(desired, live, kept, out, KIND)
+    in_the_way = _in_the_way(desired, of(live))
+    attached.plan_links(desired, live, kept, out, KIND, in_the_way)
+
+
+def _in_the_way(desired: DesiredState, archives: Archives) -> attached.Refusal:
+    """The archive an agent holds, in the way of the one it lists: Letta allows one archive
+    per agent, and one the stack does not own is the agent's memory, never detached."""
+    wanted = {(spec.address, a) for spec in desired.agents for a in spec.listing(KIND)}
+
+    def refused(address: Address, agent_address: Address, agent_id: str) -> Notice | None:
+        held = [a for a in archives.of_agent.get(agent_id, ()) if a.address != address]
+        if not held:
+            return None
+        other = held[0]
+        one = "Letta allows one archive per agent"
+        if other.address is not None and (agent_address, other.address) not in wanted:
+            why = (
+                f"{agent_address} has this stack's {other.address}, which this plan detaches; "
+                f"{one}: {address} is attached by the next apply"
+            )
+        else:
+            why = (
+                f"{agent_address} already has the archive {other.name!r} ({other.id}, "
+                f"{_whose(other)}); {one}, so {address} is not attached (letta-apply never "
+                f"detaches or deletes an agent's archive): take {address.name!r} off the "
+                "agent's archives"
+                + (f", or declare {other.name!r} and adopt it" if other.owner is None else "")
+            )
+        return Notice(NoticeKind.BLOCKED, address, why, resource_ids=(other.id,))
+
+    return refused
+
+
+def _whose(found: LiveArchive) -> str:
+    if found.owner is None:
+        return "no stack's: the agent's own archival memory"
+    return f"of stack {found.owner!r}"
 
 
 def _protected(archive: LiveArchive) -> bool:
@@ -318,46 +416,46 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
     body = thaw(change.body)
     where = str(change.address)
 
-    def find() -> JSON | None:
+    def find() -> ArchiveRecord | None:
         return next(iter(marked(api, change.address.name, stack)), None)
 
-    created = api.create("/v1/archives/", body, address=where, find_existing=find)
-    return str(created["id"])
+    created = api.create(ROUTE, body, address=where, find_existing=find)
+    return created_id(created, ROUTE, change.address)
 
 
-def marked(api: LettaApi, name: str, stack: str | None) -> list[JSON]:
+def marked(api: LettaApi, name: str, stack: str | None) -> list[ArchiveRecord]:
     """The archives named `name` carrying the marker of `stack` (None: of any stack)."""
-    found = api.get("/v1/archives/", {"name": name}, address=f"archive/{name}")
+    where = f"archive/{name}"
+    found = SHAPE.parse_all(api.get(ROUTE, {"name": name}, address=where), LISTED, where)
     return [
         raw
         for raw in found
-        if raw.get("name") == name
-        and (owner := parse_description(raw.get("description"))[1]) is not None
+        if raw["name"] == name
+        and (owner := parse_description(raw["description"])[1]) is not None
         and (stack is None or owner == stack)
     ]
 
 
 def update(api: LettaApi, change: Update) -> None:
-    api.patch(f"/v1/archives/{change.resource_id}", thaw(change.body), address=str(change.address))
+    api.patch(f"{ROUTE}{change.resource_id}", thaw(change.body), address=str(change.address))
 
 
 def delete(api: LettaApi, change: Delete) -> None:
     """The server deletes the archive's passages and agent links with it."""
-    delete_if_present(api, f"/v1/archives/{change.resource_id}", change.address)
+    delete_if_present(api, f"{ROUTE}{change.resource_id}", change.address)
 
 
 def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:
     """Mark an existing archive of the declared name as the stack's (its passages stay
     others': they are never touched)."""
     address, resource_id = change.address, change.resource_id
-    path = f"/v1/archives/{resource_id}"
-    current = api.get(path, address=str(address))
-    if current.get("name") != address.name:
+    path = f"{ROUTE}{resource_id}"
+    current = SHAPE.parse(api.get(path, address=str(address)), f"GET {path}", str(address))
+    if current["name"] != address.name:
         raise LettaApplyError(
-            f"{address}: archive {resource_id} is named {current.get('name')!r}, "
-            f"not {address.name!r}"
+            f"{address}: archive {resource_id} is named {current['name']!r}, not {address.name!r}"
         )
-    text, owner, _protected = parse_description(current.get("description"))
+    text, owner, _protected = parse_description(current["description"])
     refuse_other_owner(address, owner, stack)
     api.patch(path, {"description": description(text, stack)}, address=str(address))
     return str(resource_id)

@@ -1,9 +1,10 @@
 """Resources an agent lists by name and the server attaches to it (`AgentSpec.attached`): the
-attaches and detaches that make the links match, planned the same way for each such kind."""
+attaches and detaches that make the links match, planned the same way for each such kind
+(each saying, where the server limits an agent's links, which it would refuse)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from reconciler.address import Address, Kind
@@ -11,7 +12,7 @@ from reconciler.desired import DesiredState
 from reconciler.kinds import agent
 from reconciler.live.state import LiveState
 from reconciler.plan.builder import Builder
-from reconciler.plan.model import Attach, Create, Detach
+from reconciler.plan.model import Attach, Create, Detach, Notice
 
 
 class Attachable(Protocol):
@@ -24,15 +25,22 @@ class Attachable(Protocol):
     def agent_ids(self) -> tuple[str, ...]: ...
 
 
+Refusal = Callable[[Address, Address, str], Notice | None]
+"""Why the server would refuse to link the resource at the first address to the existing
+agent at the second (of that id), as the plan's notice; None when it would not."""
+
+
 def plan_links(
     desired: DesiredState,
     live: LiveState,
     kept: Mapping[Address, Attachable],
     out: Builder,
     kind: Kind,
+    refused: Refusal = lambda _resource, _agent, _agent_id: None,
 ) -> None:
-    """Attach each declared resource of `kind` to the agents listing it; detach the stack's
-    resources from the stack's declared agents that no longer list them."""
+    """Attach each declared resource of `kind` to the agents listing it, unless the server
+    would refuse it (`refused`: then the notice says why); detach the stack's resources from
+    the stack's declared agents that no longer list them."""
     agents = agent.of(live).kept
     coming = {c.address for c in out.changes if isinstance(c, Create)}
     wanted = {(spec.address, address) for spec in desired.agents for address in spec.listing(kind)}
@@ -42,7 +50,12 @@ def plan_links(
             resource is None and address not in coming
         ):
             continue  # blocked: linked once both exist
-        if current is None or resource is None or current.id not in resource.agent_ids:
+        if current is not None and resource is not None and current.id in resource.agent_ids:
+            continue
+        notice = refused(address, agent_address, current.id) if current is not None else None
+        if notice is not None:
+            out.notices.append(notice)
+        else:
             out.change(Attach(address, agent_address))
     if not kept:
         return  # nothing of the kind to detach (no index of every agent made for nothing)

@@ -114,6 +114,21 @@ Resolve = Callable[[Address], str]
 """Address -> server id of a resource that exists or was created earlier in the run."""
 
 
+@dataclass(eq=False)
+class Pending:
+    """What a change left to finish once its request was answered: the server goes on in the
+    background (a file it parses and embeds), or a record shared with other changes is still
+    to be written (a folder's record of its files). The executor frees the change's place
+    among the requests in flight and has the kind's `finish` end the pending changes of one
+    `group` together (one call at a time per group); the change ends when `finish` says so.
+    A kind subclasses it with what its `finish` needs."""
+
+    group: str
+    """Changes finished together (a folder's id)."""
+    resource_id: str
+    """The id the change made or changed, once it has ended well."""
+
+
 def no_named_ids(_live: LiveState) -> Mapping[Address, str]:
     """A kind whose plans name only the stack's own resources."""
     return {}

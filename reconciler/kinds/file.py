@@ -8,25 +8,25 @@ holding a declared name blocks it. An unchanged file is never uploaded again; a 
 or one the server failed to process, is replaced (the plan shows its size and a line diff for
 text).
 
-An upload waits for the server's processing (parsed, chunked, embedded): `completed`, or
-`error` with the server's reason, which fails the change; the file is recorded either way, so
-a re-run replaces it. Recording is the upload's second request and names only its own file;
-uploads into one folder in parallel have their records written together, one writer at a
-time (the server replaces a folder's metadata whole).
+An upload ends when the server has processed the file (parsed, chunked, embedded):
+`completed`, or `error` with the server's reason, which fails the change; the file is
+recorded either way, so a re-run replaces it. The upload itself is the change's one request
+within the apply's parallelism; it is then left pending (`finish`): the uploads, deletes and
+adoptions of one folder pending together have their entries written into its record in one
+write (the server replaces a folder's metadata whole, so one writer at a time), and the
+uploads' processing is polled with one listing of the folder.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import threading
 import time
-import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from reconciler import ownership
 from reconciler.address import Address, Kind
@@ -35,6 +35,7 @@ from reconciler.errors import LettaApplyError
 from reconciler.kinds import folder
 from reconciler.kinds.common import (
     Adoption,
+    Pending,
     Reading,
     Resolve,
     no_named_ids,
@@ -45,14 +46,13 @@ from reconciler.kinds.common import (
 from reconciler.live.state import LiveState, Part, Resource, by_address
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Create, Delete, FieldChange, NoticeKind, Update
+from reconciler.shape import Shape
 from reconciler.values import JSON, freeze, thaw
 
 if TYPE_CHECKING:
-    from reconciler.client import LettaApi
+    from reconciler.client import LettaApi, Params
 
 KIND = Kind.FILE
-PROCESSING_TIMEOUT = 900.0
-"""Seconds an upload waits for the server to parse and embed the file."""
 DIFF_MAX_BYTES = 256 * 1024
 """Larger files are shown changed by size and digest, without a line diff."""
 _DONE = ("completed", "error")
@@ -147,33 +147,61 @@ def read(reading: Reading) -> Files:
     return Files(tuple(_with_text(f, texts.get(f.id)) for f in found))
 
 
+class FileRecord(TypedDict):
+    """A file of a folder as the server answers it, with the fields letta-apply reads."""
+
+    id: str
+    file_name: str | None
+    created_at: str | None
+    """With the name, what tells the stack's upload in its folder's record (`folder.FILES`)."""
+    file_size: NotRequired[int | None]
+    file_type: NotRequired[str | None]
+    processing_status: NotRequired[str | None]
+    error_message: NotRequired[str | None]
+    content: NotRequired[str | None]
+    """Only when asked for (`include_content`)."""
+
+
+SHAPE = Shape(FileRecord)
+
+
+def files_route(folder_id: str) -> str:
+    return f"{folder.ROUTE}{folder_id}/files"
+
+
+def listing(
+    api: LettaApi, folder_id: str, params: Params | None = None, page_size: int = 1000
+) -> Iterator[FileRecord]:
+    """The files of a folder, every page (`include_content`: with their text)."""
+    path = files_route(folder_id)
+    return (SHAPE.parse(raw, f"GET {path}") for raw in api.paginate(path, params, page_size))
+
+
 def _files_of(api: LettaApi, holder: folder.LiveFolder) -> list[LiveFile]:
     """A folder's files; an unowned folder's with their text (listed with it)."""
-    path = f"/v1/folders/{holder.id}/files"
     params = None if holder.address is not None else {"include_content": True}
-    return [from_server(raw, holder) for raw in api.paginate(path, params, 1000)]
+    return [from_server(raw, holder) for raw in listing(api, holder.id, params)]
 
 
-def from_server(raw: Mapping[str, JSON], holder: folder.LiveFolder) -> LiveFile:
+def from_server(raw: FileRecord, holder: folder.LiveFolder) -> LiveFile:
     """A file as listed; the stack's when its folder's record names it, made when it was."""
-    name = str(raw.get("file_name") or "")
+    name = raw["file_name"] or ""
     entry = holder.files.get(name)
-    created = str(raw.get("created_at") or "")
+    created = raw["created_at"] or ""
     ours = holder.address is not None and entry is not None and entry["created_at"] == created
     address = Address.file(holder.address, name) if ours and holder.address else None
     size = raw.get("file_size")
-    content = raw.get("content")
     return LiveFile(
-        id=str(raw["id"]),
+        id=raw["id"],
         name=name,
         folder_id=holder.id,
         address=address,
         created_at=created,
         digest=entry["sha256"] if ours and entry else "",
-        size=size if isinstance(size, int) else 0,
-        status=str(raw.get("processing_status") or ""),
-        error=str(raw["error_message"]) if raw.get("error_message") else None,
-        content=content if isinstance(content, str) else None,
+        size=size or 0,
+        status=raw.get("processing_status") or "",
+        error=raw.get("error_message") or None,
+        content=raw.get("content"),
     )
 
 
@@ -190,45 +218,14 @@ def _differs(live: LiveFile, spec: FileSpec) -> bool:
 def _text_of(api: LettaApi, live: LiveFile) -> str | None:
     if live.size > DIFF_MAX_BYTES or live.status == "error":
         return None
-    path = f"/v1/folders/{live.folder_id}/files/{live.id}"
-    raw = api.get(path, {"include_content": True}, address=str(live.address))
-    content = raw.get("content")
-    return content if isinstance(content, str) else None
+    path = f"{files_route(live.folder_id)}/{live.id}"
+    where = str(live.address)
+    raw = SHAPE.parse(api.get(path, {"include_content": True}, address=where), f"GET {path}")
+    return raw.get("content")
 
 
 def _with_text(live: LiveFile, text: str | None) -> LiveFile:
     return live if text is None else replace(live, content=text)
-
-
-# Exporting -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExportedFile:
-    """A file as an export writes it back; `text` is None when the server holds none."""
-
-    name: str
-    file_type: str
-    status: str
-    text: str | None
-
-
-def exported(
-    api: LettaApi, holder: folder.LiveFolder, stack: str | None, page_size: int
-) -> tuple[ExportedFile, ...]:
-    """A folder's files (with `stack`, those its record names) with their text, by name."""
-    path = f"/v1/folders/{holder.id}/files"
-    files = [
-        ExportedFile(
-            name=str(raw.get("file_name") or ""),
-            file_type=str(raw.get("file_type") or ""),
-            status=str(raw.get("processing_status") or ""),
-            text=raw.get("content") if isinstance(raw.get("content"), str) else None,
-        )
-        for raw in api.paginate(path, {"include_content": True}, min(page_size, 100))
-        if stack is None or from_server(raw, holder).address is not None
-    ]
-    return tuple(sorted(files, key=lambda f: f.name))
 
 
 # Planning -------------------------------------------------------------------------------------
@@ -326,214 +323,183 @@ def adopting(desired: DesiredState, live: LiveState, found: Adoption) -> LiveSta
 # Server calls ---------------------------------------------------------------------------------
 
 
-def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
+def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> Recording:
     holder = change.address.owner
     assert holder is not None
     return _upload(api, resolve(holder), change.address, thaw(change.body), replaces=None)
 
 
-def update(api: LettaApi, change: Update) -> None:
+def update(api: LettaApi, change: Update) -> Recording:
     """Replace the file: the server deletes the old one and takes the new one in its name."""
     body = thaw(change.body)
     folder_id = str(body.pop("folder_id"))
-    _upload(api, folder_id, change.address, body, replaces=change.resource_id)
+    return _upload(api, folder_id, change.address, body, replaces=change.resource_id)
 
 
-def delete(api: LettaApi, change: Delete) -> None:
+def delete(api: LettaApi, change: Delete) -> Recording | None:
+    """Delete the file; its entry leaves the folder's record once the deletes finishing
+    together are written."""
     holder = change.address.owner
     assert holder is not None
     found = folder.by_name(api, holder.name)
     if found is None:
-        return  # gone with its folder
-    folder_id = str(found["id"])
+        return None  # gone with its folder
+    folder_id = found["id"]
     try:
         api.delete(f"/v1/folders/{folder_id}/{change.resource_id}", address=str(change.address))
     except LettaApplyError as exc:
         if getattr(exc, "status", None) != 404:
             raise
-    _record(api, folder_id, change.address, None)
+    return Recording(folder_id, change.resource_id, change.address, None)
 
 
-def adopt(api: LettaApi, stack: str, change: Adopt, resolve: Resolve) -> str:
+def adopt(api: LettaApi, stack: str, change: Adopt, resolve: Resolve) -> Recording:
     """Record an existing file of the stack's folder as the stack's, with the digest of the
     text the server holds: a file the manifest declares with that content is then left as it
     is, any other content is uploaded over it by the plan."""
     holder = change.address.owner
     assert holder is not None
     folder_id = resolve(holder)
-    path = f"/v1/folders/{folder_id}/files/{change.resource_id}"
-    current = api.get(path, {"include_content": True}, address=str(change.address))
-    if current.get("file_name") != change.address.name:
+    path = f"{files_route(folder_id)}/{change.resource_id}"
+    where = str(change.address)
+    answer = api.get(path, {"include_content": True}, address=where)
+    current = SHAPE.parse(answer, f"GET {path}", where)
+    if current["file_name"] != change.address.name:
         raise LettaApplyError(
             f"{change.address}: file {change.resource_id} is named "
-            f"{current.get('file_name')!r}, not {change.address.name!r}"
+            f"{current['file_name']!r}, not {change.address.name!r}"
         )
-    content = current.get("content")
-    sha256 = text_digest(content if isinstance(content, str) else None)
-    entry = {"sha256": sha256, "created_at": str(current.get("created_at") or "")}
-    _record(api, folder_id, change.address, entry)
-    return change.resource_id
+    sha256 = text_digest(current.get("content"))
+    entry = {"sha256": sha256, "created_at": current["created_at"] or ""}
+    return Recording(folder_id, change.resource_id, change.address, entry)
 
 
 def _upload(
     api: LettaApi, folder_id: str, address: Address, body: dict[str, JSON], replaces: str | None
-) -> str:
-    """Upload, wait for processing, record; a failed processing fails the change."""
+) -> Recording:
+    """Upload; the change is left pending until the file is recorded and processed."""
     name, where = str(body["name"]), str(address)
     content = (
         str(body["text"]).encode() if "text" in body else base64.b64decode(str(body["base64"]))
     )
     params = {"name": name, "duplicate_handling": "replace" if replaces else "error"}
 
-    def find() -> JSON | None:
-        listed = api.paginate(f"/v1/folders/{folder_id}/files", None, 1000)
-        return next(
-            (f for f in listed if f.get("file_name") == name and f.get("id") != replaces), None
-        )
+    def find() -> FileRecord | None:
+        listed = listing(api, folder_id)
+        return next((f for f in listed if f["file_name"] == name and f["id"] != replaces), None)
 
-    path = f"/v1/folders/{folder_id}/upload"
-    created = api.upload(path, name, content, params=params, address=where, find_existing=find)
-    file_id = str(created["id"])
-    done = _processed(api, folder_id, file_id, where)
-    entry = {"sha256": str(body["sha256"]), "created_at": str(done.get("created_at") or "")}
-    _record(api, folder_id, address, entry)
-    if done.get("processing_status") == "error":
-        reason = str(done.get("error_message") or "no reason given")
-        raise LettaApplyError(f"{where}: the server could not process the file: {reason}")
-    return file_id
+    path = f"{folder.ROUTE}{folder_id}/upload"
+    answer = api.upload(path, name, content, params=params, address=where, find_existing=find)
+    created = SHAPE.parse(answer, f"POST {path}", where)
+    entry = {"sha256": str(body["sha256"]), "created_at": created["created_at"] or ""}
+    return Recording(folder_id, created["id"], address, entry, uploaded=True)
 
 
-def _processed(api: LettaApi, folder_id: str, file_id: str, where: str) -> JSON:
-    """The file once the server is done with it (completed or error), polled with a deadline.
+# Finishing: the folder's record, and the server's processing -----------------------------------
 
-    The uploads into one folder waiting at the same time are polled together: one of their
-    threads at a time asks for the folder's newest files (one request answering for every
-    upload in flight), at most every `POLL` seconds; a file that listing does not reach
-    (others uploaded after it) is asked for by its id. Polling each file by itself cost the
-    server as much as a third of the time it spends processing small files.
-    """
-    waiting = _waiting(api, folder_id)
-    with waiting.guard:
-        waiting.files[file_id] = None
-    deadline = time.monotonic() + PROCESSING_TIMEOUT
-    try:
-        while True:
-            with waiting.asking:
-                if time.monotonic() - waiting.asked >= POLL and waiting.files[file_id] is None:
-                    _ask(api, folder_id, waiting, where)
-            with waiting.guard:
-                found = waiting.files[file_id]
-            if found is not None:
-                return found
-            if time.monotonic() > deadline:
-                raise LettaApplyError(
-                    f"{where}: the server was still processing after {PROCESSING_TIMEOUT:.0f} s"
-                )
-            time.sleep(POLL / 2)
-    finally:
-        with waiting.guard:
-            del waiting.files[file_id]
+FINISH_EVERY = 1.0
+"""Seconds between two looks at one folder's pending file changes."""
+PROCESSING_TIMEOUT = 900.0
+"""Seconds an upload waits for the server to parse and embed the file."""
 
 
-POLL = 0.25
-"""Seconds between two polls of one folder's uploads."""
+@dataclass(eq=False)
+class Recording(Pending):
+    """A file change waiting for its folder's record to be written (`entry` under its name;
+    None: the name leaves the record) and, for an upload, for the server's processing of the
+    file (`resource_id`); `group` is the folder's id."""
+
+    address: Address
+    entry: dict[str, str] | None
+    uploaded: bool = False
+    since: float = field(default_factory=time.monotonic)
+    recorded: bool = False
+    processed: FileRecord | None = None
 
 
-@dataclass
-class _Waiting:
-    """Uploads into one folder waiting for the server's processing: file id -> its listing
-    once processed (None until then), and when the folder was last asked."""
-
-    guard: threading.Lock = field(default_factory=threading.Lock)
-    asking: threading.Lock = field(default_factory=threading.Lock)
-    files: dict[str, JSON | None] = field(default_factory=dict)
-    asked: float = 0.0
-
-
-_WAITING: weakref.WeakKeyDictionary[LettaApi, dict[str, _Waiting]] = weakref.WeakKeyDictionary()
-_WAITING_GUARD = threading.Lock()
-
-
-def _waiting(api: LettaApi, folder_id: str) -> _Waiting:
-    with _WAITING_GUARD:
-        return _WAITING.setdefault(api, {}).setdefault(folder_id, _Waiting())
-
-
-def _ask(api: LettaApi, folder_id: str, waiting: _Waiting, where: str) -> None:
-    """One poll: the folder's newest files, then by id those the listing did not reach."""
-    with waiting.guard:
-        open_ids = [i for i, found in waiting.files.items() if found is None]
-    params = {"order": "desc", "limit": max(20, 2 * len(open_ids))}
-    listed = api.get(f"/v1/folders/{folder_id}/files", params, address=where)
-    seen = {str(raw["id"]): raw for raw in listed if isinstance(raw, Mapping)}
-    for missing in (i for i in open_ids if i not in seen):
-        seen[missing] = api.get(f"/v1/folders/{folder_id}/files/{missing}", address=where)
-    waiting.asked = time.monotonic()
-    with waiting.guard:
-        for file_id in open_ids:
-            raw = seen[file_id]
-            if raw.get("processing_status") in _DONE:
-                waiting.files[file_id] = raw
-
-
-# The record of uploaded files ------------------------------------------------------------------
-
-
-@dataclass
-class _Book:
-    """Records waiting to be written into one folder's metadata, and its one writer."""
-
-    writer: threading.Lock = field(default_factory=threading.Lock)
-    guard: threading.Lock = field(default_factory=threading.Lock)
-    pending: dict[str, dict[str, str] | None] = field(default_factory=dict)
-
-
-_BOOKS: weakref.WeakKeyDictionary[LettaApi, dict[str, _Book]] = weakref.WeakKeyDictionary()
-_BOOKS_GUARD = threading.Lock()
-
-
-def _book(api: LettaApi, folder_id: str) -> _Book:
-    with _BOOKS_GUARD:
-        return _BOOKS.setdefault(api, {}).setdefault(folder_id, _Book())
-
-
-def _record(api: LettaApi, folder_id: str, address: Address, entry: dict[str, str] | None) -> None:
-    """Write (or, with None, remove) one file's entry in its folder's record.
-
-    Entries queued meanwhile by other uploads into the folder are written with it; a caller
-    returns only once a write holding its entry went through (the writer that took it held
-    the lock the caller then waits for, and puts the entries back when its write fails).
-    """
-    book = _book(api, folder_id)
-    with book.guard:
-        book.pending[address.name] = entry
-    with book.writer:
-        with book.guard:
-            batch, book.pending = book.pending, {}
-        if not batch:
-            return
+def finish(api: LettaApi, pending: Sequence[Pending]) -> dict[Pending, LettaApplyError | None]:
+    """One look at a folder's pending file changes: one listing for the processing of every
+    upload in flight, then one write of the record for every entry not written yet (the
+    server replaces a folder's metadata whole, so one writer at a time: the executor's one
+    look per group). A change ends once recorded and, for an upload, processed: `error`
+    fails it with the server's reason, the file recorded all the same so a re-run replaces
+    it."""
+    changes = [p for p in pending if isinstance(p, Recording)]
+    folder_id = changes[0].group
+    _poll(api, folder_id, [c for c in changes if c.uploaded and c.processed is None])
+    unrecorded = [c for c in changes if not c.recorded]
+    ended: dict[Pending, LettaApplyError | None] = {}
+    if unrecorded:
         try:
-            _write(api, folder_id, address, batch)
-        except BaseException:
-            with book.guard:
-                book.pending = {**batch, **book.pending}
-            raise
+            _write(api, folder_id, unrecorded)
+        except LettaApplyError as exc:
+            ended.update((c, exc) for c in unrecorded)
+    for change in changes:
+        if change not in ended and change.recorded:
+            ended.update(_outcome(change))
+    return ended
 
 
-def _write(
-    api: LettaApi, folder_id: str, address: Address, batch: Mapping[str, dict[str, str] | None]
-) -> None:
-    path = f"/v1/folders/{folder_id}"
-    current = api.get(path, address=str(address))
-    metadata = dict(current.get("metadata") or {})
+def _outcome(change: Recording) -> dict[Pending, LettaApplyError | None]:
+    """Whether a recorded change ended, and how (empty: the file is still processing)."""
+    done = change.processed
+    if not change.uploaded:
+        return {change: None}
+    if done is None:
+        if time.monotonic() - change.since < PROCESSING_TIMEOUT:
+            return {}
+        failure = f"the server was still processing after {PROCESSING_TIMEOUT:.0f} s"
+        return {change: LettaApplyError(f"{change.address}: {failure}")}
+    if done.get("processing_status") == "error":
+        reason = done.get("error_message") or "no reason given"
+        failure = f"the server could not process the file: {reason}"
+        return {change: LettaApplyError(f"{change.address}: {failure}")}
+    return {change: None}
+
+
+def _poll(api: LettaApi, folder_id: str, uploads: Sequence[Recording]) -> None:
+    """The folder's newest files (one request for every upload in flight), then by id those
+    the listing did not reach (others uploaded after them); a file processed is taken, its
+    entry corrected if its creation time is not the one the upload answered."""
+    if not uploads:
+        return
+    where = str(uploads[0].address.owner)
+    params = {"order": "desc", "limit": min(1000, max(20, 2 * len(uploads)))}
+    path = files_route(folder_id)
+    listed = SHAPE.parse_all(api.get(path, params, address=where), f"GET {path}", where)
+    seen = {raw["id"]: raw for raw in listed}
+    for missing in (u for u in uploads if u.resource_id not in seen):
+        one = f"{path}/{missing.resource_id}"
+        answer = api.get(one, address=str(missing.address))
+        seen[missing.resource_id] = SHAPE.parse(answer, f"GET {one}", str(missing.address))
+    for upload in uploads:
+        raw = seen[upload.resource_id]
+        if raw.get("processing_status") not in _DONE:
+            continue
+        upload.processed = raw
+        created = raw["created_at"] or ""
+        if upload.entry is not None and created and upload.entry["created_at"] != created:
+            upload.entry = {**upload.entry, "created_at": created}
+            upload.recorded = False
+
+
+def _write(api: LettaApi, folder_id: str, changes: Sequence[Recording]) -> None:
+    """Write the changes' entries into the folder's record, in one read and one write."""
+    address = changes[0].address
+    path, where = f"{folder.ROUTE}{folder_id}", str(address)
+    current = folder.SHAPE.parse(api.get(path, address=where), f"GET {path}", where)
+    held = current["metadata"]
+    metadata = dict(held) if isinstance(held, Mapping) else {}
     record = metadata.get(ownership.METADATA_KEY)
     if not isinstance(record, Mapping) or record.get("address") != str(address.owner):
-        raise LettaApplyError(f"{address}: the folder no longer carries the stack's record")
+        raise LettaApplyError("the folder no longer carries the stack's record")
     files = dict(record.get(folder.FILES) or {})
-    for name, entry in batch.items():
-        if entry is None:
-            files.pop(name, None)
+    for change in changes:
+        if change.entry is None:
+            files.pop(change.address.name, None)
         else:
-            files[name] = entry
+            files[change.address.name] = change.entry
     metadata[ownership.METADATA_KEY] = {**record, folder.FILES: files}
-    api.patch(path, {"metadata": metadata}, address=str(address))
+    api.patch(path, {"metadata": metadata}, address=where)
+    for change in changes:
+        change.recorded = True

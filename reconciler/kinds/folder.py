@@ -15,18 +15,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from reconciler import ownership
 from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState, FolderSpec
 from reconciler.errors import LettaApplyError
 from reconciler.kinds import attached
+from reconciler.kinds.agent_record import EmbeddingConfig
 from reconciler.kinds.common import (
     Adoption,
     Reading,
     Resolve,
     attach_at,
+    created_id,
     delete_if_present,
     detach_at,
     no_named_ids,
@@ -39,15 +41,34 @@ from reconciler.kinds.common import (
 from reconciler.live.state import LiveState, Part, Resource, by_address
 from reconciler.plan.builder import Builder, optional
 from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, NoticeKind, Update
+from reconciler.shape import Shape, an_id
 from reconciler.values import JSON, freeze, thaw
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
-    from reconciler.kinds import file  # its part refers to folders: imported where used
 
 KIND = Kind.FOLDER
+ROUTE = "/v1/folders/"
+LISTED = f"GET {ROUTE}"
 FILES = "files"
 """The key of the uploaded files' record inside a folder's ownership record."""
+
+
+class FolderRecord(TypedDict):
+    """A folder as the server answers it, with the fields letta-apply reads."""
+
+    id: str
+    name: str
+    metadata: object
+    """The ownership record and the uploaded files' (`FILES`); anyone may write it: read by
+    `reconciler.ownership` and `_inventory`, which take any shape."""
+    description: NotRequired[str | None]
+    instructions: NotRequired[str | None]
+    embedding_config: NotRequired[EmbeddingConfig | None]
+    created_at: NotRequired[str | None]
+
+
+SHAPE = Shape(FolderRecord)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,31 +146,27 @@ def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
 # Reading --------------------------------------------------------------------------------------
 
 
-def from_server(raw: Mapping[str, JSON], stack: str) -> LiveFolder:
-    metadata = raw.get("metadata") or {}
+def from_server(raw: FolderRecord, stack: str) -> LiveFolder:
+    metadata = raw["metadata"]
     recorded = ownership.metadata_address(metadata, stack)
-    record = metadata.get(ownership.METADATA_KEY) if recorded is not None else None
-    files = record.get(FILES) if isinstance(record, Mapping) else None
-    config = raw.get("embedding_config") or {}
+    record = metadata.get(ownership.METADATA_KEY) if isinstance(metadata, Mapping) else None
+    files = record.get(FILES) if recorded is not None and isinstance(record, Mapping) else None
+    config = raw.get("embedding_config")
     return LiveFolder(
-        id=str(raw["id"]),
-        name=str(raw.get("name") or ""),
+        id=raw["id"],
+        name=raw["name"],
         address=recorded if recorded is not None and recorded.kind is KIND else None,
-        created_at=str(raw.get("created_at") or ""),
-        description=_text(raw.get("description")),
-        instructions=_text(raw.get("instructions")),
-        embedding=_text(config.get("handle")) if isinstance(config, Mapping) else None,
+        created_at=raw.get("created_at") or "",
+        description=raw.get("description"),
+        instructions=raw.get("instructions"),
+        embedding=config.get("handle") if config else None,
         protected=ownership.metadata_protected(metadata, stack),
         owner=ownership.recorded_stack(metadata),
         files=_inventory(files),
     )
 
 
-def _text(value: JSON) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _inventory(files: JSON) -> dict[str, dict[str, str]]:
+def _inventory(files: object) -> dict[str, dict[str, str]]:
     """The uploaded files' record as written (server data: anything malformed is left out)."""
     if not isinstance(files, Mapping):
         return {}
@@ -165,7 +182,7 @@ def _inventory(files: JSON) -> dict[str, dict[str, str]]:
 
 def listing(api: LettaApi, stack: str) -> list[LiveFolder]:
     """Every folder on the server (few: names are unique)."""
-    return [from_server(raw, stack) for raw in api.paginate("/v1/folders/", None, 100)]
+    return [from_server(SHAPE.parse(raw, LISTED), stack) for raw in api.paginate(ROUTE, None, 100)]
 
 
 def read(reading: Reading) -> Folders:
@@ -183,7 +200,7 @@ def read(reading: Reading) -> Folders:
     names = adoptable(reading)
     mine = [f for f in found if f.address is not None or is_adoptable(f, names)]
     with ThreadPoolExecutor(max_workers=max(1, reading.parallelism)) as pool:
-        listed = pool.map(lambda f: _agents(api, f), mine)
+        listed = pool.map(lambda f: agent_ids(api, f.id), mine)
         agents = dict(zip((f.id for f in mine), listed, strict=True))
     return Folders(tuple(_with_agents(f, agents.get(f.id)) for f in found))
 
@@ -199,9 +216,10 @@ def is_adoptable(found: LiveFolder, names: frozenset[str]) -> bool:
     return found.owner is None and found.name in names
 
 
-def _agents(api: LettaApi, folder: LiveFolder) -> tuple[str, ...]:
-    path = f"/v1/folders/{folder.id}/agents"
-    return tuple(sorted(str(agent_id) for agent_id in api.paginate(path, None, 100)))
+def agent_ids(api: LettaApi, folder_id: str) -> tuple[str, ...]:
+    """The ids of the agents the folder is attached to (the server lists ids only)."""
+    path = f"{ROUTE}{folder_id}/agents"
+    return tuple(sorted(an_id(raw, f"GET {path}") for raw in api.paginate(path, None, 100)))
 
 
 def _with_agents(folder: LiveFolder, agent_ids: tuple[str, ...] | None) -> LiveFolder:
@@ -212,36 +230,57 @@ def _with_agents(folder: LiveFolder, agent_ids: tuple[str, ...] | None) -> LiveF
 
 
 @dataclass(frozen=True)
+class ExportedFile:
+    """A file as an export writes it back; `text` is None when the server holds none."""
+
+    name: str
+    file_type: str
+    status: str
+    text: str | None
+
+
+@dataclass(frozen=True)
 class ExportedFolder:
     """A folder as an export writes it back: its settings, the agents it is attached to, and
-    its files (`reconciler.kinds.file.exported`)."""
+    its files."""
 
     name: str
     description: str | None
     instructions: str | None
     embedding: str | None
     agent_ids: tuple[str, ...]
-    files: tuple[file.ExportedFile, ...]
+    files: tuple[ExportedFile, ...]
 
 
 def with_agents(api: LettaApi, stack: str, parallelism: int) -> list[LiveFolder]:
     """Every folder with the agents it is attached to: an export may take any."""
     found = listing(api, stack)
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        return list(pool.map(lambda f: replace(f, agent_ids=_agents(api, f)), found))
+        return list(pool.map(lambda f: replace(f, agent_ids=agent_ids(api, f.id)), found))
 
 
 def exported(api: LettaApi, found: LiveFolder, stack: str | None, page_size: int) -> ExportedFolder:
     """The folder with its files (with `stack`, those its record names) and their text."""
     from reconciler.kinds import file  # the files' part refers to folders
 
+    listed = file.listing(api, found.id, {"include_content": True}, min(page_size, 100))
+    files = [
+        ExportedFile(
+            name=raw["file_name"] or "",
+            file_type=raw.get("file_type") or "",
+            status=raw.get("processing_status") or "",
+            text=raw.get("content"),
+        )
+        for raw in listed
+        if stack is None or file.from_server(raw, found).address is not None
+    ]
     return ExportedFolder(
         found.name,
         found.description,
         found.instructions,
         found.embedding,
         found.agent_ids,
-        file.exported(api, found, stack, page_size),
+        tuple(sorted(files, key=lambda f: f.name)),
     )
 
 
@@ -327,43 +366,44 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
     body = thaw(change.body)
     where = str(change.address)
 
-    def find() -> JSON | None:
+    def find() -> FolderRecord | None:
         found = by_name(api, str(body["name"]))
-        recorded = ownership.metadata_address((found or {}).get("metadata"), stack)
+        recorded = ownership.metadata_address(found["metadata"] if found else None, stack)
         return found if recorded == change.address else None
 
-    created = api.create("/v1/folders/", body, address=where, find_existing=find)
-    return str(created["id"])
+    created = api.create(ROUTE, body, address=where, find_existing=find)
+    return created_id(created, ROUTE, change.address)
 
 
-def by_name(api: LettaApi, name: str) -> JSON | None:
-    found = api.get("/v1/folders/", {"name": name}, address=f"folder/{name}")
-    return next((f for f in found if f.get("name") == name), None)
+def by_name(api: LettaApi, name: str) -> FolderRecord | None:
+    where = f"folder/{name}"
+    found = SHAPE.parse_all(api.get(ROUTE, {"name": name}, address=where), LISTED, where)
+    return next((f for f in found if f["name"] == name), None)
 
 
 def update(api: LettaApi, change: Update) -> None:
-    api.patch(f"/v1/folders/{change.resource_id}", thaw(change.body), address=str(change.address))
+    api.patch(f"{ROUTE}{change.resource_id}", thaw(change.body), address=str(change.address))
 
 
 def delete(api: LettaApi, change: Delete) -> None:
     """The server deletes the folder's files and passages with it."""
-    delete_if_present(api, f"/v1/folders/{change.resource_id}", change.address)
+    delete_if_present(api, f"{ROUTE}{change.resource_id}", change.address)
 
 
 def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:
     """Write the stack's ownership record on an existing folder of the declared name (its
     files are not the stack's: they are left alone unless adopted one by one)."""
     address, resource_id = change.address, change.resource_id
-    path = f"/v1/folders/{resource_id}"
-    current = api.get(path, address=str(address))
-    if current.get("name") != address.name:
+    path = f"{ROUTE}{resource_id}"
+    current = SHAPE.parse(api.get(path, address=str(address)), f"GET {path}", str(address))
+    if current["name"] != address.name:
         raise LettaApplyError(
-            f"{address}: folder {resource_id} is named {current.get('name')!r}, "
-            f"not {address.name!r}"
+            f"{address}: folder {resource_id} is named {current['name']!r}, not {address.name!r}"
         )
-    metadata = current.get("metadata") or {}
+    metadata = current["metadata"]
     refuse_other_owner(address, ownership.recorded_stack(metadata), stack)
-    foreign = {k: v for k, v in metadata.items() if k != ownership.METADATA_KEY}
+    held = metadata if isinstance(metadata, Mapping) else {}
+    foreign = {k: v for k, v in held.items() if k != ownership.METADATA_KEY}
     api.patch(
         path, {"metadata": ownership.agent_metadata(stack, address, foreign)}, address=str(address)
     )

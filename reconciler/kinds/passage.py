@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from reconciler import ownership
 from reconciler.address import Address, Kind
@@ -28,6 +29,7 @@ from reconciler.kinds import archive
 from reconciler.kinds.common import (
     Reading,
     Resolve,
+    created_id,
     no_named_ids,
     nothing_adopted,
     nothing_deleted_with,
@@ -36,7 +38,8 @@ from reconciler.kinds.common import (
 )
 from reconciler.live.state import LiveState, Part, Resource, by_address
 from reconciler.plan.builder import Builder
-from reconciler.plan.model import Adopt, Create, Delete, FieldChange, Update
+from reconciler.plan.model import Adopt, Change, Create, Delete, FieldChange, Update
+from reconciler.shape import Shape
 from reconciler.values import JSON, freeze, thaw
 
 if TYPE_CHECKING:
@@ -45,6 +48,30 @@ if TYPE_CHECKING:
 KIND = Kind.PASSAGE
 PAGE = 100
 """The most passages the server's search answers at once."""
+SEARCH = "/v1/passages/search"
+
+
+class PassageRecord(TypedDict):
+    """A passage as the server's search answers it, with the fields letta-apply reads."""
+
+    id: str
+    text: str
+    metadata: object
+    """The ownership record, with the digest of the text written; anyone may write it: read
+    by `reconciler.ownership`, which takes any shape."""
+    created_at: str
+    """Where the next page of the search starts."""
+    tags: NotRequired[list[str] | None]
+
+
+class Searched(TypedDict):
+    """One result of the passage search: the passage (its score is not read)."""
+
+    passage: PassageRecord
+
+
+SEARCHED = Shape(Searched)
+PASSAGE = Shape(PassageRecord)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,20 +133,20 @@ def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
 # Reading --------------------------------------------------------------------------------------
 
 
-def from_server(raw: Mapping[str, JSON], holder: archive.LiveArchive, stack: str) -> LivePassage:
-    metadata = raw.get("metadata") or {}
+def from_server(raw: PassageRecord, holder: archive.LiveArchive, stack: str) -> LivePassage:
+    metadata = raw["metadata"]
     recorded = ownership.metadata_address(metadata, stack)
-    record = metadata.get(ownership.METADATA_KEY) if recorded is not None else None
     ours = recorded is not None and recorded.kind is KIND and recorded.owner == holder.address
+    record = metadata.get(ownership.METADATA_KEY) if isinstance(metadata, Mapping) else None
     digest = record.get("sha256") if ours and isinstance(record, Mapping) else None
     return LivePassage(
-        id=str(raw["id"]),
+        id=raw["id"],
         archive_id=holder.id,
         address=recorded if ours else None,
-        created_at=str(raw.get("created_at") or ""),
+        created_at=raw["created_at"],
         digest=digest if isinstance(digest, str) else "",
-        text=str(raw.get("text") or ""),
-        tags=tuple(sorted(str(t) for t in raw.get("tags") or ())),
+        text=raw["text"],
+        tags=tuple(sorted(raw.get("tags") or ())),
     )
 
 
@@ -138,7 +165,7 @@ def read(reading: Reading) -> Passages:
         return Passages(tuple(p for page in pages for p in page))
 
 
-def listed(api: LettaApi, archive_id: str) -> Iterator[JSON]:
+def listed(api: LettaApi, archive_id: str) -> Iterator[PassageRecord]:
     """Every passage of an archive, oldest first: pages of the search from the last creation
     time seen (inclusive), skipping what was seen. More than a page of passages made at one
     instant cannot be listed this way, and is reported rather than half read."""
@@ -148,8 +175,9 @@ def listed(api: LettaApi, archive_id: str) -> Iterator[JSON]:
         body: dict[str, JSON] = {"archive_id": archive_id, "limit": PAGE}
         if start is not None:
             body["start_date"] = start
-        page = api.search("/v1/passages/search", body, address=f"archive {archive_id}")
-        passages = [item["passage"] for item in page if isinstance(item, Mapping)]
+        where = f"archive {archive_id}"
+        page = api.search(SEARCH, body, address=where)
+        passages = [item["passage"] for item in SEARCHED.parse_all(page, f"POST {SEARCH}", where)]
         new = [p for p in passages if p["id"] not in seen]
         yield from new
         if len(passages) < PAGE:
@@ -159,8 +187,8 @@ def listed(api: LettaApi, archive_id: str) -> Iterator[JSON]:
                 f"archive {archive_id}: more than {PAGE} passages share one creation time; "
                 "the server's search cannot list them"
             )
-        seen.update(str(p["id"]) for p in new)
-        start = str(passages[-1]["created_at"])
+        seen.update(p["id"] for p in new)
+        start = passages[-1]["created_at"]
 
 
 # Exporting -------------------------------------------------------------------------------------
@@ -178,11 +206,9 @@ def exported(api: LettaApi, archive_id: str, stack: str | None) -> tuple[Exporte
     """An archive's passages: with `stack`, those it wrote; else those no stack wrote."""
     found = []
     for raw in listed(api, archive_id):
-        metadata = raw.get("metadata")
-        owner = ownership.recorded_stack(metadata if isinstance(metadata, Mapping) else {})
-        if owner == stack:
-            tags = tuple(sorted(str(t) for t in raw.get("tags") or ()))
-            found.append(ExportedPassage(str(raw.get("text") or ""), tags))
+        if ownership.recorded_stack(raw["metadata"]) == stack:
+            tags = tuple(sorted(raw.get("tags") or ()))
+            found.append(ExportedPassage(raw["text"], tags))
     return tuple(found)
 
 
@@ -239,6 +265,88 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
     return _write(api, resolve(holder), change.address, thaw(change.body))
 
 
+BATCH = 100
+"""The most passages sent in one request."""
+BATCH_BYTES = 256 * 1024
+"""The most text sent in one request (the server embeds a request's passages in one call
+to its embedding model, whose input is bounded)."""
+
+
+def batches(changes: Sequence[Change]) -> list[tuple[Change, ...]]:
+    """The passages created in one archive go together, up to `BATCH` (and `BATCH_BYTES` of
+    text) a request; any other change goes alone."""
+    units: list[tuple[Change, ...]] = []
+    batch: list[Change] = []
+    size = 0
+    for change in changes:
+        if not isinstance(change, Create):
+            units.append((change,))
+            continue
+        text = len(str(change.body.get("text") or "").encode())
+        if batch and (
+            change.address.owner != batch[0].address.owner
+            or len(batch) == BATCH
+            or size + text > BATCH_BYTES
+        ):
+            units.append(tuple(batch))
+            batch, size = [], 0
+        batch.append(change)
+        size += text
+    if batch:
+        units.append(tuple(batch))
+    return units
+
+
+def create_together(
+    api: LettaApi, stack: str, changes: Sequence[Create], resolve: Resolve
+) -> list[str]:
+    """Write the passages of one archive in one request (the server embeds them in one call
+    and writes them in one transaction: all or none). Each keeps its ownership record and
+    digest, and gets a creation time of its own, a microsecond apart: the server would give
+    them all the transaction's, and its search, the only listing of an archive, cannot page
+    through more than a page of passages made at one instant. After an ambiguous failure the
+    archive is read for their records, so none is written twice."""
+    holder = changes[0].address.owner
+    assert holder is not None
+    archive_id = resolve(holder)
+    start = datetime.now(UTC)
+    bodies = [
+        {**thaw(change.body), "created_at": (start + timedelta(microseconds=n)).isoformat()}
+        for n, change in enumerate(changes)
+    ]
+    wanted = [change.address for change in changes]
+    where = f"{holder} ({len(changes)} passages sent together)"
+
+    def find() -> JSON | None:
+        found = _recorded(api, archive_id, stack, set(wanted))
+        if found and len(found) < len(wanted):
+            raise LettaApplyError(
+                f"{where}: {len(found)} of them are on the server after a failed request; "
+                "plan again to write the others"
+            )
+        return [found[address] for address in wanted] if found else None
+
+    path = f"{archive.ROUTE}{archive_id}/passages/batch"
+    answer = api.create(path, {"passages": bodies}, address=where, find_existing=find)
+    made = PASSAGE.parse_all(answer, f"POST {path}", where)
+    ids = {ownership.metadata_address(p["metadata"], stack): p["id"] for p in made}
+    if any(address not in ids for address in wanted):
+        raise LettaApplyError(f"{where}: the server's answer lacks some of the passages")
+    return [ids[address] for address in wanted]
+
+
+def _recorded(
+    api: LettaApi, archive_id: str, stack: str, wanted: set[Address]
+) -> dict[Address, PassageRecord]:
+    """The archive's passages whose ownership record names one of `wanted`."""
+    found: dict[Address, PassageRecord] = {}
+    for raw in listed(api, archive_id):
+        address = ownership.metadata_address(raw["metadata"], stack)
+        if address in wanted:
+            found[address] = raw
+    return found
+
+
 def update(api: LettaApi, change: Update) -> None:
     """Write the new text, then delete the old passage (the server cannot change one)."""
     body = thaw(change.body)
@@ -254,7 +362,7 @@ def delete(api: LettaApi, change: Delete) -> None:
     assert holder is not None
     for raw in archive.marked(api, holder.name, None):
         try:
-            _delete(api, str(raw["id"]), change.resource_id, change.address)
+            _delete(api, raw["id"], change.resource_id, change.address)
             return
         except LettaApplyError as exc:
             if getattr(exc, "status", None) not in (400, 404, 422):
@@ -268,19 +376,19 @@ def adopt(api: LettaApi, stack: str, change: Adopt, resolve: Resolve) -> str:
 def _write(api: LettaApi, archive_id: str, address: Address, body: dict[str, JSON]) -> str:
     """Create the passage; after an ambiguous failure, look for its ownership record."""
 
-    def find() -> JSON | None:
+    def find() -> PassageRecord | None:
         return next(
             (
                 p
                 for p in listed(api, archive_id)
-                if ownership.metadata_address(p.get("metadata"), _stack(body)) == address
+                if ownership.metadata_address(p["metadata"], _stack(body)) == address
             ),
             None,
         )
 
-    path = f"/v1/archives/{archive_id}/passages"
+    path = f"{archive.ROUTE}{archive_id}/passages"
     created = api.create(path, body, address=str(address), find_existing=find)
-    return str(created["id"])
+    return created_id(created, path, address)
 
 
 def _stack(body: Mapping[str, JSON]) -> str:

@@ -9,6 +9,7 @@ property none of a template's users has: one problem where the template uses it.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -260,10 +261,10 @@ def _agent(
     }
     return AgentSpec(
         address=Address.dedicated_agent(user.id) if user else Address.agent(definition.name),
-        name=name,
-        settings=shared(settings),  # one mapping for the users of a template
+        name=sys.intern(name),  # the strings a user's agent repeats are held once, the
+        settings=shared(settings),  # live agent's too, and the settings of a template's users
         tags=_tags(bp, user, values, problems),
-        user_tag=bp.user_tag.render(values) if user else None,
+        user_tag=sys.intern(bp.user_tag.render(values)) if user else None,
         ignore_tags=bp.ignore_tags,
         tools=tuple(Address.tool(name) for name in bp.tools),
         exclusive_tools=bp.exclusive_tools,
@@ -329,7 +330,7 @@ def _tags(
             reserved_tag(tag, user.where("tags"), problems, bp.reserved_tags)
         tags.update(user.tags)
         tags.add(bp.user_tag.render(values))
-    return tuple(sorted(tags))
+    return tuple(sorted(map(sys.intern, tags)))
 
 
 def _user_block(

@@ -174,13 +174,6 @@ class Users:
         self.listed: list[User] = []
         self._seen: dict[str, User] = {}
 
-    def copy(self) -> Users:
-        """The same users, to check more after them (these stay as they are)."""
-        copied = Users()
-        copied.listed = list(self.listed)
-        copied._seen = dict(self._seen)
-        return copied
-
     def check(self, raws: Iterable[tuple[Any, str, Location, Origin]], problems: Problems) -> None:
         """Check and keep each raw user (a mapping, how messages name it, where it is written,
         the file it is declared in)."""
@@ -196,6 +189,13 @@ class Users:
                 continue
             self._seen[user.id] = user
             self.listed.append(user)
+
+    def copy(self) -> Users:
+        """The same users, checked further without changing these."""
+        copied = Users()
+        copied.listed = list(self.listed)
+        copied._seen = dict(self._seen)
+        return copied
 
 
 def manifest_users(stack: Stack, problems: Problems) -> Users:
@@ -214,9 +214,10 @@ def collect_users(
 ) -> list[User]:
     """Declared users then file users, each checked, with duplicate ids reported. `opened`:
     the users files' texts if they are read already (`open_users_files`); `users`: the
-    manifests' own users if they are checked already (`manifest_users`; left as they are, so
-    that whoever holds them does not hold every user of the files too)."""
+    manifests' own users if they are checked already (`manifest_users`)."""
     with collector.paused():  # users make no reference cycles
+        # The manifests' own users are kept as they are (an opened stack holds them while
+        # the plan runs): the file users are checked into a copy.
         checked = manifest_users(stack, problems) if users is None else users.copy()
         texts = open_users_files(stack, problems) if opened is None else opened
         raws: list[tuple[Any, str, Location, Origin]] = []

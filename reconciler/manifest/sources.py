@@ -35,8 +35,7 @@ from reconciler.manifest.variables import Text, compile_text, literal
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
     from reconciler.kinds.archive import ExportedArchive
-    from reconciler.kinds.file import ExportedFile
-    from reconciler.kinds.folder import ExportedFolder
+    from reconciler.kinds.folder import ExportedFile, ExportedFolder
 
 FILE_MAX_BYTES = 10 * 1024 * 1024
 """Largest file a folder or archive takes: the server holds a file's bytes in memory."""

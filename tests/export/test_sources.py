@@ -15,8 +15,7 @@ from reconciler.errors import LettaApplyError
 from reconciler.export import Snapshot, UsersFile, infer, write_stack
 from reconciler.export.sources import Sources
 from reconciler.kinds.archive import ExportedArchive
-from reconciler.kinds.file import ExportedFile
-from reconciler.kinds.folder import ExportedFolder
+from reconciler.kinds.folder import ExportedFile, ExportedFolder
 from reconciler.kinds.passage import ExportedPassage
 from reconciler.manifest import load_desired
 

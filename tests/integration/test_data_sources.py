@@ -250,3 +250,65 @@ def test_a_folder_of_the_same_name_blocks_until_adopted(
     httpx.delete(f"{letta_url}/v1/folders/{made.json()['id']}").raise_for_status()
     archive = archive_of(letta_url, f"{stack_name}-faq")
     httpx.delete(f"{letta_url}/v1/archives/{archive['id']}").raise_for_status()
+
+
+OWN_ARCHIVE = """
+apiVersion: letta-apply/v1
+stack: {stack}
+defaults: {{model: letta/letta-free, embedding: {handle}}}
+prune: {{enabled: true, maxDeletePercent: 100}}
+{archives}
+agents:
+  desk: {{{link}}}
+"""
+
+
+def test_an_agent_with_an_archive_of_its_own_is_shown_blocked_and_its_archive_kept(
+    tmp_path: Path, letta_url: str, stack_name: str, handle: str
+) -> None:
+    """Letta 0.16.8 gives an agent one archive, and its archival memory makes its own on the
+    first insert: a manifest attaching a stack's archive to it is blocked in the plan, naming
+    that archive, and the apply neither fails with the server's 409 nor touches the agent's
+    archive (its learned memory)."""
+
+    def stack(archives: str = "", link: str = "") -> str:
+        return OWN_ARCHIVE.format(stack=stack_name, handle=handle, archives=archives, link=link)
+
+    path = write_manifest(tmp_path / "m", stack())
+    assert letta_apply(str(path), url=letta_url).code == 0
+    [agent] = get(letta_url, "/v1/agents/", tags=[f"letta-apply:{stack_name}"])
+    learned = httpx.post(
+        f"{letta_url}/v1/agents/{agent['id']}/archival-memory",
+        json={"text": "The customer prefers email."},
+        timeout=60,
+    )
+    learned.raise_for_status()
+    [own] = get(letta_url, "/v1/archives/", agent_id=agent["id"])
+    assert own["name"] == f"{agent['name']}'s Archive"
+
+    faq = f"{stack_name}-faq"
+    write_manifest(
+        path,
+        stack(
+            f"archives:\n  {faq}: {{passages: [Support answers within a day.]}}",
+            f"archives: [{faq}]",
+        ),
+    )
+    shown = letta_apply("plan", str(path), "--detailed-exitcode", url=letta_url)
+    assert shown.code == 2, shown.output
+    assert f"+ archive/{faq}" in shown.stdout and f"> archive/{faq}" not in shown.stdout
+    assert "already has the archive" in shown.stdout and own["id"] in shown.stdout
+    assert own["name"] in shown.stdout and "never detaches or deletes" in shown.stdout
+    applied = letta_apply(str(path), url=letta_url)
+    assert applied.code == 3, applied.output  # blocked: the server cannot match the manifest
+    assert "409" not in applied.output and "failed" not in applied.output
+    assert [a["id"] for a in get(letta_url, "/v1/archives/", agent_id=agent["id"])] == [own["id"]]
+    assert [p["text"] for p in search(letta_url, own["id"])] == ["The customer prefers email."]
+    again = letta_apply("plan", str(path), url=letta_url)
+    assert "already has the archive" in again.stdout
+    assert "No changes can be made, but the server does not match the manifests" in again.stdout
+
+    write_manifest(path, stack())
+    assert letta_apply(str(path), "--allow-delete", url=letta_url).code == 0
+    assert [a["id"] for a in get(letta_url, "/v1/archives/", agent_id=agent["id"])] == [own["id"]]
+    httpx.delete(f"{letta_url}/v1/archives/{own['id']}").raise_for_status()

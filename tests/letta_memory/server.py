@@ -85,6 +85,9 @@ class MemoryLetta:
         self.mcp_servers = Collection("MCP server", "mcp_server")
         self.sources = sources.collections()
         """Folders, files, archives and passages (`tests.letta_memory.sources`)."""
+        self.processing_held = False
+        """Uploaded files stay `parsing` until `process_files` (the real server processes them
+        in the background)."""
         self.has_identities = identities
         """False: the identities API answers 404, as on a server without it."""
         self.handles = handles
@@ -135,6 +138,18 @@ class MemoryLetta:
 
     def writes(self) -> list[Request]:
         return [r for r in self.requests if r.writes]
+
+    def process_files(self) -> int:
+        """Process every uploaded file still `parsing`; how many there were."""
+        with self.lock:
+            waiting = [
+                f
+                for f in self.sources["files"].rows.values()
+                if f["processing_status"] == "parsing"
+            ]
+            for file in waiting:
+                sources.processed(file)
+            return len(waiting)
 
     def fail(self, method: str, path: str, **how: Any) -> Fault:
         """Make matching requests fail (see `Fault`)."""

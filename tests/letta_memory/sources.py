@@ -3,18 +3,22 @@
 - Folders: names unique (a second is 409); metadata replaced whole by an update. Uploads are
   multipart, named by the `name` query, refused for a taken name with
   `duplicate_handling=error` (400) and replacing it with `replace` (a new id); a file is
-  processed at once: `completed`, or `error` with the database's reason when its bytes hold
-  a NUL. Deleting a folder deletes its files.
+  processed at once (or, while `processing_held`, when `process_files` is called):
+  `completed`, or `error` with the database's reason when its bytes hold a NUL. Deleting a
+  folder deletes its files.
 - Archives: names not unique; create and update take name and description only. Passages
-  keep metadata and tags; there is no listing: `POST /v1/passages/search` answers at most
+  keep metadata and tags; a batch of them is written at once (one creation time for all
+  unless each names its own); there is no listing: `POST /v1/passages/search` answers at most
   100 in creation order from `start_date` (inclusive), or by similarity to a `query` (here:
   words in common). Deleting an archive deletes its passages.
-- Agents are attached with `PATCH /v1/agents/{agent}/folders|archives/attach/{id}`.
+- Agents are attached with `PATCH /v1/agents/{agent}/folders|archives/attach/{id}`; an agent
+  has one archive at most (a second is 409). `GET /v1/archives/?agent_id=` lists an agent's.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from tests.letta_memory.store import Collection, Query, Record, Refused, copied, flag, last
@@ -116,17 +120,27 @@ def upload(s: MemoryLetta, m: re.Match[str], query: Query, body: Any) -> Any:
         raise Refused(400, f"File '{name}' already exists in folder '{folder['name']}'")
     for old in same if handling == "replace" else ():
         s.sources["files"].remove(old["id"])
-    failed = b"\x00" in data
     fields = {
         "source_id": m[1],
         "file_name": name,
         "original_file_name": name,
         "file_size": len(data),
-        "processing_status": "error" if failed else "completed",
-        "error_message": 'invalid byte sequence for encoding "UTF8": 0x00' if failed else None,
+        "processing_status": "parsing",
+        "error_message": None,
         "bytes": data,
     }
-    return _shown(s.new(s.sources["files"], fields), False)
+    made = s.new(s.sources["files"], fields)
+    if not s.processing_held:
+        processed(made)
+    return _shown(made, False)
+
+
+def processed(file: Record) -> None:
+    """The server's processing of an uploaded file: `error` with the database's reason when
+    its bytes hold a NUL, else `completed`."""
+    failed = b"\x00" in file["bytes"]
+    file["processing_status"] = "error" if failed else "completed"
+    file["error_message"] = 'invalid byte sequence for encoding "UTF8": 0x00' if failed else None
 
 
 def _file_part(body: Any) -> bytes:
@@ -146,9 +160,18 @@ def delete_file(s: MemoryLetta, m: re.Match[str], _q: Query, _b: Any) -> Any:
 
 
 def list_archives(s: MemoryLetta, _m: re.Match[str], query: Query, _b: Any) -> Any:
-    name = last(query, "name")
+    name, agent_id = last(query, "name"), last(query, "agent_id")
     archives = s.sources["archives"]
-    return [copied(a) for a in archives.page(query, lambda a: name is None or a["name"] == name)]
+    return [
+        copied(a)
+        for a in archives.page(
+            query,
+            lambda a: (
+                (name is None or a["name"] == name)
+                and (agent_id is None or agent_id in a["agent_ids"])
+            ),
+        )
+    ]
 
 
 def create_archive(s: MemoryLetta, _m: re.Match[str], _q: Query, body: Any) -> Any:
@@ -193,6 +216,26 @@ def create_passage(s: MemoryLetta, m: re.Match[str], _q: Query, body: Any) -> An
     return copied(s.new(s.sources["passages"], fields))
 
 
+def create_passages(s: MemoryLetta, m: re.Match[str], _q: Query, body: Any) -> Any:
+    """Several passages in one transaction: each at the `created_at` it names, the others all
+    at the transaction's one time."""
+    s.sources["archives"].get(m[1])
+    _, shared = s.clock.stamp("passage")
+    made = []
+    for item in body["passages"]:
+        given = item.get("created_at")
+        when = datetime.fromisoformat(given).astimezone(UTC) if given else None
+        fields = {
+            "archive_id": m[1],
+            "text": item["text"],
+            "metadata": copied(item.get("metadata") or {}),
+            "tags": item.get("tags"),
+            "created_at": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if when else shared,
+        }
+        made.append(copied(s.new(s.sources["passages"], fields)))
+    return made
+
+
 def delete_passage(s: MemoryLetta, m: re.Match[str], _q: Query, _b: Any) -> Any:
     passage = s.sources["passages"].get(m[2])
     if passage["archive_id"] != m[1]:
@@ -226,6 +269,9 @@ def link(s: MemoryLetta, m: re.Match[str], _q: Query, _b: Any) -> Any:
     agent_id, route, verb, target = m[1], m[2], m[3], m[4]
     s.agents.get(agent_id)
     record = s.sources[route].get(target)
+    others = [a for a in s.sources["archives"].rows.values() if a["id"] != target]
+    if route == "archives" and verb == "attach" and any(agent_id in a["agent_ids"] for a in others):
+        raise Refused(409, 'duplicate key value violates unique constraint "unique_agent_archive"')
     linked = [a for a in record["agent_ids"] if a != agent_id]
     record["agent_ids"] = [*linked, agent_id] if verb == "attach" else linked
     return None
@@ -249,6 +295,7 @@ ROUTES = (
     ("DELETE", rf"/v1/archives/{ID}", delete_archive),
     ("GET", rf"/v1/archives/{ID}/agents", archive_agents),
     ("POST", rf"/v1/archives/{ID}/passages", create_passage),
+    ("POST", rf"/v1/archives/{ID}/passages/batch", create_passages),
     ("DELETE", rf"/v1/archives/{ID}/passages/{ID}", delete_passage),
     ("POST", r"/v1/passages/search", search),
     ("PATCH", rf"/v1/agents/{ID}/(folders|archives)/(attach|detach)/{ID}", link),

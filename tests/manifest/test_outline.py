@@ -77,13 +77,12 @@ def test_a_wrong_row_is_found_only_when_the_users_are_loaded(tmp_path: Path) -> 
     assert str(caught.value.problems[0]).startswith(f"{folder / 'users.csv'}:2:1: ")
 
 
-def test_the_opened_stack_keeps_only_the_manifests_own_users(tmp_path: Path) -> None:
-    """The users of its files are the desired state's to keep (a plan holds the opened stack
-    while it reads: 100,000 users' declarations would stay in memory too)."""
-    folder = opened(tmp_path, "agents:\n  desk: {}\n", "id,pattern,agent\nbob,shared,desk\n")
-    (folder / "more.yaml").write_text(
-        HEAD + "users:\n  - {id: ann, pattern: shared, agent: desk}\n"
-    )
-    stack = open_stack([folder])
-    assert [u.id for u in stack.declared().users] == ["ann", "bob"]
-    assert [u.id for u in stack.users.listed] == ["ann"]
+def test_an_opened_stack_keeps_only_its_manifests_users(tmp_path: Path) -> None:
+    """The users files' users are checked into a copy: an opened stack held while its plan
+    runs does not hold them all, and declaring it again reports no user twice."""
+    body = "templates:\n  assistant: {}\nusers:\n  - {id: carol, pattern: dedicated}\n"
+    rows = "id,pattern\nalice,dedicated\nbob,dedicated\n"
+    stack = open_stack([opened(tmp_path, body, rows)])
+    first, again = stack.declared(), stack.declared()
+    assert [u.id for u in first.users] == [u.id for u in again.users] == ["carol", "alice", "bob"]
+    assert [u.id for u in stack.users.listed] == ["carol"]

@@ -13,9 +13,12 @@ from typing import Any
 import pytest
 
 from reconciler.errors import UnexpectedAnswer
+from reconciler.export.defaults import read_defaults
+from reconciler.kinds import folder as folders
 from tests.letta_memory import Request
 from tests.offline.stacks import Cli, Server
 from tests.offline.test_apply import MIXED, mixed
+from tests.offline.test_data_sources import BODY, DOCS, write_docs
 
 SUPPORTED = "; is this the Letta version letta-apply supports?"
 Change = Callable[[Any], None]
@@ -199,3 +202,87 @@ def test_a_full_page_whose_last_item_has_no_id_is_refused(
         UnexpectedAnswer, match=r"^GET /v1/blocks/: an item of the listing has no `id`"
     ):
         list(server.api.paginate("/v1/blocks/", {"tags": ["p"]}, page_size=2))
+
+
+def test_a_folder_of_another_shape_is_one_line(
+    server: Server, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = applied(server, tmp_path, MIXED + "folders:\n  docs: {description: Docs}\n")
+    answering(server, monkeypatch, "GET", "/v1/folders/")(renamed("metadata", "meta"))
+    err = one_error(cli, "plan", folder)
+    assert err == f"Error: GET /v1/folders/: the server's answer has no `metadata`{SUPPORTED}\n"
+
+
+def test_a_listing_of_ids_pages_after_its_last_id(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server lists a folder's agents by id only: the next page starts after the last."""
+    first = [f"agent-{n:03d}" for n in range(100)]
+    pages = {None: first, "agent-099": ["agent-100"]}
+    asked: list[object] = []
+
+    def get(path: str, params: dict[str, object], **_how: object) -> list[str]:
+        asked.append(params.get("after"))
+        return list(pages[params.get("after")])  # type: ignore[index]
+
+    monkeypatch.setattr(server.api, "get", get)
+    assert folders.agent_ids(server.api, "source-1") == (*first, "agent-100")
+    assert asked == [None, "agent-099"]
+
+
+def test_an_id_of_another_type_in_a_listing_of_ids_is_one_line(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server.api, "get", lambda *_args, **_how: [{"id": "agent-1"}])
+    with pytest.raises(UnexpectedAnswer, match=r"^GET /v1/folders/source-1/agents: the server's"):
+        folders.agent_ids(server.api, "source-1")
+
+
+SOURCES = [
+    pytest.param(
+        "GET", r"/v1/archives/", renamed("description", "about"), "description", id="archive"
+    ),
+    pytest.param(
+        "GET", r"/v1/folders/[^/]+/files", renamed("file_name", "name"), "file_name", id="file"
+    ),
+    pytest.param(
+        "POST",
+        r"/v1/passages/search",
+        lambda found: [item["passage"].pop("metadata") for item in found],
+        "passage.metadata",
+        id="passage",
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "route", "change", "field"), SOURCES)
+def test_a_data_source_of_another_shape_is_one_line(
+    server: Server,
+    cli: Cli,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    method: str,
+    route: str,
+    change: Change,
+    field: str,
+) -> None:
+    write_docs(tmp_path, DOCS)
+    folder = applied(server, tmp_path, BODY.format())
+    answering(server, monkeypatch, method, route)(change)
+    err = one_error(cli, "plan", folder)
+    assert re.fullmatch(
+        rf"Error: (archive \S+: )?{method} {route}: the server's answer has no "
+        rf"`{re.escape(field)}`"
+        rf"{re.escape(SUPPORTED)}\n",
+        err,
+    ), err
+
+
+def test_a_model_list_of_another_shape_is_one_line(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export reads the server's defaults from its model list."""
+    monkeypatch.setattr(server.api, "get", lambda *_args, **_how: {"models": []})
+    refused = r"^GET /v1/models/: the server's answer is an object, not a list"
+    with pytest.raises(UnexpectedAnswer, match=refused):
+        read_defaults(server.api)

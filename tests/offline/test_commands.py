@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.offline.stacks import Cli, Server
+from tests.offline.stacks import Cli, Server, desired
 from tests.offline.test_apply import MIXED, mixed
 
 SALES = MIXED.replace("blocks:\n  company:", "  sales: {}\nblocks:\n  company:")
@@ -98,3 +98,29 @@ def test_outputs_give_the_ids_apps_keep(server: Server, cli: Cli, tmp_path: Path
     assert users["alice"]["agent_id"] == server.named("assistant-alice")["id"]
     [bob] = server.letta.conversations.rows.values()
     assert users["bob"]["conversation_id"] == bob["id"]
+
+
+def test_an_export_matching_nothing_names_everything_an_export_covers(
+    server: Server, cli: Cli, tmp_path: Path
+) -> None:
+    """Nothing to export is said of agents, folders and archives (and what comes with the
+    agents), not of agents alone: a stack owning only a folder has something to export."""
+    nothing = cli("export", "--out", str(tmp_path / "none"), "--stack", "acme")
+    assert nothing.code == 1
+    assert (
+        "nothing to export: stack 'acme' marks no agent, folder or archive as its own (memory "
+        "blocks, tools, identities and conversations are exported with its agents); nothing "
+        "written" in nothing.err
+    )
+    assert not (tmp_path / "none").exists()
+    tagged = cli("export", "--out", str(tmp_path / "none"), "--tag", "team:nobody")
+    assert tagged.code == 1
+    assert "no agent carries a tag matching team:nobody (memory blocks" in tagged.err
+    assert "folders and archives are exported with the agents they belong to" in tagged.err
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# A\n", encoding="utf-8")
+    server.apply(desired(tmp_path, 'folders:\n  docs: {files: "docs/*.md"}\n', folder="."))
+    only_a_folder = cli("export", "--out", str(tmp_path / "out"), "--stack", "acme")
+    assert only_a_folder.code == 0, only_a_folder.err
+    assert "folders:" in (tmp_path / "out" / "stack.yaml").read_text(encoding="utf-8")

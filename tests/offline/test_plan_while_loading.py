@@ -1,7 +1,8 @@
 """A whole plan reads the server while the stack's users load (`plan_while_loading`): the
-same plan as one made after loading; a users file found wrong is reported at its
-`file:line:col` with nothing written; a secret that cannot be read still stops everything
-before any request; the agents are listed with the includes the desired state needs."""
+same plan as one made after loading; the command line loads the users first, so a users
+file found wrong is reported at its `file:line:col` with no request sent; a secret that
+cannot be read still stops everything before any request; the agents are listed with the
+includes the desired state needs."""
 
 from __future__ import annotations
 
@@ -70,9 +71,11 @@ def test_the_stack_is_listed_before_its_users_are_loaded(server: Server, tmp_pat
     assert plan == after and live == late_live
 
 
-def test_a_wrong_row_is_reported_at_its_place_and_nothing_is_written(
+def test_a_wrong_row_is_reported_at_its_place_and_no_request_is_sent(
     server: Server, cli: Cli, tmp_path: Path
 ) -> None:
+    """`letta-apply plan` loads the users before it connects: bad input sends nothing, not
+    even a read (whose answer would be thrown away, and which would carry the key)."""
     folder = written(tmp_path)
     server.apply(open_stack([folder]).desired())
     (folder / "users.csv").write_text(USERS + "dave,Dave,dedicated,asistant,\n")
@@ -80,7 +83,7 @@ def test_a_wrong_row_is_reported_at_its_place_and_nothing_is_written(
     ran = cli("plan", str(folder))
     assert ran.code == 1
     assert f"{folder / 'users.csv'}:5:" in ran.err and "asistant" in ran.err
-    assert [r for r in server.letta.requests[since:] if r.writes] == []
+    assert server.letta.requests[since:] == []
 
 
 def test_the_reads_end_when_the_users_cannot_be_loaded(server: Server, tmp_path: Path) -> None:

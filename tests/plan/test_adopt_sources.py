@@ -55,9 +55,10 @@ def live_state(*, owner: str | None = None) -> LiveState:
     metadata = (
         ownership.agent_metadata(owner, Address.folder("docs"), {}) if owner is not None else {}
     )
-    docs = folder.from_server({"id": "source-1", "name": "docs", "metadata": metadata}, "acme")
+    listed = {"id": "source-1", "name": "docs", "metadata": metadata}
+    docs = folder.from_server(folder.SHAPE.parse(listed, "test"), "acme")
     files = tuple(
-        file.from_server(raw, docs)
+        file.from_server(file.SHAPE.parse(raw, "test"), docs)
         for raw in (
             raw_file("file-1", "billing.md", "Invoices monthly.\n"),
             raw_file("file-2", "sso.md", "Okta, Azure AD.\n"),
@@ -65,9 +66,17 @@ def live_state(*, owner: str | None = None) -> LiveState:
         )
     )
     text = "FAQ" if owner is None else archive.description("FAQ", owner)
-    faq = archive.from_server({"id": "archive-1", "name": "faq", "description": text}, "acme")
+    listed = {"id": "archive-1", "name": "faq", "description": text}
+    faq = archive.from_server(archive.SHAPE.parse(listed, "test"), "acme")
     passages = tuple(
-        passage.from_server({"id": pid, "text": body, "tags": tags}, faq, "acme")
+        passage.from_server(
+            passage.PASSAGE.parse(
+                {"id": pid, "text": body, "tags": tags, "metadata": None, "created_at": "2026"},
+                "test",
+            ),
+            faq,
+            "acme",
+        )
         for pid, body, tags in (
             ("passage-1", "Refunds within 30 days.", []),
             ("passage-2", "Tagged.", ["billing"]),

@@ -104,7 +104,7 @@ def test_live_values_have_no_instance_dictionary() -> None:
 
 
 def test_agents_with_equal_settings_hold_one_mapping_of_them() -> None:
-    first, second = (agent.from_server(json.loads(_agent_json(n)), STACK) for n in (1, 2))
+    first, second = (agent.from_server(_parsed(n), STACK) for n in (1, 2))
     assert first.settings is second.settings
     assert first.blocks[0].metadata is second.blocks[0].metadata is EMPTY
 
@@ -190,7 +190,7 @@ def test_a_walked_mapping_is_the_dictionary_of_its_pairs() -> None:
 
 
 def test_the_agents_owned_resources_are_walked_not_held() -> None:
-    first, second = (agent.from_server(json.loads(_agent_json(n)), STACK) for n in (1, 2))
+    first, second = (agent.from_server(_parsed(n), STACK) for n in (1, 2))
     live = LiveState(
         STACK,
         {
