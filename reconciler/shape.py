@@ -65,21 +65,20 @@ Check = Callable[[object], Miss | None]
 
 
 class Shape(Generic[R]):
-    """The check of one record type (a `TypedDict`), made once from its declaration."""
+    """The check of one record type (a `TypedDict`), made from its declaration when first
+    used (a command that reads nothing of a kind never makes its check)."""
 
     def __init__(self, record: type[R]) -> None:
         self.record = record
-        self._fields = _fields(record)
-        self._fits = _fits(self._fields)
 
     def parse(self, raw: object, route: str, address: str = "") -> R:
         """`raw` as the record, if it has the declared shape; otherwise `UnexpectedAnswer`
         naming `route` (`GET /v1/blocks/`) and the field, under `address` when it is the
         answer for one resource (the change being applied)."""
-        if type(raw) is dict and self._fits(raw):
+        check = _record(self.record)
+        if type(raw) is dict and check.fits(raw):
             return raw  # type: ignore[return-value]  # checked: it is an R
-        miss = Miss(raw, "an object") if type(raw) is not dict else _explained(raw, self._fields)
-        raise unexpected(route, str(miss), address)
+        raise unexpected(route, str(check.explained(raw)), address)
 
     def parse_all(self, raw: object, route: str, address: str = "") -> list[R]:
         """A list of such records (an answer that is a plain list)."""
@@ -154,17 +153,36 @@ def _fields(record: type[Any]) -> Fields:
     )
 
 
-def _record_spec(record: type[Any]) -> _Spec:
-    """A nested record (a `TypedDict`): see `_fits` and `_explained`."""
-    fields = _fields(record)
-    fits = _fits(fields)
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """The check of a record type: whether a record fits, and if not, where and how."""
 
-    def check(raw: object) -> Miss | None:
+    fields: Fields
+    fits: Fits
+
+    def explained(self, raw: object) -> Miss | None:
         if type(raw) is not dict:
             return Miss(raw, "an object")
-        return None if fits(raw) else _explained(raw, fields)
+        return None if self.fits(raw) else _explained(raw, self.fields)
 
-    return _Spec(frozenset({dict}), "an object", check, record=fits)
+
+def _record(record: type[Any]) -> _Record:
+    """A record type's check, made once (a record nested in others, such as a block in an
+    agent, shares it). Two threads may make it at once: both make the same."""
+    made = _RECORDS.get(record)
+    if made is None:
+        fields = _fields(record)
+        made = _RECORDS[record] = _Record(fields, _fits(fields))
+    return made
+
+
+_RECORDS: dict[object, _Record] = {}
+
+
+def _record_spec(record: type[Any]) -> _Spec:
+    """A nested record (a `TypedDict`): see `_fits` and `_explained`."""
+    check = _record(record)
+    return _Spec(frozenset({dict}), "an object", check.explained, record=check.fits)
 
 
 def _fits(fields: Fields) -> Fits:
@@ -181,9 +199,14 @@ def _fits(fields: Fields) -> Fits:
             if needed:
                 code.lines.append(f"    if {name!r} not in raw: return False")
             continue
-        accepted = code.name(spec.accepted if needed else spec.accepted | {_Absent})
-        code.lines.append(f"    value = get({name!r}, ABSENT)")
-        code.lines.append(f"    if type(value) not in {accepted}: return False")
+        # A missing key reads as null where null is accepted anyway, else as ABSENT.
+        missing = "None" if type(None) in spec.accepted else "ABSENT"
+        if needed:
+            code.lines.append(f"    if {name!r} not in raw: return False")
+            code.lines.append(f"    value = raw[{name!r}]")
+        else:
+            code.lines.append(f"    value = get({name!r}, {missing})")
+        code.lines.append(f"    if {code.outside(spec, 'value', needed)}: return False")
         code.contents(spec, "value", "    ")
     code.lines.append("    return True")
     return code.made("fits")
@@ -201,6 +224,23 @@ class _Code:
         name = f"v{len(self.names)}"
         self.names[name] = value
         return name
+
+    def outside(self, spec: _Spec, var: str, needed: bool) -> str:
+        """The test that `var` is of none of the types `spec` accepts (nor absent, for a
+        key that may be): `type(...) is not T` where one type is left, cheaper than a set."""
+        assert spec.accepted is not None
+        kinds = set(spec.accepted)
+        tests = []
+        if type(None) in kinds:
+            kinds.discard(type(None))
+            tests.append(f"{var} is not None")
+        elif not needed:
+            tests.append(f"{var} is not ABSENT")
+        if len(kinds) == 1:
+            tests.append(f"type({var}) is not {self.name(kinds.pop())}")
+        else:
+            tests.append(f"type({var}) not in {self.name(frozenset(kinds))}")
+        return " and ".join(tests)
 
     def contents(self, spec: _Spec, var: str, pad: str) -> None:
         """Lines checking what `var` (of an accepted type) holds, returning False where it

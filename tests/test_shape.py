@@ -89,9 +89,9 @@ def test_a_list_answer_is_checked_item_by_item() -> None:
         SHAPE.parse_all({"id": "a"}, ROUTE)
 
 
-def test_a_declaration_no_check_can_follow_is_refused_when_made() -> None:
+def test_a_declaration_no_check_can_follow_is_refused_when_first_used() -> None:
     class Odd(TypedDict):
         tags: set[str]
 
     with pytest.raises(TypeError, match="no shape check"):
-        Shape(Odd)
+        Shape(Odd).parse({"tags": []}, ROUTE)
