@@ -90,6 +90,8 @@ def render(rows: list[dict[str, Any]]) -> list[str]:
             f"{name:<46}{row['seconds']:>8.2f}s  {row['reference_seconds']:>11.2f}s"
             f"{row['ratio']:>7.2f}x  <= {row['target']:g}x {status}"
         )
+        if ratios := [ours / theirs for ours, theirs in row.get("rounds", ())]:
+            lines.append(f"  the rounds' ratios: {min(ratios):.2f}x to {max(ratios):.2f}x")
         if row.get("seed_left"):
             lines.append(f"  warning: {row['seed_left']} change(s) still planned after seeding")
     lines.append(f"  median of the ratios of {rows[0]['rounds']} alternating rounds")

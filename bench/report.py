@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import subprocess
 from datetime import UTC, datetime
 from importlib import metadata
@@ -252,6 +253,19 @@ def _upload_share(files: int, round_: dict[str, Any]) -> tuple[float, dict[str, 
     return (apply_rate / raw_rate if raw_rate else 0.0), raw, applied
 
 
+def _summed(figures: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several rounds' figures as one: their seconds and requests added (a rate over all)."""
+    total = dict(figures[0])
+    for key in ("seconds", "requests", "errors", "failed"):
+        if key in total:
+            total[key] = sum(f[key] for f in figures)
+    if "files" in total:
+        total["files"] = sum(f["files"] for f in figures)
+    if "changes" in total:
+        total["changes"] = sum(f["changes"] for f in figures)
+    return total
+
+
 def _rate(figures: dict[str, Any], noun: str) -> str:
     changes = figures["changes"] - 1  # the archive's own create
     return f"{changes / figures['seconds']:.1f} {noun}/s" if figures["seconds"] else "-"
@@ -261,12 +275,15 @@ def _datasources_table(ds: dict[str, Any]) -> list[str]:
     """Each figure beside its reference, measured in the same run, and its target."""
     plan, listing = ds["noop_plan"], ds["plain_listing"]
     rounds = ds.get("upload_rounds") or [ds]
-    shares = sorted((_upload_share(ds["files"], r) for r in rounds), key=lambda s: s[0])
-    share, raw, files = shares[len(shares) // 2]  # the median round (of two, the better)
+    share = statistics.median(_upload_share(ds["files"], r)[0] for r in rounds)
+    raw, files = (
+        _summed([r["raw_upload"] for r in rounds]),
+        _summed([r["apply_files"] for r in rounds]),
+    )
     passages, again = ds["apply_passages"], ds["reapply"]
     time_ratio = plan["seconds"] / listing["seconds"] if listing["seconds"] else 0.0
     request_ratio = plan["requests"] / listing["requests"] if listing["requests"] else 0.0
-    apply_rate = ds["files"] / files["seconds"] if files["seconds"] else 0.0
+    apply_rate = ds["files"] * len(rounds) / files["seconds"] if files["seconds"] else 0.0
     raw_rate = raw["files"] / raw["seconds"] if raw["seconds"] else 0.0
     uploads = f"{again['uploads']} upload(s)"
     requests = f"{again['plan_requests']} + {again['apply_requests']} requests sent"
@@ -292,7 +309,7 @@ def _datasources_table(ds: dict[str, Any]) -> list[str]:
     if len(rounds) > 1:
         listed = ", ".join(f"{_upload_share(ds['files'], r)[0]:.0%}" for r in rounds)
         order = "raw first, then letta-apply first, ..."
-        lines.insert(6, f"  upload rounds ({order}): {listed}; the median above")
+        lines.insert(6, f"  upload rounds ({order}): {listed}; the ratio is their median")
     if plan["changes"]:
         lines.append(f"  warning: the no-op plan was not empty ({plan['changes']} changes)")
     if len(again["changes"]) != 1:

@@ -47,12 +47,15 @@ class Pair:
     seconds: float
     reference_seconds: float
     ratio: float
+    rounds: tuple[tuple[float, float], ...] = ()
+    """Each pair's times: the command's, the reference's."""
 
-    def to_json(self) -> dict[str, float]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "seconds": round(self.seconds, 4),
             "reference_seconds": round(self.reference_seconds, 4),
             "ratio": round(self.ratio, 3),
+            "rounds": [[round(a, 4), round(b, 4)] for a, b in self.rounds],
         }
 
 
@@ -112,7 +115,10 @@ def paired(
             ours.append(_timed(command, env))
             theirs.append(_timed(reference, env))
     ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
-    return Pair(statistics.median(ours), statistics.median(theirs), statistics.median(ratios))
+    rounds = tuple(zip(ours, theirs, strict=True))
+    return Pair(
+        statistics.median(ours), statistics.median(theirs), statistics.median(ratios), rounds
+    )
 
 
 def planned(
@@ -133,10 +139,11 @@ def planned(
             times[index].append(_timed(commands[index], env))
     ours, json_, sdk = times
 
-    def pair(theirs: list[float]) -> dict[str, float]:
+    def pair(theirs: list[float]) -> dict[str, Any]:
         ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
-        median = Pair(statistics.median(ours), statistics.median(theirs), statistics.median(ratios))
-        return median.to_json()
+        rounds = tuple(zip(ours, theirs, strict=True))
+        median = statistics.median
+        return Pair(median(ours), median(theirs), median(ratios), rounds).to_json()
 
     return {"plan": {"users": users, **pair(json_)}, "plan_sdk": {"users": users, **pair(sdk)}}
 

@@ -18,6 +18,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from secrets import token_hex
 from types import TracebackType
@@ -183,26 +184,44 @@ class LettaApi:
     def paginate(
         self, path: str, params: Params | None = None, page_size: int = 200
     ) -> Iterator[Answer]:
-        """Every item of a cursor-paginated listing, oldest first, one page per request."""
-        after: str | None = None
-        while True:
-            query = {**(params or {}), "limit": page_size, "order": "asc"}
-            if after is not None:
-                query["after"] = after
-            page = self.get(path, query)
-            if not isinstance(page, list):
-                label = self.target.label
-                message = f"the answer is not a list: {label} does not look like a Letta server"
-                raise UnexpectedAnswer(path, message)
-            last = len(page) < page_size
-            after = None if last else _cursor(page[-1], path)
-            # Each record handed over is let go of here: a page of 200 agents with their
-            # blocks is megabytes of objects, gone as the caller converts them.
-            page.reverse()
-            while page:
-                yield page.pop()
-            if last:
-                return
+        """Every item of a cursor-paginated listing, oldest first, one page per request.
+
+        The next page is asked for as soon as a page comes (its last item is the cursor),
+        while the caller goes through that page's items: the caller's work on a page (parsing
+        200 agents with their blocks) overlaps the server's on the next. At most two pages are
+        held at once; as many requests are sent as one page after another would.
+        """
+        with ThreadPoolExecutor(max_workers=1) as ahead:
+            page = self._page(path, params, page_size, None)
+            while True:
+                last = len(page) < page_size
+                following = (
+                    None
+                    if last
+                    else ahead.submit(self._page, path, params, page_size, _cursor(page[-1], path))
+                )
+                # Each record handed over is let go of here: a page of 200 agents with their
+                # blocks is megabytes of objects, gone as the caller converts them.
+                page.reverse()
+                while page:
+                    yield page.pop()
+                if following is None:
+                    return
+                page = following.result()
+
+    def _page(
+        self, path: str, params: Params | None, page_size: int, after: str | None
+    ) -> list[Answer]:
+        """One page of a listing: `page_size` items (fewer on the last) after `after`."""
+        query = {**(params or {}), "limit": page_size, "order": "asc"}
+        if after is not None:
+            query["after"] = after
+        page = self.get(path, query)
+        if not isinstance(page, list):
+            label = self.target.label
+            message = f"the answer is not a list: {label} does not look like a Letta server"
+            raise UnexpectedAnswer(path, message)
+        return page
 
     def search(self, path: str, body: JSON, *, address: str = "") -> Answer:
         """A POST that only reads (a search): retried like a GET."""

@@ -24,7 +24,7 @@ from reconciler.apply import (
     check_not_redacted,
     check_owned,
 )
-from reconciler.apply.executor import ApplyResult, Progress
+from reconciler.apply.results import ApplyResult, Progress
 from reconciler.client import LettaApi, Target
 from reconciler.desired import DesiredState, Outline
 from reconciler.errors import (

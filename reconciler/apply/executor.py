@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from itertools import groupby
-from typing import Any, assert_never
+from concurrent.futures import ThreadPoolExecutor
+from typing import assert_never
 
 from reconciler.address import Address
+from reconciler.apply.phase import Phase
+from reconciler.apply.results import ApplyResult, Left, Progress
 from reconciler.client import LettaApi
 from reconciler.errors import (
     ApplyFailed,
@@ -33,33 +32,11 @@ from reconciler.errors import (
     LettaApplyError,
     ServerError,
 )
-from reconciler.kinds import BATCHERS, batcher, finisher, handler, kept_ids, linker
+from reconciler.kinds import batcher, finisher, handler, kept_ids, linker
 from reconciler.kinds.common import Pending, Resolve
 from reconciler.live.state import LiveState
 from reconciler.plan.model import Adopt, Attach, Change, Create, Delete, Detach, Plan, Update
 from reconciler.planner.order import phases
-
-
-@dataclass(frozen=True)
-class ApplyResult:
-    """What happened to one change: `failure` is None on success."""
-
-    change: Change
-    resource_id: str | None = None
-    failure: LettaApplyError | None = None
-    attempted: bool = True
-
-    @property
-    def ok(self) -> bool:
-        return self.failure is None
-
-    @property
-    def error(self) -> str | None:
-        """The failure as shown next to the change's address (without repeating it)."""
-        return None if self.failure is None else _describe(self.failure, self.change.address)
-
-
-Progress = Callable[[int, int, ApplyResult], None]
 
 
 def apply_plan(
@@ -88,7 +65,7 @@ def apply_plan(
     pool = ThreadPoolExecutor(max_workers=slots)
     try:
         for batch in phases(plan.changes):
-            results.extend(_Phase(pool, slots, run, notify).run(batch))
+            results.extend(Phase(pool, slots, run, notify).run(batch))
     except KeyboardInterrupt:
         report.mute()  # what the abandoned changes report once the client is closed is noise
         pool.shutdown(wait=False, cancel_futures=True)
@@ -103,118 +80,6 @@ def apply_plan(
         applied = sum(r.ok for r in results)
         raise ApplyFailed(errors, applied, skipped, outage.reason or "")
     return results
-
-
-STOP_CHECK_SECONDS = 0.2
-"""How often the apply looks whether it was asked to stop while changes run."""
-
-
-@dataclass
-class _Group:
-    """Pending changes finished together, and when their kind may look at them again."""
-
-    entries: list[tuple[Change, Pending]] = field(default_factory=list)
-    due: float = 0.0
-    looking: bool = False
-
-
-class _Phase:
-    """One phase's changes in parallel: at most `slots` tasks at once, each a change to start
-    or a look at one group of pending changes; a due look goes before a change not started
-    yet, so pending changes end as the server finishes them. Waits in short steps, so that a
-    request to stop is answered at once while changes run."""
-
-    def __init__(
-        self, pool: ThreadPoolExecutor, slots: int, run: _Runner, notify: Callable[[str], None]
-    ) -> None:
-        self._pool, self._slots, self._run, self._notify = pool, slots, run, notify
-        self._starting: set[Future[list[ApplyResult | _Left]]] = set()
-        self._looking: dict[Future[list[ApplyResult]], str] = {}
-        self._groups: dict[str, _Group] = {}
-        self._results: dict[int, ApplyResult] = {}
-
-    def run(self, changes: Sequence[Change]) -> list[ApplyResult]:
-        """The changes' results in their order, once every one has ended."""
-        waiting = deque(_units(changes))
-        while waiting or self._starting or self._groups:
-            self._start(waiting)
-            tasks: list[Future[Any]] = [*self._starting, *self._looking]
-            timeout = STOP_CHECK_SECONDS if self._full() else self._next_look()
-            if tasks:
-                wait(tasks, timeout=timeout, return_when=FIRST_COMPLETED)
-            else:
-                time.sleep(timeout)
-            self._take_ended()
-            if self._run.stop_requested():
-                self._notify(
-                    f"Stopping: no new change is started; waiting for the {self._in_flight()} "
-                    "in flight (Ctrl-C again stops waiting)."
-                )
-        return [self._results[id(change)] for change in changes]
-
-    def _full(self) -> bool:
-        return len(self._starting) + len(self._looking) >= self._slots
-
-    def _start(self, waiting: deque[tuple[Change, ...]]) -> None:
-        now = time.monotonic()
-        while not self._full():
-            due = [k for k, g in self._groups.items() if not g.looking and g.due <= now]
-            if due:
-                group = self._groups[due[0]]
-                group.looking = True
-                self._looking[self._pool.submit(self._run.finish, list(group.entries))] = due[0]
-            elif waiting:
-                self._starting.add(self._pool.submit(self._run, waiting.popleft()))
-            else:
-                return
-
-    def _take_ended(self) -> None:
-        for started in [f for f in self._starting if f.done()]:
-            self._starting.discard(started)
-            for outcome in started.result():
-                if isinstance(outcome, _Left):
-                    group = self._groups.setdefault(outcome.pending.group, _Group())
-                    group.entries.append((outcome.change, outcome.pending))
-                else:
-                    self._results[id(outcome.change)] = outcome
-        for looked in [f for f in self._looking if f.done()]:
-            self._looked(self._looking.pop(looked), looked.result())
-
-    def _looked(self, key: str, ended: list[ApplyResult]) -> None:
-        group = self._groups[key]
-        for result in ended:
-            self._results[id(result.change)] = result
-        gone = {id(result.change) for result in ended}
-        group.entries = [entry for entry in group.entries if id(entry[0]) not in gone]
-        group.looking = False
-        if not group.entries:
-            del self._groups[key]
-            return
-        kind = group.entries[0][0].address.kind
-        group.due = time.monotonic() + finisher(kind).FINISH_EVERY
-
-    def _next_look(self) -> float:
-        """Seconds until a group of pending changes may be looked at again (at most the stop
-        check's step)."""
-        now = time.monotonic()
-        dues = [g.due - now for g in self._groups.values() if not g.looking]
-        return max(0.0, min([STOP_CHECK_SECONDS, *dues]))
-
-    def _in_flight(self) -> int:
-        return len(self._starting) + sum(len(g.entries) for g in self._groups.values())
-
-
-def _units(changes: Sequence[Change]) -> list[tuple[Change, ...]]:
-    """The phase's changes as they are started: alone, or several in one request where their
-    kind sends them together (`kinds.BATCHERS`), in the phase's order."""
-    units: list[tuple[Change, ...]] = []
-    for kind, same in groupby(changes, key=lambda change: change.address.kind):
-        listed = list(same)
-        if kind in BATCHERS:
-            units.extend(batcher(kind).batches(listed))
-        else:
-            units.extend((change,) for change in listed)
-    return units
 
 
 def execute(api: LettaApi, stack: str, change: Change, resolve: Resolve) -> str | Pending | None:
@@ -275,14 +140,6 @@ def carry_out(api: LettaApi, stack: str, change: Change, resolve: Resolve) -> st
         time.sleep(finisher(change.address.kind).FINISH_EVERY)
 
 
-@dataclass(frozen=True)
-class _Left:
-    """A change whose request was answered, left pending."""
-
-    change: Change
-    pending: Pending
-
-
 class _Runner:
     """Runs one change, or a look at pending changes, in a worker thread; counts the changes
     started, and starts none once `stop` says so (they are then reported as not attempted)."""
@@ -311,7 +168,7 @@ class _Runner:
         self._told = True
         return True
 
-    def __call__(self, changes: tuple[Change, ...]) -> list[ApplyResult | _Left]:
+    def __call__(self, changes: tuple[Change, ...]) -> list[ApplyResult | Left]:
         """Start one change, or several sent together; the results of those that ended."""
         if self._stop():
             self.stopped = True
@@ -323,7 +180,7 @@ class _Runner:
         with self._lock:
             self._started += len(changes)
         outcomes = _run(self._api, self._stack, changes, self._ids, self._outage)
-        return [o if isinstance(o, _Left) else self._ended(o) for o in outcomes]
+        return [o if isinstance(o, Left) else self._ended(o) for o in outcomes]
 
     def finish(self, waiting: Sequence[tuple[Change, Pending]]) -> list[ApplyResult]:
         """Look at pending changes of one group: the results of those that ended."""
@@ -363,12 +220,12 @@ class _Runner:
 
 def _run(
     api: LettaApi, stack: str, changes: tuple[Change, ...], ids: _IdTable, outage: _Outage
-) -> list[ApplyResult | _Left]:
+) -> list[ApplyResult | Left]:
     """Carry out one change, or several sent together (those whose dependency exists)."""
     if outage.reason is not None:
         not_attempted = LettaApplyError(f"not attempted: {outage.reason}")
         return [ApplyResult(c, failure=not_attempted, attempted=False) for c in changes]
-    outcomes: dict[int, ApplyResult | _Left] = {}
+    outcomes: dict[int, ApplyResult | Left] = {}
     ready = []
     for change in changes:
         missing = sorted(str(need) for need in change.needs if ids.get(need) is None)
@@ -399,9 +256,9 @@ def _sent(
     return execute_together(api, stack, creates, ids.require) if creates else []
 
 
-def _outcome(change: Change, done: str | Pending | None, ids: _IdTable) -> ApplyResult | _Left:
+def _outcome(change: Change, done: str | Pending | None, ids: _IdTable) -> ApplyResult | Left:
     if isinstance(done, Pending):
-        return _Left(change, done)
+        return Left(change, done)
     if isinstance(change, Adopt | Create):
         ids.set(change.address, done)
     return ApplyResult(change, resource_id=done)
@@ -416,14 +273,6 @@ def _note_outage(api: LettaApi, exc: LettaApplyError, outage: _Outage) -> None:
             f"the server at {api.target.label} refused more for this account "
             "(HTTP 402: quota or plan limit)"
         )
-
-
-def _describe(exc: LettaApplyError, address: Address) -> str:
-    """The error without the address (results are reported next to their address)."""
-    if isinstance(exc, ServerError):
-        where = f" (HTTP {exc.status})" if exc.status is not None else ""
-        return f"{exc.server_message}{where}"
-    return str(exc).removeprefix(f"{address}: ")
 
 
 def _server_error(result: ApplyResult) -> ServerError:

@@ -20,7 +20,7 @@ import click
 from reconciler.text import clean, shown
 
 if TYPE_CHECKING:
-    from reconciler.apply.executor import ApplyResult
+    from reconciler.apply.results import ApplyResult
     from reconciler.plan.model import Action
 
 

@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from reconciler.address import Address, Kind
 from reconciler.desired import ArchiveSpec, DesiredState
-from reconciler.errors import LettaApplyError
-from reconciler.kinds import agent, attached
+from reconciler.kinds import agent, attached, holders
 from reconciler.kinds.agent_record import EmbeddingConfig
 from reconciler.kinds.common import (
     Adoption,
@@ -34,14 +33,15 @@ from reconciler.kinds.common import (
     created_id,
     delete_if_present,
     detach_at,
+    fingerprinted_in,
     no_named_ids,
     nothing_recorded,
-    only,
+    owned_in,
     refuse_other_owner,
     shown_as_sent,
     swapped,
 )
-from reconciler.live.state import LiveState, Part, Resource, by_address
+from reconciler.live.state import Found, LiveState, Part
 from reconciler.plan.builder import Builder, optional
 from reconciler.plan.model import (
     Adopt,
@@ -82,12 +82,14 @@ class LiveArchive:
     agent_ids: tuple[str, ...] = ()
     """The agents it is attached to (read for the stack's archives only)."""
 
+    def linked(self, agent_ids: tuple[str, ...]) -> LiveArchive:
+        return replace(self, agent_ids=agent_ids)
+
 
 @dataclass(frozen=True)
-class Archives:
+class Archives(Found[LiveArchive]):
     """The archive kind's part of the live state: every archive, the stack's with agents."""
 
-    found: tuple[LiveArchive, ...] = ()
     held: tuple[tuple[str, tuple[LiveArchive, ...]], ...] = ()
     """Agent id -> the archives attached to it, for the stack's agents that list an archive
     they are not attached to (an agent has one archive: any it holds is in the way)."""
@@ -95,10 +97,6 @@ class Archives:
     @cached_property
     def of_agent(self) -> dict[str, tuple[LiveArchive, ...]]:
         return dict(self.held)
-
-    @cached_property
-    def by_address(self) -> dict[Address, list[LiveArchive]]:
-        return by_address(self.found, lambda a: a.address)
 
     @cached_property
     def others(self) -> dict[str, LiveArchive]:
@@ -115,25 +113,15 @@ of = LIVE.of
 named_ids = no_named_ids
 read_record = nothing_recorded
 shown = shown_as_sent
-
-
-def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
-    return of(live).by_address
-
-
-def fingerprinted(live: LiveState) -> Iterable[object]:
-    return (a for a in of(live).found if a.address is not None)
+owned = owned_in(LIVE)
+fingerprinted = fingerprinted_in(LIVE)
 
 
 def deleted_with(live: LiveState) -> Mapping[str, frozenset[str]]:
     """An archive's passages go with it (the server deletes them)."""
     from reconciler.kinds import passage  # the passages' part refers to archives
 
-    groups: dict[str, set[str]] = {}
-    for found in passage.of(live).found:
-        if found.address is not None:
-            groups.setdefault(found.archive_id, set()).add(found.id)
-    return {archive_id: frozenset(ids) for archive_id, ids in groups.items()}
+    return holders.deleted_with(passage.of(live).found, lambda p: p.archive_id)
 
 
 def declared(desired: DesiredState) -> Iterable[Address]:
@@ -142,7 +130,7 @@ def declared(desired: DesiredState) -> Iterable[Address]:
 
 def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
     """An agent needs the archive it lists (it is attached to it)."""
-    return ((spec.address, spec.listing(KIND)) for spec in desired.agents)
+    return holders.listed_by_agents(desired, KIND)
 
 
 def description(text: str | None, stack: str, protected: bool = False) -> str:
@@ -209,36 +197,25 @@ def listing(api: LettaApi, stack: str) -> list[LiveArchive]:
 
 def read(reading: Reading) -> Archives:
     """Every archive, and the agents of the stack's (with `--adopt`, of the unowned ones of
-    declared names too). A scoped read keeps of the stack's only those in scope, and reads
-    nothing when the scope has no archive."""
-    desired = reading.desired
-    if reading.scoped and not (desired and desired.archives):
-        return Archives()
+    declared names too; `holders.read`); and the archives of the stack's agents that list one
+    they are not attached to (`Archives.held`)."""
     api, stack = reading.api, reading.stack
-    found = listing(api, stack)
-    if reading.scoped and desired is not None:
-        wanted = set(declared(desired))
-        found = [a for a in found if a.address is None or a.address in wanted]
-    names = adoptable(reading)
-    mine = [a for a in found if a.address is not None or is_adoptable(a, names)]
+    found = holders.read(reading, _specs, lambda: listing(api, stack), lambda a: _agents(api, a))
+    if found is None:
+        return Archives()
+    unlinked = _unlinked(reading, found)
     with ThreadPoolExecutor(max_workers=max(1, reading.parallelism)) as pool:
-        listed = pool.map(lambda a: _agents(api, a), mine)
-        agents = dict(zip((a.id for a in mine), listed, strict=True))
-        linked = [replace(a, agent_ids=agents[a.id]) if a.id in agents else a for a in found]
-        unlinked = _unlinked(reading, linked)
         held = pool.map(lambda agent_id: _of_agent(api, agent_id, stack), unlinked)
-        return Archives(tuple(linked), tuple(zip(unlinked, held, strict=True)))
+        return Archives(tuple(found), tuple(zip(unlinked, held, strict=True)))
+
+
+def _specs(desired: DesiredState) -> Sequence[ArchiveSpec]:
+    return desired.archives
 
 
 def adoptable(reading: Reading) -> frozenset[str]:
     """The declared archive names `--adopt` may take over (none without it)."""
-    desired = reading.desired
-    return frozenset(s.name for s in desired.archives) if reading.adopt and desired else frozenset()
-
-
-def is_adoptable(found: LiveArchive, names: frozenset[str]) -> bool:
-    """Whether `--adopt` may take the archive over: no stack's marker, a declared name."""
-    return found.owner is None and found.name in names
+    return holders.adoptable(reading, _specs)
 
 
 def _agents(api: LettaApi, archive: LiveArchive) -> tuple[str, ...]:
@@ -286,9 +263,7 @@ class ExportedArchive:
 
 def with_agents(api: LettaApi, stack: str, parallelism: int) -> list[LiveArchive]:
     """Every archive with the agents it is attached to: an export may take any."""
-    found = listing(api, stack)
-    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        return list(pool.map(lambda a: replace(a, agent_ids=_agents(api, a)), found))
+    return holders.with_agents(listing(api, stack), lambda a: _agents(api, a), parallelism)
 
 
 def exported(
@@ -378,15 +353,7 @@ def _update(spec: ArchiveSpec, current: LiveArchive, stack: str, out: Builder) -
     wanted = {"description": spec.description, "protected": spec.protected}
     sent = {"description": description(spec.description, stack, spec.protected)}
     out.update(spec.address, current.id, found, wanted, send=lambda _changed: sent)
-    if spec.embedding is not None and current.embedding not in (None, spec.embedding):
-        out.notice(
-            NoticeKind.CONFLICT,
-            spec.address,
-            f"the archive embeds with {current.embedding!r}, the manifest says "
-            f"{spec.embedding!r}; the server cannot change an archive's embedding (delete the "
-            "archive to make it again)",
-            resource_ids=(current.id,),
-        )
+    holders.embedding_kept(out, spec.address, current.embedding, spec.embedding, current.id)
 
 
 # Adopting --------------------------------------------------------------------------------------
@@ -396,16 +363,16 @@ def adopting(desired: DesiredState, live: LiveState, found: Adoption) -> LiveSta
     """An archive no stack marked holding a declared name, marked as the stack's (its
     passages stay others': those with a declared passage's text stand for it)."""
     held = of(live)
-    adopted: dict[str, LiveArchive] = {}
-    for spec in desired.archives:
-        unowned = [a for a in held.found if is_adoptable(a, frozenset({spec.name}))]
-        archive = only(unowned) if spec.address not in held.by_address else None
-        if archive is not None:
-            found.take(spec.address, archive.id)
-            adopted[archive.id] = replace(
-                archive, address=spec.address, owner=found.stack, protected=False
-            )
-    return live.with_part(LIVE, Archives(swapped(held.found, adopted)))
+    adopted = holders.adopted(
+        desired.archives,
+        held.found,
+        held.by_address,
+        found,
+        lambda archive, address: replace(
+            archive, address=address, owner=found.stack, protected=False
+        ),
+    )
+    return live.with_part(LIVE, Archives(swapped(held.found, adopted), held.held))
 
 
 # Server calls ---------------------------------------------------------------------------------
@@ -451,10 +418,7 @@ def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:
     address, resource_id = change.address, change.resource_id
     path = f"{ROUTE}{resource_id}"
     current = SHAPE.parse(api.get(path, address=str(address)), f"GET {path}", str(address))
-    if current["name"] != address.name:
-        raise LettaApplyError(
-            f"{address}: archive {resource_id} is named {current['name']!r}, not {address.name!r}"
-        )
+    holders.refuse_other_name(address, resource_id, current["name"])
     text, owner, _protected = parse_description(current["description"])
     refuse_other_owner(address, owner, stack)
     api.patch(path, {"description": description(text, stack)}, address=str(address))

@@ -32,18 +32,20 @@ from reconciler import ownership
 from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState, FileSpec
 from reconciler.errors import LettaApplyError
-from reconciler.kinds import folder
+from reconciler.kinds import folder, holders
 from reconciler.kinds.common import (
     Adoption,
     Pending,
     Reading,
     Resolve,
+    fingerprinted_in,
     no_named_ids,
     nothing_deleted_with,
     nothing_recorded,
+    owned_in,
     swapped,
 )
-from reconciler.live.state import LiveState, Part, Resource, by_address
+from reconciler.live.state import Found, LiveState, Part
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Create, Delete, FieldChange, NoticeKind, Update
 from reconciler.shape import Shape
@@ -77,15 +79,8 @@ class LiveFile:
     content: str | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
-class Files:
+class Files(Found[LiveFile]):
     """The file kind's part of the live state: the files of the stack's folders."""
-
-    found: tuple[LiveFile, ...] = ()
-
-    @cached_property
-    def by_address(self) -> dict[Address, list[LiveFile]]:
-        return by_address(self.found, lambda f: f.address)
 
     @cached_property
     def unrecorded(self) -> dict[tuple[str, str], LiveFile]:
@@ -98,14 +93,8 @@ of = LIVE.of
 named_ids = no_named_ids
 read_record = nothing_recorded
 deleted_with = nothing_deleted_with
-
-
-def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
-    return of(live).by_address
-
-
-def fingerprinted(live: LiveState) -> Iterable[object]:
-    return (f for f in of(live).found if f.address is not None)
+owned = owned_in(LIVE)
+fingerprinted = fingerprinted_in(LIVE)
 
 
 def declared(desired: DesiredState) -> Iterable[Address]:
@@ -130,12 +119,7 @@ def read(reading: Reading) -> Files:
     With `--adopt`, also the files of the unowned folders of declared names, with their text
     (what the server holds, compared with the manifest)."""
     api, desired = reading.api, reading.desired
-    names = folder.adoptable(reading)
-    owned_folders = [
-        f
-        for f in reading.part(folder.LIVE).found
-        if f.address is not None or folder.is_adoptable(f, names)
-    ]
+    owned_folders = holders.readable(reading.part(folder.LIVE).found, folder.adoptable(reading))
     specs = desired.folders if desired else ()
     wanted = {file.address: file for spec in specs for file in spec.files}
     with ThreadPoolExecutor(max_workers=max(1, reading.parallelism)) as pool:
@@ -237,11 +221,8 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
     files = of(live)
     kept = out.keep_survivors(files.by_address, "files")
     folders = folder.of(live)
-    for spec in desired.folders:
-        group = folders.by_address.get(spec.address)
-        holder = group[0] if group else None
-        if holder is None and spec.name in folders.by_name:
-            continue  # the folder is blocked: so are its files
+    taken = lambda name: name in folders.by_name  # noqa: E731
+    for spec, holder in holders.declared_holders(desired.folders, folders.by_address, taken):
         for file in spec.files:
             current = kept.get(file.address)
             other = files.unrecorded.get((holder.id, file.name)) if holder else None
@@ -258,9 +239,7 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
             elif _differs(current, file):
                 body = {**_body(file), "folder_id": current.folder_id}
                 out.change(Update(file.address, current.id, _fields(current, file), freeze(body)))
-    in_declared = {spec.address for spec in desired.folders}
-    mine = {address: f for address, f in kept.items() if address.owner in in_declared}
-    out.undeclared(mine, declared(desired))
+    holders.undeclared_contents(out, kept, desired.folders, declared(desired))
 
 
 def _body(file: FileSpec) -> dict[str, JSON]:
@@ -364,11 +343,7 @@ def adopt(api: LettaApi, stack: str, change: Adopt, resolve: Resolve) -> Recordi
     where = str(change.address)
     answer = api.get(path, {"include_content": True}, address=where)
     current = SHAPE.parse(answer, f"GET {path}", where)
-    if current["file_name"] != change.address.name:
-        raise LettaApplyError(
-            f"{change.address}: file {change.resource_id} is named "
-            f"{current['file_name']!r}, not {change.address.name!r}"
-        )
+    holders.refuse_other_name(change.address, change.resource_id, current["file_name"] or "")
     sha256 = text_digest(current.get("content"))
     entry = {"sha256": sha256, "created_at": current["created_at"] or ""}
     return Recording(folder_id, change.resource_id, change.address, entry)

@@ -12,7 +12,6 @@ exists.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, NotRequired, TypedDict
@@ -20,8 +19,7 @@ from typing import TYPE_CHECKING, NotRequired, TypedDict
 from reconciler import ownership
 from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState, FolderSpec
-from reconciler.errors import LettaApplyError
-from reconciler.kinds import attached
+from reconciler.kinds import attached, holders
 from reconciler.kinds.agent_record import EmbeddingConfig
 from reconciler.kinds.common import (
     Adoption,
@@ -31,14 +29,15 @@ from reconciler.kinds.common import (
     created_id,
     delete_if_present,
     detach_at,
+    fingerprinted_in,
     no_named_ids,
     nothing_recorded,
-    only,
+    owned_in,
     refuse_other_owner,
     shown_as_sent,
     swapped,
 )
-from reconciler.live.state import LiveState, Part, Resource, by_address
+from reconciler.live.state import Found, LiveState, Part
 from reconciler.plan.builder import Builder, optional
 from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, NoticeKind, Update
 from reconciler.shape import Shape, an_id
@@ -91,17 +90,13 @@ class LiveFolder:
     agent_ids: tuple[str, ...] = ()
     """The agents it is attached to (read for the stack's folders only)."""
 
+    def linked(self, agent_ids: tuple[str, ...]) -> LiveFolder:
+        return replace(self, agent_ids=agent_ids)
 
-@dataclass(frozen=True)
-class Folders:
+
+class Folders(Found[LiveFolder]):
     """The folder kind's part of the live state: every folder on the server (names are
     unique, so any can be in a declared folder's way), the stack's with their agents."""
-
-    found: tuple[LiveFolder, ...] = ()
-
-    @cached_property
-    def by_address(self) -> dict[Address, list[LiveFolder]]:
-        return by_address(self.found, lambda f: f.address)
 
     @cached_property
     def by_name(self) -> dict[str, LiveFolder]:
@@ -113,25 +108,15 @@ of = LIVE.of
 named_ids = no_named_ids
 read_record = nothing_recorded
 shown = shown_as_sent
-
-
-def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
-    return of(live).by_address
-
-
-def fingerprinted(live: LiveState) -> Iterable[object]:
-    return (f for f in of(live).found if f.address is not None)
+owned = owned_in(LIVE)
+fingerprinted = fingerprinted_in(LIVE)
 
 
 def deleted_with(live: LiveState) -> Mapping[str, frozenset[str]]:
     """A folder's files go with it (the server deletes them)."""
     from reconciler.kinds import file  # the files' part refers to folders
 
-    groups: dict[str, set[str]] = {}
-    for found in file.of(live).found:
-        if found.address is not None:
-            groups.setdefault(found.folder_id, set()).add(found.id)
-    return {folder_id: frozenset(ids) for folder_id, ids in groups.items()}
+    return holders.deleted_with(file.of(live).found, lambda f: f.folder_id)
 
 
 def declared(desired: DesiredState) -> Iterable[Address]:
@@ -140,7 +125,7 @@ def declared(desired: DesiredState) -> Iterable[Address]:
 
 def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
     """An agent needs the folders it lists (they are attached to it)."""
-    return ((spec.address, spec.listing(KIND)) for spec in desired.agents)
+    return holders.listed_by_agents(desired, KIND)
 
 
 # Reading --------------------------------------------------------------------------------------
@@ -187,43 +172,27 @@ def listing(api: LettaApi, stack: str) -> list[LiveFolder]:
 
 def read(reading: Reading) -> Folders:
     """Every folder (few on a server: any can hold a declared name), and the agents of the
-    stack's (with `--adopt`, of the unowned ones of declared names too). A scoped read keeps
-    of the stack's only those in scope, and reads nothing when the scope has no folder."""
-    desired = reading.desired
-    if reading.scoped and not (desired and desired.folders):
-        return Folders()
-    api, stack = reading.api, reading.stack
-    found = listing(api, stack)
-    if reading.scoped and desired is not None:
-        wanted = set(declared(desired))
-        found = [f for f in found if f.address is None or f.address in wanted]
-    names = adoptable(reading)
-    mine = [f for f in found if f.address is not None or is_adoptable(f, names)]
-    with ThreadPoolExecutor(max_workers=max(1, reading.parallelism)) as pool:
-        listed = pool.map(lambda f: agent_ids(api, f.id), mine)
-        agents = dict(zip((f.id for f in mine), listed, strict=True))
-    return Folders(tuple(_with_agents(f, agents.get(f.id)) for f in found))
+    stack's (with `--adopt`, of the unowned ones of declared names too; `holders.read`)."""
+    api = reading.api
+    found = holders.read(
+        reading, _specs, lambda: listing(api, reading.stack), lambda f: agent_ids(api, f.id)
+    )
+    return Folders() if found is None else Folders(tuple(found))
+
+
+def _specs(desired: DesiredState) -> Sequence[FolderSpec]:
+    return desired.folders
 
 
 def adoptable(reading: Reading) -> frozenset[str]:
     """The declared folder names `--adopt` may take over (none without it)."""
-    desired = reading.desired
-    return frozenset(s.name for s in desired.folders) if reading.adopt and desired else frozenset()
-
-
-def is_adoptable(found: LiveFolder, names: frozenset[str]) -> bool:
-    """Whether `--adopt` may take the folder over: no stack's record, a declared name."""
-    return found.owner is None and found.name in names
+    return holders.adoptable(reading, _specs)
 
 
 def agent_ids(api: LettaApi, folder_id: str) -> tuple[str, ...]:
     """The ids of the agents the folder is attached to (the server lists ids only)."""
     path = f"{ROUTE}{folder_id}/agents"
     return tuple(sorted(an_id(raw, f"GET {path}") for raw in api.paginate(path, None, 100)))
-
-
-def _with_agents(folder: LiveFolder, agent_ids: tuple[str, ...] | None) -> LiveFolder:
-    return folder if agent_ids is None else replace(folder, agent_ids=agent_ids)
 
 
 # Exporting -------------------------------------------------------------------------------------
@@ -255,8 +224,7 @@ class ExportedFolder:
 def with_agents(api: LettaApi, stack: str, parallelism: int) -> list[LiveFolder]:
     """Every folder with the agents it is attached to: an export may take any."""
     found = listing(api, stack)
-    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        return list(pool.map(lambda f: replace(f, agent_ids=agent_ids(api, f.id)), found))
+    return holders.with_agents(found, lambda f: agent_ids(api, f.id), parallelism)
 
 
 def exported(api: LettaApi, found: LiveFolder, stack: str | None, page_size: int) -> ExportedFolder:
@@ -330,15 +298,7 @@ def _body(spec: FolderSpec, stack: str) -> dict[str, JSON]:
 def _update(spec: FolderSpec, current: LiveFolder, out: Builder) -> None:
     found = optional(description=current.description, instructions=current.instructions)
     out.update(spec.address, current.id, found, _managed(spec))
-    if spec.embedding is not None and current.embedding not in (None, spec.embedding):
-        out.notice(
-            NoticeKind.CONFLICT,
-            spec.address,
-            f"the folder embeds with {current.embedding!r}, the manifest says "
-            f"{spec.embedding!r}; the server cannot change a folder's embedding (delete the "
-            "folder to make it again)",
-            resource_ids=(current.id,),
-        )
+    holders.embedding_kept(out, spec.address, current.embedding, spec.embedding, current.id)
 
 
 # Adopting --------------------------------------------------------------------------------------
@@ -348,13 +308,13 @@ def adopting(desired: DesiredState, live: LiveState, found: Adoption) -> LiveSta
     """A folder no stack recorded holding a declared name, recorded as the stack's (its
     files holding declared names are the file kind's to adopt)."""
     held = of(live)
-    adopted: dict[str, LiveFolder] = {}
-    for spec in desired.folders:
-        unowned = [f for f in held.found if is_adoptable(f, frozenset({spec.name}))]
-        folder = only(unowned) if spec.address not in held.by_address else None
-        if folder is not None:
-            found.take(spec.address, folder.id)
-            adopted[folder.id] = replace(folder, address=spec.address, owner=found.stack)
+    adopted = holders.adopted(
+        desired.folders,
+        held.found,
+        held.by_address,
+        found,
+        lambda folder, address: replace(folder, address=address, owner=found.stack),
+    )
     return live.with_part(LIVE, Folders(swapped(held.found, adopted)))
 
 
@@ -396,10 +356,7 @@ def adopt(api: LettaApi, stack: str, change: Adopt, _resolve: Resolve) -> str:
     address, resource_id = change.address, change.resource_id
     path = f"{ROUTE}{resource_id}"
     current = SHAPE.parse(api.get(path, address=str(address)), f"GET {path}", str(address))
-    if current["name"] != address.name:
-        raise LettaApplyError(
-            f"{address}: folder {resource_id} is named {current['name']!r}, not {address.name!r}"
-        )
+    holders.refuse_other_name(address, resource_id, current["name"])
     metadata = current["metadata"]
     refuse_other_owner(address, ownership.recorded_stack(metadata), stack)
     held = metadata if isinstance(metadata, Mapping) else {}

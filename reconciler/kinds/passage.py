@@ -25,18 +25,20 @@ from reconciler import ownership
 from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState, PassageSpec
 from reconciler.errors import LettaApplyError
-from reconciler.kinds import archive
+from reconciler.kinds import archive, holders
 from reconciler.kinds.common import (
     Reading,
     Resolve,
     created_id,
+    fingerprinted_in,
     no_named_ids,
     nothing_adopted,
     nothing_deleted_with,
     nothing_recorded,
+    owned_in,
     shown_as_sent,
 )
-from reconciler.live.state import LiveState, Part, Resource, by_address
+from reconciler.live.state import Found, LiveState, Part
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Change, Create, Delete, FieldChange, Update
 from reconciler.shape import Shape
@@ -88,15 +90,8 @@ class LivePassage:
     tags: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Passages:
+class Passages(Found[LivePassage]):
     """The passage kind's part of the live state: the passages of the stack's archives."""
-
-    found: tuple[LivePassage, ...] = ()
-
-    @cached_property
-    def by_address(self) -> dict[Address, list[LivePassage]]:
-        return by_address(self.found, lambda p: p.address)
 
     @cached_property
     def unmarked(self) -> frozenset[tuple[str, str, tuple[str, ...]]]:
@@ -111,14 +106,8 @@ read_record = nothing_recorded
 shown = shown_as_sent
 adopting = nothing_adopted
 deleted_with = nothing_deleted_with
-
-
-def owned(live: LiveState) -> Mapping[Address, Sequence[Resource]]:
-    return of(live).by_address
-
-
-def fingerprinted(live: LiveState) -> Iterable[object]:
-    return (p for p in of(live).found if p.address is not None)
+owned = owned_in(LIVE)
+fingerprinted = fingerprinted_in(LIVE)
 
 
 def declared(desired: DesiredState) -> Iterable[Address]:
@@ -154,12 +143,7 @@ def read(reading: Reading) -> Passages:
     """The passages of the stack's archives (with `--adopt`, of the unowned archives of
     declared names too)."""
     api, stack = reading.api, reading.stack
-    names = archive.adoptable(reading)
-    mine = [
-        a
-        for a in reading.part(archive.LIVE).found
-        if a.address is not None or archive.is_adoptable(a, names)
-    ]
+    mine = holders.readable(reading.part(archive.LIVE).found, archive.adoptable(reading))
     with ThreadPoolExecutor(max_workers=max(1, reading.parallelism)) as pool:
         pages = pool.map(lambda a: [from_server(r, a, stack) for r in listed(api, a.id)], mine)
         return Passages(tuple(p for page in pages for p in page))
@@ -220,11 +204,8 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
     report or delete the stack's passages no longer declared in declared archives."""
     kept = out.keep_survivors(of(live).by_address, "passages")
     archives = archive.of(live)
-    for spec in desired.archives:
-        group = archives.by_address.get(spec.address)
-        holder = group[0] if group else None
-        if holder is None and spec.name in archives.others:
-            continue  # the archive is blocked: so are its passages
+    taken = lambda name: name in archives.others  # noqa: E731
+    for spec, holder in holders.declared_holders(desired.archives, archives.by_address, taken):
         for passage in spec.passages:
             current = kept.get(passage.address)
             if current is None and _there(of(live), holder, passage):
@@ -235,9 +216,7 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
                 body = {**_body(passage, desired.stack), "archive_id": current.archive_id}
                 fields = (FieldChange("text", current.text, passage.text),)
                 out.change(Update(passage.address, current.id, fields, freeze(body)))
-    in_declared = {spec.address for spec in desired.archives}
-    mine = {address: p for address, p in kept.items() if address.owner in in_declared}
-    out.undeclared(mine, declared(desired))
+    holders.undeclared_contents(out, kept, desired.archives, declared(desired))
 
 
 def _there(passages: Passages, holder: archive.LiveArchive | None, passage: PassageSpec) -> bool:

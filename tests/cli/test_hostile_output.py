@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.address import Address
-from reconciler.apply.executor import ApplyResult
+from reconciler.apply.results import ApplyResult
 from reconciler.cli import main
 from reconciler.cli.output import Console
 from reconciler.desired import DesiredState

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.apply.executor import ApplyResult
+from reconciler.apply.results import ApplyResult
 from reconciler.cli import main
 from reconciler.client import LettaApi
 from reconciler.desired import DesiredState

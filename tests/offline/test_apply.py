@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from reconciler.address import Kind
-from reconciler.apply.executor import ApplyResult
+from reconciler.apply.results import ApplyResult
 from reconciler.desired import DesiredState
 from reconciler.ownership import is_lock_record
 from reconciler.plan.model import Create, Delete, Plan, Update

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.address import Address
-from reconciler.apply.executor import ApplyResult, carry_out
+from reconciler.apply.executor import carry_out
+from reconciler.apply.results import ApplyResult
 from reconciler.errors import ApplyFailed, NotConverged
 from reconciler.export.sources import read_sources
 from reconciler.kinds import passage
@@ -410,6 +411,9 @@ def test_an_agent_with_an_archive_of_its_own_is_not_attached_another(
     assert str(blocked.address) == "archive/faq" and blocked.resource_ids == (own["id"],)
     assert 'agent/desk already has the archive "desk\'s Archive"' in blocked.message
     assert "never detaches or deletes" in blocked.message
+    adopting = server.plan(wanted, adopt=True)  # what --adopt takes over keeps what is held
+    assert [n.message for n in adopting.blocked] == [blocked.message]
+    assert not [c for c in adopting.changes if c.action.value == "attach"]
     writes = len(server.letta.writes())
     with pytest.raises(NotConverged, match="archive/faq"):
         server.apply(wanted)
