@@ -15,7 +15,7 @@ from bench.options import Options
 from bench.server import BenchServer
 from bench.stacks import StackShape, user_ids
 from reconciler.address import Kind
-from reconciler.kinds import declared
+from reconciler.kinds.registry import declared
 
 STARTUP_SHAPE = StackShape("dedicated", 1000)
 """The stack of the whole-process plan figure."""

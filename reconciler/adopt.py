@@ -14,7 +14,8 @@ from reconciler.apply.executor import carry_out
 from reconciler.client import LettaApi
 from reconciler.desired import DesiredState
 from reconciler.errors import LettaApplyError
-from reconciler.kinds import conversation, declared, handler
+from reconciler.kinds import conversation
+from reconciler.kinds.registry import declared, handler
 from reconciler.plan.model import Adopt
 
 

@@ -21,10 +21,10 @@ from reconciler import ownership
 from reconciler.address import Address
 from reconciler.desired import DesiredState
 from reconciler.kinds import agent as agents
-from reconciler.kinds import claimed_twice
 from reconciler.kinds import conversation as conversations
 from reconciler.kinds import identity as identities
 from reconciler.kinds import tool as tools
+from reconciler.kinds.registry import claimed_twice
 from reconciler.live.state import LiveAgent, LiveState
 from reconciler.text import clean
 

@@ -17,7 +17,7 @@ from fnmatch import fnmatchcase
 from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState, PruneSettings
 from reconciler.errors import LettaApplyError
-from reconciler.kinds import declared, needs
+from reconciler.kinds.registry import declared, needs
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from reconciler.address import Address
-from reconciler.kinds import KINDS
+from reconciler.kinds.registry import KINDS
 from reconciler.live.state import LiveBlock, LiveState, ToolRef
 from reconciler.text import clean, json_text, target_label
 from reconciler.values import JSON, Frozen, thaw

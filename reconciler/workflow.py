@@ -39,8 +39,8 @@ from reconciler.errors import (
     StalePlanError,
     UnexpectedAnswer,
 )
-from reconciler.kinds import claimed_twice, fingerprint, kept_ids
 from reconciler.kinds.read import read_live, read_scoped
+from reconciler.kinds.registry import claimed_twice, fingerprint, kept_ids
 from reconciler.live.state import LiveState
 from reconciler.plan.model import Create, Plan, Update
 from reconciler.planner import build_plan

@@ -13,7 +13,8 @@ from typing import assert_never
 
 from reconciler.address import Address, Kind
 from reconciler.errors import UnsafePlanError
-from reconciler.kinds import agent, deleted_with, owned_ids
+from reconciler.kinds import agent
+from reconciler.kinds.registry import deleted_with, owned_ids
 from reconciler.live.state import LiveState
 from reconciler.plan.deletions import deletions
 from reconciler.plan.model import Adopt, Attach, Change, Create, Delete, Detach, Plan, Update

@@ -32,8 +32,8 @@ from reconciler.errors import (
     LettaApplyError,
     ServerError,
 )
-from reconciler.kinds import batcher, finisher, handler, kept_ids, linker
 from reconciler.kinds.common import Pending, Resolve
+from reconciler.kinds.registry import batcher, finisher, handler, kept_ids, linker
 from reconciler.live.state import LiveState
 from reconciler.plan.model import Adopt, Attach, Change, Create, Delete, Detach, Plan, Update
 from reconciler.planner.order import phases

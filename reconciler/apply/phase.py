@@ -12,8 +12,8 @@ from itertools import groupby
 from typing import Any, Protocol
 
 from reconciler.apply.results import ApplyResult, Left
-from reconciler.kinds import BATCHERS, batcher, finisher
 from reconciler.kinds.common import Pending
+from reconciler.kinds.registry import BATCHERS, batcher, finisher
 from reconciler.plan.model import Change
 
 

@@ -1,5 +1,6 @@
 """The sections agents list by name in an export (`reconciler.manifest.sources.SECTIONS`):
-which of their resources are read, and how they are written back.
+which of their resources are read (by the section's kind: `reconciler.kinds.registry.exporter`),
+and how they are written back.
 
 With `--stack`, the stack's own resources of each section (with the contents it made);
 otherwise those no stack owns, every one (or, with `--tag`, those attached to the selected
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 
 from reconciler.address import Address
 from reconciler.client import LettaApi
+from reconciler.kinds.registry import exporter
 from reconciler.manifest import schema
 from reconciler.manifest.sources import SECTIONS, Section, Written
 
@@ -63,7 +65,7 @@ def read_sources(
     found: list[tuple[str, tuple[Any, ...]]] = []
     others: list[tuple[str, str]] = []
     for section in SECTIONS:
-        listed: Sequence[Held] = section.listing(api, stack or "", parallelism)
+        listed: Sequence[Held] = exporter(section.kind).with_agents(api, stack or "", parallelism)
         chosen = [item for item in listed if _chosen(item, stack, every, selected)]
         with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
             read = pool.map(partial(_exported, section, api, stack, page_size), chosen)
@@ -87,7 +89,7 @@ def _attached(item: Held, selected: frozenset[str]) -> bool:
 
 
 def _exported(section: Section, api: LettaApi, stack: str | None, size: int, item: Held) -> Any:
-    return section.exported(api, item, stack, size)
+    return exporter(section.kind).exported(api, item, stack, size)
 
 
 def write_sources(sources: Sources, notes: list[str]) -> Written:

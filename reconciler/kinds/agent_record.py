@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import NotRequired, TypedDict
 
-from reconciler.kinds.block import BlockRecord
+from reconciler.kinds.block_record import BlockRecord
 from reconciler.shape import Shape
 
 ROUTE = "/v1/agents/"

@@ -14,13 +14,13 @@ from reconciler import ownership, secrets
 from reconciler.address import Address
 from reconciler.desired import SecretSpec
 from reconciler.errors import LettaApplyError
-from reconciler.kinds import block
+from reconciler.kinds import block_record as block
 from reconciler.kinds.agent_record import ROUTE, SHAPE, AgentRecord
-from reconciler.live.state import LiveAgent
 from reconciler.values import EMPTY, JSON, canonical
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
+    from reconciler.live.state import LiveAgent
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,14 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, NotRequired, TypedDict
+from typing import TYPE_CHECKING
 
 from reconciler import ownership
 from reconciler.address import Address, Kind
 from reconciler.desired import AgentSpec, BlockSpec, DesiredState, Policy
+from reconciler.kinds.block_record import ROUTE as ROUTE  # the kind's record, re-exported
+from reconciler.kinds.block_record import SHAPE as SHAPE
+from reconciler.kinds.block_record import BlockRecord as BlockRecord
 from reconciler.kinds.common import (
     Reading,
     Resolve,
@@ -53,14 +56,12 @@ from reconciler.plan.model import (
     NoticeKind,
     Update,
 )
-from reconciler.shape import Shape
 from reconciler.values import JSON, freeze, freeze_shared, frozen_mapping, thaw
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi, Params
 
 KIND = Kind.BLOCK
-ROUTE = "/v1/blocks/"
 LINKS = "core-memory/blocks"
 """Where an agent's blocks are attached and detached, under `/v1/agents/<id>/`."""
 CONFIG = ("limit", "description", "read_only")
@@ -122,23 +123,6 @@ def declared(desired: DesiredState) -> Iterable[Address]:
 # Reading --------------------------------------------------------------------------------------
 
 
-class BlockRecord(TypedDict):
-    """A memory block as the server answers it (its listing, an agent's memory), with the
-    fields letta-apply reads."""
-
-    id: str
-    label: str | None
-    value: str
-    limit: NotRequired[int | None]
-    description: NotRequired[str | None]
-    read_only: NotRequired[bool | None]
-    tags: list[str] | None
-    metadata: object
-    """Anyone may write it: read by `reconciler.ownership`, which takes any shape."""
-    created_at: NotRequired[str | None]
-
-
-SHAPE = Shape(BlockRecord)
 LISTED = f"GET {ROUTE}"
 
 

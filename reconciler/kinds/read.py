@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from reconciler import kinds
 from reconciler.address import Kind
 from reconciler.client import LettaApi
 from reconciler.desired import DesiredState, Outline
 from reconciler.errors import UnexpectedAnswer
+from reconciler.kinds import registry
 from reconciler.kinds.common import Reading
 from reconciler.live.state import LiveState
 from reconciler.values import Frozen
@@ -52,7 +52,7 @@ def read_live(
     and those `desired` names. `adopt`: also what the stack could adopt (see
     `reconciler.planner.adoption`). `prune` (else as `desired` says): every identity is
     listed, to find owned ones attached nowhere. `records`: a saved plan's records of how
-    each kind read the server (`reconciler.kinds.read_records`), read the same way again.
+    each kind read the server (`reconciler.registry.read_records`), read the same way again.
     """
     return _read(
         api,
@@ -88,7 +88,7 @@ def _read(
     **options: object,
 ) -> LiveState:
     """Every registered kind's part, each kind's `read` run at once."""
-    registered = kinds.KINDS
+    registered = registry.KINDS
     futures: dict[Kind, Future[object]] = {entry.KIND: Future() for entry in registered}
     if isinstance(desired, Future):
         declared = desired
@@ -97,7 +97,7 @@ def _read(
         declared.set_result(desired)
     reading = Reading(api, stack, declared, futures, **options)  # type: ignore[arg-type]
 
-    def run(entry: kinds.Handler) -> None:
+    def run(entry: registry.Handler) -> None:
         future = futures[entry.KIND]
         try:
             future.set_result(entry.read(reading))

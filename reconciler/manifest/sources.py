@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 from reconciler.address import Address, Kind
 from reconciler.desired import ArchiveSpec, FileSpec, FolderSpec, PassageSpec
 from reconciler.errors import Location
-from reconciler.kinds import archive, folder
 from reconciler.manifest import schema
 from reconciler.manifest.files import Root, Unreadable, decode, display_name, read_file
 from reconciler.manifest.marked import MarkedList, MarkedMap, plain
@@ -33,7 +32,6 @@ from reconciler.manifest.problems import Problems
 from reconciler.manifest.variables import Text, compile_text, literal
 
 if TYPE_CHECKING:
-    from reconciler.client import LettaApi
     from reconciler.kinds.archive import ExportedArchive
     from reconciler.kinds.folder import ExportedFile, ExportedFolder
 
@@ -436,7 +434,8 @@ def _archive_entry(held: ExportedArchive, _written: Written, notes: list[str]) -
 class Section:
     """A top-level section of the manifest whose definitions are a kind's resources, read from
     the repository, which agents list by name (`folders:`, and an agent's `folders`). Its name
-    is also the `DesiredState` field its specs fill."""
+    is also the `DesiredState` field its specs fill; the kind reads it for an export
+    (`reconciler.kinds.registry.exporter`)."""
 
     name: str
     kind: Kind
@@ -447,11 +446,6 @@ class Section:
     one_per_agent: bool
     """An agent lists at most one: its own replaces that of `defaults` (else they add up),
     and an export lists none for an agent holding several."""
-    listing: Callable[[LettaApi, str, int], Sequence[Any]]
-    """Export: every resource of the kind, with the agents it is attached to (`name`,
-    `owner`, `address`, `agent_ids`): any may be attached to an exported agent."""
-    exported: Callable[[LettaApi, Any, str | None, int], Any]
-    """Export: one resource with its contents (with a stack, the stack's only)."""
     entry: Callable[[Any, Written, list[str]], dict[str, Any]]
     """Export: the definition written back for an exported resource."""
 
@@ -466,8 +460,6 @@ SECTIONS = (
         _folder_globs,
         folder_spec,
         one_per_agent=False,
-        listing=folder.with_agents,
-        exported=folder.exported,
         entry=_folder_entry,
     ),
     Section(
@@ -476,8 +468,6 @@ SECTIONS = (
         _archive_globs,
         archive_spec,
         one_per_agent=True,  # an agent's archival memory is its one archive
-        listing=archive.with_agents,
-        exported=archive.exported,
         entry=_archive_entry,
     ),
 )

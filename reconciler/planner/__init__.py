@@ -13,7 +13,7 @@ from typing import assert_never
 
 from reconciler.address import Address, Kind, Pattern
 from reconciler.desired import BlockSpec, DesiredState, Policy
-from reconciler.kinds import KINDS, fingerprint, owned_count, read_records
+from reconciler.kinds.registry import KINDS, fingerprint, owned_count, read_records
 from reconciler.live.state import LiveState
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import (

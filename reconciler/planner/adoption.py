@@ -15,8 +15,8 @@ usual and the plan shows, beside each adoption, whatever else differs from the m
 
 from __future__ import annotations
 
-from reconciler import kinds
 from reconciler.desired import DesiredState
+from reconciler.kinds import registry
 from reconciler.kinds.common import Adoption
 from reconciler.live.state import LiveState
 from reconciler.plan.model import Adopt
@@ -25,6 +25,6 @@ from reconciler.plan.model import Adopt
 def adopting(desired: DesiredState, live: LiveState) -> tuple[LiveState, list[Adopt]]:
     """The live state with every candidate marked as the stack's, and the adoptions."""
     found = Adoption(desired.stack)
-    for entry in kinds.KINDS:
+    for entry in registry.KINDS:
         live = entry.adopting(desired, live, found)
     return live, found.changes

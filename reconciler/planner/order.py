@@ -17,7 +17,7 @@ from itertools import groupby
 from typing import assert_never
 
 from reconciler.address import Address
-from reconciler.kinds import rank
+from reconciler.kinds.registry import rank
 from reconciler.plan.model import Action, Adopt, Attach, Change, Create, Delete, Detach, Update
 
 Phase = tuple[int, int]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import assert_never
 
-from reconciler.kinds import handler
+from reconciler.kinds.registry import handler
 from reconciler.ownership import METADATA_KEY
 from reconciler.plan.deletions import deletions
 from reconciler.plan.model import (

@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from reconciler import kinds
 from reconciler.address import Address, Kind
 from reconciler.apply.checks import check_owned
 from reconciler.desired import AgentSpec, DesiredState
 from reconciler.errors import LettaApplyError, UnexpectedAnswer, UnsafePlanError
-from reconciler.kinds import agent, fingerprint, kept_ids, owned_count, owned_ids
+from reconciler.kinds import agent, registry
 from reconciler.kinds.common import Adoption, Reading
 from reconciler.kinds.read import read_live
+from reconciler.kinds.registry import fingerprint, kept_ids, owned_count, owned_ids
 from reconciler.live.state import LiveState, Part, Resource
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Delete, Plan, Update
@@ -111,7 +111,7 @@ class WidgetKind:
 
 @pytest.fixture
 def registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(kinds, "KINDS", (*kinds.KINDS, WidgetKind))
+    monkeypatch.setattr(registry, "KINDS", (*registry.KINDS, WidgetKind))
 
 
 def _live(*widgets: Widget, only: tuple[str, ...] | None = None) -> LiveState:

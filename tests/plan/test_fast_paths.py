@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.address import Address, AddressError, Kind
-from reconciler.kinds import KINDS, fingerprint
+from reconciler.kinds.registry import KINDS, fingerprint
 from reconciler.live.state import LiveConversation, LiveState
 from reconciler.plan import diff
 from reconciler.values import Canonical, Frozen, canonical, freeze

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reconciler.kinds import kept_ids
+from reconciler.kinds.registry import kept_ids
 from reconciler.plan.serialize import plan_to_dict
 from reconciler.planner import build_plan
 

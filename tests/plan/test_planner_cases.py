@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.kinds import KINDS, fingerprint
+from reconciler.kinds.registry import KINDS, fingerprint
 from reconciler.plan.model import Adopt
 from reconciler.plan.serialize import plan_to_dict
 from reconciler.planner import build_plan

@@ -8,7 +8,7 @@ import pytest
 
 from reconciler.address import Address, Kind
 from reconciler.errors import LettaApplyError
-from reconciler.kinds import declared
+from reconciler.kinds.registry import declared
 from reconciler.plan.model import Action
 from reconciler.planner import build_plan
 from reconciler.scope import Scope, cut
