@@ -182,9 +182,15 @@ class LettaApi:
         return self._retrying(lambda: self._send("get", path, params=params), address or path)
 
     def paginate(
-        self, path: str, params: Params | None = None, page_size: int = 200
+        self,
+        path: str,
+        params: Params | None = None,
+        page_size: int = 200,
+        *,
+        start: str | None = None,
     ) -> Iterator[Answer]:
-        """Every item of a cursor-paginated listing, oldest first, one page per request.
+        """Every item of a cursor-paginated listing, oldest first, one page per request (the
+        first after the cursor `start`, if given).
 
         The next page is asked for as soon as a page comes (its last item is the cursor),
         while the caller goes through that page's items: the caller's work on a page (parsing
@@ -192,7 +198,7 @@ class LettaApi:
         held at once; as many requests are sent as one page after another would.
         """
         with ThreadPoolExecutor(max_workers=1) as ahead:
-            page = self._page(path, params, page_size, None)
+            page = self._page(path, params, page_size, start)
             while True:
                 last = len(page) < page_size
                 following = (

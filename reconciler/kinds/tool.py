@@ -66,6 +66,12 @@ METADATA: Final = "metadata_"
 MCP_TOOL_TYPE = "external_mcp"
 """The type the server gives the tools it registers for an MCP server."""
 LISTED = f"GET {ROUTE}"
+FROM_THE_START: Final = "tool-00000000-0000-4000-8000-000000000000"
+"""The cursor every listing of tools starts from: an id no tool has, which the server passes
+over (the first page, as without a cursor). Asked for a first page without a cursor, Letta
+0.16.8 checks that page for every one of its built-in tools and, when one is missing, as it
+always is from a page filtered by type or name, writes all of them again before answering:
+about half a second of the server's time on every plan, and writes a plan should not cause."""
 
 
 class PipRequirement(TypedDict):
@@ -145,7 +151,8 @@ def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
 
 def listing(api: LettaApi, params: Params, page_size: int = 200) -> Iterator[ToolRecord]:
     """The tools matching `params` (types, names), page by page."""
-    return (SHAPE.parse(raw, LISTED) for raw in api.paginate(ROUTE, params, page_size))
+    listed = api.paginate(ROUTE, params, page_size, start=FROM_THE_START)
+    return (SHAPE.parse(raw, LISTED) for raw in listed)
 
 
 def read(reading: Reading) -> Tools:
@@ -389,7 +396,8 @@ def create(api: LettaApi, stack: str, change: Create, resolve: Resolve) -> str:
 
 def _by_name(api: LettaApi, address: Address) -> ToolRecord | None:
     where = str(address)
-    found = SHAPE.parse_all(api.get(ROUTE, {"name": address.name}, address=where), LISTED, where)
+    params = {"name": address.name, "after": FROM_THE_START}
+    found = SHAPE.parse_all(api.get(ROUTE, params, address=where), LISTED, where)
     return next((t for t in found if t["name"] == address.name), None)
 
 

@@ -13,6 +13,7 @@ from reconciler.address import Kind
 from reconciler.adopt import adopt
 from reconciler.environ import EnvGrant
 from reconciler.errors import ApplyFailed, LettaApplyError
+from reconciler.kinds import tool
 from reconciler.kinds.read import read_live
 from reconciler.plan.model import Create, Delete, Detach, NoticeKind, Update
 from reconciler.secrets import SecretAccess
@@ -357,3 +358,17 @@ def test_a_saved_plan_without_an_identity_record_lists_every_identity(server: Se
     read_live(server.api, "acme", records={})
     listed = [r for r in server.letta.requests[seen:] if r.path == "/v1/identities/"]
     assert listed and all(r.method == "GET" for r in listed)
+
+
+def test_every_listing_of_tools_starts_from_a_cursor(server: Server, tmp_path: Path) -> None:
+    """Letta 0.16.8 writes all its built-in tools again whenever a first page of tools asked
+    for without a cursor lacks one of them, as a page filtered by type or name always does:
+    letta-apply's listings of tools (the stack's custom ones, those named, a tool looked for
+    by name before it is made) start from a cursor naming no tool, so a plan writes nothing."""
+    wanted = mixed(tmp_path, TOOLS)
+    server.apply(wanted)
+    server.plan(wanted)
+    listings = [r.query for r in server.letta.requests if str(r) == "GET /v1/tools/"]
+    assert listings
+    assert all(query.get("after") for query in listings), listings
+    assert {tuple(q["after"]) for q in listings} == {(tool.FROM_THE_START,)}
