@@ -40,6 +40,8 @@ class MissingProperties:
         values = user_values(user.id, user.name, user.properties)
         complete = True
         for text in texts:
+            if text.variables <= values.keys():
+                continue
             for name in sorted(text.variables - values.keys()):
                 complete = False
                 uses.used_at.setdefault(name, text.loc)

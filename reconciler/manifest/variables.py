@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from reconciler.errors import Location
 from reconciler.manifest.problems import Problems, closest
@@ -34,9 +35,9 @@ class Text:
     parts: tuple[str | Variable, ...]
     loc: Location
 
-    @property
+    @cached_property
     def variables(self) -> frozenset[str]:
-        """The names of the variables used."""
+        """The names of the variables used (worked out once: asked for each user)."""
         return frozenset(part.name for part in self.parts if isinstance(part, Variable))
 
     @property
