@@ -22,7 +22,9 @@ class Server:
     def __init__(self) -> None:
         self.tool_params: list[Any] = []
 
-    def paginate(self, path: str, params: Any = None, _page_size: int = 200) -> Iterator[Any]:
+    def paginate(
+        self, path: str, params: Any = None, _page_size: int = 200, **_options: object
+    ) -> Iterator[Any]:
         if path == tool.ROUTE:
             self.tool_params.append(params)
         return iter(())
