@@ -14,26 +14,14 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 
-from reconciler.address import Address, Kind, Pattern
+from reconciler.address import Address, Pattern
 from reconciler.errors import LettaApplyError
-from reconciler.live.state import Activity
+from reconciler.live.state import Activity, Basis
 from reconciler.manifest import Declared
 from reconciler.manifest.edits import Edits, Move, NotEdited, Remove, Request, edit_users
 from reconciler.manifest.users import User
 from reconciler.text import clean, json_text
-
-
-class Basis(StrEnum):
-    """What a user's last activity date is."""
-
-    LAST_RUN = "last-run"
-    """The dedicated agent's last completed run."""
-    LAST_MESSAGE = "last-message"
-    """The conversation's last message request."""
-    CREATED = "created"
-    """Never used: the agent or conversation's creation."""
 
 
 @dataclass(frozen=True)
@@ -86,8 +74,7 @@ def _last_seen(activity: Activity) -> tuple[datetime, Basis] | None:
         created = _time(activity.created_at)
         return None if created is None else (created, Basis.CREATED)
     used = _time(activity.last_used)
-    basis = Basis.LAST_RUN if activity.address.kind is Kind.AGENT else Basis.LAST_MESSAGE
-    return None if used is None else (used, basis)
+    return None if used is None else (used, activity.basis)
 
 
 def _time(text: str) -> datetime | None:

@@ -351,7 +351,7 @@ def apply_saved_plan(
             plan.stack,
             parallelism=options.parallelism,
             progress=hooks.status,
-            tool_names=plan.tool_names(),
+            changes=plan.changes,
             records=dict(plan.reads),
         )
         if fingerprint(live) != plan.live_fingerprint:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.address import Address
-from reconciler.inactive import Basis, find_idle, render, report
-from reconciler.live.state import Activity
+from reconciler.inactive import find_idle, render, report
+from reconciler.live.state import Activity, Basis
 from reconciler.manifest import Declared, load_declared
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -24,7 +24,8 @@ def ago(days: float) -> str:
 
 
 def used(address: Address, days: float | None, created: float = 400, id: str = "x") -> Activity:
-    return Activity(address, id, ago(created), None if days is None else ago(days))
+    basis = Basis.LAST_MESSAGE if address == BOB else Basis.LAST_RUN
+    return Activity(address, id, ago(created), None if days is None else ago(days), basis)
 
 
 @pytest.mark.parametrize(
@@ -55,13 +56,13 @@ def test_the_latest_use_of_any_resource_at_an_address_counts() -> None:
 
 def test_undeclared_addresses_and_unreadable_dates_are_never_listed() -> None:
     undeclared = used(Address.dedicated_agent("zed"), 500)
-    garbled = Activity(ALICE, "a1", ago(400), "last tuesday")
+    garbled = Activity(ALICE, "a1", ago(400), "last tuesday", Basis.LAST_RUN)
     old = used(ALICE, 400, id="a2")
     assert find_idle([ALICE], [undeclared, garbled, old], NOW, 90) == []
 
 
 def test_a_time_without_a_zone_is_read_as_utc() -> None:
-    naive = Activity(ALICE, "a1", "2024-01-01T00:00:00", "2025-03-03T12:00:00")
+    naive = Activity(ALICE, "a1", "2024-01-01T00:00:00", "2025-03-03T12:00:00", Basis.LAST_RUN)
     [idle] = find_idle([ALICE], [naive], NOW, 90)
     assert idle.last_active == datetime(2025, 3, 3, 12, tzinfo=UTC)
     assert idle.days == 90

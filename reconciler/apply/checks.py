@@ -11,10 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import assert_never
 
-from reconciler.address import Address, Kind
+from reconciler.address import Address
 from reconciler.errors import UnsafePlanError
-from reconciler.kinds import agent
-from reconciler.kinds.registry import deleted_with, owned_ids
+from reconciler.kinds.registry import (
+    deleted_with,
+    detach_claimed_on_agent,
+    linked_agents,
+    owned_ids,
+)
 from reconciler.live.state import LiveState
 from reconciler.plan.deletions import deletions
 from reconciler.plan.model import Adopt, Attach, Change, Create, Delete, Detach, Plan, Update
@@ -46,8 +50,9 @@ def check_not_redacted(plan: Plan) -> None:
 
 
 def check_owned(plan: Plan, live: LiveState) -> None:
-    """Every id the plan updates, detaches or deletes is owned by the stack at that address,
-    and every block deleted with an agent is that agent's own; otherwise nothing is applied."""
+    """Every id the plan updates, detaches or deletes is owned by the stack at that address
+    (or, for a detach its kind claims on the agent, the agent is the stack's), and every block
+    deleted with an agent is that agent's own; otherwise nothing is applied."""
     owned = owned_ids(live)
     children = deleted_with(live)
     wrong = [
@@ -56,12 +61,13 @@ def check_owned(plan: Plan, live: LiveState) -> None:
         for resource_id, address in _claims(change)
         if owned.get(resource_id) != address
     ]
+    agents = linked_agents(live)
     wrong += [
         f"{change.agent} (detaching {change.address})"
         for change in plan.changes
         if isinstance(change, Detach)
-        and change.address.kind is Kind.TOOL
-        and change.agent not in agent.of(live).by_address
+        and detach_claimed_on_agent(change.address.kind)
+        and change.agent not in agents
     ]
     wrong += [
         f"{change.address} (block {child})"
@@ -78,10 +84,11 @@ def check_owned(plan: Plan, live: LiveState) -> None:
 
 
 def _claims(change: Change) -> Iterator[tuple[str, Address]]:
-    """The (id, address) pairs a change asserts about the server. Detaching a tool changes
-    only the agent (the tool may be the server's), so that claim is checked on the agent."""
+    """The (id, address) pairs a change asserts about the server. A detach its kind claims on
+    the agent (`Linker.DETACH_CLAIMED_ON_AGENT`: the resource may be the server's) changes
+    only the agent, so that claim is checked on the agent."""
     match change:
-        case Detach() if change.address.kind is Kind.TOOL:
+        case Detach() if detach_claimed_on_agent(change.address.kind):
             return
         case Update() | Delete() | Detach():
             yield change.resource_id, change.address

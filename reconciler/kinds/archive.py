@@ -61,6 +61,8 @@ if TYPE_CHECKING:
     from reconciler.kinds import passage  # its part refers to archives: imported where used
 
 KIND = Kind.ARCHIVE
+DETACH_CLAIMED_ON_AGENT = False
+"""A detach is claimed on the archive itself: the stack detaches only its own."""
 ROUTE = "/v1/archives/"
 LISTED = f"GET {ROUTE}"
 _MARKER = re.compile(r"\s*\[letta-apply:(?P<stack>[^\]\s:]+)(?P<protected>:protected)?\]$")

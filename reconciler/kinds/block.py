@@ -62,6 +62,8 @@ if TYPE_CHECKING:
     from reconciler.client import LettaApi, Params
 
 KIND = Kind.BLOCK
+DETACH_CLAIMED_ON_AGENT = False
+"""A detach is claimed on the block itself: the stack detaches only its own."""
 LINKS = "core-memory/blocks"
 """Where an agent's blocks are attached and detached, under `/v1/agents/<id>/`."""
 CONFIG = ("limit", "description", "read_only")

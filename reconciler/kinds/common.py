@@ -14,7 +14,7 @@ from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState, Outline
 from reconciler.errors import LettaApplyError
 from reconciler.live.state import Found, LiveState, Part, Resource
-from reconciler.plan.model import Adopt, Attach, Create, Detach, Update
+from reconciler.plan.model import Adopt, Attach, Change, Create, Detach, Update
 from reconciler.shape import Shape
 from reconciler.values import JSON, Frozen, thaw
 
@@ -49,8 +49,9 @@ class Reading:
     records: Mapping[Kind, Frozen] | None = None
     """A saved plan's apply: how the plan read the server, each kind's record (`read_record`)
     by kind, so that each kind reads its part the same way (None: not a saved plan's apply)."""
-    tool_names: tuple[str, ...] = ()
-    """More tools to look up by name (those a saved plan attaches)."""
+    changes: tuple[Change, ...] = ()
+    """A saved plan's apply: the plan's changes, from which a kind learns what more it reads
+    than the stack's own (the server's tools the plan links, looked up by name)."""
     outline: Outline | None = None
     """What the manifests declare before their users: given when the read starts before the
     users are loaded."""

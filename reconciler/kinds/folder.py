@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     from reconciler.client import LettaApi
 
 KIND = Kind.FOLDER
+DETACH_CLAIMED_ON_AGENT = False
+"""A detach is claimed on the folder itself: the stack detaches only its own."""
 ROUTE = "/v1/folders/"
 LISTED = f"GET {ROUTE}"
 FILES = "files"

@@ -52,6 +52,8 @@ if TYPE_CHECKING:
     from reconciler.client import LettaApi, Params
 
 KIND = Kind.IDENTITY
+DETACH_CLAIMED_ON_AGENT = False
+"""A detach is claimed on the identity itself: the stack detaches only its own."""
 ROUTE = "/v1/identities/"
 LISTED = f"GET {ROUTE}"
 ATTACHED = f"GET {agents.ROUTE} (agent.identities)"

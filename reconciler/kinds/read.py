@@ -23,6 +23,7 @@ from reconciler.errors import UnexpectedAnswer
 from reconciler.kinds import registry
 from reconciler.kinds.common import Reading
 from reconciler.live.state import LiveState
+from reconciler.plan.model import Change
 from reconciler.values import Frozen
 
 
@@ -35,7 +36,7 @@ def read_live(
     parallelism: int = 8,
     page_size: int = 200,
     progress: Callable[[str], None] | None = None,
-    tool_names: Iterable[str] = (),
+    changes: Iterable[Change] = (),
     adopt: bool = False,
     prune: bool | None = None,
     records: Mapping[Kind, Frozen] | None = None,
@@ -47,12 +48,13 @@ def read_live(
     keys; `outline` then says what the manifests declare before their users. An exception
     set on the future ends every read waiting for it with that exception.
 
-    `progress` hears how many agents have been read so far, a page at a time. `tool_names`
-    are more tools to look up by name (those a saved plan attaches), besides the stack's own
-    and those `desired` names. `adopt`: also what the stack could adopt (see
-    `reconciler.planner.adoption`). `prune` (else as `desired` says): every identity is
-    listed, to find owned ones attached nowhere. `records`: a saved plan's records of how
-    each kind read the server (`reconciler.registry.read_records`), read the same way again.
+    `progress` hears how many agents have been read so far, a page at a time. `changes`
+    are a saved plan's, from which each kind learns what more it reads than the stack's own
+    (the tools the plan links, looked up by name besides those `desired` names). `adopt`:
+    also what the stack could adopt (see `reconciler.planner.adoption`). `prune` (else as
+    `desired` says): every identity is listed, to find owned ones attached nowhere.
+    `records`: a saved plan's records of how each kind read the server
+    (`reconciler.registry.read_records`), read the same way again.
     """
     return _read(
         api,
@@ -62,7 +64,7 @@ def read_live(
         parallelism=parallelism,
         page_size=page_size,
         progress=progress,
-        tool_names=tuple(tool_names),
+        changes=tuple(changes),
         adopt=adopt,
         prune=prune,
         records=records,

@@ -15,7 +15,7 @@ from reconciler import ownership
 from reconciler.address import Address, AddressError
 from reconciler.client import LettaApi
 from reconciler.kinds import agent, conversation
-from reconciler.live.state import Activity, LiveAgent
+from reconciler.live.state import Activity, Basis, LiveAgent
 
 
 def read_activity(
@@ -33,7 +33,7 @@ def read_activity(
             shared.append(live)
         else:
             used = _timestamp(raw.get("last_run_completion"))
-            dedicated.append(Activity(live.address, live.id, live.created_at, used))
+            dedicated.append(Activity(live.address, live.id, live.created_at, used, Basis.LAST_RUN))
 
     def conversations(owner: LiveAgent) -> list[Activity]:
         return list(_conversations(api, stack, owner, page_size))
@@ -56,7 +56,8 @@ def _conversations(
             address = Address.conversation(owner.address, live.user_id)
         except AddressError:
             continue  # a marker naming no valid user: not one of the stack's users
-        yield Activity(address, live.id, live.created_at, _timestamp(raw.get("last_message_at")))
+        used = _timestamp(raw.get("last_message_at"))
+        yield Activity(address, live.id, live.created_at, used, Basis.LAST_MESSAGE)
 
 
 def _timestamp(value: str | None) -> str | None:

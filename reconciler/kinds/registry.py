@@ -19,7 +19,7 @@ of kinds written by hand.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from reconciler.address import Address, Kind
@@ -92,7 +92,12 @@ class Handler(Protocol):
 
 
 class Linker(Protocol):
-    """What a kind that can be linked to agents also provides."""
+    """What a kind that can be linked to agents also provides: whether a detach of it is
+    claimed on the agent rather than on the resource (a resource the stack may link without
+    owning it, as a server's tool), and the attach and detach."""
+
+    @property
+    def DETACH_CLAIMED_ON_AGENT(self) -> bool: ...
 
     def attach(self, api: LettaApi, change: Attach, resolve: Resolve) -> None: ...
 
@@ -179,6 +184,19 @@ def linker(kind: Kind) -> Linker:
     if found is None:
         raise LookupError(f"resources of kind {kind.value!r} cannot be linked to agents")
     return found
+
+
+def detach_claimed_on_agent(kind: Kind) -> bool:
+    """Whether detaching a resource of `kind` asserts only that the agent is the stack's (the
+    resource may be the server's): False for a kind that cannot be linked."""
+    found = LINKERS.get(kind)
+    return found is not None and found.DETACH_CLAIMED_ON_AGENT
+
+
+def linked_agents(live: LiveState) -> Collection[Address]:
+    """The addresses of the stack's agents, which linkable kinds are attached to and
+    detached from."""
+    return agent.of(live).by_address.keys()
 
 
 def finisher(kind: Kind) -> Finisher:

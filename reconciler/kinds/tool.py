@@ -42,7 +42,16 @@ from reconciler.kinds.common import (
 )
 from reconciler.live.state import Found, LiveState, LiveTool, Part, survivor_first
 from reconciler.plan.builder import Builder, optional
-from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, NoticeKind, Update
+from reconciler.plan.model import (
+    Adopt,
+    Attach,
+    Change,
+    Create,
+    Delete,
+    Detach,
+    NoticeKind,
+    Update,
+)
 from reconciler.shape import Shape
 from reconciler.values import JSON, Frozen, freeze, thaw
 
@@ -50,6 +59,9 @@ if TYPE_CHECKING:
     from reconciler.client import LettaApi, Params
 
 KIND = Kind.TOOL
+DETACH_CLAIMED_ON_AGENT = True
+"""A detach changes only the agent: the tool may be the server's (built-in), so the plan's
+claim is checked on the agent."""
 ROUTE = "/v1/tools/"
 NAMES_BATCH = 50
 """Names per lookup of tools by name: one request per batch keeps the query string short."""
@@ -160,7 +172,7 @@ def read(reading: Reading) -> Tools:
     name the other tools its manifests name: built-in ones, and any holding a declared name.
     A scoped read looks up only the names in scope."""
     desired = reading.desired
-    names = sorted({*(named(desired) if desired else ()), *reading.tool_names})
+    names = sorted({*(named(desired) if desired else ()), *planned(reading.changes)})
     if reading.scoped:
         named_only = {t.id: t for t in _named(reading, names)}
         named_only.update((t.id, t) for t in _of_mcp_servers(reading))
@@ -210,6 +222,17 @@ def _of_mcp_server(api: LettaApi, server_id: str, address: str) -> list[ToolReco
 def named(desired: DesiredState) -> set[str]:
     """The names of the tools the manifests define or attach."""
     return {t.name for t in desired.tools} | {a.name for s in desired.agents for a in s.tools}
+
+
+def planned(changes: Iterable[Change]) -> set[str]:
+    """The names of the tools a saved plan's changes are about, or that what it creates
+    links: the server's among them are looked up by name when the plan is applied."""
+    addresses: set[Address] = set()
+    for change in changes:
+        addresses.add(change.address)
+        if isinstance(change, Create):
+            addresses.update(change.links)
+    return {address.name for address in addresses if address.kind is KIND}
 
 
 def from_server(raw: ToolRecord, stack: str, mcp_server: str | None = None) -> LiveTool:

@@ -11,6 +11,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, ValuesView
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cached_property
 from typing import Generic, Protocol, TypeVar, cast, runtime_checkable
 
@@ -229,17 +230,30 @@ class LiveConversation:
     created_at: str
 
 
+class Basis(StrEnum):
+    """What a user's last activity date is."""
+
+    LAST_RUN = "last-run"
+    """The dedicated agent's last completed run."""
+    LAST_MESSAGE = "last-message"
+    """The conversation's last message request."""
+    CREATED = "created"
+    """Never used: the agent or conversation's creation."""
+
+
 @dataclass(frozen=True, slots=True)
 class Activity:
     """When one of the stack's per-user resources was last used, as the server records it:
     a dedicated agent's last completed run, a conversation's last message request (None
-    when never used). Read apart from `LiveState`: it changes with every message, so it is
-    no part of what a saved plan checks."""
+    when never used), with what that date is (`basis`, as the kind read it). Read apart from
+    `LiveState`: it changes with every message, so it is no part of what a saved plan
+    checks."""
 
     address: Address
     id: str
     created_at: str
     last_used: str | None
+    basis: Basis
 
 
 @dataclass(frozen=True, slots=True)

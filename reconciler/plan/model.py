@@ -272,15 +272,6 @@ class Plan:
             if isinstance(sent := change.body.get(field), Mapping)
         ]
 
-    def tool_names(self) -> list[str]:
-        """Names of the tools the plan creates, attaches or links: the server's among them
-        are looked up by name when the plan is applied."""
-        addresses = {change.address for change in self.changes}
-        addresses.update(
-            link for change in self.changes if isinstance(change, Create) for link in change.links
-        )
-        return sorted(a.name for a in addresses if a.kind is Kind.TOOL)
-
     @property
     def blocked(self) -> tuple[Notice, ...]:
         """Declared resources that cannot be created until something in the way is resolved."""

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.address import Address
 from reconciler.apply.checks import check_owned
 from reconciler.errors import LettaApplyError, UnsafePlanError
-from reconciler.plan.model import Delete, Plan, Update
+from reconciler.plan.model import Delete, Detach, Plan, Update
 from reconciler.plan.serialize import plan_document, plan_from_json
 from reconciler.planner import build_plan
 from tests.plan.data import TARGET, load_case
@@ -20,6 +21,8 @@ CASES = Path(__file__).parents[1] / "plan" / "cases"
 ZED_DELETED = CASES / "07-undeclared-user-deleted-with-prune-and-its-blocks"
 TEMPLATE_CHANGED = CASES / "05-template-change-updates-in-place"
 HAND_MADE_BLOCKS = CASES / "30-blocks-the-stack-did-not-make-are-never-changed-or-deleted"
+TOOLS = CASES / "35-tools-defined-attached-and-blocked"
+BLOCK_DETACHED = CASES / "13-shared-block-no-longer-listed-is-detached"
 
 
 def _edited(plan: Plan, index: int, **fields: object) -> Plan:
@@ -72,3 +75,23 @@ def test_a_saved_plan_without_its_digest_is_refused() -> None:
     del document["digest"]
     with pytest.raises(LettaApplyError, match=r"plan\.digest: missing"):
         plan_from_json(json.dumps(document))
+
+
+def test_a_tools_detach_is_claimed_on_the_agent_not_on_the_tool() -> None:
+    desired, live = load_case(TOOLS)
+    plan = build_plan(desired, live, target=TARGET)
+    detaches = [i for i, c in enumerate(plan.changes) if isinstance(c, Detach)]
+    assert detaches
+    check_owned(plan, live)  # tool-hand is hand made: detaching it from the stack's agent is fine
+    forged = _edited(plan, detaches[0], agent=Address.agent("user:mallory"))
+    with pytest.raises(UnsafePlanError, match=r"agent/user:mallory \(detaching tool/"):
+        check_owned(forged, live)
+
+
+def test_a_blocks_detach_is_claimed_on_the_block() -> None:
+    desired, live = load_case(BLOCK_DETACHED)
+    plan = build_plan(desired, live, target=TARGET)
+    index = next(i for i, c in enumerate(plan.changes) if isinstance(c, Detach))
+    check_owned(plan, live)
+    with pytest.raises(UnsafePlanError, match="block-someone-else"):
+        check_owned(_edited(plan, index, resource_id="block-someone-else"), live)

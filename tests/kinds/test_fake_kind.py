@@ -23,7 +23,7 @@ from reconciler.kinds.read import read_live
 from reconciler.kinds.registry import fingerprint, kept_ids, owned_count, owned_ids
 from reconciler.live.state import LiveState, Part, Resource
 from reconciler.plan.builder import Builder
-from reconciler.plan.model import Adopt, Delete, Plan, Update
+from reconciler.plan.model import Adopt, Delete, Detach, Plan, Update
 from reconciler.plan.serialize import plan_document, plan_from_json
 from reconciler.planner import build_plan
 from reconciler.scope import Scope, cut
@@ -147,6 +147,29 @@ def test_a_plan_naming_a_registered_kinds_resource_elsewhere_is_refused() -> Non
     forged = replace(plan, changes=(update, Delete(Address.lock("one"), "w-2", "forged")))
     with pytest.raises(UnsafePlanError, match="w-2"):
         check_owned(forged, live)
+
+
+class WidgetLinker:
+    """A linkable kind as a module would declare it: whether a detach is claimed on the agent
+    (attach and detach are never sent here)."""
+
+    def __init__(self, claimed_on_agent: bool) -> None:
+        self.DETACH_CLAIMED_ON_AGENT = claimed_on_agent
+
+
+@pytest.mark.usefixtures("registered")
+@pytest.mark.parametrize("claimed_on_agent", [False, True])
+def test_a_linkable_kind_says_where_its_detach_is_claimed(
+    monkeypatch: pytest.MonkeyPatch, claimed_on_agent: bool
+) -> None:
+    linkers = {**registry.LINKERS, FAKE: WidgetLinker(claimed_on_agent)}
+    monkeypatch.setattr(registry, "LINKERS", linkers)
+    live = _live(Widget("w-1", "one", "a"))
+    elsewhere = Detach(Address.lock("one"), Address.agent("desk"), "w-other")
+    plan = Plan("acme", "http://letta.test", changes=(elsewhere,))
+    expected = r"agent/desk \(detaching lock/one\)" if claimed_on_agent else r"lock/one \(w-other\)"
+    with pytest.raises(UnsafePlanError, match=expected):
+        check_owned(plan, live)
 
 
 class Server:

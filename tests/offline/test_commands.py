@@ -52,11 +52,12 @@ def test_idle_users_are_listed_by_their_last_activity(
     ran = cli("inactive", str(tmp_path / "stack"), "--days", "30", "--format", "json")
     assert ran.code == 0
     idle = {
-        u["user"]: (u["address"], u["last_activity"][:10]) for u in json.loads(ran.out)["users"]
+        u["user"]: (u["address"], u["last_activity"][:10], u["basis"])
+        for u in json.loads(ran.out)["users"]
     }
     assert idle == {
-        "alice": ("agent/user:alice", "2020-01-01"),
-        "bob": ("conversation/support/bob", "2020-02-01"),
+        "alice": ("agent/user:alice", "2020-01-01", "last-run"),
+        "bob": ("conversation/support/bob", "2020-02-01", "last-message"),
     }
 
 
