@@ -180,7 +180,9 @@ class Server:
         self.answers: dict[str, list[dict[str, str]]] = {}
         self.listed: list[str] = []
 
-    def paginate(self, path: str, _params: object = None, _page_size: int = 200) -> Iterator[Any]:
+    def paginate(
+        self, path: str, _params: object = None, _page_size: int = 200, **_options: object
+    ) -> Iterator[Any]:
         self.listed.append(path)
         return iter(self.widgets if path == "/v1/widgets/" else self.answers.get(path, []))
 
