@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState
@@ -41,6 +41,8 @@ from reconciler.live.state import LiveState, Part, Resource
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Attach, Change, Create, Delete, Detach, Update
 from reconciler.values import JSON, Canonical, Frozen
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from reconciler.client import LettaApi
@@ -180,10 +182,7 @@ def handler(kind: Kind) -> Handler:
 
 def linker(kind: Kind) -> Linker:
     """The module linking `kind` to agents; LookupError for a kind that cannot be linked."""
-    found = LINKERS.get(kind)
-    if found is None:
-        raise LookupError(f"resources of kind {kind.value!r} cannot be linked to agents")
-    return found
+    return _entry(LINKERS, kind, "cannot be linked to agents")
 
 
 def detach_claimed_on_agent(kind: Kind) -> bool:
@@ -201,26 +200,26 @@ def linked_agents(live: LiveState) -> Collection[Address]:
 
 def finisher(kind: Kind) -> Finisher:
     """The module finishing `kind`'s pending changes; LookupError for a kind that leaves none."""
-    found = FINISHERS.get(kind)
-    if found is None:
-        raise LookupError(f"changes of kind {kind.value!r} leave nothing pending")
-    return found
+    return _entry(FINISHERS, kind, "leave nothing pending")
 
 
 def batcher(kind: Kind) -> Batcher:
     """The module sending `kind`'s creates together; LookupError for a kind that cannot."""
-    found = BATCHERS.get(kind)
-    if found is None:
-        raise LookupError(f"creates of kind {kind.value!r} are not sent together")
-    return found
+    return _entry(BATCHERS, kind, "are not sent together")
 
 
 def exporter(kind: Kind) -> Exporter:
     """The module exporting `kind` with its contents; LookupError for a kind agents do not
     list by name."""
-    found = EXPORTERS.get(kind)
+    return _entry(EXPORTERS, kind, "are not exported by name")
+
+
+def _entry(table: Mapping[Kind, T], kind: Kind, missing: str) -> T:
+    """The module `table` holds for `kind`; LookupError saying what the kind's resources
+    (or changes) `missing` otherwise."""
+    found = table.get(kind)
     if found is None:
-        raise LookupError(f"resources of kind {kind.value!r} are not exported by name")
+        raise LookupError(f"resources of kind {kind.value!r} {missing}")
     return found
 
 
