@@ -96,8 +96,11 @@ recorded in its folder's ownership record."""
 _PART = re.compile(r"[^/\s]+")
 """A part: no slash, no whitespace (and printable, checked beside it)."""
 
-_PATH = re.compile(r"[^/\s]+(/[^/\s]+)*")
-"""The last part of a file's or passage's address: a relative path (no `.` or `..`)."""
+_SEGMENT = r"[^/\s]+(?: [^/\s]+)*"
+_PATH = re.compile(f"{_SEGMENT}(?:/{_SEGMENT})*")
+"""The last part of a file's or passage's address: a relative path (no `.` or `..`) whose
+names may hold single spaces between other characters (`Getting started.md`), no other
+whitespace."""
 
 
 class AddressError(ValueError):
@@ -345,8 +348,13 @@ def _check_part(part: str) -> None:
         raise AddressError(f"invalid address part {part!r}")
 
 
+def is_path(text: str) -> bool:
+    """Whether `text` can be the last part of a file's or passage's address."""
+    return bool(_PATH.fullmatch(text)) and text.isprintable() and not _dots(text)
+
+
 def _check_path(part: str) -> None:
-    if not (_PATH.fullmatch(part) and part.isprintable()) or _dots(part):
+    if not is_path(part):
         raise AddressError(f"invalid address part {part!r}")
 
 

@@ -201,22 +201,59 @@ def exported(api: LettaApi, archive_id: str, stack: str | None) -> tuple[Exporte
 
 def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
     """Write the declared passages the stack's archives lack or hold with other text;
-    report or delete the stack's passages no longer declared in declared archives."""
+    report or delete the stack's passages no longer declared in declared archives.
+
+    Passages are identified by their content: a passage the stack wrote under a key no longer
+    declared, with the text and tags a newly declared one has in the same archive (the
+    manifest now lists it inline where it was read from a file, as an export writes it), is
+    that passage, neither written again nor reported."""
     kept = out.keep_survivors(of(live).by_address, "passages")
     archives = archive.of(live)
     taken = lambda name: name in archives.others  # noqa: E731
+    moved = _moved(kept, set(declared(desired)))
     for spec, holder in holders.declared_holders(desired.archives, archives.by_address, taken):
         for passage in spec.passages:
             current = kept.get(passage.address)
             if current is None and _there(of(live), holder, passage):
                 continue  # written before the stack took the archive over
+            if current is None and holder is not None and moved.take(holder.id, passage):
+                continue  # written by the stack under another key: the same passage
             if current is None:
                 out.change(Create(passage.address, freeze(_body(passage, desired.stack))))
             elif current.digest != passage.digest:
                 body = {**_body(passage, desired.stack), "archive_id": current.archive_id}
                 fields = (FieldChange("text", current.text, passage.text),)
                 out.change(Update(passage.address, current.id, fields, freeze(body)))
-    holders.undeclared_contents(out, kept, desired.archives, declared(desired))
+    left = {address: p for address, p in kept.items() if address not in moved.taken}
+    holders.undeclared_contents(out, left, desired.archives, declared(desired))
+
+
+class _Moved:
+    """The stack's passages under keys no longer declared, by (archive id, digest, tags): each
+    may stand for one newly declared passage of the same content (`take`)."""
+
+    def __init__(self) -> None:
+        self.by_content: dict[tuple[str, str, tuple[str, ...]], list[LivePassage]] = {}
+        self.taken: set[Address] = set()
+
+    def take(self, archive_id: str, passage: PassageSpec) -> bool:
+        """Whether one of them has `passage`'s content in that archive (it is then taken)."""
+        found = self.by_content.get((archive_id, passage.digest, tuple(sorted(passage.tags))))
+        if not found:
+            return False
+        held = found.pop()
+        assert held.address is not None
+        self.taken.add(held.address)
+        return True
+
+
+def _moved(kept: Mapping[Address, LivePassage], declared: set[Address]) -> _Moved:
+    moved = _Moved()
+    for address, held in sorted(kept.items(), key=lambda item: item[1].created_at, reverse=True):
+        if address not in declared and held.digest:
+            key = (held.archive_id, held.digest, held.tags)
+            moved.by_content.setdefault(key, []).append(held)
+    return moved
 
 
 def _there(passages: Passages, holder: archive.LiveArchive | None, passage: PassageSpec) -> bool:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from reconciler.address import Address, Kind
+from reconciler.address import Address, Kind, is_path
 from reconciler.desired import ArchiveSpec, FileSpec, FolderSpec, PassageSpec
 from reconciler.errors import Location
 from reconciler.manifest import schema
@@ -301,11 +301,15 @@ def _read(path: Path, root: Root, loc: Location, problems: Problems) -> bytes | 
 
 
 def _valid_name(name: str, path: Path, loc: Location, problems: Problems) -> bool:
-    if any(c.isspace() or not c.isprintable() for c in name):
-        problems.add(loc, f"{display_name(path)}: a file name in a folder may not hold spaces")
-        return False
     if any(part in ("", ".", "..") for part in name.split("/")):
         problems.add(loc, f"{display_name(path)}: a file's name must be a path below its glob")
+        return False
+    if not is_path(name):
+        message = (
+            "a file's name may hold single spaces between other characters, "
+            "and no other whitespace or control characters"
+        )
+        problems.add(loc, f"{display_name(path)}: {message}")
         return False
     return True
 
@@ -392,8 +396,8 @@ def _unwritable(file: ExportedFile, names: Sequence[str]) -> str | None:
     parts = file.name.split("/")
     if any(part in ("", ".", "..") or part.startswith(".") for part in parts):
         return "a name that is no path below the folder (or a hidden one)"
-    if any(c.isspace() or not c.isprintable() or c == "\\" for c in file.name):
-        return "a name with spaces or control characters"
+    if not is_path(file.name) or "\\" in file.name:
+        return "a name a manifest cannot hold (whitespace other than single spaces, a backslash)"
     if any(other.startswith(file.name + "/") for other in names):
         return "another file's name runs through it"
     if file.text is None or file.status != "completed":

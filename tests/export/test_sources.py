@@ -73,7 +73,16 @@ def test_files_and_passages_are_written_back_and_read_as_declared(tmp_path: Path
 
 @pytest.mark.parametrize(
     "name",
-    ["../escape.md", "/etc/passwd", "a/../../b.md", ".hidden.md", "dir/.env", "with space.md"],
+    [
+        "../escape.md",
+        "/etc/passwd",
+        "a/../../b.md",
+        ".hidden.md",
+        "dir/.env",
+        "two  spaces.md",
+        "tab\tname.md",
+        " leading.md",
+    ],
 )
 def test_a_name_no_path_below_the_folder_carries_is_left_out(tmp_path: Path, name: str) -> None:
     out = tmp_path / "out"
@@ -141,3 +150,11 @@ def test_a_link_for_a_folders_directory_is_never_written_through(tmp_path: Path)
     with pytest.raises(LettaApplyError, match="link"):
         write_stack(out, exported, UsersFile.AUTO, force=True)
     assert list(outside.iterdir()) == []
+
+
+def test_a_name_with_single_spaces_is_written_back(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    exported = infer(snapshot(docs(text_file("Getting started.md", "x"))), "acme")
+    assert not [note for note in exported.notes if "Getting started.md" in note]
+    write_stack(out, exported, UsersFile.AUTO)
+    assert (out / "folders" / "acme-docs" / "Getting started.md").read_text() == "x"

@@ -374,6 +374,27 @@ def test_a_passage_removed_from_the_manifest_is_deleted_and_a_new_one_created(
     assert all(c.address.owner == Address.archive("faq") for c in plan.changes)
 
 
+def test_a_passage_declared_under_another_key_with_the_same_text_is_the_same_passage(
+    server: Server, tmp_path: Path
+) -> None:
+    """Passages are identified by their content: listed inline where they were read from a
+    file (as an export writes them back), the stack's passages are neither written again nor
+    reported; a text no passage holds is written, and the passage whose text went is deleted."""
+    prune = "prune: {enabled: true, maxDeletePercent: 100}\n"
+    write_docs(tmp_path, DOCS)
+    from_files = 'archives:\n  faq: {passagesFrom: [{files: "docs/*.md", split: paragraphs}]}\n'
+    server.apply(desired(tmp_path, prune + from_files))
+    texts = ["# A", "First part.", "Second part.", "# B", "Only part."]
+    inline = "archives:\n  faq:\n    passages: [" + ", ".join(f'"{t}"' for t in texts) + "]\n"
+    assert not server.plan(desired(tmp_path, prune + inline)).has_changes
+    edited = inline.replace('"Only part."]', '"Only part, edited.", "New."]')
+    plan = server.plan(desired(tmp_path, prune + edited))
+    made = sorted(dict(c.body)["text"] for c in plan.changes if isinstance(c, Create))
+    gone = [c for c in plan.changes if isinstance(c, Delete)]
+    assert made == ["New.", "Only part, edited."]
+    assert [str(c.address) for c in gone] == ["passage/faq/b.md#2"]
+
+
 def _key(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -16,6 +16,8 @@ PRINTED = [
     "identity/carol",
     "lock/acme",
     "agent/user:first.last@example.com",
+    "file/docs/guides/Getting started.md",
+    "passage/faq/Frequent questions.md#2",
 ]
 
 
@@ -37,6 +39,12 @@ def test_parse_and_print_round_trip(text: str) -> None:
         "identity/with space",
         "identity/tab\there",
         "block/x/\x1b[31m",
+        "folder/with space",
+        "file/docs/two  spaces.md",
+        "file/docs/ leading.md",
+        "file/docs/trailing /x.md",
+        "file/docs/tab\there.md",
+        "file/docs/a/../b.md",
     ],
 )
 def test_not_an_address(text: str) -> None:
