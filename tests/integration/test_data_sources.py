@@ -312,3 +312,48 @@ def test_an_agent_with_an_archive_of_its_own_is_shown_blocked_and_its_archive_ke
     assert letta_apply(str(path), "--allow-delete", url=letta_url).code == 0
     assert [a["id"] for a in get(letta_url, "/v1/archives/", agent_id=agent["id"])] == [own["id"]]
     httpx.delete(f"{letta_url}/v1/archives/{own['id']}").raise_for_status()
+
+
+ROUND_TRIP = """
+apiVersion: letta-apply/v1
+stack: {stack}
+defaults: {{model: letta/letta-free, embedding: {handle}}}
+folders:
+  {stack}-guides:
+    files: guides/*.md
+archives:
+  {stack}-answers:
+    passagesFrom:
+      - {{files: answers/*.md, split: headings}}
+agents:
+  helper:
+    folders: [{stack}-guides]
+    archives: [{stack}-answers]
+"""
+
+
+def test_an_export_of_the_stack_plans_no_change(
+    tmp_path: Path, letta_url: str, stack_name: str, handle: str
+) -> None:
+    """What the stack made, exported (a file name with a space, passages read from a file by
+    heading, which the export lists inline under other keys) plans no change: files and
+    passages are identified by their content."""
+    path = tmp_path / "m"
+    (path / "guides").mkdir(parents=True)
+    (path / "answers").mkdir()
+    (path / "guides" / "Getting started.md").write_text("Install the app, then sign in.\n")
+    (path / "answers" / "faq.md").write_text("# Refunds\nWithin 30 days.\n\n# Hours\n9 to 5.\n")
+    write_manifest(path, ROUND_TRIP.format(stack=stack_name, handle=handle))
+    applied = letta_apply(str(path), url=letta_url)
+    assert applied.code == 0, applied.output
+    out = tmp_path / "export"
+    exported = letta_apply("export", "--stack", stack_name, "--out", str(out), url=letta_url)
+    assert exported.code == 0, exported.output
+    assert (out / "folders" / f"{stack_name}-guides" / "Getting started.md").is_file()
+    again = letta_apply("plan", str(out), "--detailed-exitcode", url=letta_url)
+    assert again.code == 0, again.output
+    assert "no longer declared" not in again.output
+    destroyed = letta_apply(
+        "destroy", str(path), "--allow-delete", "--allow-mass-delete", url=letta_url
+    )
+    assert destroyed.code == 0, destroyed.output
