@@ -16,7 +16,11 @@ from typing import Any
 import httpx
 import letta_client
 
+from bench.stacks import BENCH_SECRETS
 from reconciler.client import LettaApi, Target
+from reconciler.environ import EnvGrant
+from reconciler.keys import OperatorKey
+from reconciler.secrets import SecretAccess
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,11 @@ class CountingSdk:
 
 
 def new_api(url: str) -> LettaApi:
-    """A letta-apply client as the CLI builds one (default retry policy and timeout)."""
-    return LettaApi(Target(base_url=url))
+    """A letta-apply client as the CLI builds one (default retry policy and timeout), the
+    operator letting manifests read the variables the benchmark's own stacks name."""
+    target = Target(base_url=url)
+    grant = EnvGrant.from_operator(BENCH_SECRETS)
+    return LettaApi(target, secrets=SecretAccess(grant, OperatorKey(target.api_key)))
 
 
 def measure(step: Callable[[], object], count: Callable[[], int]) -> Sample:
