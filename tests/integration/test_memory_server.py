@@ -113,10 +113,13 @@ def observe(api: LettaApi) -> dict[str, Any]:
         )
         for n in range(3)
     ]
-    pages = api.paginate("/v1/blocks/", {"tags": [tag]}, page_size=2)
-    read = [next(pages)["value"], next(pages)["value"]]
+    # Pages asked for one at a time, the delete between them (`paginate` asks for the next
+    # page while the caller goes through one, which would race with the delete).
+    listing = {"tags": [tag], "limit": 2, "order": "asc"}
+    first = api.get("/v1/blocks/", listing)
     api.delete(f"/v1/blocks/{blocks[1]['id']}")
-    seen["pages around a delete"] = [*read, *(b["value"] for b in pages)]
+    rest = api.get("/v1/blocks/", {**listing, "after": first[-1]["id"]})
+    seen["pages around a delete"] = [b["value"] for b in (*first, *rest)]
     seen["attach twice"] = [
         _refusal(lambda: api.patch(f"{path}/core-memory/blocks/attach/{blocks[0]['id']}"))
         for _ in range(2)
