@@ -14,7 +14,7 @@ from reconciler import ownership, secrets
 from reconciler.address import Address
 from reconciler.desired import SecretSpec
 from reconciler.errors import LettaApplyError
-from reconciler.kinds import block_record as block
+from reconciler.kinds import block_record
 from reconciler.kinds.agent_record import ROUTE, SHAPE, AgentRecord
 from reconciler.values import EMPTY, JSON, canonical
 
@@ -320,10 +320,11 @@ def _mark_companions(api: LettaApi, agent: AgentRecord, enabled: JSON, address: 
         }
         api.patch(path, {"metadata": metadata}, address=where)
         memory = f"{path}/core-memory/blocks"
-        for own in block.SHAPE.parse_all(api.get(memory, address=where) or [], memory, where):
+        held_blocks = api.get(memory, address=where) or []
+        for own in block_record.SHAPE.parse_all(held_blocks, memory, where):
             if own["id"] not in served:
                 tags = sorted({*(own["tags"] or ()), ownership.stack_tag(stack)})
-                api.patch(f"{block.ROUTE}{own['id']}", {"tags": tags}, address=where)
+                api.patch(f"{block_record.ROUTE}{own['id']}", {"tags": tags}, address=where)
 
 
 SETTINGS: tuple[Setting, ...] = (

@@ -86,9 +86,8 @@ def read(
         wanted = {spec.address for spec in specs(desired)}
         found = [h for h in found if h.address is None or h.address in wanted]
     mine = readable(found, adoptable(reading, specs))
-    with ThreadPoolExecutor(max_workers=max(1, reading.parallelism)) as pool:
-        linked = dict(zip((h.id for h in mine), pool.map(agents, mine), strict=True))
-    return [h.linked(linked[h.id]) if h.id in linked else h for h in found]
+    linked = {h.id: h for h in with_agents(mine, agents, reading.parallelism)}
+    return [linked.get(h.id, h) for h in found]
 
 
 def with_agents(
