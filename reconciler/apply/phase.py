@@ -137,7 +137,7 @@ class Phase:
 
 def units(changes: Sequence[Change]) -> list[tuple[Change, ...]]:
     """The phase's changes as they are started: alone, or several in one request where their
-    kind sends them together (`kinds.BATCHERS`), in the phase's order."""
+    kind sends them together (`registry.BATCHERS`), in the phase's order."""
     units: list[tuple[Change, ...]] = []
     for kind, same in groupby(changes, key=lambda change: change.address.kind):
         listed = list(same)
