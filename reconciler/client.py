@@ -15,8 +15,10 @@ from __future__ import annotations
 import json
 import os
 import random
+import ssl
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -141,6 +143,7 @@ class LettaApi:
         self.http = httpx.Client(
             headers=_headers(target),
             timeout=target.timeout,
+            verify=_certificates(self._base),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
             event_hooks={"request": [self._count]},
         )
@@ -395,6 +398,21 @@ def _base_url(url: str) -> httpx.URL:
     prefix, behind a proxy, keeps it)."""
     base = httpx.URL(url)
     return base if base.raw_path.endswith(b"/") else base.copy_with(raw_path=base.raw_path + b"/")
+
+
+def _certificates(base: httpx.URL) -> ssl.SSLContext | bool:
+    """What the server's certificate is checked against: the default certificate store, except
+    for a server reached over plain http with no proxy in between (a dev server, one in the
+    same cluster). That one never presents a certificate, so the store, which takes tens of
+    milliseconds of every command to load, is not loaded: the context given trusts no
+    certificate at all, so a TLS connection, were one ever made, fails rather than going
+    unchecked."""
+    proxied = any(
+        scheme in ("http", "all") for scheme, proxy in urllib.request.getproxies().items() if proxy
+    )
+    if base.scheme == "http" and not proxied:
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    return True
 
 
 def _relative(path: str) -> bytes:
