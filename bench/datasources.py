@@ -36,7 +36,7 @@ from reconciler.desired import DesiredState
 from reconciler.errors import ApplyFailed
 from reconciler.kinds.passage import PAGE as PASSAGE_PAGE
 from reconciler.manifest import load_desired
-from reconciler.workflow import make_plan
+from reconciler.planning import make_plan
 
 PAGE = 200
 FILE_PAGE = 1000

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.measure import new_api
 from bench.stacks import StackShape
-from reconciler.workflow import make_plan
+from reconciler.planning import make_plan
 
 
 def _maxrss_mb() -> float:

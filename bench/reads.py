@@ -24,8 +24,8 @@ from bench.stacks import SHARED_AGENTS, StackShape
 from reconciler import ownership
 from reconciler.desired import DesiredState
 from reconciler.kinds.agent import includes
+from reconciler.planning import make_plan, preflight
 from reconciler.scope import Scope, cut
-from reconciler.workflow import make_plan, preflight
 
 PAGE = 200
 

@@ -40,8 +40,8 @@ from reconciler.kinds import agent
 from reconciler.kinds.agent import includes
 from reconciler.manifest import load_desired
 from reconciler.plan.model import Attach, Create
+from reconciler.planning import make_plan
 from reconciler.values import thaw
-from reconciler.workflow import make_plan
 
 PAGE = 200
 LETTA_APPLY = Path(sys.executable).with_name("letta-apply")

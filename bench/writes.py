@@ -25,8 +25,8 @@ from reconciler.kinds.read import read_live
 from reconciler.live.state import LiveState
 from reconciler.plan.model import Create, Plan
 from reconciler.planner import build_plan
+from reconciler.planning import make_plan
 from reconciler.values import thaw
-from reconciler.workflow import make_plan
 
 
 @dataclass(frozen=True)

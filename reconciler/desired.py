@@ -359,7 +359,7 @@ class DesiredState:
 @dataclass(frozen=True)
 class Outline:
     """What a stack's manifests declare before its users files are read: enough to start
-    reading the server while the users load (`reconciler.workflow.plan_while_loading`)."""
+    reading the server while the users load (`reconciler.planning.plan_while_loading`)."""
 
     stack: str
     secrets: tuple[SecretSpec, ...] = ()

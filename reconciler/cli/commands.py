@@ -226,10 +226,10 @@ def plan(
     from reconciler.manifest import open_stack
     from reconciler.plan.signing import UNSIGNED, sign_plan
     from reconciler.planfile import save_plan
+    from reconciler.planning import make_plan, plan_while_loading, preflight
     from reconciler.render import render_json
     from reconciler.render.redact import redact_values
     from reconciler.scope import cut
-    from reconciler.workflow import make_plan, plan_while_loading, preflight
 
     _check_adopt(adopt, scope)
     if scope and out is not None:

@@ -127,13 +127,12 @@ def apply_command(
     from reconciler.gitops.flows import Job, apply_job
     from reconciler.kinds.read import read_live
     from reconciler.manifest import load_desired
+    from reconciler.planning import make_plan, preflight
     from reconciler.workflow import (
         ApplyOptions,
         Hooks,
         apply_saved_plan,
-        make_plan,
         outputs,
-        preflight,
         render_outputs,
     )
 
@@ -215,7 +214,7 @@ def _key(paths: tuple[Path, ...]) -> str:
 
 
 def _plan(connection: Connection, desired: DesiredState, parallelism: int) -> Plan:
-    from reconciler.workflow import make_plan, preflight
+    from reconciler.planning import make_plan, preflight
 
     with connection.open() as api:
         preflight(api, desired)

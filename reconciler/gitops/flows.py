@@ -89,7 +89,7 @@ class Outcome:
 
 
 Planner = Callable[[DesiredState], Plan]
-"""Reads the server and plans (`workflow.make_plan` on an open client)."""
+"""Reads the server and plans (`planning.make_plan` on an open client)."""
 Signer = Callable[[Plan], str | None]
 """A saved plan's signature (`reconciler.plan.signing.sign_plan`), None without a key."""
 

@@ -12,7 +12,8 @@ from reconciler.desired import DesiredState
 from reconciler.errors import Declined, UnsafePlanError
 from reconciler.manifest import load_desired
 from reconciler.plan.model import Action, Plan
-from reconciler.workflow import ApplyOptions, Hooks, make_plan, plan_and_apply
+from reconciler.planning import make_plan
+from reconciler.workflow import ApplyOptions, Hooks, plan_and_apply
 from tests.integration.helpers import write_manifest
 
 pytestmark = pytest.mark.server

@@ -16,7 +16,8 @@ from reconciler.client import LettaApi
 from reconciler.desired import DesiredState
 from reconciler.manifest import load_desired
 from reconciler.plan.model import Plan
-from reconciler.workflow import ApplyOptions, Hooks, make_plan, plan_and_apply
+from reconciler.planning import make_plan
+from reconciler.workflow import ApplyOptions, Hooks, plan_and_apply
 from tests.letta_memory import MemoryLetta
 
 HEADER = """\

@@ -14,7 +14,7 @@ import pytest
 from reconciler.desired import DesiredState
 from reconciler.errors import Cancelled, ManifestError
 from reconciler.manifest import open_stack
-from reconciler.workflow import make_plan, plan_while_loading
+from reconciler.planning import make_plan, plan_while_loading
 from tests.offline.stacks import Cli, Server, stack
 
 SHARED = """
