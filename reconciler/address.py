@@ -206,7 +206,7 @@ class Address:
     @classmethod
     def sleeptime_agent(cls, agent: Address) -> Address:
         """The sleep-time agent the server made for `agent` (`enableSleeptime`)."""
-        return cls(Kind.AGENT, (agent.parts[0], SLEEPTIME))
+        return cls._derived(Kind.AGENT, (agent.parts[0], SLEEPTIME))
 
     @classmethod
     def shared_block(cls, name: str) -> Address:

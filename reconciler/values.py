@@ -13,7 +13,7 @@ import json
 import sys
 import threading
 import weakref
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Hashable, ItemsView, Iterator, KeysView, Mapping, ValuesView
 from functools import cache
 from typing import Any, TypeGuard, cast
 
@@ -37,6 +37,24 @@ class Frozen(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+    # What `Mapping` would do through `__getitem__` and `__iter__`, the dictionary's own way:
+    # planners look keys up in every agent's settings.
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._items.get(key, default)
+
+    def keys(self) -> KeysView[str]:
+        return self._items.keys()
+
+    def items(self) -> ItemsView[str, Any]:
+        return self._items.items()
+
+    def values(self) -> ValuesView[Any]:
+        return self._items.values()
 
     def __hash__(self) -> int:
         return hash(canonical(self))

@@ -139,9 +139,11 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
     children = _own_blocks(live)
     kept = out.keep_survivors(of(live).by_address, "agents", _protected, children)
     unknown: dict[str, list[str]] = {}
+    made = _made_tools(desired)
+    links = block.shared_links(desired, live)
     for spec in desired.agents:
         current = kept.get(spec.address)
-        tools = _usable_tools(spec, desired, live, unknown)
+        tools = _usable_tools(spec, made, live, unknown)
         if current is None:
             _create(spec, desired.stack, live, out, tools)
         else:
@@ -156,7 +158,7 @@ def plan(desired: DesiredState, live: LiveState, out: Builder) -> None:
                 unordered=("tags",),
             )
             _link_tools(spec, current, tools, out)
-            block.plan_on_agent(desired, spec, current, blocks_of(live, current), live, out)
+            block.plan_on_agent(desired.stack, spec, current, blocks_of(live, current), links, out)
     for name, users in sorted(unknown.items()):
         out.notice(
             NoticeKind.BLOCKED,
@@ -275,14 +277,27 @@ def _send(held: Held) -> Callable[[Mapping[str, JSON]], Mapping[str, JSON]]:
     return send
 
 
+def _made_tools(desired: DesiredState) -> tuple[frozenset[Address], frozenset[Address]]:
+    """The addresses of the tools and of the MCP servers the stack defines."""
+    return (
+        frozenset(tool.address for tool in desired.tools),
+        frozenset(server.address for server in desired.mcp_servers),
+    )
+
+
 def _usable_tools(
-    spec: AgentSpec, desired: DesiredState, live: LiveState, unknown: dict[str, list[str]]
+    spec: AgentSpec,
+    made: tuple[frozenset[Address], frozenset[Address]],
+    live: LiveState,
+    unknown: dict[str, list[str]],
 ) -> tuple[Address, ...]:
-    """The agent's declared tools that exist or that the stack makes in this run. A tool the
-    stack defines but cannot make (its name is taken) is never replaced by the one holding
-    the name; a name nothing holds is reported once for all agents listing it."""
-    defined = {tool.address for tool in desired.tools}
-    servers = {server.address for server in desired.mcp_servers}
+    """The agent's declared tools that exist or that the stack makes in this run (`made`:
+    `_made_tools`). A tool the stack defines but cannot make (its name is taken) is never
+    replaced by the one holding the name; a name nothing holds is reported once for all
+    agents listing it."""
+    if not spec.tools:
+        return ()
+    defined, servers = made
     tools = tool.of(live)
     usable = []
     for address in spec.tools:

@@ -99,6 +99,10 @@ class Agents:
         return by_address(self.listed, lambda a: a.address)
 
     @cached_property
+    def companions_by_id(self) -> dict[str, LiveAgent]:
+        return {c.id: c for c in self.companions}
+
+    @cached_property
     def kept(self) -> dict[Address, LiveAgent]:
         """The agent the stack keeps at each address (the survivor)."""
         return {address: group[0] for address, group in self.by_address.items()}
@@ -178,7 +182,9 @@ def companions_of(
 ) -> tuple[tuple[LiveAgent, ...], tuple[str, ...]]:
     """The agent's sleep-time agents (in its group, their record naming it), and the ids of
     the other agents in its group (a tenant may add one): never changed or deleted."""
-    read = {c.id: c for c in of(live).companions}
+    if not agent.companions:
+        return (), ()
+    read = of(live).companions_by_id
     address = Address.sleeptime_agent(agent.address) if agent.address is not None else None
     mine = tuple(read[i] for i in agent.companions if i in read and read[i].address == address)
     ids = {c.id for c in mine}

@@ -262,26 +262,37 @@ def on_agent(
     return OnAgent(own, tuple(b for b in agent.blocks if not tagged(b)))
 
 
+def shared_links(
+    desired: DesiredState, live: LiveState
+) -> tuple[Mapping[str, Address], Mapping[Address, str]]:
+    """What every agent's links to shared blocks are planned against, made once a plan: the
+    address of each of the stack's shared blocks on the server by id, and the label of each
+    declared shared block by address."""
+    shared = {b.id: address for address, group in of(live).by_address.items() for b in group}
+    labels = {spec.address: spec.block.label for spec in desired.blocks}
+    return shared, labels
+
+
 def plan_on_agent(
-    desired: DesiredState,
+    stack: str,
     spec: AgentSpec,
     agent: LiveAgent,
     blocks: OnAgent,
-    live: LiveState,
+    links: tuple[Mapping[str, Address], Mapping[Address, str]],
     out: Builder,
 ) -> None:
-    """An existing agent's own blocks and its links to shared blocks."""
-    _plan_own(spec, blocks, desired.stack, out)
-    shared = {b.id: address for address, group in of(live).by_address.items() for b in group}
-    labels = {spec.address: spec.block.label for spec in desired.blocks}
+    """An existing agent's own blocks and its links to shared blocks (`links`: `shared_links`
+    of the plan)."""
+    _plan_own(spec, blocks, stack, out)
+    shared, labels = links
     _plan_links(spec, agent, shared, labels, blocks, out)
 
 
 def _plan_own(spec: AgentSpec, blocks: OnAgent, stack: str, out: Builder) -> None:
     own = {Address.agent_block(spec.address, b.label): b for b in blocks.own}
     foreign = {b.label: b for b in blocks.foreign}
-    for block in spec.blocks:
-        address = Address.agent_block(spec.address, block.label)
+    declared = [Address.agent_block(spec.address, b.label) for b in spec.blocks]
+    for block, address in zip(spec.blocks, declared, strict=True):
         current = own.get(address)
         if current is None and block.label in foreign:
             out.notice(
@@ -295,7 +306,6 @@ def _plan_own(spec: AgentSpec, blocks: OnAgent, stack: str, out: Builder) -> Non
             out.change(Create(address, freeze({**body(block), **_marks(stack, address)})))
         else:
             _update(block, current, address, out)
-    declared = (Address.agent_block(spec.address, b.label) for b in spec.blocks)
     out.undeclared(own, declared, lambda _block: spec.protected)
 
 

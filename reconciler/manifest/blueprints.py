@@ -9,8 +9,10 @@ and `${user.*}` used where there is no user.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
+from reconciler.address import Address
 from reconciler.desired import Policy, SecretSpec
 from reconciler.errors import Location
 from reconciler.kinds import agent_settings
@@ -92,6 +94,12 @@ class Blueprint:
     (with those of defaults, or instead of them): declared name, parsed."""
     reserved_tags: tuple[Reserved, ...] = (OWNERSHIP, USER_LOOKUPS)
     """The tags no manifest may declare (`reconciler.manifest.reserved`)."""
+
+    @cached_property
+    def shared_address(self) -> Address:
+        """The address of the shared agent this is (a template's agents have one a user),
+        made once for all the conversations on it."""
+        return Address.agent(self.definition.name)
 
     @property
     def texts(self) -> tuple[Text, ...]:

@@ -366,7 +366,7 @@ def _conversation(
     if values is None:
         return None
     return ConversationSpec(
-        address=Address.conversation(Address.agent(agent.definition.name), user.id),
+        address=Address.conversation(agent.shared_address, user.id),
         summary=summary.render(values),
         protected=user.protected,
     )
