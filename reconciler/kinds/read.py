@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from reconciler import collector
 from reconciler.address import Kind
 from reconciler.client import LettaApi
 from reconciler.desired import DesiredState, Outline
@@ -108,7 +109,8 @@ def _read(
         except BaseException as exc:  # handed to whoever waits for the part
             future.set_exception(exc)
 
-    with ThreadPoolExecutor(max_workers=len(registered)) as pool:
+    # The pages become records and parts that hold no reference cycles.
+    with collector.paused(), ThreadPoolExecutor(max_workers=len(registered)) as pool:
         for entry in registered:
             pool.submit(run, entry)
         parts = {kind: future.result() for kind, future in futures.items()}
