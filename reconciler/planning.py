@@ -148,16 +148,19 @@ def make_plan(
     progress: Callable[[str], None] | None = None,
     scoped: Scoped | None = None,
     adopt: bool = False,
+    summarized: bool = True,
 ) -> tuple[Plan, LiveState]:
     """Read the live state and plan against it (secrets compared by their keyed digests).
 
     `scoped`: only the scope's resources and what they need are read and planned (`desired`
     is then `scoped.desired`). `adopt`: unowned resources holding declared keys are read and
-    planned for adoption."""
+    planned for adoption. `summarized=False`: a plan only shown as text (`build_plan`)."""
     if scoped is not None:
         sealed = replace(scoped, desired=api.secrets.seal(scoped.desired))
         live = read_scoped(api, sealed.desired, parallelism=parallelism)
-        plan = build_plan(sealed.desired, live, target=api.target.label, scoped=sealed)
+        plan = build_plan(
+            sealed.desired, live, target=api.target.label, scoped=sealed, summarized=summarized
+        )
         check_models(api, sealed.desired, plan)
         return plan, live
     desired = api.secrets.seal(desired)
@@ -170,7 +173,9 @@ def make_plan(
         adopt=adopt,
         prune=prune,
     )
-    plan = build_plan(desired, live, target=api.target.label, prune=prune, adopt=adopt)
+    plan = build_plan(
+        desired, live, target=api.target.label, prune=prune, adopt=adopt, summarized=summarized
+    )
     return plan, live
 
 
@@ -183,6 +188,7 @@ def plan_while_loading(
     parallelism: int,
     progress: Callable[[str], None] | None = None,
     adopt: bool = False,
+    summarized: bool = True,
 ) -> tuple[DesiredState, Plan, LiveState]:
     """`preflight` and `make_plan` of a whole stack, their requests sent while `load` loads
     its users (`outline`: what its manifests declare without them): the pre-flight reads and
@@ -196,7 +202,7 @@ def plan_while_loading(
     client is cancelled (`LettaApi.cancel`) and what the reads found is dropped. A failed
     health check is raised before anything the reads found. The model handles are checked
     only when the plan sends them (`check_models`): a plan that changes no agent's model asks
-    for no model list.
+    for no model list. `summarized=False`: a plan only shown as text (`build_plan`).
     """
     try:
         api.secrets.check_secrets(outline.secrets)
@@ -204,7 +210,13 @@ def plan_while_loading(
         desired = load()
         preflight(api, desired, models=False)
         plan, live = make_plan(
-            api, desired, prune=prune, parallelism=parallelism, progress=progress, adopt=adopt
+            api,
+            desired,
+            prune=prune,
+            parallelism=parallelism,
+            progress=progress,
+            adopt=adopt,
+            summarized=summarized,
         )
         check_models(api, desired, plan)
         return desired, plan, live
@@ -233,6 +245,8 @@ def plan_while_loading(
             if not declared.done():
                 declared.set_exception(Cancelled("the reads' desired state was not loaded"))
             raise
-    plan = build_plan(sealed, live, target=api.target.label, prune=prune, adopt=adopt)
+    plan = build_plan(
+        sealed, live, target=api.target.label, prune=prune, adopt=adopt, summarized=summarized
+    )
     check_models(api, sealed, plan)
     return desired, plan, live

@@ -243,6 +243,8 @@ def plan(
     # Validation first, users files included: bad input sends no request, not even a read.
     loaded = _kept(opened.desired())
     outline = None if scope or destroy else opened.outline
+    # Only a plan saved or written as JSON carries the live state's digest and owned count.
+    summarized = out is not None or fmt == "json"
     if outline is not None:  # the whole stack: the pre-flight and every kind's read at once
         with connection.open() as api:
             desired, result, _live = plan_while_loading(
@@ -253,6 +255,7 @@ def plan(
                 parallelism=parallelism,
                 progress=console.status,
                 adopt=adopt,
+                summarized=summarized,
             )
     else:
         desired = loaded
@@ -269,6 +272,7 @@ def plan(
                 progress=console.status,
                 scoped=scoped,
                 adopt=adopt,
+                summarized=summarized,
             )
     console.end_status()
     signature = None

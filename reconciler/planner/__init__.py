@@ -40,6 +40,7 @@ def build_plan(
     prune: bool | None = None,
     scoped: Scoped | None = None,
     adopt: bool = False,
+    summarized: bool = True,
 ) -> Plan:
     """Compare desired and live state and return the changes that make the server match.
 
@@ -47,6 +48,10 @@ def build_plan(
     changes the selected ones, creates what they need when it is missing, and deletes nothing.
     `adopt`: unowned resources holding declared keys are adopted (`reconciler.planner.adoption`)
     rather than reported as in the way; the rest is planned as if they were the stack's.
+    `summarized=False`: the plan is only shown as text, never saved, applied or written as
+    JSON, so the digest of the live state a saved plan is checked against is left empty
+    (applying such a plan is refused as stale), and what the stack owns is counted only when
+    the plan deletes something (the base of the deletion guard the plan shows).
     """
     prune_on = False if scoped else desired.prune.enabled if prune is None else prune
     why = "the stack is destroyed" if desired.destroyed else "no longer declared"
@@ -59,14 +64,15 @@ def build_plan(
         out.changes = [c for c in out.changes if _in_scope(c, scoped.selected)]
         out.notices = [n for n in out.notices if n.address is None or n.address in scoped.needed]
     changes = tuple(in_order(out.changes))
+    deletes = any(isinstance(change, Delete) for change in changes)
     return Plan(
         stack=desired.stack,
         target=target,
         changes=changes,
         notices=tuple(sorted(out.notices, key=_notice_order)),
-        live_fingerprint=fingerprint(live),
+        live_fingerprint=fingerprint(live) if summarized else "",
         prune=prune_on,
-        owned_resources=owned_count(live),
+        owned_resources=owned_count(live) if summarized or deletes else 0,
         max_delete_percent=desired.prune.max_delete_percent,
         block_policies=_block_policies(desired, changes),
         scope=scoped.scope.describe() if scoped else (),

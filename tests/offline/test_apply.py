@@ -6,11 +6,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from reconciler.address import Kind
 from reconciler.apply.results import ApplyResult
 from reconciler.desired import DesiredState
+from reconciler.errors import StalePlanError
 from reconciler.ownership import is_lock_record
 from reconciler.plan.model import Create, Delete, Plan, Update
+from reconciler.planning import make_plan
+from reconciler.workflow import ApplyOptions, Hooks, apply_saved_plan
 from tests.letta_memory import Request
 from tests.offline.stacks import Server, desired
 
@@ -164,3 +169,13 @@ def test_a_seeded_block_an_agent_changed_is_kept_and_reported(
     [drift] = [n for n in plan.notices if str(n.address) == "block/user:alice/human"]
     assert drift.kind.value == "drift"
     assert human["value"].endswith("Likes: anvils")
+
+
+def test_a_plan_made_only_to_be_shown_cannot_be_applied(server: Server, tmp_path: Path) -> None:
+    """Without the digest of the live state it was made from, it is refused as stale."""
+    wanted = mixed(tmp_path)
+    shown, _live = make_plan(server.api, wanted, prune=None, parallelism=4, summarized=False)
+    assert shown.has_changes and shown.live_fingerprint == ""
+    with pytest.raises(StalePlanError):
+        apply_saved_plan(server.api, shown, ApplyOptions(), Hooks())
+    assert server.plan(wanted).changes == shown.changes  # nothing was applied
