@@ -47,7 +47,7 @@ class Options:
     ds_passages: int = 5000
     ds_rounds: int = 1
     process_sizes: tuple[int, ...] = PROCESS_SIZES
-    process_rounds: int = 5
+    process_rounds: int = 15
     prefix: str | None = None
 
 
@@ -98,7 +98,7 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--startup-reps",
         type=int,
-        default=9,
+        default=15,
         help="interleaved pairs of each whole-process start-up figure (median)",
     )
     parser.add_argument(
@@ -135,7 +135,7 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--process-rounds",
         type=int,
-        default=5,
+        default=15,
         help="process: alternating rounds of the plan and the listing (median ratio)",
     )
     parser.add_argument(

@@ -63,7 +63,6 @@ def measure(url: str, folder: Path, spec: ScaleStack, rounds: int) -> dict[str, 
         "users": spec.users,
         "conversations": conversations,
         "identities": spec.users - conversations,
-        "rounds": rounds,
         "target": TARGET,
         **pair.to_json(),
     }
@@ -90,9 +89,18 @@ def render(rows: list[dict[str, Any]]) -> list[str]:
             f"{name:<46}{row['seconds']:>8.2f}s  {row['reference_seconds']:>11.2f}s"
             f"{row['ratio']:>7.2f}x  <= {row['target']:g}x {status}"
         )
-        if ratios := [ours / theirs for ours, theirs in row.get("rounds", ())]:
-            lines.append(f"  the rounds' ratios: {min(ratios):.2f}x to {max(ratios):.2f}x")
+        lines.extend(spread(row))
         if row.get("seed_left"):
             lines.append(f"  warning: {row['seed_left']} change(s) still planned after seeding")
-    lines.append(f"  median of the ratios of {rows[0]['rounds']} alternating rounds")
+    lines.append(f"  median of the ratios of {len(rows[0]['rounds'])} alternating rounds")
     return lines
+
+
+def spread(pair: dict[str, Any]) -> list[str]:
+    """How far the rounds' ratios spread, and the fastest rounds' ratio (`Pair`)."""
+    ratios = [ours / theirs for ours, theirs in pair.get("rounds", ())]
+    if not ratios:
+        return []
+    fastest = pair.get("fastest_ratio")
+    fastest = f"; the fastest rounds' {fastest:.2f}x" if fastest is not None else ""
+    return [f"  the rounds' ratios: {min(ratios):.2f}x to {max(ratios):.2f}x{fastest}"]

@@ -26,6 +26,7 @@ from reconciler.desired import (
     SharedBlockSpec,
     ToolSpec,
 )
+from reconciler.errors import Location
 from reconciler.values import freeze
 
 MODEL = "letta/letta-free"
@@ -104,7 +105,7 @@ def tools_stack(stack: str, size: int) -> DesiredState:
     for variable, value in BENCH_SECRETS.items():
         os.environ.setdefault(variable, value)
     secrets = tuple(
-        SecretSpec(name, variable, "bench")
+        SecretSpec(name, variable, Location("bench"))
         for name, variable in (("ORDERS_TOKEN", "BENCH_ORDERS_TOKEN"), ("REGION", "BENCH_REGION"))
     )
     suffix = stack.replace("-", "_").replace(".", "_")
