@@ -3,7 +3,6 @@ all checks."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 from reconciler.errors import Location, ManifestError, Problem, problem_order
@@ -77,6 +76,8 @@ def quoted(value: str) -> str:
 
 def closest(word: str, choices: Iterable[str]) -> str | None:
     """The choice closest to a misspelled word, if any is close enough."""
+    import difflib  # only a problem to explain needs it
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return close[0] if close else None
 

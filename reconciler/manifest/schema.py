@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import Location
@@ -31,8 +31,9 @@ SCHEMA_RESOURCE = "manifest.schema.json"
 
 @cache
 def manifest_schema() -> dict[str, Any]:
-    """The canonical schema (schemas/manifest.schema.json, shipped inside the package)."""
-    text = resources.files("reconciler.manifest").joinpath(SCHEMA_RESOURCE).read_text("utf-8")
+    """The canonical schema (schemas/manifest.schema.json, shipped inside the package and
+    read beside this module: `importlib.resources` would cost every command its imports)."""
+    text = Path(__file__).with_name(SCHEMA_RESOURCE).read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 
