@@ -30,12 +30,17 @@ main(sys.argv[1:])
 
 def loaded(tmp_path: Path, *args: str) -> tuple[int, set[str]]:
     """Run `letta-apply ARGS`; its exit code and the top-level packages it imported."""
+    code, modules = loaded_modules(tmp_path, *args)
+    return code, {name.partition(".")[0] for name in modules}
+
+
+def loaded_modules(tmp_path: Path, *args: str) -> tuple[int, set[str]]:
+    """Run `letta-apply ARGS`; its exit code and every module it imported."""
     out = tmp_path / "modules.json"
     done = subprocess.run(
         [sys.executable, "-c", PROBE, str(out), *args], capture_output=True, timeout=120
     )
-    modules = json.loads(out.read_text())
-    return done.returncode, {name.partition(".")[0] for name in modules}
+    return done.returncode, set(json.loads(out.read_text()))
 
 
 @pytest.mark.parametrize(
@@ -78,3 +83,11 @@ def test_a_command_that_connects_imports_httpx_but_not_the_sdk(
     assert packages >= TRANSPORT
     assert "letta_client" not in packages
     assert "pydantic" not in packages
+
+
+def test_a_plan_imports_no_apply_code(tmp_path: Path, recorder: Recorder) -> None:
+    code, modules = loaded_modules(tmp_path, "plan", "--base-url", recorder.url, EXAMPLE)
+    assert code == 1 and recorder.requests
+    assert "reconciler.planning" in modules
+    assert not {m for m in modules if m.startswith("reconciler.apply")}
+    assert "reconciler.workflow" not in modules
