@@ -4,11 +4,11 @@
 stack of agents and conversations fetches: its agents with the same includes (the identities
 attached to them come with them), the blocks carrying its tag, and, once the agents are
 listed, the conversations on each of its shared agents (those without a `user:` tag) whose
-summary holds MARKER; the same page size and order. It decodes them as JSON and exits. The
-listings that do not depend on each other are read at once, as the plan reads them: the
-agents and the blocks, then the shared agents' conversations, a thread each; each listing is
-cursor-paginated, so its own pages come one after another, for the plan as for the
-reference. It imports neither the SDK nor anything from letta-apply. It does not send the
+summary holds MARKER; the same page sizes (200 agents or blocks, 1,000 conversations) and
+order. It decodes them as JSON and exits. The listings that do not depend on each other are
+read at once, as the plan reads them: the agents and the blocks, then the shared agents'
+conversations, a thread each; each listing is cursor-paginated, so its own pages come one
+after another, for the plan as for the reference. It imports neither the SDK nor anything from letta-apply. It does not send the
 plan's pre-flight requests (health, model lists), nor list tools or MCP servers, nor build
 anything from the pages.
 """
@@ -22,6 +22,8 @@ from typing import Any
 import httpx
 
 PAGE = 200
+CONVERSATION_PAGE = 1000
+"""As the plan lists them (`reconciler.kinds.conversation.PAGE`)."""
 USER_TAG = "user:"
 
 
@@ -40,6 +42,7 @@ def main(url: str, tag: str, marker: str, includes: list[str]) -> int:
                 client,
                 f"{base}/v1/conversations/",
                 {"agent_id": agent, "summary_search": marker},
+                CONVERSATION_PAGE,
             )
             for agent in shared
         ]
@@ -51,15 +54,15 @@ def _user_tagged(agent: dict[str, Any]) -> bool:
     return any(str(t).startswith(USER_TAG) for t in agent.get("tags") or ())
 
 
-def _pages(client: httpx.Client, url: str, params: dict[str, Any]) -> list[Any]:
+def _pages(client: httpx.Client, url: str, params: dict[str, Any], size: int = PAGE) -> list[Any]:
     found: list[Any] = []
     after: dict[str, str] = {}
     while True:
-        answer = client.get(url, params={**params, "limit": PAGE, "order": "asc", **after})
+        answer = client.get(url, params={**params, "limit": size, "order": "asc", **after})
         answer.raise_for_status()
         page: list[Any] = answer.json()
         found += page
-        if len(page) < PAGE:
+        if len(page) < size:
             return found
         after = {"after": page[-1]["id"]}
 

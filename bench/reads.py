@@ -23,6 +23,7 @@ from bench.measure import CountingSdk, Sample, measure, median, new_api, scaled
 from bench.stacks import SHARED_AGENTS, StackShape
 from reconciler import ownership
 from reconciler.desired import DesiredState
+from reconciler.kinds import conversation
 from reconciler.kinds.agent import includes
 from reconciler.planning import make_plan, preflight
 from reconciler.scope import Scope, cut
@@ -91,7 +92,7 @@ def list_json(client: CountingSdk, desired: DesiredState) -> int:
     for agent in agents:
         if desired.conversations and agent["name"] in SHARED_AGENTS:
             params = {"agent_id": agent["id"], "summary_search": marker}
-            count += len(_pages(client, "/v1/conversations/", params))
+            count += len(_pages(client, "/v1/conversations/", params, conversation.PAGE))
     return count
 
 
@@ -113,23 +114,23 @@ def _conversations(client: CountingSdk, agent_id: str, marker: str) -> list[Any]
     after: str | None = None
     while True:
         page = client.sdk.conversations.list(
-            agent_id=agent_id, summary_search=marker, limit=PAGE, after=after or omit
+            agent_id=agent_id, summary_search=marker, limit=conversation.PAGE, after=after or omit
         )
         found += page
-        if len(page) < PAGE:
+        if len(page) < conversation.PAGE:
             return found
         after = page[-1].id
 
 
-def _pages(client: CountingSdk, path: str, params: dict[str, Any]) -> list[Any]:
+def _pages(client: CountingSdk, path: str, params: dict[str, Any], size: int = PAGE) -> list[Any]:
     found: list[Any] = []
     after: str | None = None
     while True:
-        query = {**params, "limit": PAGE, **_after(after)}
+        query = {**params, "limit": size, **_after(after)}
         options: RequestOptions = {"params": query}
         page = cast("list[Any]", client.sdk.get(path, cast_to=object, options=options))
         found += page
-        if len(page) < PAGE:
+        if len(page) < size:
             return found
         after = page[-1]["id"]
 

@@ -36,7 +36,7 @@ from reconciler.apply import apply_plan
 from reconciler.client import LettaApi, Target
 from reconciler.desired import DesiredState
 from reconciler.errors import ApplyFailed
-from reconciler.kinds import agent
+from reconciler.kinds import agent, conversation
 from reconciler.kinds.agent import includes
 from reconciler.manifest import load_desired
 from reconciler.plan.model import Attach, Create
@@ -161,15 +161,15 @@ def raw_listing(url: str, desired: DesiredState) -> dict[str, Any]:
     with httpx.Client(base_url=url, timeout=300) as http:
         count = [0]
 
-        def pages(path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        def pages(path: str, params: dict[str, Any], size: int = PAGE) -> list[dict[str, Any]]:
             found: list[dict[str, Any]] = []
             after: dict[str, str] = {}
             while True:
-                query = {**params, "limit": PAGE, "order": "asc", **after}
+                query = {**params, "limit": size, "order": "asc", **after}
                 page = http.get(path, params=query).raise_for_status().json()
                 count[0] += 1
                 found += page
-                if len(page) < PAGE:
+                if len(page) < size:
                     return found
                 after = {"after": page[-1]["id"]}
 
@@ -182,7 +182,7 @@ def raw_listing(url: str, desired: DesiredState) -> dict[str, Any]:
             for agent in agents:
                 if not any(t.startswith("user:") for t in agent.get("tags") or ()):
                     params = {"agent_id": agent["id"], "summary_search": marker}
-                    items += len(pages("/v1/conversations/", params))
+                    items += len(pages("/v1/conversations/", params, conversation.PAGE))
             items += len(pages("/v1/tools/", {"tool_types": ["custom"]}))
             http.get("/v1/mcp-servers/").raise_for_status()
             count[0] += 1

@@ -127,8 +127,16 @@ def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
     return ((spec.address, (spec.agent,)) for spec in desired.conversations)
 
 
+PAGE = 1000
+"""Conversations a page. A conversation is a small record, and a Letta 0.16.8 server answers
+a page of 1,000 in about the time of two pages of 200 (60 ms against 30 ms each): a shared
+agent's 5,000 conversations come in 5 requests instead of 25, in about 0.3 s instead of
+0.75 s. Agents and blocks stay at 200 a page: past that the server takes longer a record
+(a block listing of 1,000 took twenty times a page of 200)."""
+
+
 def on_agent(
-    api: LettaApi, agent_id: str, search: str | None = None, page_size: int = 200
+    api: LettaApi, agent_id: str, search: str | None = None, page_size: int = PAGE
 ) -> Iterator[ConversationRecord]:
     """The conversations on an agent (`search`: only those whose summary holds it), page by
     page: the one listing of conversations every read uses."""
@@ -151,7 +159,7 @@ def read(reading: Reading) -> Conversations:
         """The agent's conversations, each converted as it comes (no listing kept whole)."""
         found: list[LiveConversation] = []
         unmarked: list[LiveConversation] = []
-        for raw in on_agent(reading.api, agent_id, search, reading.page_size):
+        for raw in on_agent(reading.api, agent_id, search):
             live = from_server(raw, reading.stack)
             if live is not None:
                 found.append(live)
@@ -178,7 +186,7 @@ def _scoped(
         if agent_id is None:
             continue  # the agent is about to be made: so are its conversations
         marker = ownership.conversation_marker(desired.stack, spec.user_id)
-        for raw in on_agent(reading.api, agent_id, marker, reading.page_size):
+        for raw in on_agent(reading.api, agent_id, marker):
             live = from_server(raw, desired.stack)
             if live is not None and live.user_id == spec.user_id:
                 found.append(live)
