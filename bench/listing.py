@@ -8,9 +8,9 @@ summary holds MARKER; the same page sizes (200 agents or blocks, 1,000 conversat
 order. It decodes them as JSON and exits. The listings that do not depend on each other are
 read at once, as the plan reads them: the agents and the blocks, then the shared agents'
 conversations, a thread each; each listing is cursor-paginated, so its own pages come one
-after another, for the plan as for the reference. It imports neither the SDK nor anything from letta-apply. It does not send the
-plan's pre-flight requests (health, model lists), nor list tools or MCP servers, nor build
-anything from the pages.
+after another, for the plan as for the reference. It imports neither the SDK nor anything
+from letta-apply. It does not send the plan's pre-flight requests (health, model lists), nor
+list tools or MCP servers, nor build anything from the pages.
 """
 
 from __future__ import annotations

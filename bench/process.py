@@ -84,7 +84,7 @@ def render(rows: list[dict[str, Any]]) -> list[str]:
             f"{row['users']:,} users ({row['conversations']:,} conv., "
             f"{row['identities']:,} identities)"
         )
-        status = "met" if row["ratio"] <= row["target"] else "NOT met"
+        status = "met" if within(row, row["target"]) else "NOT met"
         lines.append(
             f"{name:<46}{row['seconds']:>8.2f}s  {row['reference_seconds']:>11.2f}s"
             f"{row['ratio']:>7.2f}x  <= {row['target']:g}x {status}"
@@ -94,6 +94,15 @@ def render(rows: list[dict[str, Any]]) -> list[str]:
             lines.append(f"  warning: {row['seed_left']} change(s) still planned after seeding")
     lines.append(f"  median of the ratios of {len(rows[0]['rounds'])} alternating rounds")
     return lines
+
+
+def within(pair: dict[str, Any], target: float) -> bool:
+    """Whether a plan meets its target: by the median of the rounds' ratios and by the
+    fastest rounds' ratio both. The development server alternates between slow and fast
+    answers from one process to the next, so each side of a pair is slow about half the
+    time and the median of the ratios can land anywhere between the two modes; the fastest
+    rounds compare the two in the fast mode."""
+    return bool(pair["ratio"] <= target and pair.get("fastest_ratio", pair["ratio"]) <= target)
 
 
 def spread(pair: dict[str, Any]) -> list[str]:

@@ -202,7 +202,7 @@ def _startup_table(startup: dict[str, Any]) -> list[str]:
         "-" * len(head),
     ]
     for name, pair, reference, target in rows:
-        status = "met" if pair["ratio"] <= target else "NOT met"
+        status = "met" if process.within(pair, target) else "NOT met"
         goal = f"<= {target:g}x {status}" if target else "(none)"
         lines.append(
             f"{name:<44}{pair['seconds']:>7.3f}s  {reference:<34}"
