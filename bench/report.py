@@ -208,7 +208,7 @@ def _startup_table(startup: dict[str, Any]) -> list[str]:
             f"{name:<44}{pair['seconds']:>7.3f}s  {reference:<34}"
             f"{pair['reference_seconds']:>7.3f}s{pair['ratio']:>7.2f}x  {goal}"
         )
-        if target and name.startswith("letta-apply plan"):
+        if target:
             lines.extend(process.spread(pair))
     return lines
 

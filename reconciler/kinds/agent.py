@@ -277,8 +277,12 @@ def _send(held: Held) -> Callable[[Mapping[str, JSON]], Mapping[str, JSON]]:
     return send
 
 
-def _made_tools(desired: DesiredState) -> tuple[frozenset[Address], frozenset[Address]]:
-    """The addresses of the tools and of the MCP servers the stack defines."""
+MadeTools = tuple[frozenset[Address], frozenset[Address]]
+"""The addresses of the tools and of the MCP servers the stack defines."""
+
+
+def _made_tools(desired: DesiredState) -> MadeTools:
+    """The stack's `MadeTools`, worked out once a plan."""
     return (
         frozenset(tool.address for tool in desired.tools),
         frozenset(server.address for server in desired.mcp_servers),
@@ -287,7 +291,7 @@ def _made_tools(desired: DesiredState) -> tuple[frozenset[Address], frozenset[Ad
 
 def _usable_tools(
     spec: AgentSpec,
-    made: tuple[frozenset[Address], frozenset[Address]],
+    made: MadeTools,
     live: LiveState,
     unknown: dict[str, list[str]],
 ) -> tuple[Address, ...]:

@@ -262,9 +262,12 @@ def on_agent(
     return OnAgent(own, tuple(b for b in agent.blocks if not tagged(b)))
 
 
-def shared_links(
-    desired: DesiredState, live: LiveState
-) -> tuple[Mapping[str, Address], Mapping[Address, str]]:
+SharedLinks = tuple[Mapping[str, Address], Mapping[Address, str]]
+"""The stack's shared blocks on the server (id -> address) and the declared ones' labels
+(address -> label): what every agent's links are planned against."""
+
+
+def shared_links(desired: DesiredState, live: LiveState) -> SharedLinks:
     """What every agent's links to shared blocks are planned against, made once a plan: the
     address of each of the stack's shared blocks on the server by id, and the label of each
     declared shared block by address."""
@@ -278,7 +281,7 @@ def plan_on_agent(
     spec: AgentSpec,
     agent: LiveAgent,
     blocks: OnAgent,
-    links: tuple[Mapping[str, Address], Mapping[Address, str]],
+    links: SharedLinks,
     out: Builder,
 ) -> None:
     """An existing agent's own blocks and its links to shared blocks (`links`: `shared_links`

@@ -57,8 +57,8 @@ class Reading:
     users are loaded."""
     parallelism: int = 8
     page_size: int = 200
-    """Records a page of the listings of agents and blocks (conversations have their own,
-    `conversation.PAGE`)."""
+    """Records a page of the listings a read makes (agents, blocks, identities, tools);
+    conversations have their own (`conversation.PAGE`)."""
     progress: Callable[[str], None] | None = None
 
     @property

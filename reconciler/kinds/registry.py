@@ -182,7 +182,7 @@ def handler(kind: Kind) -> Handler:
 
 def linker(kind: Kind) -> Linker:
     """The module linking `kind` to agents; LookupError for a kind that cannot be linked."""
-    return _entry(LINKERS, kind, "cannot be linked to agents")
+    return _entry(LINKERS, kind, "resources", "cannot be linked to agents")
 
 
 def detach_claimed_on_agent(kind: Kind) -> bool:
@@ -200,26 +200,26 @@ def linked_agents(live: LiveState) -> Collection[Address]:
 
 def finisher(kind: Kind) -> Finisher:
     """The module finishing `kind`'s pending changes; LookupError for a kind that leaves none."""
-    return _entry(FINISHERS, kind, "leave nothing pending")
+    return _entry(FINISHERS, kind, "changes", "leave nothing pending")
 
 
 def batcher(kind: Kind) -> Batcher:
     """The module sending `kind`'s creates together; LookupError for a kind that cannot."""
-    return _entry(BATCHERS, kind, "are not sent together")
+    return _entry(BATCHERS, kind, "creates", "are not sent together")
 
 
 def exporter(kind: Kind) -> Exporter:
     """The module exporting `kind` with its contents; LookupError for a kind agents do not
     list by name."""
-    return _entry(EXPORTERS, kind, "are not exported by name")
+    return _entry(EXPORTERS, kind, "resources", "are not exported by name")
 
 
-def _entry(table: Mapping[Kind, T], kind: Kind, missing: str) -> T:
-    """The module `table` holds for `kind`; LookupError saying what the kind's resources
-    (or changes) `missing` otherwise."""
+def _entry(table: Mapping[Kind, T], kind: Kind, what: str, missing: str) -> T:
+    """The module `table` holds for `kind`; otherwise LookupError saying that `what` of the
+    kind (its resources, changes, creates) `missing`."""
     found = table.get(kind)
     if found is None:
-        raise LookupError(f"resources of kind {kind.value!r} {missing}")
+        raise LookupError(f"{what} of kind {kind.value!r} {missing}")
     return found
 
 
