@@ -164,7 +164,7 @@ class Address:
             return True
         if not isinstance(other, Address):
             return NotImplemented
-        return hash(self) == hash(other) and self.kind == other.kind and self.parts == other.parts
+        return self._hash == other._hash and self.kind is other.kind and self.parts == other.parts
 
     def __reduce__(self) -> tuple[type[Address], tuple[Kind, tuple[str, ...]]]:
         return (Address, (self.kind, self.parts))

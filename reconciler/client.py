@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from secrets import token_hex
 from types import TracebackType
@@ -37,12 +37,14 @@ from reconciler.errors import (
     UnexpectedAnswer,
 )
 from reconciler.keys import OperatorKey
+from reconciler.paging import PAGE
 from reconciler.secrets import SecretAccess
 from reconciler.shape import unexpected
 from reconciler.text import REDACTED, redact_url
 from reconciler.values import JSON
 
 Params = Mapping[str, Any]
+_PageKey = tuple[str, int, tuple[tuple[str, object], ...]]
 Answer = object
 """A server's answer, decoded JSON: read through the record of the kind that asked
 (`reconciler.shape`), never indexed as it is."""
@@ -139,6 +141,9 @@ class LettaApi:
         """Whether the server ever answered: until it has, a refused connection means nobody
         listens there, and retrying would only delay saying so."""
         self._pacer = Pacer(target.max_rps) if target.max_rps else None
+        self._asked: dict[_PageKey, Future[list[Answer]]] = {}
+        """First pages asked for ahead (`ask_first_page`), each until `paginate` takes it."""
+        self._ahead: ThreadPoolExecutor | None = None
         self._base = _base_url(target.base_url)
         self.http = httpx.Client(
             headers=_headers(target),
@@ -160,6 +165,8 @@ class LettaApi:
             self._requests += 1
 
     def close(self) -> None:
+        if self._ahead is not None:
+            self._ahead.shutdown(wait=True, cancel_futures=True)
         self.http.close()
 
     def cancel(self) -> None:
@@ -188,7 +195,7 @@ class LettaApi:
         self,
         path: str,
         params: Params | None = None,
-        page_size: int = 200,
+        page_size: int = PAGE,
         *,
         start: str | None = None,
     ) -> Iterator[Answer]:
@@ -201,7 +208,7 @@ class LettaApi:
         held at once; as many requests are sent as one page after another would.
         """
         with ThreadPoolExecutor(max_workers=1) as ahead:
-            page = self._page(path, params, page_size, start)
+            page = self._first_page(path, params, page_size, start)
             while True:
                 last = len(page) < page_size
                 following = (
@@ -217,6 +224,30 @@ class LettaApi:
                 if following is None:
                     return
                 page = following.result()
+
+    def ask_first_page(self, path: str, params: Params | None, page_size: int) -> None:
+        """Send the first page's request of a listing now, on a thread of its own, for the
+        `paginate` of the same listing (same path, query and page size) that comes later:
+        a read's longest chains of pages start while the code that reads them is still
+        loading. A page nobody takes is dropped when the client closes."""
+        key = _page_key(path, params, page_size)
+        with self._lock:
+            if key in self._asked:
+                return
+            if self._ahead is None:
+                self._ahead = ThreadPoolExecutor(max_workers=2, thread_name_prefix="first-page")
+            self._asked[key] = self._ahead.submit(self._page, path, params, page_size, None)
+
+    def _first_page(
+        self, path: str, params: Params | None, page_size: int, after: str | None
+    ) -> list[Answer]:
+        """A listing's first page: the one asked for ahead, if it was."""
+        if after is None and self._asked:
+            with self._lock:
+                asked = self._asked.pop(_page_key(path, params, page_size), None)
+            if asked is not None:
+                return asked.result()
+        return self._page(path, params, page_size, after)
 
     def _page(
         self, path: str, params: Params | None, page_size: int, after: str | None
@@ -368,6 +399,14 @@ class LettaApi:
         values sent (a server or a proxy before it may repeat what it was sent)."""
         key = (self.target.api_key,) if self.target.api_key else ()
         return (*key, *self.secrets.sent())
+
+
+def _page_key(path: str, params: Params | None, page_size: int) -> _PageKey:
+    """What makes two first pages the same request (a list in the query kept in order)."""
+    query = sorted(
+        (name, tuple(v) if isinstance(v, list) else v) for name, v in (params or {}).items()
+    )
+    return (path, page_size, tuple(query))
 
 
 def _cursor(last: object, path: str) -> str:

@@ -10,14 +10,13 @@ created when missing, but not otherwise changed. A scoped plan never deletes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 
 from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState, PruneSettings
 from reconciler.errors import LettaApplyError
-from reconciler.kinds.registry import declared, needs
 
 
 @dataclass(frozen=True)
@@ -66,6 +65,10 @@ def cut(desired: DesiredState, scope: Scope) -> Scoped:
     Raises LettaApplyError when a user is not declared or nothing is selected: a typo must not
     plan nothing and succeed.
     """
+    # Every kind's code, loaded only once a scope is cut: `Scope` alone loads none, so a
+    # whole stack's plan can ask for its first pages first (`reconciler.kinds.first_pages`).
+    from reconciler.kinds.registry import declared, needs
+
     declared_users = set(desired.patterns())
     unknown = [scope.origins.get(u, u) for u in scope.users if u not in declared_users]
     if unknown:
@@ -76,7 +79,7 @@ def cut(desired: DesiredState, scope: Scope) -> Scoped:
     if not selected:
         given = ", ".join(scope.describe())
         raise LettaApplyError(f"{given}: selects nothing declared in stack {desired.stack}")
-    needed = _with_needs(desired, selected)
+    needed = _with_needs(needs(desired), selected)
     subset = replace(
         desired.only(needed),
         prune=PruneSettings(enabled=False, max_delete_percent=desired.prune.max_delete_percent),
@@ -84,9 +87,11 @@ def cut(desired: DesiredState, scope: Scope) -> Scoped:
     return Scoped(scope, subset, selected, frozenset(declared(subset)))
 
 
-def _with_needs(desired: DesiredState, selected: frozenset[Address]) -> frozenset[Address]:
-    """`selected` and, transitively, what each of them needs to exist."""
-    needed = needs(desired)
+def _with_needs(
+    needed: Mapping[Address, Iterable[Address]], selected: frozenset[Address]
+) -> frozenset[Address]:
+    """`selected` and, transitively, what each of them needs to exist (`needed`: what each
+    declared resource needs)."""
     found = set(selected)
     pending = list(selected)
     while pending:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from reconciler import collector
 from reconciler.cli.export import export_command
 from reconciler.cli.options import (
     Connection,
@@ -224,12 +225,6 @@ def plan(
 ) -> ExitCode:
     """Show what applying the manifests would change. Changes nothing."""
     from reconciler.manifest import open_stack
-    from reconciler.plan.signing import UNSIGNED, sign_plan
-    from reconciler.planfile import save_plan
-    from reconciler.planning import make_plan, plan_while_loading, preflight
-    from reconciler.render import render_json
-    from reconciler.render.redact import redact_values
-    from reconciler.scope import cut
 
     _check_adopt(adopt, scope)
     if scope and out is not None:
@@ -247,6 +242,12 @@ def plan(
     summarized = out is not None or fmt == "json"
     if outline is not None:  # the whole stack: the pre-flight and every kind's read at once
         with connection.open() as api:
+            from reconciler.kinds.first_pages import ask_first_pages
+
+            ask_first_pages(api, outline, loaded)
+            _load_planning()  # while the server answers them
+            from reconciler.planning import plan_while_loading
+
             desired, result, _live = plan_while_loading(
                 api,
                 outline,
@@ -258,6 +259,9 @@ def plan(
                 summarized=summarized,
             )
     else:
+        from reconciler.planning import make_plan, preflight
+        from reconciler.scope import cut
+
         desired = loaded
         if destroy:
             desired, prune = desired.emptied(), True
@@ -275,6 +279,11 @@ def plan(
                 summarized=summarized,
             )
     console.end_status()
+    from reconciler.plan.signing import UNSIGNED, sign_plan
+    from reconciler.planfile import save_plan
+    from reconciler.render import render_json
+    from reconciler.render.redact import redact_values
+
     signature = None
     if out is not None:  # saved before anything is shown: a failure leaves nothing half done
         signature = sign_plan(result, connection.secrets)
@@ -289,6 +298,18 @@ def plan(
     if detailed_exitcode and (result.has_changes or result.blocked):
         return ExitCode.CHANGES
     return ExitCode.OK
+
+
+def _load_planning() -> None:
+    """Import the code that plans and shows plans. It lives as long as the process and makes
+    no garbage: imported with the collector off, then frozen like the imports before it (see
+    `Connection.open`)."""
+    with collector.paused():
+        import reconciler.plan.signing
+        import reconciler.planfile
+        import reconciler.planning
+        import reconciler.render.redact  # noqa: F401
+    gc.freeze()
 
 
 def _kept(desired: DesiredState) -> DesiredState:

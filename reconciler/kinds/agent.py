@@ -26,9 +26,7 @@ from reconciler.desired import AgentSpec, DesiredState
 from reconciler.kinds import block, tool
 from reconciler.kinds.agent_adopt import adopting
 from reconciler.kinds.agent_read import (
-    INCLUDES,
     LIVE,
-    TOOLS_INCLUDE,
     Agents,
     blocks_of,
     companion_blocks,
@@ -47,7 +45,14 @@ from reconciler.kinds.agent_read import (
     read_user_tagged,
     user_tagged,
 )
-from reconciler.kinds.agent_record import LISTED, ROUTE, SHAPE, AgentRecord
+from reconciler.kinds.agent_record import (
+    INCLUDES,
+    LISTED,
+    ROUTE,
+    SHAPE,
+    TOOLS_INCLUDE,
+    AgentRecord,
+)
 from reconciler.kinds.agent_settings import FIELDS, Held
 from reconciler.kinds.common import (
     Resolve,

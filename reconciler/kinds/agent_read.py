@@ -17,10 +17,17 @@ from typing import TYPE_CHECKING
 
 from reconciler import ownership
 from reconciler.address import USER_KEY_PREFIX, Address, Kind
-from reconciler.desired import DesiredState, manages_tools
+from reconciler.desired import DesiredState
 from reconciler.errors import ServerError
 from reconciler.kinds import block
-from reconciler.kinds.agent_record import LISTED, ROUTE, SHAPE, AgentRecord
+from reconciler.kinds.agent_record import (
+    LISTED,
+    ROUTE,
+    SHAPE,
+    AgentRecord,
+    listing_includes,
+    stack_query,
+)
 from reconciler.kinds.agent_settings import SETTINGS, sleeptime_group
 from reconciler.kinds.block import BlockRecord
 from reconciler.kinds.common import Reading, no_named_ids, nothing_recorded
@@ -44,33 +51,18 @@ KIND = Kind.AGENT
 FOREIGN_BATCH = 50
 """`user:` tags per lookup of agents by tag: one request per batch keeps the query short."""
 
-INCLUDES = (
-    "agent.tags",
-    "agent.blocks",
-    "agent.identities",
-    "agent.secrets",
-    "agent.managed_group",
-)
-"""What an agent listing must include: without them the server returns no tags or blocks."""
-TOOLS_INCLUDE = "agent.tools"
-"""Asked for only when the stack manages agents' tools: it makes the listing several times
-heavier (each tool comes whole, its source and schema included)."""
-
 
 def includes(desired: DesiredState | None) -> tuple[str, ...]:
-    """What the stack's agent listing includes: agents' tools only when a manifest lists
-    tools or tool rules for them (saved plans are applied without them)."""
-    uses_tools = desired is not None and any(manages_tools(spec) for spec in desired.agents)
-    return (*INCLUDES, TOOLS_INCLUDE) if uses_tools else INCLUDES
+    """`listing_includes` of the desired state (a saved plan is applied without one)."""
+    return listing_includes(None, desired)
 
 
 def _listing_includes(reading: Reading) -> tuple[str, ...]:
-    """`includes` of the desired state; from the outline when the manifests alone tell, so
+    """`listing_includes` of the read: from the outline when the manifests alone tell, so
     that a read started before the users are loaded lists the agents without waiting."""
-    uses_tools = reading.outline.agent_tools if reading.outline is not None else None
-    if uses_tools is None:
-        return includes(reading.desired)
-    return (*INCLUDES, TOOLS_INCLUDE) if uses_tools else INCLUDES
+    if reading.outline is not None and reading.outline.agent_tools is not None:
+        return listing_includes(reading.outline, None)
+    return listing_includes(None, reading.desired)
 
 
 @dataclass(frozen=True)
@@ -319,7 +311,7 @@ def _stack_agents(
     reading: Reading, include: tuple[str, ...]
 ) -> tuple[tuple[LiveAgent, ...], tuple[Mapping[str, object], ...]]:
     """The stack's agents, and the identities attached to them (they come with each agent)."""
-    params = {"tags": [ownership.stack_tag(reading.stack)], "include": list(include)}
+    params = stack_query(reading.stack, include)
     listed = _counted(listing(reading.api, params, reading.page_size), reading)
     agents: list[LiveAgent] = []
     identities: dict[str, Mapping[str, object]] = {}

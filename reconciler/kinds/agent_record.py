@@ -1,17 +1,48 @@
 """The agent kind's server record: what letta-apply reads of an agent as the server answers it
 (its listing with `INCLUDES`, a read by id, the answer to a create or an update), and the one
 check of that shape (`SHAPE`). Reading (`agent_read`) and the settings' hooks
-(`agent_settings`) take agents only through it.
+(`agent_settings`) take agents only through it. The query of the stack's listing
+(`stack_query`) is here too, for the first page asked for before the reading code loads
+(`reconciler.kinds.first_pages`).
 """
 
 from __future__ import annotations
 
 from typing import NotRequired, TypedDict
 
+from reconciler import ownership
+from reconciler.desired import DesiredState, Outline, manages_tools
 from reconciler.kinds.block_record import BlockRecord
 from reconciler.shape import Shape
 
 ROUTE = "/v1/agents/"
+INCLUDES = (
+    "agent.tags",
+    "agent.blocks",
+    "agent.identities",
+    "agent.secrets",
+    "agent.managed_group",
+)
+"""What an agent listing must include: without them the server returns no tags or blocks."""
+TOOLS_INCLUDE = "agent.tools"
+"""Asked for only when the stack manages agents' tools: it makes the listing several times
+heavier (each tool comes whole, its source and schema included)."""
+
+
+def listing_includes(outline: Outline | None, desired: DesiredState | None) -> tuple[str, ...]:
+    """What the stack's agent listing includes: agents' tools only when a manifest lists
+    tools or tool rules for them, as the outline says (when it can: `agent_tools` is None
+    when only the users tell), else the desired state (none without either)."""
+    if outline is not None and outline.agent_tools is not None:
+        uses_tools = outline.agent_tools
+    else:
+        uses_tools = desired is not None and any(manages_tools(a) for a in desired.agents)
+    return (*INCLUDES, TOOLS_INCLUDE) if uses_tools else INCLUDES
+
+
+def stack_query(stack: str, include: tuple[str, ...]) -> dict[str, list[str]]:
+    """The query of the stack's agent listing: its agents by the stack's tag, with `include`."""
+    return {"tags": [ownership.stack_tag(stack)], "include": list(include)}
 
 
 class AgentTool(TypedDict):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from reconciler import ownership
 from reconciler.address import Address, Kind
 from reconciler.desired import AgentSpec, BlockSpec, DesiredState, Policy
+from reconciler.kinds import block_record
 from reconciler.kinds.block_record import ROUTE as ROUTE  # the kind's record, re-exported
 from reconciler.kinds.block_record import SHAPE as SHAPE
 from reconciler.kinds.block_record import BlockRecord as BlockRecord
@@ -166,7 +167,7 @@ def read(reading: Reading) -> Blocks:
 def _stack_blocks(reading: Reading) -> tuple[tuple[LiveBlock, ...], frozenset[str]]:
     """The stack's shared blocks, and the ids of every block carrying its tag (its agents'
     own blocks come with the agents, but only this listing shows their tags)."""
-    params = {"tags": [ownership.stack_tag(reading.stack)]}
+    params = block_record.stack_query(reading.stack)
     tagged: set[str] = set()
     found: list[LiveBlock] = []
     for raw in listing(reading.api, params, reading.page_size):

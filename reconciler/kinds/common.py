@@ -14,6 +14,7 @@ from reconciler.address import Address, Kind
 from reconciler.desired import DesiredState, Outline
 from reconciler.errors import LettaApplyError
 from reconciler.live.state import Found, LiveState, Part, Resource
+from reconciler.paging import PAGE
 from reconciler.plan.model import Adopt, Attach, Change, Create, Detach, Update
 from reconciler.shape import Shape
 from reconciler.values import JSON, Frozen, thaw
@@ -56,7 +57,7 @@ class Reading:
     """What the manifests declare before their users: given when the read starts before the
     users are loaded."""
     parallelism: int = 8
-    page_size: int = 200
+    page_size: int = PAGE
     """Records a page of the listings a read makes (agents, blocks, identities, tools);
     conversations have their own (`conversation.PAGE`)."""
     progress: Callable[[str], None] | None = None

@@ -24,6 +24,7 @@ from reconciler.errors import UnexpectedAnswer
 from reconciler.kinds import registry
 from reconciler.kinds.common import Reading
 from reconciler.live.state import LiveState
+from reconciler.paging import PAGE
 from reconciler.plan.model import Change
 from reconciler.values import Frozen
 
@@ -35,7 +36,7 @@ def read_live(
     *,
     outline: Outline | None = None,
     parallelism: int = 8,
-    page_size: int = 200,
+    page_size: int = PAGE,
     progress: Callable[[str], None] | None = None,
     changes: Iterable[Change] = (),
     adopt: bool = False,
@@ -73,7 +74,7 @@ def read_live(
 
 
 def read_scoped(
-    api: LettaApi, desired: DesiredState, *, parallelism: int = 8, page_size: int = 200
+    api: LettaApi, desired: DesiredState, *, parallelism: int = 8, page_size: int = PAGE
 ) -> LiveState:
     """The live state of the resources `desired` (a stack cut to a scope) declares: each
     looked up by what the server can filter on; a lookup that finds nothing where the stack

@@ -1,10 +1,15 @@
 """Listings are read a page ahead: the next page is asked for as soon as a page comes, while
-the caller goes through it, and the requests are those of one page after another."""
+the caller goes through it, and the requests are those of one page after another. A first
+page may be asked for before anyone lists (`LettaApi.ask_first_page`): the listing of the
+same query takes it."""
 
 from __future__ import annotations
 
 import time
 
+import pytest
+
+from reconciler.errors import ServerError
 from tests.offline.stacks import Server
 
 
@@ -30,3 +35,40 @@ def test_a_full_last_page_costs_one_more_request_as_before(server: Server) -> No
         server.letta.agent(name=f"a{n}", tags=["t"])
     assert len(list(server.api.paginate("/v1/agents/", {"tags": ["t"]}, page_size=2))) == 4
     assert len(agent_listings(server)) == 3
+
+
+def test_a_first_page_asked_for_ahead_is_the_one_its_listing_takes(server: Server) -> None:
+    made = [server.letta.agent(name=f"a{n}", tags=["t"])["id"] for n in range(3)]
+    server.api.ask_first_page("/v1/agents/", {"tags": ["t"]}, 2)
+    deadline = time.monotonic() + 10
+    while not agent_listings(server) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(agent_listings(server)) == 1  # sent before anyone lists
+    assert [a["id"] for a in server.api.paginate("/v1/agents/", {"tags": ["t"]}, 2)] == made
+    cursors = [q.get("after") for q in agent_listings(server)]
+    assert cursors == [None, [made[1]]]  # the first page once, as one page after another
+
+
+def test_a_listing_of_another_query_or_page_size_asks_for_its_own(server: Server) -> None:
+    made = [server.letta.agent(name=f"a{n}", tags=["t"])["id"] for n in range(3)]
+    server.letta.agent(name="other", tags=["u"])
+    server.api.ask_first_page("/v1/agents/", {"tags": ["u"]}, 2)
+    assert [a["id"] for a in server.api.paginate("/v1/agents/", {"tags": ["t"]}, 2)] == made
+    assert [a["id"] for a in server.api.paginate("/v1/agents/", {"tags": ["u"]}, 3)] != []
+    tags = sorted(str(q["tags"]) for q in agent_listings(server))
+    assert tags == ["['t']", "['t']", "['u']", "['u']"]  # the page of 2 asked ahead, unused
+
+
+def test_a_first_page_asked_for_twice_is_sent_once(server: Server) -> None:
+    server.letta.agent(name="a", tags=["t"])
+    for _ in range(2):
+        server.api.ask_first_page("/v1/agents/", {"tags": ["t"]}, 2)
+    assert len(list(server.api.paginate("/v1/agents/", {"tags": ["t"]}, 2))) == 1
+    assert len(agent_listings(server)) == 1
+
+
+def test_the_listing_raises_what_its_first_page_asked_ahead_got(server: Server) -> None:
+    server.api.ask_first_page("/v1/no-such-listing/", None, 2)
+    with pytest.raises(ServerError) as raised:
+        list(server.api.paginate("/v1/no-such-listing/", None, 2))
+    assert raised.value.status == 404

@@ -2,7 +2,7 @@
 same plan as one made after loading; the command line loads the users first, so a users
 file found wrong is reported at its `file:line:col` with no request sent; a secret that
 cannot be read still stops everything before any request; the agents are listed with the
-includes the desired state needs."""
+includes the desired state needs, their first pages asked for once."""
 
 from __future__ import annotations
 
@@ -166,3 +166,21 @@ def test_the_model_lists_are_asked_for_only_when_the_plan_sends_a_handle(
     ran = cli("plan", str(folder))
     assert ran.code == 1
     assert "unknown model handle(s) openai/gpt-nope; the server offers: " in ran.err
+
+
+def test_the_first_pages_asked_for_ahead_are_each_sent_once(
+    server: Server, cli: Cli, tmp_path: Path
+) -> None:
+    """Once the users are loaded, the command line asks for the first pages of the stack's
+    agent and block listings while the planning code loads (`reconciler.kinds.first_pages`):
+    the reads take them, so each listing's first page is sent once, as without asking."""
+    folder = written(tmp_path)
+    server.apply(open_stack([folder]).desired())
+    since = len(server.letta.requests)
+    assert cli("plan", str(folder), "--detailed-exitcode").code == 0
+    firsts = [
+        str(r)
+        for r in server.letta.requests[since:]
+        if r.query.get("tags") == ["letta-apply:acme"] and "after" not in r.query
+    ]
+    assert sorted(firsts) == ["GET /v1/agents/", "GET /v1/blocks/"]

@@ -156,16 +156,13 @@ def test_listing_pages_let_go_of_each_record_once_handed_over() -> None:
     seen: list[list[dict[str, str]]] = []
 
     class Api(LettaApi):
-        def __init__(self) -> None:
-            self.target = Target("http://127.0.0.1:1")
-
         def get(self, path: str, params: object = None, *, address: str = "") -> object:
             page = pages.pop(0)
             seen.append(page)
             return page
 
     ids = []
-    for record in Api().paginate("/v1/agents/", page_size=3):
+    for record in Api(Target("http://127.0.0.1:1")).paginate("/v1/agents/", page_size=3):
         ids.append(record["id"])
         assert record not in seen[-1]
     assert ids == ["a0", "a1", "a2", "a3"]
