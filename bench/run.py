@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from bench import datasources, foreign, goals, process, reads, startup, writes
+from bench.measure import new_api
 from bench.options import Options
 from bench.server import BenchServer
 from bench.stacks import StackShape, user_ids
+from reconciler import ownership
 from reconciler.address import Kind
 from reconciler.kinds.registry import declared
 
@@ -150,12 +152,25 @@ def _update_tenth(run: Run, stack: str, shape: StackShape) -> dict[str, Any]:
 
 
 def _seed_dedicated(run: Run, size: int) -> str:
+    """A stack of `size` dedicated users, made by raw creates; a stack of that name on the
+    server already (`--prefix` of an earlier `--keep` run) is reused, not made again beside
+    itself (raw creates would make each agent a second time)."""
     stack = run.stack(f"d{size}")
-    say(f"seeding {size} dedicated users with raw creates ...")
     desired = StackShape("dedicated", size).build(stack)
-    writes.raw_creates(run.server.url, desired, run.options.parallelism)
+    if _has_agents(run.server.url, stack):
+        say(f"reusing the {size} dedicated users of {stack} ...")
+    else:
+        say(f"seeding {size} dedicated users with raw creates ...")
+        writes.raw_creates(run.server.url, desired, run.options.parallelism)
     _fill_up(run.server.url, desired, run.options.parallelism)
     return stack
+
+
+def _has_agents(url: str, stack: str) -> bool:
+    """Whether the server holds any agent of the stack (one listing of one agent)."""
+    with new_api(url) as api:
+        page = api.get("/v1/agents/", {"tags": [ownership.stack_tag(stack)], "limit": 1})
+    return isinstance(page, list) and bool(page)
 
 
 def _seed_mixed(run: Run) -> str:

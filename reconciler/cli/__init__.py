@@ -6,6 +6,7 @@ command modules only; each command imports the library it needs when it runs.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import sys
@@ -165,6 +166,22 @@ def main(argv: list[str] | None = None) -> NoReturn:
         sys.stderr.flush()
         sys.stdout, sys.stderr = streams
     sys.exit(code)
+
+
+def run() -> NoReturn:
+    """The `letta-apply` command (`main`), its process ended as soon as its output is flushed:
+    the interpreter does not free, one by one, the objects a command made (a plan of 100,000
+    users makes millions) before the process ends, which frees them all at once. Every file
+    the command writes is closed by then, and its threads have ended (a cancelled read's
+    request still waiting for its answer is not waited for)."""
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else ExitCode.ERROR if exc.code else 0
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more to say
+            stream.flush()
+    os._exit(code)
 
 
 def _invoke(argv: list[str] | None, debug: bool) -> int:

@@ -224,7 +224,8 @@ def plan(
     destroy: bool,
 ) -> ExitCode:
     """Show what applying the manifests would change. Changes nothing."""
-    from reconciler.manifest import open_stack
+    with collector.paused():  # modules, which make no garbage
+        from reconciler.manifest import open_stack
 
     _check_adopt(adopt, scope)
     if scope and out is not None:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from reconciler import collector
 from reconciler.cli.output import say
 from reconciler.errors import ConnectionFailed, ServerError
 from reconciler.text import api_path_hint, redact_url
@@ -162,7 +163,8 @@ class Connection:
     def open(self) -> LettaApi:
         """A client for this server (a context manager that closes its connections); the dev
         server found without being named is announced in one line on stderr."""
-        from reconciler.client import LettaApi, Target  # the SDK: only when a command connects
+        with collector.paused():  # modules, which make no garbage
+            from reconciler.client import LettaApi, Target  # only when a command connects
 
         if self.origin is Origin.DEV_SERVER:
             say(
