@@ -7,11 +7,13 @@ What a plan needs and nothing of applying: `letta-apply plan` imports no apply c
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import TypeGuard
 
+from reconciler import collector
 from reconciler.address import Kind
 from reconciler.client import LettaApi, Target
 from reconciler.desired import DesiredState, Outline
@@ -189,6 +191,7 @@ def plan_while_loading(
     progress: Callable[[str], None] | None = None,
     adopt: bool = False,
     summarized: bool = True,
+    kept: bool = False,
 ) -> tuple[DesiredState, Plan, LiveState]:
     """`preflight` and `make_plan` of a whole stack, their requests sent while `load` loads
     its users (`outline`: what its manifests declare without them): the pre-flight reads and
@@ -203,6 +206,8 @@ def plan_while_loading(
     health check is raised before anything the reads found. The model handles are checked
     only when the plan sends them (`check_models`): a plan that changes no agent's model asks
     for no model list. `summarized=False`: a plan only shown as text (`build_plan`).
+    `kept`: the live state lives as long as the process (a command's): frozen once read
+    (`gc.freeze`), before the collector, off while the pages come in, would go through it.
     """
     try:
         api.secrets.check_secrets(outline.secrets)
@@ -221,7 +226,7 @@ def plan_while_loading(
         check_models(api, desired, plan)
         return desired, plan, live
     declared: Future[DesiredState | None] = Future()
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with collector.paused(), ThreadPoolExecutor(max_workers=2) as pool:
         checks = _preflight_reads(api, pool, models=False)
         reading = pool.submit(
             read_live,
@@ -240,6 +245,8 @@ def plan_while_loading(
             declared.set_result(sealed)
             _check_preflight(api, sealed, checks)
             live = reading.result()
+            if kept:
+                gc.freeze()
         except BaseException:
             api.cancel()
             if not declared.done():

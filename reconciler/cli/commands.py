@@ -261,6 +261,7 @@ def plan(
                 progress=console.status,
                 adopt=adopt,
                 summarized=summarized,
+                kept=True,
             )
     else:
         from reconciler.planning import make_plan, preflight

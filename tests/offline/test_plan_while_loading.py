@@ -6,6 +6,7 @@ includes the desired state needs, their first pages asked for once."""
 
 from __future__ import annotations
 
+import gc
 import threading
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from reconciler.desired import DesiredState
 from reconciler.errors import Cancelled, ManifestError
+from reconciler.kinds import agent as agents
 from reconciler.manifest import open_stack
 from reconciler.planning import make_plan, plan_while_loading
 from tests.offline.stacks import Cli, Server, stack
@@ -184,3 +186,24 @@ def test_the_first_pages_asked_for_ahead_are_each_sent_once(
         if r.query.get("tags") == ["letta-apply:acme"] and "after" not in r.query
     ]
     assert sorted(firsts) == ["GET /v1/agents/", "GET /v1/blocks/"]
+
+
+@pytest.mark.parametrize("kept", [True, False])
+def test_a_kept_live_state_is_frozen_once_read(server: Server, tmp_path: Path, kept: bool) -> None:
+    """The command line's plan keeps its live state as long as the process: frozen as soon
+    as it is read, the collector never goes through it (and is on again after)."""
+    folder = written(tmp_path)
+    server.apply(open_stack([folder]).desired())
+    opened = open_stack([folder])
+    assert opened.outline is not None
+    gc.unfreeze()
+    try:
+        _, _, live = plan_while_loading(
+            server.api, opened.outline, opened.desired, prune=None, parallelism=4, kept=kept
+        )
+        [held] = agents.of(live).listed[:1]
+        scanned = any(found is held for found in gc.get_objects())
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
+    assert scanned is not kept
