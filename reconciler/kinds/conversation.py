@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from reconciler import ownership
@@ -69,6 +69,16 @@ SHAPE = Shape(ConversationRecord)
 
 
 @dataclass(frozen=True)
+class Addresses:
+    """The addresses of the stack's conversations, worked out as their pages came (while the
+    server was still answering), against the agents read with them (`basis`)."""
+
+    basis: agents.Agents
+    by_id: Mapping[str, Address | None]
+    """A conversation's address by its id (None: its user id is no address part)."""
+
+
+@dataclass(frozen=True)
 class Conversations:
     """The conversation kind's part of the live state."""
 
@@ -77,6 +87,9 @@ class Conversations:
     unmarked: tuple[LiveConversation, ...] = ()
     """Conversations without any stack's marker on the stack's shared agents and on agents it
     may adopt (`user_id` empty), read only to plan adoption."""
+    addresses: Addresses | None = field(default=None, compare=False, repr=False)
+    """The marked conversations' addresses as read (`by_agent` takes them while the live
+    state holds the agents they were worked out against), or None."""
 
 
 LIVE = Part(KIND, Conversations())
@@ -96,17 +109,28 @@ def by_agent(live: LiveState) -> dict[Address, list[LiveConversation]]:
 
 
 def _by_agent(live: LiveState) -> dict[Address, list[LiveConversation]]:
-    kept = {group[0].id: address for address, group in agents.of(live).by_address.items()}
+    part, read_with = of(live), agents.of(live)
+    kept = _kept_agents(read_with)
+    known = part.addresses.by_id if part.addresses and part.addresses.basis is read_with else {}
 
     def address(c: LiveConversation) -> Address | None:
-        try:
-            return Address.conversation(
-                kept.get(c.agent_id) or Address.agent(c.agent_id), c.user_id
-            )
-        except AddressError:
-            return None
+        return known[c.id] if c.id in known else _address(kept, c)
 
-    return by_address(of(live).marked, address)
+    return by_address(part.marked, address)
+
+
+def _kept_agents(read: agents.Agents) -> dict[str, Address]:
+    """The address of each agent kept as its address's survivor, by the agent's id."""
+    return {group[0].id: address for address, group in read.by_address.items()}
+
+
+def _address(kept: Mapping[str, Address], c: LiveConversation) -> Address | None:
+    """The conversation's address: under the kept agent it is on, else under that agent's
+    id; None when its user id is no address part."""
+    try:
+        return Address.conversation(kept.get(c.agent_id) or Address.agent(c.agent_id), c.user_id)
+    except AddressError:
+        return None
 
 
 named_ids = no_named_ids
@@ -154,15 +178,19 @@ def read(reading: Reading) -> Conversations:
     if reading.adopt:
         ids += [a.id for a in read_agents.foreign if not agents.user_tagged(a)]
     search = None if reading.adopt else ownership.conversation_marker_prefix(reading.stack)
+    kept = _kept_agents(read_agents) if ids else {}
+    addresses: dict[str, Address | None] = {}
 
     def listed(agent_id: str) -> tuple[list[LiveConversation], list[LiveConversation]]:
-        """The agent's conversations, each converted as it comes (no listing kept whole)."""
+        """The agent's conversations, each converted and given its address as it comes,
+        while the server answers the next page (no listing kept whole)."""
         found: list[LiveConversation] = []
         unmarked: list[LiveConversation] = []
         for raw in on_agent(reading.api, agent_id, search):
             live = from_server(raw, reading.stack)
             if live is not None:
                 found.append(live)
+                addresses[live.id] = _address(kept, live)
             elif (other := unmarked_from_server(raw)) is not None:
                 unmarked.append(other)
         return found, unmarked
@@ -172,7 +200,11 @@ def read(reading: Reading) -> Conversations:
         agents_read = list(pool.map(listed, ids))
     found = [live for mine, _ in agents_read for live in mine]
     unmarked = [other for _, others in agents_read for other in others]
-    return Conversations(tuple(survivor_first(found)), tuple(unmarked) if reading.adopt else ())
+    return Conversations(
+        tuple(survivor_first(found)),
+        tuple(unmarked) if reading.adopt else (),
+        Addresses(read_agents, addresses),
+    )
 
 
 def _scoped(
