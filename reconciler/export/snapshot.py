@@ -19,6 +19,7 @@ from reconciler.address import USER_KEY_PREFIX
 from reconciler.client import LettaApi
 from reconciler.kinds import agent, conversation, identity, tool
 from reconciler.live.state import LiveAgent, LiveIdentity
+from reconciler.paging import PAGE
 from reconciler.values import JSON, thaw
 
 from .defaults import tool_options
@@ -93,7 +94,7 @@ def read_snapshot(
     selection: Selection,
     *,
     parallelism: int = 8,
-    page_size: int = 200,
+    page_size: int = PAGE,
     progress: Callable[[str], None] | None = None,
 ) -> Snapshot:
     """Read the selected agents, their shared agents' conversations and their identities."""

@@ -42,6 +42,7 @@ from reconciler.live.state import (
     by_address,
     survivor_first,
 )
+from reconciler.paging import PAGE
 from reconciler.values import Frozen, freeze_shared, frozen_mapping, shared
 
 if TYPE_CHECKING:
@@ -54,15 +55,13 @@ FOREIGN_BATCH = 50
 
 def includes(desired: DesiredState | None) -> tuple[str, ...]:
     """`listing_includes` of the desired state (a saved plan is applied without one)."""
-    return listing_includes(None, desired)
+    return listing_includes(None, lambda: desired)
 
 
 def _listing_includes(reading: Reading) -> tuple[str, ...]:
     """`listing_includes` of the read: from the outline when the manifests alone tell, so
     that a read started before the users are loaded lists the agents without waiting."""
-    if reading.outline is not None and reading.outline.agent_tools is not None:
-        return listing_includes(reading.outline, None)
-    return listing_includes(None, reading.desired)
+    return listing_includes(reading.outline, lambda: reading.desired)
 
 
 @dataclass(frozen=True)
@@ -271,7 +270,7 @@ def _identity_ids(raw: AgentRecord) -> tuple[str, ...]:
     return tuple(sorted(ids))
 
 
-def listing(api: LettaApi, params: Params, page_size: int = 200) -> Iterator[AgentRecord]:
+def listing(api: LettaApi, params: Params, page_size: int = PAGE) -> Iterator[AgentRecord]:
     """The agents matching `params` (tags, name, includes), page by page: the one listing
     of agents every read uses."""
     return (SHAPE.parse(raw, LISTED) for raw in api.paginate(ROUTE, params, page_size))

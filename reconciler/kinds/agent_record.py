@@ -8,6 +8,7 @@ check of that shape (`SHAPE`). Reading (`agent_read`) and the settings' hooks
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NotRequired, TypedDict
 
 from reconciler import ownership
@@ -29,14 +30,17 @@ TOOLS_INCLUDE = "agent.tools"
 heavier (each tool comes whole, its source and schema included)."""
 
 
-def listing_includes(outline: Outline | None, desired: DesiredState | None) -> tuple[str, ...]:
+def listing_includes(
+    outline: Outline | None, desired: Callable[[], DesiredState | None]
+) -> tuple[str, ...]:
     """What the stack's agent listing includes: agents' tools only when a manifest lists
-    tools or tool rules for them, as the outline says (when it can: `agent_tools` is None
-    when only the users tell), else the desired state (none without either)."""
-    if outline is not None and outline.agent_tools is not None:
-        uses_tools = outline.agent_tools
-    else:
-        uses_tools = desired is not None and any(manages_tools(a) for a in desired.agents)
+    tools or tool rules for them, as the outline says when it can (`agent_tools` is None
+    when only the users tell), else as the desired state says, asked for only then (a read
+    started before the users are loaded waits for it; none: a saved plan's apply)."""
+    uses_tools = outline.agent_tools if outline is not None else None
+    if uses_tools is None:
+        wanted = desired()
+        uses_tools = wanted is not None and any(manages_tools(a) for a in wanted.agents)
     return (*INCLUDES, TOOLS_INCLUDE) if uses_tools else INCLUDES
 
 

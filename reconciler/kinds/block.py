@@ -46,6 +46,7 @@ from reconciler.live.state import (
     by_address,
     survivor_first,
 )
+from reconciler.paging import PAGE
 from reconciler.plan.builder import Builder, drift, optional
 from reconciler.plan.model import (
     Adopt,
@@ -146,7 +147,7 @@ def from_server(raw: BlockRecord, stack: str) -> LiveBlock:
     )
 
 
-def listing(api: LettaApi, params: Params, page_size: int = 200) -> Iterator[BlockRecord]:
+def listing(api: LettaApi, params: Params, page_size: int = PAGE) -> Iterator[BlockRecord]:
     """The blocks matching `params` (tags, label), page by page."""
     return (SHAPE.parse(raw, LISTED) for raw in api.paginate(ROUTE, params, page_size))
 

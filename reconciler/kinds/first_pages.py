@@ -29,7 +29,7 @@ def ask_first_pages(api: LettaApi, outline: Outline, desired: DesiredState) -> N
         api.secrets.check(desired)
     except LettaApplyError:
         return
-    include = agent_record.listing_includes(outline, desired)
+    include = agent_record.listing_includes(outline, lambda: desired)
     agents = agent_record.stack_query(outline.stack, include)
     api.ask_first_page(agent_record.ROUTE, agents, PAGE)
     api.ask_first_page(block_record.ROUTE, block_record.stack_query(outline.stack), PAGE)

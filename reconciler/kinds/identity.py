@@ -43,6 +43,7 @@ from reconciler.live.state import (
     Part,
     survivor_first,
 )
+from reconciler.paging import PAGE
 from reconciler.plan.builder import Builder
 from reconciler.plan.model import Adopt, Attach, Create, Delete, Detach, NoticeKind, Update
 from reconciler.shape import Shape
@@ -129,7 +130,7 @@ def body_properties(body: Mapping[str, JSON]) -> dict[str, JSON]:
 
 
 def listing(
-    api: LettaApi, params: Params | None, wanted_keys: Set[str], page_size: int = 200
+    api: LettaApi, params: Params | None, wanted_keys: Set[str], page_size: int = PAGE
 ) -> list[IdentityRecord]:
     """The identities matching `params` (by key, or all), every page."""
     with _identities_api(api, wanted_keys):

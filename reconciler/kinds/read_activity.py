@@ -16,10 +16,11 @@ from reconciler.address import Address, AddressError
 from reconciler.client import LettaApi
 from reconciler.kinds import agent, conversation
 from reconciler.live.state import Activity, Basis, LiveAgent
+from reconciler.paging import PAGE
 
 
 def read_activity(
-    api: LettaApi, stack: str, *, parallelism: int = 8, page_size: int = 200
+    api: LettaApi, stack: str, *, parallelism: int = 8, page_size: int = PAGE
 ) -> tuple[Activity, ...]:
     """The activity of the stack's dedicated agents and of its conversations."""
     params = {"tags": [ownership.stack_tag(stack)]}

@@ -41,6 +41,7 @@ from reconciler.kinds.common import (
     swapped,
 )
 from reconciler.live.state import Found, LiveState, LiveTool, Part, survivor_first
+from reconciler.paging import PAGE
 from reconciler.plan.builder import Builder, optional
 from reconciler.plan.model import (
     Adopt,
@@ -161,7 +162,7 @@ def needs(desired: DesiredState) -> Iterable[tuple[Address, Iterable[Address]]]:
 # Reading --------------------------------------------------------------------------------------
 
 
-def listing(api: LettaApi, params: Params, page_size: int = 200) -> Iterator[ToolRecord]:
+def listing(api: LettaApi, params: Params, page_size: int = PAGE) -> Iterator[ToolRecord]:
     """The tools matching `params` (types, names), page by page."""
     listed = api.paginate(ROUTE, params, page_size, start=FROM_THE_START)
     return (SHAPE.parse(raw, LISTED) for raw in listed)
