@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import random
 import ssl
 import threading
@@ -202,28 +203,55 @@ class LettaApi:
         """Every item of a cursor-paginated listing, oldest first, one page per request (the
         first after the cursor `start`, if given).
 
-        The next page is asked for as soon as a page comes (its last item is the cursor),
-        while the caller goes through that page's items: the caller's work on a page (parsing
-        200 agents with their blocks) overlaps the server's on the next. At most two pages are
-        held at once; as many requests are sent as one page after another would.
+        The pages are read on a thread of their own, and each is asked for by the thread that
+        received the one before it, as soon as it came (its last item is the cursor): the
+        server answers the next page while the caller goes through one, and no request waits
+        for the caller's thread to get its turn (a thread busy with a page keeps Python's
+        interpreter for up to 5 ms before another thread may run). At most two pages are held
+        at once, the one the caller goes through and the next: the reading thread waits for
+        the caller to finish a page before asking for another. As many requests are sent as
+        one page after another would.
         """
-        with ThreadPoolExecutor(max_workers=1) as ahead:
-            page = self._first_page(path, params, page_size, start)
-            while True:
-                last = len(page) < page_size
-                following = (
-                    None
-                    if last
-                    else ahead.submit(self._page, path, params, page_size, _cursor(page[-1], path))
-                )
-                # Each record handed over is let go of here: a page of 200 agents with their
-                # blocks is megabytes of objects, gone as the caller converts them.
-                page.reverse()
-                while page:
-                    yield page.pop()
-                if following is None:
-                    return
-                page = following.result()
+        slots = threading.Semaphore(2)  # pages asked for and not yet gone through
+        pages: queue.SimpleQueue[list[Answer] | BaseException] = queue.SimpleQueue()
+        stopped = threading.Event()
+
+        def read() -> None:
+            after = start
+            try:
+                while True:
+                    slots.acquire()
+                    if stopped.is_set():
+                        return
+                    page = self._page_or_asked(path, params, page_size, after)
+                    last = len(page) < page_size
+                    if not last:  # worked out before the caller has the page
+                        after = _cursor(page[-1], path)
+                    pages.put(page)
+                    if last:
+                        return
+            except BaseException as exc:  # the caller's to raise, whatever it is
+                pages.put(exc)
+
+        with ThreadPoolExecutor(max_workers=1) as reader:
+            reader.submit(read)
+            try:
+                while True:
+                    page = pages.get()
+                    if isinstance(page, BaseException):
+                        raise page
+                    last = len(page) < page_size
+                    # Each record handed over is let go of here: a page of 200 agents with
+                    # their blocks is megabytes of objects, gone as the caller converts them.
+                    page.reverse()
+                    while page:
+                        yield page.pop()
+                    if last:
+                        return
+                    slots.release()
+            finally:  # the caller stopped early, or an error: no page more is asked for
+                stopped.set()
+                slots.release()
 
     def ask_first_page(self, path: str, params: Params | None, page_size: int) -> None:
         """Send the first page's request of a listing now, on a thread of its own, for the
@@ -238,10 +266,11 @@ class LettaApi:
                 self._ahead = ThreadPoolExecutor(max_workers=2, thread_name_prefix="first-page")
             self._asked[key] = self._ahead.submit(self._page, path, params, page_size, None)
 
-    def _first_page(
+    def _page_or_asked(
         self, path: str, params: Params | None, page_size: int, after: str | None
     ) -> list[Answer]:
-        """A listing's first page: the one asked for ahead, if it was."""
+        """A listing's page after `after`; its first page is the one asked for ahead, if it
+        was."""
         if after is None and self._asked:
             with self._lock:
                 asked = self._asked.pop(_page_key(path, params, page_size), None)

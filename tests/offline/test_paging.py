@@ -1,7 +1,7 @@
 """Listings are read a page ahead: the next page is asked for as soon as a page comes, while
-the caller goes through it, and the requests are those of one page after another. A first
-page may be asked for before anyone lists (`LettaApi.ask_first_page`): the listing of the
-same query takes it."""
+the caller goes through it, no more than two pages are held, and the requests are those of
+one page after another. A first page may be asked for before anyone lists
+(`LettaApi.ask_first_page`): the listing of the same query takes it."""
 
 from __future__ import annotations
 
@@ -28,6 +28,35 @@ def test_the_next_page_is_asked_for_while_a_page_is_gone_through(server: Server)
     assert [made[0], *(a["id"] for a in pages)] == made
     cursors = [q.get("after") for q in agent_listings(server)]
     assert cursors == [None, [made[1]], [made[3]]]
+
+
+def wait_for_listings(server: Server, count: int) -> int:
+    """The agent listings sent, once there are `count` (or after a second, however many)."""
+    deadline = time.monotonic() + 1
+    while len(agent_listings(server)) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return len(agent_listings(server))
+
+
+def test_no_more_than_two_pages_are_held(server: Server) -> None:
+    made = [server.letta.agent(name=f"a{n}", tags=["t"])["id"] for n in range(7)]
+    pages = server.api.paginate("/v1/agents/", {"tags": ["t"]}, page_size=2)
+    taken = [next(pages)["id"], next(pages)["id"]]  # the first page, not yet gone through
+    assert wait_for_listings(server, 3) == 2  # its next page, and no third
+    taken.append(next(pages)["id"])  # the first page is gone through: the third is asked for
+    assert wait_for_listings(server, 3) == 3
+    assert [*taken, *(a["id"] for a in pages)] == made
+    assert len(agent_listings(server)) == 4
+
+
+def test_a_listing_the_caller_stops_going_through_asks_for_no_more(server: Server) -> None:
+    for n in range(7):
+        server.letta.agent(name=f"a{n}", tags=["t"])
+    pages = server.api.paginate("/v1/agents/", {"tags": ["t"]}, page_size=2)
+    next(pages)
+    assert wait_for_listings(server, 2) == 2
+    pages.close()
+    assert wait_for_listings(server, 3) == 2
 
 
 def test_a_full_last_page_costs_one_more_request_as_before(server: Server) -> None:
