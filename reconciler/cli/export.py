@@ -16,11 +16,11 @@ from reconciler.errors import LettaApplyError
 if TYPE_CHECKING:
     from reconciler.export import Selection
 
-STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+STACK_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 
 
 def _stack_name(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    if value is not None and not STACK_NAME.match(value):
+    if value is not None and not STACK_NAME.fullmatch(value):
         raise click.BadParameter(
             "lowercase letters, digits, '.', '_' and '-', at most 63 characters"
         )

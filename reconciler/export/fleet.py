@@ -37,7 +37,7 @@ from .text import ID_VARIABLE, Member, factor
 
 NAME_PROPERTY = "agent_name"
 DEFAULT_USER_TAG = ownership.DEFAULT_USER_TAG
-USER_TAG = re.compile(r"^[^\s]*\$\{user\.id\}[^\s]*$")
+USER_TAG = re.compile(r"[^\s]*\$\{user\.id\}[^\s]*")
 """What `defaults.userTag` may be (the manifest schema's pattern)."""
 DESCRIPTION_PROPERTY = "agent_description"
 
@@ -171,7 +171,7 @@ def _user_tag(dedicated: Sequence[tuple[str, LiveAgent]]) -> str | None:
     if not common or DEFAULT_USER_TAG in common or len(common) > 1:
         return None
     found_tag = next(iter(common))
-    return found_tag if USER_TAG.match(found_tag) else None
+    return found_tag if USER_TAG.fullmatch(found_tag) else None
 
 
 def _lookup_tag(fleet: _Fleet, user: str) -> str:

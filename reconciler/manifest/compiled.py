@@ -144,6 +144,30 @@ def same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and bool(a == b)
 
 
+def anchored(pattern: str) -> str:
+    """A schema's `pattern` as Python's `re` must read it to mean what the schema says.
+
+    In a JSON Schema's regular expressions (ECMA-262) `$` matches only at the end of the text;
+    in Python's it also matches before a final line break, which would let `"support\\n"`
+    through `^[a-z]+$` as a key, a label or a user id. Each `$` neither escaped nor in a
+    character class is made `\\Z`, the end of the text and nothing else."""
+    out: list[str] = []
+    escaped = in_class = False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            char = "\\Z"
+        out.append(char)
+    return "".join(out)
+
+
 class _Compiler:
     """Writes one Python function per subschema; constants are bound by name."""
 
@@ -223,7 +247,7 @@ class _Compiler:
             case "const":
                 return [f"if not same(v, {self.constant(argument)}): return False"]
             case "pattern":
-                search = self.constant(re.compile(argument).search)
+                search = self.constant(re.compile(anchored(argument)).search)
                 return [f"if isinstance(v, str) and {search}(v) is None: return False"]
             case "required":
                 keys = self.constant(tuple(argument))

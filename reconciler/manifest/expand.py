@@ -45,7 +45,7 @@ from reconciler.manifest.variables import Text, user_values
 from reconciler.ownership import RESERVED_PROPERTIES
 from reconciler.values import freeze, shared
 
-AGENT_NAME = re.compile(r"^[\w '\-]+$")
+AGENT_NAME = re.compile(r"[\w '\-]+")
 """The characters the Letta server accepts in an agent name."""
 
 NO_VALUES: dict[str, str] = {}
@@ -290,11 +290,11 @@ def _agent(
 def default_name(template: str, user: User | None) -> str:
     """`<template>-<user id>`, with characters the server refuses in names made `-`."""
     user_id = user.id if user else ""
-    return f"{template}-" + "".join(c if AGENT_NAME.match(c) else "-" for c in user_id)
+    return f"{template}-" + "".join(c if AGENT_NAME.fullmatch(c) else "-" for c in user_id)
 
 
 def _check_name(name: str, bp: Blueprint, whose: str, problems: Problems) -> None:
-    if AGENT_NAME.match(name):
+    if AGENT_NAME.fullmatch(name):
         return
     allowed = "letters, digits, spaces, '-', '_' and apostrophes"
     loc = bp.name.loc if bp.name else bp.definition.loc

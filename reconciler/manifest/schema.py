@@ -87,13 +87,35 @@ def _compiled() -> dict[str | None, Check] | None:
 
 @cache
 def _validator(definition: str | None) -> Draft202012Validator:
-    from jsonschema import Draft202012Validator  # only to explain a value found invalid
-
     schema = manifest_schema()
     if definition is not None:
         schema = {key: schema[key] for key in ("$schema", "$id", "$defs")}
         schema["$ref"] = f"#/$defs/{definition}"
-    return Draft202012Validator(schema)
+    return validator(schema)
+
+
+def validator(schema: dict[str, Any]) -> Draft202012Validator:
+    """jsonschema's validator of `schema` (imported only to explain a value found invalid),
+    its `pattern` meaning what the compiled check takes it to mean: `$` ends the text, as in
+    the schema's regular expressions, not also a final line break, as in Python's
+    (`compiled.anchored`)."""
+    from jsonschema import Draft202012Validator, validators
+
+    from reconciler.manifest.compiled import anchored
+
+    def pattern(
+        _validator: Draft202012Validator, pattern: str, instance: object, _schema: object
+    ) -> Iterator[ValidationError]:
+        from jsonschema.exceptions import ValidationError
+
+        if isinstance(instance, str) and re.search(anchored(pattern), instance) is None:
+            yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+    # `extend` is untyped in jsonschema's stubs; it makes a subclass of the class it is given.
+    extended: type[Draft202012Validator] = validators.extend(  # type: ignore[no-untyped-call]
+        Draft202012Validator, {"pattern": pattern}
+    )
+    return extended(schema)
 
 
 def check(

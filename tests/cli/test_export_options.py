@@ -23,6 +23,7 @@ def run(args: list[str]) -> int:
         (["--stack", "acme", "--tag", "app:x"], "drop --tag"),
         (["--name", "Not A Stack"], "Invalid value for '--name'"),
         (["--stack", "../up"], "Invalid value for '--stack'"),
+        (["--stack", "acme\n"], "Invalid value for '--stack'"),
         (["--users-file", "sometimes"], "Invalid value for '--users-file'"),
     ],
 )

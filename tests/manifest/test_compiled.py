@@ -15,10 +15,11 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from reconciler.manifest import compiled, manifest_schema
-from reconciler.manifest.compiled import NotCompiled, compile_schema, same
+from reconciler.manifest.compiled import NotCompiled, anchored, compile_schema, same
 from reconciler.manifest.files import Root, read_manifest
 from reconciler.manifest.marked import plain
 from reconciler.manifest.problems import Problems
+from reconciler.manifest.schema import validator
 from reconciler.manifest.yaml_loader import load_documents
 
 REPO = Path(__file__).parents[2]
@@ -38,6 +39,7 @@ REPLACEMENTS: list[Any] = [
     "",
     "x",
     "a b",
+    "a\n",
     [],
     ["x"],
     [1],
@@ -68,9 +70,10 @@ def _small(document: Any) -> bool:
 
 
 def validators() -> tuple[Any, Any]:
+    """jsonschema's validators of the manifest and of a user, as `schema.check` explains with."""
     schema = manifest_schema()
     user = {key: schema[key] for key in ("$schema", "$id", "$defs")} | {"$ref": "#/$defs/user"}
-    return Draft202012Validator(schema), Draft202012Validator(user)
+    return validator(schema), validator(user)
 
 
 def paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
@@ -168,3 +171,25 @@ def test_the_schema_runs_the_generated_module_and_another_is_compiled() -> None:
     other = compile_schema({"type": "object", "required": ["a"]})[None]
     assert other.__code__.co_filename == "<manifest schema>"
     assert other({"a": 1}) and not other({})
+
+
+@pytest.mark.parametrize(
+    ("pattern", "python"),
+    [
+        ("^[a-z]+$", r"^[a-z]+\Z"),
+        (r"^a\$b$", r"^a\$b\Z"),  # an escaped `$` is a dollar sign
+        ("^[$a]+$", r"^[$a]+\Z"),  # and so is one in a class
+        (r"^[\]$]$", r"^[\]$]\Z"),  # a class's escaped `]` does not end it
+        ("^(a|b$)", r"^(a|b\Z)"),
+    ],
+)
+def test_a_dollar_ends_the_text_as_in_the_schema(pattern: str, python: str) -> None:
+    assert anchored(pattern) == python
+
+
+def test_a_final_line_break_is_refused_where_the_schema_anchors_the_end() -> None:
+    checks = compile_schema(manifest_schema())
+    _, user = validators()
+    for verdict in (checks["user"], user.is_valid):
+        assert verdict({"id": "alice", "pattern": "dedicated"})
+        assert not verdict({"id": "alice\n", "pattern": "dedicated"})
