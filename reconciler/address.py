@@ -337,6 +337,13 @@ class Address:
         return self
 
 
+def in_order(address: Address) -> tuple[str, tuple[str, ...]]:
+    """The sort key of `Address`'s own order (kind, then parts), compared without calling
+    its comparison methods: a stack's resources are sorted by address on every read and
+    every load, 14 comparisons each for 20,000 users in no particular order."""
+    return (address.kind, address.parts)
+
+
 def _hash(kind: Kind, parts: tuple[str, ...]) -> int:
     """An address's hash, worked out once: its kind hashed as the text it is (an enum's own
     hash is a Python call, and addresses are hashed in every lookup of the planner)."""

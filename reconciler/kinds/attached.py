@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from reconciler.address import Address, Kind
+from reconciler.address import Address, Kind, in_order
 from reconciler.desired import DesiredState
 from reconciler.kinds import agent
 from reconciler.live.state import LiveState
@@ -44,7 +44,7 @@ def plan_links(
     agents = agent.of(live).kept
     coming = {c.address for c in out.changes if isinstance(c, Create)}
     wanted = {(spec.address, address) for spec in desired.agents for address in spec.listing(kind)}
-    for agent_address, address in sorted(wanted):
+    for agent_address, address in sorted(wanted, key=lambda p: (in_order(p[0]), in_order(p[1]))):
         current, resource = agents.get(agent_address), kept.get(address)
         if (current is None and agent_address not in coming) or (
             resource is None and address not in coming

@@ -15,7 +15,7 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Generic, Protocol, TypeVar, cast, runtime_checkable
 
-from reconciler.address import Address, AddressError, Kind
+from reconciler.address import Address, AddressError, Kind, in_order
 from reconciler.values import EMPTY, Frozen
 
 
@@ -68,15 +68,9 @@ def by_address(
             groups[address].append(resource)
     return {
         address: group if len(group) == 1 else survivor_first(group)
-        for address in sorted(groups, key=_in_order)
+        for address in sorted(groups, key=in_order)
         for group in (groups[address],)
     }
-
-
-def _in_order(address: Address) -> tuple[str, tuple[str, ...]]:
-    """The sort key of `Address`'s own order (kind, then parts), compared without calling
-    its comparison methods: the stack's resources are sorted by address on every read."""
-    return (address.kind, address.parts)
 
 
 K = TypeVar("K")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from reconciler import collector
-from reconciler.address import Address
+from reconciler.address import Address, in_order
 from reconciler.desired import (
     AgentSpec,
     BlockSpec,
@@ -180,7 +180,7 @@ Item = TypeVar("Item")
 
 
 def _sorted(specs: Iterable[Spec]) -> tuple[Spec, ...]:
-    return tuple(sorted(specs, key=lambda spec: spec.address))
+    return tuple(sorted(specs, key=lambda spec: in_order(spec.address)))
 
 
 def _present(item: Item | None) -> list[Item]:

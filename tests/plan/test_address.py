@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from reconciler.address import Address, AddressError, Kind, Pattern
+from reconciler.address import Address, AddressError, Kind, Pattern, in_order
 
 PRINTED = [
     "agent/user:alice",
@@ -104,3 +106,10 @@ def test_addresses_sort_by_kind_then_parts() -> None:
         "block/x",
         "identity/b",
     ]
+
+
+def test_the_sort_key_orders_addresses_as_they_order_themselves() -> None:
+    addresses = [Address.parse(text) for text in PRINTED * 2]
+    addresses += [Address.conversation(Address.agent("support"), f"u{n}") for n in range(50)]
+    random.Random(3).shuffle(addresses)
+    assert sorted(addresses, key=in_order) == sorted(addresses)
