@@ -233,25 +233,28 @@ class LettaApi:
             except BaseException as exc:  # the caller's to raise, whatever it is
                 pages.put(exc)
 
-        with ThreadPoolExecutor(max_workers=1) as reader:
-            reader.submit(read)
-            try:
-                while True:
-                    page = pages.get()
-                    if isinstance(page, BaseException):
-                        raise page
-                    last = len(page) < page_size
-                    # Each record handed over is let go of here: a page of 200 agents with
-                    # their blocks is megabytes of objects, gone as the caller converts them.
-                    page.reverse()
-                    while page:
-                        yield page.pop()
-                    if last:
-                        return
-                    slots.release()
-            finally:  # the caller stopped early, or an error: no page more is asked for
-                stopped.set()
+        # A daemon: a listing nobody finished going through (its caller gone without closing
+        # it) must not keep the process from ending, its thread waiting for a page slot.
+        reader = threading.Thread(target=read, name=f"pages {path}", daemon=True)
+        reader.start()
+        try:
+            while True:
+                page = pages.get()
+                if isinstance(page, BaseException):
+                    raise page
+                last = len(page) < page_size
+                # Each record handed over is let go of here: a page of 200 agents with their
+                # blocks is megabytes of objects, gone as the caller converts them.
+                page.reverse()
+                while page:
+                    yield page.pop()
+                if last:
+                    return
                 slots.release()
+        finally:  # the caller stopped early, or an error: no page more is asked for
+            stopped.set()
+            slots.release()
+            reader.join()  # its request on the way, if any, answered or failed
 
     def ask_first_page(self, path: str, params: Params | None, page_size: int) -> None:
         """Send the first page's request of a listing now, on a thread of its own, for the

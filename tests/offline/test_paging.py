@@ -5,7 +5,10 @@ one page after another. A first page may be asked for before anyone lists
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +104,46 @@ def test_the_listing_raises_what_its_first_page_asked_ahead_got(server: Server) 
     with pytest.raises(ServerError) as raised:
         list(server.api.paginate("/v1/no-such-listing/", None, 2))
     assert raised.value.status == 404
+
+
+LEFT_UNFINISHED = """
+import json, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+from reconciler.client import LettaApi, Target
+
+ITEMS = [{"id": f"a{n}"} for n in range(5)]
+
+class Pages(BaseHTTPRequestHandler):
+    def do_GET(self):
+        query = parse_qs(urlparse(self.path).query)
+        after = query.get("after", [None])[0]
+        start = next((i + 1 for i, item in enumerate(ITEMS) if item["id"] == after), 0)
+        body = json.dumps(ITEMS[start : start + int(query["limit"][0])]).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Pages)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+api = LettaApi(Target(f"http://127.0.0.1:{server.server_port}"))
+LISTING = api.paginate("/v1/agents/", None, page_size=1)
+print(next(LISTING)["id"], flush=True)  # the next page held, the one after it waiting
+"""
+
+
+def test_a_listing_left_unfinished_does_not_keep_the_process_from_ending() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", LEFT_UNFINISHED],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parents[2],
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "a0"), done.stderr
