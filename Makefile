@@ -21,8 +21,8 @@ $(STAMP): pyproject.toml
 # Lint, types and the workflow checks, then the offline tests (with the coverage figure), then
 # the tests against a real Letta server: every test runs once.
 test: venv
-	$(BIN)/ruff check reconciler tests
-	$(BIN)/ruff format --check reconciler tests
+	$(BIN)/ruff check reconciler tests bench
+	$(BIN)/ruff format --check reconciler tests bench
 	$(BIN)/mypy
 	$(MAKE) --no-print-directory lint-workflows
 	$(MAKE) --no-print-directory coverage

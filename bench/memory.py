@@ -51,7 +51,7 @@ def replay_server(size: int, shape: str) -> Iterator[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert server.stdout is not None and server.stdin is not None
+    assert server.stdout is not None and server.stdin is not None and server.stderr is not None
     try:
         url = server.stdout.readline().strip()
         if not url:

@@ -146,7 +146,8 @@ def _shared_agents(
 ) -> tuple[list[Item], list[Item]]:
     """The shared agents as recorded (few), the identity agent with every identity attached;
     and their memory blocks."""
-    agents, blocks = [], []
+    agents: list[Item] = []
+    blocks: list[Item] = []
     for name, raw in recorded["shared_agents"].items():
         value = dict(raw)
         if name == fleet.IDENTITY_AGENT:
