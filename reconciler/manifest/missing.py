@@ -34,7 +34,9 @@ class MissingProperties:
     def values(self, what: str, texts: Iterable[Text], user: User) -> dict[str, str] | None:
         """Every variable value the user gives the texts of `what` (`template 'assistant'`),
         or None when one is missing (noted for `report`)."""
-        uses = self._uses.get(what) or self._uses.setdefault(what, _Uses())
+        uses = self._uses.get(what)
+        if uses is None:  # made once a template, not for every user
+            uses = self._uses[what] = _Uses()
         uses.users += 1
         uses.keys.update(user.properties)
         values = user_values(user.id, user.name, user.properties)

@@ -96,18 +96,22 @@ def _validator(definition: str | None) -> Draft202012Validator:
 
 def validator(schema: dict[str, Any]) -> Draft202012Validator:
     """jsonschema's validator of `schema` (imported only to explain a value found invalid),
-    its `pattern` meaning what the compiled check takes it to mean: `$` ends the text, as in
-    the schema's regular expressions, not also a final line break, as in Python's
-    (`compiled.anchored`)."""
+    its `pattern` meaning what the compiled check takes it to mean (`_anchored_validator`)."""
+    return _anchored_validator()(schema)
+
+
+@cache
+def _anchored_validator() -> type[Draft202012Validator]:
+    """Draft 2020-12 with `$` in a `pattern` ending the text, as in the schema's regular
+    expressions, not also a final line break, as in Python's (`compiled.anchored`)."""
     from jsonschema import Draft202012Validator, validators
+    from jsonschema.exceptions import ValidationError
 
     from reconciler.manifest.compiled import anchored
 
     def pattern(
         _validator: Draft202012Validator, pattern: str, instance: object, _schema: object
     ) -> Iterator[ValidationError]:
-        from jsonschema.exceptions import ValidationError
-
         if isinstance(instance, str) and re.search(anchored(pattern), instance) is None:
             yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
@@ -115,7 +119,7 @@ def validator(schema: dict[str, Any]) -> Draft202012Validator:
     extended: type[Draft202012Validator] = validators.extend(  # type: ignore[no-untyped-call]
         Draft202012Validator, {"pattern": pattern}
     )
-    return extended(schema)
+    return extended
 
 
 def check(
